@@ -1,0 +1,82 @@
+//! Subcommands, one module each.
+
+mod catalog;
+mod price;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use otel_llm_cost::Catalog;
+
+/// Put dollar costs on OpenTelemetry traces of LLM applications.
+#[derive(Parser)]
+#[command(name = "otel-llm-cost", version, about)]
+struct Cli {
+    #[command(flatten)]
+    pricing: PricingArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Price layers shared by every subcommand.
+#[derive(clap::Args, Clone, Default)]
+pub(crate) struct PricingArgs {
+    /// Overrides file (TOML): own models, negotiated prices, aliases. Repeatable; later wins.
+    #[arg(
+        long = "overrides",
+        global = true,
+        value_name = "FILE",
+        env = "OTEL_LLM_COST_OVERRIDES"
+    )]
+    overrides: Vec<std::path::PathBuf>,
+    /// Import a LiteLLM-format JSON price map. Repeatable.
+    #[arg(long = "import-litellm", global = true, value_name = "FILE")]
+    import_litellm: Vec<std::path::PathBuf>,
+    /// Map an opaque model name (Azure deployment, Bedrock profile ARN) to a catalog id.
+    #[arg(long = "alias", global = true, value_name = "NAME=MODEL_ID")]
+    alias: Vec<String>,
+}
+
+impl PricingArgs {
+    pub(crate) fn catalog(&self) -> anyhow::Result<Catalog> {
+        let mut b = Catalog::builder();
+        for p in &self.import_litellm {
+            b = b.with_litellm_file(p);
+        }
+        for p in &self.overrides {
+            b = b.with_overrides_file(p);
+        }
+        for a in &self.alias {
+            let (name, id) = a
+                .split_once('=')
+                .with_context(|| format!("--alias '{a}': expected NAME=MODEL_ID"))?;
+            b = b.with_alias(name, id);
+        }
+        Ok(b.build()?)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// What an LLM call costs: breakdown, total, and which catalog entry and date priced it.
+    Price(price::PriceArgs),
+    /// Inspect and validate price catalogs.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCmd),
+}
+
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Price(a) => price::run(&cli.pricing, a),
+        Command::Catalog(c) => catalog::run(&cli.pricing, c),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! Model id matching: exact (case-insensitive) aliases, the normalisation ladder, patterns,
+//! provider tie-break, and a bounded cache so a hot id costs one hash lookup.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use super::model::{MatchRule, Model};
+use super::CatalogError;
+use crate::provider::canonical_static;
+
+/// Cached ladder results kept at most; the cache is cleared when full (ids in real traffic are
+/// few, so this only bounds memory against an adversarial stream of distinct ids).
+pub(crate) const MATCH_CACHE_CAPACITY: usize = 16_384;
+
+/// Provider prefixes a model id may carry (`openai/gpt-4o`, `bedrock/converse/...`), and the
+/// provider they imply.
+const PREFIXES: &[(&str, Option<&str>)] = &[
+    ("openai", Some("openai")),
+    ("azure", Some("azure.ai.openai")),
+    ("azure_ai", Some("azure.ai.inference")),
+    ("bedrock", Some("aws.bedrock")),
+    ("converse", Some("aws.bedrock")),
+    ("invoke", Some("aws.bedrock")),
+    ("vertex_ai", Some("gcp.vertex_ai")),
+    ("vertexai", Some("gcp.vertex_ai")),
+    ("gemini", Some("gcp.gemini")),
+    ("google", Some("gcp.gemini")),
+    ("models", None),
+    ("anthropic", Some("anthropic")),
+    ("openrouter", Some("openrouter")),
+    ("mistral", Some("mistral_ai")),
+    ("mistralai", Some("mistral_ai")),
+    ("groq", Some("groq")),
+    ("xai", Some("x_ai")),
+    ("deepseek", Some("deepseek")),
+    ("together_ai", Some("together_ai")),
+    ("fireworks_ai", Some("fireworks_ai")),
+    ("cohere", Some("cohere")),
+    ("perplexity", Some("perplexity")),
+];
+
+type ModelIdx = u32;
+
+/// Cache entry: (canonical provider or none, result).
+type CacheSlot = Vec<(Option<Box<str>>, Option<ModelIdx>)>;
+
+pub(crate) struct Index {
+    /// Lower-case alias -> candidate models, default first.
+    exact: HashMap<Box<str>, Vec<ModelIdx>>,
+    /// Lower-case catalog id -> model.
+    ids: HashMap<Box<str>, ModelIdx>,
+    /// User aliases (opaque deployment names, profile ARNs) -> model.
+    user_aliases: HashMap<Box<str>, ModelIdx>,
+    /// Pattern rules in catalog order (user models first).
+    patterns: Vec<(ModelIdx, MatchRule)>,
+    cache: RwLock<HashMap<Box<str>, CacheSlot>>,
+}
+
+/// Default-candidate preference when no provider is known: the model makers' own APIs, then
+/// the big clouds, then inference hosts, then aggregators and gateways that resell them.
+fn provider_rank(p: &str) -> u8 {
+    match p {
+        "openai" | "anthropic" | "gcp.gemini" | "mistral_ai" | "deepseek" | "x_ai" | "cohere"
+        | "perplexity" | "moonshot" | "zai" | "minimax" | "dashscope" | "ai21" | "voyage"
+        | "meta" | "amazon_nova" | "zhipuai" | "codestral" => 0,
+        "gcp.vertex_ai" | "aws.bedrock" | "azure.ai.openai" | "azure.ai.inference" => 1,
+        "openrouter"
+        | "vercel_ai_gateway"
+        | "gmi"
+        | "replicate"
+        | "kyma"
+        | "aihubmix"
+        | "github_copilot"
+        | "quicksilverpro"
+        | "inferenceapis"
+        | "opencode_go"
+        | "llamagate"
+        | "clf_ai_gateway"
+        | "hostinger_router"
+        | "cursor"
+        | "v0"
+        | "microsoft_365_copilot" => AGGREGATOR,
+        _ => 2,
+    }
+}
+
+/// Rank of resellers and gateways.
+const AGGREGATOR: u8 = 3;
+
+/// The provider a leading routing prefix names (`openai/gpt-4o` -> `openai`).
+fn prefix_hint(key: &str) -> Option<&'static str> {
+    let (first, _) = key.split_once('/')?;
+    PREFIXES
+        .iter()
+        .find(|(p, _)| *p == first)
+        .and_then(|(_, h)| *h)
+}
+
+/// The candidate served by `provider`, if any.
+fn of_provider(models: &[Model], cands: &[ModelIdx], provider: &str) -> Option<ModelIdx> {
+    cands
+        .iter()
+        .copied()
+        .find(|&i| *models[i as usize].provider == *provider)
+}
+
+impl Index {
+    pub(crate) fn build(
+        models: &[Model],
+        user_first: &[ModelIdx],
+        aliases: &HashMap<String, (String, String)>,
+    ) -> Result<Index, CatalogError> {
+        let mut exact: HashMap<Box<str>, Vec<ModelIdx>> = HashMap::new();
+        let mut ids = HashMap::with_capacity(models.len());
+        let mut patterns = Vec::new();
+        let is_user = |i: ModelIdx| user_first.contains(&i);
+        // User models first so their patterns win.
+        let order: Vec<ModelIdx> = user_first
+            .iter()
+            .copied()
+            .chain((0..models.len() as ModelIdx).filter(|i| !is_user(*i)))
+            .collect();
+        for &i in &order {
+            let m = &models[i as usize];
+            ids.insert(m.id.to_ascii_lowercase().into_boxed_str(), i);
+            let id_lower = m.id.to_ascii_lowercase();
+            let own = std::iter::once(id_lower.as_str());
+            let mut seen = Vec::new();
+            for alias in own.chain(m.aliases()) {
+                if seen.contains(&alias) {
+                    continue;
+                }
+                seen.push(alias);
+                let v = exact.entry(alias.into()).or_default();
+                if !v.contains(&i) {
+                    v.push(i);
+                }
+            }
+            for r in &m.rules {
+                if !matches!(r, MatchRule::Equals(_)) {
+                    patterns.push((i, r.clone()));
+                }
+            }
+        }
+        for (alias, cands) in exact.iter_mut() {
+            cands.sort_by_key(|&i| {
+                let m = &models[i as usize];
+                (
+                    !is_user(i),
+                    !m.id.eq_ignore_ascii_case(alias),
+                    provider_rank(&m.provider),
+                )
+            });
+        }
+        let mut user_aliases = HashMap::new();
+        let mut errors = Vec::new();
+        for (name, (target, file)) in aliases {
+            match ids.get(target.to_ascii_lowercase().as_str()) {
+                Some(&i) => {
+                    user_aliases.insert(name.clone().into_boxed_str(), i);
+                }
+                None => errors.push(CatalogError::Invalid {
+                    file: file.clone(),
+                    entry: name.clone(),
+                    field: "aliases".into(),
+                    message: format!("target model '{target}' is not in the catalog"),
+                }),
+            }
+        }
+        CatalogError::from_list(errors)?;
+        Ok(Index {
+            exact,
+            ids,
+            user_aliases,
+            patterns,
+            cache: RwLock::new(HashMap::new()),
+        })
+    }
+
+    pub(crate) fn by_id(&self, id: &str) -> Option<ModelIdx> {
+        self.ids.get(id.to_ascii_lowercase().as_str()).copied()
+    }
+
+    pub(crate) fn resolve(
+        &self,
+        models: &[Model],
+        model: &str,
+        provider: Option<&str>,
+    ) -> Option<ModelIdx> {
+        // Canonical provider without allocating for the common spellings.
+        let provider_owned;
+        let provider: Option<&str> = match provider {
+            None => None,
+            Some("") => None,
+            Some(p) => match canonical_static(p) {
+                Some(c) => Some(c),
+                None => {
+                    provider_owned = crate::provider::canonical(p);
+                    Some(provider_owned.as_str())
+                }
+            },
+        };
+        let lowered;
+        let key: &str = if model.bytes().any(|b| b.is_ascii_uppercase() || b == b' ') {
+            lowered = model.trim().to_ascii_lowercase();
+            &lowered
+        } else {
+            model
+        };
+        if let Some(&i) = self.user_aliases.get(key) {
+            return Some(i);
+        }
+        if let Some(c) = self.exact.get(key) {
+            match provider.or_else(|| prefix_hint(key)) {
+                // A reseller's alias is only a last resort: look for the maker's own entry first.
+                None if provider_rank(&models[c[0] as usize].provider) < AGGREGATOR => {
+                    return Some(c[0])
+                }
+                None => {}
+                Some(p) => {
+                    if let Some(i) = of_provider(models, c, p) {
+                        return Some(i);
+                    }
+                    // The named provider may have its own entry deeper in the ladder
+                    // (`openai/gpt-4o` is also an aggregator's alias): take the slow path.
+                }
+            }
+        }
+        if let Ok(cache) = self.cache.read() {
+            if let Some(slot) = cache.get(key) {
+                if let Some((_, r)) = slot.iter().find(|(p, _)| p.as_deref() == provider) {
+                    return *r;
+                }
+            }
+        }
+        let r = self.resolve_slow(models, key, provider);
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= MATCH_CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache
+                .entry(key.into())
+                .or_default()
+                .push((provider.map(Into::into), r));
+        }
+        r
+    }
+
+    /// Walks the raw id and its ladder forms; at each form exact aliases, then patterns. With a
+    /// provider (given, or implied by a prefix) the first model *of that provider* wins, else the
+    /// first match found; without one, the first form that matches anything decides.
+    fn resolve_slow(
+        &self,
+        models: &[Model],
+        key: &str,
+        provider: Option<&str>,
+    ) -> Option<ModelIdx> {
+        let forms = ladder(key);
+        let want = provider.or_else(|| forms.iter().find_map(|(_, h)| *h));
+        let mut fallback = None;
+        for form in std::iter::once(key).chain(forms.iter().map(|(f, _)| f.as_str())) {
+            if let Some(&i) = self.user_aliases.get(form) {
+                return Some(i);
+            }
+            if let Some(c) = self.exact.get(form) {
+                match want {
+                    None if provider_rank(&models[c[0] as usize].provider) < AGGREGATOR => {
+                        return Some(c[0])
+                    }
+                    None => {}
+                    Some(p) => {
+                        if let Some(i) = of_provider(models, c, p) {
+                            return Some(i);
+                        }
+                    }
+                }
+                fallback.get_or_insert(c[0]);
+            }
+            let mut best: Option<(u8, ModelIdx)> = None;
+            for (i, rule) in &self.patterns {
+                if !rule.matches(form) {
+                    continue;
+                }
+                let prov = &*models[*i as usize].provider;
+                if want == Some(prov) {
+                    return Some(*i);
+                }
+                let rank = provider_rank(prov);
+                if best.is_none_or(|(r, _)| rank < r) {
+                    best = Some((rank, *i));
+                }
+            }
+            if let Some((rank, i)) = best {
+                if want.is_none() && rank < AGGREGATOR {
+                    return Some(i);
+                }
+                fallback.get_or_insert(i);
+            }
+        }
+        fallback
+    }
+}
+
+/// The normalisation ladder: successive forms of a (lower-case) id, each tried for an exact
+/// match in order, with the provider a stripped prefix implies.
+pub(crate) fn ladder(id: &str) -> Vec<(String, Option<&'static str>)> {
+    let mut out: Vec<(String, Option<&'static str>)> = Vec::new();
+    let mut cur = id.trim().to_owned();
+    let mut hint: Option<&'static str> = looks_like_bedrock(&cur).then_some("aws.bedrock");
+    let push = |out: &mut Vec<(String, Option<&'static str>)>, s: &str, h| {
+        if s != id && !s.is_empty() && !out.iter().any(|(f, _)| f == s) {
+            out.push((s.to_owned(), h));
+        }
+    };
+
+    // Bedrock ARNs: `arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.claude-...`
+    // and `...:foundation-model/anthropic.claude-...`: the model is the last path segment.
+    if cur.starts_with("arn:") {
+        if let Some(pos) = cur.rfind('/') {
+            cur = cur[pos + 1..].to_owned();
+            hint = Some("aws.bedrock");
+            push(&mut out, &cur, hint);
+        }
+    }
+    // Vertex resource names: `projects/p/locations/l/publishers/google/models/gemini-1.5-pro`.
+    if let Some(pos) = cur.rfind("/models/") {
+        if cur.starts_with("projects/") || cur.contains("publishers/") {
+            cur = cur[pos + "/models/".len()..].to_owned();
+            hint = hint.or(Some("gcp.vertex_ai"));
+            push(&mut out, &cur, hint);
+        }
+    }
+    // Provider prefixes, repeatedly (`openrouter/anthropic/claude-...`, `bedrock/converse/...`),
+    // and AWS region segments (`bedrock/us-east-1/...`).
+    while let Some((first, rest)) = cur.split_once('/') {
+        if let Some((_, h)) = PREFIXES.iter().find(|(p, _)| *p == first) {
+            hint = hint.or(*h);
+        } else if first == "accounts" {
+            // fireworks: accounts/fireworks/models/<id>
+            match rest.rsplit_once("/models/") {
+                Some((_, m)) => {
+                    cur = m.to_owned();
+                    hint = hint.or(Some("fireworks_ai"));
+                    push(&mut out, &cur, hint);
+                }
+                None => break,
+            }
+            continue;
+        } else if !is_aws_region(first) {
+            break;
+        }
+        cur = rest.to_owned();
+        push(&mut out, &cur, hint);
+    }
+    // `ft:gpt-4o-mini-2024-07-18:org:name:id` -> `ft:gpt-4o-mini-2024-07-18` -> base model.
+    if let Some(rest) = cur.strip_prefix("ft:") {
+        let base = rest.split(':').next().unwrap_or(rest).to_owned();
+        push(&mut out, &format!("ft:{base}"), hint);
+        cur = base;
+        push(&mut out, &cur, hint);
+    }
+    // Vertex `claude-3-5-sonnet@20240620` -> `claude-3-5-sonnet-20240620` -> `claude-3-5-sonnet`.
+    if let Some((name, ver)) = cur.split_once('@') {
+        let name = name.to_owned();
+        if ver.bytes().all(|b| b.is_ascii_digit()) {
+            push(&mut out, &format!("{name}-{ver}"), hint);
+        }
+        cur = name;
+        push(&mut out, &cur, hint);
+    }
+    // Bedrock version suffixes: `:0`, `:0:200k`, then `-v1`/`-v2`.
+    if let Some(s) = strip_bedrock_revision(&cur) {
+        cur = s;
+        push(&mut out, &cur, hint);
+    }
+    if let Some(s) = strip_version(&cur) {
+        cur = s;
+        push(&mut out, &cur, hint);
+    }
+    // `-latest` aliases.
+    if let Some(s) = cur.strip_suffix("-latest") {
+        cur = s.to_owned();
+        push(&mut out, &cur, hint);
+    }
+    // Dated snapshots: `-2024-08-06`, `-20241022`.
+    if let Some(s) = strip_date(&cur) {
+        cur = s;
+        push(&mut out, &cur, hint);
+    }
+    out
+}
+
+/// Bedrock model ids: `[geo.]vendor.model[-vN:M]` (`us.anthropic.claude-...`, `amazon.nova-pro-v1:0`).
+fn looks_like_bedrock(s: &str) -> bool {
+    const GEOS: &[&str] = &[
+        "us", "eu", "apac", "global", "jp", "au", "ca", "us-gov", "in",
+    ];
+    const VENDORS: &[&str] = &[
+        "anthropic",
+        "amazon",
+        "meta",
+        "mistral",
+        "cohere",
+        "ai21",
+        "deepseek",
+        "qwen",
+        "openai",
+        "writer",
+        "twelvelabs",
+        "moonshotai",
+        "minimax",
+        "nvidia",
+        "google",
+    ];
+    let mut parts = s.splitn(3, '.');
+    let (Some(a), Some(b)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    VENDORS.contains(&a) || (GEOS.contains(&a) && VENDORS.contains(&b))
+}
+
+fn is_aws_region(s: &str) -> bool {
+    // us-east-1, eu-central-2, ap-southeast-1, us-gov-west-1
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
+fn strip_bedrock_revision(s: &str) -> Option<String> {
+    let (head, tail) = s.split_once(':')?;
+    let ok = tail
+        .split(':')
+        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    (ok && !head.is_empty()).then(|| head.to_owned())
+}
+
+fn strip_version(s: &str) -> Option<String> {
+    let (head, v) = s.rsplit_once("-v")?;
+    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && !head.is_empty())
+        .then(|| head.to_owned())
+}
+
+fn strip_date(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
+    // -YYYY-MM-DD
+    if b.len() > 11 {
+        let t = &b[b.len() - 11..];
+        if t[0] == b'-'
+            && digits(&t[1..5])
+            && t[5] == b'-'
+            && digits(&t[6..8])
+            && t[8] == b'-'
+            && digits(&t[9..])
+        {
+            return Some(s[..s.len() - 11].to_owned());
+        }
+    }
+    // -YYYYMMDD (starting with 19 or 20)
+    if b.len() > 9 {
+        let t = &b[b.len() - 9..];
+        if t[0] == b'-' && digits(&t[1..]) && (t[1..3] == *b"20" || t[1..3] == *b"19") {
+            return Some(s[..s.len() - 9].to_owned());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forms(id: &str) -> Vec<String> {
+        ladder(id).into_iter().map(|(f, _)| f).collect()
+    }
+
+    #[test]
+    fn ladder_strips_provider_prefixes_and_keeps_geography() {
+        assert_eq!(
+            forms("openai/gpt-4o-2024-08-06"),
+            ["gpt-4o-2024-08-06", "gpt-4o"]
+        );
+        let f = forms("bedrock/converse/us.anthropic.claude-sonnet-4-5-20250929-v1:0");
+        assert_eq!(
+            f[0],
+            "converse/us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        );
+        assert_eq!(f[1], "us.anthropic.claude-sonnet-4-5-20250929-v1:0");
+        assert!(f.contains(&"us.anthropic.claude-sonnet-4-5-20250929".to_owned()));
+        assert!(f.iter().all(|x| !x.starts_with("anthropic.")), "{f:?}");
+    }
+
+    #[test]
+    fn ladder_handles_arns_vertex_and_fine_tunes() {
+        let f = forms("arn:aws:bedrock:us-east-1:123456789012:inference-profile/eu.anthropic.claude-3-haiku-20240307-v1:0");
+        assert_eq!(f[0], "eu.anthropic.claude-3-haiku-20240307-v1:0");
+        assert_eq!(
+            ladder("arn:aws:bedrock:us-east-1::foundation-model/x")[0].1,
+            Some("aws.bedrock")
+        );
+        assert_eq!(
+            forms("claude-3-5-sonnet@20240620"),
+            ["claude-3-5-sonnet-20240620", "claude-3-5-sonnet"]
+        );
+        assert_eq!(
+            forms("ft:gpt-4o-mini-2024-07-18:acme:support:9abc"),
+            [
+                "ft:gpt-4o-mini-2024-07-18",
+                "gpt-4o-mini-2024-07-18",
+                "gpt-4o-mini"
+            ]
+        );
+        assert_eq!(forms("claude-3-5-sonnet-latest"), ["claude-3-5-sonnet"]);
+        assert_eq!(
+            forms("projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro"),
+            ["gemini-2.5-pro"]
+        );
+        assert_eq!(forms("gpt-4o"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn date_and_version_suffixes() {
+        assert_eq!(
+            strip_date("claude-3-5-sonnet-20241022").as_deref(),
+            Some("claude-3-5-sonnet")
+        );
+        assert_eq!(strip_date("gpt-4o-2024-08-06").as_deref(), Some("gpt-4o"));
+        assert_eq!(strip_date("gpt-3.5-turbo-0125"), None);
+        assert_eq!(
+            strip_version("anthropic.claude-v2").as_deref(),
+            Some("anthropic.claude")
+        );
+        assert_eq!(
+            strip_bedrock_revision("anthropic.claude-v2:1").as_deref(),
+            Some("anthropic.claude-v2")
+        );
+        assert_eq!(
+            strip_bedrock_revision("meta-llama/llama-3-8b:free").as_deref(),
+            Some("meta-llama/llama-3-8b")
+        );
+        assert!(is_aws_region("us-east-1") && !is_aws_region("us.anthropic"));
+    }
+}
