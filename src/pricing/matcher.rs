@@ -25,7 +25,8 @@ const PREFIXES: &[(&str, Option<&str>)] = &[
     ("vertexai", Some("gcp.vertex_ai")),
     ("gemini", Some("gcp.gemini")),
     ("google", Some("gcp.gemini")),
-    ("models", None),
+    // The Gemini API names models `models/gemini-2.5-pro` (Vertex uses resource paths).
+    ("models", Some("gcp.gemini")),
     ("anthropic", Some("anthropic")),
     ("openrouter", Some("openrouter")),
     ("mistral", Some("mistral_ai")),
@@ -213,7 +214,11 @@ impl Index {
         if let Some(c) = self.exact.get(key) {
             match provider.or_else(|| prefix_hint(key)) {
                 // A reseller's alias is only a last resort: look for the maker's own entry first.
-                None if provider_rank(&models[c[0] as usize].provider) < AGGREGATOR => {
+                // But a reseller's full catalog id (`kyma/claude-sonnet-4-6`) names it outright:
+                // no pattern of another provider may take it.
+                None if provider_rank(&models[c[0] as usize].provider) < AGGREGATOR
+                    || models[c[0] as usize].id.eq_ignore_ascii_case(key) =>
+                {
                     return Some(c[0])
                 }
                 None => {}
