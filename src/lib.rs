@@ -7,6 +7,8 @@
 mod engine;
 mod money;
 mod pricing;
+#[cfg(feature = "processor")]
+mod processor;
 mod provider;
 pub mod semconv;
 mod span_view;
@@ -17,6 +19,10 @@ pub use money::{DecimalError, Rate, Usd};
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
     Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel,
+};
+#[cfg(feature = "processor")]
+pub use processor::{
+    CostSpanProcessor, CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
 pub use span_view::{AttrValue, OwnedValue, SpanView};

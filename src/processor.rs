@@ -1,0 +1,456 @@
+//! `CostSpanProcessor`: prices finished spans in process and rolls costs up to their ancestors.
+//!
+//! ```text
+//! span ends -> on_end(SpanData) -> Engine::own -> ledger.take(children) -> Engine::finish
+//!           -> ledger.add(parent, subtree) -> inner.on_end(span)   (always forwarded)
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry::Context;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::Resource;
+
+use crate::engine::{Engine, EngineOptions, StatsSnapshot, Totals};
+use crate::pricing::{Catalog, CatalogError};
+use crate::span_view::SpanView;
+use crate::usage::InputCounting;
+
+/// Default bound on open ledger entries (parents waiting for their own end).
+pub const DEFAULT_LEDGER_CAPACITY: usize = 100_000;
+/// Default age after which a ledger entry whose parent never ended is dropped (and counted).
+pub const DEFAULT_LEDGER_TTL: Duration = Duration::from_secs(300);
+
+/// Slots of the lock-free filters (power of two).
+const FILTER_SLOTS: usize = 1 << 14;
+
+type Key = ([u8; 16], [u8; 8]);
+
+fn slot(span_id: &[u8; 8]) -> usize {
+    let x = u64::from_le_bytes(*span_id);
+    let x = (x ^ (x >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (x >> (64 - 14)) as usize
+}
+
+struct Entry {
+    totals: Totals,
+    created: Instant,
+}
+
+#[derive(Default)]
+struct LedgerInner {
+    map: HashMap<Key, Entry>,
+    /// Insertion order, for age and size eviction; may hold stale keys (already taken).
+    order: VecDeque<(Key, Instant)>,
+    /// Traces that lost an entry to eviction: their roots are marked incomplete.
+    incomplete: HashMap<[u8; 16], Instant>,
+}
+
+/// Children's totals waiting for their parent to end. Bounded in size and age.
+struct Ledger {
+    inner: Mutex<LedgerInner>,
+    /// Per-slot count of entries whose span id hashes there: zero means "surely absent", so
+    /// spans without children never take the lock.
+    pending: Box<[AtomicU32]>,
+    /// Span ids recently forwarded (one per slot, lossy): a child whose parent is here is late.
+    ended: Box<[AtomicU64]>,
+    capacity: usize,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("capacity", &self.capacity)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    fn new(capacity: usize, ttl: Duration) -> Ledger {
+        Ledger {
+            inner: Mutex::new(LedgerInner::default()),
+            pending: (0..FILTER_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+            ended: (0..FILTER_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            capacity: capacity.max(1),
+            ttl,
+        }
+    }
+
+    /// Removes and returns the totals of `key`'s children, and whether its trace lost entries.
+    fn take(&self, key: &Key) -> (Option<Totals>, bool) {
+        if self.pending[slot(&key.1)].load(Ordering::Acquire) == 0 {
+            return (None, false);
+        }
+        let Ok(mut g) = self.inner.lock() else {
+            return (None, true);
+        };
+        let t = g.map.remove(key).map(|e| e.totals);
+        if t.is_some() {
+            self.pending[slot(&key.1)].fetch_sub(1, Ordering::AcqRel);
+        }
+        let lost = g.incomplete.contains_key(&key.0);
+        (t, lost)
+    }
+
+    fn mark_ended(&self, span_id: &[u8; 8]) {
+        self.ended[slot(span_id)].store(u64::from_le_bytes(*span_id), Ordering::Release);
+    }
+
+    fn has_ended(&self, span_id: &[u8; 8]) -> bool {
+        self.ended[slot(span_id)].load(Ordering::Acquire) == u64::from_le_bytes(*span_id)
+    }
+
+    /// Adds a child's subtree to its parent's entry. Returns the number of entries evicted.
+    fn add(&self, key: Key, t: &Totals, now: Instant) -> u64 {
+        let Ok(mut g) = self.inner.lock() else {
+            return 0;
+        };
+        let mut evicted = 0;
+        if let Some(e) = g.map.get_mut(&key) {
+            e.totals.add(t);
+            return 0;
+        }
+        // Age, then size.
+        while let Some(&(k, created)) = g.order.front() {
+            let live = g.map.get(&k).is_some_and(|e| e.created == created);
+            if !live {
+                g.order.pop_front();
+                continue;
+            }
+            let expired = now.saturating_duration_since(created) > self.ttl;
+            if !expired && g.map.len() < self.capacity {
+                break;
+            }
+            g.order.pop_front();
+            g.map.remove(&k);
+            self.pending[slot(&k.1)].fetch_sub(1, Ordering::AcqRel);
+            g.incomplete.insert(k.0, now);
+            evicted += 1;
+        }
+        if g.incomplete.len() > self.capacity {
+            let ttl = self.ttl;
+            g.incomplete
+                .retain(|_, t| now.saturating_duration_since(*t) <= ttl);
+        }
+        g.map.insert(
+            key,
+            Entry {
+                totals: t.clone(),
+                created: now,
+            },
+        );
+        self.pending[slot(&key.1)].fetch_add(1, Ordering::AcqRel);
+        g.order.push_back((key, now));
+        if g.order.len() > 2 * self.capacity + 1024 {
+            let LedgerInner { map, order, .. } = &mut *g;
+            order.retain(|(k, c)| map.get(k).is_some_and(|e| e.created == *c));
+        }
+        evicted
+    }
+
+    fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |g| g.map.len())
+    }
+}
+
+/// A `SpanProcessor` that prices LLM spans, rolls costs up to every ancestor and the root, and
+/// hands every span on to the processor it wraps (usually a `BatchSpanProcessor` over OTLP).
+///
+/// ```no_run
+/// use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
+/// use otel_llm_cost::CostSpanProcessor;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let exporter = opentelemetry_sdk::testing::trace::NoopSpanExporter::new();
+/// let provider = SdkTracerProvider::builder()
+///     .with_span_processor(CostSpanProcessor::new(SimpleSpanProcessor::new(exporter))?)
+///     .build();
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct CostSpanProcessor<P: SpanProcessor> {
+    inner: P,
+    engine: Arc<Engine>,
+    ledger: Ledger,
+    panics: AtomicU64,
+}
+
+impl<P: SpanProcessor> CostSpanProcessor<P> {
+    /// Wraps `inner` with the embedded catalog and default options.
+    pub fn new(inner: P) -> Result<Self, CatalogError> {
+        Self::builder(inner).build()
+    }
+
+    /// A builder wrapping `inner`.
+    pub fn builder(inner: P) -> CostSpanProcessorBuilder<P> {
+        CostSpanProcessorBuilder {
+            inner,
+            catalog: None,
+            overrides: Vec::new(),
+            litellm: Vec::new(),
+            aliases: Vec::new(),
+            opts: EngineOptions::default(),
+            ledger_capacity: DEFAULT_LEDGER_CAPACITY,
+            ledger_ttl: DEFAULT_LEDGER_TTL,
+        }
+    }
+
+    /// What the processor has done so far (spans, priced, unpriced by reason, late, evicted).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.engine.stats().snapshot()
+    }
+
+    /// The engine (catalog and options) in use.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Ledger entries currently waiting for their parent span to end.
+    pub fn pending_parents(&self) -> usize {
+        self.ledger.len()
+    }
+
+    /// Internal errors caught in `on_end` (the span was still forwarded). Always 0 unless a bug.
+    pub fn internal_errors(&self) -> u64 {
+        self.panics.load(Ordering::Relaxed)
+    }
+
+    fn enrich(&self, span: &mut SpanData) {
+        let own = self.engine.own(span);
+        let trace = span.trace_id();
+        let id = span.span_id();
+        let (children, lost) = self.ledger.take(&(trace, id));
+        let parent = span.parent_span_id();
+        if own.is_nothing() && children.is_none() {
+            self.ledger.mark_ended(&id);
+            return;
+        }
+        let root = parent.is_none() || span.parent_is_remote();
+        let subtree = self
+            .engine
+            .finish(span, own, children.unwrap_or_default(), root, !lost);
+        if let (Some(p), false) = (parent, root) {
+            if subtree.calls > 0 {
+                if self.ledger.has_ended(&p) {
+                    // The parent was already forwarded: this cost cannot reach it any more.
+                    self.engine.stats().late.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let evicted = self.ledger.add((trace, p), &subtree, Instant::now());
+                    self.engine
+                        .stats()
+                        .evicted
+                        .fetch_add(evicted, Ordering::Relaxed);
+                }
+            }
+        }
+        self.ledger.mark_ended(&id);
+    }
+}
+
+impl<P: SpanProcessor> SpanProcessor for CostSpanProcessor<P> {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.inner.on_start(span, cx);
+    }
+
+    fn on_end(&self, mut span: SpanData) {
+        // Pricing never stops a span: whatever happens, it is forwarded.
+        if catch_unwind(AssertUnwindSafe(|| self.enrich(&mut span))).is_err() {
+            self.panics.fetch_add(1, Ordering::Relaxed);
+        }
+        self.inner.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn shutdown(&self) -> OTelSdkResult {
+        self.inner.shutdown()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+/// Builds a [`CostSpanProcessor`].
+#[derive(Debug)]
+pub struct CostSpanProcessorBuilder<P: SpanProcessor> {
+    inner: P,
+    catalog: Option<Arc<Catalog>>,
+    overrides: Vec<PathBuf>,
+    litellm: Vec<PathBuf>,
+    aliases: Vec<(String, String)>,
+    opts: EngineOptions,
+    ledger_capacity: usize,
+    ledger_ttl: Duration,
+}
+
+impl<P: SpanProcessor> CostSpanProcessorBuilder<P> {
+    /// Uses this catalog (e.g. one built with [`Catalog::builder`]) instead of the embedded one.
+    pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
+        self.catalog = Some(catalog);
+        self
+    }
+
+    /// Adds an overrides file (TOML) on top of the embedded catalog.
+    pub fn with_overrides_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.overrides.push(path.into());
+        self
+    }
+
+    /// Imports a LiteLLM-format JSON price map on top of the embedded catalog.
+    pub fn with_litellm_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.litellm.push(path.into());
+        self
+    }
+
+    /// Maps an opaque model name (Azure deployment, Bedrock profile ARN) to a catalog id.
+    pub fn with_alias(mut self, name: impl Into<String>, model_id: impl Into<String>) -> Self {
+        self.aliases.push((name.into(), model_id.into()));
+        self
+    }
+
+    /// Prefix of the attributes written (default `cost.`).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.opts.prefix = prefix.into();
+        self
+    }
+
+    /// Re-price spans that already carry a cost instead of keeping it.
+    pub fn with_reprice_provided(mut self, yes: bool) -> Self {
+        self.opts.reprice_provided = yes;
+        self
+    }
+
+    /// Forces how an instrumentation scope counts input tokens.
+    pub fn with_input_counting_for_scope(
+        mut self,
+        scope: impl Into<String>,
+        c: InputCounting,
+    ) -> Self {
+        self.opts.extract.by_scope.insert(scope.into(), c);
+        self
+    }
+
+    /// Forces how a provider's spans count input tokens.
+    pub fn with_input_counting_for_provider(mut self, provider: &str, c: InputCounting) -> Self {
+        self.opts
+            .extract
+            .by_provider
+            .insert(crate::provider::canonical(provider), c);
+        self
+    }
+
+    /// Bound on ledger entries (default [`DEFAULT_LEDGER_CAPACITY`]).
+    pub fn with_ledger_capacity(mut self, n: usize) -> Self {
+        self.ledger_capacity = n;
+        self
+    }
+
+    /// Age bound of ledger entries (default [`DEFAULT_LEDGER_TTL`]).
+    pub fn with_ledger_ttl(mut self, ttl: Duration) -> Self {
+        self.ledger_ttl = ttl;
+        self
+    }
+
+    /// Loads the catalog layers and builds the processor.
+    pub fn build(self) -> Result<CostSpanProcessor<P>, CatalogError> {
+        let needs_layers =
+            !self.overrides.is_empty() || !self.litellm.is_empty() || !self.aliases.is_empty();
+        let catalog = match (self.catalog, needs_layers) {
+            (Some(c), false) => c,
+            (None, false) => Catalog::shared()?,
+            (base, true) => {
+                if base.is_some() {
+                    return Err(CatalogError::Syntax {
+                        file: "<builder>".into(),
+                        message: "with_catalog cannot be combined with overrides, imports or aliases: add them to the catalog's own builder".into(),
+                    });
+                }
+                let mut b = Catalog::builder();
+                for p in &self.litellm {
+                    b = b.with_litellm_file(p);
+                }
+                for p in &self.overrides {
+                    b = b.with_overrides_file(p);
+                }
+                for (n, id) in &self.aliases {
+                    b = b.with_alias(n, id);
+                }
+                Arc::new(b.build()?)
+            }
+        };
+        Ok(CostSpanProcessor {
+            inner: self.inner,
+            engine: Arc::new(Engine::new(catalog, self.opts)),
+            ledger: Ledger::new(self.ledger_capacity, self.ledger_ttl),
+            panics: AtomicU64::new(0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(calls: u32) -> Totals {
+        Totals {
+            calls,
+            ..Totals::default()
+        }
+    }
+
+    #[test]
+    fn ledger_is_bounded_in_size_and_counts_evictions() {
+        let l = Ledger::new(2, Duration::from_secs(60));
+        let now = Instant::now();
+        let k = |i: u8| ([1; 16], [i; 8]);
+        assert_eq!(l.add(k(1), &totals(1), now), 0);
+        assert_eq!(l.add(k(2), &totals(1), now), 0);
+        assert_eq!(
+            l.add(k(2), &totals(1), now),
+            0,
+            "existing entry accumulates"
+        );
+        assert_eq!(
+            l.add(k(3), &totals(1), now),
+            1,
+            "oldest evicted at capacity"
+        );
+        assert_eq!(l.len(), 2);
+        let (t, lost) = l.take(&k(2));
+        assert_eq!(t.map(|t| t.calls), Some(2));
+        assert!(lost, "trace that lost an entry is incomplete");
+        assert_eq!(l.take(&k(1)).0, None);
+    }
+
+    #[test]
+    fn ledger_drops_entries_older_than_ttl() {
+        let l = Ledger::new(100, Duration::from_millis(10));
+        let t0 = Instant::now();
+        l.add(([1; 16], [1; 8]), &totals(1), t0);
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(l.add(([2; 16], [2; 8]), &totals(1), later), 1);
+        assert_eq!(l.len(), 1);
+    }
+
+    #[test]
+    fn ended_filter_remembers_recent_span_ids() {
+        let l = Ledger::new(10, Duration::from_secs(1));
+        assert!(!l.has_ended(&[7; 8]));
+        l.mark_ended(&[7; 8]);
+        assert!(l.has_ended(&[7; 8]));
+    }
+}

@@ -1,0 +1,730 @@
+//! CostSpanProcessor behaviour: golden prices on real instrumentation spans, roll-up, late
+//! children, unknown models, invalid usage, aggregates, duplicates, provided costs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
+use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, StringValue, Value};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::Resource;
+use otel_llm_cost::{CostSpanProcessor, Engine};
+
+/// Collects finished spans (and the resource it was given).
+#[derive(Debug, Clone, Default)]
+struct Collect {
+    spans: Arc<Mutex<Vec<SpanData>>>,
+    resource: Arc<Mutex<Option<Resource>>>,
+}
+
+impl SpanProcessor for Collect {
+    fn on_start(&self, _: &mut Span, _: &Context) {}
+    fn on_end(&self, span: SpanData) {
+        self.spans.lock().unwrap().push(span);
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+    fn set_resource(&mut self, r: &Resource) {
+        *self.resource.lock().unwrap() = Some(r.clone());
+    }
+}
+
+struct Harness {
+    provider: SdkTracerProvider,
+    collect: Collect,
+    engine: Arc<Engine>,
+}
+
+fn harness() -> Harness {
+    harness_with(|b| b)
+}
+
+fn harness_with(
+    f: impl FnOnce(
+        otel_llm_cost::CostSpanProcessorBuilder<Collect>,
+    ) -> otel_llm_cost::CostSpanProcessorBuilder<Collect>,
+) -> Harness {
+    let collect = Collect::default();
+    let p = f(CostSpanProcessor::builder(collect.clone()))
+        .build()
+        .unwrap();
+    let engine = p.engine().clone();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(p)
+        .with_resource(
+            Resource::builder()
+                .with_service_name("svc-under-test")
+                .build(),
+        )
+        .build();
+    Harness {
+        provider,
+        collect,
+        engine,
+    }
+}
+
+impl Harness {
+    fn spans(&self) -> Vec<SpanData> {
+        self.collect.spans.lock().unwrap().clone()
+    }
+    fn by_name(&self, name: &str) -> SpanData {
+        let v: Vec<SpanData> = self
+            .spans()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect();
+        assert_eq!(v.len(), 1, "exactly one span named {name}");
+        v.into_iter().next().unwrap()
+    }
+}
+
+fn attr(s: &SpanData, key: &str) -> Option<Value> {
+    s.attributes
+        .iter()
+        .rev()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.clone())
+}
+fn f64a(s: &SpanData, key: &str) -> Option<f64> {
+    match attr(s, key)? {
+        Value::F64(f) => Some(f),
+        other => panic!("{key} is not a double: {other:?}"),
+    }
+}
+fn i64a(s: &SpanData, key: &str) -> Option<i64> {
+    match attr(s, key)? {
+        Value::I64(i) => Some(i),
+        other => panic!("{key} is not an int: {other:?}"),
+    }
+}
+fn stra(s: &SpanData, key: &str) -> Option<String> {
+    attr(s, key).map(|v| v.as_str().into_owned())
+}
+
+/// Dollar attributes are f64 renderings of exact sums: equal within float rounding.
+fn assert_usd(got: Option<f64>, want: f64, what: &str) {
+    let got = got.unwrap_or_else(|| panic!("{what}: attribute missing"));
+    assert!((got - want).abs() < 1e-12, "{what}: got {got}, want {want}");
+}
+
+// ---------------------------------------------------------------- real instrumentation spans
+
+/// Replays a captured span file (tests/fixtures/real-spans) through the SDK: same names, scopes,
+/// attributes (with their value types) and parent links; children end before parents.
+fn replay(h: &Harness, file: &str) {
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/real-spans/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let spans = doc["spans"].as_array().unwrap();
+    let mut by_case: HashMap<String, Vec<&serde_json::Value>> = HashMap::new();
+    for s in spans {
+        by_case
+            .entry(s["case"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(s);
+    }
+    for (_, mut case) in by_case {
+        // Parents first.
+        case.sort_by_key(|s| s["parent_span_id"].is_string());
+        let mut started: Vec<(String, Context)> = Vec::new();
+        for s in &case {
+            let scope = &s["instrumentation_scope"];
+            let tracer = h.provider.tracer_with_scope(
+                InstrumentationScope::builder(scope["name"].as_str().unwrap().to_owned())
+                    .with_version(scope["version"].as_str().unwrap_or("").to_owned())
+                    .build(),
+            );
+            let attrs: Vec<KeyValue> = s["attributes"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| {
+                    let val = &v["value"];
+                    let value = match v["type"].as_str().unwrap() {
+                        "int" => Value::I64(val.as_i64().unwrap()),
+                        "double" => Value::F64(val.as_f64().unwrap()),
+                        "bool" => Value::Bool(val.as_bool().unwrap()),
+                        "string" => Value::String(val.as_str().unwrap().to_owned().into()),
+                        _ => Value::Array(Array::String(
+                            val.as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|x| StringValue::from(x.to_string()))
+                                .collect(),
+                        )),
+                    };
+                    KeyValue::new(k.clone(), value)
+                })
+                .collect();
+            let parent_cx = match s["parent_span_id"].as_str() {
+                Some(p) => started
+                    .iter()
+                    .find(|(id, _)| id == p)
+                    .map(|(_, cx)| cx.clone())
+                    .unwrap(),
+                None => Context::new(),
+            };
+            let span = tracer
+                .span_builder(s["name"].as_str().unwrap().to_owned())
+                .with_attributes(attrs)
+                .start_with_context(&tracer, &parent_cx);
+            started.push((
+                s["span_id"].as_str().unwrap().to_owned(),
+                parent_cx.with_span(span),
+            ));
+        }
+        for (_, cx) in started.into_iter().rev() {
+            cx.span().end();
+        }
+    }
+}
+
+fn find(h: &Harness, scope: &str, name: &str, model_attr: &str) -> Vec<SpanData> {
+    h.spans()
+        .into_iter()
+        .filter(|s| s.instrumentation_scope.name() == scope && s.name == name)
+        .filter(|s| {
+            s.attributes
+                .iter()
+                .any(|kv| kv.value.as_str().contains(model_attr))
+        })
+        .collect()
+}
+
+/// Rates (catalog 2026.11.22, $ per 1M tokens):
+/// gpt-4o-2024-08-06: input 2.5, cache_read 1.25, output 10 (reasoning billed as output).
+/// o4-mini-2025-04-16: input 1.1, cache_read 0.275, output 4.4.
+/// claude-sonnet-4-5-20250929: input 3, cache_read 0.3, cache_write_5m 3.75, cache_write_1h 6, output 15.
+mod expect {
+    /// gpt-4o, prompt 1200 incl. 1000 cached, completion 300 incl. 200 reasoning:
+    /// 200 x 2.5 = 0.0005; 1000 x 1.25 = 0.00125; 100 x 10 = 0.001; 200 x 10 = 0.002 (per 1M)
+    /// prompt 0.00175, completion 0.003, total 0.00475.
+    pub const GPT4O_TOTAL: f64 = 0.00475;
+    pub const GPT4O_PROMPT: f64 = 0.00175;
+    pub const GPT4O_COMPLETION: f64 = 0.003;
+    /// o4-mini, prompt 1100 incl. 800 cached, completion 250 incl. 150 reasoning:
+    /// 300 x 1.1 = 0.00033; 800 x 0.275 = 0.00022; 250 x 4.4 = 0.0011; total 0.00165.
+    pub const O4MINI_TOTAL: f64 = 0.00165;
+    /// Claude (Anthropic SDK span, TTL split known): input 2350 incl. 2000 read + 200 5m + 100 1h:
+    /// 50 x 3 = 0.00015; 2000 x 0.3 = 0.0006; 200 x 3.75 = 0.00075; 100 x 6 = 0.0006;
+    /// 400 x 15 = 0.006; total 0.0081.
+    pub const CLAUDE_SDK_TOTAL: f64 = 0.0081;
+    /// Claude without the TTL split (all 300 writes at the 5m rate): 50 x 3 + 2000 x 0.3 +
+    /// 300 x 3.75 + 400 x 15 = 0.00015 + 0.0006 + 0.001125 + 0.006 = 0.007875.
+    pub const CLAUDE_NO_SPLIT_TOTAL: f64 = 0.007875;
+}
+
+#[test]
+fn openinference_spans_are_priced_and_the_anthropic_sdk_span_wins() {
+    let h = harness();
+    replay(&h, "openinference_spans.json");
+    let scope = "openinference.instrumentation.openai";
+    for s in find(&h, scope, "ChatCompletion", "gpt-4o-2024-08-06") {
+        assert_eq!(stra(&s, "cost.pricing.status").as_deref(), Some("priced"));
+        assert_eq!(
+            stra(&s, "cost.pricing.model").as_deref(),
+            Some("gpt-4o-2024-08-06")
+        );
+        assert_usd(
+            f64a(&s, "llm.cost.total"),
+            expect::GPT4O_TOTAL,
+            "gpt-4o total",
+        );
+        assert_usd(
+            f64a(&s, "llm.cost.prompt"),
+            expect::GPT4O_PROMPT,
+            "gpt-4o prompt",
+        );
+        assert_usd(
+            f64a(&s, "llm.cost.completion"),
+            expect::GPT4O_COMPLETION,
+            "gpt-4o completion",
+        );
+        assert_usd(
+            f64a(&s, "llm.cost.prompt_details.cache_read"),
+            0.00125,
+            "cache read",
+        );
+        assert_usd(
+            f64a(&s, "llm.cost.completion_details.reasoning"),
+            0.002,
+            "reasoning",
+        );
+        assert_usd(
+            f64a(&s, "cost.total_usd"),
+            expect::GPT4O_TOTAL,
+            "root total",
+        );
+        assert_eq!(i64a(&s, "cost.llm_calls"), Some(1));
+        assert_eq!(i64a(&s, "cost.input_tokens"), Some(1200));
+        assert_eq!(i64a(&s, "cost.output_tokens"), Some(300));
+        assert_eq!(attr(&s, "cost.complete"), Some(Value::Bool(true)));
+        assert!(stra(&s, "cost.pricing.catalog").is_some());
+        assert!(stra(&s, "cost.pricing.effective_from").is_some());
+        assert!(stra(&s, "cost.pricing.source").is_some());
+    }
+    let resp = find(&h, scope, "Response", "o4-mini");
+    assert_eq!(resp.len(), 1);
+    assert_usd(
+        f64a(&resp[0], "llm.cost.total"),
+        expect::O4MINI_TOTAL,
+        "o4-mini",
+    );
+
+    // One call, two spans: the SDK's own span (inner) is priced, the instrumentation span is not.
+    let sdk = h.by_name("anthropic.messages.create");
+    let outer = h.by_name("messages.create");
+    assert_eq!(stra(&sdk, "cost.pricing.status").as_deref(), Some("priced"));
+    assert_usd(
+        f64a(&sdk, "llm.cost.total"),
+        expect::CLAUDE_SDK_TOTAL,
+        "claude sdk span",
+    );
+    assert_usd(
+        f64a(&sdk, "llm.cost.prompt_details.cache_write"),
+        0.00135,
+        "5m + 1h writes",
+    );
+    assert_eq!(
+        stra(&outer, "cost.pricing.status").as_deref(),
+        Some("duplicate")
+    );
+    assert_eq!(
+        attr(&outer, "llm.cost.total"),
+        None,
+        "no per-call cost on the duplicate"
+    );
+    assert_usd(
+        f64a(&outer, "cost.total_usd"),
+        expect::CLAUDE_SDK_TOTAL,
+        "root total counts the call once",
+    );
+    assert_eq!(i64a(&outer, "cost.llm_calls"), Some(1));
+}
+
+#[test]
+fn official_genai_spans_are_priced_once() {
+    let h = harness();
+    replay(&h, "otel_genai_spans.json");
+    for s in find(
+        &h,
+        "opentelemetry.instrumentation.genai.openai",
+        "chat gpt-4o",
+        "gpt-4o-2024-08-06",
+    ) {
+        assert_usd(
+            f64a(&s, "llm.cost.total"),
+            expect::GPT4O_TOTAL,
+            &format!("{} gpt-4o", s.name),
+        );
+    }
+    let o4 = find(
+        &h,
+        "opentelemetry.instrumentation.genai.openai",
+        "chat o4-mini",
+        "o4-mini",
+    );
+    assert_usd(
+        f64a(&o4[0], "llm.cost.total"),
+        expect::O4MINI_TOTAL,
+        "o4-mini",
+    );
+    let sdk = h.by_name("anthropic.messages.create");
+    let outer = h.by_name("chat claude-sonnet-4-5");
+    assert_usd(
+        f64a(&sdk, "llm.cost.total"),
+        expect::CLAUDE_SDK_TOTAL,
+        "claude",
+    );
+    assert_eq!(
+        stra(&outer, "cost.pricing.status").as_deref(),
+        Some("duplicate")
+    );
+    assert_usd(
+        f64a(&outer, "cost.total_usd"),
+        expect::CLAUDE_SDK_TOTAL,
+        "root",
+    );
+}
+
+#[test]
+fn openllmetry_spans_are_priced() {
+    let h = harness();
+    replay(&h, "openllmetry_spans.json");
+    for s in find(
+        &h,
+        "opentelemetry.instrumentation.openai.v1",
+        "openai.chat",
+        "gpt-4o-2024-08-06",
+    ) {
+        // Legacy `gen_ai.usage.reasoning_tokens` inside output (total 1500 = 1200 + 300).
+        assert_usd(f64a(&s, "llm.cost.total"), expect::GPT4O_TOTAL, "gpt-4o");
+    }
+    let o4 = find(
+        &h,
+        "opentelemetry.instrumentation.openai.v1",
+        "openai.response",
+        "o4-mini",
+    );
+    assert_usd(
+        f64a(&o4[0], "llm.cost.total"),
+        expect::O4MINI_TOTAL,
+        "o4-mini",
+    );
+    // OpenLLMetry 0.62.4 does not parent the SDK's span under its own: two traces, each priced.
+    // The SDK span knows the TTL split; OpenLLMetry's span only the cache-write total.
+    let sdk = h.by_name("anthropic.messages.create");
+    assert_usd(
+        f64a(&sdk, "llm.cost.total"),
+        expect::CLAUDE_SDK_TOTAL,
+        "sdk span",
+    );
+    let ollm = h.by_name("anthropic.chat");
+    assert_usd(
+        f64a(&ollm, "llm.cost.total"),
+        expect::CLAUDE_NO_SPLIT_TOTAL,
+        "openllmetry span",
+    );
+}
+
+// ---------------------------------------------------------------- synthetic trees
+
+fn call(model: &str, input: i64, output: i64) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("gen_ai.operation.name", "chat"),
+        KeyValue::new("gen_ai.provider.name", "openai"),
+        KeyValue::new("gen_ai.response.model", model.to_owned()),
+        KeyValue::new("gen_ai.usage.input_tokens", input),
+        KeyValue::new("gen_ai.usage.output_tokens", output),
+    ]
+}
+
+fn start(h: &Harness, name: &str, parent: &Context, attrs: Vec<KeyValue>) -> Context {
+    let tracer = h.provider.tracer("test");
+    let s = tracer
+        .span_builder(name.to_owned())
+        .with_attributes(attrs)
+        .start_with_context(&tracer, parent);
+    parent.with_span(s)
+}
+
+#[test]
+fn three_level_tree_rolls_up_exactly() {
+    // root -> step-a -> {gpt-4o 1000/500, sub-step -> gpt-4o-mini 10000/1000}
+    //      -> step-b -> {gpt-4o 2000/100, tool}
+    // gpt-4o (2.5/10): 1000/500 = 0.0025 + 0.005 = 0.0075; 2000/100 = 0.005 + 0.001 = 0.006
+    // gpt-4o-mini (0.15/0.6): 10000/1000 = 0.0015 + 0.0006 = 0.0021
+    let h = harness();
+    let root = start(&h, "root", &Context::new(), vec![]);
+    let a = start(&h, "step-a", &root, vec![]);
+    start(&h, "call-1", &a, call("gpt-4o-2024-08-06", 1000, 500))
+        .span()
+        .end();
+    let sub = start(&h, "sub-step", &a, vec![]);
+    start(
+        &h,
+        "call-2",
+        &sub,
+        call("gpt-4o-mini-2024-07-18", 10_000, 1_000),
+    )
+    .span()
+    .end();
+    sub.span().end();
+    a.span().end();
+    let b = start(&h, "step-b", &root, vec![]);
+    start(&h, "call-3", &b, call("gpt-4o-2024-08-06", 2000, 100))
+        .span()
+        .end();
+    start(
+        &h,
+        "tool",
+        &b,
+        vec![KeyValue::new("gen_ai.operation.name", "execute_tool")],
+    )
+    .span()
+    .end();
+    b.span().end();
+    root.span().end();
+
+    let total = |n: &str| f64a(&h.by_name(n), "cost.total_usd");
+    assert_usd(total("call-1"), 0.0075, "call-1");
+    assert_usd(total("call-2"), 0.0021, "call-2");
+    assert_usd(total("sub-step"), 0.0021, "sub-step");
+    assert_usd(total("step-a"), 0.0096, "step-a");
+    assert_usd(total("step-b"), 0.006, "step-b");
+    assert_usd(total("root"), 0.0156, "root");
+    assert_eq!(total("tool"), None, "no cost on spans without calls below");
+    // Each parent's total equals its own plus its children's.
+    assert_usd(
+        total("step-a"),
+        total("call-1").unwrap() + total("sub-step").unwrap(),
+        "step-a sum",
+    );
+    assert_usd(
+        total("root"),
+        total("step-a").unwrap() + total("step-b").unwrap(),
+        "root sum",
+    );
+    let root = h.by_name("root");
+    assert_eq!(i64a(&root, "cost.llm_calls"), Some(3));
+    assert_eq!(i64a(&root, "cost.input_tokens"), Some(13_000));
+    assert_eq!(i64a(&root, "cost.output_tokens"), Some(1_600));
+    assert_usd(
+        f64a(&root, "cost.input_usd"),
+        0.0025 + 0.0015 + 0.005,
+        "input side",
+    );
+    assert_usd(
+        f64a(&root, "cost.output_usd"),
+        0.005 + 0.0006 + 0.001,
+        "output side",
+    );
+    assert_eq!(attr(&root, "cost.complete"), Some(Value::Bool(true)));
+    assert_eq!(
+        attr(&h.by_name("step-a"), "cost.by_model"),
+        None,
+        "by_model on the root only"
+    );
+    // by_model: sorted by spend, percentages sum to 100.
+    let by: serde_json::Value =
+        serde_json::from_str(&stra(&root, "cost.by_model").unwrap()).unwrap();
+    let rows = by.as_array().unwrap();
+    assert_eq!(rows[0]["model"], "gpt-4o-2024-08-06");
+    assert_eq!(rows[0]["calls"], 2);
+    assert_usd(rows[0]["cost_usd"].as_f64(), 0.0135, "gpt-4o share");
+    assert_eq!(rows[1]["model"], "gpt-4o-mini-2024-07-18");
+    let pct: f64 = rows.iter().map(|r| r["pct"].as_f64().unwrap()).sum();
+    assert!((pct - 100.0).abs() < 1e-9, "percentages sum to {pct}");
+    // 0.0135 / 0.0156 = 86.538..% -> 86.5; 0.0021 / 0.0156 = 13.46..% -> 13.5
+    assert_eq!(rows[0]["pct"], 86.5);
+    assert_eq!(rows[1]["pct"], 13.5);
+}
+
+#[test]
+fn child_ending_after_its_parent_is_priced_forwarded_and_counted_late() {
+    let h = harness();
+    let root = start(&h, "root", &Context::new(), vec![]);
+    let step = start(&h, "step", &root, vec![]);
+    let late = start(&h, "late-call", &step, call("gpt-4o-2024-08-06", 1000, 500));
+    step.span().end();
+    root.span().end();
+    late.span().end();
+    let s = h.by_name("late-call");
+    assert_usd(
+        f64a(&s, "llm.cost.total"),
+        0.0075,
+        "late child still priced",
+    );
+    assert_eq!(
+        attr(&h.by_name("step"), "cost.total_usd"),
+        None,
+        "ancestor cannot change"
+    );
+    assert_eq!(h.engine.stats().snapshot().late, 1);
+    assert_eq!(h.spans().len(), 3, "every span forwarded");
+}
+
+#[test]
+fn unknown_model_is_counted_not_shown_as_zero() {
+    let h = harness();
+    let root = start(&h, "root", &Context::new(), vec![]);
+    start(&h, "known", &root, call("gpt-4o-2024-08-06", 1000, 500))
+        .span()
+        .end();
+    start(&h, "mystery", &root, call("acme-llm-9000", 1000, 500))
+        .span()
+        .end();
+    root.span().end();
+    let m = h.by_name("mystery");
+    assert_eq!(
+        stra(&m, "cost.pricing.status").as_deref(),
+        Some("unknown_model")
+    );
+    assert_eq!(
+        stra(&m, "cost.pricing.reason").as_deref(),
+        Some("unknown model 'acme-llm-9000'")
+    );
+    assert_eq!(attr(&m, "llm.cost.total"), None, "never $0");
+    assert_eq!(attr(&m, "cost.total_usd"), None, "never $0");
+    assert_eq!(i64a(&m, "cost.unpriced_calls"), Some(1));
+    let root = h.by_name("root");
+    assert_eq!(i64a(&root, "cost.unpriced_calls"), Some(1));
+    assert_eq!(i64a(&root, "cost.llm_calls"), Some(2));
+    assert_usd(f64a(&root, "cost.total_usd"), 0.0075, "known part only");
+    assert_eq!(h.engine.stats().snapshot().unknown_model, 1);
+}
+
+#[test]
+fn invalid_token_values_are_invalid_usage_and_never_panic() {
+    let h = harness();
+    let root = start(&h, "root", &Context::new(), vec![]);
+    let bad: Vec<(&str, Value)> = vec![
+        ("negative", Value::I64(-5)),
+        ("nan", Value::F64(f64::NAN)),
+        ("fraction", Value::F64(2.5)),
+        ("abc", Value::String("abc".into())),
+        ("array", Value::Array(Array::I64(vec![1, 2]))),
+        ("bool", Value::Bool(true)),
+        ("huge-negative", Value::I64(i64::MIN)),
+    ];
+    for (name, v) in &bad {
+        let mut attrs = call("gpt-4o-2024-08-06", 0, 10);
+        attrs.push(KeyValue::new("gen_ai.usage.input_tokens", v.clone()));
+        start(&h, name, &root, attrs).span().end();
+    }
+    // Huge but valid: u64-sized string counts price without overflow.
+    let mut attrs = call("gpt-4o-2024-08-06", 0, 0);
+    attrs.push(KeyValue::new(
+        "gen_ai.usage.input_tokens",
+        "18446744073709551615",
+    ));
+    start(&h, "huge", &root, attrs).span().end();
+    root.span().end();
+    for (name, _) in &bad {
+        let s = h.by_name(name);
+        assert_eq!(
+            stra(&s, "cost.pricing.status").as_deref(),
+            Some("invalid_usage"),
+            "{name}"
+        );
+        assert!(stra(&s, "cost.pricing.reason")
+            .unwrap()
+            .contains("gen_ai.usage.input_tokens"));
+        assert_eq!(attr(&s, "llm.cost.total"), None);
+    }
+    assert_eq!(
+        stra(&h.by_name("huge"), "cost.pricing.status").as_deref(),
+        Some("priced")
+    );
+    assert_eq!(h.spans().len(), bad.len() + 2, "every span forwarded");
+    assert_eq!(
+        i64a(&h.by_name("root"), "cost.unpriced_calls"),
+        Some(bad.len() as i64)
+    );
+    assert_eq!(h.engine.stats().snapshot().invalid_usage, bad.len() as u64);
+}
+
+#[test]
+fn agent_span_repeating_its_childrens_usage_is_not_counted_again() {
+    let h = harness();
+    let mut agent_attrs = call("gpt-4o-2024-08-06", 3000, 600);
+    agent_attrs[0] = KeyValue::new("gen_ai.operation.name", "invoke_agent");
+    let agent = start(&h, "agent", &Context::new(), agent_attrs);
+    start(&h, "c1", &agent, call("gpt-4o-2024-08-06", 1000, 500))
+        .span()
+        .end();
+    start(&h, "c2", &agent, call("gpt-4o-2024-08-06", 2000, 100))
+        .span()
+        .end();
+    agent.span().end();
+    let a = h.by_name("agent");
+    assert_eq!(
+        stra(&a, "cost.pricing.status").as_deref(),
+        Some("aggregate")
+    );
+    assert_eq!(attr(&a, "llm.cost.total"), None);
+    // 0.0075 + 0.006, not doubled.
+    assert_usd(f64a(&a, "cost.total_usd"), 0.0135, "agent subtree");
+    assert_eq!(i64a(&a, "cost.llm_calls"), Some(2));
+}
+
+#[test]
+fn provided_cost_is_kept_unless_repricing_is_asked() {
+    let mut attrs = call("gpt-4o-2024-08-06", 1000, 500);
+    attrs.push(KeyValue::new("llm.cost.total", 0.5));
+    let h = harness();
+    start(&h, "c", &Context::new(), attrs.clone()).span().end();
+    let s = h.by_name("c");
+    assert_eq!(stra(&s, "cost.pricing.status").as_deref(), Some("provided"));
+    assert_usd(f64a(&s, "cost.total_usd"), 0.5, "provided kept");
+
+    let h = harness_with(|b| b.with_reprice_provided(true));
+    start(&h, "c", &Context::new(), attrs).span().end();
+    let s = h.by_name("c");
+    assert_eq!(stra(&s, "cost.pricing.status").as_deref(), Some("priced"));
+    assert_usd(f64a(&s, "llm.cost.total"), 0.0075, "re-priced");
+}
+
+#[test]
+fn tracing_style_string_counts_price_and_prefix_is_configurable() {
+    let h = harness_with(|b| b.with_prefix("llmcost."));
+    let attrs = vec![
+        KeyValue::new("llm.model_name", "gpt-4o-2024-08-06"),
+        KeyValue::new("llm.token_count.prompt", "1000"),
+        KeyValue::new("llm.token_count.completion", "500"),
+    ];
+    start(&h, "c", &Context::new(), attrs).span().end();
+    let s = h.by_name("c");
+    assert_usd(f64a(&s, "llmcost.total_usd"), 0.0075, "prefixed");
+    assert_eq!(
+        stra(&s, "llmcost.pricing.status").as_deref(),
+        Some("priced")
+    );
+    assert_eq!(attr(&s, "cost.total_usd"), None);
+}
+
+#[test]
+fn set_resource_is_forwarded_so_service_name_survives() {
+    let h = harness();
+    let r = h
+        .collect
+        .resource
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("inner processor got the resource");
+    let name = r.get(&opentelemetry::Key::from_static_str("service.name"));
+    assert_eq!(
+        name.map(|v| v.as_str().into_owned()).as_deref(),
+        Some("svc-under-test")
+    );
+}
+
+#[test]
+fn service_tier_and_history_follow_the_span() {
+    // o3 at $10/$40 before 2025-06-10, $2/$8 after: 1M in + 1M out = $50 / $10.
+    let h = harness();
+    let tracer = h.provider.tracer("test");
+    for (name, ts) in [
+        ("before", 1_748_736_000u64 /* 2025-06-01 */),
+        ("after", 1_751_328_000 /* 2025-07-01 */),
+    ] {
+        let s = tracer
+            .span_builder(name)
+            .with_start_time(std::time::UNIX_EPOCH + Duration::from_secs(ts))
+            .with_attributes(call("o3-2025-04-16", 1_000_000, 1_000_000))
+            .start(&tracer);
+        drop(s);
+    }
+    assert_usd(
+        f64a(&h.by_name("before"), "llm.cost.total"),
+        50.0,
+        "o3 before the cut",
+    );
+    assert_usd(
+        f64a(&h.by_name("after"), "llm.cost.total"),
+        10.0,
+        "o3 after the cut",
+    );
+    assert_eq!(
+        stra(&h.by_name("after"), "cost.pricing.effective_from").as_deref(),
+        Some("2025-06-10")
+    );
+    // Flex from the span's service tier attribute: o3 flex 1/4 -> 1M/1M = $5.
+    let mut attrs = call("o3-2025-04-16", 1_000_000, 1_000_000);
+    attrs.push(KeyValue::new("openai.response.service_tier", "flex"));
+    start(&h, "flex", &Context::new(), attrs).span().end();
+    let f = h.by_name("flex");
+    assert_usd(f64a(&f, "llm.cost.total"), 5.0, "flex");
+    assert_eq!(stra(&f, "cost.pricing.tier").as_deref(), Some("flex"));
+}
