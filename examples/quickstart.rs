@@ -305,8 +305,16 @@ fn print_tree(spans: &[SpanData]) {
             _ => String::new(),
         };
         let name = format!("{}{}", "  ".repeat(depth), s.name);
+        let unpriced = match attr(s, "cost.unpriced_calls") {
+            Some(Value::I64(n))
+                if !matches!(attr(s, "cost.pricing.status"), Some(Value::String(_))) =>
+            {
+                format!("+{n} unpriced")
+            }
+            _ => String::new(),
+        };
         println!(
-            "{name:<44} {:>12} {:>12}  {status}",
+            "{name:<44} {:>12} {:>12}  {status}{unpriced}",
             money(attr(s, "llm.cost.total")),
             money(attr(s, "cost.total_usd"))
         );
@@ -318,9 +326,27 @@ fn print_tree(spans: &[SpanData]) {
             walk(c, depth + 1, children);
         }
     }
+    let usd = |s: &SpanData| match attr(s, "cost.total_usd") {
+        Some(Value::F64(f)) => *f,
+        _ => 0.0,
+    };
     for r in &roots {
         walk(r, 0, &children);
         println!();
+        // The step to look at first: the root's child with the largest subtree cost.
+        let steps = children.get(&r.span_context.span_id().to_bytes());
+        if let Some(top) = steps.and_then(|v| v.iter().max_by(|a, b| usd(a).total_cmp(&usd(b)))) {
+            let share = if usd(r) > 0.0 {
+                100.0 * usd(top) / usd(r)
+            } else {
+                0.0
+            };
+            println!(
+                "most expensive step: {} {} ({share:.1}% of the run)\n",
+                top.name,
+                money(attr(top, "cost.total_usd"))
+            );
+        }
         if let Some(Value::String(json)) = attr(r, "cost.by_model") {
             println!("by model (root cost.by_model):");
             if let Ok(serde_json::Value::Array(rows)) =

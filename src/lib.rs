@@ -1,6 +1,4 @@
-//! # otel-llm-cost
-//!
-//! Dollar costs on OpenTelemetry traces of LLM applications.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -165,14 +165,14 @@ impl Ledger {
 /// hands every span on to the processor it wraps (usually a `BatchSpanProcessor` over OTLP).
 ///
 /// ```no_run
-/// use opentelemetry_sdk::trace::{SdkTracerProvider, SimpleSpanProcessor};
-/// use otel_llm_cost::CostSpanProcessor;
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// # let exporter = opentelemetry_sdk::testing::trace::NoopSpanExporter::new();
-/// let provider = SdkTracerProvider::builder()
-///     .with_span_processor(CostSpanProcessor::new(SimpleSpanProcessor::new(exporter))?)
-///     .build();
-/// # Ok(()) }
+/// use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanExporter};
+/// use otel_llm_cost::{CatalogError, CostSpanProcessor};
+///
+/// fn provider(exporter: impl SpanExporter + 'static) -> Result<SdkTracerProvider, CatalogError> {
+///     Ok(SdkTracerProvider::builder()
+///         .with_span_processor(CostSpanProcessor::new(BatchSpanProcessor::builder(exporter).build())?)
+///         .build())
+/// }
 /// ```
 #[derive(Debug)]
 pub struct CostSpanProcessor<P: SpanProcessor> {
