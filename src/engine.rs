@@ -149,7 +149,10 @@ impl Call {
     fn input_output(&self) -> (Usd, Usd) {
         match (&self.cost, &self.provided) {
             (Some(c), _) => (c.prompt(), c.completion()),
-            (None, Some(p)) => (p.prompt.unwrap_or_default(), p.completion.unwrap_or_default()),
+            (None, Some(p)) => (
+                p.prompt.unwrap_or_default(),
+                p.completion.unwrap_or_default(),
+            ),
             _ => (Usd::ZERO, Usd::ZERO),
         }
     }
@@ -431,7 +434,9 @@ impl Engine {
             return Own::Aggregate;
         }
         let label = || -> Arc<str> { first_str(span, &k::MODEL_KEYS).unwrap_or("unknown").into() };
-        let keep_provided = ex.provided.filter(|_| !self.opts.reprice_provided && !ex.aggregate);
+        let keep_provided = ex
+            .provided
+            .filter(|_| !self.opts.reprice_provided && !ex.aggregate);
         let usage = match ex.usage {
             UsageState::None => {
                 return match keep_provided {
@@ -551,13 +556,21 @@ impl Engine {
                 if !subtree.by_model.is_empty() {
                     span.set_attr(&k.by_model, OwnedValue::Str(subtree.by_model_json()));
                 }
-                span.set_attr(&k.complete, OwnedValue::Bool(complete && !subtree.incomplete));
+                span.set_attr(
+                    &k.complete,
+                    OwnedValue::Bool(complete && !subtree.incomplete),
+                );
             }
         }
         subtree
     }
 
-    fn write_status<V: SpanView + ?Sized>(&self, span: &mut V, s: PricingStatus, reason: Option<&str>) {
+    fn write_status<V: SpanView + ?Sized>(
+        &self,
+        span: &mut V,
+        s: PricingStatus,
+        reason: Option<&str>,
+    ) {
         self.stats.bump(s);
         span.set_attr(&self.keys.status, OwnedValue::Str(s.as_str().to_owned()));
         if let Some(r) = reason {
@@ -593,7 +606,10 @@ impl Engine {
             if let Some(t) = &p.tier {
                 span.set_attr(&k.tier, OwnedValue::Str(t.clone()));
             }
-            span.set_attr(&k.catalog, OwnedValue::Str(self.catalog.info().version.to_string()));
+            span.set_attr(
+                &k.catalog,
+                OwnedValue::Str(self.catalog.info().version.to_string()),
+            );
         }
     }
 
@@ -616,7 +632,11 @@ impl Engine {
     /// children first, writes every span's attributes. Spans whose parent is not in the set are
     /// roots of their own, marked incomplete; parent cycles and self-parents are cut.
     /// `complete`: whether the caller believes the set is the whole trace.
-    pub fn price_trace<V: SpanView>(&self, spans: &mut [V], complete: bool) -> Vec<(usize, Totals)> {
+    pub fn price_trace<V: SpanView>(
+        &self,
+        spans: &mut [V],
+        complete: bool,
+    ) -> Vec<(usize, Totals)> {
         let n = spans.len();
         let mut index: HashMap<[u8; 8], usize> = HashMap::with_capacity(n);
         for (i, s) in spans.iter().enumerate() {
@@ -667,7 +687,10 @@ impl Engine {
         }
         // Post-order, iteratively (traces can be deep).
         let mut order = Vec::with_capacity(n);
-        let mut stack: Vec<(usize, bool)> = (0..n).filter(|&i| parent[i].is_none()).map(|i| (i, false)).collect();
+        let mut stack: Vec<(usize, bool)> = (0..n)
+            .filter(|&i| parent[i].is_none())
+            .map(|i| (i, false))
+            .collect();
         while let Some((i, expanded)) = stack.pop() {
             if expanded {
                 order.push(i);

@@ -29,7 +29,12 @@ pub const GEN_AI_SYSTEM: &str = "gen_ai.system";
 /// OpenInference: system.
 pub const LLM_SYSTEM: &str = "llm.system";
 /// Provider keys in precedence order.
-pub const PROVIDER_KEYS: [&str; 4] = [GEN_AI_PROVIDER_NAME, LLM_PROVIDER, GEN_AI_SYSTEM, LLM_SYSTEM];
+pub const PROVIDER_KEYS: [&str; 4] = [
+    GEN_AI_PROVIDER_NAME,
+    LLM_PROVIDER,
+    GEN_AI_SYSTEM,
+    LLM_SYSTEM,
+];
 
 // ---- service tier (read) ----
 /// OTel GenAI OpenAI: response service tier.
@@ -105,9 +110,11 @@ pub const GEN_AI_USAGE_REASONING_LEGACY: &str = "gen_ai.usage.reasoning_tokens";
 
 // ---- cache-write TTL split (Anthropic) ----
 /// 5 minute cache writes.
-pub const ANTHROPIC_CACHE_WRITE_5M: &str = "anthropic.usage.cache_creation.ephemeral_5m_input_tokens";
+pub const ANTHROPIC_CACHE_WRITE_5M: &str =
+    "anthropic.usage.cache_creation.ephemeral_5m_input_tokens";
 /// 1 hour cache writes.
-pub const ANTHROPIC_CACHE_WRITE_1H: &str = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens";
+pub const ANTHROPIC_CACHE_WRITE_1H: &str =
+    "anthropic.usage.cache_creation.ephemeral_1h_input_tokens";
 
 // ---- span kind ----
 /// OTel GenAI operation name (`chat`, `invoke_agent` ...).
@@ -115,7 +122,12 @@ pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
 /// OpenInference span kind (`LLM`, `AGENT`, `CHAIN` ...).
 pub const OPENINFERENCE_SPAN_KIND: &str = "openinference.span.kind";
 /// Operation names of aggregate spans.
-pub const AGGREGATE_OPERATIONS: [&str; 4] = ["invoke_agent", "create_agent", "invoke_workflow", "agent_step"];
+pub const AGGREGATE_OPERATIONS: [&str; 4] = [
+    "invoke_agent",
+    "create_agent",
+    "invoke_workflow",
+    "agent_step",
+];
 /// OpenInference kinds of aggregate spans.
 pub const AGGREGATE_KINDS: [&str; 2] = ["AGENT", "CHAIN"];
 

@@ -235,7 +235,11 @@ impl Raw {
 }
 
 /// Reads usage, kind and provided cost from a span (DESIGN §3).
-pub(crate) fn extract<V: SpanView + ?Sized>(span: &V, opts: &ExtractOptions, provider: impl FnOnce() -> Option<String>) -> Extracted {
+pub(crate) fn extract<V: SpanView + ?Sized>(
+    span: &V,
+    opts: &ExtractOptions,
+    provider: impl FnOnce() -> Option<String>,
+) -> Extracted {
     let mut raw = Raw::default();
     span.for_each_attr(&mut |key, v| raw.visit(key, v));
     let provided = raw.cost_total.map(|total| ProvidedCost {
@@ -249,16 +253,12 @@ pub(crate) fn extract<V: SpanView + ?Sized>(span: &V, opts: &ExtractOptions, pro
     } else if let Some(key) = raw.bad_key {
         UsageState::Invalid(format!("'{key}' is not a non-negative integer"))
     } else {
-        let forced = opts
-            .by_scope
-            .get(span.scope_name())
-            .copied()
-            .or_else(|| {
-                if opts.by_provider.is_empty() {
-                    return None;
-                }
-                provider().and_then(|p| opts.by_provider.get(&p).copied())
-            });
+        let forced = opts.by_scope.get(span.scope_name()).copied().or_else(|| {
+            if opts.by_provider.is_empty() {
+                return None;
+            }
+            provider().and_then(|p| opts.by_provider.get(&p).copied())
+        });
         normalise(&raw, span.scope_name(), forced)
     };
     Extracted {
@@ -269,9 +269,18 @@ pub(crate) fn extract<V: SpanView + ?Sized>(span: &V, opts: &ExtractOptions, pro
 }
 
 fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageState {
-    let oi = [F::OiPrompt, F::OiCompletion, F::OiTotal, F::OiCacheRead, F::OiCacheWrite, F::OiAudioIn, F::OiReasoning, F::OiAudioOut]
-        .iter()
-        .any(|f| raw.get(*f).present());
+    let oi = [
+        F::OiPrompt,
+        F::OiCompletion,
+        F::OiTotal,
+        F::OiCacheRead,
+        F::OiCacheWrite,
+        F::OiAudioIn,
+        F::OiReasoning,
+        F::OiAudioOut,
+    ]
+    .iter()
+    .any(|f| raw.get(*f).present());
     // One convention per span: OpenInference if it has any count, else GenAI (new names first).
     let (input, output, total, cache_read, cache_write, reasoning, audio_in, audio_out) = if oi {
         (
@@ -300,7 +309,9 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
     };
     let n = |c: Count| if let Count::Ok(v) = c { v } else { 0 };
     if !input.present() && !output.present() {
-        return UsageState::Invalid("no input or output token count (only a total or details)".into());
+        return UsageState::Invalid(
+            "no input or output token count (only a total or details)".into(),
+        );
     }
     let (i, o) = (n(input), n(output));
     // Cache writes, split by TTL when the Anthropic SDK says so.
@@ -317,7 +328,11 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
     };
     let cr = n(cache_read);
     let cache = cr.saturating_add(cw5).saturating_add(cw1);
-    let t = if let Count::Ok(t) = total { Some(t) } else { None };
+    let t = if let Count::Ok(t) = total {
+        Some(t)
+    } else {
+        None
+    };
     let exclusive = match forced {
         Some(c) => c == InputCounting::Exclusive,
         None => {
@@ -326,13 +341,22 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
                 || k::EXCLUSIVE_INPUT_SCOPES.contains(&scope)
         }
     };
-    let input_total = if exclusive { i.saturating_add(cache) } else { i };
+    let input_total = if exclusive {
+        i.saturating_add(cache)
+    } else {
+        i
+    };
     let r = n(reasoning);
     let reasoning_outside = r > 0
         && t.is_some_and(|t| {
-            t == input_total.saturating_add(o).saturating_add(r) || t == i.saturating_add(o).saturating_add(r)
+            t == input_total.saturating_add(o).saturating_add(r)
+                || t == i.saturating_add(o).saturating_add(r)
         });
-    let output_total = if reasoning_outside { o.saturating_add(r) } else { o };
+    let output_total = if reasoning_outside {
+        o.saturating_add(r)
+    } else {
+        o
+    };
     UsageState::Valid(Usage {
         input_total,
         cache_read: cr,
@@ -387,7 +411,11 @@ mod tests {
             }
         }
         fn attr(&self, key: &str) -> Option<AttrValue<'_>> {
-            self.attrs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| conv(v))
+            self.attrs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| conv(v))
         }
         fn set_attr(&mut self, _key: &str, _value: OwnedValue) {}
     }
@@ -405,7 +433,10 @@ mod tests {
     fn span(scope: &'static str, attrs: &[(&str, Val)]) -> TestSpan {
         TestSpan {
             scope,
-            attrs: attrs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
         }
     }
 
@@ -413,7 +444,14 @@ mod tests {
         extract(&span(scope, attrs), &ExtractOptions::default(), || None).usage
     }
 
-    fn u(input_total: u64, cache_read: u64, cw5: u64, cw1: u64, output_total: u64, reasoning: u64) -> UsageState {
+    fn u(
+        input_total: u64,
+        cache_read: u64,
+        cw5: u64,
+        cw1: u64,
+        output_total: u64,
+        reasoning: u64,
+    ) -> UsageState {
         UsageState::Valid(Usage {
             input_total,
             cache_read,
@@ -464,22 +502,52 @@ mod tests {
     fn exclusive_input_detected_from_counts_total_and_scope() {
         // input < cache: Anthropic raw usage (input_tokens excludes cache).
         assert_eq!(
-            usage("x", &[(k::GEN_AI_USAGE_INPUT_TOKENS, I(50)), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(400)), (k::GEN_AI_USAGE_CACHE_READ, I(2000)), (k::GEN_AI_USAGE_CACHE_CREATION, I(300))]),
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(50)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(400)),
+                    (k::GEN_AI_USAGE_CACHE_READ, I(2000)),
+                    (k::GEN_AI_USAGE_CACHE_CREATION, I(300))
+                ]
+            ),
             u(2350, 2000, 300, 0, 400, 0)
         );
         // total == input + output + cache with cache > 0.
         assert_eq!(
-            usage("x", &[(k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)), (k::GEN_AI_USAGE_CACHE_READ, I(1000)), (k::GEN_AI_USAGE_TOTAL_TOKENS, I(4010))]),
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                    (k::GEN_AI_USAGE_CACHE_READ, I(1000)),
+                    (k::GEN_AI_USAGE_TOTAL_TOKENS, I(4010))
+                ]
+            ),
             u(4000, 1000, 0, 0, 10, 0)
         );
         // by scope.
         assert_eq!(
-            usage("openlit.instrumentation.anthropic", &[(k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)), (k::GEN_AI_USAGE_CACHE_READ, I(1000))]),
+            usage(
+                "openlit.instrumentation.anthropic",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                    (k::GEN_AI_USAGE_CACHE_READ, I(1000))
+                ]
+            ),
             u(4000, 1000, 0, 0, 10, 0)
         );
         // default inclusive.
         assert_eq!(
-            usage("x", &[(k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)), (k::GEN_AI_USAGE_CACHE_READ, I(1000))]),
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                    (k::GEN_AI_USAGE_CACHE_READ, I(1000))
+                ]
+            ),
             u(3000, 1000, 0, 0, 10, 0)
         );
     }
@@ -487,21 +555,50 @@ mod tests {
     #[test]
     fn forced_counting_overrides_heuristics() {
         let mut opts = ExtractOptions::default();
-        opts.by_provider.insert("anthropic".into(), InputCounting::Exclusive);
-        let s = span("x", &[(k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)), (k::GEN_AI_USAGE_CACHE_READ, I(1000))]);
+        opts.by_provider
+            .insert("anthropic".into(), InputCounting::Exclusive);
+        let s = span(
+            "x",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                (k::GEN_AI_USAGE_CACHE_READ, I(1000)),
+            ],
+        );
         let got = extract(&s, &opts, || Some("anthropic".into())).usage;
         assert_eq!(got, u(4000, 1000, 0, 0, 10, 0));
         let mut opts = ExtractOptions::default();
-        opts.by_scope.insert("openlit.instrumentation.anthropic".into(), InputCounting::Inclusive);
-        let s = span("openlit.instrumentation.anthropic", &[(k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)), (k::GEN_AI_USAGE_CACHE_READ, I(1000))]);
-        assert_eq!(extract(&s, &opts, || None).usage, u(3000, 1000, 0, 0, 10, 0));
+        opts.by_scope.insert(
+            "openlit.instrumentation.anthropic".into(),
+            InputCounting::Inclusive,
+        );
+        let s = span(
+            "openlit.instrumentation.anthropic",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                (k::GEN_AI_USAGE_CACHE_READ, I(1000)),
+            ],
+        );
+        assert_eq!(
+            extract(&s, &opts, || None).usage,
+            u(3000, 1000, 0, 0, 10, 0)
+        );
     }
 
     #[test]
     fn gemini_reasoning_outside_output_is_added() {
         // prompt 100, candidates 50, thoughts 30, total 180.
         assert_eq!(
-            usage("x", &[(k::GEN_AI_USAGE_INPUT_TOKENS, I(100)), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(50)), (k::GEN_AI_USAGE_REASONING, I(30)), (k::GEN_AI_USAGE_TOTAL_TOKENS, I(180))]),
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(50)),
+                    (k::GEN_AI_USAGE_REASONING, I(30)),
+                    (k::GEN_AI_USAGE_TOTAL_TOKENS, I(180))
+                ]
+            ),
             u(100, 0, 0, 0, 80, 30)
         );
     }
@@ -510,7 +607,14 @@ mod tests {
     fn legacy_openllmetry_names_and_value_types() {
         // tracing-opentelemetry turns u64 into strings; integral doubles are fine.
         assert_eq!(
-            usage("x", &[(k::GEN_AI_USAGE_PROMPT_TOKENS, S("1200")), (k::GEN_AI_USAGE_COMPLETION_TOKENS, D(300.0)), (k::GEN_AI_USAGE_CACHE_READ_LEGACY, I(1000))]),
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_PROMPT_TOKENS, S("1200")),
+                    (k::GEN_AI_USAGE_COMPLETION_TOKENS, D(300.0)),
+                    (k::GEN_AI_USAGE_CACHE_READ_LEGACY, I(1000))
+                ]
+            ),
             u(1200, 1000, 0, 0, 300, 0)
         );
     }
@@ -518,7 +622,15 @@ mod tests {
     #[test]
     fn never_adds_two_conventions_of_one_span() {
         assert_eq!(
-            usage("x", &[(k::LLM_TOKEN_COUNT_PROMPT, I(100)), (k::LLM_TOKEN_COUNT_COMPLETION, I(10)), (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10))]),
+            usage(
+                "x",
+                &[
+                    (k::LLM_TOKEN_COUNT_PROMPT, I(100)),
+                    (k::LLM_TOKEN_COUNT_COMPLETION, I(10)),
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10))
+                ]
+            ),
             u(100, 0, 0, 0, 10, 0)
         );
     }
@@ -526,27 +638,70 @@ mod tests {
     #[test]
     fn duplicate_keys_last_one_wins() {
         assert_eq!(
-            usage("x", &[(k::GEN_AI_USAGE_INPUT_TOKENS, I(5)), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1)), (k::GEN_AI_USAGE_INPUT_TOKENS, I(7))]),
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(5)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1)),
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(7))
+                ]
+            ),
             u(7, 0, 0, 0, 1, 0)
         );
     }
 
     #[test]
     fn invalid_values_make_invalid_usage() {
-        for bad in [I(-1), D(f64::NAN), D(1.5), D(-2.0), D(f64::INFINITY), S("abc"), S("-3"), S("1.5"), S(""), B(true), Arr] {
-            let got = usage("x", &[(k::GEN_AI_USAGE_INPUT_TOKENS, bad.clone()), (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1))]);
-            assert!(matches!(got, UsageState::Invalid(ref m) if m.contains(k::GEN_AI_USAGE_INPUT_TOKENS)), "{bad:?} -> {got:?}");
+        for bad in [
+            I(-1),
+            D(f64::NAN),
+            D(1.5),
+            D(-2.0),
+            D(f64::INFINITY),
+            S("abc"),
+            S("-3"),
+            S("1.5"),
+            S(""),
+            B(true),
+            Arr,
+        ] {
+            let got = usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, bad.clone()),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1)),
+                ],
+            );
+            assert!(
+                matches!(got, UsageState::Invalid(ref m) if m.contains(k::GEN_AI_USAGE_INPUT_TOKENS)),
+                "{bad:?} -> {got:?}"
+            );
         }
-        assert!(matches!(usage("x", &[(k::GEN_AI_USAGE_TOTAL_TOKENS, I(10))]), UsageState::Invalid(_)));
+        assert!(matches!(
+            usage("x", &[(k::GEN_AI_USAGE_TOTAL_TOKENS, I(10))]),
+            UsageState::Invalid(_)
+        ));
     }
 
     #[test]
     fn plain_spans_have_no_usage_and_kinds_are_read() {
-        let s = span("x", &[("http.method", S("GET")), (k::GEN_AI_OPERATION_NAME, S("invoke_agent"))]);
+        let s = span(
+            "x",
+            &[
+                ("http.method", S("GET")),
+                (k::GEN_AI_OPERATION_NAME, S("invoke_agent")),
+            ],
+        );
         let e = extract(&s, &ExtractOptions::default(), || None);
         assert_eq!(e.usage, UsageState::None);
         assert!(e.aggregate);
-        let s = span("x", &[(k::OPENINFERENCE_SPAN_KIND, S("CHAIN")), (k::LLM_COST_TOTAL, D(0.25))]);
+        let s = span(
+            "x",
+            &[
+                (k::OPENINFERENCE_SPAN_KIND, S("CHAIN")),
+                (k::LLM_COST_TOTAL, D(0.25)),
+            ],
+        );
         let e = extract(&s, &ExtractOptions::default(), || None);
         assert!(e.aggregate);
         assert_eq!(e.provided.map(|p| p.total.to_string()), Some("0.25".into()));
