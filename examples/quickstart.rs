@@ -290,8 +290,8 @@ fn print_tree(spans: &[SpanData]) {
         v.sort_by_key(|s| s.start_time);
     }
     println!(
-        "\n{:<44} {:>12} {:>12}  {}",
-        "span", "own cost", "subtree", "status / model"
+        "\n{:<44} {:>12} {:>12}  status / model",
+        "span", "own cost", "subtree"
     );
     fn walk(s: &SpanData, depth: usize, children: &HashMap<[u8; 8], Vec<&SpanData>>) {
         let status = match attr(s, "cost.pricing.status") {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::money::Usd;
 use crate::pricing::{Catalog, CostBreakdown, ServiceTier};
 use crate::semconv::{self as k, ours};
-use crate::span_view::{AttrValue, OwnedValue, SpanView};
+use crate::span_view::{AttrKey, AttrValue, OwnedValue, SpanView};
 use crate::usage::{extract, ExtractOptions, Usage, UsageState};
 
 /// Options of the engine.
@@ -40,30 +40,36 @@ impl Default for EngineOptions {
     }
 }
 
-/// Attribute keys under the configured prefix, built once.
+/// Attribute keys, built once: ours under the configured prefix, and the per-call
+/// `llm.cost.*` keys.
 #[derive(Debug)]
 struct Keys {
-    status: String,
-    reason: String,
-    model: String,
-    effective_from: String,
-    source: String,
-    tier: String,
-    catalog: String,
-    total_usd: String,
-    input_usd: String,
-    output_usd: String,
-    llm_calls: String,
-    input_tokens: String,
-    output_tokens: String,
-    unpriced_calls: String,
-    by_model: String,
-    complete: String,
+    status: AttrKey,
+    reason: AttrKey,
+    model: AttrKey,
+    effective_from: AttrKey,
+    source: AttrKey,
+    tier: AttrKey,
+    catalog: AttrKey,
+    total_usd: AttrKey,
+    input_usd: AttrKey,
+    output_usd: AttrKey,
+    llm_calls: AttrKey,
+    input_tokens: AttrKey,
+    output_tokens: AttrKey,
+    unpriced_calls: AttrKey,
+    by_model: AttrKey,
+    complete: AttrKey,
+    cost_prompt: AttrKey,
+    cost_completion: AttrKey,
+    cost_total: AttrKey,
+    /// `llm.cost.prompt_details.*` / `completion_details.*`, in `CostBreakdown` field order.
+    details: [AttrKey; 7],
 }
 
 impl Keys {
     fn new(prefix: &str) -> Keys {
-        let p = |s: &str| format!("{prefix}{s}");
+        let p = |s: &str| AttrKey::new(&format!("{prefix}{s}"));
         Keys {
             status: p(ours::PRICING_STATUS),
             reason: p(ours::PRICING_REASON),
@@ -81,6 +87,18 @@ impl Keys {
             unpriced_calls: p(ours::UNPRICED_CALLS),
             by_model: p(ours::BY_MODEL),
             complete: p(ours::COMPLETE),
+            cost_prompt: AttrKey::new(k::LLM_COST_PROMPT),
+            cost_completion: AttrKey::new(k::LLM_COST_COMPLETION),
+            cost_total: AttrKey::new(k::LLM_COST_TOTAL),
+            details: [
+                AttrKey::new(k::LLM_COST_PROMPT_INPUT),
+                AttrKey::new(k::LLM_COST_PROMPT_CACHE_READ),
+                AttrKey::new(k::LLM_COST_PROMPT_CACHE_WRITE),
+                AttrKey::new(k::LLM_COST_PROMPT_AUDIO),
+                AttrKey::new(k::LLM_COST_COMPLETION_OUTPUT),
+                AttrKey::new(k::LLM_COST_COMPLETION_REASONING),
+                AttrKey::new(k::LLM_COST_COMPLETION_AUDIO),
+            ],
         }
     }
 }
@@ -103,6 +121,24 @@ pub enum PricingStatus {
 }
 
 impl PricingStatus {
+    /// The attribute value, shared (no allocation per span).
+    fn as_arc(self) -> Arc<str> {
+        use std::sync::OnceLock;
+        static VALUES: OnceLock<[Arc<str>; 6]> = OnceLock::new();
+        let v = VALUES.get_or_init(|| {
+            [
+                "priced",
+                "provided",
+                "unknown_model",
+                "invalid_usage",
+                "duplicate",
+                "aggregate",
+            ]
+            .map(Arc::from)
+        });
+        v[self as usize].clone()
+    }
+
     /// The attribute value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -120,7 +156,7 @@ impl PricingStatus {
 #[derive(Debug, Clone)]
 pub(crate) struct Provenance {
     model: Arc<str>,
-    effective_from: String,
+    effective_from: Arc<str>,
     source: Arc<str>,
     tier: Option<String>,
 }
@@ -160,7 +196,7 @@ impl Call {
 
 /// What a span contributes by itself, before roll-up.
 #[derive(Debug, Clone)]
-pub(crate) enum Own {
+pub(crate) enum OwnKind {
     /// Not an LLM call.
     Nothing,
     /// Agent / workflow / chain with usage of its own: not counted.
@@ -169,10 +205,18 @@ pub(crate) enum Own {
     Call(Box<Call>),
 }
 
+/// A span's own contribution, and whether it already carries attributes we write.
+#[derive(Debug, Clone)]
+pub(crate) struct Own {
+    kind: OwnKind,
+    /// Replace existing attributes instead of appending (the span passed through us before).
+    rewrite: bool,
+}
+
 impl Own {
     /// `true` when nothing is written for the span unless its children bring totals.
     pub(crate) fn is_nothing(&self) -> bool {
-        matches!(self, Own::Nothing)
+        matches!(self.kind, OwnKind::Nothing)
     }
 }
 
@@ -388,11 +432,16 @@ pub struct Engine {
     stats: Stats,
 }
 
-fn first_str<'a, V: SpanView + ?Sized>(span: &'a V, keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|key| match span.attr(key) {
+/// The string value of `keys[i]`, when extraction found one there.
+fn str_at<'a, V: SpanView + ?Sized>(
+    span: &'a V,
+    keys: &[&str],
+    i: Option<usize>,
+) -> Option<&'a str> {
+    match span.attr(keys.get(i?)?) {
         Some(AttrValue::Str(s)) if !s.trim().is_empty() => Some(s),
         _ => None,
-    })
+    }
 }
 
 fn usd_attr(v: Usd) -> OwnedValue {
@@ -401,6 +450,33 @@ fn usd_attr(v: Usd) -> OwnedValue {
 
 fn count_attr(v: u64) -> OwnedValue {
     OwnedValue::I64(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// Writes attributes: appends when the span is known to hold none of ours, else replaces.
+struct Writer<'a> {
+    keys: &'a Keys,
+    replace: bool,
+}
+
+impl Writer<'_> {
+    fn put<V: SpanView + ?Sized>(&self, span: &mut V, key: &AttrKey, v: OwnedValue) {
+        span.write_attr(key, v, self.replace);
+    }
+}
+
+fn write_rollup<V: SpanView + ?Sized>(w: &Writer<'_>, span: &mut V, t: &Totals) {
+    let k = w.keys;
+    if t.calls > t.unpriced {
+        w.put(span, &k.total_usd, usd_attr(t.cost));
+        w.put(span, &k.input_usd, usd_attr(t.input_cost));
+        w.put(span, &k.output_usd, usd_attr(t.output_cost));
+    }
+    w.put(span, &k.llm_calls, count_attr(u64::from(t.calls)));
+    w.put(span, &k.input_tokens, count_attr(t.input_tokens));
+    w.put(span, &k.output_tokens, count_attr(t.output_tokens));
+    if t.unpriced > 0 {
+        w.put(span, &k.unpriced_calls, count_attr(u64::from(t.unpriced)));
+    }
 }
 
 impl Engine {
@@ -428,74 +504,71 @@ impl Engine {
     /// Reads and prices what the span contributes by itself. Writes nothing.
     pub(crate) fn own<V: SpanView + ?Sized>(&self, span: &V) -> Own {
         self.stats.spans.fetch_add(1, Ordering::Relaxed);
-        let provider_of = || first_str(span, &k::PROVIDER_KEYS).map(crate::provider::canonical);
-        let ex = extract(span, &self.opts.extract, provider_of);
-        if ex.aggregate && ex.usage != UsageState::None {
-            return Own::Aggregate;
+        let provider_of =
+            |i: Option<usize>| str_at(span, &k::PROVIDER_KEYS, i).map(crate::provider::canonical);
+        let ex = extract(span, &self.opts.extract, &self.opts.prefix, provider_of);
+        let kind = self.own_kind(span, &ex);
+        Own {
+            kind,
+            rewrite: ex.has_written_keys,
         }
-        let label = || -> Arc<str> { first_str(span, &k::MODEL_KEYS).unwrap_or("unknown").into() };
+    }
+
+    fn own_kind<V: SpanView + ?Sized>(&self, span: &V, ex: &crate::usage::Extracted) -> OwnKind {
+        if ex.aggregate && ex.usage != UsageState::None {
+            return OwnKind::Aggregate;
+        }
+        let model = str_at(span, &k::MODEL_KEYS, ex.model_key);
+        let call = |status, usage, provided, reason| {
+            OwnKind::Call(Box::new(Call {
+                status,
+                label: model.unwrap_or("unknown").into(),
+                cost: None,
+                provided,
+                usage,
+                provenance: None,
+                reason,
+            }))
+        };
         let keep_provided = ex
             .provided
             .filter(|_| !self.opts.reprice_provided && !ex.aggregate);
-        let usage = match ex.usage {
+        let usage = match &ex.usage {
             UsageState::None => {
                 return match keep_provided {
-                    Some(p) => Own::Call(Box::new(Call {
-                        status: PricingStatus::Provided,
-                        label: label(),
-                        cost: None,
-                        provided: Some(p),
-                        usage: None,
-                        provenance: None,
-                        reason: None,
-                    })),
-                    None => Own::Nothing,
-                }
+                    Some(p) => call(PricingStatus::Provided, None, Some(p), None),
+                    None => OwnKind::Nothing,
+                };
             }
             UsageState::Invalid(reason) => {
-                let (status, provided) = match keep_provided {
-                    Some(p) => (PricingStatus::Provided, Some(p)),
-                    None => (PricingStatus::InvalidUsage, None),
+                return match keep_provided {
+                    Some(p) => call(PricingStatus::Provided, None, Some(p), None),
+                    None => call(
+                        PricingStatus::InvalidUsage,
+                        None,
+                        None,
+                        Some(reason.clone()),
+                    ),
                 };
-                return Own::Call(Box::new(Call {
-                    status,
-                    label: label(),
-                    cost: None,
-                    provided,
-                    usage: None,
-                    provenance: None,
-                    reason: (status == PricingStatus::InvalidUsage).then_some(reason),
-                }));
             }
-            UsageState::Valid(u) => u,
+            UsageState::Valid(u) => *u,
         };
         if let Some(p) = keep_provided {
-            return Own::Call(Box::new(Call {
-                status: PricingStatus::Provided,
-                label: label(),
-                cost: None,
-                provided: Some(p),
-                usage: Some(usage),
-                provenance: None,
-                reason: None,
-            }));
+            return call(PricingStatus::Provided, Some(usage), Some(p), None);
         }
-        let Some(model) = first_str(span, &k::MODEL_KEYS) else {
-            return Own::Call(Box::new(Call {
-                status: PricingStatus::UnknownModel,
-                label: "unknown".into(),
-                cost: None,
-                provided: None,
-                usage: Some(usage),
-                provenance: None,
-                reason: Some("no model attribute".into()),
-            }));
+        let Some(model) = model else {
+            return call(
+                PricingStatus::UnknownModel,
+                Some(usage),
+                None,
+                Some("no model attribute".into()),
+            );
         };
-        let provider = first_str(span, &k::PROVIDER_KEYS);
-        let tier = first_str(span, &k::SERVICE_TIER_KEYS).and_then(ServiceTier::parse);
+        let provider = str_at(span, &k::PROVIDER_KEYS, ex.provider_key);
+        let tier = str_at(span, &k::SERVICE_TIER_KEYS, ex.tier_key).and_then(ServiceTier::parse);
         let at = i64::try_from(span.start_unix_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
         match self.catalog.price(model, provider, &usage, at, tier) {
-            Ok(p) => Own::Call(Box::new(Call {
+            Ok(p) => OwnKind::Call(Box::new(Call {
                 status: PricingStatus::Priced,
                 label: p.model.id.clone(),
                 cost: Some(p.cost),
@@ -503,24 +576,18 @@ impl Engine {
                 usage: Some(usage),
                 provenance: Some(Provenance {
                     model: p.model.id.clone(),
-                    effective_from: p
-                        .price
-                        .effective_from
-                        .map_or_else(|| "initial".to_owned(), |d| d.to_string()),
+                    effective_from: p.price.effective_from_label.clone(),
                     source: p.price.source.clone(),
                     tier: p.applied.label(),
                 }),
                 reason: None,
             })),
-            Err(e) => Own::Call(Box::new(Call {
-                status: PricingStatus::UnknownModel,
-                label: model.into(),
-                cost: None,
-                provided: None,
-                usage: Some(usage),
-                provenance: None,
-                reason: Some(e.to_string()),
-            })),
+            Err(e) => call(
+                PricingStatus::UnknownModel,
+                Some(usage),
+                None,
+                Some(e.to_string()),
+            ),
         }
     }
 
@@ -536,27 +603,37 @@ impl Engine {
         complete: bool,
     ) -> Totals {
         let mut subtree = children;
-        match own {
-            Own::Nothing => {}
-            Own::Aggregate => self.write_status(span, PricingStatus::Aggregate, None),
-            Own::Call(call) => {
+        let w = Writer {
+            keys: &self.keys,
+            replace: own.rewrite,
+        };
+        match own.kind {
+            OwnKind::Nothing => {}
+            OwnKind::Aggregate => {
+                span.reserve_attrs(8);
+                self.status(&w, span, PricingStatus::Aggregate, None);
+            }
+            OwnKind::Call(call) => {
+                span.reserve_attrs(20);
                 if subtree.calls > 0 {
                     // The innermost call wins (the SDK's own span under the instrumentation's).
-                    self.write_status(span, PricingStatus::Duplicate, None);
+                    self.status(&w, span, PricingStatus::Duplicate, None);
                 } else {
-                    self.write_call(span, &call);
+                    self.write_call(&w, span, &call);
                     subtree.add_call(&call);
                 }
             }
         }
         if subtree.calls > 0 {
-            self.write_rollup(span, &subtree);
+            span.reserve_attrs(9);
+            write_rollup(&w, span, &subtree);
             if root {
                 let k = &self.keys;
                 if !subtree.by_model.is_empty() {
-                    span.set_attr(&k.by_model, OwnedValue::Str(subtree.by_model_json()));
+                    w.put(span, &k.by_model, OwnedValue::Str(subtree.by_model_json()));
                 }
-                span.set_attr(
+                w.put(
+                    span,
                     &k.complete,
                     OwnedValue::Bool(complete && !subtree.incomplete),
                 );
@@ -565,66 +642,58 @@ impl Engine {
         subtree
     }
 
-    fn write_status<V: SpanView + ?Sized>(
+    fn status<V: SpanView + ?Sized>(
         &self,
+        w: &Writer<'_>,
         span: &mut V,
         s: PricingStatus,
         reason: Option<&str>,
     ) {
         self.stats.bump(s);
-        span.set_attr(&self.keys.status, OwnedValue::Str(s.as_str().to_owned()));
+        w.put(span, &self.keys.status, OwnedValue::Shared(s.as_arc()));
         if let Some(r) = reason {
-            span.set_attr(&self.keys.reason, OwnedValue::Str(r.to_owned()));
+            w.put(span, &self.keys.reason, OwnedValue::Str(r.to_owned()));
         }
     }
 
-    fn write_call<V: SpanView + ?Sized>(&self, span: &mut V, call: &Call) {
-        self.write_status(span, call.status, call.reason.as_deref());
+    fn write_call<V: SpanView + ?Sized>(&self, w: &Writer<'_>, span: &mut V, call: &Call) {
+        self.status(w, span, call.status, call.reason.as_deref());
         let k = &self.keys;
         if let Some(c) = &call.cost {
-            span.set_attr(k::LLM_COST_PROMPT, usd_attr(c.prompt()));
-            span.set_attr(k::LLM_COST_COMPLETION, usd_attr(c.completion()));
-            span.set_attr(k::LLM_COST_TOTAL, usd_attr(c.total()));
-            for (key, v) in [
-                (k::LLM_COST_PROMPT_INPUT, c.input),
-                (k::LLM_COST_PROMPT_CACHE_READ, c.cache_read),
-                (k::LLM_COST_PROMPT_CACHE_WRITE, c.cache_write),
-                (k::LLM_COST_PROMPT_AUDIO, c.audio_input),
-                (k::LLM_COST_COMPLETION_OUTPUT, c.output),
-                (k::LLM_COST_COMPLETION_REASONING, c.reasoning),
-                (k::LLM_COST_COMPLETION_AUDIO, c.audio_output),
-            ] {
+            w.put(span, &k.cost_prompt, usd_attr(c.prompt()));
+            w.put(span, &k.cost_completion, usd_attr(c.completion()));
+            w.put(span, &k.cost_total, usd_attr(c.total()));
+            let parts = [
+                c.input,
+                c.cache_read,
+                c.cache_write,
+                c.audio_input,
+                c.output,
+                c.reasoning,
+                c.audio_output,
+            ];
+            for (key, v) in k.details.iter().zip(parts) {
                 if !v.is_zero() {
-                    span.set_attr(key, usd_attr(v));
+                    w.put(span, key, usd_attr(v));
                 }
             }
         }
         if let Some(p) = &call.provenance {
-            span.set_attr(&k.model, OwnedValue::Str(p.model.to_string()));
-            span.set_attr(&k.effective_from, OwnedValue::Str(p.effective_from.clone()));
-            span.set_attr(&k.source, OwnedValue::Str(p.source.to_string()));
-            if let Some(t) = &p.tier {
-                span.set_attr(&k.tier, OwnedValue::Str(t.clone()));
-            }
-            span.set_attr(
-                &k.catalog,
-                OwnedValue::Str(self.catalog.info().version.to_string()),
+            w.put(span, &k.model, OwnedValue::Shared(p.model.clone()));
+            w.put(
+                span,
+                &k.effective_from,
+                OwnedValue::Shared(p.effective_from.clone()),
             );
-        }
-    }
-
-    fn write_rollup<V: SpanView + ?Sized>(&self, span: &mut V, t: &Totals) {
-        let k = &self.keys;
-        if t.calls > t.unpriced {
-            span.set_attr(&k.total_usd, usd_attr(t.cost));
-            span.set_attr(&k.input_usd, usd_attr(t.input_cost));
-            span.set_attr(&k.output_usd, usd_attr(t.output_cost));
-        }
-        span.set_attr(&k.llm_calls, count_attr(u64::from(t.calls)));
-        span.set_attr(&k.input_tokens, count_attr(t.input_tokens));
-        span.set_attr(&k.output_tokens, count_attr(t.output_tokens));
-        if t.unpriced > 0 {
-            span.set_attr(&k.unpriced_calls, count_attr(u64::from(t.unpriced)));
+            w.put(span, &k.source, OwnedValue::Shared(p.source.clone()));
+            if let Some(t) = &p.tier {
+                w.put(span, &k.tier, OwnedValue::Str(t.clone()));
+            }
+            w.put(
+                span,
+                &k.catalog,
+                OwnedValue::Shared(self.catalog.info().version.clone()),
+            );
         }
     }
 

@@ -43,9 +43,9 @@ impl Usd {
 
     /// The amount as `f64` dollars, for writing to attributes and metrics only.
     pub fn as_f64(self) -> f64 {
-        let whole = (self.0 / FEMTO_PER_USD) as f64;
-        let frac = (self.0 % FEMTO_PER_USD) as f64 / FEMTO_PER_USD as f64;
-        whole + frac
+        // Exact below 2^53 femto-dollars (~$9), then one correctly rounded division: the
+        // nearest double to the exact amount; above that, within one ulp.
+        self.0 as f64 / 1e15
     }
 
     /// Saturating sum.

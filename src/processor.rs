@@ -28,14 +28,15 @@ pub const DEFAULT_LEDGER_CAPACITY: usize = 100_000;
 pub const DEFAULT_LEDGER_TTL: Duration = Duration::from_secs(300);
 
 /// Slots of the lock-free filters (power of two).
-const FILTER_SLOTS: usize = 1 << 14;
+const FILTER_BITS: u32 = 12;
+const FILTER_SLOTS: usize = 1 << FILTER_BITS;
 
 type Key = ([u8; 16], [u8; 8]);
 
 fn slot(span_id: &[u8; 8]) -> usize {
     let x = u64::from_le_bytes(*span_id);
     let x = (x ^ (x >> 31)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    (x >> (64 - 14)) as usize
+    (x >> (64 - FILTER_BITS)) as usize
 }
 
 struct Entry {
@@ -109,13 +110,13 @@ impl Ledger {
     }
 
     /// Adds a child's subtree to its parent's entry. Returns the number of entries evicted.
-    fn add(&self, key: Key, t: &Totals, now: Instant) -> u64 {
+    fn add(&self, key: Key, t: Totals, now: Instant) -> u64 {
         let Ok(mut g) = self.inner.lock() else {
             return 0;
         };
         let mut evicted = 0;
         if let Some(e) = g.map.get_mut(&key) {
-            e.totals.add(t);
+            e.totals.add(&t);
             return 0;
         }
         // Age, then size.
@@ -143,7 +144,7 @@ impl Ledger {
         g.map.insert(
             key,
             Entry {
-                totals: t.clone(),
+                totals: t,
                 created: now,
             },
         );
@@ -242,7 +243,7 @@ impl<P: SpanProcessor> CostSpanProcessor<P> {
                     // The parent was already forwarded: this cost cannot reach it any more.
                     self.engine.stats().late.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    let evicted = self.ledger.add((trace, p), &subtree, Instant::now());
+                    let evicted = self.ledger.add((trace, p), subtree, Instant::now());
                     self.engine
                         .stats()
                         .evicted
@@ -417,18 +418,10 @@ mod tests {
         let l = Ledger::new(2, Duration::from_secs(60));
         let now = Instant::now();
         let k = |i: u8| ([1; 16], [i; 8]);
-        assert_eq!(l.add(k(1), &totals(1), now), 0);
-        assert_eq!(l.add(k(2), &totals(1), now), 0);
-        assert_eq!(
-            l.add(k(2), &totals(1), now),
-            0,
-            "existing entry accumulates"
-        );
-        assert_eq!(
-            l.add(k(3), &totals(1), now),
-            1,
-            "oldest evicted at capacity"
-        );
+        assert_eq!(l.add(k(1), totals(1), now), 0);
+        assert_eq!(l.add(k(2), totals(1), now), 0);
+        assert_eq!(l.add(k(2), totals(1), now), 0, "existing entry accumulates");
+        assert_eq!(l.add(k(3), totals(1), now), 1, "oldest evicted at capacity");
         assert_eq!(l.len(), 2);
         let (t, lost) = l.take(&k(2));
         assert_eq!(t.map(|t| t.calls), Some(2));
@@ -440,9 +433,9 @@ mod tests {
     fn ledger_drops_entries_older_than_ttl() {
         let l = Ledger::new(100, Duration::from_millis(10));
         let t0 = Instant::now();
-        l.add(([1; 16], [1; 8]), &totals(1), t0);
+        l.add(([1; 16], [1; 8]), totals(1), t0);
         let later = t0 + Duration::from_secs(1);
-        assert_eq!(l.add(([2; 16], [2; 8]), &totals(1), later), 1);
+        assert_eq!(l.add(([2; 16], [2; 8]), totals(1), later), 1);
         assert_eq!(l.len(), 1);
     }
 

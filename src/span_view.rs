@@ -17,11 +17,40 @@ pub enum AttrValue<'a> {
     Other,
 }
 
+use std::sync::Arc;
+
+/// An attribute key built once and cloned cheaply into any span representation.
+#[derive(Debug, Clone)]
+pub struct AttrKey {
+    name: Arc<str>,
+    #[cfg(feature = "processor")]
+    otel: opentelemetry::Key,
+}
+
+impl AttrKey {
+    /// A key.
+    pub fn new(name: &str) -> AttrKey {
+        let name: Arc<str> = name.into();
+        AttrKey {
+            #[cfg(feature = "processor")]
+            otel: opentelemetry::Key::from(name.clone()),
+            name,
+        }
+    }
+
+    /// The key's name.
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+}
+
 /// An attribute value to write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OwnedValue {
     /// A string.
     Str(String),
+    /// A shared string (catalog ids, versions: no copy on the SDK path).
+    Shared(Arc<str>),
     /// An integer.
     I64(i64),
     /// A double (USD amounts).
@@ -52,11 +81,21 @@ pub trait SpanView {
     fn attr(&self, key: &str) -> Option<AttrValue<'_>>;
     /// Sets `key`, replacing an existing value.
     fn set_attr(&mut self, key: &str, value: OwnedValue);
+    /// Writes a prebuilt key. `replace: false` tells the implementation the key is known to be
+    /// absent, so it may append without searching.
+    fn write_attr(&mut self, key: &AttrKey, value: OwnedValue, replace: bool) {
+        let _ = replace;
+        self.set_attr(key.as_str(), value);
+    }
+    /// Room for `additional` more attributes (a hint).
+    fn reserve_attrs(&mut self, additional: usize) {
+        let _ = additional;
+    }
 }
 
 #[cfg(feature = "processor")]
 mod sdk {
-    use super::{AttrValue, OwnedValue, SpanView};
+    use super::{AttrKey, AttrValue, OwnedValue, SpanView};
     use opentelemetry::{KeyValue, Value};
     use opentelemetry_sdk::trace::SpanData;
 
@@ -73,6 +112,7 @@ mod sdk {
     fn owned(v: OwnedValue) -> Value {
         match v {
             OwnedValue::Str(s) => Value::from(s),
+            OwnedValue::Shared(s) => Value::from(s),
             OwnedValue::I64(i) => Value::I64(i),
             OwnedValue::F64(f) => Value::F64(f),
             OwnedValue::Bool(b) => Value::Bool(b),
@@ -119,6 +159,19 @@ mod sdk {
                 Some(kv) => kv.value = value,
                 None => self.attributes.push(KeyValue::new(key.to_owned(), value)),
             }
+        }
+        fn write_attr(&mut self, key: &AttrKey, value: OwnedValue, replace: bool) {
+            let value = owned(value);
+            if replace {
+                if let Some(kv) = self.attributes.iter_mut().find(|kv| kv.key == key.otel) {
+                    kv.value = value;
+                    return;
+                }
+            }
+            self.attributes.push(KeyValue::new(key.otel.clone(), value));
+        }
+        fn reserve_attrs(&mut self, additional: usize) {
+            self.attributes.reserve(additional);
         }
     }
 }

@@ -72,6 +72,15 @@ pub(crate) struct Extracted {
     /// `gen_ai.operation.name` / `openinference.span.kind` mark an agent, workflow or chain.
     pub aggregate: bool,
     pub provided: Option<ProvidedCost>,
+    /// Index into `semconv::MODEL_KEYS` of the best model attribute present.
+    pub model_key: Option<usize>,
+    /// Index into `semconv::PROVIDER_KEYS` of the best provider attribute present.
+    pub provider_key: Option<usize>,
+    /// Index into `semconv::SERVICE_TIER_KEYS` of the best service-tier attribute present.
+    pub tier_key: Option<usize>,
+    /// The span already has attributes we write (`llm.cost.*` or our prefix): replace, do not
+    /// append.
+    pub has_written_keys: bool,
 }
 
 /// A token count as read: absent, a count, or an unusable value.
@@ -178,7 +187,12 @@ const TOKEN_KEYS: [(&str, F); 25] = [
 ];
 
 #[derive(Default)]
-struct Raw {
+struct Raw<'p> {
+    prefix: &'p str,
+    model_key: Option<usize>,
+    provider_key: Option<usize>,
+    tier_key: Option<usize>,
+    has_written_keys: bool,
     c: [Count; F::N as usize],
     bad_key: Option<&'static str>,
     aggregate: bool,
@@ -196,16 +210,35 @@ fn usd(v: AttrValue<'_>) -> Option<Usd> {
     }
 }
 
-impl Raw {
+/// Keeps the best (lowest) precedence index of a non-empty string attribute.
+fn rank(slot: &mut Option<usize>, keys: &[&str], key: &str, v: AttrValue<'_>) -> bool {
+    match keys.iter().position(|k| *k == key) {
+        Some(i) => {
+            if matches!(v, AttrValue::Str(s) if !s.trim().is_empty()) {
+                *slot = Some(slot.map_or(i, |j| j.min(i)));
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+impl Raw<'_> {
     fn get(&self, f: F) -> Count {
         self.c[f as usize]
     }
 
     fn visit(&mut self, key: &str, v: AttrValue<'_>) {
+        if key.starts_with(self.prefix) {
+            self.has_written_keys = true;
+        }
         // Cheap rejection: every key we read starts with one of these.
         let b = key.as_bytes();
         if b.len() < 8 || !matches!(b[0], b'l' | b'g' | b'a' | b'o') {
             return;
+        }
+        if key.starts_with("llm.cost.") {
+            self.has_written_keys = true;
         }
         if let Some((name, f)) = TOKEN_KEYS.iter().find(|(name, _)| *name == key) {
             let c = Count::parse(v);
@@ -213,6 +246,12 @@ impl Raw {
                 self.bad_key = Some(name);
             }
             self.c[*f as usize] = c;
+            return;
+        }
+        if rank(&mut self.model_key, &k::MODEL_KEYS, key, v)
+            || rank(&mut self.provider_key, &k::PROVIDER_KEYS, key, v)
+            || rank(&mut self.tier_key, &k::SERVICE_TIER_KEYS, key, v)
+        {
             return;
         }
         match key {
@@ -234,13 +273,18 @@ impl Raw {
     }
 }
 
-/// Reads usage, kind and provided cost from a span (DESIGN §3).
+/// Reads usage, kind and provided cost from a span (DESIGN §3). `prefix`: the prefix of the
+/// attributes we write (to know whether the span already has some).
 pub(crate) fn extract<V: SpanView + ?Sized>(
     span: &V,
     opts: &ExtractOptions,
-    provider: impl FnOnce() -> Option<String>,
+    prefix: &str,
+    provider: impl FnOnce(Option<usize>) -> Option<String>,
 ) -> Extracted {
-    let mut raw = Raw::default();
+    let mut raw = Raw {
+        prefix,
+        ..Raw::default()
+    };
     span.for_each_attr(&mut |key, v| raw.visit(key, v));
     let provided = raw.cost_total.map(|total| ProvidedCost {
         total,
@@ -257,7 +301,7 @@ pub(crate) fn extract<V: SpanView + ?Sized>(
             if opts.by_provider.is_empty() {
                 return None;
             }
-            provider().and_then(|p| opts.by_provider.get(&p).copied())
+            provider(raw.provider_key).and_then(|p| opts.by_provider.get(&p).copied())
         });
         normalise(&raw, span.scope_name(), forced)
     };
@@ -265,6 +309,10 @@ pub(crate) fn extract<V: SpanView + ?Sized>(
         usage,
         aggregate: raw.aggregate,
         provided,
+        model_key: raw.model_key,
+        provider_key: raw.provider_key,
+        tier_key: raw.tier_key,
+        has_written_keys: raw.has_written_keys,
     }
 }
 
@@ -441,7 +489,13 @@ mod tests {
     }
 
     fn usage(scope: &'static str, attrs: &[(&str, Val)]) -> UsageState {
-        extract(&span(scope, attrs), &ExtractOptions::default(), || None).usage
+        extract(
+            &span(scope, attrs),
+            &ExtractOptions::default(),
+            "cost.",
+            |_| None,
+        )
+        .usage
     }
 
     fn u(
@@ -565,7 +619,7 @@ mod tests {
                 (k::GEN_AI_USAGE_CACHE_READ, I(1000)),
             ],
         );
-        let got = extract(&s, &opts, || Some("anthropic".into())).usage;
+        let got = extract(&s, &opts, "cost.", |_| Some("anthropic".into())).usage;
         assert_eq!(got, u(4000, 1000, 0, 0, 10, 0));
         let mut opts = ExtractOptions::default();
         opts.by_scope.insert(
@@ -581,7 +635,7 @@ mod tests {
             ],
         );
         assert_eq!(
-            extract(&s, &opts, || None).usage,
+            extract(&s, &opts, "cost.", |_| None).usage,
             u(3000, 1000, 0, 0, 10, 0)
         );
     }
@@ -692,7 +746,7 @@ mod tests {
                 (k::GEN_AI_OPERATION_NAME, S("invoke_agent")),
             ],
         );
-        let e = extract(&s, &ExtractOptions::default(), || None);
+        let e = extract(&s, &ExtractOptions::default(), "cost.", |_| None);
         assert_eq!(e.usage, UsageState::None);
         assert!(e.aggregate);
         let s = span(
@@ -702,7 +756,7 @@ mod tests {
                 (k::LLM_COST_TOTAL, D(0.25)),
             ],
         );
-        let e = extract(&s, &ExtractOptions::default(), || None);
+        let e = extract(&s, &ExtractOptions::default(), "cost.", |_| None);
         assert!(e.aggregate);
         assert_eq!(e.provided.map(|p| p.total.to_string()), Some("0.25".into()));
     }

@@ -241,6 +241,8 @@ impl PriceFile {
         };
         Ok(Price {
             from_secs: effective_from.map_or(i64::MIN, Date::unix_seconds),
+            effective_from_label: effective_from
+                .map_or_else(|| "initial".into(), |d| d.to_string().into()),
             effective_from,
             source: source.into(),
             standard,

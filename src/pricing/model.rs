@@ -181,6 +181,8 @@ pub struct Price {
     pub effective_from: Option<Date>,
     /// `effective_from` as Unix seconds (`i64::MIN` when undated), for the hot path.
     pub(crate) from_secs: i64,
+    /// `effective_from` as written to spans: `YYYY-MM-DD`, or `initial` when undated.
+    pub(crate) effective_from_label: Arc<str>,
     /// Where the price comes from (`litellm`, `genai-prices`, `override:<file>` ...).
     pub source: Arc<str>,
     /// Standard processing.

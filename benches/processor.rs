@@ -1,0 +1,209 @@
+//! CostSpanProcessor overhead, always against the same pipeline without it, in one run.
+//!
+//! - `on_end/*`: one `on_end` call on a prepared `SpanData` (cloned per iteration in both
+//!   arms), inner processor a no-op: the processor's own added cost per span.
+//! - `pipeline/*`: whole spans (start, attributes, end) through an SDK provider with a
+//!   `BatchSpanProcessor` over a no-op exporter, 1 LLM : 9 plain spans, with and without
+//!   `CostSpanProcessor` wrapped around the batch processor.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use opentelemetry::trace::{
+    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
+    TracerProvider as _,
+};
+use opentelemetry::{Context, InstrumentationScope, KeyValue};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Span, SpanData, SpanEvents,
+    SpanExporter, SpanLinks, SpanProcessor,
+};
+use otel_llm_cost::CostSpanProcessor;
+
+#[derive(Debug, Default, Clone)]
+struct Noop(Arc<AtomicU64>);
+
+impl SpanProcessor for Noop {
+    fn on_start(&self, _: &mut Span, _: &Context) {}
+    fn on_end(&self, span: SpanData) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        black_box(span);
+    }
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct NoopExporter;
+
+impl SpanExporter for NoopExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+fn plain_attrs() -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("http.request.method", "POST"),
+        KeyValue::new("http.route", "/v1/search"),
+        KeyValue::new("server.address", "search.internal"),
+        KeyValue::new("server.port", 443),
+        KeyValue::new("url.scheme", "https"),
+        KeyValue::new("http.response.status_code", 200),
+        KeyValue::new("tool.name", "web_search"),
+        KeyValue::new("retries", 0),
+    ]
+}
+
+fn llm_attrs() -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("openinference.span.kind", "LLM"),
+        KeyValue::new("llm.system", "openai"),
+        KeyValue::new("llm.model_name", "gpt-4o-2024-08-06"),
+        KeyValue::new("llm.token_count.prompt", 1200),
+        KeyValue::new("llm.token_count.prompt_details.cache_read", 1000),
+        KeyValue::new("llm.token_count.completion", 300),
+        KeyValue::new("llm.token_count.completion_details.reasoning", 200),
+        KeyValue::new("llm.token_count.total", 1500),
+    ]
+}
+
+fn span_data(attrs: Vec<KeyValue>, id: u64) -> SpanData {
+    let now = std::time::SystemTime::now();
+    SpanData {
+        span_context: SpanContext::new(
+            TraceId::from(7u128),
+            SpanId::from(id),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ),
+        parent_span_id: SpanId::from(1u64),
+        parent_span_is_remote: false,
+        span_kind: opentelemetry::trace::SpanKind::Internal,
+        name: "span".into(),
+        start_time: now,
+        end_time: now,
+        attributes: attrs,
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: opentelemetry::trace::Status::Unset,
+        instrumentation_scope: InstrumentationScope::builder("bench").build(),
+    }
+}
+
+/// Times only `on_end` over spans cloned beforehand (in chunks), so allocation and page faults
+/// of the setup stay out of both arms.
+fn time_on_end<P: SpanProcessor>(p: &P, spans: &[SpanData], iters: u64) -> Duration {
+    const CHUNK: usize = 4096;
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    let mut i = 0;
+    while left > 0 {
+        let n = (left as usize).min(CHUNK);
+        let batch: Vec<SpanData> = (0..n)
+            .map(|j| spans[(i + j) % spans.len()].clone())
+            .collect();
+        i += n;
+        let start = Instant::now();
+        for s in batch {
+            p.on_end(s);
+        }
+        total += start.elapsed();
+        left -= n as u64;
+    }
+    total
+}
+
+fn on_end(c: &mut Criterion) {
+    let mut g = c.benchmark_group("on_end");
+    // Span ids vary (as in real traces); LLM calls are children of a few open steps.
+    let plain: Vec<SpanData> = (0..1024)
+        .map(|i| span_data(plain_attrs(), 1000 + i))
+        .collect();
+    let llm: Vec<SpanData> = (0..1024)
+        .map(|i| span_data(llm_attrs(), 100_000 + i))
+        .collect();
+    let mix: Vec<SpanData> = (0..1020)
+        .map(|i| {
+            if i % 10 == 0 {
+                span_data(llm_attrs(), 200_000 + i)
+            } else {
+                span_data(plain_attrs(), 300_000 + i)
+            }
+        })
+        .collect();
+    for (name, spans) in [("plain", &plain), ("llm", &llm), ("mix_1llm_9plain", &mix)] {
+        let baseline = Noop::default();
+        g.bench_function(format!("{name}/baseline"), |b| {
+            b.iter_custom(|n| time_on_end(&baseline, spans, n))
+        });
+        let cost = CostSpanProcessor::new(Noop::default()).expect("catalog");
+        g.bench_function(format!("{name}/with_cost"), |b| {
+            b.iter_custom(|n| time_on_end(&cost, spans, n))
+        });
+    }
+    g.finish();
+}
+
+fn provider(with_cost: bool) -> SdkTracerProvider {
+    let batch = BatchSpanProcessor::builder(NoopExporter)
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(1 << 16)
+                .build(),
+        )
+        .build();
+    let b = SdkTracerProvider::builder();
+    let b = if with_cost {
+        b.with_span_processor(CostSpanProcessor::new(batch).expect("catalog"))
+    } else {
+        b.with_span_processor(batch)
+    };
+    b.build()
+}
+
+/// One step span with 9 children: 1 LLM call and 8 plain spans, plus the step (1:9).
+fn trace_of_ten(provider: &SdkTracerProvider) {
+    let tracer = provider.tracer("bench");
+    let step = Context::new().with_span(
+        tracer
+            .span_builder("step")
+            .with_attributes(plain_attrs())
+            .start(&tracer),
+    );
+    tracer
+        .span_builder("chat")
+        .with_attributes(llm_attrs())
+        .start_with_context(&tracer, &step);
+    for _ in 0..8 {
+        tracer
+            .span_builder("tool")
+            .with_attributes(plain_attrs())
+            .start_with_context(&tracer, &step);
+    }
+    step.span().end();
+}
+
+fn pipeline(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pipeline_1llm_9plain");
+    for (name, with_cost) in [("baseline", false), ("with_cost", true)] {
+        let p = provider(with_cost);
+        g.bench_function(name, |b| b.iter(|| trace_of_ten(&p)));
+        let _ = p.shutdown();
+    }
+    g.finish();
+}
+
+criterion_group!(benches, on_end, pipeline);
+criterion_main!(benches);
