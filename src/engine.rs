@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::analytics::{Analytics, AnomalyOptions, BudgetRule, TraceObserver, TraceSummary};
 use crate::money::Usd;
 use crate::pricing::{Catalog, CostBreakdown, ServiceTier};
 use crate::semconv::{self as k, ours};
@@ -28,6 +29,12 @@ pub struct EngineOptions {
     pub reprice_provided: bool,
     /// Input-counting switches.
     pub extract: ExtractOptions,
+    /// Budget rules (the first matching rule applies to a trace).
+    pub budgets: Vec<BudgetRule>,
+    /// Cost-anomaly detection, when enabled.
+    pub anomaly: Option<AnomalyOptions>,
+    /// Observers of finished traces (cost metrics, records).
+    pub observers: Vec<Arc<dyn TraceObserver>>,
 }
 
 impl Default for EngineOptions {
@@ -36,6 +43,9 @@ impl Default for EngineOptions {
             prefix: k::DEFAULT_PREFIX.to_owned(),
             reprice_provided: false,
             extract: ExtractOptions::default(),
+            budgets: Vec::new(),
+            anomaly: None,
+            observers: Vec::new(),
         }
     }
 }
@@ -60,6 +70,12 @@ struct Keys {
     unpriced_calls: AttrKey,
     by_model: AttrKey,
     complete: AttrKey,
+    budget_name: AttrKey,
+    budget_limit: AttrKey,
+    budget_exceeded: AttrKey,
+    anomaly_ratio: AttrKey,
+    anomaly_baseline: AttrKey,
+    anomaly: AttrKey,
     cost_prompt: AttrKey,
     cost_completion: AttrKey,
     cost_total: AttrKey,
@@ -87,6 +103,12 @@ impl Keys {
             unpriced_calls: p(ours::UNPRICED_CALLS),
             by_model: p(ours::BY_MODEL),
             complete: p(ours::COMPLETE),
+            budget_name: p(ours::BUDGET_NAME),
+            budget_limit: p(ours::BUDGET_LIMIT_USD),
+            budget_exceeded: p(ours::BUDGET_EXCEEDED),
+            anomaly_ratio: p(ours::ANOMALY_RATIO),
+            anomaly_baseline: p(ours::ANOMALY_BASELINE_USD),
+            anomaly: p(ours::ANOMALY),
             cost_prompt: AttrKey::new(k::LLM_COST_PROMPT),
             cost_completion: AttrKey::new(k::LLM_COST_COMPLETION),
             cost_total: AttrKey::new(k::LLM_COST_TOTAL),
@@ -167,6 +189,8 @@ pub(crate) struct Call {
     status: PricingStatus,
     /// Catalog id when priced, else the model as the span says (for `by_model`).
     label: Arc<str>,
+    /// Catalog entry's provider when priced, else the span's canonical provider.
+    provider: Arc<str>,
     cost: Option<CostBreakdown>,
     provided: Option<crate::usage::ProvidedCost>,
     usage: Option<Usage>,
@@ -225,10 +249,49 @@ impl Own {
 pub struct ModelShare {
     /// Catalog id (or the span's model for provided costs).
     pub model: Arc<str>,
+    /// Canonical provider (catalog entry's, else the span's; `unknown` when neither).
+    pub provider: Arc<str>,
     /// Calls.
     pub calls: u32,
     /// Cost.
     pub cost: Usd,
+    /// Tokens of these calls, by type.
+    pub tokens: TokenCounts,
+}
+
+/// Token counts by type (input includes cache, output includes reasoning).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenCounts {
+    /// All input tokens.
+    pub input: u64,
+    /// All output tokens.
+    pub output: u64,
+    /// Cache reads.
+    pub cache_read: u64,
+    /// Cache writes (5m + 1h).
+    pub cache_write: u64,
+    /// Reasoning tokens.
+    pub reasoning: u64,
+}
+
+impl TokenCounts {
+    fn of(u: &Usage) -> TokenCounts {
+        TokenCounts {
+            input: u.input_total,
+            output: u.output_total,
+            cache_read: u.cache_read,
+            cache_write: u.cache_write_5m.saturating_add(u.cache_write_1h),
+            reasoning: u.reasoning,
+        }
+    }
+
+    fn add(&mut self, o: &TokenCounts) {
+        self.input = self.input.saturating_add(o.input);
+        self.output = self.output.saturating_add(o.output);
+        self.cache_read = self.cache_read.saturating_add(o.cache_read);
+        self.cache_write = self.cache_write.saturating_add(o.cache_write);
+        self.reasoning = self.reasoning.saturating_add(o.reasoning);
+    }
 }
 
 /// Cost totals of a subtree (a span plus all its descendants). Exact.
@@ -244,6 +307,10 @@ pub struct Totals {
     pub calls: u32,
     /// Calls that could not be priced (unknown model, invalid usage).
     pub unpriced: u32,
+    /// Of those, unknown models.
+    pub unknown_model: u32,
+    /// Of those, unusable token counts.
+    pub invalid_usage: u32,
     /// Input tokens of counted calls.
     pub input_tokens: u64,
     /// Output tokens of counted calls.
@@ -262,25 +329,28 @@ impl Totals {
         self.output_cost += o.output_cost;
         self.calls = self.calls.saturating_add(o.calls);
         self.unpriced = self.unpriced.saturating_add(o.unpriced);
+        self.unknown_model = self.unknown_model.saturating_add(o.unknown_model);
+        self.invalid_usage = self.invalid_usage.saturating_add(o.invalid_usage);
         self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
         self.incomplete |= o.incomplete;
         for m in &o.by_model {
-            self.add_model(&m.model, m.calls, m.cost);
+            self.add_model(m);
         }
     }
 
-    fn add_model(&mut self, model: &Arc<str>, calls: u32, cost: Usd) {
-        match self.by_model.iter_mut().find(|x| x.model == *model) {
+    fn add_model(&mut self, m: &ModelShare) {
+        match self
+            .by_model
+            .iter_mut()
+            .find(|x| x.model == m.model && x.provider == m.provider)
+        {
             Some(x) => {
-                x.calls = x.calls.saturating_add(calls);
-                x.cost += cost;
+                x.calls = x.calls.saturating_add(m.calls);
+                x.cost += m.cost;
+                x.tokens.add(&m.tokens);
             }
-            None => self.by_model.push(ModelShare {
-                model: model.clone(),
-                calls,
-                cost,
-            }),
+            None => self.by_model.push(m.clone()),
         }
     }
 
@@ -296,9 +366,23 @@ impl Totals {
                 self.cost += total;
                 self.input_cost += i;
                 self.output_cost += o;
-                self.add_model(&c.label, 1, total);
+                self.add_model(&ModelShare {
+                    model: c.label.clone(),
+                    provider: c.provider.clone(),
+                    calls: 1,
+                    cost: total,
+                    tokens: c.usage.as_ref().map(TokenCounts::of).unwrap_or_default(),
+                });
             }
-            None => self.unpriced = self.unpriced.saturating_add(1),
+            None => {
+                self.unpriced = self.unpriced.saturating_add(1);
+                match c.status {
+                    PricingStatus::UnknownModel => {
+                        self.unknown_model = self.unknown_model.saturating_add(1)
+                    }
+                    _ => self.invalid_usage = self.invalid_usage.saturating_add(1),
+                }
+            }
         }
     }
 
@@ -368,6 +452,9 @@ pub struct Stats {
     pub(crate) aggregate: AtomicU64,
     pub(crate) late: AtomicU64,
     pub(crate) evicted: AtomicU64,
+    pub(crate) traces: AtomicU64,
+    pub(crate) budget_exceeded: AtomicU64,
+    pub(crate) anomalies: AtomicU64,
 }
 
 /// Counter values at one instant.
@@ -391,6 +478,12 @@ pub struct StatsSnapshot {
     pub late: u64,
     /// Ledger entries dropped by size or age before their parent ended (processor).
     pub evicted: u64,
+    /// Traces (local roots in process) finished with at least one LLM call.
+    pub traces: u64,
+    /// Of those, over a budget.
+    pub budget_exceeded: u64,
+    /// Of those, flagged as cost anomalies.
+    pub anomalies: u64,
 }
 
 impl Stats {
@@ -419,6 +512,9 @@ impl Stats {
             aggregate: g(&self.aggregate),
             late: g(&self.late),
             evicted: g(&self.evicted),
+            traces: g(&self.traces),
+            budget_exceeded: g(&self.budget_exceeded),
+            anomalies: g(&self.anomalies),
         }
     }
 }
@@ -430,6 +526,9 @@ pub struct Engine {
     opts: EngineOptions,
     keys: Keys,
     stats: Stats,
+    analytics: Analytics,
+    /// `service.name` for spans whose representation does not carry it (set_resource).
+    default_service: std::sync::RwLock<Option<Arc<str>>>,
 }
 
 /// The string value of `keys[i]`, when extraction found one there.
@@ -483,11 +582,18 @@ impl Engine {
     /// An engine over a catalog.
     pub fn new(catalog: Arc<Catalog>, opts: EngineOptions) -> Engine {
         let keys = Keys::new(&opts.prefix);
+        let analytics = Analytics::new(
+            opts.budgets.clone(),
+            opts.anomaly.clone(),
+            opts.observers.clone(),
+        );
         Engine {
             catalog,
             opts,
             keys,
             stats: Stats::default(),
+            analytics,
+            default_service: std::sync::RwLock::new(None),
         }
     }
 
@@ -499,6 +605,13 @@ impl Engine {
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// `service.name` reported to observers for spans that do not carry their resource.
+    pub fn set_default_service(&self, name: Option<&str>) {
+        if let Ok(mut s) = self.default_service.write() {
+            *s = name.map(Into::into);
+        }
     }
 
     /// Reads and prices what the span contributes by itself. Writes nothing.
@@ -519,10 +632,15 @@ impl Engine {
             return OwnKind::Aggregate;
         }
         let model = str_at(span, &k::MODEL_KEYS, ex.model_key);
+        let provider = str_at(span, &k::PROVIDER_KEYS, ex.provider_key);
         let call = |status, usage, provided, reason| {
             OwnKind::Call(Box::new(Call {
                 status,
                 label: model.unwrap_or("unknown").into(),
+                provider: provider.map_or_else(
+                    || "unknown".into(),
+                    |p| crate::provider::canonical(p).into(),
+                ),
                 cost: None,
                 provided,
                 usage,
@@ -564,13 +682,13 @@ impl Engine {
                 Some("no model attribute".into()),
             );
         };
-        let provider = str_at(span, &k::PROVIDER_KEYS, ex.provider_key);
         let tier = str_at(span, &k::SERVICE_TIER_KEYS, ex.tier_key).and_then(ServiceTier::parse);
         let at = i64::try_from(span.start_unix_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
         match self.catalog.price(model, provider, &usage, at, tier) {
             Ok(p) => OwnKind::Call(Box::new(Call {
                 status: PricingStatus::Priced,
                 label: p.model.id.clone(),
+                provider: p.model.provider.clone(),
                 cost: Some(p.cost),
                 provided: None,
                 usage: Some(usage),
@@ -632,14 +750,70 @@ impl Engine {
                 if !subtree.by_model.is_empty() {
                     w.put(span, &k.by_model, OwnedValue::Str(subtree.by_model_json()));
                 }
-                w.put(
-                    span,
-                    &k.complete,
-                    OwnedValue::Bool(complete && !subtree.incomplete),
-                );
+                let complete = complete && !subtree.incomplete;
+                w.put(span, &k.complete, OwnedValue::Bool(complete));
+                self.stats.traces.fetch_add(1, Ordering::Relaxed);
+                if self.analytics.active() {
+                    self.finish_trace(&w, span, &subtree, complete);
+                }
             }
         }
         subtree
+    }
+
+    /// Budgets, anomaly and observers for a finished trace's root.
+    fn finish_trace<V: SpanView + ?Sized>(
+        &self,
+        w: &Writer<'_>,
+        span: &mut V,
+        t: &Totals,
+        complete: bool,
+    ) {
+        let k = &self.keys;
+        let workflow = span.name().to_owned();
+        let v = self.analytics.judge(&workflow, span, t);
+        if let Some((name, limit, exceeded)) = &v.budget {
+            w.put(span, &k.budget_name, OwnedValue::Str(name.clone()));
+            w.put(span, &k.budget_limit, usd_attr(*limit));
+            w.put(span, &k.budget_exceeded, OwnedValue::Bool(*exceeded));
+            if *exceeded {
+                self.stats.budget_exceeded.fetch_add(1, Ordering::Relaxed);
+                span.add_event(
+                    k.budget_exceeded.as_str(),
+                    vec![
+                        (k.budget_name.clone(), OwnedValue::Str(name.clone())),
+                        (k.budget_limit.clone(), usd_attr(*limit)),
+                        (k.total_usd.clone(), usd_attr(t.cost)),
+                    ],
+                );
+            }
+        }
+        if let Some((ratio, baseline)) = v.anomaly {
+            w.put(span, &k.anomaly_ratio, OwnedValue::F64(ratio));
+            w.put(span, &k.anomaly_baseline, usd_attr(baseline));
+            w.put(span, &k.anomaly, OwnedValue::Bool(v.anomalous));
+            if v.anomalous {
+                self.stats.anomalies.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if !self.analytics.observers.is_empty() {
+            let default_service = self.default_service.read().ok().and_then(|s| s.clone());
+            let service = span
+                .service_name()
+                .map(str::to_owned)
+                .or(default_service.map(|s| s.to_string()));
+            let summary = TraceSummary {
+                workflow: &workflow,
+                service: service.as_deref(),
+                totals: t,
+                complete,
+                start_unix_nanos: span.start_unix_nanos(),
+                verdicts: &v,
+            };
+            for o in &self.analytics.observers {
+                o.on_trace(&summary);
+            }
+        }
     }
 
     fn status<V: SpanView + ?Sized>(

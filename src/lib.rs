@@ -2,7 +2,12 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod analytics;
 mod engine;
+#[cfg(feature = "gateway")]
+pub mod gateway;
+#[cfg(feature = "processor")]
+mod metrics;
 mod money;
 mod pricing;
 #[cfg(feature = "processor")]
@@ -12,7 +17,21 @@ pub mod semconv;
 mod span_view;
 mod usage;
 
-pub use engine::{Engine, EngineOptions, ModelShare, PricingStatus, Stats, StatsSnapshot, Totals};
+pub use analytics::{
+    AnomalyOptions, BudgetRule, CardinalityLimit, TraceObserver, TraceSummary, Verdicts,
+    DEFAULT_ANOMALY_MIN_SAMPLES, DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW,
+    DEFAULT_MAX_WORKFLOWS, OVERFLOW_LABEL,
+};
+pub use engine::{
+    Engine, EngineOptions, ModelShare, PricingStatus, Stats, StatsSnapshot, TokenCounts, Totals,
+};
+#[cfg(feature = "gateway")]
+pub use gateway::{Gateway, GatewayConfig, RunningGateway};
+#[cfg(feature = "processor")]
+pub use metrics::{
+    CostMetrics, MetricLimits, DEFAULT_MAX_MODELS, DEFAULT_MAX_SERVICES,
+    DEFAULT_MAX_WORKFLOW_LABELS,
+};
 pub use money::{DecimalError, Rate, Usd};
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,

@@ -17,7 +17,9 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
 
+use crate::analytics::{AnomalyOptions, BudgetRule, TraceObserver};
 use crate::engine::{Engine, EngineOptions, StatsSnapshot, Totals};
+use crate::metrics::{CostMetrics, MetricLimits};
 use crate::pricing::{Catalog, CatalogError};
 use crate::span_view::SpanView;
 use crate::usage::InputCounting;
@@ -281,6 +283,9 @@ impl<P: SpanProcessor> SpanProcessor for CostSpanProcessor<P> {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
+        let service = resource.get(&opentelemetry::Key::from_static_str("service.name"));
+        self.engine
+            .set_default_service(service.map(|v| v.as_str().into_owned()).as_deref());
         self.inner.set_resource(resource);
     }
 }
@@ -351,6 +356,37 @@ impl<P: SpanProcessor> CostSpanProcessorBuilder<P> {
             .extract
             .by_provider
             .insert(crate::provider::canonical(provider), c);
+        self
+    }
+
+    /// Adds a budget rule: traces over it get `cost.budget.exceeded=true` (and an event) on
+    /// their root, and are counted.
+    pub fn with_budget(mut self, rule: BudgetRule) -> Self {
+        self.opts.budgets.push(rule);
+        self
+    }
+
+    /// Flags traces whose cost is `threshold` times the median of their workflow's recent traces
+    /// (`cost.anomaly.ratio`, `cost.anomaly`).
+    pub fn with_anomaly_detection(mut self, opts: AnomalyOptions) -> Self {
+        self.opts.anomaly = Some(opts);
+        self
+    }
+
+    /// Cost metrics (`llm.cost`, `llm.token.usage`, `llm.calls`, `llm.calls.unpriced`,
+    /// `llm.traces`) on this meter, with default label limits.
+    pub fn with_meter(self, meter: &opentelemetry::metrics::Meter) -> Self {
+        self.with_cost_metrics(CostMetrics::new(meter, MetricLimits::default()))
+    }
+
+    /// Cost metrics with your own label limits.
+    pub fn with_cost_metrics(self, metrics: CostMetrics) -> Self {
+        self.with_observer(Arc::new(metrics))
+    }
+
+    /// Any observer of finished traces.
+    pub fn with_observer(mut self, observer: Arc<dyn TraceObserver>) -> Self {
+        self.opts.observers.push(observer);
         self
     }
 

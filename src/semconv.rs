@@ -194,6 +194,18 @@ pub mod ours {
     pub const BY_MODEL: &str = "by_model";
     /// Root only: false when the total may miss spans.
     pub const COMPLETE: &str = "complete";
+    /// Root only: the budget rule that matched.
+    pub const BUDGET_NAME: &str = "budget.name";
+    /// Root only: its limit in USD.
+    pub const BUDGET_LIMIT_USD: &str = "budget.limit_usd";
+    /// Root only: whether the trace went over it (an event of the same name marks it too).
+    pub const BUDGET_EXCEEDED: &str = "budget.exceeded";
+    /// Root only: trace cost / median cost of the workflow's recent traces.
+    pub const ANOMALY_RATIO: &str = "anomaly.ratio";
+    /// Root only: that median.
+    pub const ANOMALY_BASELINE_USD: &str = "anomaly.baseline_usd";
+    /// Root only: the ratio reached the threshold.
+    pub const ANOMALY: &str = "anomaly";
 }
 
 /// Instrumentation scopes whose input token count excludes cache tokens.

@@ -91,6 +91,18 @@ pub trait SpanView {
     fn reserve_attrs(&mut self, additional: usize) {
         let _ = additional;
     }
+    /// The span's name (the workflow name, for a root).
+    fn name(&self) -> &str {
+        ""
+    }
+    /// The span's `service.name`, when the representation carries its resource.
+    fn service_name(&self) -> Option<&str> {
+        None
+    }
+    /// Adds an event (at the span's end time) with attributes.
+    fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>) {
+        let _ = (name, attrs);
+    }
 }
 
 #[cfg(feature = "processor")]
@@ -172,6 +184,21 @@ mod sdk {
         }
         fn reserve_attrs(&mut self, additional: usize) {
             self.attributes.reserve(additional);
+        }
+        fn name(&self) -> &str {
+            &self.name
+        }
+        fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>) {
+            let attributes = attrs
+                .into_iter()
+                .map(|(k, v)| KeyValue::new(k.otel.clone(), owned(v)))
+                .collect();
+            self.events.events.push(opentelemetry::trace::Event::new(
+                name.to_owned(),
+                self.end_time,
+                attributes,
+                0,
+            ));
         }
     }
 }
