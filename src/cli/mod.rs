@@ -2,12 +2,13 @@
 
 mod catalog;
 mod price;
+mod serve;
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use otel_llm_cost::Catalog;
+use otel_llm_cost::{Catalog, CatalogBuilder};
 
 /// Put dollar costs on OpenTelemetry traces of LLM applications.
 #[derive(Parser)]
@@ -40,6 +41,11 @@ pub(crate) struct PricingArgs {
 
 impl PricingArgs {
     pub(crate) fn catalog(&self) -> anyhow::Result<Catalog> {
+        Ok(self.builder()?.build()?)
+    }
+
+    /// The embedded catalog with the user's layers and aliases, not yet built.
+    pub(crate) fn builder(&self) -> anyhow::Result<CatalogBuilder> {
         let mut b = Catalog::builder();
         for p in &self.import_litellm {
             b = b.with_litellm_file(p);
@@ -53,7 +59,7 @@ impl PricingArgs {
                 .with_context(|| format!("--alias '{a}': expected NAME=MODEL_ID"))?;
             b = b.with_alias(name, id);
         }
-        Ok(b.build()?)
+        Ok(b)
     }
 }
 
@@ -64,6 +70,8 @@ enum Command {
     /// Inspect and validate price catalogs.
     #[command(subcommand)]
     Catalog(catalog::CatalogCmd),
+    /// Run the OTLP gateway: receive traces, price whole traces, export OTLP downstream.
+    Serve(serve::ServeArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -71,6 +79,7 @@ pub(crate) fn main() -> ExitCode {
     let result = match cli.command {
         Command::Price(a) => price::run(&cli.pricing, a),
         Command::Catalog(c) => catalog::run(&cli.pricing, c),
+        Command::Serve(a) => serve::run(&cli.pricing, a),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,9 @@
 //! Shared test helpers: a capture OTLP/gRPC receiver on 127.0.0.1:0.
 #![allow(dead_code)]
 
+#[cfg(feature = "gateway")]
+pub mod gateway;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,7 +28,10 @@ impl Captured {
         let mut out = Vec::new();
         for r in reqs.iter() {
             for rs in &r.resource_spans {
-                let service = rs.resource.as_ref().and_then(|res| str_attr(&res.attributes, "service.name"));
+                let service = rs
+                    .resource
+                    .as_ref()
+                    .and_then(|res| str_attr(&res.attributes, "service.name"));
                 for ss in &rs.scope_spans {
                     for s in &ss.spans {
                         out.push((service.clone(), s.clone()));
@@ -57,14 +63,22 @@ impl TraceService for Sink {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.0 .0.lock().expect("capture lock").push(request.into_inner());
-        Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
+        self.0
+             .0
+            .lock()
+            .expect("capture lock")
+            .push(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
 /// Starts a capture OTLP/gRPC receiver on 127.0.0.1:0; it stops when the runtime ends.
 pub async fn start_grpc_sink() -> (SocketAddr, Captured) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let captured = Captured::default();
     let svc = TraceServiceServer::new(Sink(captured.clone()))
@@ -80,37 +94,47 @@ pub async fn start_grpc_sink() -> (SocketAddr, Captured) {
 
 /// A string attribute.
 pub fn str_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
-    attrs.iter().rev().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::StringValue(s) => Some(s.clone()),
-        _ => None,
+    attrs.iter().rev().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::StringValue(s) => Some(s.clone()),
+            _ => None,
+        }
     })
 }
 
 /// A double attribute.
 pub fn f64_attr(attrs: &[KeyValue], key: &str) -> Option<f64> {
-    attrs.iter().rev().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::DoubleValue(d) => Some(*d),
-        _ => None,
+    attrs.iter().rev().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::DoubleValue(d) => Some(*d),
+            _ => None,
+        }
     })
 }
 
 /// An integer attribute.
 pub fn i64_attr(attrs: &[KeyValue], key: &str) -> Option<i64> {
-    attrs.iter().rev().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::IntValue(i) => Some(*i),
-        _ => None,
+    attrs.iter().rev().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::IntValue(i) => Some(*i),
+            _ => None,
+        }
     })
 }
 
 /// A boolean attribute.
 pub fn bool_attr(attrs: &[KeyValue], key: &str) -> Option<bool> {
-    attrs.iter().rev().find(|kv| kv.key == key).and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-        any_value::Value::BoolValue(b) => Some(*b),
-        _ => None,
+    attrs.iter().rev().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            any_value::Value::BoolValue(b) => Some(*b),
+            _ => None,
+        }
     })
 }
 
 /// Builds a string `AnyValue`.
 pub fn any_str(s: &str) -> Option<AnyValue> {
-    Some(AnyValue { value: Some(any_value::Value::StringValue(s.to_owned())) })
+    Some(AnyValue {
+        value: Some(any_value::Value::StringValue(s.to_owned())),
+    })
 }

@@ -1,0 +1,471 @@
+//! Trace assembly (DESIGN §7): spans grouped by trace id until the trace is complete enough.
+//!
+//! ```text
+//! span --add--> [trace id -> Pending{spans, first seen, root seen}] --poll/limits/drain--> Release
+//! ```
+//!
+//! A trace is released when its root has arrived plus `root_grace` (complete), `trace_timeout`
+//! after its first span, when it reaches `max_spans_per_trace`, when the buffer is over
+//! `max_traces` or `max_bytes` (the oldest trace goes first), or at shutdown. Nothing is ever
+//! discarded. A span whose trace was already released is released alone as `Late`. Time comes
+//! from a [`Clock`], so tests drive it by hand.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::config::AssemblyConfig;
+use super::proto_span::GatewaySpan;
+
+/// A source of the current instant.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now.
+    fn now(&self) -> Instant;
+}
+
+/// The system's monotonic clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// A clock moved by hand (tests).
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Instant>);
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock(Mutex::new(Instant::now()))
+    }
+}
+
+impl ManualClock {
+    /// Moves time forward.
+    pub fn advance(&self, d: Duration) {
+        if let Ok(mut t) = self.0.lock() {
+            *t += d;
+        }
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        self.0.lock().map_or_else(|p| *p.into_inner(), |t| *t)
+    }
+}
+
+/// Why a trace (or a span) left the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ReleaseReason {
+    /// Root arrived and `root_grace` passed.
+    Root,
+    /// `trace_timeout` after the first span.
+    Timeout,
+    /// `max_spans_per_trace` reached.
+    SpanLimit,
+    /// The buffer was full (`max_traces` or `max_bytes`); the oldest trace went early.
+    Evicted,
+    /// Shutdown.
+    Shutdown,
+    /// A span of a trace already released, on its own.
+    Late,
+}
+
+impl ReleaseReason {
+    pub(crate) const ALL: [ReleaseReason; 6] = [
+        ReleaseReason::Root,
+        ReleaseReason::Timeout,
+        ReleaseReason::SpanLimit,
+        ReleaseReason::Evicted,
+        ReleaseReason::Shutdown,
+        ReleaseReason::Late,
+    ];
+
+    /// Metric label.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ReleaseReason::Root => "root",
+            ReleaseReason::Timeout => "timeout",
+            ReleaseReason::SpanLimit => "span_limit",
+            ReleaseReason::Evicted => "evicted",
+            ReleaseReason::Shutdown => "shutdown",
+            ReleaseReason::Late => "late",
+        }
+    }
+}
+
+/// A released trace (or late span): price it with `complete`, then export.
+#[derive(Debug)]
+pub(crate) struct Release {
+    pub reason: ReleaseReason,
+    pub complete: bool,
+    pub spans: Vec<GatewaySpan>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    spans: Vec<GatewaySpan>,
+    bytes: usize,
+    seq: u64,
+    root_seen: bool,
+    deadline: Instant,
+    timeout_at: Instant,
+}
+
+/// The assembly buffer. Not thread-safe by itself; the pipeline holds it in a mutex.
+#[derive(Debug)]
+pub(crate) struct Assembler {
+    limits: AssemblyConfig,
+    clock: Arc<dyn Clock>,
+    traces: HashMap<[u8; 16], Pending>,
+    /// First-seen order: seq -> trace.
+    by_age: BTreeMap<u64, [u8; 16]>,
+    /// Release order: (deadline, seq) -> trace.
+    by_deadline: BTreeMap<(Instant, u64), [u8; 16]>,
+    /// Recently released traces (to recognise late spans), bounded FIFO.
+    released: HashSet<[u8; 16]>,
+    released_order: VecDeque<[u8; 16]>,
+    released_cap: usize,
+    bytes: usize,
+    spans: usize,
+    next_seq: u64,
+}
+
+impl Assembler {
+    pub(crate) fn new(limits: AssemblyConfig, clock: Arc<dyn Clock>) -> Assembler {
+        let released_cap = limits.max_traces.clamp(1024, 1_000_000);
+        Assembler {
+            limits,
+            clock,
+            traces: HashMap::new(),
+            by_age: BTreeMap::new(),
+            by_deadline: BTreeMap::new(),
+            released: HashSet::new(),
+            released_order: VecDeque::new(),
+            released_cap,
+            bytes: 0,
+            spans: 0,
+            next_seq: 0,
+        }
+    }
+
+    /// Spans buffered.
+    pub(crate) fn buffered_spans(&self) -> usize {
+        self.spans
+    }
+
+    /// Traces buffered.
+    pub(crate) fn buffered_traces(&self) -> usize {
+        self.traces.len()
+    }
+
+    /// Bytes buffered.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The earliest instant a trace is due, if any.
+    #[cfg(test)]
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.by_deadline.keys().next().map(|(t, _)| *t)
+    }
+
+    /// Adds a span; releases that become due because of it (late span, span limit, eviction)
+    /// are appended to `out`.
+    pub(crate) fn add(&mut self, span: GatewaySpan, out: &mut Vec<Release>) {
+        let now = self.clock.now();
+        let key = span.trace_key();
+        if self.released.contains(&key) {
+            out.push(Release {
+                reason: ReleaseReason::Late,
+                complete: false,
+                spans: vec![span],
+            });
+            return;
+        }
+        let size = span.size;
+        let is_root = span.is_root();
+        let limits = &self.limits;
+        let pending = match self.traces.get_mut(&key) {
+            Some(p) => p,
+            None => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let timeout_at = now + limits.trace_timeout;
+                self.by_age.insert(seq, key);
+                self.by_deadline.insert((timeout_at, seq), key);
+                self.traces.entry(key).or_insert(Pending {
+                    spans: Vec::new(),
+                    bytes: 0,
+                    seq,
+                    root_seen: false,
+                    deadline: timeout_at,
+                    timeout_at,
+                })
+            }
+        };
+        pending.spans.push(span);
+        pending.bytes += size;
+        self.bytes += size;
+        self.spans += 1;
+        if is_root && !pending.root_seen {
+            pending.root_seen = true;
+            let due = (now + limits.root_grace).min(pending.timeout_at);
+            if due < pending.deadline {
+                self.by_deadline.remove(&(pending.deadline, pending.seq));
+                pending.deadline = due;
+                self.by_deadline.insert((due, pending.seq), key);
+            }
+        }
+        if pending.spans.len() >= limits.max_spans_per_trace {
+            self.release(key, ReleaseReason::SpanLimit, out);
+        }
+        while self.traces.len() > self.limits.max_traces || self.bytes > self.limits.max_bytes {
+            let Some((_, oldest)) = self.by_age.iter().next().map(|(s, k)| (*s, *k)) else {
+                break;
+            };
+            self.release(oldest, ReleaseReason::Evicted, out);
+        }
+    }
+
+    /// Releases every trace that is due.
+    pub(crate) fn poll(&mut self, out: &mut Vec<Release>) {
+        let now = self.clock.now();
+        while let Some((&(due, _), &key)) = self.by_deadline.iter().next() {
+            if due > now {
+                break;
+            }
+            let reason = match self.traces.get(&key) {
+                Some(p) if p.root_seen && due < p.timeout_at => ReleaseReason::Root,
+                _ => ReleaseReason::Timeout,
+            };
+            self.release(key, reason, out);
+        }
+    }
+
+    /// Releases everything (shutdown). A trace whose root arrived counts as complete: nothing
+    /// more could be received for it.
+    pub(crate) fn drain(&mut self, out: &mut Vec<Release>) {
+        let keys: Vec<[u8; 16]> = self.by_age.values().copied().collect();
+        for k in keys {
+            self.release(k, ReleaseReason::Shutdown, out);
+        }
+    }
+
+    fn release(&mut self, key: [u8; 16], reason: ReleaseReason, out: &mut Vec<Release>) {
+        let Some(p) = self.traces.remove(&key) else {
+            return;
+        };
+        self.by_age.remove(&p.seq);
+        self.by_deadline.remove(&(p.deadline, p.seq));
+        self.bytes -= p.bytes;
+        self.spans -= p.spans.len();
+        self.remember(key);
+        let complete = match reason {
+            ReleaseReason::Root => true,
+            ReleaseReason::Shutdown => p.root_seen,
+            _ => false,
+        };
+        out.push(Release {
+            reason,
+            complete,
+            spans: p.spans,
+        });
+    }
+
+    fn remember(&mut self, key: [u8; 16]) {
+        if self.released.insert(key) {
+            self.released_order.push_back(key);
+            while self.released_order.len() > self.released_cap {
+                if let Some(old) = self.released_order.pop_front() {
+                    self.released.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::proto_span::tests::span;
+
+    fn limits() -> AssemblyConfig {
+        AssemblyConfig {
+            root_grace: Duration::from_millis(100),
+            trace_timeout: Duration::from_secs(5),
+            max_spans_per_trace: 100,
+            max_traces: 100,
+            max_bytes: 1 << 30,
+        }
+    }
+
+    fn setup(l: AssemblyConfig) -> (Assembler, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::default());
+        (Assembler::new(l, clock.clone()), clock)
+    }
+
+    fn reasons(out: &[Release]) -> Vec<(ReleaseReason, bool, usize)> {
+        out.iter()
+            .map(|r| (r.reason, r.complete, r.spans.len()))
+            .collect()
+    }
+
+    #[test]
+    fn root_releases_after_grace_as_complete() {
+        let (mut a, clock) = setup(limits());
+        let mut out = Vec::new();
+        a.add(span(1, 2, 1, &[]), &mut out);
+        a.add(span(1, 1, 0, &[]), &mut out);
+        clock.advance(Duration::from_millis(99));
+        a.poll(&mut out);
+        assert!(out.is_empty());
+        // A straggler within the grace joins the trace.
+        a.add(span(1, 3, 2, &[]), &mut out);
+        clock.advance(Duration::from_millis(1));
+        a.poll(&mut out);
+        assert_eq!(reasons(&out), vec![(ReleaseReason::Root, true, 3)]);
+        assert_eq!(
+            (a.buffered_spans(), a.buffered_traces(), a.buffered_bytes()),
+            (0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn children_before_root_wait_for_it() {
+        let (mut a, clock) = setup(limits());
+        let mut out = Vec::new();
+        a.add(span(1, 2, 1, &[]), &mut out);
+        clock.advance(Duration::from_secs(3));
+        a.poll(&mut out);
+        assert!(out.is_empty());
+        a.add(span(1, 1, 0, &[]), &mut out);
+        clock.advance(Duration::from_millis(100));
+        a.poll(&mut out);
+        assert_eq!(reasons(&out), vec![(ReleaseReason::Root, true, 2)]);
+    }
+
+    #[test]
+    fn rootless_trace_times_out_incomplete() {
+        let (mut a, clock) = setup(limits());
+        let mut out = Vec::new();
+        a.add(span(1, 2, 1, &[]), &mut out);
+        clock.advance(Duration::from_millis(4999));
+        a.poll(&mut out);
+        assert!(out.is_empty());
+        clock.advance(Duration::from_millis(1));
+        a.poll(&mut out);
+        assert_eq!(reasons(&out), vec![(ReleaseReason::Timeout, false, 1)]);
+    }
+
+    #[test]
+    fn root_near_the_timeout_is_released_by_the_timeout() {
+        let (mut a, clock) = setup(limits());
+        let mut out = Vec::new();
+        a.add(span(1, 2, 1, &[]), &mut out);
+        clock.advance(Duration::from_millis(4950));
+        a.add(span(1, 1, 0, &[]), &mut out);
+        clock.advance(Duration::from_millis(50));
+        a.poll(&mut out);
+        assert_eq!(reasons(&out), vec![(ReleaseReason::Timeout, false, 2)]);
+    }
+
+    #[test]
+    fn span_limit_releases_at_once_and_later_spans_are_late() {
+        let (mut a, _clock) = setup(AssemblyConfig {
+            max_spans_per_trace: 3,
+            ..limits()
+        });
+        let mut out = Vec::new();
+        for s in 2..5 {
+            a.add(span(1, s, 1, &[]), &mut out);
+        }
+        assert_eq!(reasons(&out), vec![(ReleaseReason::SpanLimit, false, 3)]);
+        a.add(span(1, 9, 1, &[]), &mut out);
+        assert_eq!(reasons(&out)[1], (ReleaseReason::Late, false, 1));
+    }
+
+    #[test]
+    fn full_buffer_evicts_the_oldest_trace_never_drops() {
+        let (mut a, _clock) = setup(AssemblyConfig {
+            max_traces: 2,
+            ..limits()
+        });
+        let mut out = Vec::new();
+        a.add(span(1, 1, 0, &[]), &mut out);
+        a.add(span(2, 1, 0, &[]), &mut out);
+        a.add(span(2, 2, 1, &[]), &mut out);
+        assert!(out.is_empty());
+        a.add(span(3, 1, 0, &[]), &mut out);
+        assert_eq!(reasons(&out), vec![(ReleaseReason::Evicted, false, 1)]);
+        assert_eq!(out[0].spans[0].trace_key(), [1; 16]);
+        assert_eq!(a.buffered_traces(), 2);
+    }
+
+    #[test]
+    fn byte_budget_evicts_oldest_first() {
+        let one = span(1, 1, 0, &[]).size;
+        let (mut a, _clock) = setup(AssemblyConfig {
+            max_bytes: one * 2,
+            ..limits()
+        });
+        let mut out = Vec::new();
+        a.add(span(1, 1, 0, &[]), &mut out);
+        a.add(span(2, 1, 0, &[]), &mut out);
+        assert!(out.is_empty());
+        a.add(span(3, 1, 0, &[]), &mut out);
+        assert_eq!(reasons(&out), vec![(ReleaseReason::Evicted, false, 1)]);
+        assert_eq!(out[0].spans[0].trace_key(), [1; 16]);
+        assert!(a.buffered_bytes() <= one * 2);
+    }
+
+    #[test]
+    fn late_span_after_release_goes_alone() {
+        let (mut a, clock) = setup(limits());
+        let mut out = Vec::new();
+        a.add(span(1, 1, 0, &[]), &mut out);
+        clock.advance(Duration::from_millis(100));
+        a.poll(&mut out);
+        a.add(span(1, 2, 1, &[]), &mut out);
+        assert_eq!(
+            reasons(&out),
+            vec![
+                (ReleaseReason::Root, true, 1),
+                (ReleaseReason::Late, false, 1)
+            ]
+        );
+        assert_eq!(a.buffered_spans(), 0);
+    }
+
+    #[test]
+    fn drain_releases_everything_complete_only_with_a_root() {
+        let (mut a, _clock) = setup(limits());
+        let mut out = Vec::new();
+        a.add(span(1, 1, 0, &[]), &mut out);
+        a.add(span(2, 2, 1, &[]), &mut out);
+        a.drain(&mut out);
+        assert_eq!(
+            reasons(&out),
+            vec![
+                (ReleaseReason::Shutdown, true, 1),
+                (ReleaseReason::Shutdown, false, 1)
+            ]
+        );
+        assert_eq!(a.next_deadline(), None);
+    }
+
+    #[test]
+    fn next_deadline_tracks_the_earliest_trace() {
+        let (mut a, clock) = setup(limits());
+        let start = clock.now();
+        let mut out = Vec::new();
+        a.add(span(1, 2, 1, &[]), &mut out);
+        assert_eq!(a.next_deadline(), Some(start + Duration::from_secs(5)));
+        a.add(span(2, 1, 0, &[]), &mut out);
+        assert_eq!(a.next_deadline(), Some(start + Duration::from_millis(100)));
+    }
+}

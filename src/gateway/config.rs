@@ -1,0 +1,1262 @@
+//! The gateway's configuration: one YAML file in the OTel Collector's style.
+//!
+//! ```text
+//! YAML file --serde (deny_unknown_fields)--> GatewayConfig --flags--> --env--> resolve() --> GatewaySettings
+//! ```
+//!
+//! Precedence, highest first: command-line flags > the file > `OTEL_EXPORTER_OTLP_*` environment
+//! variables > the `DEFAULT_*` constants below. Flags are applied by writing into the
+//! [`GatewayConfig`] before [`GatewayConfig::resolve`]; the environment only fills fields the
+//! file (and flags) left unset. [`GatewayConfig::resolve`] validates everything and reports every
+//! problem at once.
+//!
+//! ```yaml
+//! receivers:
+//!   otlp:
+//!     protocols:
+//!       grpc: { endpoint: 127.0.0.1:4317 }     # omit a protocol to disable it
+//!       http: { endpoint: 127.0.0.1:4318 }
+//! assembly: { root_grace: 2s, trace_timeout: 30s }
+//! pricing: { overrides: [prices.toml] }
+//! exporter: { endpoint: http://jaeger:4317, protocol: grpc }
+//! telemetry: { metrics: { endpoint: 127.0.0.1:8888 }, logs: { level: info } }
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::usage::{ExtractOptions, InputCounting};
+
+/// Default gRPC receiver address (loopback only; bind `0.0.0.0:4317` to accept remote senders).
+pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";
+/// Default HTTP receiver address.
+pub const DEFAULT_HTTP_ENDPOINT: &str = "127.0.0.1:4318";
+/// Default request size limit, compressed and decompressed alike: 64 MiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// Default wait after a trace's root span arrived, for stragglers.
+pub const DEFAULT_ROOT_GRACE: Duration = Duration::from_secs(2);
+/// Default longest wait after a trace's first span.
+pub const DEFAULT_TRACE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default span count that releases a trace at once.
+pub const DEFAULT_MAX_SPANS_PER_TRACE: usize = 10_000;
+/// Default number of traces buffered at once.
+pub const DEFAULT_MAX_TRACES: usize = 100_000;
+/// Default memory budget of buffered spans (encoded protobuf size): 256 MiB.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 256 * 1024 * 1024;
+/// Default exporter timeout per request (`OTEL_EXPORTER_OTLP_TIMEOUT`'s default too).
+pub const DEFAULT_EXPORTER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default largest export request: 4 MiB (the gRPC default receive limit of most servers).
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Default most spans per export request.
+pub const DEFAULT_MAX_BATCH_SPANS: usize = 2048;
+/// Default first retry wait.
+pub const DEFAULT_RETRY_INITIAL_INTERVAL: Duration = Duration::from_secs(5);
+/// Default cap of the retry wait.
+pub const DEFAULT_RETRY_MAX_INTERVAL: Duration = Duration::from_secs(30);
+/// Default longest time spent retrying one request.
+pub const DEFAULT_RETRY_MAX_ELAPSED_TIME: Duration = Duration::from_secs(300);
+/// Default backoff multiplier.
+pub const DEFAULT_RETRY_MULTIPLIER: f64 = 1.5;
+/// Default jitter: the wait is drawn from `[w * (1 - r), w * (1 + r)]`.
+pub const DEFAULT_RETRY_RANDOMIZATION_FACTOR: f64 = 0.5;
+/// Default export queue capacity, in spans.
+pub const DEFAULT_QUEUE_SIZE: usize = 100_000;
+/// Default number of concurrent export requests.
+pub const DEFAULT_QUEUE_CONSUMERS: usize = 4;
+/// Default Prometheus `/metrics` and `/healthz` address.
+pub const DEFAULT_METRICS_ENDPOINT: &str = "127.0.0.1:8888";
+/// Default log level.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Default time allowed at shutdown to release buffered traces and drain the export queue.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`: base URL; `/v1/traces` is appended for HTTP.
+pub const ENV_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: full URL, used as is.
+pub const ENV_TRACES_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT";
+/// `OTEL_EXPORTER_OTLP_HEADERS`: `key=value,key2=value2` (values percent-decoded).
+pub const ENV_HEADERS: &str = "OTEL_EXPORTER_OTLP_HEADERS";
+/// `OTEL_EXPORTER_OTLP_TRACES_HEADERS`: as above, wins over it.
+pub const ENV_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+/// `OTEL_EXPORTER_OTLP_PROTOCOL`: `grpc` or `http/protobuf`.
+pub const ENV_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`: as above, wins over it.
+pub const ENV_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+/// `OTEL_EXPORTER_OTLP_TIMEOUT`: milliseconds.
+pub const ENV_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TIMEOUT";
+/// `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`: as above, wins over it.
+pub const ENV_TRACES_TIMEOUT: &str = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT";
+/// `OTEL_EXPORTER_OTLP_COMPRESSION`: `gzip` or `none`.
+pub const ENV_COMPRESSION: &str = "OTEL_EXPORTER_OTLP_COMPRESSION";
+
+/// A configuration that could not be loaded or is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not valid YAML, an unknown field, or a value of the wrong type.
+    #[error("{file}: {message}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// Parser message with position.
+        message: String,
+    },
+    /// Values that parsed but make no sense; every problem found is listed.
+    #[error("invalid configuration ({} problem{}):\n  - {}", .0.len(), if .0.len() == 1 { "" } else { "s" }, .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file
+// ---------------------------------------------------------------------------------------------
+
+/// The whole configuration file. Every section is optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Where spans come in.
+    pub receivers: ReceiversConfig,
+    /// How spans are grouped into traces before pricing.
+    pub assembly: AssemblyConfig,
+    /// Price layers and what is written.
+    pub pricing: PricingConfig,
+    /// Where priced spans go.
+    pub exporter: ExporterConfig,
+    /// The gateway's own metrics and logs.
+    pub telemetry: TelemetryConfig,
+    /// Shutdown behaviour.
+    pub shutdown: ShutdownConfig,
+    /// Directory relative file paths are resolved against (the config file's directory; the
+    /// working directory when built in code). Not a YAML field.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
+}
+
+/// `receivers:` — only `otlp` exists.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReceiversConfig {
+    /// The OTLP receiver.
+    pub otlp: OtlpReceiverConfig,
+}
+
+/// `receivers.otlp:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpReceiverConfig {
+    /// Protocols to serve. When `protocols` is absent both are enabled on their default
+    /// endpoints; when present, only the protocols listed are (an empty `grpc:` enables gRPC with
+    /// defaults, as in the Collector).
+    #[serde(default = "Protocols::both")]
+    pub protocols: Protocols,
+}
+
+impl Default for OtlpReceiverConfig {
+    fn default() -> Self {
+        OtlpReceiverConfig {
+            protocols: Protocols::both(),
+        }
+    }
+}
+
+/// `receivers.otlp.protocols:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Protocols {
+    /// OTLP/gRPC. Default: enabled on `127.0.0.1:4317` when `protocols` is absent.
+    #[serde(default, deserialize_with = "present_means_enabled")]
+    pub grpc: Option<GrpcReceiverConfig>,
+    /// OTLP/HTTP (`POST /v1/traces`, protobuf or JSON). Default: enabled on `127.0.0.1:4318`
+    /// when `protocols` is absent.
+    #[serde(default, deserialize_with = "present_means_enabled")]
+    pub http: Option<HttpReceiverConfig>,
+}
+
+impl Protocols {
+    fn both() -> Protocols {
+        Protocols {
+            grpc: Some(GrpcReceiverConfig::default()),
+            http: Some(HttpReceiverConfig::default()),
+        }
+    }
+}
+
+/// `receivers.otlp.protocols.grpc:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcReceiverConfig {
+    /// `host:port` to listen on. Default: `127.0.0.1:4317`.
+    pub endpoint: String,
+    /// Largest request, in MiB, compressed and after decompression. Default: 64.
+    pub max_recv_msg_size_mib: usize,
+}
+
+impl Default for GrpcReceiverConfig {
+    fn default() -> Self {
+        GrpcReceiverConfig {
+            endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
+            max_recv_msg_size_mib: DEFAULT_MAX_REQUEST_BYTES / (1024 * 1024),
+        }
+    }
+}
+
+/// `receivers.otlp.protocols.http:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpReceiverConfig {
+    /// `host:port` to listen on. Default: `127.0.0.1:4318`.
+    pub endpoint: String,
+    /// Largest request body in bytes, compressed and after decompression. Default: 67108864
+    /// (64 MiB).
+    pub max_request_body_size: usize,
+}
+
+impl Default for HttpReceiverConfig {
+    fn default() -> Self {
+        HttpReceiverConfig {
+            endpoint: DEFAULT_HTTP_ENDPOINT.to_owned(),
+            max_request_body_size: DEFAULT_MAX_REQUEST_BYTES,
+        }
+    }
+}
+
+/// `assembly:` — when a trace is complete enough to price (DESIGN §7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AssemblyConfig {
+    /// Wait after the root span arrived, for stragglers. Default: `2s`.
+    #[serde(deserialize_with = "duration")]
+    pub root_grace: Duration,
+    /// Longest wait after a trace's first span; then it is released with
+    /// `cost.complete=false`. Default: `30s`.
+    #[serde(deserialize_with = "duration")]
+    pub trace_timeout: Duration,
+    /// A trace reaching this many spans is released at once (`cost.complete=false`).
+    /// Default: 10000.
+    pub max_spans_per_trace: usize,
+    /// Most traces buffered; when full the oldest is released early (`cost.complete=false`),
+    /// never dropped. Default: 100000.
+    pub max_traces: usize,
+    /// Memory budget of buffered spans in bytes (encoded protobuf size); same policy.
+    /// Default: 268435456 (256 MiB).
+    pub max_bytes: usize,
+}
+
+impl Default for AssemblyConfig {
+    fn default() -> Self {
+        AssemblyConfig {
+            root_grace: DEFAULT_ROOT_GRACE,
+            trace_timeout: DEFAULT_TRACE_TIMEOUT,
+            max_spans_per_trace: DEFAULT_MAX_SPANS_PER_TRACE,
+            max_traces: DEFAULT_MAX_TRACES,
+            max_bytes: DEFAULT_MAX_BUFFERED_BYTES,
+        }
+    }
+}
+
+/// `inclusive` or `exclusive` (does the input token count include cache tokens?).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Counting {
+    /// Input includes cache reads and writes.
+    Inclusive,
+    /// Input excludes them.
+    Exclusive,
+}
+
+impl From<Counting> for InputCounting {
+    fn from(c: Counting) -> Self {
+        match c {
+            Counting::Inclusive => InputCounting::Inclusive,
+            Counting::Exclusive => InputCounting::Exclusive,
+        }
+    }
+}
+
+/// `pricing.input_counting:` — force how input tokens are counted instead of the heuristics.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputCountingConfig {
+    /// Instrumentation scope name -> `inclusive` | `exclusive`. Default: empty.
+    pub by_scope: BTreeMap<String, Counting>,
+    /// Provider (any spelling; canonicalised) -> `inclusive` | `exclusive`. Default: empty.
+    pub by_provider: BTreeMap<String, Counting>,
+}
+
+/// `pricing:` — price layers on top of the embedded catalog, and what is written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingConfig {
+    /// Overrides files (TOML), applied in order, later wins. Relative paths are resolved against
+    /// the config file's directory. Default: none.
+    pub overrides: Vec<PathBuf>,
+    /// LiteLLM-format JSON price maps to import, applied before the overrides. Default: none.
+    pub litellm: Vec<PathBuf>,
+    /// Opaque model names (Azure deployments, Bedrock profile ARNs) -> catalog id.
+    /// Default: none.
+    pub aliases: BTreeMap<String, String>,
+    /// Prefix of the attributes written. Default: `cost.`.
+    pub prefix: String,
+    /// Re-price spans that already carry a cost. Default: `false`.
+    pub reprice_provided: bool,
+    /// Input-counting switches. Default: heuristics only.
+    pub input_counting: InputCountingConfig,
+}
+
+impl Default for PricingConfig {
+    fn default() -> Self {
+        PricingConfig {
+            overrides: Vec::new(),
+            litellm: Vec::new(),
+            aliases: BTreeMap::new(),
+            prefix: crate::semconv::DEFAULT_PREFIX.to_owned(),
+            reprice_provided: false,
+            input_counting: InputCountingConfig::default(),
+        }
+    }
+}
+
+/// Export protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ExporterProtocol {
+    /// OTLP/gRPC.
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies.
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
+}
+
+impl ExporterProtocol {
+    /// Parses `grpc` / `http/protobuf`.
+    pub fn parse(s: &str) -> Result<ExporterProtocol, String> {
+        match s.trim() {
+            "grpc" => Ok(ExporterProtocol::Grpc),
+            "http/protobuf" => Ok(ExporterProtocol::HttpProtobuf),
+            "http/json" => Err(
+                "protocol 'http/json' is not supported for export; use 'grpc' or 'http/protobuf'"
+                    .into(),
+            ),
+            other => Err(format!(
+                "unknown protocol '{other}'; expected 'grpc' or 'http/protobuf'"
+            )),
+        }
+    }
+}
+
+/// Export compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip.
+    Gzip,
+    /// None.
+    None,
+}
+
+/// `exporter.retry:` — retries of retryable failures (OTLP spec), exponential backoff with jitter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// Retry at all. Default: `true`.
+    pub enabled: bool,
+    /// First wait. Default: `5s`.
+    #[serde(deserialize_with = "duration")]
+    pub initial_interval: Duration,
+    /// Cap of the wait. Default: `30s`.
+    #[serde(deserialize_with = "duration")]
+    pub max_interval: Duration,
+    /// Give up on a request after this long (its spans are counted as `retry_exhausted`).
+    /// Default: `300s`.
+    #[serde(deserialize_with = "duration")]
+    pub max_elapsed_time: Duration,
+    /// Backoff multiplier. Default: 1.5.
+    pub multiplier: f64,
+    /// Jitter: the wait is drawn from `[w*(1-r), w*(1+r)]`. Default: 0.5.
+    pub randomization_factor: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enabled: true,
+            initial_interval: DEFAULT_RETRY_INITIAL_INTERVAL,
+            max_interval: DEFAULT_RETRY_MAX_INTERVAL,
+            max_elapsed_time: DEFAULT_RETRY_MAX_ELAPSED_TIME,
+            multiplier: DEFAULT_RETRY_MULTIPLIER,
+            randomization_factor: DEFAULT_RETRY_RANDOMIZATION_FACTOR,
+        }
+    }
+}
+
+/// `exporter.queue:` — the bounded export queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Capacity in spans (queued plus being exported). When full, receivers answer with the
+    /// OTLP retryable status (gRPC `UNAVAILABLE`, HTTP 503 + `Retry-After`). Default: 100000.
+    pub size: usize,
+    /// Concurrent export requests. Default: 4.
+    pub consumers: usize,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            size: DEFAULT_QUEUE_SIZE,
+            consumers: DEFAULT_QUEUE_CONSUMERS,
+        }
+    }
+}
+
+/// `exporter:` — the downstream OTLP endpoint.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExporterConfig {
+    /// Base URL (`http://host:4317` for gRPC, `http://host:4318` for HTTP, to which
+    /// `/v1/traces` is appended). Default: `OTEL_EXPORTER_OTLP_ENDPOINT`; required.
+    pub endpoint: Option<String>,
+    /// Full URL used as is (wins over `endpoint`). Default: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+    pub traces_endpoint: Option<String>,
+    /// `grpc` or `http/protobuf`. Default: `OTEL_EXPORTER_OTLP_PROTOCOL`, else `grpc`.
+    pub protocol: Option<String>,
+    /// Headers (gRPC metadata) on every request, e.g. `authorization`. Default:
+    /// `OTEL_EXPORTER_OTLP_HEADERS`, else none.
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Per-request timeout. Default: `OTEL_EXPORTER_OTLP_TIMEOUT` (ms), else `10s`.
+    #[serde(deserialize_with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    /// `gzip` or `none`. Default: `OTEL_EXPORTER_OTLP_COMPRESSION`, else `gzip`.
+    pub compression: Option<Compression>,
+    /// Largest export request in bytes (encoded, before compression); batches are cut below it.
+    /// Default: 4194304 (4 MiB).
+    pub max_message_bytes: Option<usize>,
+    /// Most spans per export request. Default: 2048.
+    pub max_batch_spans: Option<usize>,
+    /// Retries.
+    pub retry: RetryConfig,
+    /// Queue.
+    pub queue: QueueConfig,
+}
+
+/// `telemetry.metrics:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` of `/metrics` (Prometheus text) and `/healthz`; empty disables.
+    /// Default: `127.0.0.1:8888`.
+    pub endpoint: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            endpoint: DEFAULT_METRICS_ENDPOINT.to_owned(),
+        }
+    }
+}
+
+/// `telemetry.logs:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace` (`RUST_LOG` wins when set). Default: `info`.
+    pub level: String,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            level: DEFAULT_LOG_LEVEL.to_owned(),
+        }
+    }
+}
+
+/// `telemetry:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Metrics endpoint.
+    pub metrics: MetricsConfig,
+    /// Logs.
+    pub logs: LogsConfig,
+}
+
+/// `shutdown:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Time allowed on SIGTERM/SIGINT to release every buffered trace and drain the export
+    /// queue; what is still undelivered then is logged and counted. Default: `10s`.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolved settings
+// ---------------------------------------------------------------------------------------------
+
+/// Everything the gateway runs with: validated, defaults and environment applied.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// gRPC receiver address, if enabled.
+    pub grpc: Option<SocketAddr>,
+    /// HTTP receiver address, if enabled.
+    pub http: Option<SocketAddr>,
+    /// Request size limit of the gRPC receiver.
+    pub grpc_max_request_bytes: usize,
+    /// Request size limit of the HTTP receiver.
+    pub http_max_request_bytes: usize,
+    /// Assembly limits.
+    pub assembly: AssemblyConfig,
+    /// Pricing (paths already resolved).
+    pub pricing: PricingConfig,
+    /// Exporter.
+    pub exporter: ExporterSettings,
+    /// Metrics address, if enabled.
+    pub metrics: Option<SocketAddr>,
+    /// Log level.
+    pub log_level: String,
+    /// Shutdown deadline.
+    pub shutdown_timeout: Duration,
+}
+
+/// The exporter, resolved.
+#[derive(Debug, Clone)]
+pub struct ExporterSettings {
+    /// Full URL requests go to (for HTTP including `/v1/traces`).
+    pub url: String,
+    /// Protocol.
+    pub protocol: ExporterProtocol,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Timeout per request.
+    pub timeout: Duration,
+    /// Compression.
+    pub compression: Compression,
+    /// Largest request.
+    pub max_message_bytes: usize,
+    /// Most spans per request.
+    pub max_batch_spans: usize,
+    /// Retries.
+    pub retry: RetryConfig,
+    /// Queue.
+    pub queue: QueueConfig,
+}
+
+impl GatewayConfig {
+    /// Parses YAML; `file` names it in errors. Relative paths resolve against `base_dir`.
+    pub fn from_yaml(
+        file: &str,
+        yaml: &str,
+        base_dir: Option<&Path>,
+    ) -> Result<GatewayConfig, ConfigError> {
+        // An empty file is an empty mapping.
+        let mut cfg: GatewayConfig = if yaml.trim().is_empty() {
+            GatewayConfig::default()
+        } else {
+            serde_norway::from_str(yaml).map_err(|e| ConfigError::Syntax {
+                file: file.to_owned(),
+                message: e.to_string(),
+            })?
+        };
+        cfg.base_dir = base_dir.map(Path::to_owned);
+        Ok(cfg)
+    }
+
+    /// Reads and parses a YAML file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<GatewayConfig, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            file: path.display().to_string(),
+            source,
+        })?;
+        GatewayConfig::from_yaml(&path.display().to_string(), &text, path.parent())
+    }
+
+    /// Applies the environment to unset fields, fills defaults, validates everything and reports
+    /// every problem at once. `env` looks a variable up (`|k| std::env::var(k).ok()` in `main`;
+    /// tests pass their own).
+    pub fn resolve(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<GatewaySettings, ConfigError> {
+        let mut problems = Vec::new();
+        let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+
+        // Receivers.
+        let p = &self.receivers.otlp.protocols;
+        let grpc = p.grpc.as_ref().and_then(|g| {
+            parse_listen(
+                "receivers.otlp.protocols.grpc.endpoint",
+                &g.endpoint,
+                &mut problems,
+            )
+        });
+        let http = p.http.as_ref().and_then(|h| {
+            parse_listen(
+                "receivers.otlp.protocols.http.endpoint",
+                &h.endpoint,
+                &mut problems,
+            )
+        });
+        if p.grpc.is_none() && p.http.is_none() {
+            problems.push(
+                "receivers.otlp.protocols: enable at least one of 'grpc' and 'http'".to_owned(),
+            );
+        }
+        if let (Some(g), Some(h)) = (grpc, http) {
+            if g == h && g.port() != 0 {
+                problems.push(format!("receivers: grpc and http both listen on {g}"));
+            }
+        }
+        let grpc_max = p.grpc.as_ref().map_or(DEFAULT_MAX_REQUEST_BYTES, |g| {
+            if g.max_recv_msg_size_mib == 0 {
+                problems.push(
+                    "receivers.otlp.protocols.grpc.max_recv_msg_size_mib: must be at least 1"
+                        .into(),
+                );
+            }
+            g.max_recv_msg_size_mib.saturating_mul(1024 * 1024)
+        });
+        let http_max = p.http.as_ref().map_or(DEFAULT_MAX_REQUEST_BYTES, |h| {
+            if h.max_request_body_size < 1024 {
+                problems.push("receivers.otlp.protocols.http.max_request_body_size: must be at least 1024 bytes".into());
+            }
+            h.max_request_body_size
+        });
+
+        // Assembly.
+        let a = &self.assembly;
+        if a.trace_timeout.is_zero() {
+            problems.push("assembly.trace_timeout: must be greater than 0".into());
+        }
+        if a.root_grace > a.trace_timeout {
+            problems.push(format!(
+                "assembly.root_grace ({:?}) is longer than assembly.trace_timeout ({:?})",
+                a.root_grace, a.trace_timeout
+            ));
+        }
+        for (name, v) in [
+            ("assembly.max_spans_per_trace", a.max_spans_per_trace),
+            ("assembly.max_traces", a.max_traces),
+            ("assembly.max_bytes", a.max_bytes),
+        ] {
+            if v == 0 {
+                problems.push(format!("{name}: must be at least 1"));
+            }
+        }
+
+        // Pricing.
+        let mut pricing = self.pricing.clone();
+        let base = self.base_dir.clone().unwrap_or_default();
+        for f in pricing
+            .overrides
+            .iter_mut()
+            .chain(pricing.litellm.iter_mut())
+        {
+            if f.is_relative() && !base.as_os_str().is_empty() {
+                *f = base.join(&*f);
+            }
+        }
+        for (name, id) in &pricing.aliases {
+            if name.trim().is_empty() || id.trim().is_empty() {
+                problems.push(format!(
+                    "pricing.aliases: '{name}' -> '{id}': name and id must be non-empty"
+                ));
+            }
+        }
+
+        // Exporter.
+        let e = &self.exporter;
+        let protocol = match e
+            .protocol
+            .clone()
+            .map(|p| ("exporter.protocol", p))
+            .or_else(|| env(ENV_TRACES_PROTOCOL).map(|p| (ENV_TRACES_PROTOCOL, p)))
+            .or_else(|| env(ENV_PROTOCOL).map(|p| (ENV_PROTOCOL, p)))
+        {
+            Some((src, p)) => ExporterProtocol::parse(&p).unwrap_or_else(|m| {
+                problems.push(format!("{src}: {m}"));
+                ExporterProtocol::Grpc
+            }),
+            None => ExporterProtocol::Grpc,
+        };
+        let url = match (&e.traces_endpoint, &e.endpoint) {
+            (Some(t), _) => Some(("exporter.traces_endpoint", t.clone(), false)),
+            (None, Some(b)) => Some(("exporter.endpoint", b.clone(), true)),
+            (None, None) => env(ENV_TRACES_ENDPOINT)
+                .map(|t| (ENV_TRACES_ENDPOINT, t, false))
+                .or_else(|| env(ENV_ENDPOINT).map(|b| (ENV_ENDPOINT, b, true))),
+        };
+        let url = match url {
+            None => {
+                problems.push(format!(
+                    "exporter.endpoint: required (set it in the file, with --exporter-endpoint, or with {ENV_ENDPOINT})"
+                ));
+                String::new()
+            }
+            Some((src, u, is_base)) => match normalise_url(&u) {
+                Ok(u) if protocol == ExporterProtocol::HttpProtobuf && is_base => {
+                    format!("{}/v1/traces", u.trim_end_matches('/'))
+                }
+                Ok(u) => u,
+                Err(m) => {
+                    problems.push(format!("{src}: '{u}': {m}"));
+                    String::new()
+                }
+            },
+        };
+        if !url.is_empty() {
+            for (name, addr) in [("grpc", grpc), ("http", http)] {
+                if let Some(addr) = addr {
+                    if addr.port() != 0 && url_points_at(&url, addr) {
+                        problems.push(format!(
+                            "exporter endpoint '{url}' is this gateway's own {name} receiver ({addr}): spans would loop"
+                        ));
+                    }
+                }
+            }
+        }
+        let headers = match &e.headers {
+            Some(h) => h.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            None => match env(ENV_TRACES_HEADERS)
+                .map(|h| (ENV_TRACES_HEADERS, h))
+                .or_else(|| env(ENV_HEADERS).map(|h| (ENV_HEADERS, h)))
+            {
+                Some((src, h)) => parse_env_headers(&h).unwrap_or_else(|m| {
+                    problems.push(format!("{src}: {m}"));
+                    Vec::new()
+                }),
+                None => Vec::new(),
+            },
+        };
+        for (k, v) in &headers {
+            let name_ok = !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if !name_ok {
+                problems.push(format!(
+                    "exporter.headers: '{k}' is not a valid header name"
+                ));
+            }
+            if v.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
+                problems.push(format!(
+                    "exporter.headers: the value of '{k}' has control characters"
+                ));
+            }
+        }
+        let timeout = match e.timeout {
+            Some(t) => t,
+            None => match env(ENV_TRACES_TIMEOUT)
+                .map(|t| (ENV_TRACES_TIMEOUT, t))
+                .or_else(|| env(ENV_TIMEOUT).map(|t| (ENV_TIMEOUT, t)))
+            {
+                Some((src, t)) => match t.trim().parse::<u64>() {
+                    Ok(ms) => Duration::from_millis(ms),
+                    Err(_) => {
+                        problems.push(format!(
+                            "{src}: '{t}' is not a whole number of milliseconds"
+                        ));
+                        DEFAULT_EXPORTER_TIMEOUT
+                    }
+                },
+                None => DEFAULT_EXPORTER_TIMEOUT,
+            },
+        };
+        if timeout.is_zero() {
+            problems.push("exporter.timeout: must be greater than 0".into());
+        }
+        let compression = match e.compression {
+            Some(c) => c,
+            None => match env(ENV_COMPRESSION).as_deref().map(str::trim) {
+                Some("gzip") | None => Compression::Gzip,
+                Some("none") => Compression::None,
+                Some(other) => {
+                    problems.push(format!(
+                        "{ENV_COMPRESSION}: '{other}': expected 'gzip' or 'none'"
+                    ));
+                    Compression::Gzip
+                }
+            },
+        };
+        let max_message_bytes = e.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+        if max_message_bytes < 1024 {
+            problems.push("exporter.max_message_bytes: must be at least 1024".into());
+        }
+        let max_batch_spans = e.max_batch_spans.unwrap_or(DEFAULT_MAX_BATCH_SPANS);
+        if max_batch_spans == 0 {
+            problems.push("exporter.max_batch_spans: must be at least 1".into());
+        }
+        let r = &e.retry;
+        if r.initial_interval.is_zero() {
+            problems.push("exporter.retry.initial_interval: must be greater than 0".into());
+        }
+        if r.max_interval < r.initial_interval {
+            problems.push("exporter.retry.max_interval: must be at least initial_interval".into());
+        }
+        if !(r.multiplier.is_finite() && r.multiplier >= 1.0) {
+            problems.push(format!(
+                "exporter.retry.multiplier: {} must be at least 1",
+                r.multiplier
+            ));
+        }
+        if !(0.0..=1.0).contains(&r.randomization_factor) {
+            problems.push(format!(
+                "exporter.retry.randomization_factor: {} must be between 0 and 1",
+                r.randomization_factor
+            ));
+        }
+        if e.queue.size == 0 {
+            problems.push("exporter.queue.size: must be at least 1".into());
+        }
+        if !(1..=256).contains(&e.queue.consumers) {
+            problems.push("exporter.queue.consumers: must be between 1 and 256".into());
+        }
+
+        // Telemetry and shutdown.
+        let metrics = if self.telemetry.metrics.endpoint.trim().is_empty() {
+            None
+        } else {
+            parse_listen(
+                "telemetry.metrics.endpoint",
+                &self.telemetry.metrics.endpoint,
+                &mut problems,
+            )
+        };
+        let level = self.telemetry.logs.level.trim().to_ascii_lowercase();
+        if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
+            problems.push(format!(
+                "telemetry.logs.level: '{}': expected error, warn, info, debug or trace",
+                self.telemetry.logs.level
+            ));
+        }
+        if self.shutdown.timeout.is_zero() {
+            problems.push("shutdown.timeout: must be greater than 0".into());
+        }
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        Ok(GatewaySettings {
+            grpc,
+            http,
+            grpc_max_request_bytes: grpc_max,
+            http_max_request_bytes: http_max,
+            assembly: self.assembly.clone(),
+            pricing,
+            exporter: ExporterSettings {
+                url,
+                protocol,
+                headers,
+                timeout,
+                compression,
+                max_message_bytes,
+                max_batch_spans,
+                retry: e.retry.clone(),
+                queue: e.queue.clone(),
+            },
+            metrics,
+            log_level: level,
+            shutdown_timeout: self.shutdown.timeout,
+        })
+    }
+}
+
+impl PricingConfig {
+    /// The engine's extraction switches.
+    pub(crate) fn extract_options(&self) -> ExtractOptions {
+        let mut o = ExtractOptions::default();
+        for (k, v) in &self.input_counting.by_scope {
+            o.by_scope.insert(k.clone(), (*v).into());
+        }
+        for (k, v) in &self.input_counting.by_provider {
+            o.by_provider
+                .insert(crate::provider::canonical(k).to_string(), (*v).into());
+        }
+        o
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// `grpc:` present (even empty / null) enables the protocol with defaults for missing fields.
+fn present_means_enabled<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Some(Option::<T>::deserialize(d)?.unwrap_or_default()))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => parse_duration(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses a Go-style duration as the Collector writes them: `150ms`, `2s`, `1m30s`, `1h`, `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if t.is_empty() {
+        return Err("empty duration; write e.g. '2s' or '150ms'".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(num_end);
+        let unit_end = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("'{s}': not a duration; write e.g. '2s', '150ms', '1m30s'"))?;
+        let nanos_per = match unit {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("'{s}': missing unit (ns, us, ms, s, m, h)")),
+            u => return Err(format!("'{s}': unknown unit '{u}' (ns, us, ms, s, m, h)")),
+        };
+        let nanos = value * nanos_per;
+        if !nanos.is_finite() || nanos > 1e18 {
+            return Err(format!("'{s}': too long"));
+        }
+        total += Duration::from_nanos(nanos.round() as u64);
+        rest = tail;
+    }
+    Ok(total)
+}
+
+fn parse_listen(field: &str, s: &str, problems: &mut Vec<String>) -> Option<SocketAddr> {
+    let t = s.trim();
+    if let Ok(a) = t.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    if let Some(port) = t.strip_prefix("localhost:") {
+        if let Ok(p) = port.parse::<u16>() {
+            return Some(SocketAddr::from(([127, 0, 0, 1], p)));
+        }
+    }
+    if let Some(port) = t.strip_prefix(':') {
+        if let Ok(p) = port.parse::<u16>() {
+            return Some(SocketAddr::from(([0, 0, 0, 0], p)));
+        }
+    }
+    match t.to_socket_addrs().map(|mut i| i.next()) {
+        Ok(Some(a)) => Some(a),
+        _ => {
+            problems.push(format!("{field}: '{s}' is not a host:port to listen on"));
+            None
+        }
+    }
+}
+
+/// Adds `http://` when no scheme is given; refuses schemes we cannot serve.
+fn normalise_url(u: &str) -> Result<String, String> {
+    let t = u.trim();
+    if t.is_empty() {
+        return Err("empty URL".into());
+    }
+    let with_scheme = if t.contains("://") {
+        t.to_owned()
+    } else {
+        format!("http://{t}")
+    };
+    let (scheme, rest) = with_scheme.split_once("://").unwrap_or(("", ""));
+    match scheme {
+        "http" => {}
+        "https" => {
+            return Err(
+                "https is not supported by this build (no TLS in the exporter yet); \
+                        terminate TLS in a sidecar or collector, or use http"
+                    .into(),
+            )
+        }
+        other => return Err(format!("unsupported scheme '{other}' (use http)")),
+    }
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return Err("missing host".into());
+    }
+    Ok(with_scheme)
+}
+
+fn url_points_at(url: &str, addr: SocketAddr) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or("");
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return false;
+    };
+    if port.parse::<u16>().ok() != Some(addr.port()) {
+        return false;
+    }
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = matches!(host, "localhost" | "127.0.0.1" | "::1");
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip == addr.ip() || (addr.ip().is_unspecified() && (ip.is_loopback())),
+        Err(_) => loopback && (addr.ip().is_loopback() || addr.ip().is_unspecified()),
+    }
+}
+
+/// `key=value,key2=value2`, values percent-decoded (the OTel spec's format).
+fn parse_env_headers(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}': expected key=value"))?;
+        out.push((
+            percent_decode(k.trim())?.to_ascii_lowercase(),
+            percent_decode(v.trim())?,
+        ));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .ok_or_else(|| format!("'{s}': bad percent-encoding"))?;
+            let v =
+                u8::from_str_radix(hex, 16).map_err(|_| format!("'{s}': bad percent-encoding"))?;
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("'{s}': not UTF-8 after percent-decoding"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn parse(yaml: &str) -> GatewayConfig {
+        GatewayConfig::from_yaml("test.yaml", yaml, None).unwrap()
+    }
+
+    #[test]
+    fn empty_file_takes_every_default_but_needs_an_endpoint() {
+        let err = parse("").resolve(&no_env).unwrap_err().to_string();
+        assert!(err.contains("exporter.endpoint: required"), "{err}");
+        let s = parse("exporter: {endpoint: 'collector:4317'}")
+            .resolve(&no_env)
+            .unwrap();
+        assert_eq!(s.grpc, Some("127.0.0.1:4317".parse().unwrap()));
+        assert_eq!(s.http, Some("127.0.0.1:4318".parse().unwrap()));
+        assert_eq!(s.grpc_max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
+        assert_eq!(s.assembly.root_grace, DEFAULT_ROOT_GRACE);
+        assert_eq!(s.assembly.trace_timeout, DEFAULT_TRACE_TIMEOUT);
+        assert_eq!(s.assembly.max_traces, DEFAULT_MAX_TRACES);
+        assert_eq!(s.exporter.url, "http://collector:4317");
+        assert_eq!(s.exporter.protocol, ExporterProtocol::Grpc);
+        assert_eq!(s.exporter.timeout, DEFAULT_EXPORTER_TIMEOUT);
+        assert_eq!(s.exporter.compression, Compression::Gzip);
+        assert_eq!(s.exporter.max_message_bytes, DEFAULT_MAX_MESSAGE_BYTES);
+        assert_eq!(s.exporter.queue.size, DEFAULT_QUEUE_SIZE);
+        assert_eq!(s.metrics, Some("127.0.0.1:8888".parse().unwrap()));
+        assert_eq!(s.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT);
+        assert_eq!(s.pricing.prefix, "cost.");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let err =
+            GatewayConfig::from_yaml("g.yaml", "assembly: {root_grase: 2s}", None).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("root_grase") && msg.starts_with("g.yaml"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn validation_reports_every_problem_at_once() {
+        let yaml = r#"
+receivers: {otlp: {protocols: {grpc: {endpoint: "nowhere"}}}}
+assembly: {max_traces: 0, trace_timeout: 1s, root_grace: 5s}
+exporter:
+  endpoint: "ftp://x"
+  protocol: "http/json"
+  retry: {multiplier: 0.5, randomization_factor: 2}
+  queue: {size: 0}
+telemetry: {logs: {level: loud}}
+"#;
+        let err = parse(yaml).resolve(&no_env).unwrap_err();
+        let ConfigError::Invalid(problems) = err else {
+            panic!("{err}")
+        };
+        let all = problems.join("\n");
+        for needle in [
+            "grpc.endpoint: 'nowhere'",
+            "assembly.max_traces",
+            "root_grace",
+            "unsupported scheme 'ftp'",
+            "http/json",
+            "multiplier",
+            "randomization_factor",
+            "queue.size",
+            "telemetry.logs.level",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert!(problems.len() >= 9);
+    }
+
+    #[test]
+    fn empty_protocol_key_enables_it_with_defaults_and_absent_disables_it() {
+        let s = parse("receivers: {otlp: {protocols: {grpc: }}}\nexporter: {endpoint: 'x:1'}")
+            .resolve(&no_env)
+            .unwrap();
+        assert_eq!(s.grpc, Some("127.0.0.1:4317".parse().unwrap()));
+        assert_eq!(s.http, None);
+    }
+
+    #[test]
+    fn durations_parse_like_the_collectors() {
+        assert_eq!(parse_duration("150ms").unwrap(), Duration::from_millis(150));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("10").unwrap_err().contains("missing unit"));
+        assert!(parse_duration("3 days").is_err());
+    }
+
+    #[test]
+    fn env_fills_only_what_the_file_left_unset() {
+        let env = |k: &str| match k {
+            ENV_ENDPOINT => Some("http://env-host:4318".to_owned()),
+            ENV_PROTOCOL => Some("http/protobuf".to_owned()),
+            ENV_HEADERS => Some("Authorization=Bearer%20abc, x-team = llm".to_owned()),
+            ENV_TIMEOUT => Some("2500".to_owned()),
+            _ => None,
+        };
+        let s = parse("").resolve(&env).unwrap();
+        assert_eq!(s.exporter.url, "http://env-host:4318/v1/traces");
+        assert_eq!(s.exporter.protocol, ExporterProtocol::HttpProtobuf);
+        assert_eq!(
+            s.exporter.headers,
+            vec![
+                ("authorization".into(), "Bearer abc".into()),
+                ("x-team".into(), "llm".into())
+            ]
+        );
+        assert_eq!(s.exporter.timeout, Duration::from_millis(2500));
+        // The file wins over the environment.
+        let s = parse(
+            "exporter: {endpoint: 'http://file:4317', protocol: grpc, timeout: 1s, headers: {}}",
+        )
+        .resolve(&env)
+        .unwrap();
+        assert_eq!(s.exporter.url, "http://file:4317");
+        assert_eq!(s.exporter.protocol, ExporterProtocol::Grpc);
+        assert_eq!(s.exporter.timeout, Duration::from_secs(1));
+        assert!(s.exporter.headers.is_empty());
+    }
+
+    #[test]
+    fn traces_endpoint_is_used_as_is_and_wins() {
+        let env = |k: &str| match k {
+            ENV_TRACES_ENDPOINT => Some("http://h:4318/custom/path".to_owned()),
+            ENV_ENDPOINT => Some("http://ignored:4318".to_owned()),
+            ENV_PROTOCOL => Some("http/protobuf".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            parse("").resolve(&env).unwrap().exporter.url,
+            "http://h:4318/custom/path"
+        );
+    }
+
+    #[test]
+    fn exporting_to_itself_is_refused() {
+        let err = parse("exporter: {endpoint: 'http://127.0.0.1:4317'}")
+            .resolve(&no_env)
+            .unwrap_err();
+        assert!(err.to_string().contains("spans would loop"), "{err}");
+    }
+
+    #[test]
+    fn relative_pricing_files_resolve_against_the_config_directory() {
+        let cfg = GatewayConfig::from_yaml(
+            "g.yaml",
+            "pricing: {overrides: [prices.toml, /abs/p.toml]}\nexporter: {endpoint: 'x:1'}",
+            Some(Path::new("/etc/gw")),
+        )
+        .unwrap();
+        let s = cfg.resolve(&no_env).unwrap();
+        assert_eq!(
+            s.pricing.overrides,
+            vec![
+                PathBuf::from("/etc/gw/prices.toml"),
+                PathBuf::from("/abs/p.toml")
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_env_values_are_reported_with_the_variable_name() {
+        let env = |k: &str| match k {
+            ENV_ENDPOINT => Some("http://h:4317".to_owned()),
+            ENV_TIMEOUT => Some("10s".to_owned()),
+            ENV_HEADERS => Some("novalue".to_owned()),
+            _ => None,
+        };
+        let err = parse("").resolve(&env).unwrap_err().to_string();
+        assert!(
+            err.contains(ENV_TIMEOUT) && err.contains(ENV_HEADERS),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,506 @@
+//! The gateway's own counters (DESIGN §8) and their Prometheus text exposition.
+//!
+//! A healthy gateway satisfies, at every quiet moment:
+//!
+//! ```text
+//! spans_received = spans_exported + sum(spans_not_delivered{reason}) + spans_buffered + spans_queued + spans_exporting
+//! ```
+//!
+//! Spans refused with a retryable status (queue full, shutting down) and malformed requests are
+//! never received: the sender keeps them and retries.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use super::assembly::ReleaseReason;
+use crate::engine::StatsSnapshot;
+
+/// Why spans were not delivered downstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotDelivered {
+    /// Refused on receipt: bad trace or span id (answered with partial success).
+    InvalidSpan,
+    /// The downstream answered with a non-retryable error.
+    Rejected,
+    /// The downstream accepted the request but rejected these spans (partial success).
+    PartialSuccess,
+    /// Retryable failures until `retry.max_elapsed_time`.
+    RetryExhausted,
+    /// Still queued or being retried when the shutdown deadline passed.
+    Shutdown,
+}
+
+impl NotDelivered {
+    const ALL: [NotDelivered; 5] = [
+        NotDelivered::InvalidSpan,
+        NotDelivered::Rejected,
+        NotDelivered::PartialSuccess,
+        NotDelivered::RetryExhausted,
+        NotDelivered::Shutdown,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            NotDelivered::InvalidSpan => "invalid_span",
+            NotDelivered::Rejected => "rejected",
+            NotDelivered::PartialSuccess => "partial_success",
+            NotDelivered::RetryExhausted => "retry_exhausted",
+            NotDelivered::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Why a request was refused with a retryable status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refused {
+    QueueFull,
+    ShuttingDown,
+}
+
+/// Receiver protocol label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    Grpc,
+    Http,
+}
+
+const MAX_COST_SERIES: usize = 2000;
+
+#[derive(Debug, Default, Clone, Copy)]
+struct CostSeries {
+    usd: f64,
+    input_tokens: u64,
+    output_tokens: u64,
+    calls: u64,
+}
+
+/// The counters.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    spans_received: AtomicU64,
+    refused_queue_full: AtomicU64,
+    refused_shutting_down: AtomicU64,
+    malformed_grpc: AtomicU64,
+    malformed_http: AtomicU64,
+    traces_released: [AtomicU64; 6],
+    export_requests: AtomicU64,
+    export_retries: AtomicU64,
+    export_failures: AtomicU64,
+    export_partial_success: AtomicU64,
+    spans_exported: AtomicU64,
+    not_delivered: [AtomicU64; 5],
+    cost: Mutex<HashMap<(String, String, String), CostSeries>>,
+}
+
+/// Gauges read at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Gauges {
+    pub spans_buffered: u64,
+    pub traces_buffered: u64,
+    pub bytes_buffered: u64,
+    pub spans_queued: u64,
+    pub spans_exporting: u64,
+}
+
+/// Counter values at one instant (what `/metrics` shows), for tests and the shutdown report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsSnapshot {
+    /// Spans accepted from senders.
+    pub spans_received: u64,
+    /// Spans refused with a retryable status (queue full or shutting down); senders retry them.
+    pub spans_refused: u64,
+    /// Malformed requests answered 400 / `INVALID_ARGUMENT`.
+    pub requests_malformed: u64,
+    /// Spans whose trace had already been released, priced and forwarded alone.
+    pub spans_late: u64,
+    /// Traces released, by reason (`root`, `timeout`, `span_limit`, `evicted`, `shutdown`).
+    pub traces_released: BTreeMap<String, u64>,
+    /// Export requests sent (first attempts).
+    pub export_requests: u64,
+    /// Export retries.
+    pub export_retries: u64,
+    /// Export requests that ended undelivered.
+    pub export_failures: u64,
+    /// Spans delivered downstream.
+    pub spans_exported: u64,
+    /// Spans not delivered, by reason.
+    pub spans_not_delivered: BTreeMap<String, u64>,
+    /// Spans in the assembly buffer.
+    pub spans_buffered: u64,
+    /// Spans in the export queue.
+    pub spans_queued: u64,
+    /// Spans in export requests under way.
+    pub spans_exporting: u64,
+    /// Engine counters.
+    pub engine: StatsSnapshot,
+}
+
+impl MetricsSnapshot {
+    /// Sum of spans not delivered.
+    pub fn not_delivered_total(&self) -> u64 {
+        self.spans_not_delivered.values().sum()
+    }
+
+    /// `spans_received == spans_exported + not delivered + buffered + queued + exporting`.
+    pub fn balanced(&self) -> bool {
+        self.spans_received
+            == self.spans_exported
+                + self.not_delivered_total()
+                + self.spans_buffered
+                + self.spans_queued
+                + self.spans_exporting
+    }
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+fn get(c: &AtomicU64) -> u64 {
+    c.load(Ordering::Relaxed)
+}
+
+impl Metrics {
+    pub(crate) fn received(&self, n: usize) {
+        add(&self.spans_received, n as u64);
+    }
+    pub(crate) fn refused(&self, why: Refused, n: usize) {
+        match why {
+            Refused::QueueFull => add(&self.refused_queue_full, n as u64),
+            Refused::ShuttingDown => add(&self.refused_shutting_down, n as u64),
+        }
+    }
+    pub(crate) fn malformed(&self, p: Protocol) {
+        match p {
+            Protocol::Grpc => add(&self.malformed_grpc, 1),
+            Protocol::Http => add(&self.malformed_http, 1),
+        }
+    }
+    pub(crate) fn released(&self, r: ReleaseReason) {
+        if let Some(i) = ReleaseReason::ALL.iter().position(|x| *x == r) {
+            add(&self.traces_released[i], 1);
+        }
+    }
+    pub(crate) fn export_request(&self) {
+        add(&self.export_requests, 1);
+    }
+    pub(crate) fn export_retry(&self) {
+        add(&self.export_retries, 1);
+    }
+    pub(crate) fn export_failure(&self) {
+        add(&self.export_failures, 1);
+    }
+    pub(crate) fn partial_success(&self) {
+        add(&self.export_partial_success, 1);
+    }
+    pub(crate) fn exported(&self, n: usize) {
+        add(&self.spans_exported, n as u64);
+    }
+    pub(crate) fn not_delivered(&self, why: NotDelivered, n: usize) {
+        if let Some(i) = NotDelivered::ALL.iter().position(|x| *x == why) {
+            add(&self.not_delivered[i], n as u64);
+        }
+    }
+
+    /// Adds one priced (or unpriced) call's cost and tokens.
+    pub(crate) fn cost(
+        &self,
+        model: &str,
+        provider: &str,
+        service: &str,
+        usd: f64,
+        input: u64,
+        output: u64,
+    ) {
+        let Ok(mut m) = self.cost.lock() else { return };
+        let mut key = (model.to_owned(), provider.to_owned(), service.to_owned());
+        if !m.contains_key(&key) && m.len() >= MAX_COST_SERIES {
+            key = ("other".to_owned(), "other".to_owned(), "other".to_owned());
+        }
+        let e = m.entry(key).or_default();
+        e.usd += usd;
+        e.input_tokens = e.input_tokens.saturating_add(input);
+        e.output_tokens = e.output_tokens.saturating_add(output);
+        e.calls += 1;
+    }
+
+    pub(crate) fn snapshot(&self, g: Gauges, engine: StatsSnapshot) -> MetricsSnapshot {
+        MetricsSnapshot {
+            spans_received: get(&self.spans_received),
+            spans_refused: get(&self.refused_queue_full) + get(&self.refused_shutting_down),
+            requests_malformed: get(&self.malformed_grpc) + get(&self.malformed_http),
+            spans_late: get(&self.traces_released[5]),
+            traces_released: ReleaseReason::ALL[..5]
+                .iter()
+                .zip(&self.traces_released)
+                .map(|(r, c)| (r.as_str().to_owned(), get(c)))
+                .collect(),
+            export_requests: get(&self.export_requests),
+            export_retries: get(&self.export_retries),
+            export_failures: get(&self.export_failures),
+            spans_exported: get(&self.spans_exported),
+            spans_not_delivered: NotDelivered::ALL
+                .iter()
+                .zip(&self.not_delivered)
+                .map(|(r, c)| (r.as_str().to_owned(), get(c)))
+                .collect(),
+            spans_buffered: g.spans_buffered,
+            spans_queued: g.spans_queued,
+            spans_exporting: g.spans_exporting,
+            engine,
+        }
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub(crate) fn render(&self, g: Gauges, e: StatsSnapshot) -> String {
+        let mut o = String::with_capacity(8192);
+        let counter = |o: &mut String, name: &str, help: &str, rows: &[(&str, u64)]| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (labels, v) in rows {
+                if labels.is_empty() {
+                    let _ = writeln!(o, "{name} {v}");
+                } else {
+                    let _ = writeln!(o, "{name}{{{labels}}} {v}");
+                }
+            }
+        };
+        counter(
+            &mut o,
+            "otel_llm_cost_spans_received_total",
+            "Spans accepted from senders.",
+            &[("", get(&self.spans_received))],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_spans_refused_total",
+            "Spans refused with a retryable status (the sender keeps and retries them).",
+            &[
+                ("reason=\"queue_full\"", get(&self.refused_queue_full)),
+                ("reason=\"shutting_down\"", get(&self.refused_shutting_down)),
+            ],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_requests_malformed_total",
+            "Requests answered 400 / INVALID_ARGUMENT.",
+            &[
+                ("protocol=\"grpc\"", get(&self.malformed_grpc)),
+                ("protocol=\"http\"", get(&self.malformed_http)),
+            ],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_spans_priced_total",
+            "LLM call spans priced from the catalog.",
+            &[("", e.priced)],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_spans_provided_total",
+            "LLM call spans that carried their own cost.",
+            &[("", e.provided)],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_spans_unpriced_total",
+            "LLM call spans that could not be priced, by reason.",
+            &[
+                ("reason=\"unknown_model\"", e.unknown_model),
+                ("reason=\"invalid_usage\"", e.invalid_usage),
+            ],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_spans_not_counted_total",
+            "Spans with usage not counted as calls (duplicates of an inner call, aggregates).",
+            &[
+                ("reason=\"duplicate\"", e.duplicate),
+                ("reason=\"aggregate\"", e.aggregate),
+            ],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_spans_late_total",
+            "Spans whose trace was already released, priced and forwarded alone.",
+            &[("", get(&self.traces_released[5]))],
+        );
+        let released: Vec<(String, u64)> = ReleaseReason::ALL[..5]
+            .iter()
+            .zip(&self.traces_released)
+            .map(|(r, c)| (format!("reason=\"{}\"", r.as_str()), get(c)))
+            .collect();
+        let released: Vec<(&str, u64)> = released.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        counter(
+            &mut o,
+            "otel_llm_cost_traces_released_total",
+            "Traces released from assembly, by reason.",
+            &released,
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_export_requests_total",
+            "Export requests (first attempts).",
+            &[("", get(&self.export_requests))],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_export_retries_total",
+            "Export retries.",
+            &[("", get(&self.export_retries))],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_export_failures_total",
+            "Export requests that ended undelivered.",
+            &[("", get(&self.export_failures))],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_export_partial_success_total",
+            "Export responses reporting rejected spans (never retried).",
+            &[("", get(&self.export_partial_success))],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_spans_exported_total",
+            "Spans delivered downstream.",
+            &[("", get(&self.spans_exported))],
+        );
+        let nd: Vec<(String, u64)> = NotDelivered::ALL
+            .iter()
+            .zip(&self.not_delivered)
+            .map(|(r, c)| (format!("reason=\"{}\"", r.as_str()), get(c)))
+            .collect();
+        let nd: Vec<(&str, u64)> = nd.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        counter(
+            &mut o,
+            "otel_llm_cost_spans_not_delivered_total",
+            "Spans received but not delivered, by reason.",
+            &nd,
+        );
+        for (name, help, v) in [
+            (
+                "otel_llm_cost_spans_buffered",
+                "Spans in the assembly buffer.",
+                g.spans_buffered,
+            ),
+            (
+                "otel_llm_cost_traces_buffered",
+                "Traces in the assembly buffer.",
+                g.traces_buffered,
+            ),
+            (
+                "otel_llm_cost_buffered_bytes",
+                "Encoded bytes in the assembly buffer.",
+                g.bytes_buffered,
+            ),
+            (
+                "otel_llm_cost_spans_queued",
+                "Spans in the export queue.",
+                g.spans_queued,
+            ),
+            (
+                "otel_llm_cost_spans_exporting",
+                "Spans in export requests under way.",
+                g.spans_exporting,
+            ),
+        ] {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+        let series: Vec<((String, String, String), CostSeries)> = match self.cost.lock() {
+            Ok(m) => {
+                let mut v: Vec<_> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                v.sort_by(|a, b| a.0.cmp(&b.0));
+                v
+            }
+            Err(_) => Vec::new(),
+        };
+        let label = |(m, p, s): &(String, String, String)| {
+            format!(
+                "model=\"{}\",provider=\"{}\",service=\"{}\"",
+                esc(m),
+                esc(p),
+                esc(s)
+            )
+        };
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_usd_total Cost of LLM calls in USD, by model, provider and service.\n# TYPE otel_llm_cost_usd_total counter"
+        );
+        for (k, v) in &series {
+            let _ = writeln!(o, "otel_llm_cost_usd_total{{{}}} {}", label(k), v.usd);
+        }
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_tokens_total Tokens of LLM calls, by model, provider, service and direction.\n# TYPE otel_llm_cost_tokens_total counter"
+        );
+        for (k, v) in &series {
+            let _ = writeln!(
+                o,
+                "otel_llm_cost_tokens_total{{{},direction=\"input\"}} {}",
+                label(k),
+                v.input_tokens
+            );
+            let _ = writeln!(
+                o,
+                "otel_llm_cost_tokens_total{{{},direction=\"output\"}} {}",
+                label(k),
+                v.output_tokens
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_llm_calls_total LLM calls counted, by model, provider and service.\n# TYPE otel_llm_cost_llm_calls_total counter"
+        );
+        for (k, v) in &series {
+            let _ = writeln!(
+                o,
+                "otel_llm_cost_llm_calls_total{{{}}} {}",
+                label(k),
+                v.calls
+            );
+        }
+        o
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_has_every_counter_and_escapes_labels() {
+        let m = Metrics::default();
+        m.received(3);
+        m.exported(2);
+        m.not_delivered(NotDelivered::Rejected, 1);
+        m.cost("gpt-4o", "openai", "svc \"a\"", 0.5, 10, 20);
+        let text = m.render(Gauges::default(), StatsSnapshot::default());
+        assert!(text.contains("otel_llm_cost_spans_received_total 3"));
+        assert!(text.contains("otel_llm_cost_spans_exported_total 2"));
+        assert!(text.contains("otel_llm_cost_spans_not_delivered_total{reason=\"rejected\"} 1"));
+        assert!(text.contains("service=\"svc \\\"a\\\"\""));
+        assert!(text.contains("direction=\"output\"} 20"));
+        let snap = m.snapshot(Gauges::default(), StatsSnapshot::default());
+        assert!(snap.balanced());
+    }
+
+    #[test]
+    fn cost_series_are_capped() {
+        let m = Metrics::default();
+        for i in 0..(MAX_COST_SERIES + 10) {
+            m.cost(&format!("m{i}"), "p", "s", 1.0, 1, 1);
+        }
+        let n = m.cost.lock().map(|c| c.len()).unwrap_or(0);
+        assert_eq!(n, MAX_COST_SERIES + 1);
+    }
+}

@@ -1,0 +1,462 @@
+//! The OTLP gateway (`otel-llm-cost serve`): receivers, trace assembly, pricing with the shared
+//! [`Engine`](crate::Engine), and an OTLP exporter (DESIGN §7).
+//!
+//! ```text
+//! OTLP/gRPC :4317 (grpc.rs) --\                                                    /-- /metrics, /healthz
+//!                              >-- Pipeline (pipeline.rs): admission -> Assembler (assembly.rs)
+//! OTLP/HTTP :4318 (http.rs) --/     -> Engine::price_trace -> ExportQueue -> consumers (export.rs) -> downstream
+//! ```
+//!
+//! Start it in process with [`Gateway::start`]; stop it with [`RunningGateway::shutdown`], which
+//! stops accepting, releases every buffered trace, drains the export queue within the
+//! configured deadline and reports what could not be delivered.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use otel_llm_cost::gateway::{Gateway, GatewayConfig};
+//! let cfg = GatewayConfig::from_yaml("inline", "exporter: {endpoint: 'http://jaeger:4317'}", None)?;
+//! let settings = cfg.resolve(&|k| std::env::var(k).ok())?;
+//! let gw = Gateway::start(settings).await?;
+//! println!("gRPC on {:?}", gw.grpc_addr());
+//! let report = gw.shutdown().await;
+//! assert!(report.metrics.balanced());
+//! # Ok(()) }
+//! ```
+
+mod assembly;
+mod config;
+mod export;
+mod grpc;
+mod http;
+mod metrics;
+mod pipeline;
+mod proto_span;
+mod rpc_status;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+pub use assembly::{Clock, ManualClock, SystemClock};
+pub use config::*;
+pub use metrics::MetricsSnapshot;
+
+use crate::engine::{Engine, EngineOptions};
+use crate::pricing::{Catalog, CatalogError};
+use export::{Client, ConsumerSettings, ExportQueue};
+use metrics::{Metrics, NotDelivered};
+use pipeline::Pipeline;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The price catalog (overrides, LiteLLM imports, aliases) failed to load.
+    #[error("pricing: {0}")]
+    Catalog(#[from] CatalogError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The exporter could not be set up.
+    #[error("exporter: {0}")]
+    Exporter(String),
+}
+
+/// The gateway.
+#[derive(Debug)]
+pub struct Gateway;
+
+/// What shutdown achieved.
+#[derive(Debug, Clone)]
+pub struct ShutdownReport {
+    /// Final counters.
+    pub metrics: MetricsSnapshot,
+    /// `true` when everything was exported or counted before the deadline.
+    pub drained_in_time: bool,
+}
+
+/// A running gateway; dropping it without [`RunningGateway::shutdown`] aborts its tasks.
+#[derive(Debug)]
+pub struct RunningGateway {
+    grpc_addr: Option<SocketAddr>,
+    http_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    pipeline: Arc<Pipeline>,
+    metrics: Arc<Metrics>,
+    queue: Arc<ExportQueue>,
+    receivers_stop: Vec<oneshot::Sender<()>>,
+    receivers: Vec<JoinHandle<()>>,
+    metrics_stop: Option<oneshot::Sender<()>>,
+    metrics_task: Option<JoinHandle<()>>,
+    ticker: JoinHandle<()>,
+    consumers: Vec<JoinHandle<()>>,
+    deadline: watch::Sender<Option<tokio::time::Instant>>,
+    shutdown_timeout: Duration,
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, GatewayError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| GatewayError::Bind { what, addr, source })
+}
+
+fn local(
+    l: &TcpListener,
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<SocketAddr, GatewayError> {
+    l.local_addr()
+        .map_err(|source| GatewayError::Bind { what, addr, source })
+}
+
+impl Gateway {
+    /// Builds the catalog and engine, binds the listeners and starts every task.
+    pub async fn start(s: GatewaySettings) -> Result<RunningGateway, GatewayError> {
+        Gateway::start_with_clock(s, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Gateway::start`], with the assembly's clock injected.
+    pub async fn start_with_clock(
+        s: GatewaySettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<RunningGateway, GatewayError> {
+        let mut b = Catalog::builder();
+        for p in &s.pricing.litellm {
+            b = b.with_litellm_file(p);
+        }
+        for p in &s.pricing.overrides {
+            b = b.with_overrides_file(p);
+        }
+        for (name, id) in &s.pricing.aliases {
+            b = b.with_alias(name, id);
+        }
+        let catalog = Arc::new(b.build()?);
+        let engine = Engine::new(
+            catalog,
+            EngineOptions {
+                prefix: s.pricing.prefix.clone(),
+                reprice_provided: s.pricing.reprice_provided,
+                extract: s.pricing.extract_options(),
+                ..EngineOptions::default()
+            },
+        );
+        let client = Client::new(&s.exporter).map_err(GatewayError::Exporter)?;
+
+        let metrics = Arc::new(Metrics::default());
+        let queue = Arc::new(ExportQueue::new(s.exporter.queue.size));
+        let assembler = assembly::Assembler::new(s.assembly.clone(), clock);
+        let pipeline = Arc::new(Pipeline::new(
+            engine,
+            assembler,
+            queue.clone(),
+            metrics.clone(),
+            &s.pricing.prefix,
+        ));
+
+        // Bind everything first so a bad address fails before any task starts.
+        let grpc_listener = match s.grpc {
+            Some(a) => Some((bind("gRPC receiver", a).await?, a)),
+            None => None,
+        };
+        let http_listener = match s.http {
+            Some(a) => Some((bind("HTTP receiver", a).await?, a)),
+            None => None,
+        };
+        let metrics_listener = match s.metrics {
+            Some(a) => Some((bind("metrics", a).await?, a)),
+            None => None,
+        };
+
+        let (deadline, deadline_rx) = watch::channel(None);
+        let consumer_settings = ConsumerSettings {
+            max_batch_spans: s.exporter.max_batch_spans,
+            max_message_bytes: s.exporter.max_message_bytes,
+            retry: s.exporter.retry.clone(),
+        };
+        let consumers = (0..s.exporter.queue.consumers)
+            .map(|i| {
+                tokio::spawn(export::consumer(
+                    i as u64,
+                    queue.clone(),
+                    client.clone(),
+                    consumer_settings.clone(),
+                    metrics.clone(),
+                    deadline_rx.clone(),
+                ))
+            })
+            .collect();
+
+        let tick =
+            (s.assembly.root_grace / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
+        let ticker = {
+            let p = pipeline.clone();
+            tokio::spawn(async move {
+                let mut iv = tokio::time::interval(tick);
+                iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    iv.tick().await;
+                    p.tick();
+                }
+            })
+        };
+
+        let mut receivers_stop = Vec::new();
+        let mut receivers = Vec::new();
+        let mut grpc_addr = None;
+        if let Some((l, a)) = grpc_listener {
+            grpc_addr = Some(local(&l, "gRPC receiver", a)?);
+            let (tx, rx) = oneshot::channel::<()>();
+            let svc = grpc::OtlpGrpcService::new(pipeline.clone(), s.grpc_max_request_bytes);
+            receivers_stop.push(tx);
+            receivers.push(tokio::spawn(async move {
+                let r = tonic::transport::Server::builder()
+                    .add_service(svc)
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(l),
+                        async {
+                            let _ = rx.await;
+                        },
+                    )
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "gRPC receiver stopped");
+                }
+            }));
+        }
+        let mut http_addr = None;
+        if let Some((l, a)) = http_listener {
+            http_addr = Some(local(&l, "HTTP receiver", a)?);
+            let (tx, rx) = oneshot::channel::<()>();
+            let app = http::router(pipeline.clone(), s.http_max_request_bytes);
+            receivers_stop.push(tx);
+            receivers.push(tokio::spawn(async move {
+                let r = axum::serve(l, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "HTTP receiver stopped");
+                }
+            }));
+        }
+        let mut metrics_addr = None;
+        let mut metrics_stop = None;
+        let mut metrics_task = None;
+        if let Some((l, a)) = metrics_listener {
+            metrics_addr = Some(local(&l, "metrics", a)?);
+            let (tx, rx) = oneshot::channel::<()>();
+            let p = pipeline.clone();
+            let app = axum::Router::new()
+                .route(
+                    "/metrics",
+                    axum::routing::get(move || {
+                        let p = p.clone();
+                        async move {
+                            (
+                                [(
+                                    axum::http::header::CONTENT_TYPE,
+                                    "text/plain; version=0.0.4; charset=utf-8",
+                                )],
+                                p.render(),
+                            )
+                        }
+                    }),
+                )
+                .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+            metrics_stop = Some(tx);
+            metrics_task = Some(tokio::spawn(async move {
+                let _ = axum::serve(l, app)
+                    .with_graceful_shutdown(async {
+                        let _ = rx.await;
+                    })
+                    .await;
+            }));
+        }
+        tracing::info!(
+            grpc = ?grpc_addr, http = ?http_addr, metrics = ?metrics_addr,
+            exporter = %s.exporter.url, protocol = ?s.exporter.protocol,
+            "otel-llm-cost gateway started"
+        );
+        Ok(RunningGateway {
+            grpc_addr,
+            http_addr,
+            metrics_addr,
+            pipeline,
+            metrics,
+            queue,
+            receivers_stop,
+            receivers,
+            metrics_stop,
+            metrics_task,
+            ticker,
+            consumers,
+            deadline,
+            shutdown_timeout: s.shutdown_timeout,
+        })
+    }
+}
+
+impl RunningGateway {
+    /// The gRPC receiver's bound address.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
+    }
+
+    /// The HTTP receiver's bound address.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The metrics endpoint's bound address.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Current counters.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.pipeline.snapshot()
+    }
+
+    /// The Prometheus text `/metrics` serves.
+    pub fn render_metrics(&self) -> String {
+        self.pipeline.render()
+    }
+
+    /// Waits for SIGTERM or SIGINT, then shuts down.
+    pub async fn run_until_signal(self) -> ShutdownReport {
+        wait_for_signal().await;
+        tracing::info!("signal received; shutting down");
+        self.shutdown().await
+    }
+
+    /// Stops accepting, releases every buffered trace, drains the export queue within the
+    /// shutdown timeout, and counts (and logs) whatever could not be delivered.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        // 1. Stop accepting: requests still arriving are answered with the retryable status.
+        self.pipeline.stop_accepting();
+        for tx in self.receivers_stop.drain(..) {
+            let _ = tx.send(());
+        }
+        for h in self.receivers.drain(..) {
+            let abort = h.abort_handle();
+            if tokio::time::timeout_at(deadline, h).await.is_err() {
+                abort.abort();
+            }
+        }
+        // 2. Release every buffered trace.
+        self.ticker.abort();
+        self.pipeline.drain();
+        // 3. Drain the queue until empty or the deadline.
+        self.queue.close();
+        let _ = self.deadline.send(Some(deadline));
+        let mut drained_in_time = true;
+        for h in self.consumers.drain(..) {
+            let abort = h.abort_handle();
+            if tokio::time::timeout_at(deadline + Duration::from_secs(1), h)
+                .await
+                .is_err()
+            {
+                abort.abort();
+                drained_in_time = false;
+            }
+        }
+        // 4. Count what is left.
+        let left = self.queue.take_all();
+        let stuck = self.queue.in_flight();
+        if left + stuck > 0 {
+            drained_in_time = false;
+            self.metrics
+                .not_delivered(NotDelivered::Shutdown, left + stuck);
+        }
+        let metrics = self.pipeline.snapshot();
+        if metrics
+            .spans_not_delivered
+            .get("shutdown")
+            .copied()
+            .unwrap_or(0)
+            > 0
+        {
+            drained_in_time = false;
+        }
+        let not_delivered = metrics.not_delivered_total();
+        if not_delivered > 0 {
+            tracing::warn!(
+                received = metrics.spans_received,
+                exported = metrics.spans_exported,
+                not_delivered,
+                by_reason = ?metrics.spans_not_delivered,
+                "shutdown complete; some spans were not delivered"
+            );
+        } else {
+            tracing::info!(
+                received = metrics.spans_received,
+                exported = metrics.spans_exported,
+                "shutdown complete; every span delivered"
+            );
+        }
+        if let Some(tx) = self.metrics_stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.metrics_task.take() {
+            let abort = h.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(1), h)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+        ShutdownReport {
+            metrics,
+            drained_in_time,
+        }
+    }
+}
+
+impl Drop for RunningGateway {
+    fn drop(&mut self) {
+        self.ticker.abort();
+        for h in self.receivers.iter().chain(self.consumers.iter()) {
+            h.abort();
+        }
+        if let Some(h) = &self.metrics_task {
+            h.abort();
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the gateway");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,234 @@
+//! The handler both receivers share, and what happens to spans after it.
+//!
+//! ```text
+//! receiver -> Pipeline::export(request) -> admission (queue full? shutting down?) -> split
+//!          -> Assembler::add -> releases -> Engine::price_trace -> cost metrics -> ExportQueue
+//! ticker   -> Pipeline::tick -> Assembler::poll -> (same)
+//! shutdown -> Pipeline::drain -> Assembler::drain -> (same)
+//! ```
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest,
+};
+
+use super::assembly::{Assembler, Release, ReleaseReason};
+use super::export::ExportQueue;
+use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused};
+use super::proto_span::{count_spans, split, GatewaySpan};
+use crate::engine::Engine;
+use crate::semconv::{self as k, ours};
+use crate::span_view::{AttrValue, SpanView};
+
+/// Wait suggested to senders refused because the queue is full or the gateway is stopping.
+pub(crate) const REFUSED_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// What a receiver answers.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ExportError {
+    /// Retryable refusal: 503 + `Retry-After` / `UNAVAILABLE` + `RetryInfo`.
+    Unavailable {
+        message: String,
+        retry_after: Duration,
+    },
+}
+
+/// Attribute keys read back after pricing, for the cost metrics.
+#[derive(Debug)]
+struct CostKeys {
+    status: String,
+    model: String,
+    total_usd: String,
+    input_tokens: String,
+    output_tokens: String,
+}
+
+/// The shared handler.
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    engine: Engine,
+    assembler: Mutex<Assembler>,
+    queue: Arc<ExportQueue>,
+    metrics: Arc<Metrics>,
+    accepting: AtomicBool,
+    keys: CostKeys,
+}
+
+impl Pipeline {
+    pub(crate) fn new(
+        engine: Engine,
+        assembler: Assembler,
+        queue: Arc<ExportQueue>,
+        metrics: Arc<Metrics>,
+        prefix: &str,
+    ) -> Pipeline {
+        let p = |s: &str| format!("{prefix}{s}");
+        Pipeline {
+            engine,
+            assembler: Mutex::new(assembler),
+            queue,
+            metrics,
+            accepting: AtomicBool::new(true),
+            keys: CostKeys {
+                status: p(ours::PRICING_STATUS),
+                model: p(ours::PRICING_MODEL),
+                total_usd: p(ours::TOTAL_USD),
+                input_tokens: p(ours::INPUT_TOKENS),
+                output_tokens: p(ours::OUTPUT_TOKENS),
+            },
+        }
+    }
+
+    fn assembler(&self) -> MutexGuard<'_, Assembler> {
+        // A panic while holding the lock cannot leave the buffer half-updated in a way that
+        // loses spans (every mutation is a push or a whole-trace move), so keep going.
+        match self.assembler.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Counts a request that could not be decoded.
+    pub(crate) fn malformed(&self, p: Protocol, message: &str) {
+        self.metrics.malformed(p);
+        tracing::debug!(protocol = ?p, %message, "malformed OTLP request refused");
+    }
+
+    /// Handles one decoded request. `Ok` carries the partial success to answer, if any.
+    pub(crate) fn export(
+        &self,
+        req: ExportTraceServiceRequest,
+    ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
+        let n = count_spans(&req);
+        if !self.accepting.load(Ordering::Acquire) {
+            self.metrics.refused(Refused::ShuttingDown, n);
+            return Err(ExportError::Unavailable {
+                message: "the gateway is shutting down; retry (another instance)".into(),
+                retry_after: REFUSED_RETRY_AFTER,
+            });
+        }
+        if n > 0 && self.queue.is_full() {
+            self.metrics.refused(Refused::QueueFull, n);
+            return Err(ExportError::Unavailable {
+                message: "export queue full; retry later".into(),
+                retry_after: REFUSED_RETRY_AFTER,
+            });
+        }
+        self.metrics.received(n);
+        let s = split(req);
+        self.metrics
+            .not_delivered(NotDelivered::InvalidSpan, s.invalid);
+        let mut releases = Vec::new();
+        {
+            let mut a = self.assembler();
+            for span in s.spans {
+                a.add(span, &mut releases);
+            }
+        }
+        self.release(releases);
+        Ok((s.invalid > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: i64::try_from(s.invalid).unwrap_or(i64::MAX),
+            error_message: s.first_error.unwrap_or_default(),
+        }))
+    }
+
+    /// Releases what is due.
+    pub(crate) fn tick(&self) {
+        let mut releases = Vec::new();
+        self.assembler().poll(&mut releases);
+        self.release(releases);
+    }
+
+    /// Stops accepting: later requests are answered with the retryable status.
+    pub(crate) fn stop_accepting(&self) {
+        self.accepting.store(false, Ordering::Release);
+    }
+
+    /// Releases every buffered trace (shutdown).
+    pub(crate) fn drain(&self) {
+        let mut releases = Vec::new();
+        self.assembler().drain(&mut releases);
+        self.release(releases);
+    }
+
+    fn release(&self, releases: Vec<Release>) {
+        for mut r in releases {
+            self.metrics.released(r.reason);
+            if r.reason == ReleaseReason::Late {
+                tracing::debug!("late span: its trace was already released; priced alone");
+            }
+            self.engine.price_trace(&mut r.spans, r.complete);
+            for s in &r.spans {
+                self.record_cost(s);
+            }
+            self.queue.push(r.spans);
+        }
+    }
+
+    fn record_cost(&self, s: &GatewaySpan) {
+        let counted = matches!(
+            s.attr(&self.keys.status),
+            Some(AttrValue::Str(
+                "priced" | "provided" | "unknown_model" | "invalid_usage"
+            ))
+        );
+        if !counted {
+            return;
+        }
+        let str_of = |key: &str| match s.attr(key) {
+            Some(AttrValue::Str(v)) if !v.is_empty() => Some(v),
+            _ => None,
+        };
+        let model = str_of(&self.keys.model)
+            .or_else(|| k::MODEL_KEYS.iter().find_map(|key| str_of(key)))
+            .unwrap_or("unknown");
+        let provider = k::PROVIDER_KEYS
+            .iter()
+            .find_map(|key| str_of(key))
+            .map_or_else(
+                || "unknown".to_owned(),
+                |p| crate::provider::canonical(p).to_string(),
+            );
+        let service = s.resource.service_name().unwrap_or("unknown_service");
+        let usd = match s.attr(&self.keys.total_usd) {
+            Some(AttrValue::F64(v)) => v,
+            _ => 0.0,
+        };
+        let count = |key: &str| match s.attr(key) {
+            Some(AttrValue::I64(v)) => u64::try_from(v).unwrap_or(0),
+            _ => 0,
+        };
+        self.metrics.cost(
+            model,
+            &provider,
+            service,
+            usd,
+            count(&self.keys.input_tokens),
+            count(&self.keys.output_tokens),
+        );
+    }
+
+    pub(crate) fn gauges(&self) -> Gauges {
+        let a = self.assembler();
+        Gauges {
+            spans_buffered: a.buffered_spans() as u64,
+            traces_buffered: a.buffered_traces() as u64,
+            bytes_buffered: a.buffered_bytes() as u64,
+            spans_queued: self.queue.queued() as u64,
+            spans_exporting: self.queue.in_flight() as u64,
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        self.metrics
+            .snapshot(self.gauges(), self.engine.stats().snapshot())
+    }
+
+    pub(crate) fn render(&self) -> String {
+        self.metrics
+            .render(self.gauges(), self.engine.stats().snapshot())
+    }
+}

@@ -1,0 +1,451 @@
+//! Gateway test helpers: a fault-injecting OTLP/gRPC sink, an OTLP/HTTP capture sink, span
+//! builders and a gateway on 127.0.0.1:0 ports. Everything binds loopback and every wait is
+//! bounded.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use otel_llm_cost::gateway::{Gateway, GatewayConfig};
+use otel_llm_cost::RunningGateway;
+use prost::Message;
+
+use super::Captured;
+
+/// What a fault-injecting sink answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answer {
+    /// Accept and capture.
+    Ok,
+    /// Accept, capture, and report `n` rejected spans (partial success).
+    Partial(i64),
+    /// Fail with this gRPC code (nothing captured).
+    Grpc(tonic::Code),
+    /// Fail with this HTTP status and optional Retry-After seconds (nothing captured).
+    Http(u16, Option<u64>),
+}
+
+/// A sink whose answers are scripted: the queue is consumed first, then `default` applies.
+#[derive(Clone)]
+pub struct Faults {
+    pub captured: Captured,
+    script: Arc<Mutex<Vec<Answer>>>,
+    default: Arc<Mutex<Answer>>,
+    /// Requests seen (accepted or not).
+    pub attempts: Arc<AtomicUsize>,
+}
+
+impl Faults {
+    pub fn new(default: Answer) -> Faults {
+        Faults {
+            captured: Captured::default(),
+            script: Arc::new(Mutex::new(Vec::new())),
+            default: Arc::new(Mutex::new(default)),
+            attempts: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Answers these first, in order.
+    pub fn then(self, answers: Vec<Answer>) -> Faults {
+        *self.script.lock().expect("script lock") = answers;
+        self
+    }
+
+    /// Changes the answer from now on.
+    pub fn set(&self, a: Answer) {
+        *self.default.lock().expect("default lock") = a;
+    }
+
+    fn next(&self) -> Answer {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let mut s = self.script.lock().expect("script lock");
+        if s.is_empty() {
+            self.default.lock().expect("default lock").clone()
+        } else {
+            s.remove(0)
+        }
+    }
+
+    pub fn attempts(&self) -> usize {
+        self.attempts.load(Ordering::SeqCst)
+    }
+}
+
+struct GrpcFaultSink(Faults);
+
+#[tonic::async_trait]
+impl TraceService for GrpcFaultSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        match self.0.next() {
+            Answer::Ok => {
+                self.0
+                    .captured
+                    .0
+                    .lock()
+                    .expect("capture lock")
+                    .push(request.into_inner());
+                Ok(tonic::Response::new(ExportTraceServiceResponse {
+                    partial_success: None,
+                }))
+            }
+            Answer::Partial(n) => {
+                self.0
+                    .captured
+                    .0
+                    .lock()
+                    .expect("capture lock")
+                    .push(request.into_inner());
+                Ok(tonic::Response::new(ExportTraceServiceResponse {
+                    partial_success: Some(ExportTracePartialSuccess {
+                        rejected_spans: n,
+                        error_message: "test sink rejects some".into(),
+                    }),
+                }))
+            }
+            Answer::Grpc(code) => Err(tonic::Status::new(code, "scripted failure")),
+            Answer::Http(..) => Err(tonic::Status::internal(
+                "HTTP answer scripted on a gRPC sink",
+            )),
+        }
+    }
+}
+
+/// Starts a fault-injecting OTLP/gRPC sink on `addr` (use `127.0.0.1:0`).
+pub async fn start_grpc_fault_sink_on(addr: SocketAddr, faults: Faults) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .expect("bind sink");
+    let addr = listener.local_addr().expect("local addr");
+    let svc = TraceServiceServer::new(GrpcFaultSink(faults))
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+            .await;
+    });
+    addr
+}
+
+/// Starts a fault-injecting OTLP/gRPC sink on 127.0.0.1:0.
+pub async fn start_grpc_fault_sink(faults: Faults) -> SocketAddr {
+    start_grpc_fault_sink_on("127.0.0.1:0".parse().expect("addr"), faults).await
+}
+
+/// Starts an OTLP/HTTP sink (`POST /v1/traces`, protobuf, gzip or not) on 127.0.0.1:0.
+pub async fn start_http_sink(faults: Faults) -> SocketAddr {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind http sink");
+    let addr = listener.local_addr().expect("local addr");
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let faults = faults.clone();
+                async move {
+                    let gz = headers
+                        .get(header::CONTENT_ENCODING)
+                        .is_some_and(|v| v.as_bytes() == b"gzip");
+                    let raw = if gz {
+                        let mut out = Vec::new();
+                        std::io::Read::read_to_end(
+                            &mut flate2::read::GzDecoder::new(&body[..]),
+                            &mut out,
+                        )
+                        .expect("gunzip");
+                        out
+                    } else {
+                        body.to_vec()
+                    };
+                    let resp = |ps: Option<ExportTracePartialSuccess>| {
+                        (
+                            StatusCode::OK,
+                            [(header::CONTENT_TYPE, "application/x-protobuf")],
+                            ExportTraceServiceResponse {
+                                partial_success: ps,
+                            }
+                            .encode_to_vec(),
+                        )
+                            .into_response()
+                    };
+                    match faults.next() {
+                        Answer::Ok => {
+                            let req = ExportTraceServiceRequest::decode(raw.as_slice())
+                                .expect("sink decodes protobuf");
+                            faults.captured.0.lock().expect("capture lock").push(req);
+                            resp(None)
+                        }
+                        Answer::Partial(n) => {
+                            let req = ExportTraceServiceRequest::decode(raw.as_slice())
+                                .expect("sink decodes protobuf");
+                            faults.captured.0.lock().expect("capture lock").push(req);
+                            resp(Some(ExportTracePartialSuccess {
+                                rejected_spans: n,
+                                error_message: "test sink rejects some".into(),
+                            }))
+                        }
+                        Answer::Http(code, retry_after) => {
+                            let mut r = (
+                                StatusCode::from_u16(code).expect("status"),
+                                "scripted failure",
+                            )
+                                .into_response();
+                            if let Some(s) = retry_after {
+                                r.headers_mut().insert(
+                                    header::RETRY_AFTER,
+                                    s.to_string().parse().expect("header"),
+                                );
+                            }
+                            r
+                        }
+                        Answer::Grpc(_) => (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "gRPC answer scripted on an HTTP sink",
+                        )
+                            .into_response(),
+                    }
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+/// A gateway on 127.0.0.1:0 ports exporting to `exporter_url`, with `extra` YAML added (top-level
+/// sections other than `telemetry` and `exporter`; a `receivers:` section replaces the default
+/// one) and `exporter_extra` lines added under `exporter:` (indent them by two spaces). No
+/// environment variables are read.
+pub async fn start_gateway(
+    exporter_url: &str,
+    exporter_extra: &str,
+    extra: &str,
+) -> RunningGateway {
+    let receivers = if extra.contains("receivers:") {
+        ""
+    } else {
+        "receivers: { otlp: { protocols: { grpc: { endpoint: '127.0.0.1:0' }, http: { endpoint: '127.0.0.1:0' } } } }"
+    };
+    let retry = if exporter_extra.contains("retry:") {
+        ""
+    } else {
+        "  retry: { initial_interval: 20ms, max_interval: 100ms, max_elapsed_time: 20s }"
+    };
+    let yaml = format!(
+        r#"
+{receivers}
+telemetry:
+  metrics: {{ endpoint: "127.0.0.1:0" }}
+  logs: {{ level: debug }}
+exporter:
+  endpoint: "{exporter_url}"
+{retry}
+{exporter_extra}
+{extra}
+"#
+    );
+    let cfg = GatewayConfig::from_yaml("test", &yaml, None).expect("test config parses");
+    let settings = cfg.resolve(&|_| None).expect("test config is valid");
+    Gateway::start(settings).await.expect("gateway starts")
+}
+
+/// A string `KeyValue`.
+pub fn kv_str(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.to_owned())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// An integer `KeyValue`.
+pub fn kv_int(k: &str, v: i64) -> KeyValue {
+    KeyValue {
+        key: k.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(v)),
+        }),
+        ..Default::default()
+    }
+}
+
+/// 2025-06-01T00:00:00Z in Unix nanoseconds: a fixed start time, so the price in force is fixed.
+pub const T0: u64 = 1_748_736_000_000_000_000;
+
+/// A span of trace `t` with id `s` and parent `p` (0 = root).
+pub fn span(t: u8, s: u8, p: u8, name: &str, attrs: Vec<KeyValue>) -> Span {
+    Span {
+        trace_id: vec![t; 16],
+        span_id: vec![s; 8],
+        parent_span_id: if p == 0 { Vec::new() } else { vec![p; 8] },
+        name: name.to_owned(),
+        kind: 1,
+        start_time_unix_nano: T0,
+        end_time_unix_nano: T0 + 1_000_000_000,
+        attributes: attrs,
+        ..Default::default()
+    }
+}
+
+/// An OpenInference LLM call span's attributes.
+pub fn llm(model: &str, prompt: i64, completion: i64) -> Vec<KeyValue> {
+    vec![
+        kv_str("openinference.span.kind", "LLM"),
+        kv_str("llm.model_name", model),
+        kv_str("llm.provider", "openai"),
+        kv_int("llm.token_count.prompt", prompt),
+        kv_int("llm.token_count.completion", completion),
+    ]
+}
+
+/// A request with one resource (`service.name`) holding `spans`.
+pub fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv_str("service.name", service)],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "test-scope".into(),
+                    ..Default::default()
+                }),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Sends a request to the gateway's gRPC receiver.
+pub async fn send_grpc(
+    addr: SocketAddr,
+    req: ExportTraceServiceRequest,
+) -> Result<ExportTraceServiceResponse, tonic::Status> {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let mut client = TraceServiceClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect to gateway");
+    tokio::time::timeout(Duration::from_secs(10), client.export(req))
+        .await
+        .expect("gRPC export answered within 10 s")
+        .map(tonic::Response::into_inner)
+}
+
+/// POSTs a body to the gateway's HTTP receiver; returns status, headers and body.
+pub async fn post_http(
+    addr: SocketAddr,
+    content_type: &str,
+    content_encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let mut rb = client
+        .post(format!("http://{addr}/v1/traces"))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(e) = content_encoding {
+        rb = rb.header("content-encoding", e);
+    }
+    let r = rb.send().await.expect("HTTP request answered");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.bytes().await.expect("body").to_vec();
+    (status, headers, body)
+}
+
+/// GETs the gateway's `/metrics` text.
+pub async fn scrape(gw: &RunningGateway) -> String {
+    let addr = gw.metrics_addr().expect("metrics enabled");
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text")
+}
+
+/// Sum of a metric's samples in Prometheus text (all label sets).
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.starts_with(name) && matches!(l.as_bytes().get(name.len()), Some(b' ') | Some(b'{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Checks the /metrics invariant: received = exported + not delivered + buffered + queued +
+/// exporting.
+pub fn assert_balanced(text: &str) {
+    let received = metric_sum(text, "otel_llm_cost_spans_received_total");
+    let rhs = metric_sum(text, "otel_llm_cost_spans_exported_total")
+        + metric_sum(text, "otel_llm_cost_spans_not_delivered_total")
+        + metric_sum(text, "otel_llm_cost_spans_buffered")
+        + metric_sum(text, "otel_llm_cost_spans_queued")
+        + metric_sum(text, "otel_llm_cost_spans_exporting");
+    assert_eq!(
+        received, rhs,
+        "received != exported + not delivered + in the gateway:\n{text}"
+    );
+}
+
+/// Waits (bounded) until `f` holds.
+pub async fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Finds a captured span by name.
+pub fn by_name<'a>(spans: &'a [(Option<String>, Span)], name: &str) -> &'a Span {
+    &spans
+        .iter()
+        .find(|(_, s)| s.name == name)
+        .unwrap_or_else(|| panic!("no span named {name}"))
+        .1
+}
+
+/// Asserts two USD amounts are equal to 1e-12 (they are written as f64).
+#[track_caller]
+pub fn assert_usd(got: Option<f64>, want: f64) {
+    let got = got.expect("USD attribute present");
+    assert!((got - want).abs() < 1e-12, "got {got}, want {want}");
+}
