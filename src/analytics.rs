@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
-use crate::engine::Totals;
+use crate::engine::{TokenCounts, Totals};
 use crate::money::Usd;
 use crate::span_view::{AttrValue, SpanView};
 
@@ -273,6 +273,143 @@ impl CardinalityLimit {
             return value;
         }
         OVERFLOW_LABEL
+    }
+}
+
+/// Labels of a cost series: model, provider, service, workflow.
+pub type ModelLabels = (String, String, String, String);
+
+/// Exact cumulative cost and tokens of one series.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesTotals {
+    /// Cost in femto-dollars (exact).
+    pub cost: Usd,
+    /// Calls with a cost.
+    pub calls: u64,
+    /// Tokens by type.
+    pub tokens: TokenCounts,
+}
+
+/// Every series at one instant.
+#[derive(Debug, Default, Clone)]
+pub struct CostSeries {
+    /// Cost and tokens by (model, provider, service, workflow).
+    pub by_model: Vec<(ModelLabels, SeriesTotals)>,
+    /// Unpriced calls by (service, workflow, reason).
+    pub unpriced: Vec<((String, String, &'static str), u64)>,
+    /// Finished traces by (service, workflow, outcome: `ok`, `over_budget`, `anomaly`).
+    pub traces: Vec<((String, String, &'static str), u64)>,
+}
+
+#[derive(Debug, Default)]
+struct AggState {
+    by_model: HashMap<ModelLabels, SeriesTotals>,
+    unpriced: HashMap<(String, String, &'static str), u64>,
+    traces: HashMap<(String, String, &'static str), u64>,
+}
+
+/// Label limits for cost series.
+#[derive(Debug)]
+pub struct MetricLimits {
+    /// Model labels.
+    pub models: CardinalityLimit,
+    /// Workflow (root span name) labels.
+    pub workflows: CardinalityLimit,
+    /// `service.name` labels.
+    pub services: CardinalityLimit,
+}
+
+/// Default cap on distinct model labels.
+pub const DEFAULT_MAX_MODELS: usize = 200;
+/// Default cap on distinct workflow labels.
+pub const DEFAULT_MAX_WORKFLOW_LABELS: usize = 100;
+/// Default cap on distinct service labels.
+pub const DEFAULT_MAX_SERVICES: usize = 100;
+
+impl Default for MetricLimits {
+    fn default() -> Self {
+        MetricLimits {
+            models: CardinalityLimit::new(DEFAULT_MAX_MODELS),
+            workflows: CardinalityLimit::new(DEFAULT_MAX_WORKFLOW_LABELS),
+            services: CardinalityLimit::new(DEFAULT_MAX_SERVICES),
+        }
+    }
+}
+
+/// Exact cumulative cost series (by model, provider, service, workflow), fed by finished traces;
+/// read by the OTel metrics callbacks and by the gateway's `/metrics`. Label cardinality is
+/// bounded by [`MetricLimits`].
+#[derive(Debug, Default)]
+pub struct CostAggregator {
+    limits: MetricLimits,
+    state: Mutex<AggState>,
+}
+
+impl CostAggregator {
+    /// With these label limits.
+    pub fn new(limits: MetricLimits) -> CostAggregator {
+        CostAggregator {
+            limits,
+            state: Mutex::default(),
+        }
+    }
+
+    /// A copy of every series.
+    pub fn series(&self) -> CostSeries {
+        let Ok(st) = self.state.lock() else {
+            return CostSeries::default();
+        };
+        let mut out = CostSeries {
+            by_model: st.by_model.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            unpriced: st.unpriced.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            traces: st.traces.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        };
+        out.by_model.sort_by(|a, b| a.0.cmp(&b.0));
+        out.unpriced.sort();
+        out.traces.sort();
+        out
+    }
+}
+
+impl TraceObserver for CostAggregator {
+    fn on_trace(&self, t: &TraceSummary<'_>) {
+        let root_service = t.service.unwrap_or("unknown");
+        let workflow = self.limits.workflows.label(t.workflow).to_owned();
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        for m in &t.totals.by_model {
+            let service = m.service.as_deref().unwrap_or(root_service);
+            let key = (
+                self.limits.models.label(&m.model).to_owned(),
+                m.provider.to_string(),
+                self.limits.services.label(service).to_owned(),
+                workflow.clone(),
+            );
+            let a = st.by_model.entry(key).or_default();
+            a.cost += m.cost;
+            a.calls = a.calls.saturating_add(u64::from(m.calls));
+            a.tokens.add(&m.tokens);
+        }
+        let service = self.limits.services.label(root_service).to_owned();
+        for (reason, n) in [
+            ("unknown_model", t.totals.unknown_model),
+            ("invalid_usage", t.totals.invalid_usage),
+        ] {
+            if n > 0 {
+                *st.unpriced
+                    .entry((service.clone(), workflow.clone(), reason))
+                    .or_default() += u64::from(n);
+            }
+        }
+        let outcome = if t.verdicts.budget.as_ref().is_some_and(|b| b.2) {
+            "over_budget"
+        } else if t.verdicts.anomalous {
+            "anomaly"
+        } else {
+            "ok"
+        };
+        *st.traces.entry((service, workflow, outcome)).or_default() += 1;
     }
 }
 

@@ -191,6 +191,8 @@ pub(crate) struct Call {
     label: Arc<str>,
     /// Catalog entry's provider when priced, else the span's canonical provider.
     provider: Arc<str>,
+    /// The span's `service.name`, when its representation carries it.
+    service: Option<Arc<str>>,
     cost: Option<CostBreakdown>,
     provided: Option<crate::usage::ProvidedCost>,
     usage: Option<Usage>,
@@ -251,6 +253,8 @@ pub struct ModelShare {
     pub model: Arc<str>,
     /// Canonical provider (catalog entry's, else the span's; `unknown` when neither).
     pub provider: Arc<str>,
+    /// `service.name` of the calls' spans, when the span representation carries it (gateway).
+    pub service: Option<Arc<str>>,
     /// Calls.
     pub calls: u32,
     /// Cost.
@@ -285,7 +289,8 @@ impl TokenCounts {
         }
     }
 
-    fn add(&mut self, o: &TokenCounts) {
+    /// Adds another count.
+    pub fn add(&mut self, o: &TokenCounts) {
         self.input = self.input.saturating_add(o.input);
         self.output = self.output.saturating_add(o.output);
         self.cache_read = self.cache_read.saturating_add(o.cache_read);
@@ -343,7 +348,7 @@ impl Totals {
         match self
             .by_model
             .iter_mut()
-            .find(|x| x.model == m.model && x.provider == m.provider)
+            .find(|x| x.model == m.model && x.provider == m.provider && x.service == m.service)
         {
             Some(x) => {
                 x.calls = x.calls.saturating_add(m.calls);
@@ -369,6 +374,7 @@ impl Totals {
                 self.add_model(&ModelShare {
                     model: c.label.clone(),
                     provider: c.provider.clone(),
+                    service: c.service.clone(),
                     calls: 1,
                     cost: total,
                     tokens: c.usage.as_ref().map(TokenCounts::of).unwrap_or_default(),
@@ -389,7 +395,18 @@ impl Totals {
     /// `by_model` sorted by spend (then name), with percentages of the priced total, one decimal,
     /// summing to exactly 100 (largest remainder).
     pub fn by_model_sorted(&self) -> Vec<(ModelShare, f64)> {
-        let mut v = self.by_model.clone();
+        // One row per model: the same model from several services or providers is merged.
+        let mut v: Vec<ModelShare> = Vec::with_capacity(self.by_model.len());
+        for m in &self.by_model {
+            match v.iter_mut().find(|x| x.model == m.model) {
+                Some(x) => {
+                    x.calls = x.calls.saturating_add(m.calls);
+                    x.cost += m.cost;
+                    x.tokens.add(&m.tokens);
+                }
+                None => v.push(m.clone()),
+            }
+        }
         v.sort_by(|a, b| b.cost.cmp(&a.cost).then_with(|| a.model.cmp(&b.model)));
         let total: u128 = v.iter().map(|m| m.cost.femto()).sum();
         let weights: Vec<u128> = if total == 0 {
@@ -633,9 +650,11 @@ impl Engine {
         }
         let model = str_at(span, &k::MODEL_KEYS, ex.model_key);
         let provider = str_at(span, &k::PROVIDER_KEYS, ex.provider_key);
+        let service: Option<Arc<str>> = span.service_name().map(Into::into);
         let call = |status, usage, provided, reason| {
             OwnKind::Call(Box::new(Call {
                 status,
+                service: service.clone(),
                 label: model.unwrap_or("unknown").into(),
                 provider: provider.map_or_else(
                     || "unknown".into(),
@@ -687,6 +706,7 @@ impl Engine {
         match self.catalog.price(model, provider, &usage, at, tier) {
             Ok(p) => OwnKind::Call(Box::new(Call {
                 status: PricingStatus::Priced,
+                service,
                 label: p.model.id.clone(),
                 provider: p.model.provider.clone(),
                 cost: Some(p.cost),

@@ -18,7 +18,9 @@ mod span_view;
 mod usage;
 
 pub use analytics::{
-    AnomalyOptions, BudgetRule, CardinalityLimit, TraceObserver, TraceSummary, Verdicts,
+    AnomalyOptions, BudgetRule, CardinalityLimit, CostAggregator, CostSeries, MetricLimits,
+    ModelLabels, SeriesTotals, TraceObserver, TraceSummary, Verdicts, DEFAULT_MAX_MODELS,
+    DEFAULT_MAX_SERVICES, DEFAULT_MAX_WORKFLOW_LABELS,
     DEFAULT_ANOMALY_MIN_SAMPLES, DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW,
     DEFAULT_MAX_WORKFLOWS, OVERFLOW_LABEL,
 };
@@ -28,10 +30,7 @@ pub use engine::{
 #[cfg(feature = "gateway")]
 pub use gateway::{Gateway, GatewayConfig, RunningGateway};
 #[cfg(feature = "processor")]
-pub use metrics::{
-    CostMetrics, MetricLimits, DEFAULT_MAX_MODELS, DEFAULT_MAX_SERVICES,
-    DEFAULT_MAX_WORKFLOW_LABELS,
-};
+pub use metrics::CostMetrics;
 pub use money::{DecimalError, Rate, Usd};
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
@@ -42,5 +41,17 @@ pub use processor::{
     CostSpanProcessor, CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
+pub use records::{
+    call_record, trace_records, CallRecord, CallStatus, ModelCost, Record, RecordSpan,
+    RecordWriter, TraceRecord, TraceRecords, RECORD_WRITER_CHECK_INTERVAL,
+};
+#[cfg(feature = "gateway")]
+#[doc(hidden)]
+pub use report::generate;
+#[cfg(feature = "gateway")]
+pub use report::{
+    GroupBy, GroupRow, InputError, InputSummary, ModelRow, Report, ReportOptions,
+    Reporter, StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,
+};
 pub use span_view::{AttrValue, OwnedValue, SpanView};
 pub use usage::{ExtractOptions, InputCounting, Usage};

@@ -17,9 +17,9 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
 
-use crate::analytics::{AnomalyOptions, BudgetRule, TraceObserver};
+use crate::analytics::{AnomalyOptions, BudgetRule, MetricLimits, TraceObserver};
 use crate::engine::{Engine, EngineOptions, StatsSnapshot, Totals};
-use crate::metrics::{CostMetrics, MetricLimits};
+use crate::metrics::CostMetrics;
 use crate::pricing::{Catalog, CatalogError};
 use crate::span_view::SpanView;
 use crate::usage::InputCounting;

@@ -484,13 +484,26 @@ async fn metrics_endpoint_shows_cost_and_the_invariant_holds() {
         text.contains("otel_llm_cost_traces_released_total{reason=\"root\"} 1"),
         "{text}"
     );
+    // 1000 x $2.50/M + 100 x $10/M = $0.0035, an exact decimal; workflow = root span name.
     assert!(
         text.contains(
-            "otel_llm_cost_usd_total{model=\"gpt-4o-2024-08-06\",provider=\"openai\",service=\"billing\"} 0.0035"
+            "otel_llm_cost_usd_total{model=\"gpt-4o-2024-08-06\",provider=\"openai\",service=\"billing\",workflow=\"root\"} 0.0035\n"
         ),
         "{text}"
     );
-    assert!(text.contains("direction=\"input\"} 1000"), "{text}");
+    assert!(text.contains("type=\"input\"} 1000"), "{text}");
+    assert!(
+        text.contains(
+            "otel_llm_cost_llm_calls_unpriced_total{service=\"billing\",workflow=\"root\",reason=\"unknown_model\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "otel_llm_cost_traces_total{service=\"billing\",workflow=\"root\",outcome=\"ok\"} 1"
+        ),
+        "{text}"
+    );
     assert_balanced(&text);
     gw.shutdown().await;
 }

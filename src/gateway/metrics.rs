@@ -9,12 +9,13 @@
 //! Spans refused with a retryable status (queue full, shutting down) and malformed requests are
 //! never received: the sender keeps them and retries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use super::assembly::ReleaseReason;
+use crate::analytics::{CostAggregator, ModelLabels};
 use crate::engine::StatsSnapshot;
 
 /// Why spans were not delivered downstream.
@@ -66,16 +67,6 @@ pub(crate) enum Protocol {
     Http,
 }
 
-const MAX_COST_SERIES: usize = 2000;
-
-#[derive(Debug, Default, Clone, Copy)]
-struct CostSeries {
-    usd: f64,
-    input_tokens: u64,
-    output_tokens: u64,
-    calls: u64,
-}
-
 /// The counters.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -91,7 +82,8 @@ pub(crate) struct Metrics {
     export_partial_success: AtomicU64,
     spans_exported: AtomicU64,
     not_delivered: [AtomicU64; 5],
-    cost: Mutex<HashMap<(String, String, String), CostSeries>>,
+    /// Exact cost series, fed by the engine for every released trace.
+    cost: Arc<CostAggregator>,
 }
 
 /// Gauges read at scrape time.
@@ -204,26 +196,12 @@ impl Metrics {
         }
     }
 
-    /// Adds one priced (or unpriced) call's cost and tokens.
-    pub(crate) fn cost(
-        &self,
-        model: &str,
-        provider: &str,
-        service: &str,
-        usd: f64,
-        input: u64,
-        output: u64,
-    ) {
-        let Ok(mut m) = self.cost.lock() else { return };
-        let mut key = (model.to_owned(), provider.to_owned(), service.to_owned());
-        if !m.contains_key(&key) && m.len() >= MAX_COST_SERIES {
-            key = ("other".to_owned(), "other".to_owned(), "other".to_owned());
+    /// Counters whose cost series come from `cost` (also registered as an engine observer).
+    pub(crate) fn with_cost(cost: Arc<CostAggregator>) -> Metrics {
+        Metrics {
+            cost,
+            ..Metrics::default()
         }
-        let e = m.entry(key).or_default();
-        e.usd += usd;
-        e.input_tokens = e.input_tokens.saturating_add(input);
-        e.output_tokens = e.output_tokens.saturating_add(output);
-        e.calls += 1;
     }
 
     pub(crate) fn snapshot(&self, g: Gauges, engine: StatsSnapshot) -> MetricsSnapshot {
@@ -409,57 +387,78 @@ impl Metrics {
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
         }
-        let series: Vec<((String, String, String), CostSeries)> = match self.cost.lock() {
-            Ok(m) => {
-                let mut v: Vec<_> = m.iter().map(|(k, v)| (k.clone(), *v)).collect();
-                v.sort_by(|a, b| a.0.cmp(&b.0));
-                v
-            }
-            Err(_) => Vec::new(),
-        };
-        let label = |(m, p, s): &(String, String, String)| {
+        let series = self.cost.series();
+        let label = |(m, p, s, w): &ModelLabels| {
             format!(
-                "model=\"{}\",provider=\"{}\",service=\"{}\"",
+                "model=\"{}\",provider=\"{}\",service=\"{}\",workflow=\"{}\"",
                 esc(m),
                 esc(p),
-                esc(s)
+                esc(s),
+                esc(w)
             )
         };
+        // Exact decimal sums (Prometheus parses any float literal).
         let _ = writeln!(
             o,
-            "# HELP otel_llm_cost_usd_total Cost of LLM calls in USD, by model, provider and service.\n# TYPE otel_llm_cost_usd_total counter"
+            "# HELP otel_llm_cost_usd_total Cost of LLM calls in USD, by model, provider, service and workflow (root span name).\n# TYPE otel_llm_cost_usd_total counter"
         );
-        for (k, v) in &series {
-            let _ = writeln!(o, "otel_llm_cost_usd_total{{{}}} {}", label(k), v.usd);
+        for (k, v) in &series.by_model {
+            let _ = writeln!(o, "otel_llm_cost_usd_total{{{}}} {}", label(k), v.cost);
         }
         let _ = writeln!(
             o,
-            "# HELP otel_llm_cost_tokens_total Tokens of LLM calls, by model, provider, service and direction.\n# TYPE otel_llm_cost_tokens_total counter"
+            "# HELP otel_llm_cost_tokens_total Tokens of LLM calls with a cost, by model, provider, service, workflow and type.\n# TYPE otel_llm_cost_tokens_total counter"
         );
-        for (k, v) in &series {
-            let _ = writeln!(
-                o,
-                "otel_llm_cost_tokens_total{{{},direction=\"input\"}} {}",
-                label(k),
-                v.input_tokens
-            );
-            let _ = writeln!(
-                o,
-                "otel_llm_cost_tokens_total{{{},direction=\"output\"}} {}",
-                label(k),
-                v.output_tokens
-            );
+        for (k, v) in &series.by_model {
+            let t = v.tokens;
+            for (ty, n) in [
+                ("input", t.input),
+                ("output", t.output),
+                ("cache_read", t.cache_read),
+                ("cache_write", t.cache_write),
+                ("reasoning", t.reasoning),
+            ] {
+                let _ = writeln!(
+                    o,
+                    "otel_llm_cost_tokens_total{{{},type=\"{ty}\"}} {n}",
+                    label(k)
+                );
+            }
         }
         let _ = writeln!(
             o,
-            "# HELP otel_llm_cost_llm_calls_total LLM calls counted, by model, provider and service.\n# TYPE otel_llm_cost_llm_calls_total counter"
+            "# HELP otel_llm_cost_llm_calls_total LLM calls with a cost, by model, provider, service and workflow.\n# TYPE otel_llm_cost_llm_calls_total counter"
         );
-        for (k, v) in &series {
+        for (k, v) in &series.by_model {
             let _ = writeln!(
                 o,
                 "otel_llm_cost_llm_calls_total{{{}}} {}",
                 label(k),
                 v.calls
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_llm_calls_unpriced_total LLM calls that could not be priced, by service, workflow and reason.\n# TYPE otel_llm_cost_llm_calls_unpriced_total counter"
+        );
+        for ((svc, wf, reason), n) in &series.unpriced {
+            let _ = writeln!(
+                o,
+                "otel_llm_cost_llm_calls_unpriced_total{{service=\"{}\",workflow=\"{}\",reason=\"{reason}\"}} {n}",
+                esc(svc),
+                esc(wf)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_traces_total Released traces with LLM calls, by service, workflow and outcome (ok, over_budget, anomaly).\n# TYPE otel_llm_cost_traces_total counter"
+        );
+        for ((svc, wf, outcome), n) in &series.traces {
+            let _ = writeln!(
+                o,
+                "otel_llm_cost_traces_total{{service=\"{}\",workflow=\"{}\",outcome=\"{outcome}\"}} {n}",
+                esc(svc),
+                esc(wf)
             );
         }
         o
@@ -477,30 +476,67 @@ fn esc(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn trace(agg: &CostAggregator, model: &str, service: &str, femto: u128) {
+        use crate::analytics::{TraceObserver, TraceSummary, Verdicts};
+        use crate::engine::{ModelShare, TokenCounts, Totals};
+        let totals = Totals {
+            calls: 1,
+            cost: crate::money::Usd::from_femto(femto),
+            by_model: vec![ModelShare {
+                model: model.into(),
+                provider: "openai".into(),
+                service: Some(service.into()),
+                calls: 1,
+                cost: crate::money::Usd::from_femto(femto),
+                tokens: TokenCounts {
+                    input: 10,
+                    output: 20,
+                    ..TokenCounts::default()
+                },
+            }],
+            ..Totals::default()
+        };
+        agg.on_trace(&TraceSummary {
+            workflow: "wf",
+            service: Some(service),
+            totals: &totals,
+            complete: true,
+            start_unix_nanos: 0,
+            verdicts: &Verdicts::default(),
+        });
+    }
+
     #[test]
     fn render_has_every_counter_and_escapes_labels() {
-        let m = Metrics::default();
+        let agg = Arc::new(CostAggregator::default());
+        let m = Metrics::with_cost(agg.clone());
         m.received(3);
         m.exported(2);
         m.not_delivered(NotDelivered::Rejected, 1);
-        m.cost("gpt-4o", "openai", "svc \"a\"", 0.5, 10, 20);
+        // $0.5 exactly, rendered as an exact decimal.
+        trace(&agg, "gpt-4o", "svc \"a\"", 500_000_000_000_000);
         let text = m.render(Gauges::default(), StatsSnapshot::default());
         assert!(text.contains("otel_llm_cost_spans_received_total 3"));
         assert!(text.contains("otel_llm_cost_spans_exported_total 2"));
         assert!(text.contains("otel_llm_cost_spans_not_delivered_total{reason=\"rejected\"} 1"));
         assert!(text.contains("service=\"svc \\\"a\\\"\""));
-        assert!(text.contains("direction=\"output\"} 20"));
+        assert!(text.contains("workflow=\"wf\"} 0.5\n"), "{text}");
+        assert!(text.contains("type=\"output\"} 20"));
+        assert!(text.contains("otel_llm_cost_traces_total{service=\"svc \\\"a\\\"\",workflow=\"wf\",outcome=\"ok\"} 1"));
         let snap = m.snapshot(Gauges::default(), StatsSnapshot::default());
         assert!(snap.balanced());
     }
 
     #[test]
     fn cost_series_are_capped() {
-        let m = Metrics::default();
-        for i in 0..(MAX_COST_SERIES + 10) {
-            m.cost(&format!("m{i}"), "p", "s", 1.0, 1, 1);
+        let agg = CostAggregator::new(crate::analytics::MetricLimits {
+            models: crate::analytics::CardinalityLimit::new(5),
+            ..crate::analytics::MetricLimits::default()
+        });
+        for i in 0..15 {
+            trace(&agg, &format!("m{i}"), "s", 1);
         }
-        let n = m.cost.lock().map(|c| c.len()).unwrap_or(0);
-        assert_eq!(n, MAX_COST_SERIES + 1);
+        let n = agg.series().by_model.len();
+        assert_eq!(n, 6, "5 models + other");
     }
 }

@@ -45,6 +45,7 @@ pub use assembly::{Clock, ManualClock, SystemClock};
 pub use config::*;
 pub use metrics::MetricsSnapshot;
 
+use crate::analytics::CostAggregator;
 use crate::engine::{Engine, EngineOptions};
 use crate::pricing::{Catalog, CatalogError};
 use export::{Client, ConsumerSettings, ExportQueue};
@@ -141,18 +142,21 @@ impl Gateway {
             b = b.with_alias(name, id);
         }
         let catalog = Arc::new(b.build()?);
+        let cost_series = Arc::new(CostAggregator::new(s.analytics.metrics.limits()));
         let engine = Engine::new(
             catalog,
             EngineOptions {
                 prefix: s.pricing.prefix.clone(),
                 reprice_provided: s.pricing.reprice_provided,
                 extract: s.pricing.extract_options(),
-                ..EngineOptions::default()
+                budgets: s.analytics.budgets.clone(),
+                anomaly: s.analytics.anomaly.clone(),
+                observers: vec![cost_series.clone()],
             },
         );
         let client = Client::new(&s.exporter).map_err(GatewayError::Exporter)?;
 
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::with_cost(cost_series));
         let queue = Arc::new(ExportQueue::new(s.exporter.queue.size));
         let assembler = assembly::Assembler::new(s.assembly.clone(), clock);
         let pipeline = Arc::new(Pipeline::new(
@@ -160,7 +164,6 @@ impl Gateway {
             assembler,
             queue.clone(),
             metrics.clone(),
-            &s.pricing.prefix,
         ));
 
         // Bind everything first so a bad address fails before any task starts.

@@ -18,10 +18,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use super::assembly::{Assembler, Release, ReleaseReason};
 use super::export::ExportQueue;
 use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused};
-use super::proto_span::{count_spans, split, GatewaySpan};
+use super::proto_span::{count_spans, split};
 use crate::engine::Engine;
-use crate::semconv::{self as k, ours};
-use crate::span_view::{AttrValue, SpanView};
 
 /// Wait suggested to senders refused because the queue is full or the gateway is stopping.
 pub(crate) const REFUSED_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -36,16 +34,6 @@ pub(crate) enum ExportError {
     },
 }
 
-/// Attribute keys read back after pricing, for the cost metrics.
-#[derive(Debug)]
-struct CostKeys {
-    status: String,
-    model: String,
-    total_usd: String,
-    input_tokens: String,
-    output_tokens: String,
-}
-
 /// The shared handler.
 #[derive(Debug)]
 pub(crate) struct Pipeline {
@@ -54,7 +42,6 @@ pub(crate) struct Pipeline {
     queue: Arc<ExportQueue>,
     metrics: Arc<Metrics>,
     accepting: AtomicBool,
-    keys: CostKeys,
 }
 
 impl Pipeline {
@@ -63,22 +50,13 @@ impl Pipeline {
         assembler: Assembler,
         queue: Arc<ExportQueue>,
         metrics: Arc<Metrics>,
-        prefix: &str,
     ) -> Pipeline {
-        let p = |s: &str| format!("{prefix}{s}");
         Pipeline {
             engine,
             assembler: Mutex::new(assembler),
             queue,
             metrics,
             accepting: AtomicBool::new(true),
-            keys: CostKeys {
-                status: p(ours::PRICING_STATUS),
-                model: p(ours::PRICING_MODEL),
-                total_usd: p(ours::TOTAL_USD),
-                input_tokens: p(ours::INPUT_TOKENS),
-                output_tokens: p(ours::OUTPUT_TOKENS),
-            },
         }
     }
 
@@ -160,55 +138,10 @@ impl Pipeline {
             if r.reason == ReleaseReason::Late {
                 tracing::debug!("late span: its trace was already released; priced alone");
             }
+            // Prices, writes attributes, and feeds the cost series (engine observers).
             self.engine.price_trace(&mut r.spans, r.complete);
-            for s in &r.spans {
-                self.record_cost(s);
-            }
             self.queue.push(r.spans);
         }
-    }
-
-    fn record_cost(&self, s: &GatewaySpan) {
-        let counted = matches!(
-            s.attr(&self.keys.status),
-            Some(AttrValue::Str(
-                "priced" | "provided" | "unknown_model" | "invalid_usage"
-            ))
-        );
-        if !counted {
-            return;
-        }
-        let str_of = |key: &str| match s.attr(key) {
-            Some(AttrValue::Str(v)) if !v.is_empty() => Some(v),
-            _ => None,
-        };
-        let model = str_of(&self.keys.model)
-            .or_else(|| k::MODEL_KEYS.iter().find_map(|key| str_of(key)))
-            .unwrap_or("unknown");
-        let provider = k::PROVIDER_KEYS
-            .iter()
-            .find_map(|key| str_of(key))
-            .map_or_else(
-                || "unknown".to_owned(),
-                |p| crate::provider::canonical(p).to_string(),
-            );
-        let service = s.resource.service_name().unwrap_or("unknown_service");
-        let usd = match s.attr(&self.keys.total_usd) {
-            Some(AttrValue::F64(v)) => v,
-            _ => 0.0,
-        };
-        let count = |key: &str| match s.attr(key) {
-            Some(AttrValue::I64(v)) => u64::try_from(v).unwrap_or(0),
-            _ => 0,
-        };
-        self.metrics.cost(
-            model,
-            &provider,
-            service,
-            usd,
-            count(&self.keys.input_tokens),
-            count(&self.keys.output_tokens),
-        );
     }
 
     pub(crate) fn gauges(&self) -> Gauges {

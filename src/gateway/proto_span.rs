@@ -10,10 +10,11 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
-use crate::span_view::{AttrValue, OwnedValue, SpanView};
+use crate::span_view::{AttrKey, AttrValue, OwnedValue, SpanView};
 
 /// `flags` bit: whether the parent's remoteness is known.
 const FLAG_HAS_IS_REMOTE: u32 = 0x100;
@@ -315,6 +316,41 @@ impl SpanView for GatewaySpan {
                 ..Default::default()
             });
         }
+    }
+    fn write_attr(&mut self, key: &AttrKey, value: OwnedValue, replace: bool) {
+        if replace {
+            self.set_attr(key.as_str(), value);
+        } else {
+            self.span.attributes.push(KeyValue {
+                key: key.as_str().to_owned(),
+                value: Some(owned(value)),
+                ..Default::default()
+            });
+        }
+    }
+    fn reserve_attrs(&mut self, additional: usize) {
+        self.span.attributes.reserve(additional);
+    }
+    fn name(&self) -> &str {
+        &self.span.name
+    }
+    fn service_name(&self) -> Option<&str> {
+        self.resource.service_name()
+    }
+    fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>) {
+        self.span.events.push(Event {
+            time_unix_nano: self.span.end_time_unix_nano,
+            name: name.to_owned(),
+            attributes: attrs
+                .into_iter()
+                .map(|(k, v)| KeyValue {
+                    key: k.as_str().to_owned(),
+                    value: Some(owned(v)),
+                    ..Default::default()
+                })
+                .collect(),
+            dropped_attributes_count: 0,
+        });
     }
 }
 

@@ -1,0 +1,137 @@
+//! Budgets and cost anomalies configured in the gateway's YAML: flags on the released roots,
+//! counted on `/metrics`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::gateway::{llm, request, scrape, send_grpc, span, start_gateway};
+use common::{bool_attr, f64_attr, start_grpc_sink, str_attr};
+
+const ANALYTICS: &str = r#"
+assembly: { root_grace: 50ms, trace_timeout: 5s }
+analytics:
+  budgets:
+    - name: support
+      workflow: "support*"
+      limit_usd: "0.005"
+  anomaly: { enabled: true, window: 20, min_samples: 3, threshold: 3.0 }
+"#;
+
+/// gpt-4o-2024-08-06 at $2.50 / $10 per 1M: 1000 in / 100 out = $0.0035 per call.
+fn trace(t: u8, root: &str, calls: u8) -> Vec<opentelemetry_proto::tonic::trace::v1::Span> {
+    let mut v = vec![span(t, 1, 0, root, vec![])];
+    for i in 0..calls {
+        v.push(span(
+            t,
+            10 + i,
+            1,
+            "chat",
+            llm("gpt-4o-2024-08-06", 1000, 100),
+        ));
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budgets_and_anomalies_flag_exactly_the_traces_that_cross_them() {
+    let (sink, captured) = start_grpc_sink().await;
+    let gw = start_gateway(&format!("http://{sink}"), "", ANALYTICS).await;
+    let grpc = gw.grpc_addr().expect("grpc");
+    // support: 1 call ($0.0035) under the $0.005 budget, 2 calls ($0.007) over it.
+    // batch: 3 baseline traces of 1 call, then one of 2 calls (2x) and one of 5 calls (5x).
+    let traces: Vec<(u8, &str, u8)> = vec![
+        (1, "support run", 1),
+        (2, "support run", 2),
+        (3, "batch", 1),
+        (4, "batch", 1),
+        (5, "batch", 1),
+        (6, "batch", 2),
+        (7, "batch", 5),
+    ];
+    let mut expected = 0;
+    for (t, root, calls) in &traces {
+        send_grpc(grpc, request("svc", trace(*t, root, *calls)))
+            .await
+            .expect("accepted");
+        expected += 1 + *calls as usize;
+        // One at a time, so the baseline is built in order.
+        assert_eq!(
+            captured.wait_for(expected, Duration::from_secs(10)).await,
+            expected
+        );
+    }
+    let spans = captured.spans();
+    let root = |t: u8| {
+        spans
+            .iter()
+            .find(|(_, s)| s.trace_id == vec![t; 16] && s.parent_span_id.is_empty())
+            .map(|(_, s)| s.clone())
+            .expect("root exported")
+    };
+    assert_eq!(
+        bool_attr(&root(1).attributes, "cost.budget.exceeded"),
+        Some(false)
+    );
+    let over = root(2);
+    assert_eq!(
+        bool_attr(&over.attributes, "cost.budget.exceeded"),
+        Some(true)
+    );
+    assert_eq!(
+        str_attr(&over.attributes, "cost.budget.name").as_deref(),
+        Some("support")
+    );
+    assert!(
+        over.events.iter().any(|e| e.name == "cost.budget.exceeded"),
+        "event on the root"
+    );
+    for t in 3..=7 {
+        assert_eq!(
+            bool_attr(&root(t).attributes, "cost.budget.exceeded"),
+            None,
+            "no rule for batch"
+        );
+    }
+    assert_eq!(
+        f64_attr(&root(5).attributes, "cost.anomaly.ratio"),
+        None,
+        "2 samples: no baseline"
+    );
+    let r6 = f64_attr(&root(6).attributes, "cost.anomaly.ratio").expect("ratio");
+    assert!((r6 - 2.0).abs() < 1e-9, "{r6}");
+    assert_eq!(bool_attr(&root(6).attributes, "cost.anomaly"), Some(false));
+    let r7 = f64_attr(&root(7).attributes, "cost.anomaly.ratio").expect("ratio");
+    assert!((r7 - 5.0).abs() < 1e-9, "{r7}");
+    assert_eq!(bool_attr(&root(7).attributes, "cost.anomaly"), Some(true));
+
+    let text = scrape(&gw).await;
+    for (outcome, n) in [("over_budget", 1), ("anomaly", 1)] {
+        let line = format!("otel_llm_cost_traces_total{{service=\"svc\",workflow=\"{}\",outcome=\"{outcome}\"}} {n}", if outcome == "anomaly" { "batch" } else { "support run" });
+        assert!(text.contains(&line), "{line}\n{text}");
+    }
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn analytics_config_errors_are_all_reported() {
+    let yaml = r#"
+analytics:
+  budgets:
+    - name: ""
+      limit_usd: "abc"
+  anomaly: { enabled: true, window: 0, threshold: -1 }
+  metrics: { max_models: 0 }
+"#;
+    let cfg = otel_llm_cost::GatewayConfig::from_yaml("t.yaml", yaml, None).expect("parses");
+    let err = cfg.resolve(&|_| None).expect_err("invalid").to_string();
+    for needle in [
+        "analytics.budgets[0].name",
+        "analytics.budgets[0].limit_usd",
+        "analytics.anomaly.window",
+        "analytics.anomaly.threshold",
+        "analytics.metrics.max_models",
+    ] {
+        assert!(err.contains(needle), "{needle} missing from: {err}");
+    }
+}
