@@ -41,17 +41,8 @@ pub use processor::{
     CostSpanProcessor, CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
-pub use records::{
-    call_record, trace_records, CallRecord, CallStatus, ModelCost, Record, RecordSpan,
-    RecordWriter, TraceRecord, TraceRecords, RECORD_WRITER_CHECK_INTERVAL,
-};
 #[cfg(feature = "gateway")]
 #[doc(hidden)]
 pub use report::generate;
-#[cfg(feature = "gateway")]
-pub use report::{
-    GroupBy, GroupRow, InputError, InputSummary, ModelRow, Report, ReportOptions,
-    Reporter, StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,
-};
 pub use span_view::{AttrValue, OwnedValue, SpanView};
 pub use usage::{ExtractOptions, InputCounting, Usage};
