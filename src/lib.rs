@@ -41,8 +41,5 @@ pub use processor::{
     CostSpanProcessor, CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
-#[cfg(feature = "gateway")]
-#[doc(hidden)]
-pub use report::generate;
 pub use span_view::{AttrValue, OwnedValue, SpanView};
 pub use usage::{ExtractOptions, InputCounting, Usage};
