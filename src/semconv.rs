@@ -204,8 +204,8 @@ pub mod ours {
     pub const ANOMALY_RATIO: &str = "anomaly.ratio";
     /// Root only: that median.
     pub const ANOMALY_BASELINE_USD: &str = "anomaly.baseline_usd";
-    /// Root only: the ratio reached the threshold.
-    pub const ANOMALY: &str = "anomaly";
+    /// Root only: the ratio reached the threshold (`anomaly.detected`, so `anomaly` stays a namespace).
+    pub const ANOMALY: &str = "anomaly.detected";
 }
 
 /// Instrumentation scopes whose input token count excludes cache tokens.
