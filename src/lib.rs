@@ -13,16 +13,18 @@ mod pricing;
 #[cfg(feature = "processor")]
 mod processor;
 mod provider;
+mod records;
+#[cfg(feature = "gateway")]
+mod report;
 pub mod semconv;
 mod span_view;
 mod usage;
 
 pub use analytics::{
     AnomalyOptions, BudgetRule, CardinalityLimit, CostAggregator, CostSeries, MetricLimits,
-    ModelLabels, SeriesTotals, TraceObserver, TraceSummary, Verdicts, DEFAULT_MAX_MODELS,
-    DEFAULT_MAX_SERVICES, DEFAULT_MAX_WORKFLOW_LABELS,
-    DEFAULT_ANOMALY_MIN_SAMPLES, DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW,
-    DEFAULT_MAX_WORKFLOWS, OVERFLOW_LABEL,
+    ModelLabels, SeriesTotals, TraceObserver, TraceSummary, Verdicts, DEFAULT_ANOMALY_MIN_SAMPLES,
+    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_MODELS, DEFAULT_MAX_SERVICES,
+    DEFAULT_MAX_WORKFLOWS, DEFAULT_MAX_WORKFLOW_LABELS, OVERFLOW_LABEL,
 };
 pub use engine::{
     Engine, EngineOptions, ModelShare, PricingStatus, Stats, StatsSnapshot, TokenCounts, Totals,
@@ -41,5 +43,17 @@ pub use processor::{
     CostSpanProcessor, CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
+pub use records::{
+    call_record, trace_records, CallRecord, CallStatus, ModelCost, Record, RecordSpan,
+    RecordWriter, TraceRecord, TraceRecords, RECORD_WRITER_CHECK_INTERVAL,
+};
+#[cfg(feature = "gateway")]
+#[doc(hidden)]
+pub use report::generate;
+#[cfg(feature = "gateway")]
+pub use report::{
+    GroupBy, GroupRow, InputError, InputSummary, ModelRow, Report, ReportOptions, Reporter,
+    StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,
+};
 pub use span_view::{AttrValue, OwnedValue, SpanView};
 pub use usage::{ExtractOptions, InputCounting, Usage};

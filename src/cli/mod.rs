@@ -2,6 +2,7 @@
 
 mod catalog;
 mod price;
+mod report;
 mod serve;
 
 use std::process::ExitCode;
@@ -72,6 +73,8 @@ enum Command {
     Catalog(catalog::CatalogCmd),
     /// Run the OTLP gateway: receive traces, price whole traces, export OTLP downstream.
     Serve(serve::ServeArgs),
+    /// Cost report over exported traces (OTLP/JSON, Jaeger) or cost records.
+    Report(report::ReportArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -80,6 +83,7 @@ pub(crate) fn main() -> ExitCode {
         Command::Price(a) => price::run(&cli.pricing, a),
         Command::Catalog(c) => catalog::run(&cli.pricing, c),
         Command::Serve(a) => serve::run(&cli.pricing, a),
+        Command::Report(a) => report::run(&cli.pricing, a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,425 @@
+//! The report as a table (for people), JSON, or CSV (one long table with a `section` column).
+
+use std::io::{self, Write};
+
+use super::{Report, TraceRow};
+use crate::money::Usd;
+
+/// `$1.234568`: rounded half up to the micro-dollar (tables only; JSON and CSV are exact).
+fn money(u: Usd) -> String {
+    const MICRO: u128 = 1_000_000_000; // femto per micro-dollar
+    let micros = (u.femto() + MICRO / 2) / MICRO;
+    format!(
+        "${}.{:06}",
+        group_digits(micros / 1_000_000),
+        micros % 1_000_000
+    )
+}
+
+/// `12,345`.
+fn group_digits(n: impl std::fmt::Display) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ms(v: Option<u32>) -> String {
+    v.map_or_else(|| "-".into(), group_digits)
+}
+
+fn avg(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+/// Writes aligned columns; `right[i]` right-aligns column i.
+fn table(w: &mut dyn Write, head: &[&str], right: &[bool], rows: &[Vec<String>]) -> io::Result<()> {
+    let mut width: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |w: &mut dyn Write, cells: &[String]| -> io::Result<()> {
+        let mut s = String::from("  ");
+        for (i, c) in cells.iter().enumerate() {
+            let pad = width[i] - c.chars().count();
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if right[i] {
+                s.extend(std::iter::repeat_n(' ', pad));
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                if i + 1 < cells.len() {
+                    s.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+        }
+        writeln!(w, "{}", s.trim_end())
+    };
+    line(w, &head.iter().map(|h| (*h).to_owned()).collect::<Vec<_>>())?;
+    for r in rows {
+        line(w, r)?;
+    }
+    Ok(())
+}
+
+fn trace_cells(t: &TraceRow) -> Vec<String> {
+    vec![
+        t.trace_id.clone(),
+        t.workflow.clone().unwrap_or_else(|| "-".into()),
+        t.service.clone().unwrap_or_else(|| "-".into()),
+        group_digits(t.llm_calls),
+        group_digits(t.unpriced_calls),
+        money(t.total_usd),
+        group_digits(t.duration_ms),
+        ms(t.p50_ms),
+        ms(t.p95_ms),
+        if t.complete { "yes" } else { "no" }.into(),
+    ]
+}
+
+impl Report {
+    /// Writes the report as text tables, for people. Money is rounded to $0.000001.
+    pub fn write_table(&self, w: &mut dyn Write) -> io::Result<()> {
+        let s = &self.summary;
+        let incomplete = if s.incomplete_traces > 0 {
+            format!(" ({} incomplete)", group_digits(s.incomplete_traces))
+        } else {
+            String::new()
+        };
+        let unpriced = if s.unpriced_calls > 0 {
+            format!(" ({} unpriced)", group_digits(s.unpriced_calls))
+        } else {
+            String::new()
+        };
+        writeln!(
+            w,
+            "Cost report: {} traces{incomplete}, {} LLM calls{unpriced}, total {}",
+            group_digits(s.traces),
+            group_digits(s.llm_calls),
+            money(s.total_usd)
+        )?;
+        writeln!(
+            w,
+            "Tokens: {} in, {} out. Span: {} ms. LLM call latency (ms): p50 {}, p95 {}, p99 {}",
+            group_digits(s.input_tokens),
+            group_digits(s.output_tokens),
+            group_digits(s.duration_ms),
+            ms(s.p50_ms),
+            ms(s.p95_ms),
+            ms(s.p99_ms)
+        )?;
+        let i = &self.input;
+        writeln!(
+            w,
+            "Input: {} inputs, {} spans, {} cost records, {} errors, {} late spans, {} repeated spans, {} traces released early",
+            i.inputs, i.spans, i.records, i.errors, i.late_spans, i.duplicate_spans, i.evicted_traces
+        )?;
+        if !self.groups.is_empty() {
+            writeln!(w, "\nBy {}", self.group_by)?;
+            let rows: Vec<Vec<String>> = self
+                .groups
+                .iter()
+                .map(|g| {
+                    vec![
+                        g.key.clone(),
+                        group_digits(g.traces),
+                        group_digits(g.llm_calls),
+                        group_digits(g.unpriced_calls),
+                        money(g.total_usd),
+                        format!("{:.1}%", g.pct),
+                        money(g.avg_usd_per_trace),
+                        group_digits(g.duration_ms),
+                        ms(g.p50_ms),
+                        ms(g.p95_ms),
+                        ms(g.p99_ms),
+                    ]
+                })
+                .collect();
+            table(
+                w,
+                &[
+                    "GROUP",
+                    "TRACES",
+                    "CALLS",
+                    "UNPRICED",
+                    "COST",
+                    "SHARE",
+                    "PER TRACE",
+                    "SPAN MS",
+                    "P50 MS",
+                    "P95 MS",
+                    "P99 MS",
+                ],
+                &[
+                    false, true, true, true, true, true, true, true, true, true, true,
+                ],
+                &rows,
+            )?;
+        }
+        if !self.models.is_empty() {
+            writeln!(w, "\nBy model")?;
+            let rows: Vec<Vec<String>> = self
+                .models
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.model.clone(),
+                        group_digits(m.calls),
+                        group_digits(m.unpriced_calls),
+                        money(m.cost_usd),
+                        format!("{:.1}%", m.pct),
+                        avg(m.avg_input_tokens),
+                        avg(m.avg_output_tokens),
+                        ms(m.p50_ms),
+                        ms(m.p95_ms),
+                        ms(m.p99_ms),
+                    ]
+                })
+                .collect();
+            table(
+                w,
+                &[
+                    "MODEL", "CALLS", "UNPRICED", "COST", "SHARE", "AVG IN", "AVG OUT", "P50 MS",
+                    "P95 MS", "P99 MS",
+                ],
+                &[false, true, true, true, true, true, true, true, true, true],
+                &rows,
+            )?;
+        }
+        if !self.steps.is_empty() {
+            writeln!(w, "\nBy step")?;
+            let rows: Vec<Vec<String>> = self
+                .steps
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.step.clone(),
+                        group_digits(m.calls),
+                        group_digits(m.unpriced_calls),
+                        money(m.cost_usd),
+                        format!("{:.1}%", m.pct),
+                        avg(m.avg_input_tokens),
+                        avg(m.avg_output_tokens),
+                    ]
+                })
+                .collect();
+            table(
+                w,
+                &[
+                    "STEP", "CALLS", "UNPRICED", "COST", "SHARE", "AVG IN", "AVG OUT",
+                ],
+                &[false, true, true, true, true, true, true],
+                &rows,
+            )?;
+        }
+        if !self.top_traces.is_empty() {
+            writeln!(w, "\nTop {} traces by cost", self.top_traces.len())?;
+            let rows: Vec<Vec<String>> = self.top_traces.iter().map(trace_cells).collect();
+            table(
+                w,
+                &[
+                    "TRACE",
+                    "WORKFLOW",
+                    "SERVICE",
+                    "CALLS",
+                    "UNPRICED",
+                    "COST",
+                    "DURATION MS",
+                    "P50 MS",
+                    "P95 MS",
+                    "COMPLETE",
+                ],
+                &[
+                    false, false, false, true, true, true, true, true, true, false,
+                ],
+                &rows,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Writes the report as pretty JSON (money as exact decimal strings).
+    pub fn write_json(&self, w: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self).map_err(io::Error::other)?;
+        writeln!(w)
+    }
+
+    /// Writes the report as one CSV table (RFC 4180), a row per total, group, model, step and
+    /// top trace, told apart by the `section` column; money exact. Columns that do not apply
+    /// to a section are empty.
+    pub fn write_csv(&self, w: &mut dyn Write) -> io::Result<()> {
+        const HEAD: [&str; 17] = [
+            "section",
+            "key",
+            "label",
+            "traces",
+            "llm_calls",
+            "unpriced_calls",
+            "cost_usd",
+            "pct",
+            "avg_input_tokens",
+            "avg_output_tokens",
+            "input_tokens",
+            "output_tokens",
+            "duration_ms",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "complete",
+        ];
+        writeln!(w, "{}", HEAD.join(","))?;
+        let opt = |v: Option<u32>| v.map(|x| x.to_string()).unwrap_or_default();
+        let mut row = |cells: [String; 17]| -> io::Result<()> {
+            let cells: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+            writeln!(w, "{}", cells.join(","))
+        };
+        let s = &self.summary;
+        row([
+            "total".into(),
+            "all".into(),
+            String::new(),
+            s.traces.to_string(),
+            s.llm_calls.to_string(),
+            s.unpriced_calls.to_string(),
+            s.total_usd.to_string(),
+            if s.total_usd.is_zero() { "0" } else { "100" }.into(),
+            String::new(),
+            String::new(),
+            s.input_tokens.to_string(),
+            s.output_tokens.to_string(),
+            s.duration_ms.to_string(),
+            opt(s.p50_ms),
+            opt(s.p95_ms),
+            opt(s.p99_ms),
+            String::new(),
+        ])?;
+        for g in &self.groups {
+            row([
+                "group".into(),
+                g.key.clone(),
+                self.group_by.clone(),
+                g.traces.to_string(),
+                g.llm_calls.to_string(),
+                g.unpriced_calls.to_string(),
+                g.total_usd.to_string(),
+                g.pct.to_string(),
+                String::new(),
+                String::new(),
+                g.input_tokens.to_string(),
+                g.output_tokens.to_string(),
+                g.duration_ms.to_string(),
+                opt(g.p50_ms),
+                opt(g.p95_ms),
+                opt(g.p99_ms),
+                String::new(),
+            ])?;
+        }
+        for m in &self.models {
+            row([
+                "model".into(),
+                m.model.clone(),
+                String::new(),
+                String::new(),
+                m.calls.to_string(),
+                m.unpriced_calls.to_string(),
+                m.cost_usd.to_string(),
+                m.pct.to_string(),
+                m.avg_input_tokens.to_string(),
+                m.avg_output_tokens.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                opt(m.p50_ms),
+                opt(m.p95_ms),
+                opt(m.p99_ms),
+                String::new(),
+            ])?;
+        }
+        for m in &self.steps {
+            row([
+                "step".into(),
+                m.step.clone(),
+                String::new(),
+                String::new(),
+                m.calls.to_string(),
+                m.unpriced_calls.to_string(),
+                m.cost_usd.to_string(),
+                m.pct.to_string(),
+                m.avg_input_tokens.to_string(),
+                m.avg_output_tokens.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ])?;
+        }
+        for t in &self.top_traces {
+            row([
+                "trace".into(),
+                t.trace_id.clone(),
+                t.workflow.clone().unwrap_or_default(),
+                "1".into(),
+                t.llm_calls.to_string(),
+                t.unpriced_calls.to_string(),
+                t.total_usd.to_string(),
+                String::new(),
+                String::new(),
+                String::new(),
+                t.input_tokens.to_string(),
+                t.output_tokens.to_string(),
+                t.duration_ms.to_string(),
+                opt(t.p50_ms),
+                opt(t.p95_ms),
+                opt(t.p99_ms),
+                t.complete.to_string(),
+            ])?;
+        }
+        Ok(())
+    }
+}
+
+/// Quotes a field when it holds a comma, quote, line break or edge space.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_rounds_to_the_micro_dollar() {
+        assert_eq!(money(Usd::parse("0.0000125").unwrap()), "$0.000013");
+        assert_eq!(money(Usd::parse("1234.5").unwrap()), "$1,234.500000");
+        assert_eq!(money(Usd::ZERO), "$0.000000");
+    }
+
+    #[test]
+    fn csv_quotes_only_when_needed() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn digits_are_grouped() {
+        assert_eq!(group_digits(1234567u64), "1,234,567");
+        assert_eq!(group_digits(123u64), "123");
+    }
+}

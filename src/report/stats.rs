@@ -1,0 +1,194 @@
+//! Streaming aggregates: exact money sums, counts, and the latencies kept for percentiles.
+
+use crate::money::Usd;
+
+/// Nearest-rank percentiles of `values` (sorted in place): for each `p` in `ps` (0 < p <= 100),
+/// the smallest value such that at least `p`% of the values are less than or equal to it, i.e.
+/// the value at 1-based rank `ceil(p/100 * n)` of the sorted values. Always one of the values
+/// (no interpolation). `None` for an empty set.
+pub(crate) fn nearest_rank(values: &mut [u32], ps: &[u32]) -> Vec<Option<u32>> {
+    values.sort_unstable();
+    let n = values.len() as u64;
+    ps.iter()
+        .map(|&p| {
+            if n == 0 {
+                return None;
+            }
+            let rank = (u64::from(p.clamp(1, 100)) * n).div_ceil(100).max(1);
+            usize::try_from(rank - 1)
+                .ok()
+                .and_then(|i| values.get(i).copied())
+        })
+        .collect()
+}
+
+/// Shares of `weights` in tenths of a percent, summing to exactly 1000 (100.0 %) when any weight
+/// is non-zero: floor of each share, then the tenths left over go one each to the largest
+/// remainders (ties: earlier entries first). All zero weights give all zero shares.
+pub(crate) fn largest_remainder(weights: &[u128]) -> Vec<u32> {
+    let total: u128 = weights.iter().copied().fold(0u128, u128::saturating_add);
+    if total == 0 {
+        return vec![0; weights.len()];
+    }
+    // Scale down huge totals so `w * 1000` cannot overflow (the rounding stays exact enough:
+    // weights are femto-dollars, far below 2^118).
+    let (weights, total): (Vec<u128>, u128) = if total > u128::MAX / 1000 {
+        let w: Vec<u128> = weights.iter().map(|w| w >> 16).collect();
+        let t = w.iter().sum::<u128>().max(1);
+        (w, t)
+    } else {
+        (weights.to_vec(), total)
+    };
+    let mut shares: Vec<(u128, u128)> = weights
+        .iter()
+        .map(|w| (w * 1000 / total, w * 1000 % total))
+        .collect();
+    let assigned: u128 = shares.iter().map(|s| s.0).sum();
+    let mut left = 1000u128.saturating_sub(assigned);
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|&a, &b| shares[b].1.cmp(&shares[a].1).then(a.cmp(&b)));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        if shares[i].1 > 0 {
+            shares[i].0 += 1;
+            left -= 1;
+        }
+    }
+    shares
+        .into_iter()
+        .map(|s| u32::try_from(s.0).unwrap_or(u32::MAX))
+        .collect()
+}
+
+/// `sum / n` with one decimal, rounded half up; 0 when `n == 0`.
+pub(crate) fn avg1(sum: u64, n: u64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let tenths = (u128::from(sum) * 20 / u128::from(n)).div_ceil(2);
+    tenths as f64 / 10.0
+}
+
+/// Aggregates of a set of calls (a group, a model, a step or everything).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Acc {
+    /// Traces (0 for models and steps).
+    pub traces: u64,
+    /// Traces that may miss spans.
+    pub incomplete: u64,
+    pub calls: u64,
+    pub unpriced: u64,
+    pub cost: Usd,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Earliest span start and latest span end (Unix ns) of the traces: wall-clock extent.
+    pub first_start: Option<u64>,
+    pub last_end: Option<u64>,
+    /// LLM call latencies, ms, when kept.
+    pub latencies: Vec<u32>,
+}
+
+impl Acc {
+    pub(crate) fn add_call(
+        &mut self,
+        cost: Option<Usd>,
+        input: u64,
+        output: u64,
+        latency_ms: u32,
+        keep_latency: bool,
+    ) {
+        self.calls += 1;
+        match cost {
+            Some(c) => self.cost += c,
+            None => self.unpriced += 1,
+        }
+        self.input_tokens = self.input_tokens.saturating_add(input);
+        self.output_tokens = self.output_tokens.saturating_add(output);
+        if keep_latency {
+            self.latencies.push(latency_ms);
+        }
+    }
+
+    pub(crate) fn add_trace(&mut self, start: u64, end: u64, complete: bool) {
+        self.traces += 1;
+        if !complete {
+            self.incomplete += 1;
+        }
+        self.first_start = Some(self.first_start.map_or(start, |s| s.min(start)));
+        self.last_end = Some(self.last_end.map_or(end, |e| e.max(end)));
+    }
+
+    /// Wall-clock extent, ms.
+    pub(crate) fn duration_ms(&self) -> u64 {
+        match (self.first_start, self.last_end) {
+            (Some(s), Some(e)) => crate::records::duration_ms(s, e),
+            _ => 0,
+        }
+    }
+
+    /// p50, p95, p99 of the kept latencies (sorts them).
+    pub(crate) fn percentiles(&mut self) -> [Option<u32>; 3] {
+        let v = nearest_rank(&mut self.latencies, &[50, 95, 99]);
+        [v[0], v[1], v[2]]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_on_known_sets() {
+        // 1..=100: pXX is XX exactly.
+        let mut v: Vec<u32> = (1..=100).rev().collect();
+        assert_eq!(
+            nearest_rank(&mut v, &[1, 50, 95, 99, 100]),
+            vec![Some(1), Some(50), Some(95), Some(99), Some(100)]
+        );
+        // The classic example: 15, 20, 35, 40, 50.
+        let mut v = vec![50, 15, 40, 20, 35];
+        assert_eq!(
+            nearest_rank(&mut v, &[5, 30, 40, 50, 100]),
+            vec![Some(15), Some(20), Some(20), Some(35), Some(50)]
+        );
+        // 10 values: p95 and p99 are both the largest (rank 10); p50 is rank 5.
+        let mut v: Vec<u32> = (1..=10).map(|x| x * 10).collect();
+        assert_eq!(
+            nearest_rank(&mut v, &[50, 95, 99]),
+            vec![Some(50), Some(100), Some(100)]
+        );
+        // 1000 values 0..999: p99 is rank 990, value 989.
+        let mut v: Vec<u32> = (0..1000).collect();
+        assert_eq!(nearest_rank(&mut v, &[99]), vec![Some(989)]);
+        assert_eq!(nearest_rank(&mut [7], &[50, 99]), vec![Some(7), Some(7)]);
+        assert_eq!(nearest_rank(&mut [], &[50]), vec![None]);
+    }
+
+    #[test]
+    fn largest_remainder_sums_to_100() {
+        assert_eq!(largest_remainder(&[1, 1, 1]), vec![334, 333, 333]);
+        assert_eq!(largest_remainder(&[2, 1]), vec![667, 333]);
+        assert_eq!(largest_remainder(&[0, 0]), vec![0, 0]);
+        assert_eq!(largest_remainder(&[5, 0]), vec![1000, 0]);
+        // Many tiny shares: still exactly 1000 in total, none negative.
+        let w: Vec<u128> = (1..=37).map(|i| i * 1_000_003).collect();
+        assert_eq!(largest_remainder(&w).iter().sum::<u32>(), 1000);
+        let w = vec![u128::MAX / 3, u128::MAX / 3, 7];
+        assert_eq!(largest_remainder(&w).iter().sum::<u32>(), 1000);
+        // A long tail of equal shares.
+        for n in 1..60u128 {
+            let w: Vec<u128> = (0..n).map(|i| 1 + i % 3).collect();
+            assert_eq!(largest_remainder(&w).iter().sum::<u32>(), 1000, "n={n}");
+        }
+    }
+
+    #[test]
+    fn averages_round_half_up() {
+        assert_eq!(avg1(10, 4), 2.5);
+        assert_eq!(avg1(1, 3), 0.3);
+        assert_eq!(avg1(2, 3), 0.7);
+        assert_eq!(avg1(5, 0), 0.0);
+    }
+}
