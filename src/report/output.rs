@@ -16,6 +16,15 @@ fn money(u: Usd) -> String {
     )
 }
 
+/// The cost cell: `-` when every call was unpriced (an unknown model is never shown as $0).
+fn cost_cell(u: Usd, calls: u64, unpriced: u64) -> String {
+    if calls > 0 && unpriced >= calls {
+        "-".to_owned()
+    } else {
+        money(u)
+    }
+}
+
 /// `12,345`.
 fn group_digits(n: impl std::fmt::Display) -> String {
     let s = n.to_string();
@@ -78,7 +87,7 @@ fn trace_cells(t: &TraceRow) -> Vec<String> {
         t.service.clone().unwrap_or_else(|| "-".into()),
         group_digits(t.llm_calls),
         group_digits(t.unpriced_calls),
-        money(t.total_usd),
+        cost_cell(t.total_usd, t.llm_calls as u64, t.unpriced_calls as u64),
         group_digits(t.duration_ms),
         ms(t.p50_ms),
         ms(t.p95_ms),
@@ -175,7 +184,7 @@ impl Report {
                         m.model.clone(),
                         group_digits(m.calls),
                         group_digits(m.unpriced_calls),
-                        money(m.cost_usd),
+                        cost_cell(m.cost_usd, m.calls as u64, m.unpriced_calls as u64),
                         format!("{:.1}%", m.pct),
                         avg(m.avg_input_tokens),
                         avg(m.avg_output_tokens),
@@ -205,7 +214,7 @@ impl Report {
                         m.step.clone(),
                         group_digits(m.calls),
                         group_digits(m.unpriced_calls),
-                        money(m.cost_usd),
+                        cost_cell(m.cost_usd, m.calls as u64, m.unpriced_calls as u64),
                         format!("{:.1}%", m.pct),
                         avg(m.avg_input_tokens),
                         avg(m.avg_output_tokens),
