@@ -42,10 +42,16 @@ impl Usd {
     }
 
     /// The amount as `f64` dollars, for writing to attributes and metrics only.
+    #[inline]
     pub fn as_f64(self) -> f64 {
         // Exact below 2^53 femto-dollars (~$9), then one correctly rounded division: the
-        // nearest double to the exact amount; above that, within one ulp.
-        self.0 as f64 / 1e15
+        // nearest double to the exact amount; above that, within one ulp. Below 2^64 (~$18,446)
+        // through `u64`: the same correctly rounded conversion, without the software `u128`
+        // one.
+        match u64::try_from(self.0) {
+            Ok(v) => v as f64 / 1e15,
+            Err(_) => wide_as_f64(self.0),
+        }
     }
 
     /// Saturating sum.
@@ -62,6 +68,14 @@ impl Usd {
         let per_mille = (self.0.saturating_mul(2000) / total.0).div_ceil(2);
         per_mille as f64 / 10.0
     }
+}
+
+/// `u128 -> f64` dollars, out of line: kept apart so that the compiler does not fold the
+/// `u64` fast path of [`Usd::as_f64`] back into this (software) conversion.
+#[cold]
+#[inline(never)]
+fn wide_as_f64(femto: u128) -> f64 {
+    femto as f64 / 1e15
 }
 
 impl Add for Usd {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use otel_llm_cost::{Catalog, Rate, RateSet, Rates};
+use otel_llm_cost::{Catalog, Rate, RateSet};
 
 fn catalog() -> Arc<Catalog> {
     Catalog::shared().expect("embedded catalog loads")
@@ -12,8 +12,9 @@ fn catalog() -> Arc<Catalog> {
 
 /// The raw catalog file, to check what the loader might normalise away.
 fn raw() -> serde_json::Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/catalog/catalog.json"))
-        .expect("catalog/catalog.json");
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/catalog/catalog.json"))
+            .expect("catalog/catalog.json");
     serde_json::from_str(&text).expect("catalog.json is JSON")
 }
 
@@ -84,7 +85,10 @@ fn each_rate(v: &serde_json::Value, path: &str, f: &mut dyn FnMut(&str, &str)) {
     let Some(obj) = v.as_object() else { return };
     for (k, x) in obj {
         if RATE_FIELDS.contains(&k.as_str()) {
-            f(&format!("{path}.{k}"), x.as_str().unwrap_or("<not a string>"));
+            f(
+                &format!("{path}.{k}"),
+                x.as_str().unwrap_or("<not a string>"),
+            );
         }
     }
     if let Some(tiers) = obj.get("tiers").and_then(|t| t.as_array()) {
@@ -130,7 +134,6 @@ fn check_set(id: &str, what: &str, set: &RateSet, bad: &mut Vec<String>) {
         }
         last = Some(t.above_input_tokens);
     }
-    let _: &Rates = &set.rates;
 }
 
 #[test]
@@ -300,7 +303,10 @@ fn coverage_at_least_2000_models_and_30_providers() {
     }
     // Every mode is represented, embeddings included.
     let modes: BTreeSet<&str> = c.models().iter().map(|m| m.mode.as_str()).collect();
-    assert!(modes.contains("chat") && modes.contains("embedding"), "{modes:?}");
+    assert!(
+        modes.contains("chat") && modes.contains("embedding"),
+        "{modes:?}"
+    );
 }
 
 #[test]
@@ -320,18 +326,28 @@ fn catalog_records_its_version_and_sources() {
     for name in ["litellm", "genai-prices"] {
         let s = by_name.get(name).unwrap_or_else(|| panic!("source {name}"));
         assert!(!s.version.is_empty(), "{name}: no version");
-        assert!(s.version.chars().next().unwrap().is_ascii_digit(), "{name}: {}", s.version);
+        assert!(
+            s.version.chars().next().unwrap().is_ascii_digit(),
+            "{name}: {}",
+            s.version
+        );
         assert_eq!(s.license, "MIT", "{name}");
         assert_eq!(s.sha256.len(), 64, "{name}: sha256 {}", s.sha256);
         assert!(!s.file.is_empty());
     }
     assert!(!info.notes.is_empty());
-    assert!(info.layers.is_empty(), "no user layers on the embedded catalog");
+    assert!(
+        info.layers.is_empty(),
+        "no user layers on the embedded catalog"
+    );
     // Every price says where it came from.
     for m in c.models() {
         for p in &m.prices {
             assert!(
-                matches!(&*p.source, "litellm" | "genai-prices" | "genai-prices+litellm"),
+                matches!(
+                    &*p.source,
+                    "litellm" | "genai-prices" | "genai-prices+litellm"
+                ),
                 "{}: source {}",
                 m.id,
                 p.source
@@ -371,7 +387,11 @@ fn claude_sonnet_4_6_long_context_tier_removed_on_2026_03_13() {
     assert_eq!(before.standard.tiers[0].rates.output, rate("22.5"));
     let after = m.price_at(unix("2026-03-13"));
     assert_eq!(after.effective_from.unwrap().to_string(), "2026-03-13");
-    assert!(after.standard.tiers.is_empty(), "{:?}", after.standard.tiers);
+    assert!(
+        after.standard.tiers.is_empty(),
+        "{:?}",
+        after.standard.tiers
+    );
     assert_eq!(after.standard.rates.input, rate("3"));
     assert_eq!(after.standard.rates.output, rate("15"));
 }

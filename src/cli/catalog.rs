@@ -116,9 +116,9 @@ fn validate(pricing: &PricingArgs, file: &std::path::Path) -> anyhow::Result<Exi
         Catalog::from_catalog_json(&name, &text)
             .map(|c| format!("catalog with {} models", c.models().len()))
     } else {
-        let base = pricing.catalog()?;
-        let before = base.models().len();
-        let b = Catalog::builder();
+        // Validated on top of the configured layers (`--overrides` ...), as it would be used.
+        let before = pricing.catalog()?.models().len();
+        let b = pricing.builder()?;
         let b = if is_toml {
             b.with_overrides_file(file)
         } else {
@@ -133,7 +133,7 @@ fn validate(pricing: &PricingArgs, file: &std::path::Path) -> anyhow::Result<Exi
             format!(
                 "{kind}: {} models after layering ({} new)",
                 c.models().len(),
-                c.models().len() - before
+                c.models().len().saturating_sub(before)
             )
         })
     };

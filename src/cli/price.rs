@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use otel_llm_cost::{Priced, ServiceTier, Usage, Usd};
 use serde_json::json;
 
@@ -58,7 +58,8 @@ pub(crate) fn parse_instant(s: &str) -> anyhow::Result<i64> {
         return Ok(d.midnight().assume_utc().unix_timestamp());
     }
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-        .with_context(|| format!("--at '{s}': expected YYYY-MM-DD or an RFC 3339 time"))?;
+        // `time`'s message repeats its cause; one plain sentence is clearer.
+        .map_err(|_| anyhow::anyhow!("--at '{s}': expected YYYY-MM-DD or an RFC 3339 time"))?;
     Ok(t.unix_timestamp())
 }
 
@@ -78,11 +79,15 @@ pub(crate) fn run(pricing: &PricingArgs, a: PriceArgs) -> anyhow::Result<ExitCod
         audio_in: a.audio_input,
         audio_out: a.audio_output,
     };
-    let cached = a.cache_read + a.cache_write + a.cache_write_1h + a.audio_input;
+    let cached = a
+        .cache_read
+        .saturating_add(a.cache_write)
+        .saturating_add(a.cache_write_1h)
+        .saturating_add(a.audio_input);
     if cached > a.input {
         bail!("--cache-read + --cache-write + --cache-write-1h + --audio-input ({cached}) exceed --input ({}): --input counts all input tokens", a.input);
     }
-    if a.reasoning + a.audio_output > a.output {
+    if a.reasoning.saturating_add(a.audio_output) > a.output {
         bail!(
             "--reasoning + --audio-output exceed --output ({}): --output counts all output tokens",
             a.output
@@ -176,11 +181,16 @@ fn print_table(p: &Priced<'_>, u: &Usage, version: &str, asked: Option<ServiceTi
         "{:<16}{:>12}{:>14}{:>18}",
         "component", "tokens", "$ / 1M", "cost $"
     );
-    let cached = u.cache_read + u.cache_write_5m + u.cache_write_1h;
+    let cached = u
+        .cache_read
+        .saturating_add(u.cache_write_5m)
+        .saturating_add(u.cache_write_1h);
     let rows: [(&str, u64, String, Usd); 8] = [
         (
             "input",
-            u.input_total.saturating_sub(cached + u.audio_in),
+            u.input_total
+                .saturating_sub(cached)
+                .saturating_sub(u.audio_in),
             rates.input.to_string(),
             c.input,
         ),
@@ -210,7 +220,9 @@ fn print_table(p: &Priced<'_>, u: &Usage, version: &str, asked: Option<ServiceTi
         ),
         (
             "output",
-            u.output_total.saturating_sub(u.reasoning + u.audio_out),
+            u.output_total
+                .saturating_sub(u.reasoning)
+                .saturating_sub(u.audio_out),
             rates.output.to_string(),
             c.output,
         ),
@@ -250,7 +262,7 @@ fn print_table(p: &Priced<'_>, u: &Usage, version: &str, asked: Option<ServiceTi
     println!(
         "{:<16}{:>12}{:>14}{:>18}",
         "total",
-        u.input_total + u.output_total,
+        u.input_total.saturating_add(u.output_total),
         "",
         c.total().to_string()
     );

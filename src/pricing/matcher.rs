@@ -54,6 +54,11 @@ pub(crate) struct Index {
     user_aliases: HashMap<Box<str>, ModelIdx>,
     /// Pattern rules in catalog order (user models first).
     patterns: Vec<(ModelIdx, MatchRule)>,
+    /// All of `patterns` as one regex set (same order), so a form is tested against every
+    /// pattern in one pass instead of one by one; `None` if it could not be built.
+    pattern_set: Option<regex::RegexSet>,
+    /// Indices into `patterns` by model provider, in pattern order, with their regex set.
+    patterns_of: HashMap<Box<str>, (Vec<usize>, Option<regex::RegexSet>)>,
     cache: RwLock<HashMap<Box<str>, CacheSlot>>,
 }
 
@@ -169,11 +174,29 @@ impl Index {
             }
         }
         CatalogError::from_list(errors)?;
+        let pattern_set = build_pattern_set(&patterns);
+        let mut by_provider: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        for (k, (i, _)) in patterns.iter().enumerate() {
+            let p = &*models[*i as usize].provider;
+            by_provider.entry(p.into()).or_default().push(k);
+        }
+        let patterns_of = by_provider
+            .into_iter()
+            .map(|(p, ks)| {
+                let set =
+                    regex::RegexSetBuilder::new(ks.iter().map(|&k| rule_regex(&patterns[k].1)))
+                        .build()
+                        .ok();
+                (p, (ks, set))
+            })
+            .collect();
         Ok(Index {
             exact,
             ids,
             user_aliases,
             patterns,
+            pattern_set,
+            patterns_of,
             cache: RwLock::new(HashMap::new()),
         })
     }
@@ -201,9 +224,11 @@ impl Index {
                 }
             },
         };
+        // Trim any surrounding whitespace (`"gpt-4o\n"`); lower-case only when needed.
+        let model = model.trim();
         let lowered;
-        let key: &str = if model.bytes().any(|b| b.is_ascii_uppercase() || b == b' ') {
-            lowered = model.trim().to_ascii_lowercase();
+        let key: &str = if model.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = model.to_ascii_lowercase();
             &lowered
         } else {
             model
@@ -262,8 +287,32 @@ impl Index {
     ) -> Option<ModelIdx> {
         let forms = ladder(key);
         let want = provider.or_else(|| forms.iter().find_map(|(_, h)| *h));
+        let all_forms = || std::iter::once(key).chain(forms.iter().map(|(f, _)| f.as_str()));
+        if let Some(p) = want {
+            // Fast pass, same answer as the walk below: with a provider wanted, only a user alias
+            // or an entry *of that provider* ends the walk early, so only that provider's
+            // patterns need testing. If nothing ends it, the full walk finds the fallback.
+            let (mine, set) = match self.patterns_of.get(p) {
+                Some((ks, set)) => (ks.as_slice(), set.as_ref()),
+                None => (&[][..], None),
+            };
+            for form in all_forms() {
+                if let Some(&i) = self.user_aliases.get(form) {
+                    return Some(i);
+                }
+                if let Some(i) = self.exact.get(form).and_then(|c| of_provider(models, c, p)) {
+                    return Some(i);
+                }
+                if set.is_some_and(|s| !s.is_match(form)) {
+                    continue;
+                }
+                if let Some(&k) = mine.iter().find(|&&k| self.patterns[k].1.matches(form)) {
+                    return Some(self.patterns[k].0);
+                }
+            }
+        }
         let mut fallback = None;
-        for form in std::iter::once(key).chain(forms.iter().map(|(f, _)| f.as_str())) {
+        for form in all_forms() {
             if let Some(&i) = self.user_aliases.get(form) {
                 return Some(i);
             }
@@ -282,10 +331,8 @@ impl Index {
                 fallback.get_or_insert(c[0]);
             }
             let mut best: Option<(u8, ModelIdx)> = None;
-            for (i, rule) in &self.patterns {
-                if !rule.matches(form) {
-                    continue;
-                }
+            for k in self.pattern_matches(form) {
+                let (i, _) = &self.patterns[k];
                 let prov = &*models[*i as usize].provider;
                 if want == Some(prov) {
                     return Some(*i);
@@ -306,12 +353,48 @@ impl Index {
     }
 }
 
+impl Index {
+    /// Indices (ascending, i.e. in pattern order) of the patterns that match `form`.
+    fn pattern_matches(&self, form: &str) -> Vec<usize> {
+        let matches = |k: &usize| self.patterns[*k].1.matches(form);
+        match &self.pattern_set {
+            // The set narrows the candidates in one pass; each is confirmed with its own rule
+            // (exact semantics, and `all` rules, which the set cannot express, are confirmed).
+            // `is_match` first: no allocation, and most forms match no pattern at all.
+            Some(set) if !set.is_match(form) => Vec::new(),
+            Some(set) => set.matches(form).into_iter().filter(matches).collect(),
+            None => (0..self.patterns.len()).filter(matches).collect(),
+        }
+    }
+}
+
+/// One regex per pattern rule, matching at least whatever the rule matches (input and literals
+/// are lower-case already).
+fn rule_regex(rule: &MatchRule) -> String {
+    match rule {
+        MatchRule::Equals(s) => format!("^{}$", regex::escape(s)),
+        MatchRule::StartsWith(s) => format!("^{}", regex::escape(s)),
+        MatchRule::EndsWith(s) => format!("{}$", regex::escape(s)),
+        MatchRule::Contains(s) => regex::escape(s),
+        MatchRule::Regex(r) => format!("(?i:{})", r.as_str()),
+        // A conjunction is not expressible in one regex: always a candidate, confirmed later.
+        MatchRule::All(_) => String::new(),
+    }
+}
+
+fn build_pattern_set(patterns: &[(ModelIdx, MatchRule)]) -> Option<regex::RegexSet> {
+    regex::RegexSetBuilder::new(patterns.iter().map(|(_, r)| rule_regex(r)))
+        .build()
+        .ok()
+}
+
 /// The normalisation ladder: successive forms of a (lower-case) id, each tried for an exact
 /// match in order, with the provider a stripped prefix implies.
 pub(crate) fn ladder(id: &str) -> Vec<(String, Option<&'static str>)> {
-    let mut out: Vec<(String, Option<&'static str>)> = Vec::new();
-    let mut cur = id.trim().to_owned();
-    let mut hint: Option<&'static str> = looks_like_bedrock(&cur).then_some("aws.bedrock");
+    let mut out: Vec<(String, Option<&'static str>)> = Vec::with_capacity(4);
+    // Every step narrows `cur` to a part of `id`: no allocation but the forms pushed.
+    let mut cur: &str = id.trim();
+    let mut hint: Option<&'static str> = looks_like_bedrock(cur).then_some("aws.bedrock");
     let push = |out: &mut Vec<(String, Option<&'static str>)>, s: &str, h| {
         if s != id && !s.is_empty() && !out.iter().any(|(f, _)| f == s) {
             out.push((s.to_owned(), h));
@@ -322,17 +405,17 @@ pub(crate) fn ladder(id: &str) -> Vec<(String, Option<&'static str>)> {
     // and `...:foundation-model/anthropic.claude-...`: the model is the last path segment.
     if cur.starts_with("arn:") {
         if let Some(pos) = cur.rfind('/') {
-            cur = cur[pos + 1..].to_owned();
+            cur = &cur[pos + 1..];
             hint = Some("aws.bedrock");
-            push(&mut out, &cur, hint);
+            push(&mut out, cur, hint);
         }
     }
     // Vertex resource names: `projects/p/locations/l/publishers/google/models/gemini-1.5-pro`.
-    if let Some(pos) = cur.rfind("/models/") {
+    if let Some(pos) = cur.contains('/').then(|| cur.rfind("/models/")).flatten() {
         if cur.starts_with("projects/") || cur.contains("publishers/") {
-            cur = cur[pos + "/models/".len()..].to_owned();
+            cur = &cur[pos + "/models/".len()..];
             hint = hint.or(Some("gcp.vertex_ai"));
-            push(&mut out, &cur, hint);
+            push(&mut out, cur, hint);
         }
     }
     // Provider prefixes, repeatedly (`openrouter/anthropic/claude-...`, `bedrock/converse/...`),
@@ -344,9 +427,9 @@ pub(crate) fn ladder(id: &str) -> Vec<(String, Option<&'static str>)> {
             // fireworks: accounts/fireworks/models/<id>
             match rest.rsplit_once("/models/") {
                 Some((_, m)) => {
-                    cur = m.to_owned();
+                    cur = m;
                     hint = hint.or(Some("fireworks_ai"));
-                    push(&mut out, &cur, hint);
+                    push(&mut out, cur, hint);
                 }
                 None => break,
             }
@@ -354,43 +437,41 @@ pub(crate) fn ladder(id: &str) -> Vec<(String, Option<&'static str>)> {
         } else if !is_aws_region(first) {
             break;
         }
-        cur = rest.to_owned();
-        push(&mut out, &cur, hint);
+        cur = rest;
+        push(&mut out, cur, hint);
     }
     // `ft:gpt-4o-mini-2024-07-18:org:name:id` -> `ft:gpt-4o-mini-2024-07-18` -> base model.
     if let Some(rest) = cur.strip_prefix("ft:") {
-        let base = rest.split(':').next().unwrap_or(rest).to_owned();
+        let base = rest.split(':').next().unwrap_or(rest);
         push(&mut out, &format!("ft:{base}"), hint);
         cur = base;
-        push(&mut out, &cur, hint);
+        push(&mut out, cur, hint);
     }
     // Vertex `claude-3-5-sonnet@20240620` -> `claude-3-5-sonnet-20240620` -> `claude-3-5-sonnet`.
     if let Some((name, ver)) = cur.split_once('@') {
-        let name = name.to_owned();
         if ver.bytes().all(|b| b.is_ascii_digit()) {
             push(&mut out, &format!("{name}-{ver}"), hint);
         }
         cur = name;
-        push(&mut out, &cur, hint);
+        push(&mut out, cur, hint);
     }
     // Bedrock version suffixes: `:0`, `:0:200k`, then `-v1`/`-v2`.
-    if let Some(s) = strip_bedrock_revision(&cur) {
+    if let Some(s) = strip_bedrock_revision(cur) {
         cur = s;
-        push(&mut out, &cur, hint);
+        push(&mut out, cur, hint);
     }
-    if let Some(s) = strip_version(&cur) {
+    if let Some(s) = strip_version(cur) {
         cur = s;
-        push(&mut out, &cur, hint);
+        push(&mut out, cur, hint);
     }
     // `-latest` aliases.
     if let Some(s) = cur.strip_suffix("-latest") {
-        cur = s.to_owned();
-        push(&mut out, &cur, hint);
+        cur = s;
+        push(&mut out, cur, hint);
     }
     // Dated snapshots: `-2024-08-06`, `-20241022`.
-    if let Some(s) = strip_date(&cur) {
-        cur = s;
-        push(&mut out, &cur, hint);
+    if let Some(s) = strip_date(cur) {
+        push(&mut out, s, hint);
     }
     out
 }
@@ -433,21 +514,23 @@ fn is_aws_region(s: &str) -> bool {
         && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
 }
 
-fn strip_bedrock_revision(s: &str) -> Option<String> {
+fn strip_bedrock_revision(s: &str) -> Option<&str> {
     let (head, tail) = s.split_once(':')?;
     let ok = tail
         .split(':')
         .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()));
-    (ok && !head.is_empty()).then(|| head.to_owned())
+    (ok && !head.is_empty()).then_some(head)
 }
 
-fn strip_version(s: &str) -> Option<String> {
-    let (head, v) = s.rsplit_once("-v")?;
-    (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && !head.is_empty())
-        .then(|| head.to_owned())
+fn strip_version(s: &str) -> Option<&str> {
+    // `<head>-v<digits>`, without building a substring searcher (this runs on every cold id).
+    let digits = s.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let rest = &s[..s.len() - digits];
+    let head = rest.strip_suffix("-v")?;
+    (digits > 0 && !head.is_empty()).then_some(head)
 }
 
-fn strip_date(s: &str) -> Option<String> {
+fn strip_date(s: &str) -> Option<&str> {
     let b = s.as_bytes();
     let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
     // -YYYY-MM-DD
@@ -460,14 +543,14 @@ fn strip_date(s: &str) -> Option<String> {
             && t[8] == b'-'
             && digits(&t[9..])
         {
-            return Some(s[..s.len() - 11].to_owned());
+            return Some(&s[..s.len() - 11]);
         }
     }
     // -YYYYMMDD (starting with 19 or 20)
     if b.len() > 9 {
         let t = &b[b.len() - 9..];
         if t[0] == b'-' && digits(&t[1..]) && (t[1..3] == *b"20" || t[1..3] == *b"19") {
-            return Some(s[..s.len() - 9].to_owned());
+            return Some(&s[..s.len() - 9]);
         }
     }
     None
@@ -479,6 +562,123 @@ mod tests {
 
     fn forms(id: &str) -> Vec<String> {
         ladder(id).into_iter().map(|(f, _)| f).collect()
+    }
+
+    /// The plain walk `resolve_slow` must agree with: at each form user alias, exact, then every
+    /// pattern one by one in order (no regex set, no provider fast pass).
+    fn reference(ix: &Index, models: &[Model], key: &str, want: Option<&str>) -> Option<ModelIdx> {
+        let forms = ladder(key);
+        let want = want.or_else(|| forms.iter().find_map(|(_, h)| *h));
+        let mut fallback = None;
+        for form in std::iter::once(key).chain(forms.iter().map(|(f, _)| f.as_str())) {
+            if let Some(&i) = ix.user_aliases.get(form) {
+                return Some(i);
+            }
+            if let Some(c) = ix.exact.get(form) {
+                match want {
+                    None if provider_rank(&models[c[0] as usize].provider) < AGGREGATOR => {
+                        return Some(c[0])
+                    }
+                    None => {}
+                    Some(p) => {
+                        if let Some(i) = of_provider(models, c, p) {
+                            return Some(i);
+                        }
+                    }
+                }
+                fallback.get_or_insert(c[0]);
+            }
+            let mut best: Option<(u8, ModelIdx)> = None;
+            for (i, rule) in &ix.patterns {
+                if !rule.matches(form) {
+                    continue;
+                }
+                let prov = &*models[*i as usize].provider;
+                if want == Some(prov) {
+                    return Some(*i);
+                }
+                let rank = provider_rank(prov);
+                if best.is_none_or(|(r, _)| rank < r) {
+                    best = Some((rank, *i));
+                }
+            }
+            if let Some((rank, i)) = best {
+                if want.is_none() && rank < AGGREGATOR {
+                    return Some(i);
+                }
+                fallback.get_or_insert(i);
+            }
+        }
+        fallback
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_plain_walk() {
+        let c = crate::pricing::Catalog::embedded().unwrap();
+        let (ix, models) = (&c.index, &c.models[..]);
+        assert!(ix.pattern_set.is_some());
+        let mut n = 0;
+        for m in models.iter().step_by(5) {
+            let id = m.id.to_ascii_lowercase();
+            for key in [
+                id.clone(),
+                format!("{id}-20250101"),
+                format!("openai/{id}"),
+                format!("bedrock/converse/{id}"),
+                format!("arn:aws:bedrock:us-east-1:1:inference-profile/{id}"),
+                format!("ft:{id}:org::x"),
+                format!("{id}@20240101"),
+                format!("my-{id}-custom"),
+            ] {
+                for p in [
+                    None,
+                    Some(&*m.provider),
+                    Some("openai"),
+                    Some("aws.bedrock"),
+                    Some("nobody"),
+                ] {
+                    n += 1;
+                    assert_eq!(
+                        ix.resolve_slow(models, &key, p),
+                        reference(ix, models, &key, p),
+                        "{key} {p:?}"
+                    );
+                }
+            }
+        }
+        assert!(n > 10_000);
+    }
+
+    #[test]
+    fn every_pattern_is_in_the_regex_set() {
+        // The set is a prefilter: it must never miss what a rule matches.
+        let c = crate::pricing::Catalog::embedded().unwrap();
+        let ix = &c.index;
+        let set = ix.pattern_set.as_ref().unwrap();
+        for (k, (_, rule)) in ix.patterns.iter().enumerate() {
+            let probe = match rule {
+                MatchRule::Equals(s) => s.clone(),
+                MatchRule::StartsWith(s) => format!("{s}zz"),
+                MatchRule::EndsWith(s) => format!("zz{s}"),
+                MatchRule::Contains(s) => format!("zz{s}zz"),
+                MatchRule::Regex(_) | MatchRule::All(_) => continue,
+            };
+            assert!(rule.matches(&probe), "{probe}");
+            assert!(set.matches(&probe).matched(k), "{k}: {probe}");
+        }
+        // Regex rules: every catalog id or alias a regex rule matches is in the set too.
+        for m in &c.models {
+            for a in
+                std::iter::once(m.id.to_ascii_lowercase()).chain(m.aliases().map(str::to_owned))
+            {
+                let hits = set.matches(&a);
+                for (k, (_, rule)) in ix.patterns.iter().enumerate() {
+                    if rule.matches(&a) {
+                        assert!(hits.matched(k), "{k}: {a}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -528,23 +728,26 @@ mod tests {
     #[test]
     fn date_and_version_suffixes() {
         assert_eq!(
-            strip_date("claude-3-5-sonnet-20241022").as_deref(),
+            strip_date("claude-3-5-sonnet-20241022"),
             Some("claude-3-5-sonnet")
         );
-        assert_eq!(strip_date("gpt-4o-2024-08-06").as_deref(), Some("gpt-4o"));
+        assert_eq!(strip_date("gpt-4o-2024-08-06"), Some("gpt-4o"));
         assert_eq!(strip_date("gpt-3.5-turbo-0125"), None);
         assert_eq!(
-            strip_version("anthropic.claude-v2").as_deref(),
+            strip_version("anthropic.claude-v2"),
             Some("anthropic.claude")
         );
         assert_eq!(
-            strip_bedrock_revision("anthropic.claude-v2:1").as_deref(),
+            strip_bedrock_revision("anthropic.claude-v2:1"),
             Some("anthropic.claude-v2")
         );
         assert_eq!(
-            strip_bedrock_revision("meta-llama/llama-3-8b:free").as_deref(),
+            strip_bedrock_revision("meta-llama/llama-3-8b:free"),
             Some("meta-llama/llama-3-8b")
         );
+        assert_eq!(strip_version("model-v"), None);
+        assert_eq!(strip_version("-v1"), None);
+        assert_eq!(strip_version("nova-pro-v10"), Some("nova-pro"));
         assert!(is_aws_region("us-east-1") && !is_aws_region("us.anthropic"));
     }
 }

@@ -65,7 +65,15 @@ pub enum CatalogError {
 }
 
 impl CatalogError {
-    fn from_list(mut v: Vec<CatalogError>) -> Result<(), CatalogError> {
+    fn from_list(v: Vec<CatalogError>) -> Result<(), CatalogError> {
+        // One flat list: a layer's own `Many` is spliced in, not nested.
+        let mut v: Vec<CatalogError> = v
+            .into_iter()
+            .flat_map(|e| match e {
+                CatalogError::Many(inner) => inner,
+                e => vec![e],
+            })
+            .collect();
         match v.len() {
             0 => Ok(()),
             1 => Err(v.remove(0)),
@@ -346,6 +354,9 @@ impl CatalogBuilder {
             };
             match loaded {
                 Ok(l) => {
+                    // A layer with problems still goes through the alias check below (so every
+                    // problem is listed); the build then fails, so nothing is half-loaded.
+                    errors.extend(l.errors);
                     info.layers.push(l.file.clone());
                     for m in l.models {
                         overrides::merge(&mut models, &mut user_first, m);
@@ -359,6 +370,22 @@ impl CatalogBuilder {
         }
         for (k, v, src) in self.aliases {
             aliases.insert(k.to_ascii_lowercase(), (v, src));
+        }
+        // Alias targets must exist; checked here so they are reported with every other problem.
+        let ids: std::collections::HashSet<String> =
+            models.iter().map(|m| m.id.to_ascii_lowercase()).collect();
+        let mut dangling: Vec<(&String, &(String, String))> = aliases
+            .iter()
+            .filter(|(_, (target, _))| !ids.contains(&target.to_ascii_lowercase()))
+            .collect();
+        dangling.sort();
+        for (name, (target, file)) in dangling {
+            errors.push(CatalogError::Invalid {
+                file: file.clone(),
+                entry: name.clone(),
+                field: "aliases".into(),
+                message: format!("target model '{target}' is not in the catalog"),
+            });
         }
         CatalogError::from_list(errors)?;
         Catalog::assemble(info, models, user_first, aliases)

@@ -33,11 +33,13 @@ use super::model::{MatchRule, Model};
 use super::CatalogError;
 use crate::money::Rate;
 
-/// A loaded user layer.
+/// A loaded user layer: what parsed, and every problem found. A layer with problems is never
+/// applied (the build fails), but its aliases are still checked so that all problems are listed.
 pub(crate) struct UserLayer {
     pub file: String,
     pub models: Vec<Model>,
     pub aliases: BTreeMap<String, String>,
+    pub errors: Vec<CatalogError>,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +72,8 @@ enum Num {
     S(String),
     I(i64),
     F(f64),
+    /// Anything else (`true`, an array ...): refused with the entry and field when parsed.
+    Other(toml::Value),
 }
 
 impl Num {
@@ -79,6 +83,27 @@ impl Num {
             Num::I(i) => i.to_string(),
             // Rust prints the shortest string that round-trips, so `0.1` stays `0.1`.
             Num::F(f) => f.to_string(),
+            Num::Other(v) => v.to_string(),
+        }
+    }
+}
+
+/// A date written as a string (`"2025-01-01"`) or a TOML date (`2025-01-01`).
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum DateText {
+    S(String),
+    D(toml::value::Datetime),
+    /// Anything else: refused with the entry and field when parsed as a date.
+    Other(toml::Value),
+}
+
+impl DateText {
+    fn text(&self) -> String {
+        match self {
+            DateText::S(s) => s.clone(),
+            DateText::D(d) => d.to_string(),
+            DateText::Other(v) => v.to_string(),
         }
     }
 }
@@ -145,7 +170,7 @@ struct OverrideRateSet {
 #[serde(deny_unknown_fields)]
 struct OverridePrice {
     #[serde(default)]
-    effective_from: Option<String>,
+    effective_from: Option<DateText>,
     input: Option<Num>,
     output: Option<Num>,
     cache_read: Option<Num>,
@@ -221,7 +246,7 @@ pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogErr
             let pe = format!("{entry}: prices[{i}]");
             let pctx = Ctx { file, entry: &pe };
             let pf = PriceFile {
-                effective_from: p.effective_from.clone(),
+                effective_from: p.effective_from.as_ref().map(DateText::text),
                 source: source.clone(),
                 rates: RateSetFile {
                     rates: rates_of!(p),
@@ -278,8 +303,10 @@ pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogErr
             prices,
         });
     }
-    for (k, v) in &f.aliases {
-        if k.trim().is_empty() || v.trim().is_empty() {
+    let mut aliases = f.aliases;
+    aliases.retain(|k, v| {
+        let ok = !k.trim().is_empty() && !v.trim().is_empty();
+        if !ok {
             errors.push(CatalogError::Invalid {
                 file: file.to_owned(),
                 entry: k.clone(),
@@ -287,12 +314,13 @@ pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogErr
                 message: "alias and target must be non-empty".into(),
             });
         }
-    }
-    CatalogError::from_list(errors)?;
+        ok
+    });
     Ok(UserLayer {
         file: file.to_owned(),
         models,
-        aliases: f.aliases,
+        aliases,
+        errors,
     })
 }
 
@@ -342,11 +370,11 @@ pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, Catalog
             Err(e) => errors.push(e),
         }
     }
-    CatalogError::from_list(errors)?;
     Ok(UserLayer {
         file: file.to_owned(),
         models,
         aliases: BTreeMap::new(),
+        errors,
     })
 }
 
@@ -430,7 +458,22 @@ fn litellm_entry(
     ] {
         if obj.contains_key(&format!("input_cost_per_token{suffix}")) {
             let mut st = set(suffix)?;
-            st.rates.output = st.rates.output.or_else(|| standard.rates.output.clone());
+            // LiteLLM lists only the rates a tier changes (`input_cost_per_token_batches` ...);
+            // every other rate is the standard one (as catalog/generate.py reads it), not the
+            // tier's input rate that an absent field would otherwise fall back to.
+            let (r, b) = (&mut st.rates, &standard.rates);
+            macro_rules! inherit {
+                ($($f:ident),*) => { $( if r.$f.is_none() { r.$f = b.$f.clone(); } )* };
+            }
+            inherit!(
+                output,
+                cache_read,
+                cache_write_5m,
+                cache_write_1h,
+                reasoning,
+                audio_input,
+                audio_output
+            );
             service_tiers.insert(name.to_owned(), st);
         }
     }

@@ -1,0 +1,750 @@
+//! User price layers: an overrides TOML file and a LiteLLM-format JSON import, on top of the
+//! embedded catalog (or a base catalog file); and the errors bad files give.
+
+use std::path::PathBuf;
+
+use otel_llm_cost::{Catalog, CatalogBuilder, CatalogError, Rate, ServiceTier, Usage, Usd};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/pricing"
+    ))
+    .join(name)
+}
+
+fn day(date: &str) -> i64 {
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(date, &fmt)
+        .unwrap()
+        .midnight()
+        .assume_utc()
+        .unix_timestamp()
+}
+
+fn usd(s: &str) -> Usd {
+    Usd::parse(s).unwrap()
+}
+
+fn rate(s: &str) -> Rate {
+    Rate::parse_per_mtok(s).unwrap()
+}
+
+fn io(input: u64, output: u64) -> Usage {
+    Usage {
+        input_total: input,
+        output_total: output,
+        ..Usage::default()
+    }
+}
+
+fn total(c: &Catalog, model: &str, usage: Usage, date: &str, tier: Option<ServiceTier>) -> Usd {
+    c.price(model, None, &usage, day(date), tier)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .cost
+        .total()
+}
+
+fn with_overrides() -> Catalog {
+    Catalog::builder()
+        .with_overrides_file(fixture("overrides.toml"))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The error list of a failed build (a single error is a list of one).
+fn problems(e: CatalogError) -> Vec<CatalogError> {
+    match e {
+        CatalogError::Many(v) => v,
+        e => vec![e],
+    }
+}
+
+fn build_err(b: CatalogBuilder) -> CatalogError {
+    match b.build() {
+        Ok(_) => panic!("expected the build to fail"),
+        Err(e) => e,
+    }
+}
+
+// ---- overrides TOML ----------------------------------------------------------------------
+
+#[test]
+fn negotiated_price_replaces_a_catalog_models_prices_with_history() {
+    let c = with_overrides();
+    let m = c.get("gpt-4o-2024-08-06").unwrap();
+    assert_eq!(m.prices.len(), 2);
+    assert!(m.prices.iter().all(|p| p.source.starts_with("override:")));
+    assert!(
+        m.prices[0].source.ends_with("overrides.toml"),
+        "{}",
+        m.prices[0].source
+    );
+    // Before the contract: list price. 1000 x 2.5 + 500 x 10 = 0.0025 + 0.005 = 0.0075.
+    assert_eq!(
+        total(&c, "gpt-4o-2024-08-06", io(1000, 500), "2025-02-28", None),
+        usd("0.0075")
+    );
+    // From 2025-03-01: $2 in, $0.10 cached, $8 out. 1000 in with 400 cached, 500 out:
+    // 600 x 2 = 0.0012; 400 x 0.1 = 0.00004; 500 x 8 = 0.004 -> 0.00524.
+    let u = Usage {
+        input_total: 1000,
+        cache_read: 400,
+        output_total: 500,
+        ..Usage::default()
+    };
+    let p = c
+        .price("gpt-4o-2024-08-06", None, &u, day("2025-03-01"), None)
+        .unwrap();
+    assert_eq!(p.price.effective_from.unwrap().to_string(), "2025-03-01");
+    assert_eq!(p.cost.total(), usd("0.00524"));
+    // Negotiated batch: $1 in / $4 out (cache reads absent: billed at the batch input rate).
+    // 1M + 1M -> 5.
+    assert_eq!(
+        total(
+            &c,
+            "gpt-4o-2024-08-06",
+            io(1_000_000, 1_000_000),
+            "2025-06-01",
+            Some(ServiceTier::Batch)
+        ),
+        usd("5")
+    );
+    // The catalog's match rules stay: prefixed ids find the overridden entry too.
+    assert_eq!(
+        c.resolve("openai/gpt-4o-2024-08-06", None).unwrap().id,
+        m.id
+    );
+    assert_eq!(
+        total(&c, "openai/gpt-4o-2024-08-06", u, "2025-03-01", None),
+        usd("0.00524")
+    );
+    // Other models are untouched: Azure's deployment of the same model keeps its catalog price.
+    assert_eq!(
+        total(
+            &c,
+            "azure/gpt-4o-2024-08-06",
+            io(1000, 500),
+            "2025-06-01",
+            None
+        ),
+        usd("0.0075")
+    );
+    assert_eq!(
+        c.models().len(),
+        Catalog::shared().unwrap().models().len() + 1
+    );
+    assert_eq!(c.info().layers.len(), 1);
+}
+
+#[test]
+fn own_model_with_aliases_patterns_tiers_and_service_tiers() {
+    let c = with_overrides();
+    let m = c.get("acme-llm").unwrap();
+    assert_eq!(&*m.provider, "acme");
+    for id in [
+        "acme-llm",
+        "ACME-LLM",
+        "acme-llm-v2",
+        "acme/llm",
+        "acme-llm-v3-preview",
+        "acme-prod",
+    ] {
+        assert_eq!(
+            c.resolve(id, None).map(|m| &*m.id),
+            Some("acme-llm"),
+            "{id}"
+        );
+        assert_eq!(
+            c.resolve(id, Some("acme")).map(|m| &*m.id),
+            Some("acme-llm"),
+            "{id}"
+        );
+    }
+    let at = "2025-06-01";
+    // Base: $0.10 in, $0.40 out. 1000 x 0.1 = 0.0001; 100 x 0.4 = 0.00004 -> 0.00014.
+    assert_eq!(
+        total(&c, "acme-llm", io(1000, 100), at, None),
+        usd("0.00014")
+    );
+    // Above 100k input every token at $0.20 / $0.80:
+    // 100,001 x 0.2 = 0.0200002; 1000 x 0.8 = 0.0008 -> 0.0208002.
+    let p = c
+        .price("acme-llm", None, &io(100_001, 1000), day(at), None)
+        .unwrap();
+    assert_eq!(p.cost.total(), usd("0.0208002"));
+    assert_eq!(p.applied.above_input_tokens, Some(100_000));
+    // The tier lists no cache_read: it inherits the base $0.01.
+    // 200,000 in with 100,000 cached: 100,000 x 0.2 = 0.02; 100,000 x 0.01 = 0.001 -> 0.021.
+    let u = Usage {
+        input_total: 200_000,
+        cache_read: 100_000,
+        ..Usage::default()
+    };
+    assert_eq!(total(&c, "acme-llm", u, at, None), usd("0.021"));
+    // Reasoning at $0.50: 1000 out with 600 reasoning: 400 x 0.4 + 600 x 0.5 = 0.00046.
+    let u = Usage {
+        output_total: 1000,
+        reasoning: 600,
+        ..Usage::default()
+    };
+    assert_eq!(total(&c, "acme-llm", u, at, None), usd("0.00046"));
+    // Cache writes at $0.125: 8,000 x 0.125 = 0.001.
+    let u = Usage {
+        input_total: 8000,
+        cache_write_5m: 8000,
+        ..Usage::default()
+    };
+    assert_eq!(total(&c, "acme-llm", u, at, None), usd("0.001"));
+    // Service tiers (no long-context tiers of their own): for 1M + 1M, priority $0.30/$1.20
+    // -> 1.5; flex $0.05/$0.20 -> 0.25. Batch is not offered: standard rates, and 1M input is
+    // above the 100k cliff ($0.20/$0.80) -> 0.2 + 0.8 = 1.
+    let big = io(1_000_000, 1_000_000);
+    assert_eq!(
+        total(&c, "acme-llm", big, at, Some(ServiceTier::Priority)),
+        usd("1.5")
+    );
+    assert_eq!(
+        total(&c, "acme-llm", big, at, Some(ServiceTier::Flex)),
+        usd("0.25")
+    );
+    assert_eq!(
+        total(&c, "acme-llm", big, at, Some(ServiceTier::Batch)),
+        usd("1")
+    );
+    // From 2026-01-01: $0.000000001 in (9 decimals, the finest rate), $0.001 out (TOML 1e-3).
+    // 1M in -> 0.000000001; 1M out -> 0.001; total 0.001000001.
+    assert_eq!(
+        total(&c, "acme-llm", big, "2026-01-01", None),
+        usd("0.001000001")
+    );
+}
+
+#[test]
+fn toml_floats_stay_exact() {
+    let toml = r#"
+[[models]]
+id = "floaty"
+[[models.prices]]
+input = 0.1
+output = 0.3
+cache_read = 2.675
+cache_write_5m = 1e-7
+cache_write_1h = 0.000000001
+reasoning = 7
+audio_input = 123456.789
+"#;
+    let c = Catalog::builder()
+        .with_overrides_toml("floats.toml", toml)
+        .build()
+        .unwrap();
+    let r = &c.get("floaty").unwrap().prices[0].standard.rates;
+    assert_eq!(r.input, rate("0.1"));
+    assert_eq!(r.output, rate("0.3"));
+    assert_eq!(r.cache_read, Some(rate("2.675")));
+    assert_eq!(r.cache_write_5m, Some(rate("0.0000001")));
+    assert_eq!(r.cache_write_1h, Some(rate("0.000000001")));
+    assert_eq!(r.reasoning, Some(rate("7")));
+    assert_eq!(r.audio_input, Some(rate("123456.789")));
+    // 10 million one-token calls at 0.1/M sum to exactly $1 (f64 would drift).
+    let one = c
+        .price("floaty", None, &io(1, 0), 0, None)
+        .unwrap()
+        .cost
+        .total();
+    let sum: Usd = std::iter::repeat_n(one, 10_000_000).sum();
+    assert_eq!(sum, usd("1"));
+}
+
+#[test]
+fn effective_from_as_string_or_toml_date() {
+    for v in ["\"2025-03-01\"", "2025-03-01"] {
+        let toml = format!(
+            "[[models]]\nid = \"d\"\n[[models.prices]]\ninput = 1\noutput = 1\n\
+             [[models.prices]]\neffective_from = {v}\ninput = 2\noutput = 2\n"
+        );
+        let c = Catalog::builder()
+            .with_overrides_toml("d.toml", toml)
+            .build()
+            .unwrap_or_else(|e| panic!("{v}: {e}"));
+        let m = c.get("d").unwrap();
+        assert_eq!(
+            m.prices[1].effective_from.unwrap().to_string(),
+            "2025-03-01",
+            "{v}"
+        );
+    }
+    // A date-time is not a day: refused, naming the entry and field.
+    let toml = "[[models]]\nid = \"d\"\n[[models.prices]]\neffective_from = 2025-03-01T10:00:00Z\ninput = 1\noutput = 1\n";
+    let e = build_err(Catalog::builder().with_overrides_toml("d.toml", toml)).to_string();
+    assert!(
+        e.contains("d.toml") && e.contains("'d: prices[0]'") && e.contains("effective_from"),
+        "{e}"
+    );
+}
+
+#[test]
+fn later_layers_win() {
+    let a = "[[models]]\nid = \"gpt-4o-mini\"\n[[models.prices]]\ninput = 1\noutput = 1\n";
+    let b = "[[models]]\nid = \"gpt-4o-mini\"\n[[models.prices]]\ninput = 2\noutput = 2\n";
+    let c = Catalog::builder()
+        .with_overrides_toml("a.toml", a)
+        .with_overrides_toml("b.toml", b)
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.get("gpt-4o-mini").unwrap().prices[0].standard.rates.input,
+        rate("2")
+    );
+    assert_eq!(c.info().layers, ["a.toml", "b.toml"]);
+    // An alias defined in two layers: the later target.
+    let a = "[aliases]\n\"dep\" = \"gpt-4o\"\n";
+    let b = "[aliases]\n\"DEP\" = \"o3\"\n";
+    let c = Catalog::builder()
+        .with_overrides_toml("a.toml", a)
+        .with_overrides_toml("b.toml", b)
+        .build()
+        .unwrap();
+    assert_eq!(&*c.resolve("dep", None).unwrap().id, "o3");
+}
+
+#[test]
+fn aliases_may_target_a_model_defined_in_the_same_file() {
+    let c = with_overrides();
+    assert_eq!(&*c.resolve("acme-prod", None).unwrap().id, "acme-llm");
+    assert_eq!(
+        &*c.resolve("prod-gpt4o", Some("azure")).unwrap().id,
+        "azure/eu/gpt-4o-2024-08-06"
+    );
+    assert_eq!(
+        &*c.resolve(
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6",
+            Some("aws.bedrock")
+        )
+        .unwrap()
+        .id,
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    );
+}
+
+// ---- LiteLLM import ----------------------------------------------------------------------
+
+fn with_litellm() -> Catalog {
+    Catalog::builder()
+        .with_litellm_file(fixture("litellm_small.json"))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn litellm_import_adds_models_with_tiers_and_batch() {
+    let c = with_litellm();
+    let m = c.get("my-gateway/llama-4-maverick").unwrap();
+    assert_eq!(&*m.provider, "my-gateway");
+    assert_eq!(m.mode, "chat");
+    assert!(m.prices[0].source.starts_with("litellm-import:"));
+    assert!(m.prices[0].source.ends_with("litellm_small.json"));
+    let at = "2025-06-01";
+    // 2e-07/token = $0.20/M in, $0.60/M out: 1000 x 0.2 + 1000 x 0.6 = 0.0002 + 0.0006.
+    assert_eq!(
+        total(&c, "my-gateway/llama-4-maverick", io(1000, 1000), at, None),
+        usd("0.0008")
+    );
+    // Above 128k (input_cost_per_token_above_128k_tokens = $0.40/M): 128,001 x 0.4 = 0.0512004.
+    assert_eq!(
+        total(&c, "my-gateway/llama-4-maverick", io(128_001, 0), at, None),
+        usd("0.0512004")
+    );
+    // Batch $0.10 / $0.30; cache reads keep the standard $0.05 (LiteLLM lists only what changes):
+    // 5,000 x 0.1 = 0.0005; 5,000 x 0.05 = 0.00025; 1,000 x 0.3 = 0.0003 -> 0.00105.
+    let u = Usage {
+        input_total: 10_000,
+        cache_read: 5_000,
+        output_total: 1_000,
+        ..Usage::default()
+    };
+    assert_eq!(
+        total(
+            &c,
+            "my-gateway/llama-4-maverick",
+            u,
+            at,
+            Some(ServiceTier::Batch)
+        ),
+        usd("0.00105")
+    );
+}
+
+#[test]
+fn litellm_import_strips_routing_prefixes_for_an_alias() {
+    let c = with_litellm();
+    let m = c.resolve("my-gpt-4o-deployment", Some("azure")).unwrap();
+    assert_eq!(&*m.id, "azure/my-gpt-4o-deployment");
+    assert_eq!(&*m.provider, "azure.ai.openai");
+    assert_eq!(
+        c.resolve("azure/my-gpt-4o-deployment", None).unwrap().id,
+        m.id
+    );
+}
+
+#[test]
+fn litellm_import_replaces_a_catalog_price_and_skips_what_it_cannot_price() {
+    let c = with_litellm();
+    // gpt-4o-mini re-priced at $0.12 / $0.48: 1M + 1M -> 0.6 (catalog: 0.75).
+    assert_eq!(
+        total(
+            &c,
+            "gpt-4o-mini",
+            io(1_000_000, 1_000_000),
+            "2025-06-01",
+            None
+        ),
+        usd("0.6")
+    );
+    // An embedding without an output price: output is 0. 1M x $0.01/M -> 0.01.
+    let e = c.get("my-gateway/embed-small").unwrap();
+    assert_eq!(e.mode, "embedding");
+    assert_eq!(
+        total(
+            &c,
+            "my-gateway/embed-small",
+            io(1_000_000, 0),
+            "2025-06-01",
+            None
+        ),
+        usd("0.01")
+    );
+    // Image generation and per-second prices are out of scope: skipped, not errors.
+    assert!(c.get("my-gateway/image-gen").is_none());
+    assert!(c.get("my-gateway/per-second-audio").is_none());
+    assert!(c.get("sample_spec").is_none());
+    // 4 priced entries, one of which replaced a catalog model.
+    assert_eq!(
+        c.models().len(),
+        Catalog::shared().unwrap().models().len() + 3
+    );
+}
+
+#[test]
+fn overrides_and_import_together() {
+    let c = Catalog::builder()
+        .with_litellm_file(fixture("litellm_small.json"))
+        .with_overrides_file(fixture("overrides.toml"))
+        .with_alias("edge-deployment", "my-gateway/llama-4-maverick")
+        .build()
+        .unwrap();
+    assert_eq!(c.info().layers.len(), 2);
+    assert!(c.get("acme-llm").is_some());
+    assert_eq!(
+        &*c.resolve("edge-deployment", None).unwrap().id,
+        "my-gateway/llama-4-maverick"
+    );
+}
+
+// ---- a base catalog file -------------------------------------------------------------------
+
+#[test]
+fn a_base_catalog_file_replaces_the_embedded_one() {
+    let json = std::fs::read_to_string(fixture("catalog_min.json")).unwrap();
+    let c = Catalog::builder()
+        .with_base_catalog("catalog_min.json", json.clone())
+        .build()
+        .unwrap();
+    assert_eq!(c.models().len(), 2);
+    assert_eq!(&*c.info().version, "2025.01.01");
+    assert!(c.resolve("gpt-4o", None).is_none());
+    assert_eq!(&*c.resolve("tiny-1-mini", None).unwrap().id, "tiny-1");
+    // Before 2025-06-01: $1 / $2. After: $0.50 / $1, and above 1000 input $1 / $2.
+    assert_eq!(
+        total(&c, "tiny-1", io(1000, 1000), "2025-01-01", None),
+        usd("0.003")
+    );
+    assert_eq!(
+        total(&c, "tiny-1", io(1000, 1000), "2025-06-01", None),
+        usd("0.0015")
+    );
+    assert_eq!(
+        total(&c, "tiny-1", io(1001, 1000), "2025-06-01", None),
+        usd("0.003001")
+    );
+    assert_eq!(
+        total(
+            &c,
+            "tiny-1",
+            io(1000, 1000),
+            "2025-06-01",
+            Some(ServiceTier::Batch)
+        ),
+        usd("0.00075")
+    );
+    let same = Catalog::from_catalog_json("catalog_min.json", &json).unwrap();
+    assert_eq!(same.models().len(), 2);
+}
+
+// ---- errors ------------------------------------------------------------------------------
+
+#[test]
+fn a_bad_overrides_file_lists_every_problem_with_file_entry_and_field() {
+    let path = fixture("overrides_bad.toml");
+    let e = build_err(Catalog::builder().with_overrides_file(&path));
+    let all = e.to_string();
+    let list = problems(e);
+    assert_eq!(list.len(), 6, "{all}");
+    assert!(all.starts_with("6 problems:"), "{all}");
+    let file = path.display().to_string();
+    for p in &list {
+        assert!(p.to_string().starts_with(&file), "{p}");
+        assert!(matches!(p, CatalogError::Invalid { .. }), "{p:?}");
+    }
+    let find = |entry: &str| {
+        list.iter()
+            .find_map(|p| match p {
+                CatalogError::Invalid {
+                    entry: e,
+                    field,
+                    message,
+                    ..
+                } if e == entry => Some((field.clone(), message.clone())),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no error for {entry}: {all}"))
+    };
+    let (f, m) = find("bad-rate: prices[0]");
+    assert_eq!(f, "input");
+    assert!(
+        m.contains("'abc'") && m.contains("not a decimal number"),
+        "{m}"
+    );
+    let (f, m) = find("negative: prices[0]");
+    assert_eq!(f, "input");
+    assert!(m.contains("-1.5") && m.contains("negative"), "{m}");
+    let (f, m) = find("too-precise: prices[0]");
+    assert_eq!(f, "input");
+    assert!(m.contains("too many decimal places (at most 9)"), "{m}");
+    let (f, m) = find("no-output: prices[0]");
+    assert_eq!(f, "output");
+    assert!(m.contains("missing"), "{m}");
+    let (f, m) = find("unsorted");
+    assert_eq!(f, "prices[1].effective_from");
+    assert!(m.contains("ascending date order"), "{m}");
+    let (f, m) = find("prod-gpt4o");
+    assert_eq!(f, "aliases");
+    assert!(
+        m.contains("'gpt-4o-2099-12-31' is not in the catalog"),
+        "{m}"
+    );
+}
+
+#[test]
+fn unknown_fields_and_malformed_toml_name_the_file_and_line() {
+    let path = fixture("overrides_unknown_field.toml");
+    let e = build_err(Catalog::builder().with_overrides_file(&path));
+    assert!(matches!(e, CatalogError::Syntax { .. }), "{e:?}");
+    let s = e.to_string();
+    assert!(s.starts_with(&path.display().to_string()), "{s}");
+    assert!(s.contains("unknown field `inptu`"), "{s}");
+    assert!(s.contains("line 6"), "{s}");
+
+    let path = fixture("overrides_malformed.toml");
+    let e = build_err(Catalog::builder().with_overrides_file(&path)).to_string();
+    assert!(e.starts_with(&path.display().to_string()), "{e}");
+    assert!(e.contains("line 3"), "{e}");
+
+    // Unknown top-level tables and model fields are refused too (typos must not pass silently).
+    for toml in [
+        "[alias]\n\"x\" = \"gpt-4o\"\n",
+        "[[models]]\nid = \"x\"\nprovder = \"y\"\n[[models.prices]]\ninput = 1\noutput = 1\n",
+    ] {
+        let e = build_err(Catalog::builder().with_overrides_toml("typo.toml", toml)).to_string();
+        assert!(
+            e.starts_with("typo.toml: ") && e.contains("unknown field"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn more_override_mistakes_are_named() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "[[models]]\nid = \"x\"\n",
+            "field 'prices'",
+            "at least one",
+        ),
+        (
+            "[[models]]\nid = \"\"\n[[models.prices]]\ninput = 1\noutput = 1\n",
+            "entry 'models[0]'",
+            "empty model id",
+        ),
+        (
+            "[[models]]\nid = \"x\"\n[[models.prices]]\ninput = 1\noutput = 1\n[[models]]\nid = \"X\"\n[[models.prices]]\ninput = 1\noutput = 1\n",
+            "field 'id'",
+            "defined twice",
+        ),
+        (
+            "[[models]]\nid = \"x\"\n[[models.prices]]\ninput = 1\noutput = 1\n[models.prices.service_tiers.turbo]\ninput = 1\noutput = 1\n",
+            "field 'service_tiers.turbo'",
+            "unknown service tier",
+        ),
+        (
+            "[[models]]\nid = \"x\"\n[[models.prices]]\ninput = 1\noutput = 1\n[models.prices.service_tiers.batch]\ninput = 0.5\n",
+            "field 'service_tiers.batch.output'",
+            "missing",
+        ),
+        (
+            "[[models]]\nid = \"x\"\n[[models.prices]]\ninput = 1\noutput = 1\n[[models.prices.tiers]]\nabove_input_tokens = 200000\ninput = 2\n[[models.prices.tiers]]\nabove_input_tokens = 100000\ninput = 3\n",
+            "field 'tiers[1].above_input_tokens'",
+            "ascending",
+        ),
+        (
+            "[[models]]\nid = \"x\"\n[[models.prices]]\ninput = true\noutput = 1\n",
+            "field 'input'",
+            "not a decimal number",
+        ),
+        (
+            "[[models]]\nid = \"x\"\n[[models.prices]]\ninput = nan\noutput = 1\n",
+            "field 'input'",
+            "not a decimal number",
+        ),
+        (
+            "[[models]]\nid = \"x\"\n[[models.prices]]\ninput = 1\noutput = 1\n[[models.prices]]\ninput = 2\noutput = 2\n",
+            "field 'prices[1].effective_from'",
+            "only the first undated",
+        ),
+        (
+            "[[models]]\nid = \"x\"\n[[models.prices]]\neffective_from = \"2025-01-01\"\ninput = 1\noutput = 1\n[[models.prices]]\neffective_from = \"2025-01-01\"\ninput = 2\noutput = 2\n",
+            "field 'prices[1].effective_from'",
+            "one per date",
+        ),
+        (
+            "[[models]]\nid = \"x\"\n[[models.prices]]\neffective_from = \"2025-13-01\"\ninput = 1\noutput = 1\n",
+            "field 'effective_from'",
+            "not a YYYY-MM-DD date",
+        ),
+        ("[aliases]\n\"\" = \"gpt-4o\"\n", "field 'aliases'", "non-empty"),
+    ];
+    for (toml, want_where, want_what) in cases {
+        let e = build_err(Catalog::builder().with_overrides_toml("o.toml", *toml)).to_string();
+        assert!(e.starts_with("o.toml: "), "{e}");
+        assert!(e.contains(want_where), "{toml}\n=> {e}");
+        assert!(e.contains(want_what), "{toml}\n=> {e}");
+    }
+}
+
+#[test]
+fn a_bad_litellm_file_names_entry_and_field() {
+    let path = fixture("litellm_bad.json");
+    let e = build_err(Catalog::builder().with_litellm_file(&path));
+    let all = e.to_string();
+    let list = problems(e);
+    assert_eq!(list.len(), 4, "{all}");
+    let file = path.display().to_string();
+    let has = |entry: &str, field: &str, what: &str| {
+        assert!(
+            list.iter().any(|p| {
+                let s = p.to_string();
+                s.starts_with(&file)
+                    && s.contains(&format!("entry '{entry}'"))
+                    && s.contains(&format!("field '{field}'"))
+                    && s.contains(what)
+            }),
+            "{entry}/{field}/{what} not in:\n{all}"
+        )
+    };
+    has(
+        "string-cost",
+        "input_cost_per_token",
+        "expected a number, found \"0.000001\"",
+    );
+    has("negative-cost", "output_cost_per_token", "negative");
+    has("output-only", "input_cost_per_token", "input is not");
+    has("not-an-object", "(entry)", "expected an object");
+    assert!(!all.contains("good-model"), "{all}");
+}
+
+#[test]
+fn malformed_json_and_missing_files_name_the_file() {
+    let path = fixture("litellm_malformed.json");
+    let e = build_err(Catalog::builder().with_litellm_file(&path));
+    assert!(matches!(e, CatalogError::Syntax { .. }), "{e:?}");
+    let s = e.to_string();
+    assert!(s.starts_with(&path.display().to_string()), "{s}");
+    assert!(s.contains("line 2"), "{s}");
+
+    let e = build_err(Catalog::builder().with_litellm_file(fixture("no-such-file.json")));
+    assert!(matches!(e, CatalogError::Io { .. }), "{e:?}");
+    assert!(e.to_string().contains("no-such-file.json"), "{e}");
+    let e = build_err(Catalog::builder().with_overrides_file(fixture("no-such-file.toml")));
+    assert!(e.to_string().contains("no-such-file.toml"), "{e}");
+
+    // A JSON array is not a price map.
+    let e = build_err(Catalog::builder().with_base_catalog("c.json", "[1, 2]"));
+    assert!(e.to_string().starts_with("c.json: "), "{e}");
+}
+
+#[test]
+fn a_bad_catalog_file_lists_every_model_problem() {
+    let json = std::fs::read_to_string(fixture("catalog_bad.json")).unwrap();
+    let e = Catalog::from_catalog_json("catalog_bad.json", &json).unwrap_err();
+    let all = e.to_string();
+    let list = problems(e);
+    assert_eq!(list.len(), 3, "{all}");
+    assert!(
+        all.contains("entry 'unsorted': field 'prices[1].effective_from'"),
+        "{all}"
+    );
+    assert!(
+        all.contains("entry 'negative: prices[0]': field 'input'"),
+        "{all}"
+    );
+    assert!(
+        all.contains("entry 'bad-regex': field 'match.regex'"),
+        "{all}"
+    );
+    // Wrong schema version.
+    let e = Catalog::from_catalog_json(
+        "v2.json",
+        r#"{"schema": 2, "catalog_version": "x", "generated": "x", "models": []}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unsupported catalog schema 2"), "{e}");
+}
+
+#[test]
+fn nothing_is_half_loaded() {
+    // One good layer and one bad: the build fails as a whole.
+    let e = build_err(
+        Catalog::builder()
+            .with_overrides_file(fixture("overrides.toml"))
+            .with_litellm_file(fixture("litellm_bad.json")),
+    );
+    assert_eq!(problems(e).len(), 4);
+    // Good + bad overrides + bad LiteLLM + a dangling builder alias: every problem, one flat list.
+    let e = build_err(
+        Catalog::builder()
+            .with_overrides_file(fixture("overrides.toml"))
+            .with_overrides_file(fixture("overrides_bad.toml"))
+            .with_litellm_file(fixture("litellm_bad.json"))
+            .with_alias("nowhere", "no-such-model"),
+    );
+    let all = e.to_string();
+    let list = problems(e);
+    assert_eq!(list.len(), 6 + 4 + 1, "{all}");
+    assert!(
+        list.iter().all(|p| !matches!(p, CatalogError::Many(_))),
+        "nested: {all}"
+    );
+    assert!(all.contains("overrides_bad.toml") && all.contains("litellm_bad.json"));
+    assert!(all.contains("<builder>: entry 'nowhere'"), "{all}");
+    // A syntax error in one layer still lets the others be checked.
+    let e = build_err(
+        Catalog::builder()
+            .with_overrides_file(fixture("overrides_malformed.toml"))
+            .with_overrides_file(fixture("overrides_bad.toml")),
+    );
+    assert_eq!(problems(e).len(), 1 + 6);
+    // And a good build after all that still sees none of the bad layers' models.
+    let c = with_overrides();
+    assert!(c.get("bad-rate").is_none() && c.get("good-model").is_none());
+}
