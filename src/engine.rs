@@ -9,15 +9,15 @@
 //! ledger holding children's totals; the gateway calls [`Engine::price_trace`] on a whole trace.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::analytics::{Analytics, AnomalyOptions, BudgetRule, TraceObserver, TraceSummary};
 use crate::money::Usd;
 use crate::pricing::{Catalog, CostBreakdown, ServiceTier};
 use crate::semconv::{self as k, ours};
-use crate::span_view::{AttrKey, AttrValue, OwnedValue, SpanView};
-use crate::usage::{extract, ExtractOptions, Usage, UsageState};
+use crate::span_view::{intern, AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};
+use crate::usage::{extract_with, key_filter, ExtractOptions, Usage, UsageState};
 
 /// Options of the engine.
 #[derive(Debug, Clone)]
@@ -143,24 +143,6 @@ pub enum PricingStatus {
 }
 
 impl PricingStatus {
-    /// The attribute value, shared (no allocation per span).
-    fn as_arc(self) -> Arc<str> {
-        use std::sync::OnceLock;
-        static VALUES: OnceLock<[Arc<str>; 6]> = OnceLock::new();
-        let v = VALUES.get_or_init(|| {
-            [
-                "priced",
-                "provided",
-                "unknown_model",
-                "invalid_usage",
-                "duplicate",
-                "aggregate",
-            ]
-            .map(Arc::from)
-        });
-        v[self as usize].clone()
-    }
-
     /// The attribute value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -174,33 +156,63 @@ impl PricingStatus {
     }
 }
 
-/// Provenance of a priced call.
+/// A string borrowed from the catalog (for the engine's life), or one read from a span.
+/// Borrowing saves a reference-count increment and decrement per use on the hot path.
 #[derive(Debug, Clone)]
-pub(crate) struct Provenance {
-    model: Arc<str>,
-    effective_from: Arc<str>,
-    source: Arc<str>,
+enum Text<'e> {
+    Catalog(&'e Arc<str>),
+    Span(Arc<str>),
+}
+
+impl Text<'_> {
+    fn as_arc(&self) -> &Arc<str> {
+        match self {
+            Text::Catalog(a) => a,
+            Text::Span(a) => a,
+        }
+    }
+
+    fn into_arc(self) -> Arc<str> {
+        match self {
+            Text::Catalog(a) => Arc::clone(a),
+            Text::Span(a) => a,
+        }
+    }
+
+    /// Same string as `a` (pointer first).
+    fn same(&self, a: &Arc<str>) -> bool {
+        let s = self.as_arc();
+        Arc::ptr_eq(s, a) || **s == **a
+    }
+}
+
+/// Provenance of a priced call (borrowed from the catalog entry that priced it).
+#[derive(Debug, Clone)]
+pub(crate) struct Provenance<'e> {
+    model: &'e Arc<str>,
+    effective_from: &'e Arc<str>,
+    source: &'e Arc<str>,
     tier: Option<String>,
 }
 
 /// One LLM call as read and priced from its own span.
 #[derive(Debug, Clone)]
-pub(crate) struct Call {
+pub(crate) struct Call<'e> {
     status: PricingStatus,
     /// Catalog id when priced, else the model as the span says (for `by_model`).
-    label: Arc<str>,
+    label: Text<'e>,
     /// Catalog entry's provider when priced, else the span's canonical provider.
-    provider: Arc<str>,
+    provider: Text<'e>,
     /// The span's `service.name`, when its representation carries it.
     service: Option<Arc<str>>,
     cost: Option<CostBreakdown>,
     provided: Option<crate::usage::ProvidedCost>,
     usage: Option<Usage>,
-    provenance: Option<Provenance>,
+    provenance: Option<Provenance<'e>>,
     reason: Option<String>,
 }
 
-impl Call {
+impl Call<'_> {
     fn total(&self) -> Option<Usd> {
         match (&self.cost, &self.provided) {
             (Some(c), _) => Some(c.total()),
@@ -222,24 +234,24 @@ impl Call {
 
 /// What a span contributes by itself, before roll-up.
 #[derive(Debug, Clone)]
-pub(crate) enum OwnKind {
+pub(crate) enum OwnKind<'e> {
     /// Not an LLM call.
     Nothing,
     /// Agent / workflow / chain with usage of its own: not counted.
     Aggregate,
     /// An LLM call.
-    Call(Box<Call>),
+    Call(Box<Call<'e>>),
 }
 
 /// A span's own contribution, and whether it already carries attributes we write.
 #[derive(Debug, Clone)]
-pub(crate) struct Own {
-    kind: OwnKind,
+pub(crate) struct Own<'e> {
+    kind: OwnKind<'e>,
     /// Replace existing attributes instead of appending (the span passed through us before).
     rewrite: bool,
 }
 
-impl Own {
+impl Own<'_> {
     /// `true` when nothing is written for the span unless its children bring totals.
     pub(crate) fn is_nothing(&self) -> bool {
         matches!(self.kind, OwnKind::Nothing)
@@ -359,36 +371,17 @@ impl Totals {
         }
     }
 
-    fn add_call(&mut self, c: &Call) {
-        self.calls = self.calls.saturating_add(1);
-        if let Some(u) = &c.usage {
-            self.input_tokens = self.input_tokens.saturating_add(u.input_total);
-            self.output_tokens = self.output_tokens.saturating_add(u.output_total);
-        }
-        match c.total() {
-            Some(total) => {
-                let (i, o) = c.input_output();
-                self.cost += total;
-                self.input_cost += i;
-                self.output_cost += o;
-                self.add_model(&ModelShare {
-                    model: c.label.clone(),
-                    provider: c.provider.clone(),
-                    service: c.service.clone(),
-                    calls: 1,
-                    cost: total,
-                    tokens: c.usage.as_ref().map(TokenCounts::of).unwrap_or_default(),
-                });
+    /// Adds one model's share, merging with an entry of the same model, provider and service.
+    fn add_share(&mut self, m: Share<'_>) {
+        match self.by_model.iter_mut().find(|x| {
+            m.model.same(&x.model) && m.provider.same(&x.provider) && x.service == m.service
+        }) {
+            Some(x) => {
+                x.calls = x.calls.saturating_add(1);
+                x.cost += m.cost;
+                x.tokens.add(&m.tokens);
             }
-            None => {
-                self.unpriced = self.unpriced.saturating_add(1);
-                match c.status {
-                    PricingStatus::UnknownModel => {
-                        self.unknown_model = self.unknown_model.saturating_add(1)
-                    }
-                    _ => self.invalid_usage = self.invalid_usage.saturating_add(1),
-                }
-            }
+            None => self.by_model.push(m.into_model_share()),
         }
     }
 
@@ -441,6 +434,54 @@ impl Totals {
 
     /// The `cost.by_model` JSON.
     pub fn by_model_json(&self) -> String {
+        // Written directly (no `serde_json::Value` tree per row): the same bytes as
+        // `serde_json::json!` gives, keys in its (sorted) order, numbers and strings formatted
+        // by serde_json itself. This runs on every root span with LLM calls.
+        fn row(out: &mut Vec<u8>, m: &ModelShare, pct: f64) -> bool {
+            let mut ok = true;
+            out.extend_from_slice(b"{\"calls\":");
+            ok &= serde_json::to_writer(&mut *out, &m.calls).is_ok();
+            out.extend_from_slice(b",\"cost_usd\":");
+            ok &= serde_json::to_writer(&mut *out, &m.cost.as_f64()).is_ok();
+            out.extend_from_slice(b",\"model\":");
+            ok &= serde_json::to_writer(&mut *out, &*m.model).is_ok();
+            out.extend_from_slice(b",\"pct\":");
+            ok &= serde_json::to_writer(&mut *out, &pct).is_ok();
+            out.push(b'}');
+            ok
+        }
+        let mut out: Vec<u8> = Vec::with_capacity(2 + self.by_model.len() * 96);
+        let mut ok = true;
+        out.push(b'[');
+        match self.by_model.as_slice() {
+            // One row (most traces use one model): nothing to merge or sort; it has all of
+            // the weight (`by_model_sorted` gives 100, or 0 for a weightless row).
+            [m] => {
+                let weight = if m.cost.is_zero() {
+                    u128::from(m.calls)
+                } else {
+                    m.cost.femto()
+                };
+                ok &= row(&mut out, m, if weight > 0 { 100.0 } else { 0.0 });
+            }
+            _ => {
+                for (i, (m, pct)) in self.by_model_sorted().iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    ok &= row(&mut out, m, *pct);
+                }
+            }
+        }
+        out.push(b']');
+        match String::from_utf8(out) {
+            Ok(s) if ok => s,
+            _ => self.by_model_json_via_value(),
+        }
+    }
+
+    /// `by_model_json` through `serde_json::Value` (the reference the direct writer matches).
+    fn by_model_json_via_value(&self) -> String {
         let arr: Vec<serde_json::Value> = self
             .by_model_sorted()
             .into_iter()
@@ -457,10 +498,201 @@ impl Totals {
     }
 }
 
+/// One call's share of its model's spend, kept aside (borrowed from the catalog) until it has
+/// to join a `by_model` list.
+#[derive(Debug, Clone)]
+struct Share<'e> {
+    model: Text<'e>,
+    provider: Text<'e>,
+    service: Option<Arc<str>>,
+    cost: Usd,
+    tokens: TokenCounts,
+}
+
+impl Share<'_> {
+    fn into_model_share(self) -> ModelShare {
+        ModelShare {
+            model: self.model.into_arc(),
+            provider: self.provider.into_arc(),
+            service: self.service,
+            calls: 1,
+            cost: self.cost,
+            tokens: self.tokens,
+        }
+    }
+}
+
+/// A subtree's totals as [`Engine::finish`] returns them: the span's own call is counted in
+/// `totals` but its `by_model` share is held aside, so that a leaf call merged into its
+/// parent's ledger entry allocates no `by_model` list of its own.
+#[derive(Debug, Default)]
+pub(crate) struct Subtree<'e> {
+    totals: Totals,
+    share: Option<Share<'e>>,
+}
+
+impl<'e> Subtree<'e> {
+    pub(crate) fn of(totals: Totals) -> Subtree<'e> {
+        Subtree {
+            totals,
+            share: None,
+        }
+    }
+
+    /// LLM calls counted in the subtree.
+    pub(crate) fn calls(&self) -> u32 {
+        self.totals.calls
+    }
+
+    /// Adds this subtree to `t` (same result as `t.add(&self.into_totals())`).
+    pub(crate) fn add_to(self, t: &mut Totals) {
+        t.add(&self.totals);
+        if let Some(m) = self.share {
+            t.add_share(m);
+        }
+    }
+
+    /// The complete totals.
+    pub(crate) fn into_totals(self) -> Totals {
+        let mut t = self.totals;
+        if let Some(m) = self.share {
+            t.add_share(m);
+        }
+        t
+    }
+
+    fn add_call(&mut self, c: &Call<'e>) {
+        if let Some(m) = self.share.take() {
+            self.totals.add_share(m);
+        }
+        let t = &mut self.totals;
+        t.calls = t.calls.saturating_add(1);
+        if let Some(u) = &c.usage {
+            t.input_tokens = t.input_tokens.saturating_add(u.input_total);
+            t.output_tokens = t.output_tokens.saturating_add(u.output_total);
+        }
+        match c.total() {
+            Some(total) => {
+                let (i, o) = c.input_output();
+                t.cost += total;
+                t.input_cost += i;
+                t.output_cost += o;
+                self.share = Some(Share {
+                    model: c.label.clone(),
+                    provider: c.provider.clone(),
+                    service: c.service.clone(),
+                    cost: total,
+                    tokens: c.usage.as_ref().map(TokenCounts::of).unwrap_or_default(),
+                });
+            }
+            None => {
+                t.unpriced = t.unpriced.saturating_add(1);
+                match c.status {
+                    PricingStatus::UnknownModel => {
+                        t.unknown_model = t.unknown_model.saturating_add(1)
+                    }
+                    _ => t.invalid_usage = t.invalid_usage.saturating_add(1),
+                }
+            }
+        }
+    }
+}
+
+/// Slots of a [`SpanCounter`]: one per thread, the last shared by threads beyond.
+const COUNTER_SLOTS: usize = 64;
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct PaddedCounter(AtomicU64);
+
+/// Slot ids of live threads that used a [`SpanCounter`]; freed ids are reused.
+static FREE_SLOTS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+/// A thread's slot id, returned to [`FREE_SLOTS`] when the thread exits.
+struct ThreadSlot(usize);
+
+impl ThreadSlot {
+    fn acquire() -> ThreadSlot {
+        if let Some(i) = FREE_SLOTS.lock().ok().and_then(|mut f| f.pop()) {
+            return ThreadSlot(i);
+        }
+        let i = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+        ThreadSlot(i.min(COUNTER_SLOTS - 1))
+    }
+}
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        if self.0 < COUNTER_SLOTS - 1 {
+            if let Ok(mut f) = FREE_SLOTS.lock() {
+                f.push(self.0);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static THREAD_SLOT: ThreadSlot = ThreadSlot::acquire();
+}
+
+/// The spans-seen counter, bumped on every span by every thread that ends spans: one cache line
+/// per thread (no line bouncing between cores) and, since a slot below the last has one
+/// writing thread at a time, a plain load and store instead of a locked add.
+pub(crate) struct SpanCounter {
+    slots: Box<[PaddedCounter]>,
+}
+
+impl Default for SpanCounter {
+    fn default() -> Self {
+        SpanCounter {
+            slots: (0..COUNTER_SLOTS)
+                .map(|_| PaddedCounter::default())
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SpanCounter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SpanCounter").field(&self.get()).finish()
+    }
+}
+
+impl SpanCounter {
+    /// Adds one.
+    #[inline]
+    pub(crate) fn bump(&self) {
+        let shared = COUNTER_SLOTS - 1;
+        let i = THREAD_SLOT.try_with(|s| s.0).unwrap_or(shared);
+        match self.slots.get(i) {
+            Some(c) if i < shared => {
+                // This thread is the slot's only writer.
+                c.0.store(
+                    c.0.load(Ordering::Relaxed).wrapping_add(1),
+                    Ordering::Relaxed,
+                );
+            }
+            _ => {
+                if let Some(c) = self.slots.last() {
+                    c.0.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// The count.
+    pub(crate) fn get(&self) -> u64 {
+        self.slots
+            .iter()
+            .fold(0u64, |a, c| a.wrapping_add(c.0.load(Ordering::Relaxed)))
+    }
+}
+
 /// Counters of what the engine did. A snapshot is a [`StatsSnapshot`].
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub(crate) spans: AtomicU64,
+    pub(crate) spans: SpanCounter,
     pub(crate) priced: AtomicU64,
     pub(crate) provided: AtomicU64,
     pub(crate) unknown_model: AtomicU64,
@@ -520,7 +752,7 @@ impl Stats {
     pub fn snapshot(&self) -> StatsSnapshot {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         StatsSnapshot {
-            spans: g(&self.spans),
+            spans: self.spans.get(),
             priced: g(&self.priced),
             provided: g(&self.provided),
             unknown_model: g(&self.unknown_model),
@@ -542,28 +774,60 @@ pub struct Engine {
     catalog: Arc<Catalog>,
     opts: EngineOptions,
     keys: Keys,
+    /// First bytes of the keys extraction reads (and of our prefix).
+    filter: KeyFilter,
+    /// The catalog version, interned (written on every priced span).
+    catalog_version: Option<&'static str>,
     stats: Stats,
     analytics: Analytics,
     /// `service.name` for spans whose representation does not carry it (set_resource).
     default_service: std::sync::RwLock<Option<Arc<str>>>,
 }
 
-/// The string value of `keys[i]`, when extraction found one there.
+/// The string value of `keys[i]`, when extraction found one there; `at`: where extraction saw
+/// that key last.
 fn str_at<'a, V: SpanView + ?Sized>(
     span: &'a V,
     keys: &[&str],
     i: Option<usize>,
+    at: Option<usize>,
 ) -> Option<&'a str> {
-    match span.attr(keys.get(i?)?) {
-        Some(AttrValue::Str(s)) if !s.trim().is_empty() => Some(s),
+    let key = keys.get(i?)?;
+    let v = match at {
+        Some(at) => span.attr_at(at, key),
+        None => span.attr(key),
+    };
+    match v {
+        Some(AttrValue::Str(s)) if !is_blank(s) => Some(s),
         _ => None,
     }
 }
 
+/// Most attributes [`Engine::write_call`] writes (status, reason, 3 costs, 7 details, 5 of
+/// provenance).
+const CALL_ATTRS: usize = 17;
+/// Most attributes [`write_rollup`] writes.
+const ROLLUP_ATTRS: usize = 7;
+/// Most root-only attributes (`by_model`, `complete`, 3 of budget, 3 of anomaly).
+const ROOT_ATTRS: usize = 8;
+
+/// `s` is empty or white space only (as `s.trim().is_empty()`, without the scan for the usual
+/// value that starts with a visible ASCII character).
+#[inline]
+pub(crate) fn is_blank(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => true,
+        Some(&b) if b.is_ascii() && !matches!(b, b' ' | b'\t'..=b'\r') => false,
+        _ => s.trim().is_empty(),
+    }
+}
+
+#[inline(always)]
 fn usd_attr(v: Usd) -> OwnedValue {
     OwnedValue::F64(v.as_f64())
 }
 
+#[inline(always)]
 fn count_attr(v: u64) -> OwnedValue {
     OwnedValue::I64(i64::try_from(v).unwrap_or(i64::MAX))
 }
@@ -575,8 +839,14 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    #[inline(always)]
     fn put<V: SpanView + ?Sized>(&self, span: &mut V, key: &AttrKey, v: OwnedValue) {
         span.write_attr(key, v, self.replace);
+    }
+
+    #[inline(always)]
+    fn put_static<V: SpanView + ?Sized>(&self, span: &mut V, key: &AttrKey, v: &'static str) {
+        span.write_static(key, v, self.replace);
     }
 }
 
@@ -604,10 +874,14 @@ impl Engine {
             opts.anomaly.clone(),
             opts.observers.clone(),
         );
+        let filter = key_filter(&opts.prefix);
+        let catalog_version = intern(&catalog.info().version);
         Engine {
             catalog,
             opts,
             keys,
+            filter,
+            catalog_version,
             stats: Stats::default(),
             analytics,
             default_service: std::sync::RwLock::new(None),
@@ -632,11 +906,31 @@ impl Engine {
     }
 
     /// Reads and prices what the span contributes by itself. Writes nothing.
-    pub(crate) fn own<V: SpanView + ?Sized>(&self, span: &V) -> Own {
-        self.stats.spans.fetch_add(1, Ordering::Relaxed);
-        let provider_of =
-            |i: Option<usize>| str_at(span, &k::PROVIDER_KEYS, i).map(crate::provider::canonical);
-        let ex = extract(span, &self.opts.extract, &self.opts.prefix, provider_of);
+    pub(crate) fn own<V: SpanView + ?Sized>(&self, span: &V) -> Own<'_> {
+        self.stats.spans.bump();
+        let provider_of = |i: Option<usize>| {
+            str_at(span, &k::PROVIDER_KEYS, i, None).map(crate::provider::canonical)
+        };
+        let Some(ex) = extract_with(
+            span,
+            &self.opts.extract,
+            &self.opts.prefix,
+            &self.filter,
+            provider_of,
+        ) else {
+            // No key worth reading (most spans).
+            return Own {
+                kind: OwnKind::Nothing,
+                rewrite: false,
+            };
+        };
+        if ex.usage == UsageState::None && ex.provided.is_none() {
+            // Not a call and not an aggregate with usage (most spans).
+            return Own {
+                kind: OwnKind::Nothing,
+                rewrite: ex.has_written_keys,
+            };
+        }
         let kind = self.own_kind(span, &ex);
         Own {
             kind,
@@ -644,22 +938,26 @@ impl Engine {
         }
     }
 
-    fn own_kind<V: SpanView + ?Sized>(&self, span: &V, ex: &crate::usage::Extracted) -> OwnKind {
+    fn own_kind<V: SpanView + ?Sized>(
+        &self,
+        span: &V,
+        ex: &crate::usage::Extracted,
+    ) -> OwnKind<'_> {
         if ex.aggregate && ex.usage != UsageState::None {
             return OwnKind::Aggregate;
         }
-        let model = str_at(span, &k::MODEL_KEYS, ex.model_key);
-        let provider = str_at(span, &k::PROVIDER_KEYS, ex.provider_key);
+        let model = str_at(span, &k::MODEL_KEYS, ex.model_key, ex.model_at);
+        let provider = str_at(span, &k::PROVIDER_KEYS, ex.provider_key, ex.provider_at);
         let service: Option<Arc<str>> = span.service_name().map(Into::into);
         let call = |status, usage, provided, reason| {
             OwnKind::Call(Box::new(Call {
                 status,
                 service: service.clone(),
-                label: model.unwrap_or("unknown").into(),
-                provider: provider.map_or_else(
+                label: Text::Span(model.unwrap_or("unknown").into()),
+                provider: Text::Span(provider.map_or_else(
                     || "unknown".into(),
                     |p| crate::provider::canonical(p).into(),
-                ),
+                )),
                 cost: None,
                 provided,
                 usage,
@@ -701,21 +999,22 @@ impl Engine {
                 Some("no model attribute".into()),
             );
         };
-        let tier = str_at(span, &k::SERVICE_TIER_KEYS, ex.tier_key).and_then(ServiceTier::parse);
+        let tier = str_at(span, &k::SERVICE_TIER_KEYS, ex.tier_key, ex.tier_at)
+            .and_then(ServiceTier::parse);
         let at = i64::try_from(span.start_unix_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
         match self.catalog.price(model, provider, &usage, at, tier) {
             Ok(p) => OwnKind::Call(Box::new(Call {
                 status: PricingStatus::Priced,
                 service,
-                label: p.model.id.clone(),
-                provider: p.model.provider.clone(),
+                label: Text::Catalog(&p.model.id),
+                provider: Text::Catalog(&p.model.provider),
                 cost: Some(p.cost),
                 provided: None,
                 usage: Some(usage),
                 provenance: Some(Provenance {
-                    model: p.model.id.clone(),
-                    effective_from: p.price.effective_from_label.clone(),
-                    source: p.price.source.clone(),
+                    model: &p.model.id,
+                    effective_from: &p.price.effective_from_label,
+                    source: &p.price.source,
                     tier: p.applied.label(),
                 }),
                 reason: None,
@@ -732,28 +1031,40 @@ impl Engine {
     /// Decides the span's status given its children's totals, writes its attributes, and returns
     /// its subtree's totals. `root`: write the root-only attributes; `complete`: whether the
     /// driver believes nothing of the subtree is missing.
-    pub(crate) fn finish<V: SpanView + ?Sized>(
-        &self,
+    pub(crate) fn finish<'e, V: SpanView + ?Sized>(
+        &'e self,
         span: &mut V,
-        own: Own,
+        own: Own<'e>,
         children: Totals,
         root: bool,
         complete: bool,
-    ) -> Totals {
-        let mut subtree = children;
+    ) -> Subtree<'e> {
+        let mut subtree = Subtree::of(children);
         let w = Writer {
             keys: &self.keys,
             replace: own.rewrite,
         };
+        // One reservation for all this span gets: a list that grows is copied once, not twice.
+        let (own_attrs, rolls_up) = match &own.kind {
+            OwnKind::Nothing => (0, subtree.calls() > 0),
+            OwnKind::Aggregate => (1, subtree.calls() > 0),
+            OwnKind::Call(_) => (CALL_ATTRS, true),
+        };
+        let rollup_attrs = match (rolls_up, root) {
+            (false, _) => 0,
+            (true, false) => ROLLUP_ATTRS,
+            (true, true) => ROLLUP_ATTRS + ROOT_ATTRS,
+        };
+        if own_attrs + rollup_attrs > 0 {
+            span.reserve_attrs(own_attrs + rollup_attrs);
+        }
         match own.kind {
             OwnKind::Nothing => {}
             OwnKind::Aggregate => {
-                span.reserve_attrs(8);
                 self.status(&w, span, PricingStatus::Aggregate, None);
             }
             OwnKind::Call(call) => {
-                span.reserve_attrs(20);
-                if subtree.calls > 0 {
+                if subtree.calls() > 0 {
                     // The innermost call wins (the SDK's own span under the instrumentation's).
                     self.status(&w, span, PricingStatus::Duplicate, None);
                 } else {
@@ -762,10 +1073,10 @@ impl Engine {
                 }
             }
         }
-        if subtree.calls > 0 {
-            span.reserve_attrs(9);
-            write_rollup(&w, span, &subtree);
+        if subtree.calls() > 0 {
+            write_rollup(&w, span, &subtree.totals);
             if root {
+                let subtree = subtree.into_totals();
                 let k = &self.keys;
                 if !subtree.by_model.is_empty() {
                     w.put(span, &k.by_model, OwnedValue::Str(subtree.by_model_json()));
@@ -776,6 +1087,7 @@ impl Engine {
                 if self.analytics.active() {
                     self.finish_trace(&w, span, &subtree, complete);
                 }
+                return Subtree::of(subtree);
             }
         }
         subtree
@@ -844,13 +1156,13 @@ impl Engine {
         reason: Option<&str>,
     ) {
         self.stats.bump(s);
-        w.put(span, &self.keys.status, OwnedValue::Shared(s.as_arc()));
+        w.put_static(span, &self.keys.status, s.as_str());
         if let Some(r) = reason {
             w.put(span, &self.keys.reason, OwnedValue::Str(r.to_owned()));
         }
     }
 
-    fn write_call<V: SpanView + ?Sized>(&self, w: &Writer<'_>, span: &mut V, call: &Call) {
+    fn write_call<V: SpanView + ?Sized>(&self, w: &Writer<'_>, span: &mut V, call: &Call<'_>) {
         self.status(w, span, call.status, call.reason.as_deref());
         let k = &self.keys;
         if let Some(c) = &call.cost {
@@ -873,21 +1185,24 @@ impl Engine {
             }
         }
         if let Some(p) = &call.provenance {
-            w.put(span, &k.model, OwnedValue::Shared(p.model.clone()));
+            w.put(span, &k.model, OwnedValue::Shared(Arc::clone(p.model)));
             w.put(
                 span,
                 &k.effective_from,
-                OwnedValue::Shared(p.effective_from.clone()),
+                OwnedValue::Shared(Arc::clone(p.effective_from)),
             );
-            w.put(span, &k.source, OwnedValue::Shared(p.source.clone()));
+            w.put(span, &k.source, OwnedValue::Shared(Arc::clone(p.source)));
             if let Some(t) = &p.tier {
                 w.put(span, &k.tier, OwnedValue::Str(t.clone()));
             }
-            w.put(
-                span,
-                &k.catalog,
-                OwnedValue::Shared(self.catalog.info().version.clone()),
-            );
+            match self.catalog_version {
+                Some(v) => w.put_static(span, &k.catalog, v),
+                None => w.put(
+                    span,
+                    &k.catalog,
+                    OwnedValue::Shared(self.catalog.info().version.clone()),
+                ),
+            }
         }
     }
 
@@ -973,10 +1288,123 @@ impl Engine {
             let is_root = parent[i].is_none();
             let subtree = self.finish(&mut spans[i], own, kids, is_root, complete);
             match parent[i] {
-                Some(p) => acc[p].add(&subtree),
-                None => roots.push((i, subtree)),
+                Some(p) => subtree.add_to(&mut acc[p]),
+                None => roots.push((i, subtree.into_totals())),
             }
         }
         roots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn share(model: &str, calls: u32, femto: u128) -> ModelShare {
+        ModelShare {
+            model: model.into(),
+            provider: "openai".into(),
+            service: None,
+            calls,
+            cost: Usd::from_femto(femto),
+            tokens: TokenCounts::default(),
+        }
+    }
+
+    #[test]
+    fn by_model_json_is_byte_identical_to_serde_json_values() {
+        let cases = vec![
+            vec![],
+            vec![share("gpt-4o", 9, 4_188_000_000_000_000)],
+            vec![
+                share("gpt-4o", 9, 4_188_000_000_000_000),
+                share("claude \"q\" \\ é \u{1}", 1, 17),
+                share("zero", 3, 0),
+                share("tiny", 1, 1),
+                share("huge", 7, u128::from(u64::MAX) * 1000),
+            ],
+            vec![share("a", 1, 0), share("b", 2, 0)],
+            vec![share("only", 3, 0)],
+            vec![share("only", 0, 0)],
+            vec![share("only", 0, 5)],
+        ];
+        for by_model in cases {
+            let t = Totals {
+                by_model,
+                ..Totals::default()
+            };
+            assert_eq!(t.by_model_json(), t.by_model_json_via_value());
+        }
+    }
+
+    #[test]
+    fn a_subtree_adds_up_like_the_totals_it_stands_for() {
+        let id: Arc<str> = "gpt-4o".into();
+        let prov: Arc<str> = "openai".into();
+        let sub = |cost: u128| Subtree {
+            totals: Totals {
+                calls: 1,
+                cost: Usd::from_femto(cost),
+                ..Totals::default()
+            },
+            share: Some(Share {
+                model: Text::Catalog(&id),
+                provider: Text::Catalog(&prov),
+                service: None,
+                cost: Usd::from_femto(cost),
+                tokens: TokenCounts {
+                    input: 10,
+                    ..TokenCounts::default()
+                },
+            }),
+        };
+        let mut via_add = Totals::default();
+        sub(5).add_to(&mut via_add);
+        sub(7).add_to(&mut via_add);
+        let mut via_totals = Totals::default();
+        via_totals.add(&sub(5).into_totals());
+        via_totals.add(&sub(7).into_totals());
+        assert_eq!(via_add, via_totals);
+        assert_eq!(via_add.by_model.len(), 1, "same model merged");
+        assert_eq!(via_add.by_model[0].calls, 2);
+        assert_eq!(via_add.by_model[0].cost, Usd::from_femto(12));
+        assert_eq!(via_add.by_model[0].tokens.input, 20);
+    }
+
+    #[test]
+    fn blank_matches_trim_is_empty() {
+        for s in [
+            "",
+            " ",
+            "\t\n\x0B\x0C\r",
+            "\u{a0}",
+            "\u{2003}x",
+            "x",
+            " x",
+            "\u{a0}\u{2003}",
+            "é",
+        ] {
+            assert_eq!(is_blank(s), s.trim().is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn span_counter_counts_every_thread() {
+        let c = Arc::new(SpanCounter::default());
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        c.bump();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        c.bump();
+        assert_eq!(c.get(), 8001);
     }
 }

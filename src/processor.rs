@@ -6,6 +6,7 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
 
 use crate::analytics::{AnomalyOptions, BudgetRule, MetricLimits, TraceObserver};
-use crate::engine::{Engine, EngineOptions, StatsSnapshot, Totals};
+use crate::engine::{Engine, EngineOptions, StatsSnapshot, Subtree, Totals};
 use crate::metrics::CostMetrics;
 use crate::pricing::{Catalog, CatalogError};
 use crate::span_view::SpanView;
@@ -33,7 +34,48 @@ pub const DEFAULT_LEDGER_TTL: Duration = Duration::from_secs(300);
 const FILTER_BITS: u32 = 12;
 const FILTER_SLOTS: usize = 1 << FILTER_BITS;
 
-type Key = ([u8; 16], [u8; 8]);
+/// Ledger key: (trace id, span id of the parent waiting for its children's totals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Key([u8; 16], [u8; 8]);
+
+/// Hashes a [`Key`] as one `u64`: the span id (generated in this process by the SDK's random
+/// id generator, so not chosen by a remote peer) folded with the trace id, then mixed once.
+/// SipHash, the `HashMap` default, costs ~100 instructions per 24-byte key and buys
+/// flooding resistance these keys do not need; the map keyed by trace ids alone (which a
+/// remote parent does choose) keeps SipHash.
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let t = u128::from_le_bytes(self.0);
+        let folded = (t as u64) ^ ((t >> 64) as u64).rotate_left(32);
+        state.write_u64(u64::from_le_bytes(self.1) ^ folded);
+    }
+}
+
+/// The hasher of [`Key`]: one multiply and a fold of the `u64` it is given (both the high
+/// bits hashbrown's control bytes use and the low bits its index uses depend on every input
+/// bit).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `Key`; a plain fold keeps the hasher total.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        let h = (self.0 ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = h ^ (h >> 32);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdMap<V> = HashMap<Key, V, BuildHasherDefault<IdHasher>>;
 
 fn slot(span_id: &[u8; 8]) -> usize {
     let x = u64::from_le_bytes(*span_id);
@@ -48,7 +90,7 @@ struct Entry {
 
 #[derive(Default)]
 struct LedgerInner {
-    map: HashMap<Key, Entry>,
+    map: IdMap<Entry>,
     /// Insertion order, for age and size eviction; may hold stale keys (already taken).
     order: VecDeque<(Key, Instant)>,
     /// Traces that lost an entry to eviction: their roots are marked incomplete.
@@ -112,15 +154,17 @@ impl Ledger {
     }
 
     /// Adds a child's subtree to its parent's entry. Returns the number of entries evicted.
-    fn add(&self, key: Key, t: Totals, now: Instant) -> u64 {
+    /// `now` is read only when a new entry is made.
+    fn add(&self, key: Key, t: Subtree<'_>, now: impl FnOnce() -> Instant) -> u64 {
         let Ok(mut g) = self.inner.lock() else {
             return 0;
         };
         let mut evicted = 0;
         if let Some(e) = g.map.get_mut(&key) {
-            e.totals.add(&t);
+            t.add_to(&mut e.totals);
             return 0;
         }
+        let now = now();
         // Age, then size.
         while let Some(&(k, created)) = g.order.front() {
             let live = g.map.get(&k).is_some_and(|e| e.created == created);
@@ -146,7 +190,7 @@ impl Ledger {
         g.map.insert(
             key,
             Entry {
-                totals: t,
+                totals: t.into_totals(),
                 created: now,
             },
         );
@@ -229,7 +273,7 @@ impl<P: SpanProcessor> CostSpanProcessor<P> {
         let own = self.engine.own(span);
         let trace = span.trace_id();
         let id = span.span_id();
-        let (children, lost) = self.ledger.take(&(trace, id));
+        let (children, lost) = self.ledger.take(&Key(trace, id));
         let parent = span.parent_span_id();
         if own.is_nothing() && children.is_none() {
             self.ledger.mark_ended(&id);
@@ -240,12 +284,12 @@ impl<P: SpanProcessor> CostSpanProcessor<P> {
             .engine
             .finish(span, own, children.unwrap_or_default(), root, !lost);
         if let (Some(p), false) = (parent, root) {
-            if subtree.calls > 0 {
+            if subtree.calls() > 0 {
                 if self.ledger.has_ended(&p) {
                     // The parent was already forwarded: this cost cannot reach it any more.
                     self.engine.stats().late.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    let evicted = self.ledger.add((trace, p), subtree, Instant::now());
+                    let evicted = self.ledger.add(Key(trace, p), subtree, Instant::now);
                     self.engine
                         .stats()
                         .evicted
@@ -442,22 +486,23 @@ impl<P: SpanProcessor> CostSpanProcessorBuilder<P> {
 mod tests {
     use super::*;
 
-    fn totals(calls: u32) -> Totals {
-        Totals {
+    fn totals(calls: u32) -> Subtree<'static> {
+        Subtree::of(Totals {
             calls,
             ..Totals::default()
-        }
+        })
     }
 
     #[test]
     fn ledger_is_bounded_in_size_and_counts_evictions() {
         let l = Ledger::new(2, Duration::from_secs(60));
         let now = Instant::now();
-        let k = |i: u8| ([1; 16], [i; 8]);
-        assert_eq!(l.add(k(1), totals(1), now), 0);
-        assert_eq!(l.add(k(2), totals(1), now), 0);
-        assert_eq!(l.add(k(2), totals(1), now), 0, "existing entry accumulates");
-        assert_eq!(l.add(k(3), totals(1), now), 1, "oldest evicted at capacity");
+        let k = |i: u8| Key([1; 16], [i; 8]);
+        let at = || now;
+        assert_eq!(l.add(k(1), totals(1), at), 0);
+        assert_eq!(l.add(k(2), totals(1), at), 0);
+        assert_eq!(l.add(k(2), totals(1), at), 0, "existing entry accumulates");
+        assert_eq!(l.add(k(3), totals(1), at), 1, "oldest evicted at capacity");
         assert_eq!(l.len(), 2);
         let (t, lost) = l.take(&k(2));
         assert_eq!(t.map(|t| t.calls), Some(2));
@@ -469,9 +514,9 @@ mod tests {
     fn ledger_drops_entries_older_than_ttl() {
         let l = Ledger::new(100, Duration::from_millis(10));
         let t0 = Instant::now();
-        l.add(([1; 16], [1; 8]), totals(1), t0);
+        l.add(Key([1; 16], [1; 8]), totals(1), || t0);
         let later = t0 + Duration::from_secs(1);
-        assert_eq!(l.add(([2; 16], [2; 8]), totals(1), later), 1);
+        assert_eq!(l.add(Key([2; 16], [2; 8]), totals(1), || later), 1);
         assert_eq!(l.len(), 1);
     }
 

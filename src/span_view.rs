@@ -23,24 +23,94 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct AttrKey {
     name: Arc<str>,
+    /// A `'static` key when interned (cloning and dropping it touch no reference count).
     #[cfg(feature = "processor")]
     otel: opentelemetry::Key,
 }
 
 impl AttrKey {
-    /// A key.
+    /// A key. The name is interned for the life of the process (see [`intern`]): keys are a
+    /// fixed set built once per engine.
     pub fn new(name: &str) -> AttrKey {
-        let name: Arc<str> = name.into();
+        #[cfg(feature = "processor")]
+        let otel = match intern(name) {
+            Some(s) => opentelemetry::Key::from_static_str(s),
+            None => opentelemetry::Key::from(Arc::<str>::from(name)),
+        };
         AttrKey {
             #[cfg(feature = "processor")]
-            otel: opentelemetry::Key::from(name.clone()),
-            name,
+            otel,
+            name: name.into(),
         }
     }
 
     /// The key's name.
     pub fn as_str(&self) -> &str {
         &self.name
+    }
+}
+
+/// Most distinct strings [`intern`] leaks; past it, callers keep reference-counted copies.
+const INTERN_CAPACITY: usize = 4096;
+
+/// A `'static` copy of `s`, leaked once per distinct string and process (at most
+/// [`INTERN_CAPACITY`] of them; `None` past that or if the table's lock is poisoned).
+///
+/// Attribute keys and a few fixed values (catalog version) are written on every priced span;
+/// as `&'static str` the SDK stores them without a reference count to bump and drop per span.
+pub(crate) fn intern(s: &str) -> Option<&'static str> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static TABLE: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut t = TABLE.get_or_init(Default::default).lock().ok()?;
+    if let Some(&k) = t.get(s) {
+        return Some(k);
+    }
+    if t.len() >= INTERN_CAPACITY {
+        return None;
+    }
+    let k: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    t.insert(k);
+    Some(k)
+}
+
+/// A set of bytes: the first bytes of attribute keys worth looking at. Spans without any such
+/// key are skipped after one cheap pass (most spans of an application are not LLM calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFilter([u64; 4]);
+
+impl KeyFilter {
+    /// No byte.
+    pub const EMPTY: KeyFilter = KeyFilter([0; 4]);
+    /// Every byte (every key, the empty one included, passes).
+    pub const ALL: KeyFilter = KeyFilter([u64::MAX; 4]);
+
+    /// This set plus `b`.
+    pub const fn with(mut self, b: u8) -> KeyFilter {
+        self.0[(b >> 6) as usize] |= 1 << (b & 63);
+        self
+    }
+
+    /// This set plus the first byte of every key in `keys`.
+    pub const fn with_first_bytes(mut self, keys: &[&str]) -> KeyFilter {
+        let mut i = 0;
+        while i < keys.len() {
+            let b = keys[i].as_bytes();
+            if !b.is_empty() {
+                self = self.with(b[0]);
+            }
+            i += 1;
+        }
+        self
+    }
+
+    /// Whether `key` passes: its first byte is in the set (the empty key only in [`Self::ALL`]).
+    #[inline]
+    pub fn passes(&self, key: &str) -> bool {
+        match key.as_bytes().first() {
+            Some(&b) => (self.0[(b >> 6) as usize] >> (b & 63)) & 1 != 0,
+            None => *self == KeyFilter::ALL,
+        }
     }
 }
 
@@ -77,8 +147,26 @@ pub trait SpanView {
     fn scope_name(&self) -> &str;
     /// Calls `f` for every attribute, in order (later duplicates win for the reader).
     fn for_each_attr(&self, f: &mut dyn FnMut(&str, AttrValue<'_>));
+    /// Calls `f` with the position and value of every attribute whose key passes `filter`, in
+    /// order. A hot-path variant of [`Self::for_each_attr`]: implementations can skip the
+    /// other keys without a call each.
+    fn for_each_attr_in(&self, filter: &KeyFilter, f: &mut dyn FnMut(usize, &str, AttrValue<'_>)) {
+        let mut i = 0;
+        self.for_each_attr(&mut |k, v| {
+            if filter.passes(k) {
+                f(i, k, v);
+            }
+            i += 1;
+        });
+    }
     /// The value of `key` (the last one when duplicated).
     fn attr(&self, key: &str) -> Option<AttrValue<'_>>;
+    /// The value of the attribute at `index` (a position [`Self::for_each_attr_in`] gave) when
+    /// it is named `key`; else as [`Self::attr`]. Saves the search where positions are stable.
+    fn attr_at(&self, index: usize, key: &str) -> Option<AttrValue<'_>> {
+        let _ = index;
+        self.attr(key)
+    }
     /// Sets `key`, replacing an existing value.
     fn set_attr(&mut self, key: &str, value: OwnedValue);
     /// Writes a prebuilt key. `replace: false` tells the implementation the key is known to be
@@ -86,6 +174,11 @@ pub trait SpanView {
     fn write_attr(&mut self, key: &AttrKey, value: OwnedValue, replace: bool) {
         let _ = replace;
         self.set_attr(key.as_str(), value);
+    }
+    /// Writes a prebuilt key with a `'static` string value (no copy and no reference count
+    /// where the representation can hold it as is).
+    fn write_static(&mut self, key: &AttrKey, value: &'static str, replace: bool) {
+        self.write_attr(key, OwnedValue::Str(value.to_owned()), replace);
     }
     /// Room for `additional` more attributes (a hint).
     fn reserve_attrs(&mut self, additional: usize) {
@@ -107,7 +200,7 @@ pub trait SpanView {
 
 #[cfg(feature = "processor")]
 mod sdk {
-    use super::{AttrKey, AttrValue, OwnedValue, SpanView};
+    use super::{AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};
     use opentelemetry::{KeyValue, Value};
     use opentelemetry_sdk::trace::SpanData;
 
@@ -121,6 +214,7 @@ mod sdk {
         }
     }
 
+    #[inline(always)]
     fn owned(v: OwnedValue) -> Value {
         match v {
             OwnedValue::Str(s) => Value::from(s),
@@ -158,12 +252,30 @@ mod sdk {
                 f(kv.key.as_str(), view(&kv.value));
             }
         }
+        fn for_each_attr_in(
+            &self,
+            filter: &KeyFilter,
+            f: &mut dyn FnMut(usize, &str, AttrValue<'_>),
+        ) {
+            for (i, kv) in self.attributes.iter().enumerate() {
+                let k = kv.key.as_str();
+                if filter.passes(k) {
+                    f(i, k, view(&kv.value));
+                }
+            }
+        }
         fn attr(&self, key: &str) -> Option<AttrValue<'_>> {
             self.attributes
                 .iter()
                 .rev()
                 .find(|kv| kv.key.as_str() == key)
                 .map(|kv| view(&kv.value))
+        }
+        fn attr_at(&self, index: usize, key: &str) -> Option<AttrValue<'_>> {
+            match self.attributes.get(index) {
+                Some(kv) if kv.key.as_str() == key => Some(view(&kv.value)),
+                _ => self.attr(key),
+            }
         }
         fn set_attr(&mut self, key: &str, value: OwnedValue) {
             let value = owned(value);
@@ -172,8 +284,20 @@ mod sdk {
                 None => self.attributes.push(KeyValue::new(key.to_owned(), value)),
             }
         }
+        #[inline(always)]
         fn write_attr(&mut self, key: &AttrKey, value: OwnedValue, replace: bool) {
             let value = owned(value);
+            if replace {
+                if let Some(kv) = self.attributes.iter_mut().find(|kv| kv.key == key.otel) {
+                    kv.value = value;
+                    return;
+                }
+            }
+            self.attributes.push(KeyValue::new(key.otel.clone(), value));
+        }
+        #[inline(always)]
+        fn write_static(&mut self, key: &AttrKey, value: &'static str, replace: bool) {
+            let value = Value::String(value.into());
             if replace {
                 if let Some(kv) = self.attributes.iter_mut().find(|kv| kv.key == key.otel) {
                     kv.value = value;

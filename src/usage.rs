@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use crate::money::Usd;
 use crate::semconv as k;
-use crate::span_view::{AttrValue, SpanView};
+use crate::span_view::{AttrValue, KeyFilter, SpanView};
 
 /// Whether an emitter's input count includes cache tokens (DESIGN §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +78,31 @@ pub(crate) struct Extracted {
     pub provider_key: Option<usize>,
     /// Index into `semconv::SERVICE_TIER_KEYS` of the best service-tier attribute present.
     pub tier_key: Option<usize>,
+    /// Position of the last attribute named `MODEL_KEYS[model_key]` (for `SpanView::attr_at`).
+    pub model_at: Option<usize>,
+    /// Position of the last attribute named `PROVIDER_KEYS[provider_key]`.
+    pub provider_at: Option<usize>,
+    /// Position of the last attribute named `SERVICE_TIER_KEYS[tier_key]`.
+    pub tier_at: Option<usize>,
     /// The span already has attributes we write (`llm.cost.*` or our prefix): replace, do not
     /// append.
     pub has_written_keys: bool,
+}
+
+impl Extracted {
+    /// A span with no key extraction reads.
+    const NOTHING: Extracted = Extracted {
+        usage: UsageState::None,
+        aggregate: false,
+        provided: None,
+        model_key: None,
+        provider_key: None,
+        tier_key: None,
+        model_at: None,
+        provider_at: None,
+        tier_at: None,
+        has_written_keys: false,
+    };
 }
 
 /// A token count as read: absent, a count, or an unusable value.
@@ -186,14 +208,179 @@ const TOKEN_KEYS: [(&str, F); 25] = [
     (k::ANTHROPIC_CACHE_WRITE_1H, F::Cw1h),
 ];
 
-#[derive(Default)]
+/// What an attribute key means to extraction.
+#[derive(Clone, Copy)]
+enum Role {
+    Token(F),
+    /// Index into `semconv::MODEL_KEYS`.
+    Model(u8),
+    /// Index into `semconv::PROVIDER_KEYS`.
+    Provider(u8),
+    /// Index into `semconv::SERVICE_TIER_KEYS`.
+    Tier(u8),
+    OperationName,
+    SpanKind,
+    CostTotal,
+    CostPrompt,
+    CostCompletion,
+}
+
+/// Every key extraction reads, with its role. A key listed twice keeps its first role (the
+/// order the checks ran in before the table existed).
+const READ_KEYS: [(&str, Role); 25 + 5 + 4 + 5 + 6] = {
+    let mut out = [("", Role::CostTotal); 45];
+    let mut n = 0;
+    let mut i = 0;
+    while i < TOKEN_KEYS.len() {
+        out[n] = (TOKEN_KEYS[i].0, Role::Token(TOKEN_KEYS[i].1));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < k::MODEL_KEYS.len() {
+        out[n] = (k::MODEL_KEYS[i], Role::Model(i as u8));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < k::PROVIDER_KEYS.len() {
+        out[n] = (k::PROVIDER_KEYS[i], Role::Provider(i as u8));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < k::SERVICE_TIER_KEYS.len() {
+        out[n] = (k::SERVICE_TIER_KEYS[i], Role::Tier(i as u8));
+        n += 1;
+        i += 1;
+    }
+    out[n] = (k::GEN_AI_OPERATION_NAME, Role::OperationName);
+    out[n + 1] = (k::OPENINFERENCE_SPAN_KIND, Role::SpanKind);
+    out[n + 2] = (k::LLM_COST_TOTAL, Role::CostTotal);
+    out[n + 3] = (k::GEN_AI_USAGE_COST, Role::CostTotal);
+    out[n + 4] = (k::LLM_COST_PROMPT, Role::CostPrompt);
+    out[n + 5] = (k::LLM_COST_COMPLETION, Role::CostCompletion);
+    assert!(n + 6 == out.len());
+    out
+};
+
+/// Prefix of the per-call cost keys (`llm.cost.*`): a span holding one was written before.
+const LLM_COST_PREFIX: &str = "llm.cost.";
+
+/// First bytes of every key read (and of `llm.cost.`): other keys are skipped unseen.
+const READ_FIRST_BYTES: KeyFilter = {
+    let mut f = KeyFilter::EMPTY;
+    let mut i = 0;
+    while i < READ_KEYS.len() {
+        f = f.with(READ_KEYS[i].0.as_bytes()[0]);
+        i += 1;
+    }
+    f.with(LLM_COST_PREFIX.as_bytes()[0])
+};
+
+/// The keys that pass for a given prefix of written attributes: [`READ_FIRST_BYTES`] plus the
+/// prefix's first byte (every key for an empty prefix, which every key starts with).
+pub(crate) fn key_filter(prefix: &str) -> KeyFilter {
+    match prefix.as_bytes().first() {
+        Some(&b) => READ_FIRST_BYTES.with(b),
+        None => KeyFilter::ALL,
+    }
+}
+
+/// Slots of [`KEY_TABLE`] (a power of two, at least twice the keys).
+const TABLE_BITS: u32 = 7;
+const TABLE_MASK: usize = (1 << TABLE_BITS) - 1;
+
+/// Hash of a key of 8 bytes or more: its length and last 8 bytes (the keys share long
+/// prefixes, not endings).
+const fn key_hash(b: &[u8]) -> usize {
+    let n = b.len();
+    let mut tail = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        tail |= (b[n - 8 + i] as u64) << (8 * i);
+        i += 1;
+    }
+    let h =
+        (tail ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    (h >> (64 - TABLE_BITS)) as usize
+}
+
+const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Open-addressing table of [`READ_KEYS`], built at compile time: one hash and usually one
+/// comparison per key looked up, instead of a comparison against every key read.
+static KEY_TABLE: [Option<(&str, Role)>; 1 << TABLE_BITS] = {
+    let mut t: [Option<(&str, Role)>; 1 << TABLE_BITS] = [None; 1 << TABLE_BITS];
+    let mut i = 0;
+    while i < READ_KEYS.len() {
+        let (name, role) = READ_KEYS[i];
+        assert!(name.len() >= 8, "key_hash needs keys of at least 8 bytes");
+        let mut slot = key_hash(name.as_bytes());
+        loop {
+            match t[slot] {
+                None => {
+                    t[slot] = Some((name, role));
+                    break;
+                }
+                // A key listed twice keeps its first role.
+                Some((other, _)) if bytes_eq(other.as_bytes(), name.as_bytes()) => break,
+                Some(_) => slot = (slot + 1) & TABLE_MASK,
+            }
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The role of `key`, if extraction reads it.
+#[inline]
+fn role_of(key: &str) -> Option<(&'static str, Role)> {
+    let b = key.as_bytes();
+    if b.len() < 8 {
+        return None;
+    }
+    let mut slot = key_hash(b);
+    loop {
+        match KEY_TABLE[slot] {
+            None => return None,
+            Some((name, role)) if name.as_bytes() == b => return Some((name, role)),
+            Some(_) => slot = (slot + 1) & TABLE_MASK,
+        }
+    }
+}
+
+/// Sentinel position: the key was not seen.
+const NO_POS: u32 = u32::MAX;
+
+/// Raw reads of one span: token counts by field (a presence bit, a bad-value bit and the
+/// value), the best model / provider / tier key, and where each candidate key last occurred.
 struct Raw<'p> {
     prefix: &'p str,
+    present: u32,
+    bad: u32,
+    vals: [u64; F::N as usize],
     model_key: Option<usize>,
     provider_key: Option<usize>,
     tier_key: Option<usize>,
+    /// Position of the last attribute named `MODEL_KEYS[i]` / `PROVIDER_KEYS[i]` /
+    /// `SERVICE_TIER_KEYS[i]`.
+    model_pos: [u32; k::MODEL_KEYS.len()],
+    provider_pos: [u32; k::PROVIDER_KEYS.len()],
+    tier_pos: [u32; k::SERVICE_TIER_KEYS.len()],
     has_written_keys: bool,
-    c: [Count; F::N as usize],
     bad_key: Option<&'static str>,
     aggregate: bool,
     cost_total: Option<Usd>,
@@ -210,67 +397,109 @@ fn usd(v: AttrValue<'_>) -> Option<Usd> {
     }
 }
 
-/// Keeps the best (lowest) precedence index of a non-empty string attribute.
-fn rank(slot: &mut Option<usize>, keys: &[&str], key: &str, v: AttrValue<'_>) -> bool {
-    match keys.iter().position(|k| *k == key) {
-        Some(i) => {
-            if matches!(v, AttrValue::Str(s) if !s.trim().is_empty()) {
-                *slot = Some(slot.map_or(i, |j| j.min(i)));
-            }
-            true
-        }
-        None => false,
+/// Keeps the best (lowest) precedence index of a non-empty string attribute, and the key's
+/// last position.
+fn rank(slot: &mut Option<usize>, pos: &mut [u32], i: usize, at: usize, v: AttrValue<'_>) {
+    pos[i] = u32::try_from(at).unwrap_or(NO_POS);
+    if matches!(v, AttrValue::Str(s) if !crate::engine::is_blank(s)) {
+        *slot = Some(slot.map_or(i, |j| j.min(i)));
     }
 }
 
-impl Raw<'_> {
-    fn get(&self, f: F) -> Count {
-        self.c[f as usize]
+impl<'p> Raw<'p> {
+    fn new(prefix: &'p str) -> Raw<'p> {
+        Raw {
+            prefix,
+            present: 0,
+            bad: 0,
+            vals: [0; F::N as usize],
+            model_key: None,
+            provider_key: None,
+            tier_key: None,
+            model_pos: [NO_POS; k::MODEL_KEYS.len()],
+            provider_pos: [NO_POS; k::PROVIDER_KEYS.len()],
+            tier_pos: [NO_POS; k::SERVICE_TIER_KEYS.len()],
+            has_written_keys: false,
+            bad_key: None,
+            aggregate: false,
+            cost_total: None,
+            cost_prompt: None,
+            cost_completion: None,
+        }
     }
 
-    fn visit(&mut self, key: &str, v: AttrValue<'_>) {
-        if key.starts_with(self.prefix) {
-            self.has_written_keys = true;
+    fn get(&self, f: F) -> Count {
+        let bit = 1u32 << (f as u32);
+        if self.present & bit == 0 {
+            Count::Absent
+        } else if self.bad & bit != 0 {
+            Count::Bad
+        } else {
+            Count::Ok(self.vals[f as usize])
         }
-        // Cheap rejection: every key we read starts with one of these.
+    }
+
+    fn visit(&mut self, at: usize, key: &str, v: AttrValue<'_>) {
         let b = key.as_bytes();
-        if b.len() < 8 || !matches!(b[0], b'l' | b'g' | b'a' | b'o') {
-            return;
-        }
-        if key.starts_with("llm.cost.") {
+        // `key.starts_with(prefix)`, the first byte compared inline before the call.
+        let p = self.prefix.as_bytes();
+        if p.first().is_none_or(|f| b.first() == Some(f)) && key.starts_with(self.prefix) {
             self.has_written_keys = true;
         }
-        if let Some((name, f)) = TOKEN_KEYS.iter().find(|(name, _)| *name == key) {
-            let c = Count::parse(v);
-            if c == Count::Bad {
-                self.bad_key = Some(name);
+        if b.len() < 8 {
+            return;
+        }
+        if b[0] == b'l' && key.starts_with(LLM_COST_PREFIX) {
+            self.has_written_keys = true;
+        }
+        let Some((name, role)) = role_of(key) else {
+            return;
+        };
+        match role {
+            Role::Token(f) => {
+                let bit = 1u32 << (f as u32);
+                self.present |= bit;
+                match Count::parse(v) {
+                    Count::Ok(n) => {
+                        self.bad &= !bit;
+                        self.vals[f as usize] = n;
+                    }
+                    _ => {
+                        self.bad |= bit;
+                        self.bad_key = Some(name);
+                    }
+                }
             }
-            self.c[*f as usize] = c;
-            return;
-        }
-        if rank(&mut self.model_key, &k::MODEL_KEYS, key, v)
-            || rank(&mut self.provider_key, &k::PROVIDER_KEYS, key, v)
-            || rank(&mut self.tier_key, &k::SERVICE_TIER_KEYS, key, v)
-        {
-            return;
-        }
-        match key {
-            k::GEN_AI_OPERATION_NAME => {
+            Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i.into(), at, v),
+            Role::Provider(i) => rank(
+                &mut self.provider_key,
+                &mut self.provider_pos,
+                i.into(),
+                at,
+                v,
+            ),
+            Role::Tier(i) => rank(&mut self.tier_key, &mut self.tier_pos, i.into(), at, v),
+            Role::OperationName => {
                 if let AttrValue::Str(s) = v {
                     self.aggregate |= k::AGGREGATE_OPERATIONS.contains(&s);
                 }
             }
-            k::OPENINFERENCE_SPAN_KIND => {
+            Role::SpanKind => {
                 if let AttrValue::Str(s) = v {
                     self.aggregate |= k::AGGREGATE_KINDS.contains(&s);
                 }
             }
-            k::LLM_COST_TOTAL | k::GEN_AI_USAGE_COST => self.cost_total = usd(v),
-            k::LLM_COST_PROMPT => self.cost_prompt = usd(v),
-            k::LLM_COST_COMPLETION => self.cost_completion = usd(v),
-            _ => {}
+            Role::CostTotal => self.cost_total = usd(v),
+            Role::CostPrompt => self.cost_prompt = usd(v),
+            Role::CostCompletion => self.cost_completion = usd(v),
         }
     }
+}
+
+/// Position of the chosen key's last occurrence.
+fn pos_of(key: Option<usize>, pos: &[u32]) -> Option<usize> {
+    let p = *pos.get(key?)?;
+    (p != NO_POS).then_some(p as usize)
 }
 
 /// Reads usage, kind and provided cost from a span (DESIGN §3). `prefix`: the prefix of the
@@ -281,18 +510,32 @@ pub(crate) fn extract<V: SpanView + ?Sized>(
     prefix: &str,
     provider: impl FnOnce(Option<usize>) -> Option<String>,
 ) -> Extracted {
-    let mut raw = Raw {
-        prefix,
-        ..Raw::default()
-    };
-    span.for_each_attr(&mut |key, v| raw.visit(key, v));
+    extract_with(span, opts, prefix, &key_filter(prefix), provider).unwrap_or(Extracted::NOTHING)
+}
+
+/// [`extract`] with the key filter of `prefix` ([`key_filter`]) computed once by the caller;
+/// `None` when no key passes it (the span has nothing extraction reads, and none of ours).
+pub(crate) fn extract_with<V: SpanView + ?Sized>(
+    span: &V,
+    opts: &ExtractOptions,
+    prefix: &str,
+    filter: &KeyFilter,
+    provider: impl FnOnce(Option<usize>) -> Option<String>,
+) -> Option<Extracted> {
+    // Built on the first key that passes the filter: a span without one costs one pass over
+    // its keys' first bytes.
+    let mut raw: Option<Raw<'_>> = None;
+    span.for_each_attr_in(filter, &mut |at, key, v| {
+        raw.get_or_insert_with(|| Raw::new(prefix))
+            .visit(at, key, v)
+    });
+    let raw = raw.as_ref()?;
     let provided = raw.cost_total.map(|total| ProvidedCost {
         total,
         prompt: raw.cost_prompt,
         completion: raw.cost_completion,
     });
-    let any = raw.c.iter().any(|c| c.present());
-    let usage = if !any {
+    let usage = if raw.present == 0 {
         UsageState::None
     } else if let Some(key) = raw.bad_key {
         UsageState::Invalid(format!("'{key}' is not a non-negative integer"))
@@ -303,17 +546,20 @@ pub(crate) fn extract<V: SpanView + ?Sized>(
             }
             provider(raw.provider_key).and_then(|p| opts.by_provider.get(&p).copied())
         });
-        normalise(&raw, span.scope_name(), forced)
+        normalise(raw, span.scope_name(), forced)
     };
-    Extracted {
+    Some(Extracted {
         usage,
         aggregate: raw.aggregate,
         provided,
         model_key: raw.model_key,
         provider_key: raw.provider_key,
         tier_key: raw.tier_key,
+        model_at: pos_of(raw.model_key, &raw.model_pos),
+        provider_at: pos_of(raw.provider_key, &raw.provider_pos),
+        tier_at: pos_of(raw.tier_key, &raw.tier_pos),
         has_written_keys: raw.has_written_keys,
-    }
+    })
 }
 
 fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageState {
@@ -735,6 +981,71 @@ mod tests {
             usage("x", &[(k::GEN_AI_USAGE_TOTAL_TOKENS, I(10))]),
             UsageState::Invalid(_)
         ));
+    }
+
+    #[test]
+    fn the_key_table_finds_every_key_read_and_nothing_else() {
+        for (name, _) in READ_KEYS {
+            let (found, _) = role_of(name).unwrap_or_else(|| panic!("{name} not found"));
+            assert_eq!(found, name);
+            assert!(READ_FIRST_BYTES.passes(name), "{name}");
+            // Near misses: one byte more, one byte less, last byte changed.
+            assert!(role_of(&format!("{name}x")).is_none(), "{name}x");
+            assert!(role_of(&name[..name.len() - 1]).is_none(), "{name}");
+            let mut changed = name.to_owned();
+            changed.pop();
+            changed.push('#');
+            assert!(role_of(&changed).is_none(), "{changed}");
+        }
+        for other in [
+            "",
+            "llm",
+            "http.request.method",
+            "gen_ai.usage",
+            "llm.cost.",
+            "x",
+        ] {
+            assert!(role_of(other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn filter_passes_our_prefix_and_every_key_for_an_empty_prefix() {
+        let f = key_filter("cost.");
+        assert!(f.passes("cost.total_usd") && f.passes("llm.cost.total"));
+        assert!(!f.passes("http.route") && !f.passes(""));
+        let all = key_filter("");
+        assert!(all.passes("http.route") && all.passes(""));
+        // An empty prefix marks every span with attributes as already written (as before).
+        let s = span("x", &[("http.route", S("/"))]);
+        assert!(extract(&s, &ExtractOptions::default(), "", |_| None).has_written_keys);
+        assert!(!extract(&s, &ExtractOptions::default(), "cost.", |_| None).has_written_keys);
+        let s = span("x", &[("my.cost", I(1)), ("llm.cost.total", D(0.5))]);
+        let e = extract(&s, &ExtractOptions::default(), "my.", |_| None);
+        assert!(e.has_written_keys && e.provided.is_some());
+    }
+
+    #[test]
+    fn positions_are_those_of_the_last_attribute_of_the_chosen_key() {
+        let s = span(
+            "x",
+            &[
+                (k::GEN_AI_REQUEST_MODEL, S("req")),
+                (k::GEN_AI_RESPONSE_MODEL, S("resp")),
+                ("http.route", S("/")),
+                (k::GEN_AI_RESPONSE_MODEL, S(" ")),
+                (k::GEN_AI_SYSTEM, S("openai")),
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(1)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1)),
+            ],
+        );
+        let e = extract(&s, &ExtractOptions::default(), "cost.", |_| None);
+        // The best key is the response model (a non-empty value was seen); its last value is
+        // blank, which the engine then reads as no model, exactly as `attr()` would.
+        assert_eq!(e.model_key, Some(0));
+        assert_eq!(e.model_at, Some(3));
+        assert_eq!(e.provider_at, Some(4));
+        assert_eq!(e.tier_at, None);
     }
 
     #[test]

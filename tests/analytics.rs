@@ -147,7 +147,10 @@ fn anomaly_flags_the_trace_whose_cost_jumps() {
     run(&p, "agent", 10, vec![]); // 10x: flagged
     let r = roots(&c, "agent");
     assert_eq!(get(&r[0], "cost.anomaly.ratio"), None, "no baseline yet");
-    assert_eq!(get(&r[5], "cost.anomaly.detected"), Some(Value::Bool(false)));
+    assert_eq!(
+        get(&r[5], "cost.anomaly.detected"),
+        Some(Value::Bool(false))
+    );
     match get(&r[5], "cost.anomaly.ratio") {
         Some(Value::F64(f)) => assert!((f - 2.0).abs() < 1e-9, "{f}"),
         other => panic!("{other:?}"),

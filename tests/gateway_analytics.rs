@@ -100,10 +100,16 @@ async fn budgets_and_anomalies_flag_exactly_the_traces_that_cross_them() {
     );
     let r6 = f64_attr(&root(6).attributes, "cost.anomaly.ratio").expect("ratio");
     assert!((r6 - 2.0).abs() < 1e-9, "{r6}");
-    assert_eq!(bool_attr(&root(6).attributes, "cost.anomaly.detected"), Some(false));
+    assert_eq!(
+        bool_attr(&root(6).attributes, "cost.anomaly.detected"),
+        Some(false)
+    );
     let r7 = f64_attr(&root(7).attributes, "cost.anomaly.ratio").expect("ratio");
     assert!((r7 - 5.0).abs() < 1e-9, "{r7}");
-    assert_eq!(bool_attr(&root(7).attributes, "cost.anomaly.detected"), Some(true));
+    assert_eq!(
+        bool_attr(&root(7).attributes, "cost.anomaly.detected"),
+        Some(true)
+    );
 
     let text = scrape(&gw).await;
     for (outcome, n) in [("over_budget", 1), ("anomaly", 1)] {

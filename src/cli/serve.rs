@@ -147,9 +147,30 @@ pub(crate) fn run(pricing: &PricingArgs, a: ServeArgs) -> anyhow::Result<ExitCod
             "  assembly:       root_grace {:?}, trace_timeout {:?}",
             settings.assembly.root_grace, settings.assembly.trace_timeout
         );
+        let on = |b: bool| if b { "on" } else { "off" };
+        println!(
+            "  security:       grpc tls {}, http tls {}, bearer auth {}, exporter tls {}",
+            on(settings.grpc_tls.is_some()),
+            on(settings.http_tls.is_some()),
+            on(settings.auth_token.is_some()),
+            on(settings.exporter.tls.enabled)
+        );
+        println!(
+            "  export queue:   {}",
+            settings.exporter.queue.directory.as_ref().map_or_else(
+                || "in memory".to_owned(),
+                |d| format!(
+                    "persistent in {} (max {} bytes, fsync {})",
+                    d.display(),
+                    settings.exporter.queue.max_bytes,
+                    settings.exporter.queue.fsync
+                )
+            )
+        );
         return Ok(ExitCode::SUCCESS);
     }
     init_logs(&settings.log_level);
+    otel_llm_cost::gateway::install_default_crypto_provider();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

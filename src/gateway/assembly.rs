@@ -174,10 +174,32 @@ impl Assembler {
         self.by_deadline.keys().next().map(|(t, _)| *t)
     }
 
-    /// Adds a span; releases that become due because of it (late span, span limit, eviction)
-    /// are appended to `out`.
+    /// Adds one span (tests; the pipeline adds a request's spans with `add_all`).
+    #[cfg(test)]
     pub(crate) fn add(&mut self, span: GatewaySpan, out: &mut Vec<Release>) {
         let now = self.clock.now();
+        self.add_at(span, now, 1, out);
+    }
+
+    /// Adds the spans of one request, with one clock reading for all of them (they arrived
+    /// together); releases that become due because of them (late span, span limit, eviction)
+    /// are appended to `out`.
+    pub(crate) fn add_all(&mut self, spans: Vec<GatewaySpan>, out: &mut Vec<Release>) {
+        let now = self.clock.now();
+        // Spans per trace in this request: a trace first seen here gets exactly that capacity
+        // (no doubling slack held for seconds; the buffer's memory is mostly these vectors).
+        let mut per_trace: HashMap<[u8; 16], usize> = HashMap::with_capacity(spans.len() / 4);
+        for s in &spans {
+            *per_trace.entry(s.trace_key()).or_default() += 1;
+        }
+        for span in spans {
+            let hint = per_trace.get(&span.trace_key()).copied().unwrap_or(1);
+            self.add_at(span, now, hint, out);
+        }
+    }
+
+    /// `hint`: spans of this trace arriving together (capacity of a new trace's buffer).
+    fn add_at(&mut self, span: GatewaySpan, now: Instant, hint: usize, out: &mut Vec<Release>) {
         let key = span.trace_key();
         if self.released.contains(&key) {
             out.push(Release {
@@ -199,7 +221,7 @@ impl Assembler {
                 self.by_age.insert(seq, key);
                 self.by_deadline.insert((timeout_at, seq), key);
                 self.traces.entry(key).or_insert(Pending {
-                    spans: Vec::new(),
+                    spans: Vec::with_capacity(hint.min(limits.max_spans_per_trace)),
                     bytes: 0,
                     seq,
                     root_seen: false,

@@ -67,6 +67,13 @@ pub const DEFAULT_RETRY_RANDOMIZATION_FACTOR: f64 = 0.5;
 pub const DEFAULT_QUEUE_SIZE: usize = 100_000;
 /// Default number of concurrent export requests.
 pub const DEFAULT_QUEUE_CONSUMERS: usize = 4;
+/// Default largest ratio of decompressed to compressed request size, once a request
+/// decompresses to more than [`DECOMPRESSION_RATIO_FLOOR`] bytes (gzip bombs).
+pub const DEFAULT_MAX_DECOMPRESSION_RATIO: usize = 100;
+/// Requests decompressing to at most this many bytes are not subject to the ratio limit: 1 MiB.
+pub const DECOMPRESSION_RATIO_FLOOR: usize = 1024 * 1024;
+/// Default disk budget of the persistent export queue: 1 GiB.
+pub const DEFAULT_QUEUE_MAX_BYTES: usize = 1024 * 1024 * 1024;
 /// Default Prometheus `/metrics` and `/healthz` address.
 pub const DEFAULT_METRICS_ENDPOINT: &str = "127.0.0.1:8888";
 /// Default log level.
@@ -162,13 +169,83 @@ pub struct OtlpReceiverConfig {
     /// defaults, as in the Collector).
     #[serde(default = "Protocols::both")]
     pub protocols: Protocols,
+    /// Bearer-token authentication of both protocols. Default: off (no `auth:`).
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// Largest ratio of decompressed to compressed size of a gzip request, applied once it
+    /// decompresses to more than 1 MiB; above it the request is refused (HTTP 413, gRPC
+    /// `RESOURCE_EXHAUSTED`). Default: 100.
+    #[serde(default = "default_ratio")]
+    pub max_decompression_ratio: usize,
+}
+
+fn default_ratio() -> usize {
+    DEFAULT_MAX_DECOMPRESSION_RATIO
 }
 
 impl Default for OtlpReceiverConfig {
     fn default() -> Self {
         OtlpReceiverConfig {
             protocols: Protocols::both(),
+            auth: None,
+            max_decompression_ratio: DEFAULT_MAX_DECOMPRESSION_RATIO,
         }
+    }
+}
+
+/// `receivers.otlp.auth:` — requests must carry `Authorization: Bearer <token>` (gRPC: the
+/// `authorization` metadata); otherwise HTTP 401 / gRPC `UNAUTHENTICATED`. Give exactly one of
+/// the two fields. The token is never logged.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The token itself. Prefer `bearer_token_file`, which keeps it out of the config file.
+    pub bearer_token: Option<String>,
+    /// A file holding the token (surrounding whitespace trimmed), e.g. a mounted secret.
+    /// Relative to the config file's directory.
+    pub bearer_token_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("bearer_token_file", &self.bearer_token_file)
+            .finish()
+    }
+}
+
+/// `tls:` of a receiver: serve TLS with this certificate chain and key (PEM). Default: off.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate chain, PEM, leaf first. Relative to the config file's directory.
+    pub cert_file: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1), PEM. Relative to the config file's directory.
+    pub key_file: PathBuf,
+}
+
+/// A secret string whose `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
     }
 }
 
@@ -202,6 +279,8 @@ pub struct GrpcReceiverConfig {
     pub endpoint: String,
     /// Largest request, in MiB, compressed and after decompression. Default: 64.
     pub max_recv_msg_size_mib: usize,
+    /// Serve TLS (`cert_file`, `key_file`). Default: plaintext.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for GrpcReceiverConfig {
@@ -209,6 +288,7 @@ impl Default for GrpcReceiverConfig {
         GrpcReceiverConfig {
             endpoint: DEFAULT_GRPC_ENDPOINT.to_owned(),
             max_recv_msg_size_mib: DEFAULT_MAX_REQUEST_BYTES / (1024 * 1024),
+            tls: None,
         }
     }
 }
@@ -222,6 +302,8 @@ pub struct HttpReceiverConfig {
     /// Largest request body in bytes, compressed and after decompression. Default: 67108864
     /// (64 MiB).
     pub max_request_body_size: usize,
+    /// Serve TLS (`cert_file`, `key_file`). Default: plaintext.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for HttpReceiverConfig {
@@ -229,6 +311,7 @@ impl Default for HttpReceiverConfig {
         HttpReceiverConfig {
             endpoint: DEFAULT_HTTP_ENDPOINT.to_owned(),
             max_request_body_size: DEFAULT_MAX_REQUEST_BYTES,
+            tls: None,
         }
     }
 }
@@ -368,7 +451,7 @@ pub struct BudgetAttribute {
 }
 
 /// `anomaly:` — a trace costing `threshold` times the median of its workflow's last `window`
-/// traces is flagged (`cost.anomaly=true`).
+/// traces is flagged (`cost.anomaly.detected=true`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnomalyConfig {
@@ -490,7 +573,7 @@ impl AnalyticsConfig {
         }
         AnalyticsSettings {
             budgets,
-            anomaly: a.enabled.then(|| crate::analytics::AnomalyOptions {
+            anomaly: a.enabled.then_some(crate::analytics::AnomalyOptions {
                 window: a.window,
                 min_samples: a.min_samples,
                 threshold: a.threshold,
@@ -603,6 +686,20 @@ pub struct QueueConfig {
     pub size: usize,
     /// Concurrent export requests. Default: 4.
     pub consumers: usize,
+    /// Persist the queue in this directory (created if missing; relative to the config file's
+    /// directory): every batch released for export is appended to a write-ahead segment file
+    /// and deleted once the downstream acknowledged it (or it was counted as not delivered);
+    /// what is left after a crash or `kill -9` is sent after restart (at least once: a batch
+    /// half-delivered before the crash is sent again). Spans still in the assembly buffer are
+    /// in memory only. One gateway per directory. Default: none (in memory only).
+    pub directory: Option<PathBuf>,
+    /// Disk budget of the persistent queue; when reached, receivers answer with the retryable
+    /// status, as for `size`. Default: 1073741824 (1 GiB).
+    pub max_bytes: usize,
+    /// `fsync` every append (survives power loss, costs a disk flush per released batch).
+    /// Without it records reach the kernel at once (a process crash or `kill -9` loses nothing)
+    /// and are synced when a segment is sealed. Default: `false`.
+    pub fsync: bool,
 }
 
 impl Default for QueueConfig {
@@ -610,8 +707,29 @@ impl Default for QueueConfig {
         QueueConfig {
             size: DEFAULT_QUEUE_SIZE,
             consumers: DEFAULT_QUEUE_CONSUMERS,
+            directory: None,
+            max_bytes: DEFAULT_QUEUE_MAX_BYTES,
+            fsync: false,
         }
     }
+}
+
+/// `exporter.tls:` — used when the endpoint is `https://`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExporterTlsConfig {
+    /// CA certificate(s), PEM, that the downstream's certificate must chain to. Relative to the
+    /// config file's directory. Default: the system's root certificates.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The exporter's TLS, resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExporterTlsSettings {
+    /// `true` for an `https://` endpoint.
+    pub enabled: bool,
+    /// CA file (absolute or relative to the working directory); `None`: system roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `exporter:` — the downstream OTLP endpoint.
@@ -642,6 +760,8 @@ pub struct ExporterConfig {
     pub retry: RetryConfig,
     /// Queue.
     pub queue: QueueConfig,
+    /// TLS of an `https://` endpoint.
+    pub tls: ExporterTlsConfig,
 }
 
 /// `telemetry.metrics:`.
@@ -720,6 +840,14 @@ pub struct GatewaySettings {
     pub grpc_max_request_bytes: usize,
     /// Request size limit of the HTTP receiver.
     pub http_max_request_bytes: usize,
+    /// TLS of the gRPC receiver (paths resolved).
+    pub grpc_tls: Option<TlsFiles>,
+    /// TLS of the HTTP receiver (paths resolved).
+    pub http_tls: Option<TlsFiles>,
+    /// Bearer token both receivers require, if any.
+    pub auth_token: Option<Secret>,
+    /// Largest decompressed/compressed ratio of a request above 1 MiB decompressed.
+    pub max_decompression_ratio: usize,
     /// Assembly limits.
     pub assembly: AssemblyConfig,
     /// Pricing (paths already resolved).
@@ -755,8 +883,10 @@ pub struct ExporterSettings {
     pub max_batch_spans: usize,
     /// Retries.
     pub retry: RetryConfig,
-    /// Queue.
+    /// Queue (`directory` resolved).
     pub queue: QueueConfig,
+    /// TLS.
+    pub tls: ExporterTlsSettings,
 }
 
 impl GatewayConfig {
@@ -841,6 +971,93 @@ impl GatewayConfig {
             h.max_request_body_size
         });
 
+        let base = self.base_dir.clone().unwrap_or_default();
+        let resolve_path = |p: &Path| -> PathBuf {
+            if p.is_relative() && !base.as_os_str().is_empty() {
+                base.join(p)
+            } else {
+                p.to_owned()
+            }
+        };
+        let tls_files = |field: &str, t: Option<&TlsFiles>, problems: &mut Vec<String>| {
+            t.map(|t| {
+                let t = TlsFiles {
+                    cert_file: resolve_path(&t.cert_file),
+                    key_file: resolve_path(&t.key_file),
+                };
+                for (name, f) in [("cert_file", &t.cert_file), ("key_file", &t.key_file)] {
+                    if !f.is_file() {
+                        problems.push(format!(
+                            "{field}.tls.{name}: '{}' is not a readable file",
+                            f.display()
+                        ));
+                    }
+                }
+                t
+            })
+        };
+        let grpc_tls = tls_files(
+            "receivers.otlp.protocols.grpc",
+            p.grpc.as_ref().and_then(|g| g.tls.as_ref()),
+            &mut problems,
+        );
+        let http_tls = tls_files(
+            "receivers.otlp.protocols.http",
+            p.http.as_ref().and_then(|h| h.tls.as_ref()),
+            &mut problems,
+        );
+        let auth_token = match &self.receivers.otlp.auth {
+            None => None,
+            Some(AuthConfig {
+                bearer_token: Some(_),
+                bearer_token_file: Some(_),
+            }) => {
+                problems.push(
+                    "receivers.otlp.auth: give bearer_token or bearer_token_file, not both".into(),
+                );
+                None
+            }
+            Some(AuthConfig {
+                bearer_token: Some(t),
+                ..
+            }) => Some(t.trim().to_owned()),
+            Some(AuthConfig {
+                bearer_token_file: Some(f),
+                ..
+            }) => {
+                let f = resolve_path(f);
+                match std::fs::read_to_string(&f) {
+                    Ok(t) => Some(t.trim().to_owned()),
+                    Err(e) => {
+                        problems.push(format!(
+                            "receivers.otlp.auth.bearer_token_file: '{}': {e}",
+                            f.display()
+                        ));
+                        None
+                    }
+                }
+            }
+            Some(_) => {
+                problems.push("receivers.otlp.auth: give bearer_token or bearer_token_file".into());
+                None
+            }
+        };
+        if let Some(t) = &auth_token {
+            if t.is_empty() {
+                problems.push("receivers.otlp.auth: the bearer token is empty".into());
+            } else if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                problems.push(
+                    "receivers.otlp.auth: the bearer token must be printable ASCII without spaces"
+                        .into(),
+                );
+            }
+        }
+        let auth_token = auth_token.filter(|t| !t.is_empty()).map(Secret);
+        let max_decompression_ratio = self.receivers.otlp.max_decompression_ratio;
+        if max_decompression_ratio == 0 {
+            problems.push("receivers.otlp.max_decompression_ratio: must be at least 1".into());
+        }
+
         // Assembly.
         let a = &self.assembly;
         if a.trace_timeout.is_zero() {
@@ -864,7 +1081,6 @@ impl GatewayConfig {
 
         // Pricing.
         let mut pricing = self.pricing.clone();
-        let base = self.base_dir.clone().unwrap_or_default();
         for f in pricing
             .overrides
             .iter_mut()
@@ -1028,6 +1244,23 @@ impl GatewayConfig {
         if !(1..=256).contains(&e.queue.consumers) {
             problems.push("exporter.queue.consumers: must be between 1 and 256".into());
         }
+        let mut queue = e.queue.clone();
+        queue.directory = queue.directory.as_deref().map(resolve_path);
+        if queue.directory.is_some() && queue.max_bytes < 1024 * 1024 {
+            problems.push("exporter.queue.max_bytes: must be at least 1048576 (1 MiB)".into());
+        }
+        let tls = ExporterTlsSettings {
+            enabled: url.starts_with("https://"),
+            ca_file: e.tls.ca_file.as_deref().map(resolve_path),
+        };
+        if let Some(ca) = &tls.ca_file {
+            if !ca.is_file() {
+                problems.push(format!(
+                    "exporter.tls.ca_file: '{}' is not a readable file",
+                    ca.display()
+                ));
+            }
+        }
 
         // Telemetry and shutdown.
         let metrics = if self.telemetry.metrics.endpoint.trim().is_empty() {
@@ -1061,6 +1294,10 @@ impl GatewayConfig {
             http,
             grpc_max_request_bytes: grpc_max,
             http_max_request_bytes: http_max,
+            grpc_tls,
+            http_tls,
+            auth_token,
+            max_decompression_ratio,
             assembly: self.assembly.clone(),
             pricing,
             exporter: ExporterSettings {
@@ -1072,7 +1309,8 @@ impl GatewayConfig {
                 max_message_bytes,
                 max_batch_spans,
                 retry: e.retry.clone(),
-                queue: e.queue.clone(),
+                queue,
+                tls,
             },
             metrics,
             log_level: level,
@@ -1204,15 +1442,8 @@ fn normalise_url(u: &str) -> Result<String, String> {
     };
     let (scheme, rest) = with_scheme.split_once("://").unwrap_or(("", ""));
     match scheme {
-        "http" => {}
-        "https" => {
-            return Err(
-                "https is not supported by this build (no TLS in the exporter yet); \
-                        terminate TLS in a sidecar or collector, or use http"
-                    .into(),
-            )
-        }
-        other => return Err(format!("unsupported scheme '{other}' (use http)")),
+        "http" | "https" => {}
+        other => return Err(format!("unsupported scheme '{other}' (use http or https)")),
     }
     let host = rest.split('/').next().unwrap_or("");
     if host.is_empty() {

@@ -24,6 +24,7 @@ use tonic::transport::Channel;
 
 use super::config::{Compression, ExporterProtocol, ExporterSettings, RetryConfig};
 use super::metrics::{Metrics, NotDelivered};
+use super::persist::{RecordId, Wal};
 use super::proto_span::{
     regroup, resource_wire_len, scope_wire_len, span_wire_len, GatewaySpan, ResourceInfo, ScopeInfo,
 };
@@ -33,18 +34,42 @@ use super::rpc_status;
 /// new spans while it is full. Releases from assembly are always accepted: they were already
 /// accepted from senders, and the assembly buffer that feeds them is bounded itself, so the queue
 /// can exceed its capacity by at most the assembly's contents, never without bound.
+///
+/// With a [`Wal`] (persistent queue) every push is also appended to disk, each span remembers
+/// its record, and a record is acknowledged once all its spans were delivered or counted; the
+/// disk budget is part of "full".
 #[derive(Debug)]
 pub(crate) struct ExportQueue {
-    spans: Mutex<VecDeque<GatewaySpan>>,
+    spans: Mutex<VecDeque<(Option<RecordId>, GatewaySpan)>>,
     notify: Notify,
     capacity: usize,
     queued: AtomicUsize,
     in_flight: AtomicUsize,
     closed: AtomicBool,
+    wal: Option<Wal>,
+    wal_errors: AtomicUsize,
+}
+
+/// Spans taken for one export request, with the persistent records they came from.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub spans: Vec<GatewaySpan>,
+    pub records: Vec<(RecordId, usize)>,
+}
+
+impl Batch {
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
+    }
 }
 
 impl ExportQueue {
+    #[cfg(test)]
     pub(crate) fn new(capacity: usize) -> ExportQueue {
+        ExportQueue::with_wal(capacity, None)
+    }
+
+    pub(crate) fn with_wal(capacity: usize, wal: Option<Wal>) -> ExportQueue {
         ExportQueue {
             spans: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
@@ -52,12 +77,20 @@ impl ExportQueue {
             queued: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            wal,
+            wal_errors: AtomicUsize::new(0),
         }
     }
 
     /// `true` when receivers must refuse.
     pub(crate) fn is_full(&self) -> bool {
         self.queued() + self.in_flight() >= self.capacity
+            || self.wal.as_ref().is_some_and(Wal::is_full)
+    }
+
+    /// Bytes of the persistent queue on disk (0 without one).
+    pub(crate) fn disk_bytes(&self) -> usize {
+        self.wal.as_ref().map_or(0, Wal::bytes)
     }
 
     pub(crate) fn queued(&self) -> usize {
@@ -68,18 +101,48 @@ impl ExportQueue {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Appends spans (never refuses; see the type's docs).
+    /// Appends spans (never refuses; see the type's docs). With a persistent queue they are
+    /// written to disk first; if that fails they are kept in memory only (logged).
     pub(crate) fn push(&self, spans: Vec<GatewaySpan>) {
         if spans.is_empty() {
             return;
         }
+        let record = self.wal.as_ref().and_then(|w| {
+            let bytes = regroup(spans.clone()).encode_to_vec();
+            match w.append(&bytes, spans.len()) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let n = self.wal_errors.fetch_add(1, Ordering::AcqRel);
+                    if n.is_power_of_two() || n == 0 {
+                        tracing::warn!(error = %e, failures = n + 1, "persistent queue: append failed; these spans are kept in memory only");
+                    }
+                    None
+                }
+            }
+        });
+        self.push_record(record, spans);
+    }
+
+    /// Queues spans read back from disk (already priced) under their record.
+    pub(crate) fn push_record(&self, record: Option<RecordId>, spans: Vec<GatewaySpan>) {
+        if spans.is_empty() {
+            return;
+        }
         let n = spans.len();
-        match self.spans.lock() {
-            Ok(mut q) => q.extend(spans),
-            Err(p) => p.into_inner().extend(spans),
+        {
+            let mut q = match self.spans.lock() {
+                Ok(q) => q,
+                Err(p) => p.into_inner(),
+            };
+            q.extend(spans.into_iter().map(|s| (record, s)));
         }
         self.queued.fetch_add(n, Ordering::AcqRel);
         self.notify.notify_waiters();
+    }
+
+    /// The persistent log, if any.
+    pub(crate) fn wal(&self) -> Option<&Wal> {
+        self.wal.as_ref()
     }
 
     /// No more pushes; consumers finish what is left and stop.
@@ -98,7 +161,7 @@ impl ExportQueue {
         n
     }
 
-    fn try_pop(&self, max_spans: usize, max_bytes: usize) -> Option<Vec<GatewaySpan>> {
+    fn try_pop(&self, max_spans: usize, max_bytes: usize) -> Option<Batch> {
         let mut q = match self.spans.lock() {
             Ok(q) => q,
             Err(p) => p.into_inner(),
@@ -106,11 +169,11 @@ impl ExportQueue {
         if q.is_empty() {
             return None;
         }
-        let mut batch = Vec::new();
+        let mut batch = Batch::default();
         let mut bytes = 16usize;
         let mut resources: Vec<Arc<ResourceInfo>> = Vec::new();
         let mut scopes: Vec<Arc<ScopeInfo>> = Vec::new();
-        while let Some(s) = q.front() {
+        while let Some((_, s)) = q.front() {
             if batch.len() >= max_spans {
                 break;
             }
@@ -122,10 +185,18 @@ impl ExportQueue {
                 add += scope_wire_len(&s.scope);
             }
             // Always take one span, even if it alone is over the limit (the downstream decides).
-            if !batch.is_empty() && bytes + add > max_bytes {
+            if !batch.spans.is_empty() && bytes + add > max_bytes {
                 break;
             }
-            let Some(s) = q.pop_front() else { break };
+            let Some((record, s)) = q.pop_front() else {
+                break;
+            };
+            if let Some(r) = record {
+                match batch.records.last_mut() {
+                    Some((last, n)) if *last == r => *n += 1,
+                    _ => batch.records.push((r, 1)),
+                }
+            }
             if !resources.iter().any(|r| Arc::ptr_eq(r, &s.resource)) {
                 resources.push(s.resource.clone());
             }
@@ -133,7 +204,7 @@ impl ExportQueue {
                 scopes.push(s.scope.clone());
             }
             bytes += add;
-            batch.push(s);
+            batch.spans.push(s);
         }
         let n = batch.len();
         // In flight before leaving the queue count, so occupancy never dips in between.
@@ -143,7 +214,7 @@ impl ExportQueue {
     }
 
     /// Waits for a batch; `None` once closed and empty.
-    async fn pop(&self, max_spans: usize, max_bytes: usize) -> Option<Vec<GatewaySpan>> {
+    async fn pop(&self, max_spans: usize, max_bytes: usize) -> Option<Batch> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -158,7 +229,16 @@ impl ExportQueue {
         }
     }
 
-    fn done(&self, n: usize) {
+    /// A batch ended. `settled`: delivered or counted for good, so its records are acknowledged
+    /// (left on disk otherwise: abandoned at the shutdown deadline, sent after restart).
+    fn done(&self, n: usize, records: &[(RecordId, usize)], settled: bool) {
+        if settled {
+            if let Some(w) = &self.wal {
+                for (r, k) in records {
+                    w.ack(*r, *k);
+                }
+            }
+        }
         self.in_flight.fetch_sub(n, Ordering::AcqRel);
     }
 }
@@ -218,12 +298,19 @@ pub(crate) enum Client {
 
 impl Client {
     pub(crate) fn new(s: &ExporterSettings) -> Result<Client, String> {
+        super::tls::install_default_crypto_provider();
         match s.protocol {
             ExporterProtocol::Grpc => {
-                let endpoint = tonic::transport::Endpoint::from_shared(s.url.clone())
-                    .map_err(|e| format!("exporter endpoint '{}': {e}", s.url))?
+                let mut endpoint = tonic::transport::Endpoint::from_shared(s.url.clone())
+                    .map_err(|e| format!("exporter endpoint '{}': {e}", redact_url(&s.url)))?
                     .connect_timeout(s.timeout.min(Duration::from_secs(10)))
                     .timeout(s.timeout);
+                if s.tls.enabled {
+                    let host = endpoint.uri().host().unwrap_or_default().to_owned();
+                    endpoint = endpoint
+                        .tls_config(super::tls::grpc_client_config(&s.tls, &host)?)
+                        .map_err(|e| format!("exporter TLS: {e}"))?;
+                }
                 let mut client = TraceServiceClient::new(endpoint.connect_lazy())
                     .max_encoding_message_size(usize::MAX)
                     .max_decoding_message_size(16 * 1024 * 1024);
@@ -255,11 +342,15 @@ impl Client {
                         .map_err(|e| format!("exporter header '{k}': {e}"))?;
                     headers.insert(key, val);
                 }
-                let client = reqwest::Client::builder()
+                let mut builder = reqwest::Client::builder()
                     .timeout(s.timeout)
-                    .connect_timeout(s.timeout.min(Duration::from_secs(10)))
-                    .build()
-                    .map_err(|e| format!("HTTP client: {e}"))?;
+                    .connect_timeout(s.timeout.min(Duration::from_secs(10)));
+                if s.tls.enabled {
+                    builder = builder
+                        .tls_backend_preconfigured(super::tls::http_client_config(&s.tls)?)
+                        .https_only(true);
+                }
+                let client = builder.build().map_err(|e| format!("HTTP client: {e}"))?;
                 Ok(Client::Http {
                     client,
                     url: s.url.clone(),
@@ -345,6 +436,20 @@ impl Client {
                 })
             }
         }
+    }
+}
+
+/// A URL without its userinfo (`https://user:pass@host` -> `https://***@host`), for messages.
+pub(crate) fn redact_url(u: &str) -> String {
+    match u.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+                None => u.to_owned(),
+            }
+        }
+        None => u.to_owned(),
     }
 }
 
@@ -483,9 +588,11 @@ pub(crate) async fn consumer(
             b = queue.pop(s.max_batch_spans, s.max_message_bytes) => b,
             _ = deadline_passed(&mut deadline) => None,
         };
-        let Some(batch) = batch else { return };
-        let n = batch.len();
-        let req = regroup(batch);
+        let Some(Batch { spans, records }) = batch else {
+            return;
+        };
+        let n = spans.len();
+        let req = regroup(spans);
         metrics.export_request();
         seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         match send_with_retry(&client, &req, &s.retry, &metrics, &mut deadline, seed).await {
@@ -508,14 +615,21 @@ pub(crate) async fn consumer(
                 }
                 metrics.exported(n - rejected);
                 metrics.not_delivered(NotDelivered::PartialSuccess, rejected);
+                queue.done(n, &records, true);
             }
             Outcome::Failed(why, msg) => {
                 metrics.export_failure();
                 metrics.not_delivered(why, n);
-                tracing::warn!(spans = n, reason = ?why, error = %msg, "export failed; spans not delivered");
+                // Abandoned at the shutdown deadline: a persistent queue keeps it for the next run.
+                let settled = why != NotDelivered::Shutdown;
+                if !settled && queue.wal().is_some() {
+                    tracing::warn!(spans = n, error = %msg, "export abandoned at the shutdown deadline; kept in the persistent queue for the next start");
+                } else {
+                    tracing::warn!(spans = n, reason = ?why, error = %msg, "export failed; spans not delivered");
+                }
+                queue.done(n, &records, settled);
             }
         }
-        queue.done(n);
     }
 }
 
@@ -611,6 +725,7 @@ mod tests {
         let one = span_wire_len(&span(1, 1, 0, &[]));
         let b = q.try_pop(4, usize::MAX).unwrap_or_default();
         assert_eq!(b.len(), 4);
+        assert!(b.records.is_empty(), "no persistent queue: no records");
         assert_eq!((q.queued(), q.in_flight()), (6, 4));
         // Room for the request, resource and scope overhead plus two spans.
         let limit = 16
@@ -619,10 +734,10 @@ mod tests {
             + 2 * one;
         let b2 = q.try_pop(100, limit).unwrap_or_default();
         assert_eq!(b2.len(), 2);
-        assert!(regroup(b2).encoded_len() <= limit);
+        assert!(regroup(b2.spans).encoded_len() <= limit);
         // A single span over the limit still goes (the downstream decides).
         assert_eq!(q.try_pop(100, 1).unwrap_or_default().len(), 1);
-        q.done(7);
+        q.done(7, &[], true);
         assert!(!q.is_full());
     }
 
@@ -633,8 +748,17 @@ mod tests {
         assert!(q.is_full());
         let _b = q.try_pop(2, usize::MAX);
         assert!(q.is_full());
-        q.done(2);
+        q.done(2, &[], true);
         assert!(!q.is_full());
         assert_eq!(q.take_all(), 1);
+    }
+
+    #[test]
+    fn userinfo_is_redacted_from_urls() {
+        assert_eq!(
+            redact_url("https://user:pw@host:4318/v1/traces"),
+            "https://***@host:4318/v1/traces"
+        );
+        assert_eq!(redact_url("http://host:4317"), "http://host:4317");
     }
 }

@@ -6,7 +6,13 @@
 //!   -> 200 ExportTraceServiceResponse | 400/413/415 google.rpc.Status | 503 + Retry-After
 //! ```
 //!
-//! Responses use the request's content type, as the OTLP spec asks.
+//! Responses use the request's content type, as the OTLP spec asks. With `auth:` configured, a
+//! request without the bearer token is answered 401 before its body is read. A gzip body may
+//! not decompress past the size limit, nor, above 1 MiB, past `max_decompression_ratio` times
+//! its compressed size (413 either way).
+//!
+//! Logs never carry header values, bodies or attribute values: decode errors are logged with
+//! their quoted fragments removed (serde quotes the offending value).
 
 use std::io::Read;
 use std::sync::Arc;
@@ -22,6 +28,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
+use super::auth::{BearerAuth, UNAUTHENTICATED};
+use super::config::DECOMPRESSION_RATIO_FLOOR;
 use super::grpc::decode_request;
 use super::metrics::Protocol;
 use super::pipeline::{ExportError, Pipeline};
@@ -57,18 +65,72 @@ pub(crate) enum BodyError {
     Unsupported(String),
 }
 
+impl BodyError {
+    /// The message, without the variant.
+    pub(crate) fn message(&self) -> &str {
+        match self {
+            BodyError::Malformed(m) | BodyError::TooLarge(m) | BodyError::Unsupported(m) => m,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     pipeline: Arc<Pipeline>,
     limit: usize,
+    ratio: usize,
+    auth: Option<BearerAuth>,
 }
 
 /// The HTTP router.
-pub(crate) fn router(pipeline: Arc<Pipeline>, limit: usize) -> Router {
+pub(crate) fn router(
+    pipeline: Arc<Pipeline>,
+    limit: usize,
+    ratio: usize,
+    auth: Option<BearerAuth>,
+) -> Router {
     Router::new()
         .route("/v1/traces", post(export))
         .layer(DefaultBodyLimit::disable())
-        .with_state(AppState { pipeline, limit })
+        .with_state(AppState {
+            pipeline,
+            limit,
+            ratio,
+            auth,
+        })
+}
+
+/// A message fit for logs: every `"..."` and `'...'` fragment (where serde and our own messages
+/// quote input) replaced by `"…"`.
+pub(crate) fn redact_quoted(m: &str) -> String {
+    let mut out = String::with_capacity(m.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in m.chars() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match quote {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                quote = None;
+            }
+            Some(_) if c == '\\' => escaped = true,
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '"' || c == '\'' || c == '`' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    if quote.is_some() {
+        out.push('…');
+    }
+    out
 }
 
 /// The content type of a request, from its header.
@@ -92,30 +154,44 @@ pub(crate) fn format_of(content_type: Option<&str>) -> Result<Format, BodyError>
     }
 }
 
-/// Undoes `Content-Encoding`, never producing more than `limit` bytes.
+/// Undoes `Content-Encoding`, never producing more than `limit` bytes, nor more than
+/// `max(1 MiB, ratio * body.len())`.
 pub(crate) fn decompress(
     encoding: Option<&str>,
     body: &[u8],
     limit: usize,
+    ratio: usize,
 ) -> Result<Vec<u8>, BodyError> {
     match encoding.map(|e| e.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("identity") => Ok(body.to_vec()),
-        Some("gzip") | Some("x-gzip") => {
-            let mut out = Vec::new();
-            let mut dec = flate2::read::MultiGzDecoder::new(body).take(limit as u64 + 1);
-            dec.read_to_end(&mut out)
-                .map_err(|e| BodyError::Malformed(format!("invalid gzip body: {e}")))?;
-            if out.len() > limit {
-                return Err(BodyError::TooLarge(format!(
-                    "decompressed body exceeds the limit of {limit} bytes"
-                )));
-            }
-            Ok(out)
-        }
+        Some("gzip") | Some("x-gzip") => gunzip(body, limit, ratio),
         Some(other) => Err(BodyError::Unsupported(format!(
             "unsupported Content-Encoding '{other}'; use gzip or none"
         ))),
     }
+}
+
+/// gzip with the size and ratio limits (shared with the gRPC receiver).
+pub(crate) fn gunzip(body: &[u8], limit: usize, ratio: usize) -> Result<Vec<u8>, BodyError> {
+    let by_ratio = ratio
+        .saturating_mul(body.len())
+        .max(DECOMPRESSION_RATIO_FLOOR);
+    let cap = limit.min(by_ratio);
+    let mut out = Vec::new();
+    let mut dec = flate2::read::MultiGzDecoder::new(body).take(cap as u64 + 1);
+    dec.read_to_end(&mut out)
+        .map_err(|e| BodyError::Malformed(format!("invalid gzip body: {e}")))?;
+    if out.len() > cap {
+        return Err(BodyError::TooLarge(if cap == limit {
+            format!("decompressed body exceeds the limit of {limit} bytes")
+        } else {
+            format!(
+                "decompressed body exceeds {ratio} times its compressed size of {} bytes (max_decompression_ratio)",
+                body.len()
+            )
+        }));
+    }
+    Ok(out)
 }
 
 /// Decodes a body in the given format; the error says what is wrong.
@@ -248,12 +324,40 @@ fn success(format: Format, partial_success: Option<ExportTracePartialSuccess>) -
     respond(StatusCode::OK, format, body)
 }
 
+fn unauthenticated(format: Format) -> Response {
+    let mut r = respond(
+        StatusCode::UNAUTHORIZED,
+        format,
+        status_body(format, tonic::Code::Unauthenticated, UNAUTHENTICATED),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"otlp\""),
+    );
+    r
+}
+
 async fn export(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let header_str = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let format = match format_of(header_str(header::CONTENT_TYPE)) {
+    let format = format_of(header_str(header::CONTENT_TYPE));
+    if let Some(auth) = &st.auth {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        if !auth.check(presented) {
+            tracing::debug!(
+                protocol = "http",
+                has_authorization = presented.is_some(),
+                "unauthenticated request refused"
+            );
+            return unauthenticated(format.clone().unwrap_or(Format::Protobuf));
+        }
+    }
+    let format = match format {
         Ok(f) => f,
         Err(e) => {
-            st.pipeline.malformed(Protocol::Http, &format!("{e:?}"));
+            st.pipeline
+                .malformed(Protocol::Http, &redact_quoted(e.message()));
             return error(Format::Protobuf, e);
         }
     };
@@ -264,16 +368,22 @@ async fn export(State(st): State<AppState>, headers: HeaderMap, body: Body) -> R
                 "request body exceeds the limit of {} bytes or could not be read: {e}",
                 st.limit
             );
-            st.pipeline.malformed(Protocol::Http, &msg);
+            st.pipeline.malformed(Protocol::Http, &redact_quoted(&msg));
             return error(format, BodyError::TooLarge(msg));
         }
     };
-    let decoded = decompress(header_str(header::CONTENT_ENCODING), &raw, st.limit)
-        .and_then(|b| decode(format, &b));
+    let decoded = decompress(
+        header_str(header::CONTENT_ENCODING),
+        &raw,
+        st.limit,
+        st.ratio,
+    )
+    .and_then(|b| decode(format, &b));
     let req = match decoded {
         Ok(r) => r,
         Err(e) => {
-            st.pipeline.malformed(Protocol::Http, &format!("{e:?}"));
+            st.pipeline
+                .malformed(Protocol::Http, &redact_quoted(e.message()));
             return error(format, e);
         }
     };
@@ -330,22 +440,47 @@ mod tests {
         let bomb = gzip(&zeros);
         assert!(bomb.len() < 64 * 1024, "compresses well: {}", bomb.len());
         assert!(matches!(
-            decompress(Some("gzip"), &bomb, 1024 * 1024),
+            decompress(Some("gzip"), &bomb, 1024 * 1024, usize::MAX),
             Err(BodyError::TooLarge(_))
         ));
         assert_eq!(
-            decompress(Some("gzip"), &bomb, zeros.len()).map(|v| v.len()),
+            decompress(Some("gzip"), &bomb, zeros.len(), usize::MAX).map(|v| v.len()),
             Ok(zeros.len())
         );
     }
 
     #[test]
+    fn gzip_over_the_ratio_is_refused_above_the_floor_only() {
+        // 10 MiB of zeros compress ~1000:1: refused at ratio 100 although under the size limit.
+        let bomb = gzip(&vec![0u8; 10 * 1024 * 1024]);
+        let Err(BodyError::TooLarge(m)) = decompress(Some("gzip"), &bomb, 64 << 20, 100) else {
+            panic!("bomb accepted")
+        };
+        assert!(m.contains("max_decompression_ratio"), "{m}");
+        // Small bodies (<= 1 MiB decompressed) are never refused for their ratio.
+        let small = gzip(&vec![0u8; 512 * 1024]);
+        assert_eq!(
+            decompress(Some("gzip"), &small, 64 << 20, 1).map(|v| v.len()),
+            Ok(512 * 1024)
+        );
+    }
+
+    #[test]
+    fn redaction_removes_quoted_input_from_log_messages() {
+        let m = r#"invalid type: string "my \"secret\" prompt", expected u64 at line 1"#;
+        let r = redact_quoted(m);
+        assert!(!r.contains("secret"), "{r}");
+        assert!(r.contains("expected u64"), "{r}");
+        assert_eq!(redact_quoted("unsupported 'br'"), "unsupported '…'");
+    }
+
+    #[test]
     fn broken_gzip_and_unknown_encodings_are_refused_with_a_reason() {
         assert!(
-            matches!(decompress(Some("gzip"), b"not gzip", 100), Err(BodyError::Malformed(m)) if m.contains("gzip"))
+            matches!(decompress(Some("gzip"), b"not gzip", 100, 100), Err(BodyError::Malformed(m)) if m.contains("gzip"))
         );
         assert!(
-            matches!(decompress(Some("br"), b"x", 100), Err(BodyError::Unsupported(m)) if m.contains("br"))
+            matches!(decompress(Some("br"), b"x", 100, 100), Err(BodyError::Unsupported(m)) if m.contains("br"))
         );
     }
 

@@ -100,12 +100,7 @@ impl Pipeline {
         self.metrics
             .not_delivered(NotDelivered::InvalidSpan, s.invalid);
         let mut releases = Vec::new();
-        {
-            let mut a = self.assembler();
-            for span in s.spans {
-                a.add(span, &mut releases);
-            }
-        }
+        self.assembler().add_all(s.spans, &mut releases);
         self.release(releases);
         Ok((s.invalid > 0).then(|| ExportTracePartialSuccess {
             rejected_spans: i64::try_from(s.invalid).unwrap_or(i64::MAX),
@@ -138,8 +133,7 @@ impl Pipeline {
             if r.reason == ReleaseReason::Late {
                 tracing::debug!("late span: its trace was already released; priced alone");
             }
-            // Prices, writes attributes, and feeds the cost series (engine observers).
-            self.engine.price_trace(&mut r.spans, r.complete);
+            price_release(&self.engine, &mut r);
             self.queue.push(r.spans);
         }
     }
@@ -164,4 +158,9 @@ impl Pipeline {
         self.metrics
             .render(self.gauges(), self.engine.stats().snapshot())
     }
+}
+
+/// Prices a released trace: writes attributes and feeds the cost series (engine observers).
+pub(crate) fn price_release(engine: &Engine, r: &mut Release) {
+    engine.price_trace(&mut r.spans, r.complete);
 }

@@ -67,7 +67,8 @@ pub(crate) struct GatewaySpan {
     pub span: Span,
     pub resource: Arc<ResourceInfo>,
     pub scope: Arc<ScopeInfo>,
-    /// Encoded size of the span when received (the assembly's memory accounting).
+    /// Encoded size of the span, kept exact as attributes and events are written (the
+    /// assembly's memory accounting and the exporter's batch sizing; never encoded twice).
     pub size: usize,
 }
 
@@ -163,7 +164,7 @@ pub(crate) fn split(req: ExportTraceServiceRequest) -> Split {
 
 /// Upper bound of a span's share of an export request (field tag + length prefix).
 pub(crate) fn span_wire_len(s: &GatewaySpan) -> usize {
-    s.span.encoded_len() + 6
+    s.size + 6
 }
 
 /// Upper bound of the bytes a new resource group adds.
@@ -179,32 +180,42 @@ pub(crate) fn scope_wire_len(s: &ScopeInfo) -> usize {
 type ScopeGroup = (Arc<ScopeInfo>, Vec<Span>);
 type ResourceGroup = (Arc<ResourceInfo>, Vec<ScopeGroup>);
 
+/// Finds (or adds) the group of `key`: by pointer first (every span of a request shares its
+/// `Arc`s, so a deep comparison happens once per distinct `Arc`, not once per span). `seen`
+/// holds the `Arc`s it has matched, so an address cannot be freed and reused meanwhile.
+fn group_of<T: PartialEq, G>(
+    seen: &mut Vec<(Arc<T>, usize)>,
+    groups: &mut Vec<(Arc<T>, G)>,
+    key: &Arc<T>,
+    new: impl FnOnce() -> G,
+) -> usize {
+    if let Some((_, i)) = seen.iter().find(|(p, _)| Arc::ptr_eq(p, key)) {
+        return *i;
+    }
+    let i = match groups.iter().position(|(g, _)| **g == **key) {
+        Some(i) => i,
+        None => {
+            groups.push((key.clone(), new()));
+            groups.len() - 1
+        }
+    };
+    seen.push((key.clone(), i));
+    i
+}
+
 /// Regroups spans into `ResourceSpans` / `ScopeSpans` (equal resources and scopes merged).
 pub(crate) fn regroup(spans: Vec<GatewaySpan>) -> ExportTraceServiceRequest {
     let mut groups: Vec<ResourceGroup> = Vec::new();
+    let mut seen_resources: Vec<(Arc<ResourceInfo>, usize)> = Vec::new();
+    // Per resource group: scope `Arc` -> index in that group's scopes.
+    let mut seen_scopes: Vec<Vec<(Arc<ScopeInfo>, usize)>> = Vec::new();
     for s in spans {
-        let gi = match groups
-            .iter()
-            .position(|(r, _)| Arc::ptr_eq(r, &s.resource) || **r == *s.resource)
-        {
-            Some(i) => i,
-            None => {
-                groups.push((s.resource.clone(), Vec::new()));
-                groups.len() - 1
-            }
-        };
-        let scopes = &mut groups[gi].1;
-        let si = match scopes
-            .iter()
-            .position(|(sc, _)| Arc::ptr_eq(sc, &s.scope) || **sc == *s.scope)
-        {
-            Some(i) => i,
-            None => {
-                scopes.push((s.scope.clone(), Vec::new()));
-                scopes.len() - 1
-            }
-        };
-        scopes[si].1.push(s.span);
+        let gi = group_of(&mut seen_resources, &mut groups, &s.resource, Vec::new);
+        if seen_scopes.len() < groups.len() {
+            seen_scopes.resize_with(groups.len(), Vec::new);
+        }
+        let si = group_of(&mut seen_scopes[gi], &mut groups[gi].1, &s.scope, Vec::new);
+        groups[gi].1[si].1.push(s.span);
     }
     ExportTraceServiceRequest {
         resource_spans: groups
@@ -255,7 +266,23 @@ fn id<const N: usize>(b: &[u8]) -> [u8; N] {
     out
 }
 
+/// `Span.attributes`' field number.
+const SPAN_ATTRIBUTES_FIELD: u32 = 9;
+/// `Span.events`' field number.
+const SPAN_EVENTS_FIELD: u32 = 11;
+
+/// Bytes an attribute takes in its span's encoding (tag, length prefix and the `KeyValue`).
+fn attr_len(kv: &KeyValue) -> usize {
+    prost::encoding::message::encoded_len(SPAN_ATTRIBUTES_FIELD, kv)
+}
+
 impl GatewaySpan {
+    /// Appends an attribute, keeping `size` exact.
+    fn push_attr(&mut self, kv: KeyValue) {
+        self.size += attr_len(&kv);
+        self.span.attributes.push(kv);
+    }
+
     /// Trace id bytes (validated on receipt).
     pub(crate) fn trace_key(&self) -> [u8; 16] {
         id(&self.span.trace_id)
@@ -304,13 +331,17 @@ impl SpanView for GatewaySpan {
     fn set_attr(&mut self, key: &str, value: OwnedValue) {
         let value = Some(owned(value));
         let mut found = false;
+        let mut size = self.size;
         // Replace every occurrence: readers may take the first or the last.
         for kv in self.span.attributes.iter_mut().filter(|kv| kv.key == key) {
+            let before = attr_len(kv);
             kv.value = value.clone();
+            size = size - before + attr_len(kv);
             found = true;
         }
+        self.size = size;
         if !found {
-            self.span.attributes.push(KeyValue {
+            self.push_attr(KeyValue {
                 key: key.to_owned(),
                 value,
                 ..Default::default()
@@ -321,7 +352,7 @@ impl SpanView for GatewaySpan {
         if replace {
             self.set_attr(key.as_str(), value);
         } else {
-            self.span.attributes.push(KeyValue {
+            self.push_attr(KeyValue {
                 key: key.as_str().to_owned(),
                 value: Some(owned(value)),
                 ..Default::default()
@@ -338,7 +369,7 @@ impl SpanView for GatewaySpan {
         self.resource.service_name()
     }
     fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>) {
-        self.span.events.push(Event {
+        let event = Event {
             time_unix_nano: self.span.end_time_unix_nano,
             name: name.to_owned(),
             attributes: attrs
@@ -350,7 +381,9 @@ impl SpanView for GatewaySpan {
                 })
                 .collect(),
             dropped_attributes_count: 0,
-        });
+        };
+        self.size += prost::encoding::message::encoded_len(SPAN_EVENTS_FIELD, &event);
+        self.span.events.push(event);
     }
 }
 
@@ -411,6 +444,79 @@ pub(crate) mod tests {
             .filter(|kv| kv.key == "k")
             .all(|kv| view(kv.value.as_ref()) == AttrValue::Str("x")));
         assert_eq!(s.attr("new"), Some(AttrValue::Bool(true)));
+    }
+
+    #[test]
+    fn size_stays_the_encoded_size_through_writes() {
+        let mut s = span(
+            1,
+            2,
+            0,
+            &[("k", AttrValue::I64(1)), ("k", AttrValue::I64(2))],
+        );
+        assert_eq!(s.size, s.span.encoded_len());
+        s.set_attr("k", OwnedValue::Str("a longer value".into()));
+        assert_eq!(s.size, s.span.encoded_len());
+        s.write_attr(
+            &AttrKey::new("cost.total_usd"),
+            OwnedValue::F64(0.25),
+            false,
+        );
+        s.write_attr(&AttrKey::new("cost.llm_calls"), OwnedValue::I64(300), true);
+        s.set_attr("new", OwnedValue::Bool(true));
+        assert_eq!(s.size, s.span.encoded_len());
+        s.add_event(
+            "cost.budget.exceeded",
+            vec![(
+                AttrKey::new("cost.budget.name"),
+                OwnedValue::Str("b".into()),
+            )],
+        );
+        assert_eq!(s.size, s.span.encoded_len());
+    }
+
+    #[test]
+    fn regroup_keeps_distinct_resources_apart_and_merges_scopes() {
+        let r = |name: &str| {
+            Arc::new(ResourceInfo {
+                resource: Some(Resource {
+                    attributes: vec![KeyValue {
+                        key: "service.name".into(),
+                        value: Some(owned(OwnedValue::Str(name.into()))),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+                schema_url: String::new(),
+            })
+        };
+        let mut spans = Vec::new();
+        for (i, svc) in ["a", "b", "a", "b", "a"].iter().enumerate() {
+            let mut s = span(1, i as u8 + 1, 0, &[]);
+            // A new Arc per span: merged by value, not by pointer.
+            s.resource = r(svc);
+            spans.push(s);
+        }
+        let req = regroup(spans);
+        let names: Vec<(Option<String>, usize)> = req
+            .resource_spans
+            .iter()
+            .map(|rs| {
+                let info = ResourceInfo {
+                    resource: rs.resource.clone(),
+                    schema_url: String::new(),
+                };
+                (
+                    info.service_name().map(str::to_owned),
+                    rs.scope_spans.iter().map(|ss| ss.spans.len()).sum(),
+                )
+            })
+            .collect();
+        assert_eq!(names, vec![(Some("a".into()), 3), (Some("b".into()), 2)]);
+        assert!(req
+            .resource_spans
+            .iter()
+            .all(|rs| rs.scope_spans.len() == 1));
     }
 
     #[test]

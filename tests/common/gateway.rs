@@ -34,6 +34,8 @@ pub enum Answer {
     Grpc(tonic::Code),
     /// Fail with this HTTP status and optional Retry-After seconds (nothing captured).
     Http(u16, Option<u64>),
+    /// Never answer (a hung downstream); the caller's timeout ends the request.
+    Hang,
 }
 
 /// A sink whose answers are scripted: the queue is consumed first, then `default` applies.
@@ -120,6 +122,10 @@ impl TraceService for GrpcFaultSink {
             Answer::Http(..) => Err(tonic::Status::internal(
                 "HTTP answer scripted on a gRPC sink",
             )),
+            Answer::Hang => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Err(tonic::Status::unavailable("hung"))
+            }
         }
     }
 }
@@ -220,6 +226,10 @@ pub async fn start_http_sink(faults: Faults) -> SocketAddr {
                             "gRPC answer scripted on an HTTP sink",
                         )
                             .into_response(),
+                        Answer::Hang => {
+                            tokio::time::sleep(Duration::from_secs(3600)).await;
+                            StatusCode::SERVICE_UNAVAILABLE.into_response()
+                        }
                     }
                 }
             },
@@ -362,6 +372,7 @@ pub async fn post_http(
     content_encoding: Option<&str>,
     body: Vec<u8>,
 ) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    otel_llm_cost::gateway::install_default_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -382,6 +393,7 @@ pub async fn post_http(
 
 /// GETs the gateway's `/metrics` text.
 pub async fn scrape(gw: &RunningGateway) -> String {
+    otel_llm_cost::gateway::install_default_crypto_provider();
     let addr = gw.metrics_addr().expect("metrics enabled");
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -448,4 +460,194 @@ pub fn by_name<'a>(spans: &'a [(Option<String>, Span)], name: &str) -> &'a Span 
 pub fn assert_usd(got: Option<f64>, want: f64) {
     let got = got.expect("USD attribute present");
     assert!((got - want).abs() < 1e-12, "got {got}, want {want}");
+}
+
+/// A gateway from a whole YAML configuration (no environment variables read).
+pub async fn start_gateway_yaml(yaml: &str) -> RunningGateway {
+    let cfg = GatewayConfig::from_yaml("test", yaml, None).expect("test config parses");
+    let settings = cfg.resolve(&|_| None).expect("test config is valid");
+    Gateway::start(settings).await.expect("gateway starts")
+}
+
+/// A loopback address with nothing listening (bound, noted, closed).
+pub fn closed_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// A gRPC client to the gateway, kept across requests (a sender loop).
+pub async fn grpc_client(
+    addr: SocketAddr,
+) -> opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient<
+    tonic::transport::Channel,
+> {
+    opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient::connect(
+        format!("http://{addr}"),
+    )
+    .await
+    .expect("connect to gateway")
+}
+
+/// Span ids (trace byte 0..16 + span id) of every captured span, as a sorted list.
+pub fn captured_ids(c: &Captured) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut v: Vec<_> = c
+        .spans()
+        .into_iter()
+        .map(|(_, s)| (s.trace_id, s.span_id))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A span with a 16-byte trace id derived from `trace` and an 8-byte span id from `span`.
+pub fn span_n(trace: u64, span: u64, parent: u64, name: &str, attrs: Vec<KeyValue>) -> Span {
+    let mut tid = vec![0xAB; 8];
+    tid.extend_from_slice(&trace.to_be_bytes());
+    Span {
+        trace_id: tid,
+        span_id: (span + 1).to_be_bytes().to_vec(),
+        parent_span_id: if parent == 0 {
+            Vec::new()
+        } else {
+            (parent + 1).to_be_bytes().to_vec()
+        },
+        name: name.to_owned(),
+        kind: 1,
+        start_time_unix_nano: T0,
+        end_time_unix_nano: T0 + 1_000_000_000,
+        attributes: attrs,
+        ..Default::default()
+    }
+}
+
+/// A gauge or counter's value from a `/metrics` scrape (sum of label sets).
+pub async fn metric(gw: &RunningGateway, name: &str) -> f64 {
+    metric_sum(&scrape(gw).await, name)
+}
+
+/// The real `otel-llm-cost serve` binary as a child process, its stderr read line by line.
+#[cfg(all(feature = "cli", unix))]
+pub mod process {
+    use std::io::{BufRead, BufReader};
+    use std::net::SocketAddr;
+    use std::path::Path;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::{mpsc, Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    /// A running `otel-llm-cost serve`.
+    pub struct Serve {
+        pub child: Child,
+        pub lines: Arc<Mutex<Vec<String>>>,
+        rx: mpsc::Receiver<String>,
+    }
+
+    impl Serve {
+        /// Starts `otel-llm-cost serve --config <config> <args>` with a clean environment for
+        /// the variables the gateway reads.
+        pub fn start(config: &Path, args: &[&str]) -> Serve {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
+                .args(["serve", "--config"])
+                .arg(config)
+                .args(args)
+                .env_remove("RUST_LOG")
+                .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+                .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                .env_remove("OTEL_EXPORTER_OTLP_HEADERS")
+                .env_remove("OTEL_LLM_COST_CONFIG")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start otel-llm-cost serve");
+            let stderr = child.stderr.take().expect("stderr");
+            let (tx, rx) = mpsc::channel();
+            let lines = Arc::new(Mutex::new(Vec::new()));
+            let all = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    all.lock().expect("lines").push(line.clone());
+                    let _ = tx.send(line);
+                }
+            });
+            Serve { child, lines, rx }
+        }
+
+        /// Everything written to stderr so far.
+        pub fn stderr(&self) -> String {
+            self.lines.lock().expect("lines").join("\n")
+        }
+
+        /// Waits (bounded) for a stderr line starting with `prefix`.
+        pub fn wait_line(&self, prefix: &str, timeout: Duration) -> String {
+            let deadline = Instant::now() + timeout;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.rx.recv_timeout(left) {
+                    Ok(l) if l.starts_with(prefix) => return l,
+                    Ok(_) => {}
+                    Err(_) => panic!(
+                        "no line starting with {prefix:?} within {timeout:?}; stderr:\n{}",
+                        self.stderr()
+                    ),
+                }
+            }
+        }
+
+        /// The `grpc=`, `http=` and `metrics=` addresses of the "listening" line.
+        pub fn listening(&self) -> (SocketAddr, SocketAddr, SocketAddr) {
+            let line = self.wait_line("otel-llm-cost: listening", Duration::from_secs(30));
+            let field = |key: &str| -> SocketAddr {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{key}=")))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("no {key}= address in {line:?}"))
+            };
+            (field("grpc"), field("http"), field("metrics"))
+        }
+
+        /// Sends a signal (`TERM`, `KILL`).
+        pub fn signal(&self, sig: &str) {
+            let ok = Command::new("kill")
+                .args([&format!("-{sig}"), &self.child.id().to_string()])
+                .status()
+                .expect("run kill");
+            assert!(ok.success(), "kill -{sig} failed");
+        }
+
+        /// Waits (bounded) for the process to exit; kills it and panics past the timeout.
+        pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+            let deadline = Instant::now() + timeout;
+            loop {
+                if let Some(s) = self.child.try_wait().expect("wait") {
+                    return s;
+                }
+                if Instant::now() >= deadline {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "the gateway did not exit within {timeout:?}; stderr:\n{}",
+                        self.stderr()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    impl Drop for Serve {
+        fn drop(&mut self) {
+            if let Ok(None) = self.child.try_wait() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+    }
+
+    /// A fresh temporary directory for one test.
+    pub fn temp_dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("otel-llm-cost-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("temp dir");
+        d
+    }
 }

@@ -1,0 +1,222 @@
+//! TLS for the receivers and the exporter: rustls with the ring provider, certificates and keys
+//! read from PEM files.
+//!
+//! ```text
+//! gRPC receiver:  tonic ServerTlsConfig (same rustls)        <- cert_file + key_file
+//! HTTP receiver:  TcpListener -> handshake task -> TlsListener (axum::serve::Listener)
+//! gRPC exporter:  tonic ClientTlsConfig (ca_file or system roots), https:// endpoint
+//! HTTP exporter:  reqwest with a rustls ClientConfig built here (ca_file or system roots)
+//! ```
+//!
+//! A handshake runs in its own task with a deadline, so a client that opens a connection and
+//! never finishes its handshake holds nothing but that task; accepting goes on.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::config::{ExporterTlsSettings, TlsFiles};
+
+/// Longest TLS handshake a receiver waits for.
+pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Installs rustls' ring provider as the process default, once (a no-op when a default is
+/// already installed). reqwest is built without a provider of its own (no aws-lc-rs), so any
+/// reqwest client in the process needs it: the gateway calls this at start.
+pub fn install_default_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn read(what: &str, p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{what} '{}': {e}", p.display()))
+}
+
+fn certs(what: &str, p: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = read(what, p)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{what} '{}': {e}", p.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{what} '{}': no PEM certificate found",
+            p.display()
+        ));
+    }
+    Ok(certs)
+}
+
+fn key(p: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let pem = read("key_file", p)?;
+    PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| format!("key_file '{}': no usable PEM private key: {e}", p.display()))
+}
+
+/// The rustls server configuration of a receiver (HTTP/1.1 and h2 offered by ALPN).
+pub(crate) fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
+    let chain = certs("cert_file", &files.cert_file)?;
+    let key = key(&files.key_file)?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            format!(
+                "cert_file '{}' / key_file '{}': {e}",
+                files.cert_file.display(),
+                files.key_file.display()
+            )
+        })?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// tonic's server TLS from the same files (tonic uses rustls too).
+pub(crate) fn grpc_server_config(
+    files: &TlsFiles,
+) -> Result<tonic::transport::ServerTlsConfig, String> {
+    // Parse with rustls first so a bad file is reported with its name, not tonic's message.
+    server_config(files)?;
+    let cert = read("cert_file", &files.cert_file)?;
+    let key = read("key_file", &files.key_file)?;
+    Ok(tonic::transport::ServerTlsConfig::new()
+        .identity(tonic::transport::Identity::from_pem(cert, key))
+        .timeout(HANDSHAKE_TIMEOUT))
+}
+
+/// A listener that hands over only connections whose TLS handshake completed.
+pub(crate) struct TlsListener {
+    rx: mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+    local: SocketAddr,
+    accept_task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    pub(crate) fn new(l: TcpListener, cfg: Arc<rustls::ServerConfig>) -> io::Result<TlsListener> {
+        let local = l.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
+        let (tx, rx) = mpsc::channel(64);
+        let accept_task = tokio::spawn(async move {
+            loop {
+                let (tcp, peer) = match l.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, as axum's listener does.
+                        tracing::debug!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let acceptor = acceptor.clone();
+                let conn_tx = tx.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = conn_tx.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                });
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        });
+        Ok(TlsListener {
+            rx,
+            local,
+            accept_task,
+        })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accept_task.abort();
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(c) => c,
+            // The accept task only ends when this listener is dropped.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        Ok(self.local)
+    }
+}
+
+/// tonic's client TLS: the configured CA, else the system roots.
+pub(crate) fn grpc_client_config(
+    t: &ExporterTlsSettings,
+    host: &str,
+) -> Result<tonic::transport::ClientTlsConfig, String> {
+    let cfg = tonic::transport::ClientTlsConfig::new().domain_name(host);
+    Ok(match &t.ca_file {
+        Some(p) => {
+            certs("exporter.tls.ca_file", p)?;
+            cfg.ca_certificate(tonic::transport::Certificate::from_pem(read(
+                "exporter.tls.ca_file",
+                p,
+            )?))
+        }
+        None => cfg.with_native_roots(),
+    })
+}
+
+/// A rustls client configuration for reqwest: the configured CA, else the system roots.
+pub(crate) fn http_client_config(t: &ExporterTlsSettings) -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &t.ca_file {
+        Some(p) => {
+            for c in certs("exporter.tls.ca_file", p)? {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("exporter.tls.ca_file '{}': {e}", p.display()))?;
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                // A system certificate rustls cannot parse is skipped, as reqwest does.
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err(
+                    "no system root certificates found; set exporter.tls.ca_file".to_owned(),
+                );
+            }
+        }
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
