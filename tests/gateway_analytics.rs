@@ -141,3 +141,31 @@ analytics:
         assert!(err.contains(needle), "{needle} missing from: {err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_traces_are_written_as_jsonl_cost_records() {
+    let dir = std::env::temp_dir().join(format!("olc-records-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("costs.jsonl");
+    let (sink, captured) = start_grpc_sink().await;
+    let extra = format!(
+        "assembly: {{ root_grace: 50ms, trace_timeout: 5s }}\nanalytics: {{ records: {{ path: '{}' }} }}",
+        path.display()
+    );
+    let gw = start_gateway(&format!("http://{sink}"), "", &extra).await;
+    let grpc = gw.grpc_addr().expect("grpc");
+    send_grpc(grpc, request("svc", trace(9, "support run", 2)))
+        .await
+        .expect("accepted");
+    assert_eq!(captured.wait_for(3, Duration::from_secs(10)).await, 3);
+    gw.shutdown().await;
+    let text = std::fs::read_to_string(&path).expect("records written");
+    let lines: Vec<&str> = text.lines().collect();
+    // Two call records ($0.0035 each), then the trace record ($0.007).
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with(r#"{"type":"call""#), "{text}");
+    assert!(lines[0].contains(r#""cost_usd":"0.0035""#), "{text}");
+    assert!(lines[2].starts_with(r#"{"type":"trace""#), "{text}");
+    assert!(lines[2].contains(r#""total_usd":"0.007""#), "{text}");
+    std::fs::remove_dir_all(&dir).ok();
+}

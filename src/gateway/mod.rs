@@ -82,6 +82,9 @@ pub enum GatewayError {
     /// The persistent export queue's directory could not be opened or read.
     #[error("persistent queue: {0}")]
     Persist(String),
+    /// The JSONL cost records file could not be opened.
+    #[error("cost records file {0}: {1}")]
+    Records(String, std::io::Error),
 }
 
 /// The gateway.
@@ -193,12 +196,13 @@ impl Gateway {
         let queue = Arc::new(ExportQueue::with_wal(s.exporter.queue.size, wal));
         recover(&queue, &metrics, recovered);
         let assembler = assembly::Assembler::new(s.assembly.clone(), clock);
-        let pipeline = Arc::new(Pipeline::new(
-            engine,
-            assembler,
-            queue.clone(),
-            metrics.clone(),
-        ));
+        let mut pipeline = Pipeline::new(engine, assembler, queue.clone(), metrics.clone());
+        if let Some(path) = &s.analytics.records {
+            let w = crate::records::RecordWriter::open(path)
+                .map_err(|e| GatewayError::Records(path.display().to_string(), e))?;
+            pipeline = pipeline.with_records(w, &s.pricing.prefix);
+        }
+        let pipeline = Arc::new(pipeline);
 
         // Bind everything first so a bad address fails before any task starts.
         let grpc_listener = match s.grpc {

@@ -42,6 +42,8 @@ pub(crate) struct Pipeline {
     queue: Arc<ExportQueue>,
     metrics: Arc<Metrics>,
     accepting: AtomicBool,
+    /// JSONL cost records (opt-in), and the attribute prefix they read.
+    records: Option<(Mutex<crate::records::RecordWriter>, String)>,
 }
 
 impl Pipeline {
@@ -57,7 +59,18 @@ impl Pipeline {
             queue,
             metrics,
             accepting: AtomicBool::new(true),
+            records: None,
         }
+    }
+
+    /// Appends a call record per LLM call and a trace record per released trace to `writer`.
+    pub(crate) fn with_records(
+        mut self,
+        writer: crate::records::RecordWriter,
+        prefix: &str,
+    ) -> Pipeline {
+        self.records = Some((Mutex::new(writer), prefix.to_owned()));
+        self
     }
 
     fn assembler(&self) -> MutexGuard<'_, Assembler> {
@@ -134,6 +147,14 @@ impl Pipeline {
                 tracing::debug!("late span: its trace was already released; priced alone");
             }
             price_release(&self.engine, &mut r);
+            if let Some((writer, prefix)) = &self.records {
+                let records = crate::records::trace_records(&r.spans, r.complete, prefix);
+                if let Ok(mut w) = writer.lock() {
+                    if let Err(e) = w.write_trace(records) {
+                        tracing::warn!(error = %e, "cost records: write failed");
+                    }
+                }
+            }
             self.queue.push(r.spans);
         }
     }

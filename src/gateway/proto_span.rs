@@ -567,3 +567,15 @@ pub(crate) mod tests {
         assert_eq!(req.resource_spans[0].scope_spans[0].spans.len(), 2);
     }
 }
+
+impl crate::records::RecordSpan for GatewaySpan {
+    fn name(&self) -> &str {
+        &self.span.name
+    }
+    fn end_unix_nanos(&self) -> u64 {
+        self.span.end_time_unix_nano
+    }
+    fn service_name(&self) -> Option<&str> {
+        self.resource.service_name()
+    }
+}
