@@ -387,6 +387,18 @@ impl SpanView for GatewaySpan {
     }
 }
 
+impl crate::records::RecordSpan for GatewaySpan {
+    fn name(&self) -> &str {
+        &self.span.name
+    }
+    fn end_unix_nanos(&self) -> u64 {
+        self.span.end_time_unix_nano
+    }
+    fn service_name(&self) -> Option<&str> {
+        self.resource.service_name()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -565,17 +577,5 @@ pub(crate) mod tests {
         let req = regroup(vec![a, b]);
         assert_eq!(req.resource_spans.len(), 1);
         assert_eq!(req.resource_spans[0].scope_spans[0].spans.len(), 2);
-    }
-}
-
-impl crate::records::RecordSpan for GatewaySpan {
-    fn name(&self) -> &str {
-        &self.span.name
-    }
-    fn end_unix_nanos(&self) -> u64 {
-        self.span.end_time_unix_nano
-    }
-    fn service_name(&self) -> Option<&str> {
-        self.resource.service_name()
     }
 }
