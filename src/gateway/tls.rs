@@ -28,8 +28,9 @@ use super::config::{ExporterTlsSettings, TlsFiles};
 pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Installs rustls' ring provider as the process default, once (a no-op when a default is
-/// already installed). reqwest is built without a provider of its own (no aws-lc-rs), so any
-/// reqwest client in the process needs it: the gateway calls this at start.
+/// already installed), so every rustls user in the process (reqwest clients included) agrees
+/// on one provider; the gateway calls this at start. Our own TLS configurations name ring
+/// explicitly and do not depend on it.
 pub fn install_default_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
