@@ -252,6 +252,8 @@ mod sdk {
                 f(kv.key.as_str(), view(&kv.value));
             }
         }
+        // Inline, so that extraction's closure is called directly (and inlined) on this path.
+        #[inline]
         fn for_each_attr_in(
             &self,
             filter: &KeyFilter,

@@ -125,15 +125,19 @@ impl Count {
                     Count::Bad
                 }
             }
-            AttrValue::Str(s) => {
-                let s = s.trim();
-                if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                    s.parse().map_or(Count::Bad, Count::Ok)
-                } else {
-                    Count::Bad
-                }
-            }
+            AttrValue::Str(s) => Count::parse_str(s),
             AttrValue::Bool(_) | AttrValue::Other => Count::Bad,
+        }
+    }
+    /// A count written as a string (rare): out of line, to keep the common path small.
+    #[cold]
+    #[inline(never)]
+    fn parse_str(s: &str) -> Count {
+        let s = s.trim();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().map_or(Count::Bad, Count::Ok)
+        } else {
+            Count::Bad
         }
     }
     fn present(self) -> bool {
@@ -388,6 +392,9 @@ struct Raw<'p> {
     cost_completion: Option<Usd>,
 }
 
+// Out of line and cold: a provided cost is rare, and its formatting would bloat `Raw::visit`.
+#[cold]
+#[inline(never)]
 fn usd(v: AttrValue<'_>) -> Option<Usd> {
     match v {
         AttrValue::F64(f) if f.is_finite() && f >= 0.0 => Usd::parse(&f.to_string()).ok(),
@@ -439,6 +446,7 @@ impl<'p> Raw<'p> {
         }
     }
 
+    #[inline(always)]
     fn visit(&mut self, at: usize, key: &str, v: AttrValue<'_>) {
         let b = key.as_bytes();
         // `key.starts_with(prefix)`, the first byte compared inline before the call.

@@ -271,12 +271,21 @@ async fn bearer_token_is_required_on_both_receivers() {
     assert_eq!(r.status(), 200);
 
     assert_eq!(faults.captured.wait_for(4, WAIT).await, 4);
+    // Every refusal is counted, per protocol (4 gRPC, 2 HTTP).
+    let text = gw.render_metrics();
+    for line in [
+        "otel_llm_cost_requests_unauthenticated_total{protocol=\"grpc\"} 4",
+        "otel_llm_cost_requests_unauthenticated_total{protocol=\"http\"} 2",
+    ] {
+        assert!(text.contains(line), "missing '{line}' in:\n{text}");
+    }
     let m = gw.shutdown().await.metrics;
     assert_eq!(
         (m.spans_received, m.spans_exported),
         (4, 4),
         "refused requests are not received"
     );
+    assert_eq!(m.requests_unauthenticated, 6);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -14,12 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use bytes::{Bytes, BytesMut};
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio::sync::{watch, Notify};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 use super::config::{Compression, ExporterProtocol, ExporterSettings, RetryConfig};
@@ -30,52 +31,140 @@ use super::proto_span::{
 };
 use super::rpc_status;
 
-/// The export queue. Capacity counts spans queued plus spans being exported; receivers refuse
-/// new spans while it is full. Releases from assembly are always accepted: they were already
-/// accepted from senders, and the assembly buffer that feeds them is bounded itself, so the queue
-/// can exceed its capacity by at most the assembly's contents, never without bound.
+/// The export queue. It holds priced spans already encoded: each push is regrouped and encoded
+/// once into fragments, each a valid `ExportTraceServiceRequest` within the batch limits;
+/// consumers concatenate fragments into one request (protobuf's repeated fields concatenate) and
+/// send, and resend, those bytes. So queued spans cost their encoded size in memory, and a retry
+/// costs no re-encoding.
 ///
-/// With a [`Wal`] (persistent queue) every push is also appended to disk, each span remembers
-/// its record, and a record is acknowledged once all its spans were delivered or counted; the
-/// disk budget is part of "full".
+/// Capacity counts spans queued plus spans being exported; receivers refuse new spans while it is
+/// full. Releases from assembly are always accepted: they were already accepted from senders, and
+/// the assembly buffer that feeds them is bounded itself, so the queue can exceed its capacity by
+/// at most the assembly's contents, never without bound.
+///
+/// With a [`Wal`] (persistent queue) every fragment is also appended to disk as one record, and
+/// the record is acknowledged once its spans were delivered or counted; the disk budget is part
+/// of "full".
 #[derive(Debug)]
 pub(crate) struct ExportQueue {
-    spans: Mutex<VecDeque<(Option<RecordId>, GatewaySpan)>>,
+    fragments: Mutex<VecDeque<Fragment>>,
     notify: Notify,
     capacity: usize,
+    limits: BatchLimits,
     queued: AtomicUsize,
     in_flight: AtomicUsize,
+    queued_bytes: AtomicUsize,
+    in_flight_bytes: AtomicUsize,
     closed: AtomicBool,
     wal: Option<Wal>,
     wal_errors: AtomicUsize,
 }
 
-/// Spans taken for one export request, with the persistent records they came from.
+/// Most spans and bytes in one export request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchLimits {
+    pub max_spans: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        BatchLimits {
+            max_spans: usize::MAX,
+            max_bytes: usize::MAX,
+        }
+    }
+}
+
+/// Encoded spans: a whole `ExportTraceServiceRequest`.
+#[derive(Debug)]
+struct Fragment {
+    bytes: Bytes,
+    spans: usize,
+    record: Option<RecordId>,
+}
+
+/// One export request's body, with the persistent records it came from.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
-    pub spans: Vec<GatewaySpan>,
+    pub body: Bytes,
+    pub spans: usize,
     pub records: Vec<(RecordId, usize)>,
 }
 
 impl Batch {
     pub(crate) fn len(&self) -> usize {
-        self.spans.len()
+        self.spans
     }
+}
+
+/// Splits spans into runs that each fit the limits (a single span over them goes alone).
+fn chunks(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec<Vec<GatewaySpan>> {
+    let mut out = Vec::new();
+    let mut cur: Vec<GatewaySpan> = Vec::new();
+    let mut bytes = 16usize;
+    let mut resources: Vec<Arc<ResourceInfo>> = Vec::new();
+    let mut scopes: Vec<Arc<ScopeInfo>> = Vec::new();
+    for s in spans {
+        let new_resource = !resources.iter().any(|r| Arc::ptr_eq(r, &s.resource));
+        let new_scope = !scopes.iter().any(|sc| Arc::ptr_eq(sc, &s.scope));
+        let mut add = span_wire_len(&s);
+        if new_resource {
+            add += resource_wire_len(&s.resource);
+        }
+        if new_scope {
+            add += scope_wire_len(&s.scope);
+        }
+        if !cur.is_empty() && (cur.len() >= limits.max_spans || bytes + add > limits.max_bytes) {
+            out.push(std::mem::take(&mut cur));
+            resources.clear();
+            scopes.clear();
+            bytes =
+                16 + span_wire_len(&s) + resource_wire_len(&s.resource) + scope_wire_len(&s.scope);
+            resources.push(s.resource.clone());
+            scopes.push(s.scope.clone());
+            cur.push(s);
+            continue;
+        }
+        if new_resource {
+            resources.push(s.resource.clone());
+        }
+        if new_scope {
+            scopes.push(s.scope.clone());
+        }
+        bytes += add;
+        cur.push(s);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn encode(spans: Vec<GatewaySpan>) -> Bytes {
+    let req = regroup(spans);
+    let mut buf = Vec::with_capacity(req.encoded_len());
+    // A Vec grows as needed: encoding into it cannot fail.
+    let _ = req.encode(&mut buf);
+    Bytes::from(buf)
 }
 
 impl ExportQueue {
     #[cfg(test)]
-    pub(crate) fn new(capacity: usize) -> ExportQueue {
-        ExportQueue::with_wal(capacity, None)
+    pub(crate) fn new(capacity: usize, limits: BatchLimits) -> ExportQueue {
+        ExportQueue::with_wal(capacity, limits, None)
     }
 
-    pub(crate) fn with_wal(capacity: usize, wal: Option<Wal>) -> ExportQueue {
+    pub(crate) fn with_wal(capacity: usize, limits: BatchLimits, wal: Option<Wal>) -> ExportQueue {
         ExportQueue {
-            spans: Mutex::new(VecDeque::new()),
+            fragments: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
             capacity,
+            limits,
             queued: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
+            in_flight_bytes: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             wal,
             wal_errors: AtomicUsize::new(0),
@@ -101,43 +190,60 @@ impl ExportQueue {
         self.in_flight.load(Ordering::Acquire)
     }
 
-    /// Appends spans (never refuses; see the type's docs). With a persistent queue they are
-    /// written to disk first; if that fails they are kept in memory only (logged).
+    /// Encoded bytes held in memory (queued and being exported).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.queued_bytes.load(Ordering::Acquire) + self.in_flight_bytes.load(Ordering::Acquire)
+    }
+
+    /// Appends spans, encoded (never refuses; see the type's docs). With a persistent queue each
+    /// fragment is written to disk first; if that fails it is kept in memory only (logged and
+    /// counted).
     pub(crate) fn push(&self, spans: Vec<GatewaySpan>) {
         if spans.is_empty() {
             return;
         }
-        let record = self.wal.as_ref().and_then(|w| {
-            let bytes = regroup(spans.clone()).encode_to_vec();
-            match w.append(&bytes, spans.len()) {
+        for chunk in chunks(spans, self.limits) {
+            let n = chunk.len();
+            let bytes = encode(chunk);
+            let record = self.wal.as_ref().and_then(|w| match w.append(&bytes, n) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    let n = self.wal_errors.fetch_add(1, Ordering::AcqRel);
-                    if n.is_power_of_two() || n == 0 {
-                        tracing::warn!(error = %e, failures = n + 1, "persistent queue: append failed; these spans are kept in memory only");
+                    let failures = self.wal_errors.fetch_add(1, Ordering::AcqRel) + 1;
+                    if failures.is_power_of_two() {
+                        tracing::warn!(error = %e, failures, "persistent queue: append failed; these spans are kept in memory only");
                     }
                     None
                 }
-            }
-        });
-        self.push_record(record, spans);
+            });
+            self.push_encoded(record, bytes, n);
+        }
     }
 
-    /// Queues spans read back from disk (already priced) under their record.
-    pub(crate) fn push_record(&self, record: Option<RecordId>, spans: Vec<GatewaySpan>) {
-        if spans.is_empty() {
+    /// Queues an encoded request of `spans` spans (e.g. read back from disk) under its record.
+    pub(crate) fn push_encoded(&self, record: Option<RecordId>, bytes: Bytes, spans: usize) {
+        if spans == 0 {
             return;
         }
-        let n = spans.len();
+        let len = bytes.len();
         {
-            let mut q = match self.spans.lock() {
+            let mut q = match self.fragments.lock() {
                 Ok(q) => q,
                 Err(p) => p.into_inner(),
             };
-            q.extend(spans.into_iter().map(|s| (record, s)));
+            q.push_back(Fragment {
+                bytes,
+                spans,
+                record,
+            });
         }
-        self.queued.fetch_add(n, Ordering::AcqRel);
+        self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+        self.queued.fetch_add(spans, Ordering::AcqRel);
         self.notify.notify_waiters();
+    }
+
+    /// Times appending to the persistent queue failed (those spans were kept in memory only).
+    pub(crate) fn wal_errors(&self) -> usize {
+        self.wal_errors.load(Ordering::Acquire)
     }
 
     /// The persistent log, if any.
@@ -151,75 +257,85 @@ impl ExportQueue {
         self.notify.notify_waiters();
     }
 
-    /// Takes everything left (counted by the caller), e.g. at the shutdown deadline.
+    /// Takes everything left (spans counted by the caller), e.g. at the shutdown deadline.
     pub(crate) fn take_all(&self) -> usize {
-        let n = match self.spans.lock() {
-            Ok(mut q) => q.drain(..).count(),
-            Err(p) => p.into_inner().drain(..).count(),
+        let taken: Vec<Fragment> = match self.fragments.lock() {
+            Ok(mut q) => q.drain(..).collect(),
+            Err(p) => p.into_inner().drain(..).collect(),
         };
+        let (n, bytes) = taken
+            .iter()
+            .fold((0, 0), |(n, b), f| (n + f.spans, b + f.bytes.len()));
         self.queued.fetch_sub(n, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         n
     }
 
-    fn try_pop(&self, max_spans: usize, max_bytes: usize) -> Option<Batch> {
-        let mut q = match self.spans.lock() {
-            Ok(q) => q,
-            Err(p) => p.into_inner(),
-        };
-        if q.is_empty() {
-            return None;
-        }
-        let mut batch = Batch::default();
-        let mut bytes = 16usize;
-        let mut resources: Vec<Arc<ResourceInfo>> = Vec::new();
-        let mut scopes: Vec<Arc<ScopeInfo>> = Vec::new();
-        while let Some((_, s)) = q.front() {
-            if batch.len() >= max_spans {
-                break;
-            }
-            let mut add = span_wire_len(s);
-            if !resources.iter().any(|r| Arc::ptr_eq(r, &s.resource)) {
-                add += resource_wire_len(&s.resource);
-            }
-            if !scopes.iter().any(|sc| Arc::ptr_eq(sc, &s.scope)) {
-                add += scope_wire_len(&s.scope);
-            }
-            // Always take one span, even if it alone is over the limit (the downstream decides).
-            if !batch.spans.is_empty() && bytes + add > max_bytes {
-                break;
-            }
-            let Some((record, s)) = q.pop_front() else {
-                break;
+    fn try_pop(&self) -> Option<Batch> {
+        let taken: Vec<Fragment> = {
+            let mut q = match self.fragments.lock() {
+                Ok(q) => q,
+                Err(p) => p.into_inner(),
             };
-            if let Some(r) = record {
-                match batch.records.last_mut() {
-                    Some((last, n)) if *last == r => *n += 1,
-                    _ => batch.records.push((r, 1)),
+            let (mut spans, mut bytes, mut k) = (0usize, 0usize, 0usize);
+            for f in q.iter() {
+                // Always take one fragment, even if it alone is over a limit (the downstream
+                // decides).
+                if k > 0
+                    && (spans + f.spans > self.limits.max_spans
+                        || bytes + f.bytes.len() > self.limits.max_bytes)
+                {
+                    break;
                 }
+                spans += f.spans;
+                bytes += f.bytes.len();
+                k += 1;
             }
-            if !resources.iter().any(|r| Arc::ptr_eq(r, &s.resource)) {
-                resources.push(s.resource.clone());
+            if k == 0 {
+                return None;
             }
-            if !scopes.iter().any(|sc| Arc::ptr_eq(sc, &s.scope)) {
-                scopes.push(s.scope.clone());
+            q.drain(..k).collect()
+        };
+        let spans: usize = taken.iter().map(|f| f.spans).sum();
+        let bytes: usize = taken.iter().map(|f| f.bytes.len()).sum();
+        let mut records = Vec::new();
+        for f in &taken {
+            if let Some(r) = f.record {
+                records.push((r, f.spans));
             }
-            bytes += add;
-            batch.spans.push(s);
         }
-        let n = batch.len();
+        let body = if taken.len() == 1 {
+            taken
+                .into_iter()
+                .map(|f| f.bytes)
+                .next()
+                .unwrap_or_default()
+        } else {
+            let mut b = BytesMut::with_capacity(bytes);
+            for f in &taken {
+                b.extend_from_slice(&f.bytes);
+            }
+            b.freeze()
+        };
         // In flight before leaving the queue count, so occupancy never dips in between.
-        self.in_flight.fetch_add(n, Ordering::AcqRel);
-        self.queued.fetch_sub(n, Ordering::AcqRel);
-        Some(batch)
+        self.in_flight.fetch_add(spans, Ordering::AcqRel);
+        self.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
+        self.queued.fetch_sub(spans, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+        Some(Batch {
+            body,
+            spans,
+            records,
+        })
     }
 
     /// Waits for a batch; `None` once closed and empty.
-    async fn pop(&self, max_spans: usize, max_bytes: usize) -> Option<Batch> {
+    async fn pop(&self) -> Option<Batch> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(b) = self.try_pop(max_spans, max_bytes) {
+            if let Some(b) = self.try_pop() {
                 return Some(b);
             }
             if self.closed.load(Ordering::Acquire) {
@@ -231,15 +347,17 @@ impl ExportQueue {
 
     /// A batch ended. `settled`: delivered or counted for good, so its records are acknowledged
     /// (left on disk otherwise: abandoned at the shutdown deadline, sent after restart).
-    fn done(&self, n: usize, records: &[(RecordId, usize)], settled: bool) {
+    fn done(&self, batch: &Batch, settled: bool) {
         if settled {
             if let Some(w) = &self.wal {
-                for (r, k) in records {
-                    w.ack(*r, *k);
+                for (r, n) in &batch.records {
+                    w.ack(*r, *n);
                 }
             }
         }
-        self.in_flight.fetch_sub(n, Ordering::AcqRel);
+        self.in_flight_bytes
+            .fetch_sub(batch.body.len(), Ordering::AcqRel);
+        self.in_flight.fetch_sub(batch.spans, Ordering::AcqRel);
     }
 }
 
@@ -284,7 +402,7 @@ pub(crate) fn parse_retry_after(v: &str, now: std::time::SystemTime) -> Option<D
 #[derive(Debug, Clone)]
 pub(crate) enum Client {
     Grpc {
-        client: TraceServiceClient<Channel>,
+        client: tonic::client::Grpc<Channel>,
         headers: tonic::metadata::MetadataMap,
         timeout: Duration,
     },
@@ -311,7 +429,7 @@ impl Client {
                         .tls_config(super::tls::grpc_client_config(&s.tls, &host)?)
                         .map_err(|e| format!("exporter TLS: {e}"))?;
                 }
-                let mut client = TraceServiceClient::new(endpoint.connect_lazy())
+                let mut client = tonic::client::Grpc::new(endpoint.connect_lazy())
                     .max_encoding_message_size(usize::MAX)
                     .max_decoding_message_size(16 * 1024 * 1024);
                 if s.compression == Compression::Gzip {
@@ -361,10 +479,26 @@ impl Client {
         }
     }
 
-    /// One attempt.
+    /// The body to send for an encoded request: gzipped once here for HTTP with compression
+    /// (gRPC compresses per message itself).
+    pub(crate) fn prepare(&self, body: Bytes) -> Result<Bytes, SendError> {
+        match self {
+            Client::Http { gzip: true, .. } => {
+                gzip_bytes(&body).map(Bytes::from).map_err(|e| SendError {
+                    retryable: false,
+                    retry_after: None,
+                    message: format!("gzip: {e}"),
+                })
+            }
+            _ => Ok(body),
+        }
+    }
+
+    /// One attempt with a body from [`Client::prepare`] (an encoded
+    /// `ExportTraceServiceRequest`; cloning `Bytes` copies nothing).
     pub(crate) async fn send(
         &self,
-        req: &ExportTraceServiceRequest,
+        body: &Bytes,
     ) -> Result<Option<ExportTracePartialSuccess>, SendError> {
         match self {
             Client::Grpc {
@@ -372,10 +506,27 @@ impl Client {
                 headers,
                 timeout,
             } => {
-                let mut r = tonic::Request::new(req.clone());
+                let mut r = tonic::Request::new(body.clone());
                 *r.metadata_mut() = headers.clone();
                 r.set_timeout(*timeout);
-                match client.clone().export(r).await {
+                r.extensions_mut().insert(tonic::GrpcMethod::new(
+                    "opentelemetry.proto.collector.trace.v1.TraceService",
+                    "Export",
+                ));
+                let mut client = client.clone();
+                let sent = async {
+                    client.ready().await.map_err(|e| {
+                        tonic::Status::unavailable(format!("channel not ready: {e}"))
+                    })?;
+                    client
+                        .unary(
+                            r,
+                            tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH),
+                            EncodedCodec,
+                        )
+                        .await
+                };
+                match sent.await {
                     Ok(resp) => Ok(resp.into_inner().partial_success),
                     Err(st) => Err(SendError {
                         retryable: grpc_retryable(st.code()),
@@ -390,22 +541,14 @@ impl Client {
                 headers,
                 gzip,
             } => {
-                let body = req.encode_to_vec();
                 let mut rb = client
                     .post(url)
                     .headers(headers.clone())
                     .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
-                let body = if *gzip {
+                if *gzip {
                     rb = rb.header(reqwest::header::CONTENT_ENCODING, "gzip");
-                    gzip_bytes(&body).map_err(|e| SendError {
-                        retryable: false,
-                        retry_after: None,
-                        message: format!("gzip: {e}"),
-                    })?
-                } else {
-                    body
-                };
-                let resp = rb.body(body).send().await.map_err(|e| SendError {
+                }
+                let resp = rb.body(body.clone()).send().await.map_err(|e| SendError {
                     retryable: true,
                     retry_after: None,
                     message: format!("HTTP transport: {e}"),
@@ -450,6 +593,53 @@ pub(crate) fn redact_url(u: &str) -> String {
             }
         }
         None => u.to_owned(),
+    }
+}
+
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// gRPC codec for `TraceService/Export` whose request is already-encoded protobuf: the bytes go
+/// out as they are; the response is decoded with prost.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncodedCodec;
+
+impl Codec for EncodedCodec {
+    type Encode = Bytes;
+    type Decode = ExportTraceServiceResponse;
+    type Encoder = EncodedCodec;
+    type Decoder = EncodedCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        EncodedCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        EncodedCodec
+    }
+}
+
+impl Encoder for EncodedCodec {
+    type Item = Bytes;
+    type Error = tonic::Status;
+
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        use bytes::BufMut;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for EncodedCodec {
+    type Item = ExportTraceServiceResponse;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut DecodeBuf<'_>,
+    ) -> Result<Option<ExportTraceServiceResponse>, tonic::Status> {
+        ExportTraceServiceResponse::decode(src)
+            .map(Some)
+            .map_err(|e| tonic::Status::internal(format!("export response: {e}")))
     }
 }
 
@@ -509,7 +699,7 @@ pub(crate) enum Outcome {
 /// deadline (`deadline` turns `Some` when the drain deadline is set; passing it abandons).
 pub(crate) async fn send_with_retry(
     client: &Client,
-    req: &ExportTraceServiceRequest,
+    body: &Bytes,
     cfg: &RetryConfig,
     metrics: &Metrics,
     deadline: &mut watch::Receiver<Option<tokio::time::Instant>>,
@@ -519,7 +709,7 @@ pub(crate) async fn send_with_retry(
     let mut backoff = Backoff::new(cfg, seed);
     loop {
         let attempt = tokio::select! {
-            r = client.send(req) => r,
+            r = client.send(body) => r,
             _ = deadline_passed(deadline) => return Outcome::Failed(NotDelivered::Shutdown, "shutdown deadline passed during export".into()),
         };
         let err = match attempt {
@@ -568,8 +758,6 @@ pub(crate) async fn deadline_passed(rx: &mut watch::Receiver<Option<tokio::time:
 /// Settings a consumer needs.
 #[derive(Debug, Clone)]
 pub(crate) struct ConsumerSettings {
-    pub max_batch_spans: usize,
-    pub max_message_bytes: usize,
     pub retry: RetryConfig,
 }
 
@@ -585,17 +773,22 @@ pub(crate) async fn consumer(
     let mut seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ std::process::id() as u64;
     loop {
         let batch = tokio::select! {
-            b = queue.pop(s.max_batch_spans, s.max_message_bytes) => b,
+            b = queue.pop() => b,
             _ = deadline_passed(&mut deadline) => None,
         };
-        let Some(Batch { spans, records }) = batch else {
+        let Some(batch) = batch else {
             return;
         };
-        let n = spans.len();
-        let req = regroup(spans);
+        let n = batch.len();
         metrics.export_request();
         seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        match send_with_retry(&client, &req, &s.retry, &metrics, &mut deadline, seed).await {
+        let outcome = match client.prepare(batch.body.clone()) {
+            Ok(body) => {
+                send_with_retry(&client, &body, &s.retry, &metrics, &mut deadline, seed).await
+            }
+            Err(e) => Outcome::Failed(NotDelivered::Rejected, e.message),
+        };
+        match outcome {
             Outcome::Delivered(ps) => {
                 let rejected = ps.as_ref().map_or(0, |p| {
                     usize::try_from(p.rejected_spans.max(0))
@@ -615,7 +808,7 @@ pub(crate) async fn consumer(
                 }
                 metrics.exported(n - rejected);
                 metrics.not_delivered(NotDelivered::PartialSuccess, rejected);
-                queue.done(n, &records, true);
+                queue.done(&batch, true);
             }
             Outcome::Failed(why, msg) => {
                 metrics.export_failure();
@@ -627,7 +820,7 @@ pub(crate) async fn consumer(
                 } else {
                     tracing::warn!(spans = n, reason = ?why, error = %msg, "export failed; spans not delivered");
                 }
-                queue.done(n, &records, settled);
+                queue.done(&batch, settled);
             }
         }
     }
@@ -636,7 +829,9 @@ pub(crate) async fn consumer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::proto_span::count_spans;
     use crate::gateway::proto_span::tests::span;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
     #[test]
     fn grpc_retry_classification_follows_the_otlp_spec() {
@@ -708,47 +903,122 @@ mod tests {
         }
     }
 
+    fn decoded(b: &Batch) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest::decode(b.body.as_ref()).expect("a batch is a whole request")
+    }
+
     #[test]
     fn batches_respect_span_and_byte_limits() {
-        let q = ExportQueue::new(100);
         let first = span(1, 1, 0, &[]);
         let (r, sc) = (first.resource.clone(), first.scope.clone());
-        q.push(
-            (1..=10)
-                .map(|i| GatewaySpan {
-                    resource: r.clone(),
-                    scope: sc.clone(),
-                    ..span(1, i, 0, &[])
-                })
-                .collect(),
+        let spans = |ids: std::ops::RangeInclusive<u8>| -> Vec<GatewaySpan> {
+            ids.map(|i| GatewaySpan {
+                resource: r.clone(),
+                scope: sc.clone(),
+                ..span(1, i, 0, &[])
+            })
+            .collect()
+        };
+        let q = ExportQueue::new(
+            100,
+            BatchLimits {
+                max_spans: 4,
+                max_bytes: usize::MAX,
+            },
         );
-        let one = span_wire_len(&span(1, 1, 0, &[]));
-        let b = q.try_pop(4, usize::MAX).unwrap_or_default();
+        q.push(spans(1..=10));
+        let b = q.try_pop().unwrap_or_default();
         assert_eq!(b.len(), 4);
+        assert_eq!(count_spans(&decoded(&b)), 4);
         assert!(b.records.is_empty(), "no persistent queue: no records");
         assert_eq!((q.queued(), q.in_flight()), (6, 4));
+        q.done(&b, true);
+
         // Room for the request, resource and scope overhead plus two spans.
+        let one = span_wire_len(&span(1, 1, 0, &[]));
         let limit = 16
             + resource_wire_len(&ResourceInfo::default())
             + scope_wire_len(&ScopeInfo::default())
             + 2 * one;
-        let b2 = q.try_pop(100, limit).unwrap_or_default();
+        let q = ExportQueue::new(
+            100,
+            BatchLimits {
+                max_spans: 100,
+                max_bytes: limit,
+            },
+        );
+        q.push(spans(1..=5));
+        let b2 = q.try_pop().unwrap_or_default();
         assert_eq!(b2.len(), 2);
-        assert!(regroup(b2.spans).encoded_len() <= limit);
+        assert!(b2.body.len() <= limit, "{} > {limit}", b2.body.len());
+        assert_eq!(count_spans(&decoded(&b2)), 2);
+        q.done(&b2, true);
         // A single span over the limit still goes (the downstream decides).
-        assert_eq!(q.try_pop(100, 1).unwrap_or_default().len(), 1);
-        q.done(7, &[], true);
-        assert!(!q.is_full());
+        let q = ExportQueue::new(
+            100,
+            BatchLimits {
+                max_spans: 100,
+                max_bytes: 1,
+            },
+        );
+        q.push(spans(1..=3));
+        let b3 = q.try_pop().unwrap_or_default();
+        assert_eq!(b3.len(), 1);
+        q.done(&b3, true);
+        assert_eq!(q.queued(), 2);
+    }
+
+    #[test]
+    fn fragments_concatenate_into_one_request_up_to_the_limits() {
+        let q = ExportQueue::new(
+            100,
+            BatchLimits {
+                max_spans: 5,
+                max_bytes: usize::MAX,
+            },
+        );
+        // Three pushes (three releases) of 2 spans: the first two fit one request of 5.
+        for t in 1..=3u8 {
+            q.push(vec![span(t, 1, 0, &[]), span(t, 2, 1, &[])]);
+        }
+        assert_eq!(q.queued(), 6);
+        let bytes_before = q.memory_bytes();
+        assert!(bytes_before > 0);
+        let b = q.try_pop().unwrap_or_default();
+        assert_eq!(b.len(), 4);
+        let req = decoded(&b);
+        assert_eq!(count_spans(&req), 4);
+        let traces: std::collections::BTreeSet<Vec<u8>> = req
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| s.trace_id.clone())
+            .collect();
+        assert_eq!(traces.len(), 2, "spans of both releases are in the request");
+        // Memory moves from queued to in flight, then is freed.
+        assert_eq!(q.memory_bytes(), bytes_before);
+        q.done(&b, true);
+        assert!(q.memory_bytes() < bytes_before);
+        assert_eq!(q.take_all(), 2);
+        assert_eq!(q.memory_bytes(), 0);
     }
 
     #[test]
     fn full_means_queued_plus_in_flight() {
-        let q = ExportQueue::new(3);
+        let q = ExportQueue::new(
+            3,
+            BatchLimits {
+                max_spans: 2,
+                max_bytes: usize::MAX,
+            },
+        );
         q.push((1..=3).map(|i| span(1, i, 0, &[])).collect());
         assert!(q.is_full());
-        let _b = q.try_pop(2, usize::MAX);
+        let b = q.try_pop().unwrap_or_default();
+        assert_eq!(b.len(), 2);
         assert!(q.is_full());
-        q.done(2, &[], true);
+        q.done(&b, true);
         assert!(!q.is_full());
         assert_eq!(q.take_all(), 1);
     }

@@ -230,6 +230,7 @@ where
                     has_authorization = presented.is_some(),
                     "unauthenticated request refused"
                 );
+                self.pipeline.unauthenticated(Protocol::Grpc);
                 return Box::pin(async move {
                     Ok(status_response(Status::unauthenticated(UNAUTHENTICATED)))
                 });

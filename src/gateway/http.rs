@@ -350,6 +350,7 @@ async fn export(State(st): State<AppState>, headers: HeaderMap, body: Body) -> R
                 has_authorization = presented.is_some(),
                 "unauthenticated request refused"
             );
+            st.pipeline.unauthenticated(Protocol::Http);
             return unauthenticated(format.clone().unwrap_or(Format::Protobuf));
         }
     }

@@ -75,6 +75,8 @@ pub(crate) struct Metrics {
     refused_shutting_down: AtomicU64,
     malformed_grpc: AtomicU64,
     malformed_http: AtomicU64,
+    unauthenticated_grpc: AtomicU64,
+    unauthenticated_http: AtomicU64,
     traces_released: [AtomicU64; 6],
     export_requests: AtomicU64,
     export_retries: AtomicU64,
@@ -94,6 +96,10 @@ pub(crate) struct Gauges {
     pub bytes_buffered: u64,
     pub spans_queued: u64,
     pub spans_exporting: u64,
+    /// Encoded bytes of the export queue (queued and being exported), held in memory.
+    pub queue_bytes: u64,
+    /// Appends to the persistent queue that failed (those spans were kept in memory only).
+    pub queue_append_failures: u64,
 }
 
 /// Counter values at one instant (what `/metrics` shows), for tests and the shutdown report.
@@ -105,6 +111,10 @@ pub struct MetricsSnapshot {
     pub spans_refused: u64,
     /// Malformed requests answered 400 / `INVALID_ARGUMENT`.
     pub requests_malformed: u64,
+    /// Requests refused for a missing or wrong bearer token (401 / `UNAUTHENTICATED`).
+    pub requests_unauthenticated: u64,
+    /// Appends to the persistent queue that failed (the spans were kept in memory only).
+    pub queue_append_failures: u64,
     /// Spans whose trace had already been released, priced and forwarded alone.
     pub spans_late: u64,
     /// Traces released, by reason (`root`, `timeout`, `span_limit`, `evicted`, `shutdown`).
@@ -170,6 +180,12 @@ impl Metrics {
             Protocol::Http => add(&self.malformed_http, 1),
         }
     }
+    pub(crate) fn unauthenticated(&self, p: Protocol) {
+        match p {
+            Protocol::Grpc => add(&self.unauthenticated_grpc, 1),
+            Protocol::Http => add(&self.unauthenticated_http, 1),
+        }
+    }
     pub(crate) fn released(&self, r: ReleaseReason) {
         if let Some(i) = ReleaseReason::ALL.iter().position(|x| *x == r) {
             add(&self.traces_released[i], 1);
@@ -209,6 +225,9 @@ impl Metrics {
             spans_received: get(&self.spans_received),
             spans_refused: get(&self.refused_queue_full) + get(&self.refused_shutting_down),
             requests_malformed: get(&self.malformed_grpc) + get(&self.malformed_http),
+            requests_unauthenticated: get(&self.unauthenticated_grpc)
+                + get(&self.unauthenticated_http),
+            queue_append_failures: g.queue_append_failures,
             spans_late: get(&self.traces_released[5]),
             traces_released: ReleaseReason::ALL[..5]
                 .iter()
@@ -267,6 +286,21 @@ impl Metrics {
                 ("protocol=\"grpc\"", get(&self.malformed_grpc)),
                 ("protocol=\"http\"", get(&self.malformed_http)),
             ],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_requests_unauthenticated_total",
+            "Requests refused for a missing or wrong bearer token (401 / UNAUTHENTICATED).",
+            &[
+                ("protocol=\"grpc\"", get(&self.unauthenticated_grpc)),
+                ("protocol=\"http\"", get(&self.unauthenticated_http)),
+            ],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_queue_append_failures_total",
+            "Persistent-queue appends that failed; those spans were kept in memory only.",
+            &[("", g.queue_append_failures)],
         );
         counter(
             &mut o,
@@ -383,6 +417,11 @@ impl Metrics {
                 "otel_llm_cost_spans_exporting",
                 "Spans in export requests under way.",
                 g.spans_exporting,
+            ),
+            (
+                "otel_llm_cost_queue_bytes",
+                "Encoded bytes held in memory by the export queue (queued and being exported).",
+                g.queue_bytes,
             ),
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");

@@ -193,7 +193,11 @@ impl Gateway {
             }
             None => (None, Vec::new()),
         };
-        let queue = Arc::new(ExportQueue::with_wal(s.exporter.queue.size, wal));
+        let limits = export::BatchLimits {
+            max_spans: s.exporter.max_batch_spans,
+            max_bytes: s.exporter.max_message_bytes,
+        };
+        let queue = Arc::new(ExportQueue::with_wal(s.exporter.queue.size, limits, wal));
         recover(&queue, &metrics, recovered);
         let assembler = assembly::Assembler::new(s.assembly.clone(), clock);
         let mut pipeline = Pipeline::new(engine, assembler, queue.clone(), metrics.clone());
@@ -220,8 +224,6 @@ impl Gateway {
 
         let (deadline, deadline_rx) = watch::channel(None);
         let consumer_settings = ConsumerSettings {
-            max_batch_spans: s.exporter.max_batch_spans,
-            max_message_bytes: s.exporter.max_message_bytes,
             retry: s.exporter.retry.clone(),
         };
         let consumers = (0..s.exporter.queue.consumers)
@@ -399,11 +401,11 @@ fn recover(queue: &ExportQueue, metrics: &Metrics, recovered: Vec<persist::Recov
                 continue;
             }
         };
-        let split = proto_span::split(req);
-        let n = split.spans.len();
+        // Sent as it was written (already priced); decoded only to count its spans.
+        let n = proto_span::count_spans(&req);
         wal.set_spans(r.record, n);
         metrics.received(n);
-        queue.push_record(Some(r.record), split.spans);
+        queue.push_encoded(Some(r.record), bytes::Bytes::from(r.payload), n);
         batches += 1;
         spans += n;
     }

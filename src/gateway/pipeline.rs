@@ -82,6 +82,11 @@ impl Pipeline {
         }
     }
 
+    /// Counts a request refused for its credentials.
+    pub(crate) fn unauthenticated(&self, p: Protocol) {
+        self.metrics.unauthenticated(p);
+    }
+
     /// Counts a request that could not be decoded.
     pub(crate) fn malformed(&self, p: Protocol, message: &str) {
         self.metrics.malformed(p);
@@ -167,6 +172,8 @@ impl Pipeline {
             bytes_buffered: a.buffered_bytes() as u64,
             spans_queued: self.queue.queued() as u64,
             spans_exporting: self.queue.in_flight() as u64,
+            queue_bytes: self.queue.memory_bytes() as u64,
+            queue_append_failures: self.queue.wal_errors() as u64,
         }
     }
 

@@ -4,6 +4,10 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+/// Maps keyed by model ids and aliases, looked up once or twice per priced span: foldhash, seeded
+/// per map (some keys, in the resolve cache, come from remote spans), instead of SipHash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use super::model::{MatchRule, Model};
 use super::CatalogError;
 use crate::provider::canonical_static;
@@ -47,11 +51,11 @@ type CacheSlot = Vec<(Option<Box<str>>, Option<ModelIdx>)>;
 
 pub(crate) struct Index {
     /// Lower-case alias -> candidate models, default first.
-    exact: HashMap<Box<str>, Vec<ModelIdx>>,
+    exact: FastMap<Box<str>, Vec<ModelIdx>>,
     /// Lower-case catalog id -> model.
     ids: HashMap<Box<str>, ModelIdx>,
     /// User aliases (opaque deployment names, profile ARNs) -> model.
-    user_aliases: HashMap<Box<str>, ModelIdx>,
+    user_aliases: FastMap<Box<str>, ModelIdx>,
     /// Pattern rules in catalog order (user models first).
     patterns: Vec<(ModelIdx, MatchRule)>,
     /// All of `patterns` as one regex set (same order), so a form is tested against every
@@ -59,7 +63,7 @@ pub(crate) struct Index {
     pattern_set: Option<regex::RegexSet>,
     /// Indices into `patterns` by model provider, in pattern order, with their regex set.
     patterns_of: HashMap<Box<str>, (Vec<usize>, Option<regex::RegexSet>)>,
-    cache: RwLock<HashMap<Box<str>, CacheSlot>>,
+    cache: RwLock<FastMap<Box<str>, CacheSlot>>,
 }
 
 /// Default-candidate preference when no provider is known: the model makers' own APIs, then
@@ -116,7 +120,7 @@ impl Index {
         user_first: &[ModelIdx],
         aliases: &HashMap<String, (String, String)>,
     ) -> Result<Index, CatalogError> {
-        let mut exact: HashMap<Box<str>, Vec<ModelIdx>> = HashMap::new();
+        let mut exact: FastMap<Box<str>, Vec<ModelIdx>> = FastMap::default();
         let mut ids = HashMap::with_capacity(models.len());
         let mut patterns = Vec::new();
         let is_user = |i: ModelIdx| user_first.contains(&i);
@@ -158,7 +162,7 @@ impl Index {
                 )
             });
         }
-        let mut user_aliases = HashMap::new();
+        let mut user_aliases = FastMap::default();
         let mut errors = Vec::new();
         for (name, (target, file)) in aliases {
             match ids.get(target.to_ascii_lowercase().as_str()) {
@@ -197,7 +201,7 @@ impl Index {
             patterns,
             pattern_set,
             patterns_of,
-            cache: RwLock::new(HashMap::new()),
+            cache: RwLock::new(FastMap::default()),
         })
     }
 
