@@ -403,6 +403,8 @@ impl tonic::server::NamedService for SinkService {
 /// A request encoded once, with where its trace ids are: `(offset, local trace index)`.
 struct Template {
     bytes: Vec<u8>,
+    /// Encoded bytes of the spans alone (without resource and scope wrappers).
+    span_bytes: u64,
     ids: Vec<(usize, u64)>,
     traces: u64,
     spans: u64,
@@ -414,7 +416,15 @@ fn templates(conn: usize, n: usize, batch: usize) -> Vec<Template> {
     (0..n)
         .map(|k| {
             let mut tg = TraceGen::new((conn * 1000 + k) as u64 + 1);
-            let bytes = request(tg.spans(batch)).encode_to_vec();
+            let req = request(tg.spans(batch));
+            let span_bytes: u64 = req
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+                .map(|s| s.encoded_len() as u64)
+                .sum();
+            let bytes = req.encode_to_vec();
             let mut local: HashMap<Vec<u8>, u64> = HashMap::new();
             let mut ids = Vec::new();
             let mut roots = Vec::new();
@@ -428,6 +438,7 @@ fn templates(conn: usize, n: usize, batch: usize) -> Vec<Template> {
             });
             Template {
                 bytes,
+                span_bytes,
                 ids,
                 traces: local.len() as u64,
                 spans,
@@ -690,6 +701,7 @@ async fn run(o: Opts) -> Result<(), String> {
         .collect();
     let req_bytes: usize = tpls.iter().flatten().map(|t| t.bytes.len()).sum();
     let req_spans: u64 = tpls.iter().flatten().map(|t| t.spans).sum();
+    let span_bytes: u64 = tpls.iter().flatten().map(|t| t.span_bytes).sum();
     let metrics_before = o.metrics.and_then(scrape);
     let rss_before = o.gateway_pid.and_then(|p| status_kib(p, "VmRSS:"));
     let cpu_before = o.gateway_pid.and_then(cpu_seconds);
@@ -780,19 +792,20 @@ async fn run(o: Opts) -> Result<(), String> {
         text = scrape(maddr).unwrap_or(text);
         let rss_after = status_kib(pid, "VmRSS:").unwrap_or(0);
         let spans = metric(&text, "otel_llm_cost_spans_buffered");
-        let bytes = metric(&text, "otel_llm_cost_buffered_bytes");
+        let estimate = metric(&text, "otel_llm_cost_buffered_bytes");
+        let protobuf = span_bytes as f64 / req_spans.max(1) as f64;
         let growth = (rss_after.saturating_sub(rss_before.unwrap_or(0)) * 1024) as f64;
         println!("== flood (memory per buffered span)");
         println!(
-            "spans_buffered={spans:.0} traces_buffered={:.0} protobuf_bytes_buffered={bytes:.0} rss_before_kib={} rss_after_kib={rss_after}",
+            "spans_buffered={spans:.0} traces_buffered={:.0} gateway_estimate_bytes={estimate:.0} rss_before_kib={} rss_after_kib={rss_after}",
             metric(&text, "otel_llm_cost_traces_buffered"),
             rss_before.unwrap_or(0)
         );
         println!(
-            "rss_growth_per_span_bytes={:.0} protobuf_per_span_bytes={:.0} overhead_per_span_bytes={:.0}",
+            "rss_growth_per_span_bytes={:.0} protobuf_per_span_bytes={protobuf:.0} overhead_per_span_bytes={:.0} gateway_estimate_per_span_bytes={:.0}",
             growth / spans.max(1.0),
-            bytes / spans.max(1.0),
-            (growth - bytes) / spans.max(1.0)
+            growth / spans.max(1.0) - protobuf,
+            estimate / spans.max(1.0)
         );
         return Ok(());
     }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::analytics::{Analytics, AnomalyOptions, BudgetRule, TraceObserver, TraceSummary};
 use crate::money::Usd;
-use crate::pricing::{Catalog, CostBreakdown, ServiceTier};
+use crate::pricing::{Catalog, CostBreakdown, Interned, Model, Price, ServiceTier};
 use crate::semconv::{self as k, ours};
 use crate::span_view::{intern, AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};
 use crate::usage::{extract_with, key_filter, ExtractOptions, Usage, UsageState};
@@ -189,9 +189,8 @@ impl Text<'_> {
 /// Provenance of a priced call (borrowed from the catalog entry that priced it).
 #[derive(Debug, Clone)]
 pub(crate) struct Provenance<'e> {
-    model: &'e Arc<str>,
-    effective_from: &'e Arc<str>,
-    source: &'e Arc<str>,
+    model: &'e Model,
+    price: &'e Price,
     tier: Option<String>,
 }
 
@@ -234,13 +233,15 @@ impl Call<'_> {
 
 /// What a span contributes by itself, before roll-up.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // on purpose: see `Call`
 pub(crate) enum OwnKind<'e> {
     /// Not an LLM call.
     Nothing,
     /// Agent / workflow / chain with usage of its own: not counted.
     Aggregate,
-    /// An LLM call.
-    Call(Box<Call<'e>>),
+    /// An LLM call. Not boxed: an allocation and a free per priced span cost more than
+    /// moving the (stack) value, and most spans (`Nothing`) only write the tag.
+    Call(Call<'e>),
 }
 
 /// A span's own contribution, and whether it already carries attributes we write.
@@ -446,7 +447,15 @@ impl Totals {
             out.extend_from_slice(b",\"model\":");
             ok &= serde_json::to_writer(&mut *out, &*m.model).is_ok();
             out.extend_from_slice(b",\"pct\":");
-            ok &= serde_json::to_writer(&mut *out, &pct).is_ok();
+            // A single row (most traces) is 100 or 0: serde_json's own spelling of those,
+            // without running the float formatter (the test below checks the bytes).
+            if pct == 100.0 {
+                out.extend_from_slice(b"100.0");
+            } else if pct == 0.0 && pct.is_sign_positive() {
+                out.extend_from_slice(b"0.0");
+            } else {
+                ok &= serde_json::to_writer(&mut *out, &pct).is_ok();
+            }
             out.push(b'}');
             ok
         }
@@ -848,6 +857,22 @@ impl Writer<'_> {
     fn put_static<V: SpanView + ?Sized>(&self, span: &mut V, key: &AttrKey, v: &'static str) {
         span.write_static(key, v, self.replace);
     }
+
+    /// A catalog string: its interned copy when there is one (no reference count to bump here
+    /// and drop downstream), else the shared string.
+    #[inline(always)]
+    fn put_catalog<V: SpanView + ?Sized>(
+        &self,
+        span: &mut V,
+        key: &AttrKey,
+        v: &Arc<str>,
+        interned: &Interned,
+    ) {
+        match interned.get(v) {
+            Some(s) => span.write_static(key, s, self.replace),
+            None => span.write_attr(key, OwnedValue::Shared(Arc::clone(v)), self.replace),
+        }
+    }
 }
 
 fn write_rollup<V: SpanView + ?Sized>(w: &Writer<'_>, span: &mut V, t: &Totals) {
@@ -931,26 +956,23 @@ impl Engine {
                 rewrite: ex.has_written_keys,
             };
         }
-        let kind = self.own_kind(span, &ex);
-        Own {
-            kind,
-            rewrite: ex.has_written_keys,
-        }
+        self.own_kind(span, &ex)
     }
 
-    fn own_kind<V: SpanView + ?Sized>(
-        &self,
-        span: &V,
-        ex: &crate::usage::Extracted,
-    ) -> OwnKind<'_> {
+    /// The span's own contribution, built in place (a `Call` is a few hundred bytes).
+    fn own_kind<V: SpanView + ?Sized>(&self, span: &V, ex: &crate::usage::Extracted) -> Own<'_> {
+        let rewrite = ex.has_written_keys;
         if ex.aggregate && ex.usage != UsageState::None {
-            return OwnKind::Aggregate;
+            return Own {
+                kind: OwnKind::Aggregate,
+                rewrite,
+            };
         }
         let model = str_at(span, &k::MODEL_KEYS, ex.model_key, ex.model_at);
         let provider = str_at(span, &k::PROVIDER_KEYS, ex.provider_key, ex.provider_at);
         let service: Option<Arc<str>> = span.service_name().map(Into::into);
-        let call = |status, usage, provided, reason| {
-            OwnKind::Call(Box::new(Call {
+        let call = |status, usage, provided, reason| Own {
+            kind: OwnKind::Call(Call {
                 status,
                 service: service.clone(),
                 label: Text::Span(model.unwrap_or("unknown").into()),
@@ -963,7 +985,8 @@ impl Engine {
                 usage,
                 provenance: None,
                 reason,
-            }))
+            }),
+            rewrite,
         };
         let keep_provided = ex
             .provided
@@ -972,7 +995,10 @@ impl Engine {
             UsageState::None => {
                 return match keep_provided {
                     Some(p) => call(PricingStatus::Provided, None, Some(p), None),
-                    None => OwnKind::Nothing,
+                    None => Own {
+                        kind: OwnKind::Nothing,
+                        rewrite,
+                    },
                 };
             }
             UsageState::Invalid(reason) => {
@@ -1003,22 +1029,24 @@ impl Engine {
             .and_then(ServiceTier::parse);
         let at = i64::try_from(span.start_unix_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
         match self.catalog.price(model, provider, &usage, at, tier) {
-            Ok(p) => OwnKind::Call(Box::new(Call {
-                status: PricingStatus::Priced,
-                service,
-                label: Text::Catalog(&p.model.id),
-                provider: Text::Catalog(&p.model.provider),
-                cost: Some(p.cost),
-                provided: None,
-                usage: Some(usage),
-                provenance: Some(Provenance {
-                    model: &p.model.id,
-                    effective_from: &p.price.effective_from_label,
-                    source: &p.price.source,
-                    tier: p.applied.label(),
+            Ok(p) => Own {
+                kind: OwnKind::Call(Call {
+                    status: PricingStatus::Priced,
+                    service,
+                    label: Text::Catalog(&p.model.id),
+                    provider: Text::Catalog(&p.model.provider),
+                    cost: Some(p.cost),
+                    provided: None,
+                    usage: Some(usage),
+                    provenance: Some(Provenance {
+                        model: p.model,
+                        price: p.price,
+                        tier: p.applied.label(),
+                    }),
+                    reason: None,
                 }),
-                reason: None,
-            })),
+                rewrite,
+            },
             Err(e) => call(
                 PricingStatus::UnknownModel,
                 Some(usage),
@@ -1034,7 +1062,7 @@ impl Engine {
     pub(crate) fn finish<'e, V: SpanView + ?Sized>(
         &'e self,
         span: &mut V,
-        own: Own<'e>,
+        own: &Own<'e>,
         children: Totals,
         root: bool,
         complete: bool,
@@ -1058,7 +1086,7 @@ impl Engine {
         if own_attrs + rollup_attrs > 0 {
             span.reserve_attrs(own_attrs + rollup_attrs);
         }
-        match own.kind {
+        match &own.kind {
             OwnKind::Nothing => {}
             OwnKind::Aggregate => {
                 self.status(&w, span, PricingStatus::Aggregate, None);
@@ -1068,8 +1096,8 @@ impl Engine {
                     // The innermost call wins (the SDK's own span under the instrumentation's).
                     self.status(&w, span, PricingStatus::Duplicate, None);
                 } else {
-                    self.write_call(&w, span, &call);
-                    subtree.add_call(&call);
+                    self.write_call(&w, span, call);
+                    subtree.add_call(call);
                 }
             }
         }
@@ -1185,13 +1213,14 @@ impl Engine {
             }
         }
         if let Some(p) = &call.provenance {
-            w.put(span, &k.model, OwnedValue::Shared(Arc::clone(p.model)));
-            w.put(
+            w.put_catalog(span, &k.model, &p.model.id, &p.model.id_static);
+            w.put_catalog(
                 span,
                 &k.effective_from,
-                OwnedValue::Shared(Arc::clone(p.effective_from)),
+                &p.price.effective_from_label,
+                &p.price.effective_from_static,
             );
-            w.put(span, &k.source, OwnedValue::Shared(Arc::clone(p.source)));
+            w.put_catalog(span, &k.source, &p.price.source, &p.price.source_static);
             if let Some(t) = &p.tier {
                 w.put(span, &k.tier, OwnedValue::Str(t.clone()));
             }
@@ -1286,7 +1315,7 @@ impl Engine {
                 kids.incomplete = true;
             }
             let is_root = parent[i].is_none();
-            let subtree = self.finish(&mut spans[i], own, kids, is_root, complete);
+            let subtree = self.finish(&mut spans[i], &own, kids, is_root, complete);
             match parent[i] {
                 Some(p) => subtree.add_to(&mut acc[p]),
                 None => roots.push((i, subtree.into_totals())),
@@ -1335,6 +1364,23 @@ mod tests {
             };
             assert_eq!(t.by_model_json(), t.by_model_json_via_value());
         }
+    }
+
+    #[test]
+    fn by_model_json_spells_100_and_0_as_serde_json_does() {
+        assert_eq!(serde_json::to_string(&100.0f64).unwrap(), "100.0");
+        assert_eq!(serde_json::to_string(&0.0f64).unwrap(), "0.0");
+        let one = Totals {
+            by_model: vec![share("gpt-4o", 1, 5)],
+            ..Totals::default()
+        };
+        assert!(one.by_model_json().ends_with("\"pct\":100.0}]"));
+        let two = Totals {
+            by_model: vec![share("a", 1, 5), share("b", 1, 0)],
+            ..Totals::default()
+        };
+        assert_eq!(two.by_model_json(), two.by_model_json_via_value());
+        assert!(two.by_model_json().contains("\"pct\":0.0}"));
     }
 
     #[test]

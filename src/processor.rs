@@ -282,7 +282,7 @@ impl<P: SpanProcessor> CostSpanProcessor<P> {
         let root = parent.is_none() || span.parent_is_remote();
         let subtree = self
             .engine
-            .finish(span, own, children.unwrap_or_default(), root, !lost);
+            .finish(span, &own, children.unwrap_or_default(), root, !lost);
         if let (Some(p), false) = (parent, root) {
             if subtree.calls() > 0 {
                 if self.ledger.has_ended(&p) {

@@ -26,6 +26,22 @@ pub struct AttrKey {
     /// A `'static` key when interned (cloning and dropping it touch no reference count).
     #[cfg(feature = "processor")]
     otel: opentelemetry::Key,
+    /// The interned name, when there is one: a `Key` made from it directly is cheaper than a
+    /// clone of `otel` (which has to match on how the key is held).
+    #[cfg(feature = "processor")]
+    interned: Option<&'static str>,
+}
+
+#[cfg(feature = "processor")]
+impl AttrKey {
+    /// The key as the SDK holds it.
+    #[inline(always)]
+    fn otel_key(&self) -> opentelemetry::Key {
+        match self.interned {
+            Some(s) => opentelemetry::Key::from_static_str(s),
+            None => self.otel.clone(),
+        }
+    }
 }
 
 impl AttrKey {
@@ -33,13 +49,17 @@ impl AttrKey {
     /// fixed set built once per engine.
     pub fn new(name: &str) -> AttrKey {
         #[cfg(feature = "processor")]
-        let otel = match intern(name) {
+        let interned = intern(name);
+        #[cfg(feature = "processor")]
+        let otel = match interned {
             Some(s) => opentelemetry::Key::from_static_str(s),
             None => opentelemetry::Key::from(Arc::<str>::from(name)),
         };
         AttrKey {
             #[cfg(feature = "processor")]
             otel,
+            #[cfg(feature = "processor")]
+            interned,
             name: name.into(),
         }
     }
@@ -48,6 +68,29 @@ impl AttrKey {
     pub fn as_str(&self) -> &str {
         &self.name
     }
+}
+
+/// `a == b`, inline for byte strings of 8 bytes or more: 8 bytes at a time, the last 8 read
+/// overlapping (a call to `memcmp` costs more than the compare for attribute keys).
+#[inline(always)]
+pub(crate) fn eq_long(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() || n < 8 {
+        return a == b;
+    }
+    let word = |s: &[u8], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_ne_bytes(w)
+    };
+    let mut i = 0;
+    while i + 8 < n {
+        if word(a, i) != word(b, i) {
+            return false;
+        }
+        i += 8;
+    }
+    word(a, n - 8) == word(b, n - 8)
 }
 
 /// Most distinct strings [`intern`] leaks; past it, callers keep reference-counted copies.
@@ -200,7 +243,7 @@ pub trait SpanView {
 
 #[cfg(feature = "processor")]
 mod sdk {
-    use super::{AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};
+    use super::{eq_long, AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};
     use opentelemetry::{KeyValue, Value};
     use opentelemetry_sdk::trace::SpanData;
 
@@ -275,7 +318,9 @@ mod sdk {
         }
         fn attr_at(&self, index: usize, key: &str) -> Option<AttrValue<'_>> {
             match self.attributes.get(index) {
-                Some(kv) if kv.key.as_str() == key => Some(view(&kv.value)),
+                Some(kv) if eq_long(kv.key.as_str().as_bytes(), key.as_bytes()) => {
+                    Some(view(&kv.value))
+                }
                 _ => self.attr(key),
             }
         }
@@ -295,7 +340,7 @@ mod sdk {
                     return;
                 }
             }
-            self.attributes.push(KeyValue::new(key.otel.clone(), value));
+            self.attributes.push(KeyValue::new(key.otel_key(), value));
         }
         #[inline(always)]
         fn write_static(&mut self, key: &AttrKey, value: &'static str, replace: bool) {
@@ -306,10 +351,19 @@ mod sdk {
                     return;
                 }
             }
-            self.attributes.push(KeyValue::new(key.otel.clone(), value));
+            self.attributes.push(KeyValue::new(key.otel_key(), value));
         }
         fn reserve_attrs(&mut self, additional: usize) {
-            self.attributes.reserve(additional);
+            let len = self.attributes.len();
+            if self.attributes.capacity() - len >= additional {
+                return;
+            }
+            // A fresh list and a move rather than `reserve`'s `realloc`: with glibc, a `malloc`,
+            // the copy and the `free` of the old block take ~10 % fewer instructions than a
+            // `realloc` to this size (BENCHMARKS.md). Same capacity as `reserve` would give.
+            let mut grown = Vec::with_capacity(additional.max(len) + len);
+            grown.append(&mut self.attributes);
+            self.attributes = grown;
         }
         fn name(&self) -> &str {
             &self.name
@@ -317,7 +371,7 @@ mod sdk {
         fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>) {
             let attributes = attrs
                 .into_iter()
-                .map(|(k, v)| KeyValue::new(k.otel.clone(), owned(v)))
+                .map(|(k, v)| KeyValue::new(k.otel_key(), owned(v)))
                 .collect();
             self.events.events.push(opentelemetry::trace::Event::new(
                 name.to_owned(),

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use crate::money::Usd;
 use crate::semconv as k;
-use crate::span_view::{AttrValue, KeyFilter, SpanView};
+use crate::span_view::{eq_long, AttrValue, KeyFilter, SpanView};
 
 /// Whether an emitter's input count includes cache tokens (DESIGN §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +115,7 @@ enum Count {
 }
 
 impl Count {
+    #[inline]
     fn parse(v: AttrValue<'_>) -> Count {
         match v {
             AttrValue::I64(i) => u64::try_from(i).map_or(Count::Bad, Count::Ok),
@@ -360,7 +361,7 @@ fn role_of(key: &str) -> Option<(&'static str, Role)> {
     loop {
         match KEY_TABLE[slot] {
             None => return None,
-            Some((name, role)) if name.as_bytes() == b => return Some((name, role)),
+            Some((name, role)) if eq_long(name.as_bytes(), b) => return Some((name, role)),
             Some(_) => slot = (slot + 1) & TABLE_MASK,
         }
     }
@@ -406,6 +407,7 @@ fn usd(v: AttrValue<'_>) -> Option<Usd> {
 
 /// Keeps the best (lowest) precedence index of a non-empty string attribute, and the key's
 /// last position.
+#[inline]
 fn rank(slot: &mut Option<usize>, pos: &mut [u32], i: usize, at: usize, v: AttrValue<'_>) {
     pos[i] = u32::try_from(at).unwrap_or(NO_POS);
     if matches!(v, AttrValue::Str(s) if !crate::engine::is_blank(s)) {
@@ -457,12 +459,20 @@ impl<'p> Raw<'p> {
         if b.len() < 8 {
             return;
         }
-        if b[0] == b'l' && key.starts_with(LLM_COST_PREFIX) {
-            self.has_written_keys = true;
-        }
         let Some((name, role)) = role_of(key) else {
+            if b[0] == b'l' && key.starts_with(LLM_COST_PREFIX) {
+                self.has_written_keys = true;
+            }
             return;
         };
+        // Of the keys read, only the cost ones can start with `llm.cost.` (a test checks).
+        if matches!(
+            role,
+            Role::CostTotal | Role::CostPrompt | Role::CostCompletion
+        ) && name.starts_with(LLM_COST_PREFIX)
+        {
+            self.has_written_keys = true;
+        }
         match role {
             Role::Token(f) => {
                 let bit = 1u32 << (f as u32);
@@ -772,6 +782,45 @@ mod tests {
     }
 
     use Val::*;
+
+    #[test]
+    fn only_cost_keys_read_start_with_the_written_prefix() {
+        for (name, role) in READ_KEYS {
+            if name.starts_with(LLM_COST_PREFIX) {
+                assert!(
+                    matches!(
+                        role,
+                        Role::CostTotal | Role::CostPrompt | Role::CostCompletion
+                    ),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn eq_long_is_slice_equality() {
+        let keys = [
+            "llm.token_count.prompt",
+            "llm.token_count.promPt",
+            "llm.token_count.prompts",
+            "xlm.token_count.prompt",
+            "gen_ai.x",
+            "gen_ai.y",
+            "12345678",
+            "1234567",
+            "",
+            "llm.model_name",
+            "llm.model_namf",
+            "0123456789abcdef",
+            "0123456789abcdeF",
+        ];
+        for a in keys {
+            for b in keys {
+                assert_eq!(eq_long(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn openinference_openai_counts_are_inclusive() {

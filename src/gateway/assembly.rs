@@ -15,7 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::config::AssemblyConfig;
-use super::proto_span::GatewaySpan;
+use super::proto_span::{memory_estimate, GatewaySpan};
+
+/// Memory a buffered trace takes besides its spans: its entry in the trace map, its two index
+/// entries and the spans vector's own header (an estimate of the B-tree and hash-map nodes).
+pub(crate) const TRACE_OVERHEAD_BYTES: usize = 192;
 
 /// A source of the current instant.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -163,7 +167,7 @@ impl Assembler {
         self.traces.len()
     }
 
-    /// Bytes buffered.
+    /// Memory buffered (estimated resident bytes of the buffered spans and their bookkeeping).
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.bytes
     }
@@ -209,7 +213,7 @@ impl Assembler {
             });
             return;
         }
-        let size = span.size;
+        let size = memory_estimate(&span);
         let is_root = span.is_root();
         let limits = &self.limits;
         let pending = match self.traces.get_mut(&key) {
@@ -220,9 +224,12 @@ impl Assembler {
                 let timeout_at = now + limits.trace_timeout;
                 self.by_age.insert(seq, key);
                 self.by_deadline.insert((timeout_at, seq), key);
+                let spans = Vec::with_capacity(hint.min(limits.max_spans_per_trace));
+                let bytes = TRACE_OVERHEAD_BYTES;
+                self.bytes += bytes;
                 self.traces.entry(key).or_insert(Pending {
-                    spans: Vec::with_capacity(hint.min(limits.max_spans_per_trace)),
-                    bytes: 0,
+                    spans,
+                    bytes,
                     seq,
                     root_seen: false,
                     deadline: timeout_at,
@@ -430,7 +437,7 @@ mod tests {
 
     #[test]
     fn byte_budget_evicts_oldest_first() {
-        let one = span(1, 1, 0, &[]).size;
+        let one = memory_estimate(&span(1, 1, 0, &[])) + TRACE_OVERHEAD_BYTES;
         let (mut a, _clock) = setup(AssemblyConfig {
             max_bytes: one * 2,
             ..limits()
@@ -443,6 +450,28 @@ mod tests {
         assert_eq!(reasons(&out), vec![(ReleaseReason::Evicted, false, 1)]);
         assert_eq!(out[0].spans[0].trace_key(), [1; 16]);
         assert!(a.buffered_bytes() <= one * 2);
+        assert_eq!(a.buffered_bytes(), one * 2);
+    }
+
+    #[test]
+    fn memory_counts_decoded_size_not_encoded_size() {
+        use crate::span_view::AttrValue;
+        let keys = [
+            "a.key", "b.key", "c.key", "d.key", "e.key", "f.key", "g.key", "h.key",
+        ];
+        let attrs: Vec<(&str, AttrValue<'_>)> = keys
+            .iter()
+            .map(|k| (*k, AttrValue::Str("a-value")))
+            .collect();
+        let s = span(1, 1, 0, &attrs);
+        let m = memory_estimate(&s);
+        // The decoded span holds far more than its protobuf bytes: the struct itself, one heap
+        // block per id, key and string value.
+        assert!(m > 3 * s.size, "estimate {m} vs encoded {}", s.size);
+        assert!(
+            m >= std::mem::size_of::<GatewaySpan>()
+                + 8 * std::mem::size_of::<opentelemetry_proto::tonic::common::v1::KeyValue>()
+        );
     }
 
     #[test]

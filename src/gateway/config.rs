@@ -333,8 +333,9 @@ pub struct AssemblyConfig {
     /// Most traces buffered; when full the oldest is released early (`cost.complete=false`),
     /// never dropped. Default: 100000.
     pub max_traces: usize,
-    /// Memory budget of buffered spans in bytes (encoded protobuf size); same policy.
-    /// Default: 268435456 (256 MiB).
+    /// Memory budget of the assembly buffer in bytes: the resident size of the buffered spans
+    /// as decoded (struct, ids, keys, values, with allocator chunk overhead; several times the
+    /// protobuf size) plus per-trace bookkeeping; same policy. Default: 268435456 (256 MiB).
     pub max_bytes: usize,
 }
 

@@ -405,7 +405,7 @@ impl Metrics {
             ),
             (
                 "otel_llm_cost_buffered_bytes",
-                "Encoded bytes in the assembly buffer.",
+                "Estimated resident bytes of the assembly buffer (decoded spans and bookkeeping).",
                 g.bytes_buffered,
             ),
             (

@@ -167,6 +167,69 @@ pub(crate) fn span_wire_len(s: &GatewaySpan) -> usize {
     s.size + 6
 }
 
+/// Heap bytes of one allocation of `len` bytes: rounded up to a 16-byte chunk with its 8-byte
+/// header, 32 at least (glibc malloc's chunk rules; other allocators use less).
+fn alloc_bytes(len: usize) -> usize {
+    if len == 0 {
+        0
+    } else {
+        ((len + 8 + 15) & !15).max(32)
+    }
+}
+
+fn value_heap(v: &AnyValue) -> usize {
+    match &v.value {
+        Some(any_value::Value::StringValue(s)) => alloc_bytes(s.capacity()),
+        Some(any_value::Value::BytesValue(b)) => alloc_bytes(b.capacity()),
+        Some(any_value::Value::ArrayValue(a)) => {
+            alloc_bytes(a.values.capacity() * std::mem::size_of::<AnyValue>())
+                + a.values.iter().map(value_heap).sum::<usize>()
+        }
+        Some(any_value::Value::KvlistValue(l)) => attrs_heap(&l.values),
+        _ => 0,
+    }
+}
+
+fn attrs_heap(attrs: &Vec<KeyValue>) -> usize {
+    alloc_bytes(attrs.capacity() * std::mem::size_of::<KeyValue>())
+        + attrs
+            .iter()
+            .map(|kv| alloc_bytes(kv.key.capacity()) + kv.value.as_ref().map_or(0, value_heap))
+            .sum::<usize>()
+}
+
+/// Resident memory a buffered span takes: the `GatewaySpan` itself and every heap block it
+/// owns (ids, name, attributes, events, links, status), by capacity and with allocator chunk
+/// overhead. Resources and scopes are shared per request and not counted here.
+pub(crate) fn memory_estimate(gs: &GatewaySpan) -> usize {
+    let s = &gs.span;
+    let mut n = std::mem::size_of::<GatewaySpan>()
+        + alloc_bytes(s.trace_id.capacity())
+        + alloc_bytes(s.span_id.capacity())
+        + alloc_bytes(s.parent_span_id.capacity())
+        + alloc_bytes(s.trace_state.capacity())
+        + alloc_bytes(s.name.capacity())
+        + attrs_heap(&s.attributes)
+        + alloc_bytes(s.events.capacity() * std::mem::size_of::<Event>())
+        + alloc_bytes(
+            s.links.capacity()
+                * std::mem::size_of::<opentelemetry_proto::tonic::trace::v1::span::Link>(),
+        );
+    for e in &s.events {
+        n += alloc_bytes(e.name.capacity()) + attrs_heap(&e.attributes);
+    }
+    for l in &s.links {
+        n += alloc_bytes(l.trace_id.capacity())
+            + alloc_bytes(l.span_id.capacity())
+            + alloc_bytes(l.trace_state.capacity())
+            + attrs_heap(&l.attributes);
+    }
+    if let Some(st) = &s.status {
+        n += alloc_bytes(st.message.capacity());
+    }
+    n
+}
+
 /// Upper bound of the bytes a new resource group adds.
 pub(crate) fn resource_wire_len(r: &ResourceInfo) -> usize {
     r.encoded_len() + 24

@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-use super::model::{parse_date, Date, MatchRule, Model, Price, RateSet, Rates, ServiceTier, Tier};
+use super::model::{
+    parse_date, Date, Interned, MatchRule, Model, Price, RateSet, Rates, ServiceTier, Tier,
+};
 use super::CatalogError;
 use crate::money::Rate;
 
@@ -245,6 +247,8 @@ impl PriceFile {
                 .map_or_else(|| "initial".into(), |d| d.to_string().into()),
             effective_from,
             source: source.into(),
+            effective_from_static: Interned::default(),
+            source_static: Interned::default(),
             standard,
             service_tiers,
         })
@@ -300,6 +304,7 @@ impl ModelFile {
         Ok(Model {
             id: self.id.clone().into(),
             provider: crate::provider::canonical(&self.provider).into(),
+            id_static: Interned::default(),
             name: self.name.clone(),
             mode: self.mode.clone(),
             rules,

@@ -106,6 +106,27 @@ fn prefix_hint(key: &str) -> Option<&'static str> {
         .and_then(|(_, h)| *h)
 }
 
+/// Whether `s` has an ASCII upper-case letter (`s.bytes().any(|b| b.is_ascii_uppercase())`),
+/// 8 bytes at a time.
+fn has_ascii_uppercase(s: &[u8]) -> bool {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        let w = u64::from_le_bytes(b);
+        let x = w & LOW7;
+        // Per byte, no carries: high bit of x + 0x3f is x >= 'A', of x + 0x25 is x > 'Z'; only
+        // bytes that were ASCII (high bit clear in w) count.
+        let upper = (x + 0x3f3f_3f3f_3f3f_3f3f) & !(x + 0x2525_2525_2525_2525) & !w & HIGH;
+        if upper != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(u8::is_ascii_uppercase)
+}
+
 /// The candidate served by `provider`, if any.
 fn of_provider(models: &[Model], cands: &[ModelIdx], provider: &str) -> Option<ModelIdx> {
     cands
@@ -231,7 +252,7 @@ impl Index {
         // Trim any surrounding whitespace (`"gpt-4o\n"`); lower-case only when needed.
         let model = model.trim();
         let lowered;
-        let key: &str = if model.bytes().any(|b| b.is_ascii_uppercase()) {
+        let key: &str = if has_ascii_uppercase(model.as_bytes()) {
             lowered = model.to_ascii_lowercase();
             &lowered
         } else {
@@ -563,6 +584,34 @@ fn strip_date(s: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn has_ascii_uppercase_matches_the_byte_loop() {
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"gpt-4o-2024-08-06".to_vec(),
+            b"GPT-4o".to_vec(),
+            b"gpt-4o-2024-08-0Z".to_vec(),
+            b"claude-sonnet-4-5@20250929".to_vec(),
+            "modèle-é-Ω".as_bytes().to_vec(),
+            "modèle-É".as_bytes().to_vec(),
+        ];
+        // Every byte value at every position of a 17-byte id.
+        for pos in 0..17 {
+            for b in 0..=255u8 {
+                let mut v = b"gpt-4o-2024-08-06".to_vec();
+                v[pos] = b;
+                cases.push(v);
+            }
+        }
+        for c in cases {
+            assert_eq!(
+                has_ascii_uppercase(&c),
+                c.iter().any(u8::is_ascii_uppercase),
+                "{c:?}"
+            );
+        }
+    }
 
     fn forms(id: &str) -> Vec<String> {
         ladder(id).into_iter().map(|(f, _)| f).collect()

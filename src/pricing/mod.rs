@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub use file::SourceFile;
+pub(crate) use model::Interned;
 pub use model::{
     AppliedTier, CostBreakdown, Date, Model, Price, RateSet, Rates, ServiceTier, Tier,
 };

@@ -174,6 +174,30 @@ impl RateSet {
     }
 }
 
+/// A `'static` copy of a catalog string (model id, price date, source), made by
+/// [`crate::span_view::intern`] the first time the entry prices a span, so that the attribute
+/// written on every priced span holds no reference count (none to bump, none to drop). `None`
+/// inside: the intern table is full (the reference-counted string is written instead).
+/// A cache, not part of the value: every `Interned` compares equal.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Interned(std::sync::OnceLock<Option<&'static str>>);
+
+impl Interned {
+    /// The interned copy of `s` (always the same `s` for one `Interned`).
+    #[inline]
+    pub(crate) fn get(&self, s: &str) -> Option<&'static str> {
+        *self.0.get_or_init(|| crate::span_view::intern(s))
+    }
+}
+
+impl PartialEq for Interned {
+    fn eq(&self, _: &Interned) -> bool {
+        true
+    }
+}
+
+impl Eq for Interned {}
+
 /// One dated price of a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Price {
@@ -185,6 +209,10 @@ pub struct Price {
     pub(crate) effective_from_label: Arc<str>,
     /// Where the price comes from (`litellm`, `genai-prices`, `override:<file>` ...).
     pub source: Arc<str>,
+    /// `effective_from_label`, interned on first use.
+    pub(crate) effective_from_static: Interned,
+    /// `source`, interned on first use.
+    pub(crate) source_static: Interned,
     /// Standard processing.
     pub standard: RateSet,
     /// Batch / flex / priority variants.
@@ -337,6 +365,8 @@ pub struct Model {
     pub id: Arc<str>,
     /// Canonical provider (`openai`, `aws.bedrock`, `gcp.vertex_ai` …).
     pub provider: Arc<str>,
+    /// `id`, interned on first use.
+    pub(crate) id_static: Interned,
     /// Display name, when the source gives one.
     pub name: Option<String>,
     /// `chat`, `completion`, `responses` or `embedding`.

@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::file::{check_price_order, Ctx, PriceFile, RateSetFile, RatesFile, TierFile};
-use super::model::{MatchRule, Model};
+use super::model::{Interned, MatchRule, Model};
 use super::CatalogError;
 use crate::money::Rate;
 
@@ -296,6 +296,7 @@ pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogErr
                 .map(crate::provider::canonical)
                 .unwrap_or_default()
                 .into(),
+            id_static: Interned::default(),
             name: None,
             mode: "chat".into(),
             rules,
@@ -497,6 +498,7 @@ fn litellm_entry(
     Ok(Some(Model {
         id: key.into(),
         provider: provider.into(),
+        id_static: Interned::default(),
         name: None,
         mode: mode.to_owned(),
         rules,
