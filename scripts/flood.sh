@@ -7,10 +7,13 @@
 #
 #   scripts/flood.sh                      # 1M traces, 64 MiB budget
 #   FLOOD_TRACES=200000 FLOOD_MAX_BYTES=16777216 scripts/flood.sh
+#   FLOOD_MAX_BYTES=1073741824 FLOOD_MEMORY_LIMIT_MIB=256 scripts/flood.sh   # one bound for all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLOOD_TRACES="${FLOOD_TRACES:-1000000}"
 export FLOOD_MAX_BYTES="${FLOOD_MAX_BYTES:-67108864}"
+# memory_limiter.limit_mib (0: off); when set the test fails if peak RSS (VmHWM) exceeds it.
+export FLOOD_MEMORY_LIMIT_MIB="${FLOOD_MEMORY_LIMIT_MIB:-0}"
 echo "machine: $(nproc) cores, $(grep MemTotal /proc/meminfo | awk '{print $2}') KiB RAM, $(uname -sr)"
 cargo test --release --all-features --test gateway_flood flood_real_binary \
     -- --ignored --nocapture --test-threads=1 2>&1 | grep -E "^(FLOOD|sent|test |test result)|panicked"

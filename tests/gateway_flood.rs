@@ -111,15 +111,32 @@ async fn flood_traces(
     addr: SocketAddr,
     traces: u64,
     per_request: u64,
+    check: impl FnMut(u64),
+) -> u64 {
+    flood(addr, traces, per_request, false, check).await
+}
+
+/// `n` spans: one per trace, or all in one trace (`one_trace`).
+async fn flood(
+    addr: SocketAddr,
+    n: u64,
+    per_request: u64,
+    one_trace: bool,
     mut check: impl FnMut(u64),
 ) -> u64 {
+    let traces = n;
     let mut c = grpc_client(addr).await;
     c = c.max_encoding_message_size(usize::MAX);
     let mut sent = 0;
     let mut t = 0;
     while t < traces {
         let end = (t + per_request).min(traces);
-        let req = request("flood", (t..end).map(|i| open_span(i, i)).collect());
+        let req = request(
+            "flood",
+            (t..end)
+                .map(|i| open_span(if one_trace { 0 } else { i }, i))
+                .collect(),
+        );
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             match c.export(req.clone()).await {
@@ -261,6 +278,17 @@ async fn flood_real_binary() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(64 << 20);
+    // `memory_limiter.limit_mib` (0: off). When on, peak resident memory must stay under it.
+    // `FLOOD_ONE_TRACE=1`: all FLOOD_TRACES spans belong to one trace.
+    let one_trace = std::env::var("FLOOD_ONE_TRACE").is_ok_and(|v| v == "1");
+    let max_spans_per_trace: u64 = std::env::var("FLOOD_MAX_SPANS_PER_TRACE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let limit_mib: u64 = std::env::var("FLOOD_MEMORY_LIMIT_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let (sink, counting) = start_counting_sink().await;
     let dir = temp_dir("flood");
     let config = dir.join("gateway.yaml");
@@ -269,10 +297,11 @@ async fn flood_real_binary() {
         format!(
             r#"
 receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }}, http: {{ endpoint: "127.0.0.1:0" }} }} }} }}
-assembly: {{ root_grace: 300s, trace_timeout: 600s, max_traces: 2000000, max_bytes: {max_bytes} }}
+assembly: {{ root_grace: 300s, trace_timeout: 600s, max_traces: 2000000, max_bytes: {max_bytes}, max_spans_per_trace: {max_spans_per_trace} }}
 exporter: {{ endpoint: "http://{sink}", queue: {{ size: 200000 }} }}
 telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: warn }} }}
 shutdown: {{ timeout: 120s }}
+memory_limiter: {{ limit_mib: {limit_mib} }}
 "#
         ),
     )
@@ -283,7 +312,7 @@ shutdown: {{ timeout: 120s }}
     let rss_start = rss_kib(&pid, "VmRSS:");
     let started = std::time::Instant::now();
     let mut max_rss = 0;
-    let sent = flood_traces(grpc, traces, 5000, |sent| {
+    let sent = flood(grpc, traces, 5000, one_trace, |sent| {
         max_rss = max_rss.max(rss_kib(&pid, "VmRSS:"));
         if sent % 100_000 == 0 {
             eprintln!(
@@ -307,13 +336,22 @@ shutdown: {{ timeout: 120s }}
     let status = gw.wait_exit(Duration::from_secs(300));
     let summary = gw.wait_line("otel-llm-cost: received", Duration::from_secs(5));
     eprintln!(
-        "FLOOD traces={traces} max_bytes={max_bytes} flood_s={flood_s:.1} rss_start_kib={rss_start} \
+        "FLOOD spans={traces} one_trace={one_trace} max_spans_per_trace={max_spans_per_trace} max_bytes={max_bytes} memory_limit_mib={limit_mib} refused_memory_limit={} flood_s={flood_s:.1} rss_start_kib={rss_start} \
          max_rss_kib={max_rss} vmhwm_kib={hwm} buffered_bytes_end={} traces_buffered_end={} \
-         evicted={} delivered_distinct={} delivered_total={} summary={summary:?}",
+         evicted={} span_limit={} late={} delivered_distinct={} delivered_total={} summary={summary:?}",
+        text.lines()
+            .find(|l| l.contains("reason=\"memory_limit\"") && l.starts_with("otel_llm_cost_spans_refused_total"))
+            .unwrap_or(""),
         metric_sum(&text, "otel_llm_cost_buffered_bytes"),
         metric_sum(&text, "otel_llm_cost_traces_buffered"),
         text.lines()
             .find(|l| l.contains("reason=\"evicted\"") && l.starts_with("otel_llm_cost_traces_released_total"))
+            .unwrap_or(""),
+        text.lines()
+            .find(|l| l.contains("reason=\"span_limit\"") && l.starts_with("otel_llm_cost_traces_released_total"))
+            .unwrap_or(""),
+        text.lines()
+            .find(|l| l.contains("reason=\"late\"") && l.starts_with("otel_llm_cost_traces_released_total"))
             .unwrap_or(""),
         counting.distinct(),
         counting.total()
@@ -321,5 +359,11 @@ shutdown: {{ timeout: 120s }}
     assert!(status.success(), "{}", gw.stderr());
     assert_eq!(sent, traces);
     assert_eq!(counting.distinct() as u64, traces, "no loss");
+    if limit_mib > 0 {
+        assert!(
+            hwm <= limit_mib * 1024,
+            "peak resident memory {hwm} KiB over memory_limiter.limit_mib {limit_mib} MiB"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

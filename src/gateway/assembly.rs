@@ -5,7 +5,8 @@
 //! ```
 //!
 //! A trace is released when its root has arrived plus `root_grace` (complete), `trace_timeout`
-//! after its first span, when it reaches `max_spans_per_trace`, when the buffer is over
+//! after its first span, when it reaches `max_spans_per_trace` or a quarter of `max_bytes`,
+//! when the buffer is over
 //! `max_traces` or `max_bytes` (the oldest trace goes first), or at shutdown. Nothing is ever
 //! discarded. A span whose trace was already released is released alone as `Late`. Time comes
 //! from a [`Clock`], so tests drive it by hand.
@@ -20,6 +21,12 @@ use super::proto_span::{memory_estimate, GatewaySpan};
 /// Memory a buffered trace takes besides its spans: its entry in the trace map, its two index
 /// entries and the spans vector's own header (an estimate of the B-tree and hash-map nodes).
 pub(crate) const TRACE_OVERHEAD_BYTES: usize = 192;
+
+/// A trace holding more than `max_bytes / this` is released at once (as `span_limit`).
+const MAX_TRACE_SHARE_OF_BUDGET: usize = 4;
+
+/// One remembered released trace id per this many bytes of `max_bytes`.
+const RELEASED_ID_BUDGET_DIVISOR: usize = 512;
 
 /// A source of the current instant.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -69,7 +76,7 @@ pub(crate) enum ReleaseReason {
     Root,
     /// `trace_timeout` after the first span.
     Timeout,
-    /// `max_spans_per_trace` reached.
+    /// `max_spans_per_trace` reached, or the trace holds over a quarter of `max_bytes`.
     SpanLimit,
     /// The buffer was full (`max_traces` or `max_bytes`); the oldest trace went early.
     Evicted,
@@ -141,7 +148,12 @@ pub(crate) struct Assembler {
 
 impl Assembler {
     pub(crate) fn new(limits: AssemblyConfig, clock: Arc<dyn Clock>) -> Assembler {
-        let released_cap = limits.max_traces.clamp(1024, 1_000_000);
+        // Ids of released traces (to recognise late spans): ~50 bytes each with the set's and
+        // the queue's slots, so at most max_bytes / 512 of them (a tenth of the budget). A late
+        // span beyond that memory starts a new trace, released at its timeout: priced, not lost.
+        let released_cap = (limits.max_bytes / RELEASED_ID_BUDGET_DIVISOR)
+            .min(limits.max_traces)
+            .clamp(1024, 1_000_000);
         Assembler {
             limits,
             clock,
@@ -250,7 +262,11 @@ impl Assembler {
                 self.by_deadline.insert((due, pending.seq), key);
             }
         }
-        if pending.spans.len() >= limits.max_spans_per_trace {
+        // A trace over a quarter of the memory budget goes too: pricing a trace needs working
+        // memory of a few times its size, and one trace must not take the whole budget.
+        if pending.spans.len() >= limits.max_spans_per_trace
+            || pending.bytes > limits.max_bytes / MAX_TRACE_SHARE_OF_BUDGET
+        {
             self.release(key, ReleaseReason::SpanLimit, out);
         }
         while self.traces.len() > self.limits.max_traces || self.bytes > self.limits.max_bytes {
@@ -419,6 +435,27 @@ mod tests {
     }
 
     #[test]
+    fn a_trace_over_a_quarter_of_the_budget_is_released_at_once() {
+        let one = memory_estimate(&span(1, 1, 0, &[]));
+        // Room for ~40 spans in all: a trace may hold ~10 before it goes.
+        let (mut a, _clock) = setup(AssemblyConfig {
+            max_bytes: 40 * one + TRACE_OVERHEAD_BYTES,
+            ..limits()
+        });
+        let mut out = Vec::new();
+        let mut s = 1;
+        while out.is_empty() {
+            s += 1;
+            a.add(span(1, s, 1, &[]), &mut out);
+            assert!(s < 40, "never released");
+        }
+        assert_eq!(out[0].reason, ReleaseReason::SpanLimit);
+        let n = out[0].spans.len();
+        assert!((9..=11).contains(&n), "{n} spans");
+        assert_eq!(a.buffered_bytes(), 0);
+    }
+
+    #[test]
     fn full_buffer_evicts_the_oldest_trace_never_drops() {
         let (mut a, _clock) = setup(AssemblyConfig {
             max_traces: 2,
@@ -439,18 +476,19 @@ mod tests {
     fn byte_budget_evicts_oldest_first() {
         let one = memory_estimate(&span(1, 1, 0, &[])) + TRACE_OVERHEAD_BYTES;
         let (mut a, _clock) = setup(AssemblyConfig {
-            max_bytes: one * 2,
+            max_bytes: one * 4,
             ..limits()
         });
         let mut out = Vec::new();
-        a.add(span(1, 1, 0, &[]), &mut out);
-        a.add(span(2, 1, 0, &[]), &mut out);
+        for t in 1..=4 {
+            a.add(span(t, 1, 0, &[]), &mut out);
+        }
         assert!(out.is_empty());
-        a.add(span(3, 1, 0, &[]), &mut out);
+        assert_eq!(a.buffered_bytes(), one * 4);
+        a.add(span(5, 1, 0, &[]), &mut out);
         assert_eq!(reasons(&out), vec![(ReleaseReason::Evicted, false, 1)]);
         assert_eq!(out[0].spans[0].trace_key(), [1; 16]);
-        assert!(a.buffered_bytes() <= one * 2);
-        assert_eq!(a.buffered_bytes(), one * 2);
+        assert_eq!(a.buffered_bytes(), one * 4);
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub const DEFAULT_QUEUE_CONSUMERS: usize = 4;
 pub const DEFAULT_MAX_DECOMPRESSION_RATIO: usize = 100;
 /// Requests decompressing to at most this many bytes are not subject to the ratio limit: 1 MiB.
 pub const DECOMPRESSION_RATIO_FLOOR: usize = 1024 * 1024;
+/// Default memory budget of the export queue (encoded bytes): 256 MiB.
+pub const DEFAULT_QUEUE_MEMORY_BYTES: usize = 256 * 1024 * 1024;
 /// Default disk budget of the persistent export queue: 1 GiB.
 pub const DEFAULT_QUEUE_MAX_BYTES: usize = 1024 * 1024 * 1024;
 /// Default Prometheus `/metrics` and `/healthz` address.
@@ -146,6 +148,8 @@ pub struct GatewayConfig {
     pub shutdown: ShutdownConfig,
     /// Budgets, cost anomalies, cost-metric label limits, cost records.
     pub analytics: AnalyticsConfig,
+    /// One bound on the gateway's resident memory.
+    pub memory_limiter: MemoryLimiterConfig,
     /// Directory relative file paths are resolved against (the config file's directory; the
     /// working directory when built in code). Not a YAML field.
     #[serde(skip)]
@@ -327,8 +331,8 @@ pub struct AssemblyConfig {
     /// `cost.complete=false`. Default: `30s`.
     #[serde(deserialize_with = "duration")]
     pub trace_timeout: Duration,
-    /// A trace reaching this many spans is released at once (`cost.complete=false`).
-    /// Default: 10000.
+    /// A trace reaching this many spans, or a quarter of `max_bytes`, is released at once
+    /// (`cost.complete=false`; its later spans are priced alone as late). Default: 10000.
     pub max_spans_per_trace: usize,
     /// Most traces buffered; when full the oldest is released early (`cost.complete=false`),
     /// never dropped. Default: 100000.
@@ -687,6 +691,10 @@ pub struct QueueConfig {
     pub size: usize,
     /// Concurrent export requests. Default: 4.
     pub consumers: usize,
+    /// Memory budget of the queue: encoded bytes held (queued and being exported); when
+    /// reached, receivers answer with the retryable status, as for `size`.
+    /// Default: 268435456 (256 MiB).
+    pub max_memory_bytes: usize,
     /// Persist the queue in this directory (created if missing; relative to the config file's
     /// directory): every batch released for export is appended to a write-ahead segment file
     /// and deleted once the downstream acknowledged it (or it was counted as not delivered);
@@ -708,6 +716,7 @@ impl Default for QueueConfig {
         QueueConfig {
             size: DEFAULT_QUEUE_SIZE,
             consumers: DEFAULT_QUEUE_CONSUMERS,
+            max_memory_bytes: DEFAULT_QUEUE_MEMORY_BYTES,
             directory: None,
             max_bytes: DEFAULT_QUEUE_MAX_BYTES,
             fsync: false,
@@ -808,6 +817,43 @@ pub struct TelemetryConfig {
     pub logs: LogsConfig,
 }
 
+/// `memory_limiter:` — one bound on the gateway's resident memory, after the OTel Collector's
+/// `memory_limiter`. Off by default (each buffer keeps its own bound).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryLimiterConfig {
+    /// Resident memory limit in MiB; `0` turns the limiter off. When set, the assembly buffer
+    /// gets at most 30 % of it (`assembly.max_bytes` is lowered to that), the export queue at
+    /// most 10 % (encoded bytes; full means the retryable refusal), and while the process's
+    /// resident memory (Linux `/proc/self/status` VmRSS) is above 85 % of the limit receivers
+    /// answer with the retryable status (gRPC `UNAVAILABLE`, HTTP 503 + `Retry-After`), so
+    /// senders keep their data and retry. Default: `0`.
+    pub limit_mib: usize,
+    /// How often resident memory is read. Default: `100ms`.
+    #[serde(deserialize_with = "duration")]
+    pub check_interval: Duration,
+}
+
+impl Default for MemoryLimiterConfig {
+    fn default() -> Self {
+        MemoryLimiterConfig {
+            limit_mib: 0,
+            check_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// The memory limiter, resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryLimit {
+    /// Resident bytes above which receivers refuse (85 % of the limit).
+    pub refuse_above_bytes: usize,
+    /// Refusing stops again below this (75 % of the limit).
+    pub resume_below_bytes: usize,
+    /// How often resident memory is read.
+    pub check_interval: Duration,
+}
+
 /// `shutdown:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -863,6 +909,8 @@ pub struct GatewaySettings {
     pub shutdown_timeout: Duration,
     /// Budgets, anomalies, cost-metric limits, records.
     pub analytics: AnalyticsSettings,
+    /// The memory limiter, if on.
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 /// The exporter, resolved.
@@ -1242,6 +1290,10 @@ impl GatewayConfig {
         if e.queue.size == 0 {
             problems.push("exporter.queue.size: must be at least 1".into());
         }
+        if e.queue.max_memory_bytes < 1024 * 1024 {
+            problems
+                .push("exporter.queue.max_memory_bytes: must be at least 1048576 (1 MiB)".into());
+        }
         if !(1..=256).contains(&e.queue.consumers) {
             problems.push("exporter.queue.consumers: must be between 1 and 256".into());
         }
@@ -1286,6 +1338,26 @@ impl GatewayConfig {
         let analytics = self
             .analytics
             .resolve(self.base_dir.as_deref(), &mut problems);
+        let ml = &self.memory_limiter;
+        let mut assembly = self.assembly.clone();
+        let memory_limit = if ml.limit_mib == 0 {
+            None
+        } else {
+            if ml.limit_mib < 64 {
+                problems.push("memory_limiter.limit_mib: must be at least 64 (or 0: off)".into());
+            }
+            if ml.check_interval.is_zero() {
+                problems.push("memory_limiter.check_interval: must be greater than 0".into());
+            }
+            let limit = ml.limit_mib.saturating_mul(1024 * 1024);
+            assembly.max_bytes = assembly.max_bytes.min(limit / 100 * 30);
+            queue.max_memory_bytes = queue.max_memory_bytes.min(limit / 100 * 10);
+            Some(MemoryLimit {
+                refuse_above_bytes: limit / 100 * 85,
+                resume_below_bytes: limit / 100 * 75,
+                check_interval: ml.check_interval,
+            })
+        };
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
@@ -1299,7 +1371,7 @@ impl GatewayConfig {
             http_tls,
             auth_token,
             max_decompression_ratio,
-            assembly: self.assembly.clone(),
+            assembly,
             pricing,
             exporter: ExporterSettings {
                 url,
@@ -1317,6 +1389,7 @@ impl GatewayConfig {
             log_level: level,
             shutdown_timeout: self.shutdown.timeout,
             analytics,
+            memory_limit,
         })
     }
 }
@@ -1540,6 +1613,50 @@ mod tests {
         assert_eq!(s.metrics, Some("127.0.0.1:8888".parse().unwrap()));
         assert_eq!(s.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT);
         assert_eq!(s.pricing.prefix, "cost.");
+    }
+
+    #[test]
+    fn memory_limiter_divides_its_limit_and_is_off_by_default() {
+        let off = parse("exporter: {endpoint: 'c:4317'}")
+            .resolve(&no_env)
+            .unwrap();
+        assert!(off.memory_limit.is_none());
+        assert_eq!(off.assembly.max_bytes, DEFAULT_MAX_BUFFERED_BYTES);
+        assert_eq!(
+            off.exporter.queue.max_memory_bytes,
+            DEFAULT_QUEUE_MEMORY_BYTES
+        );
+
+        let mib = 1024 * 1024;
+        let on = parse("exporter: {endpoint: 'c:4317'}\nmemory_limiter: {limit_mib: 500}")
+            .resolve(&no_env)
+            .unwrap();
+        let m = on.memory_limit.expect("on");
+        assert_eq!(m.refuse_above_bytes, 500 * mib / 100 * 85);
+        assert_eq!(m.resume_below_bytes, 500 * mib / 100 * 75);
+        assert_eq!(on.assembly.max_bytes, 500 * mib / 100 * 30);
+        assert_eq!(on.exporter.queue.max_memory_bytes, 500 * mib / 100 * 10);
+        // A smaller explicit budget is kept.
+        let small = parse(
+            "exporter: {endpoint: 'c:4317'}\nassembly: {max_bytes: 1048576}\nmemory_limiter: {limit_mib: 1000}",
+        )
+        .resolve(&no_env)
+        .unwrap();
+        assert_eq!(small.assembly.max_bytes, 1_048_576);
+
+        let err = parse(
+            "exporter: {endpoint: 'c:4317', queue: {max_memory_bytes: 5}}\nmemory_limiter: {limit_mib: 10, check_interval: 0s}",
+        )
+        .resolve(&no_env)
+        .unwrap_err()
+        .to_string();
+        for p in [
+            "memory_limiter.limit_mib: must be at least 64",
+            "memory_limiter.check_interval",
+            "exporter.queue.max_memory_bytes",
+        ] {
+            assert!(err.contains(p), "{p} not in {err}");
+        }
     }
 
     #[test]

@@ -37,8 +37,8 @@ use super::rpc_status;
 /// send, and resend, those bytes. So queued spans cost their encoded size in memory, and a retry
 /// costs no re-encoding.
 ///
-/// Capacity counts spans queued plus spans being exported; receivers refuse new spans while it is
-/// full. Releases from assembly are always accepted: they were already accepted from senders, and
+/// Capacity counts spans queued plus spans being exported, and their encoded bytes; receivers
+/// refuse new spans while either is full. Releases from assembly are always accepted: they were already accepted from senders, and
 /// the assembly buffer that feeds them is bounded itself, so the queue can exceed its capacity by
 /// at most the assembly's contents, never without bound.
 ///
@@ -50,6 +50,7 @@ pub(crate) struct ExportQueue {
     fragments: Mutex<VecDeque<Fragment>>,
     notify: Notify,
     capacity: usize,
+    max_memory: usize,
     limits: BatchLimits,
     queued: AtomicUsize,
     in_flight: AtomicUsize,
@@ -160,6 +161,7 @@ impl ExportQueue {
             fragments: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
             capacity,
+            max_memory: usize::MAX,
             limits,
             queued: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
@@ -171,9 +173,16 @@ impl ExportQueue {
         }
     }
 
+    /// Bounds the encoded bytes held in memory as well (`exporter.queue.max_memory_bytes`).
+    pub(crate) fn with_max_memory(mut self, bytes: usize) -> ExportQueue {
+        self.max_memory = bytes;
+        self
+    }
+
     /// `true` when receivers must refuse.
     pub(crate) fn is_full(&self) -> bool {
         self.queued() + self.in_flight() >= self.capacity
+            || self.memory_bytes() >= self.max_memory
             || self.wal.as_ref().is_some_and(Wal::is_full)
     }
 

@@ -58,6 +58,7 @@ impl NotDelivered {
 pub(crate) enum Refused {
     QueueFull,
     ShuttingDown,
+    MemoryLimit,
 }
 
 /// Receiver protocol label.
@@ -73,6 +74,7 @@ pub(crate) struct Metrics {
     spans_received: AtomicU64,
     refused_queue_full: AtomicU64,
     refused_shutting_down: AtomicU64,
+    refused_memory_limit: AtomicU64,
     malformed_grpc: AtomicU64,
     malformed_http: AtomicU64,
     unauthenticated_grpc: AtomicU64,
@@ -172,6 +174,7 @@ impl Metrics {
         match why {
             Refused::QueueFull => add(&self.refused_queue_full, n as u64),
             Refused::ShuttingDown => add(&self.refused_shutting_down, n as u64),
+            Refused::MemoryLimit => add(&self.refused_memory_limit, n as u64),
         }
     }
     pub(crate) fn malformed(&self, p: Protocol) {
@@ -223,7 +226,9 @@ impl Metrics {
     pub(crate) fn snapshot(&self, g: Gauges, engine: StatsSnapshot) -> MetricsSnapshot {
         MetricsSnapshot {
             spans_received: get(&self.spans_received),
-            spans_refused: get(&self.refused_queue_full) + get(&self.refused_shutting_down),
+            spans_refused: get(&self.refused_queue_full)
+                + get(&self.refused_shutting_down)
+                + get(&self.refused_memory_limit),
             requests_malformed: get(&self.malformed_grpc) + get(&self.malformed_http),
             requests_unauthenticated: get(&self.unauthenticated_grpc)
                 + get(&self.unauthenticated_http),
@@ -276,6 +281,7 @@ impl Metrics {
             &[
                 ("reason=\"queue_full\"", get(&self.refused_queue_full)),
                 ("reason=\"shutting_down\"", get(&self.refused_shutting_down)),
+                ("reason=\"memory_limit\"", get(&self.refused_memory_limit)),
             ],
         );
         counter(

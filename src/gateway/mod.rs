@@ -114,6 +114,7 @@ pub struct RunningGateway {
     metrics_stop: Option<oneshot::Sender<()>>,
     metrics_task: Option<JoinHandle<()>>,
     ticker: JoinHandle<()>,
+    memory_check: Option<JoinHandle<()>>,
     consumers: Vec<JoinHandle<()>>,
     deadline: watch::Sender<Option<tokio::time::Instant>>,
     shutdown_timeout: Duration,
@@ -197,7 +198,10 @@ impl Gateway {
             max_spans: s.exporter.max_batch_spans,
             max_bytes: s.exporter.max_message_bytes,
         };
-        let queue = Arc::new(ExportQueue::with_wal(s.exporter.queue.size, limits, wal));
+        let queue = Arc::new(
+            ExportQueue::with_wal(s.exporter.queue.size, limits, wal)
+                .with_max_memory(s.exporter.queue.max_memory_bytes),
+        );
         recover(&queue, &metrics, recovered);
         let assembler = assembly::Assembler::new(s.assembly.clone(), clock);
         let mut pipeline = Pipeline::new(engine, assembler, queue.clone(), metrics.clone());
@@ -252,6 +256,20 @@ impl Gateway {
                 }
             })
         };
+
+        let memory_check = s.memory_limit.map(|limit| {
+            let p = pipeline.clone();
+            tokio::spawn(async move {
+                let mut iv = tokio::time::interval(limit.check_interval);
+                iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    iv.tick().await;
+                    if let Some(rss) = resident_bytes() {
+                        p.check_memory(rss, &limit);
+                    }
+                }
+            })
+        });
 
         let mut receivers_stop = Vec::new();
         let mut receivers = Vec::new();
@@ -377,11 +395,20 @@ impl Gateway {
             metrics_stop,
             metrics_task,
             ticker,
+            memory_check,
             consumers,
             deadline,
             shutdown_timeout: s.shutdown_timeout,
         })
     }
+}
+
+/// The process's resident memory (Linux: VmRSS of `/proc/self/status`); `None` elsewhere.
+fn resident_bytes() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Queues what a persistent queue held at start. Those spans were accepted by an earlier run;
@@ -544,6 +571,9 @@ impl RunningGateway {
 impl Drop for RunningGateway {
     fn drop(&mut self) {
         self.ticker.abort();
+        if let Some(h) = &self.memory_check {
+            h.abort();
+        }
         for h in self.receivers.iter().chain(self.consumers.iter()) {
             h.abort();
         }

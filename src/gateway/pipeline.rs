@@ -42,6 +42,8 @@ pub(crate) struct Pipeline {
     queue: Arc<ExportQueue>,
     metrics: Arc<Metrics>,
     accepting: AtomicBool,
+    /// Set by the memory limiter while resident memory is over its refusal threshold.
+    memory_high: AtomicBool,
     /// JSONL cost records (opt-in), and the attribute prefix they read.
     records: Option<(Mutex<crate::records::RecordWriter>, String)>,
 }
@@ -59,6 +61,7 @@ impl Pipeline {
             queue,
             metrics,
             accepting: AtomicBool::new(true),
+            memory_high: AtomicBool::new(false),
             records: None,
         }
     }
@@ -106,6 +109,13 @@ impl Pipeline {
                 retry_after: REFUSED_RETRY_AFTER,
             });
         }
+        if n > 0 && self.memory_high.load(Ordering::Acquire) {
+            self.metrics.refused(Refused::MemoryLimit, n);
+            return Err(ExportError::Unavailable {
+                message: "memory limit reached; retry later".into(),
+                retry_after: REFUSED_RETRY_AFTER,
+            });
+        }
         if n > 0 && self.queue.is_full() {
             self.metrics.refused(Refused::QueueFull, n);
             return Err(ExportError::Unavailable {
@@ -131,6 +141,22 @@ impl Pipeline {
         let mut releases = Vec::new();
         self.assembler().poll(&mut releases);
         self.release(releases);
+    }
+
+    /// The memory limiter's reading: refuse above the threshold, resume below the lower one.
+    pub(crate) fn check_memory(&self, rss: usize, limit: &super::config::MemoryLimit) {
+        let high = self.memory_high.load(Ordering::Acquire);
+        if !high && rss > limit.refuse_above_bytes {
+            self.memory_high.store(true, Ordering::Release);
+            tracing::warn!(
+                rss_bytes = rss,
+                threshold_bytes = limit.refuse_above_bytes,
+                "memory limit: refusing new data (retryable) until resident memory goes down"
+            );
+        } else if high && rss < limit.resume_below_bytes {
+            self.memory_high.store(false, Ordering::Release);
+            tracing::info!(rss_bytes = rss, "memory limit: accepting again");
+        }
     }
 
     /// Stops accepting: later requests are answered with the retryable status.
@@ -191,4 +217,56 @@ impl Pipeline {
 /// Prices a released trace: writes attributes and feeds the cost series (engine observers).
 pub(crate) fn price_release(engine: &Engine, r: &mut Release) {
     engine.price_trace(&mut r.spans, r.complete);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineOptions;
+    use crate::gateway::assembly::SystemClock;
+    use crate::gateway::config::{AssemblyConfig, MemoryLimit};
+    use crate::gateway::export::BatchLimits;
+    use crate::gateway::proto_span::tests::span;
+    use crate::gateway::proto_span::{regroup, GatewaySpan};
+    use crate::pricing::Catalog;
+
+    fn pipeline() -> Pipeline {
+        let catalog = Arc::new(Catalog::embedded().expect("embedded catalog"));
+        Pipeline::new(
+            Engine::new(catalog, EngineOptions::default()),
+            Assembler::new(AssemblyConfig::default(), Arc::new(SystemClock)),
+            Arc::new(ExportQueue::new(1000, BatchLimits::default())),
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn request(t: u8) -> ExportTraceServiceRequest {
+        let s: GatewaySpan = span(t, 1, 0, &[]);
+        regroup(vec![s])
+    }
+
+    #[test]
+    fn memory_limiter_refuses_above_the_threshold_and_resumes_below_the_lower_one() {
+        let p = pipeline();
+        let limit = MemoryLimit {
+            refuse_above_bytes: 850,
+            resume_below_bytes: 750,
+            check_interval: Duration::from_millis(100),
+        };
+        assert!(p.export(request(1)).is_ok());
+        p.check_memory(900, &limit);
+        let refused = p.export(request(2)).expect_err("over the limit");
+        let ExportError::Unavailable { message, .. } = refused;
+        assert!(message.contains("memory limit"), "{message}");
+        // Between the two thresholds: still refusing (no flapping).
+        p.check_memory(800, &limit);
+        assert!(p.export(request(3)).is_err());
+        p.check_memory(700, &limit);
+        assert!(p.export(request(4)).is_ok());
+        let m = p.snapshot();
+        assert_eq!((m.spans_received, m.spans_refused), (2, 2));
+        assert!(p
+            .render()
+            .contains("otel_llm_cost_spans_refused_total{reason=\"memory_limit\"} 2"));
+    }
 }

@@ -451,14 +451,8 @@ impl SpanView for GatewaySpan {
 }
 
 impl crate::records::RecordSpan for GatewaySpan {
-    fn name(&self) -> &str {
-        &self.span.name
-    }
     fn end_unix_nanos(&self) -> u64 {
         self.span.end_time_unix_nano
-    }
-    fn service_name(&self) -> Option<&str> {
-        self.resource.service_name()
     }
 }
 
