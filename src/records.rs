@@ -31,12 +31,8 @@ use crate::usage::{extract, ExtractOptions, UsageState};
 /// A span that cost records can be built from: a [`SpanView`] plus its name, end time and
 /// the `service.name` of its resource.
 pub trait RecordSpan: SpanView {
-    /// Span name.
-    fn name(&self) -> &str;
     /// End time, Unix nanoseconds.
     fn end_unix_nanos(&self) -> u64;
-    /// `service.name` of the span's resource, if any.
-    fn service_name(&self) -> Option<&str>;
 }
 
 /// `status` of a call record: how its cost was obtained.
@@ -339,9 +335,9 @@ pub fn call_record<S: RecordSpan + ?Sized>(
         trace_id: hex(&span.trace_id()),
         span_id: hex(&span.span_id()),
         parent_span_id: span.parent_span_id().map(|p| hex(&p)),
-        service: RecordSpan::service_name(span).map(str::to_owned),
+        service: SpanView::service_name(span).map(str::to_owned),
         workflow: workflow.map(str::to_owned),
-        span_name: RecordSpan::name(span).to_owned(),
+        span_name: SpanView::name(span).to_owned(),
         model,
         provider: str_attr(span, &k::PROVIDER_KEYS).map(crate::provider::canonical),
         status,
@@ -372,7 +368,7 @@ pub(crate) fn root_index<S: SpanView>(spans: &[S]) -> Option<usize> {
 /// priced). `complete`: whether the caller holds the whole trace; the record says `false` as
 /// well when the trace has no single root or the root says `cost.complete=false`.
 pub fn trace_records<S: RecordSpan>(spans: &[S], complete: bool, prefix: &str) -> TraceRecords {
-    let workflow = root_index(spans).map(|i| RecordSpan::name(&spans[i]));
+    let workflow = root_index(spans).map(|i| SpanView::name(&spans[i]));
     let calls: Vec<CallRecord> = spans
         .iter()
         .filter_map(|s| call_record(s, workflow, prefix))
@@ -436,8 +432,8 @@ pub(crate) fn trace_record<S: RecordSpan>(
     }
     by_model.sort_by(|a, b| b.cost_usd.cmp(&a.cost_usd).then(a.model.cmp(&b.model)));
     let service = root
-        .and_then(|i| RecordSpan::service_name(&spans[i]))
-        .or_else(|| spans.iter().find_map(RecordSpan::service_name));
+        .and_then(|i| SpanView::service_name(&spans[i]))
+        .or_else(|| spans.iter().find_map(SpanView::service_name));
     TraceRecord {
         time: rfc3339(start),
         trace_id: spans
@@ -445,7 +441,7 @@ pub(crate) fn trace_record<S: RecordSpan>(
             .map(|s| hex(&s.trace_id()))
             .unwrap_or_default(),
         service: service.map(str::to_owned),
-        workflow: root.map(|i| RecordSpan::name(&spans[i]).to_owned()),
+        workflow: root.map(|i| SpanView::name(&spans[i]).to_owned()),
         total_usd: total,
         llm_calls: calls.len() as u64,
         unpriced_calls: unpriced,

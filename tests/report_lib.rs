@@ -88,17 +88,17 @@ impl SpanView for S {
             None => self.attrs.push((key.to_owned(), value)),
         }
     }
-}
-
-impl RecordSpan for S {
     fn name(&self) -> &str {
         self.name
     }
-    fn end_unix_nanos(&self) -> u64 {
-        T0 + self.end_ms * 1_000_000
-    }
     fn service_name(&self) -> Option<&str> {
         Some("svc")
+    }
+}
+
+impl RecordSpan for S {
+    fn end_unix_nanos(&self) -> u64 {
+        T0 + self.end_ms * 1_000_000
     }
 }
 

@@ -128,16 +128,16 @@ impl SpanView for ReportSpan {
     fn reserve_attrs(&mut self, additional: usize) {
         self.attrs.reserve(additional);
     }
-}
-
-impl RecordSpan for ReportSpan {
     fn name(&self) -> &str {
         &self.name
     }
-    fn end_unix_nanos(&self) -> u64 {
-        self.end
-    }
     fn service_name(&self) -> Option<&str> {
         self.service.as_deref()
+    }
+}
+
+impl RecordSpan for ReportSpan {
+    fn end_unix_nanos(&self) -> u64 {
+        self.end
     }
 }
