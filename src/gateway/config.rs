@@ -700,7 +700,7 @@ pub struct QueueConfig {
     /// and deleted once the downstream acknowledged it (or it was counted as not delivered);
     /// what is left after a crash or `kill -9` is sent after restart (at least once: a batch
     /// half-delivered before the crash is sent again). Spans still in the assembly buffer are
-    /// in memory only. One gateway per directory. Default: none (in memory only).
+    /// in memory only. One gateway per directory (a second one refuses to start: the directory is locked). Default: none (in memory only).
     pub directory: Option<PathBuf>,
     /// Disk budget of the persistent queue; when reached, receivers answer with the retryable
     /// status, as for `size`. Default: 1073741824 (1 GiB).

@@ -25,6 +25,8 @@ use std::sync::{Mutex, MutexGuard};
 
 const HEADER: usize = 8;
 const EXT: &str = "wal";
+/// The directory lock (one gateway per directory).
+const LOCK_FILE: &str = "LOCK";
 /// Largest single record accepted when reading back (a sanity bound, not a policy).
 const MAX_RECORD: usize = 1 << 30;
 
@@ -66,6 +68,8 @@ pub(crate) struct Wal {
     fsync: bool,
     bytes: AtomicUsize,
     inner: Mutex<Inner>,
+    /// Holds the directory's lock for the log's lifetime.
+    _lock: File,
 }
 
 /// A batch read back at start.
@@ -94,6 +98,24 @@ impl Wal {
     ) -> Result<(Wal, Vec<Recovered>), String> {
         let ctx = |e: io::Error| format!("exporter.queue.directory '{}': {e}", dir.display());
         std::fs::create_dir_all(dir).map_err(ctx)?;
+        // One gateway per directory: an OS lock on a lock file, released by the kernel when the
+        // process exits however it exits (so a kill -9 leaves no stale lock).
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(ctx)?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "exporter.queue.directory '{}' is in use by another gateway (each needs its own directory)",
+                    dir.display()
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(ctx(e)),
+        }
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(ctx)? {
             let entry = entry.map_err(ctx)?;
@@ -153,6 +175,7 @@ impl Wal {
             fsync,
             bytes: AtomicUsize::new(total),
             inner: Mutex::new(inner),
+            _lock: lock_file,
         };
         Ok((wal, recovered))
     }
@@ -361,8 +384,29 @@ mod tests {
         d
     }
 
+    /// Segment files (the lock file is not one).
     fn files(d: &Path) -> usize {
-        std::fs::read_dir(d).map_or(0, |r| r.count())
+        std::fs::read_dir(d).map_or(0, |r| {
+            r.filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(EXT))
+            })
+            .count()
+        })
+    }
+
+    #[test]
+    fn one_gateway_per_directory() {
+        let d = tmp("lock");
+        let (w, _) = Wal::open(&d, 1 << 20, false).unwrap();
+        let err = Wal::open(&d, 1 << 20, false).unwrap_err();
+        assert!(err.contains("in use by another gateway"), "{err}");
+        drop(w);
+        assert!(
+            Wal::open(&d, 1 << 20, false).is_ok(),
+            "free again once closed"
+        );
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
@@ -414,10 +458,9 @@ mod tests {
         drop(w);
         let seg = std::fs::read_dir(&d)
             .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == EXT))
+            .unwrap();
         let data = std::fs::read(&seg).unwrap();
         std::fs::write(&seg, &data[..data.len() - 3]).unwrap();
         let (_, rec) = Wal::open(&d, 1 << 20, false).unwrap();
