@@ -360,7 +360,7 @@ mod sdk {
             }
             // A fresh list and a move rather than `reserve`'s `realloc`: with glibc, a `malloc`,
             // the copy and the `free` of the old block take ~10 % fewer instructions than a
-            // `realloc` to this size (BENCHMARKS.md). Same capacity as `reserve` would give.
+            // `realloc` to this size (BENCHMARKS.md). The capacity `reserve` gives a full list.
             let mut grown = Vec::with_capacity(additional.max(len) + len);
             grown.append(&mut self.attributes);
             self.attributes = grown;
