@@ -553,8 +553,12 @@ def variant_tier(when: dict[str, Any]) -> str | None:
 def load_genai(data: list[dict[str, Any]]) -> list[GenaiModel]:
     out = []
     for prov in data:
-        provider = canonical_provider(prov["id"])
         for m in prov["models"]:
+            provider = canonical_provider(prov["id"])
+            if provider == "gcp.gemini" and m["id"].startswith("claude"):
+                # genai-prices files Anthropic's models sold on Google Cloud under "google";
+                # they are Vertex AI partner models (the Gemini API does not serve them).
+                provider = "gcp.vertex_ai"
             what = f"{prov['id']}/{m['id']}"
             notes: list[str] = []
             tl = genai_timeline(m, what, notes)

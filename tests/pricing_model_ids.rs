@@ -146,6 +146,17 @@ const TABLE: &[(&str, Option<&str>, &str)] = &[
         "vertex_ai/claude-3-5-sonnet@20240620",
     ),
     ("claude-sonnet-4-5", Some("gcp.vertex_ai"), "vertex_ai/claude-sonnet-4-5"),
+    // Claude on Vertex with only genai-prices' entry: a Vertex AI entry, never the Gemini API's.
+    (
+        "vertex_ai/claude-3-7-sonnet@20250219",
+        None,
+        "gcp.vertex_ai/claude-3-7-sonnet",
+    ),
+    (
+        "publishers/anthropic/models/claude-sonnet-4@20250514",
+        None,
+        "gcp.vertex_ai/claude-4-sonnet",
+    ),
     // OpenRouter and other hosts.
     (
         "openrouter/anthropic/claude-3.5-sonnet",
