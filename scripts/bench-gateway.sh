@@ -23,21 +23,7 @@ RATE=${RATE:-50000}
 FLOOD_SPANS=${FLOOD_SPANS:-300000}
 CONNECTIONS=${CONNECTIONS:-4}
 BENCH_TIME=${BENCH_TIME:-3}
-GRPC=127.0.0.1:24317
-METRICS=127.0.0.1:24888
-SINK=127.0.0.1:24319
-GRACE_MS=200
-
-work=$(mktemp -d)
-gw_pid=""
-cleanup() {
-    if [ -n "$gw_pid" ] && kill -0 "$gw_pid" 2>/dev/null; then
-        kill -TERM "$gw_pid" 2>/dev/null || true
-        wait "$gw_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/gateway-bench-lib.sh
 
 echo "== machine"
 echo "nproc: $(nproc)"
@@ -76,48 +62,20 @@ for name, v in (("ceiling (prost decode+encode)", c), ("pass-through (no pricing
 EOF
 fi
 
-cat >"$work/gw.yaml" <<EOF
-receivers: { otlp: { protocols: { grpc: { endpoint: "$GRPC" } } } }
-assembly: { root_grace: ${GRACE_MS}ms, trace_timeout: 30s }
-exporter: { endpoint: "http://$SINK", protocol: grpc, compression: none, retry: { enabled: false } }
-telemetry: { metrics: { endpoint: "$METRICS" }, logs: { level: warn } }
-EOF
-cat >"$work/flood.yaml" <<EOF
-receivers: { otlp: { protocols: { grpc: { endpoint: "$GRPC" } } } }
-assembly: { root_grace: 300s, trace_timeout: 600s, max_traces: 10000000, max_bytes: 4294967296 }
-exporter: { endpoint: "http://$SINK", protocol: grpc, compression: none }
-telemetry: { metrics: { endpoint: "$METRICS" }, logs: { level: warn } }
-EOF
-
-start_gateway() {
-    taskset -c 1 "$BIN" serve --config "$1" >"$work/gw.log" 2>&1 &
-    gw_pid=$!
-    for _ in $(seq 100); do
-        if (exec 3<>/dev/tcp/127.0.0.1/${METRICS##*:}) 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "gateway did not start:"; cat "$work/gw.log"; exit 1
-}
-stop_gateway() {
-    kill -TERM "$gw_pid" 2>/dev/null || true
-    wait "$gw_pid" 2>/dev/null || true
-    gw_pid=""
-}
-
 echo "== e2e flat out: taskset -c 1 otel-llm-cost serve (root_grace ${GRACE_MS}ms, compression none) | taskset -c 0 loadgen --connections $CONNECTIONS --duration $DURATION"
-start_gateway "$work/gw.yaml"
+start_gateway "$BIN" "$work/gw.yaml"
 taskset -c 0 "$LOADGEN" --target "$GRPC" --sink "$SINK" --connections "$CONNECTIONS" \
     --duration "$DURATION" --root-grace-ms "$GRACE_MS" --gateway-pid "$gw_pid"
 stop_gateway
 
 echo "== e2e at $RATE spans/s (latency added beyond root_grace)"
-start_gateway "$work/gw.yaml"
+start_gateway "$BIN" "$work/gw.yaml"
 taskset -c 0 "$LOADGEN" --target "$GRPC" --sink "$SINK" --connections "$CONNECTIONS" \
     --rate "$RATE" --duration "$DURATION" --root-grace-ms "$GRACE_MS" --gateway-pid "$gw_pid"
 stop_gateway
 
 echo "== flood of open traces: $FLOOD_SPANS spans held (root_grace 300s)"
-start_gateway "$work/flood.yaml"
+start_gateway "$BIN" "$work/flood.yaml"
 taskset -c 0 "$LOADGEN" --target "$GRPC" --connections "$CONNECTIONS" --spans "$FLOOD_SPANS" \
     --duration 60 --flood --gateway-pid "$gw_pid" --metrics "$METRICS"
 stop_gateway

@@ -21,6 +21,9 @@ struct Pki {
     ca: PathBuf,
     cert: PathBuf,
     key: PathBuf,
+    /// A client certificate from the same CA (mutual TLS).
+    client_cert: PathBuf,
+    client_key: PathBuf,
 }
 
 fn pki(name: &str) -> Pki {
@@ -43,15 +46,26 @@ fn pki(name: &str) -> Pki {
     let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
         .expect("server params");
     let cert = params.signed_by(&key, &ca).expect("server cert");
+    let client_key = KeyPair::generate().expect("client key");
+    let mut client_params =
+        CertificateParams::new(vec!["gateway-a".to_owned()]).expect("client params");
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client_params
+        .signed_by(&client_key, &ca)
+        .expect("client cert");
     let p = Pki {
         ca: dir.join("ca.pem"),
         cert: dir.join("server.pem"),
         key: dir.join("server.key"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client.key"),
         dir,
     };
     std::fs::write(&p.ca, ca.pem()).expect("write ca");
     std::fs::write(&p.cert, cert.pem()).expect("write cert");
     std::fs::write(&p.key, key.serialize_pem()).expect("write key");
+    std::fs::write(&p.client_cert, client_cert.pem()).expect("write client cert");
+    std::fs::write(&p.client_key, client_key.serialize_pem()).expect("write client key");
     p
 }
 
@@ -193,6 +207,97 @@ async fn tls_on_receivers_and_exporters_end_to_end() {
     let m = b.shutdown().await.metrics;
     assert_eq!((m.spans_received, m.spans_exported), (6, 6));
     assert!(m.balanced());
+    let _ = std::fs::remove_dir_all(&pki.dir);
+}
+
+/// Guards: mutual TLS. Gateway B's receivers require a client certificate from the test CA
+/// (`client_ca_file`); gateways A (OTLP/HTTP) and A2 (OTLP/gRPC) present one
+/// (`exporter.tls.cert_file`/`key_file`) and deliver; A3, trusting the CA but without a client
+/// certificate, is refused at the handshake: its spans are counted as not delivered, never
+/// received by B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_requires_a_client_certificate_on_both_receivers() {
+    let pki = pki("mtls");
+    let faults = Faults::new(Answer::Ok);
+    let sink = start_grpc_fault_sink(faults.clone()).await;
+    let tls = format!(
+        "tls: {{ cert_file: '{}', key_file: '{}', client_ca_file: '{}' }}",
+        s(&pki.cert),
+        s(&pki.key),
+        s(&pki.ca)
+    );
+    let b = start_gateway(
+        &format!("http://{sink}"),
+        "",
+        &format!(
+            "{FAST}\nreceivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:0', {tls} }}, http: {{ endpoint: '127.0.0.1:0', {tls} }} }} }} }}"
+        ),
+    )
+    .await;
+    let (b_grpc, b_http) = (b.grpc_addr().expect("grpc"), b.http_addr().expect("http"));
+    let with_cert = format!(
+        "  tls: {{ ca_file: '{}', cert_file: '{}', key_file: '{}' }}",
+        s(&pki.ca),
+        s(&pki.client_cert),
+        s(&pki.client_key)
+    );
+    let a = start_gateway(
+        &format!("https://localhost:{}", b_http.port()),
+        &format!("  protocol: http/protobuf\n{with_cert}"),
+        FAST,
+    )
+    .await;
+    let a2 = start_gateway(
+        &format!("https://localhost:{}", b_grpc.port()),
+        &with_cert,
+        FAST,
+    )
+    .await;
+    send_grpc(a.grpc_addr().expect("grpc"), trace(1))
+        .await
+        .expect("A accepts");
+    send_grpc(a2.grpc_addr().expect("grpc"), trace(2))
+        .await
+        .expect("A2 accepts");
+    assert_eq!(faults.captured.wait_for(4, WAIT).await, 4);
+
+    // No client certificate: refused at the handshake, for both protocols.
+    for (proto, port) in [
+        ("  protocol: http/protobuf\n", b_http.port()),
+        ("", b_grpc.port()),
+    ] {
+        let a3 = start_gateway(
+            &format!("https://localhost:{port}"),
+            &format!(
+                "{proto}  retry: {{ enabled: false }}\n  tls: {{ ca_file: '{}' }}",
+                s(&pki.ca)
+            ),
+            FAST,
+        )
+        .await;
+        send_grpc(a3.grpc_addr().expect("grpc"), trace(3))
+            .await
+            .expect("A3 accepts (it cannot deliver)");
+        eventually("A3's export failed", WAIT, || {
+            a3.metrics().not_delivered_total() == 2
+        })
+        .await;
+        let m = a3.shutdown().await.metrics;
+        assert_eq!((m.spans_received, m.spans_exported), (2, 0), "{proto}");
+        assert!(m.balanced());
+    }
+
+    for gw in [a, a2] {
+        let m = gw.shutdown().await.metrics;
+        assert_eq!((m.spans_received, m.spans_exported), (2, 2));
+    }
+    let m = b.shutdown().await.metrics;
+    assert_eq!(
+        (m.spans_received, m.spans_exported),
+        (4, 4),
+        "nothing from the gateway without a client certificate"
+    );
+    assert_eq!(faults.captured.wait_for(4, WAIT).await, 4);
     let _ = std::fs::remove_dir_all(&pki.dir);
 }
 

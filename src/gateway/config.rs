@@ -230,6 +230,10 @@ pub struct TlsFiles {
     pub cert_file: PathBuf,
     /// Private key (PKCS#8, PKCS#1 or SEC1), PEM. Relative to the config file's directory.
     pub key_file: PathBuf,
+    /// Mutual TLS: CA certificate(s), PEM, that every client must present a certificate from;
+    /// a client without one fails the handshake. Default: no client certificate asked.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// A secret string whose `Debug` does not show it.
@@ -731,6 +735,11 @@ pub struct ExporterTlsConfig {
     /// CA certificate(s), PEM, that the downstream's certificate must chain to. Relative to the
     /// config file's directory. Default: the system's root certificates.
     pub ca_file: Option<PathBuf>,
+    /// Mutual TLS: the certificate chain (PEM, leaf first) the gateway presents to the
+    /// downstream, with `key_file`. Default: none.
+    pub cert_file: Option<PathBuf>,
+    /// The private key of `cert_file` (PEM).
+    pub key_file: Option<PathBuf>,
 }
 
 /// The exporter's TLS, resolved.
@@ -740,6 +749,8 @@ pub struct ExporterTlsSettings {
     pub enabled: bool,
     /// CA file (absolute or relative to the working directory); `None`: system roots.
     pub ca_file: Option<PathBuf>,
+    /// Client certificate and key presented to the downstream (mutual TLS), if any.
+    pub client_identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// `exporter:` — the downstream OTLP endpoint.
@@ -1033,8 +1044,13 @@ impl GatewayConfig {
                 let t = TlsFiles {
                     cert_file: resolve_path(&t.cert_file),
                     key_file: resolve_path(&t.key_file),
+                    client_ca_file: t.client_ca_file.as_deref().map(resolve_path),
                 };
-                for (name, f) in [("cert_file", &t.cert_file), ("key_file", &t.key_file)] {
+                let mut files = vec![("cert_file", &t.cert_file), ("key_file", &t.key_file)];
+                if let Some(ca) = &t.client_ca_file {
+                    files.push(("client_ca_file", ca));
+                }
+                for (name, f) in files {
                     if !f.is_file() {
                         problems.push(format!(
                             "{field}.tls.{name}: '{}' is not a readable file",
@@ -1302,15 +1318,33 @@ impl GatewayConfig {
         if queue.directory.is_some() && queue.max_bytes < 1024 * 1024 {
             problems.push("exporter.queue.max_bytes: must be at least 1048576 (1 MiB)".into());
         }
+        let client_identity = match (&e.tls.cert_file, &e.tls.key_file) {
+            (Some(c), Some(k)) => Some((resolve_path(c), resolve_path(k))),
+            (None, None) => None,
+            _ => {
+                problems
+                    .push("exporter.tls: cert_file and key_file go together (mutual TLS)".into());
+                None
+            }
+        };
         let tls = ExporterTlsSettings {
             enabled: url.starts_with("https://"),
             ca_file: e.tls.ca_file.as_deref().map(resolve_path),
+            client_identity,
         };
+        let mut files: Vec<(&str, &PathBuf)> = Vec::new();
         if let Some(ca) = &tls.ca_file {
-            if !ca.is_file() {
+            files.push(("ca_file", ca));
+        }
+        if let Some((c, k)) = &tls.client_identity {
+            files.push(("cert_file", c));
+            files.push(("key_file", k));
+        }
+        for (name, f) in files {
+            if !f.is_file() {
                 problems.push(format!(
-                    "exporter.tls.ca_file: '{}' is not a readable file",
-                    ca.display()
+                    "exporter.tls.{name}: '{}' is not a readable file",
+                    f.display()
                 ));
             }
         }

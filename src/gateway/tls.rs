@@ -2,7 +2,7 @@
 //! read from PEM files.
 //!
 //! ```text
-//! gRPC receiver:  tonic ServerTlsConfig (same rustls)        <- cert_file + key_file
+//! gRPC receiver:  tonic ServerTlsConfig (same rustls)        <- cert_file + key_file (+ client_ca_file: mTLS)
 //! HTTP receiver:  TcpListener -> handshake task -> TlsListener (axum::serve::Listener)
 //! gRPC exporter:  tonic ClientTlsConfig (ca_file or system roots), https:// endpoint
 //! HTTP exporter:  reqwest with a rustls ClientConfig built here (ca_file or system roots)
@@ -59,28 +59,44 @@ fn certs(what: &str, p: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     Ok(certs)
 }
 
-fn key(p: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    let pem = read("key_file", p)?;
+fn key(what: &str, p: &Path) -> Result<PrivateKeyDer<'static>, String> {
+    let pem = read(what, p)?;
     PrivateKeyDer::from_pem_slice(&pem)
-        .map_err(|e| format!("key_file '{}': no usable PEM private key: {e}", p.display()))
+        .map_err(|e| format!("{what} '{}': no usable PEM private key: {e}", p.display()))
 }
 
 /// The rustls server configuration of a receiver (HTTP/1.1 and h2 offered by ALPN).
 pub(crate) fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
     let chain = certs("cert_file", &files.cert_file)?;
-    let key = key(&files.key_file)?;
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+    let key = key("key_file", &files.key_file)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| {
-            format!(
-                "cert_file '{}' / key_file '{}': {e}",
-                files.cert_file.display(),
-                files.key_file.display()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let builder = match &files.client_ca_file {
+        Some(p) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in certs("client_ca_file", p)? {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("client_ca_file '{}': {e}", p.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                roots.into(),
+                provider(),
             )
-        })?;
+            .build()
+            .map_err(|e| format!("client_ca_file '{}': {e}", p.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder.with_single_cert(chain, key).map_err(|e| {
+        format!(
+            "cert_file '{}' / key_file '{}': {e}",
+            files.cert_file.display(),
+            files.key_file.display()
+        )
+    })?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
@@ -93,9 +109,16 @@ pub(crate) fn grpc_server_config(
     server_config(files)?;
     let cert = read("cert_file", &files.cert_file)?;
     let key = read("key_file", &files.key_file)?;
-    Ok(tonic::transport::ServerTlsConfig::new()
+    let mut cfg = tonic::transport::ServerTlsConfig::new()
         .identity(tonic::transport::Identity::from_pem(cert, key))
-        .timeout(HANDSHAKE_TIMEOUT))
+        .timeout(HANDSHAKE_TIMEOUT);
+    if let Some(p) = &files.client_ca_file {
+        cfg = cfg.client_ca_root(tonic::transport::Certificate::from_pem(read(
+            "client_ca_file",
+            p,
+        )?));
+    }
+    Ok(cfg)
 }
 
 /// A listener that hands over only connections whose TLS handshake completed.
@@ -176,7 +199,15 @@ pub(crate) fn grpc_client_config(
     t: &ExporterTlsSettings,
     host: &str,
 ) -> Result<tonic::transport::ClientTlsConfig, String> {
-    let cfg = tonic::transport::ClientTlsConfig::new().domain_name(host);
+    let mut cfg = tonic::transport::ClientTlsConfig::new().domain_name(host);
+    if let Some((c, k)) = &t.client_identity {
+        certs("exporter.tls.cert_file", c)?;
+        key("exporter.tls.key_file", k)?;
+        cfg = cfg.identity(tonic::transport::Identity::from_pem(
+            read("exporter.tls.cert_file", c)?,
+            read("exporter.tls.key_file", k)?,
+        ));
+    }
     Ok(match &t.ca_file {
         Some(p) => {
             certs("exporter.tls.ca_file", p)?;
@@ -213,11 +244,19 @@ pub(crate) fn http_client_config(t: &ExporterTlsSettings) -> Result<rustls::Clie
             }
         }
     }
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut cfg = match &t.client_identity {
+        Some((c, k)) => builder
+            .with_client_auth_cert(
+                certs("exporter.tls.cert_file", c)?,
+                key("exporter.tls.key_file", k)?,
+            )
+            .map_err(|e| format!("exporter.tls.cert_file '{}': {e}", c.display()))?,
+        None => builder.with_no_client_auth(),
+    };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }
