@@ -8,8 +8,10 @@
 //! after its first span, when it reaches `max_spans_per_trace` or a quarter of `max_bytes`,
 //! when the buffer is over
 //! `max_traces` or `max_bytes` (the oldest trace goes first), or at shutdown. Nothing is ever
-//! discarded. A span whose trace was already released is released alone as `Late`. Time comes
-//! from a [`Clock`], so tests drive it by hand.
+//! discarded. Spans of a trace released early (size limit, eviction, timeout) that arrive later
+//! gather into a next part of it (released the same way, never complete); a span whose trace
+//! was released complete (root + grace) is released alone as `Late`. Time comes from a
+//! [`Clock`], so tests drive it by hand.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -121,6 +123,8 @@ pub(crate) struct Release {
 struct Pending {
     spans: Vec<GatewaySpan>,
     bytes: usize,
+    /// A later part of a trace released early: never complete.
+    continued: bool,
     seq: u64,
     root_seen: bool,
     deadline: Instant,
@@ -141,6 +145,10 @@ pub(crate) struct Assembler {
     released: HashSet<[u8; 16]>,
     released_order: VecDeque<[u8; 16]>,
     released_cap: usize,
+    /// Traces released early (`SpanLimit`, `Evicted`, `Timeout`): later spans gather into a new
+    /// part instead of going alone; bounded FIFO like `released`.
+    parted: HashSet<[u8; 16]>,
+    parted_order: VecDeque<[u8; 16]>,
     bytes: usize,
     spans: usize,
     next_seq: u64,
@@ -163,6 +171,8 @@ impl Assembler {
             released: HashSet::new(),
             released_order: VecDeque::new(),
             released_cap,
+            parted: HashSet::new(),
+            parted_order: VecDeque::new(),
             bytes: 0,
             spans: 0,
             next_seq: 0,
@@ -239,9 +249,11 @@ impl Assembler {
                 let spans = Vec::with_capacity(hint.min(limits.max_spans_per_trace));
                 let bytes = TRACE_OVERHEAD_BYTES;
                 self.bytes += bytes;
+                let continued = self.parted.contains(&key);
                 self.traces.entry(key).or_insert(Pending {
                     spans,
                     bytes,
+                    continued,
                     seq,
                     root_seen: false,
                     deadline: timeout_at,
@@ -309,17 +321,37 @@ impl Assembler {
         self.by_deadline.remove(&(p.deadline, p.seq));
         self.bytes -= p.bytes;
         self.spans -= p.spans.len();
-        self.remember(key);
-        let complete = match reason {
-            ReleaseReason::Root => true,
-            ReleaseReason::Shutdown => p.root_seen,
-            _ => false,
-        };
+        if matches!(
+            reason,
+            ReleaseReason::SpanLimit | ReleaseReason::Evicted | ReleaseReason::Timeout
+        ) {
+            // Released early: more of this trace may come, and gathers into a next part.
+            self.remember_part(key);
+        } else {
+            self.remember(key);
+        }
+        let complete = !p.continued
+            && match reason {
+                ReleaseReason::Root => true,
+                ReleaseReason::Shutdown => p.root_seen,
+                _ => false,
+            };
         out.push(Release {
             reason,
             complete,
             spans: p.spans,
         });
+    }
+
+    fn remember_part(&mut self, key: [u8; 16]) {
+        if self.parted.insert(key) {
+            self.parted_order.push_back(key);
+            while self.parted_order.len() > self.released_cap {
+                if let Some(old) = self.parted_order.pop_front() {
+                    self.parted.remove(&old);
+                }
+            }
+        }
     }
 
     fn remember(&mut self, key: [u8; 16]) {
@@ -420,8 +452,8 @@ mod tests {
     }
 
     #[test]
-    fn span_limit_releases_at_once_and_later_spans_are_late() {
-        let (mut a, _clock) = setup(AssemblyConfig {
+    fn span_limit_releases_at_once_and_later_spans_form_the_next_part() {
+        let (mut a, clock) = setup(AssemblyConfig {
             max_spans_per_trace: 3,
             ..limits()
         });
@@ -430,8 +462,18 @@ mod tests {
             a.add(span(1, s, 1, &[]), &mut out);
         }
         assert_eq!(reasons(&out), vec![(ReleaseReason::SpanLimit, false, 3)]);
+        // The next spans of that trace gather into a new part, not one release each...
         a.add(span(1, 9, 1, &[]), &mut out);
-        assert_eq!(reasons(&out)[1], (ReleaseReason::Late, false, 1));
+        a.add(span(1, 1, 0, &[]), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(a.buffered_spans(), 2);
+        // ...released like any trace (here at its root plus the grace), but never complete.
+        clock.advance(Duration::from_millis(100));
+        a.poll(&mut out);
+        assert_eq!(reasons(&out)[1], (ReleaseReason::Root, false, 2));
+        // After a final release, a straggler goes alone as late.
+        a.add(span(1, 12, 1, &[]), &mut out);
+        assert_eq!(reasons(&out)[2], (ReleaseReason::Late, false, 1));
     }
 
     #[test]

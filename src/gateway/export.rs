@@ -244,9 +244,11 @@ impl ExportQueue {
                 spans,
                 record,
             });
+            // Counted under the lock: a consumer cannot take (and subtract) it before it is
+            // added, so the counters never go below zero.
+            self.queued_bytes.fetch_add(len, Ordering::AcqRel);
+            self.queued.fetch_add(spans, Ordering::AcqRel);
         }
-        self.queued_bytes.fetch_add(len, Ordering::AcqRel);
-        self.queued.fetch_add(spans, Ordering::AcqRel);
         self.notify.notify_waiters();
     }
 
@@ -268,12 +270,12 @@ impl ExportQueue {
 
     /// Takes everything left (spans counted by the caller), e.g. at the shutdown deadline.
     pub(crate) fn take_all(&self) -> usize {
-        let taken: Vec<Fragment> = match self.fragments.lock() {
-            Ok(mut q) => q.drain(..).collect(),
-            Err(p) => p.into_inner().drain(..).collect(),
+        let mut q = match self.fragments.lock() {
+            Ok(q) => q,
+            Err(p) => p.into_inner(),
         };
-        let (n, bytes) = taken
-            .iter()
+        let (n, bytes) = q
+            .drain(..)
             .fold((0, 0), |(n, b), f| (n + f.spans, b + f.bytes.len()));
         self.queued.fetch_sub(n, Ordering::AcqRel);
         self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
@@ -281,7 +283,7 @@ impl ExportQueue {
     }
 
     fn try_pop(&self) -> Option<Batch> {
-        let taken: Vec<Fragment> = {
+        let (taken, spans, bytes) = {
             let mut q = match self.fragments.lock() {
                 Ok(q) => q,
                 Err(p) => p.into_inner(),
@@ -303,10 +305,15 @@ impl ExportQueue {
             if k == 0 {
                 return None;
             }
-            q.drain(..k).collect()
+            let taken: Vec<Fragment> = q.drain(..k).collect();
+            // In flight before leaving the queue count (occupancy never dips in between), and
+            // under the lock, as in `push_encoded`.
+            self.in_flight.fetch_add(spans, Ordering::AcqRel);
+            self.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
+            self.queued.fetch_sub(spans, Ordering::AcqRel);
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+            (taken, spans, bytes)
         };
-        let spans: usize = taken.iter().map(|f| f.spans).sum();
-        let bytes: usize = taken.iter().map(|f| f.bytes.len()).sum();
         let mut records = Vec::new();
         for f in &taken {
             if let Some(r) = f.record {
@@ -326,11 +333,6 @@ impl ExportQueue {
             }
             b.freeze()
         };
-        // In flight before leaving the queue count, so occupancy never dips in between.
-        self.in_flight.fetch_add(spans, Ordering::AcqRel);
-        self.in_flight_bytes.fetch_add(bytes, Ordering::AcqRel);
-        self.queued.fetch_sub(spans, Ordering::AcqRel);
-        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         Some(Batch {
             body,
             spans,
