@@ -336,7 +336,7 @@ pub struct AssemblyConfig {
     #[serde(deserialize_with = "duration")]
     pub trace_timeout: Duration,
     /// A trace reaching this many spans, or a quarter of `max_bytes`, is released at once
-    /// (`cost.complete=false`; its later spans are priced alone as late). Default: 10000.
+    /// (`cost.complete=false`; its later spans gather into a next part). Default: 10000.
     pub max_spans_per_trace: usize,
     /// Most traces buffered; when full the oldest is released early (`cost.complete=false`),
     /// never dropped. Default: 100000.
