@@ -15,10 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use opentelemetry::trace::{
-    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState, Tracer,
-    TracerProvider as _,
-};
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 use opentelemetry::{Context, InstrumentationScope, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
@@ -26,6 +23,10 @@ use opentelemetry_sdk::trace::{
     SpanExporter, SpanLinks, SpanProcessor,
 };
 use otel_llm_cost::CostSpanProcessor;
+
+#[path = "support/agent_spans.rs"]
+mod agent_spans;
+use agent_spans::{llm_attrs, plain_attrs, trace_of_ten};
 
 #[derive(Debug, Default, Clone)]
 struct Noop(Arc<AtomicU64>);
@@ -54,32 +55,6 @@ impl SpanExporter for NoopExporter {
         black_box(batch);
         Ok(())
     }
-}
-
-fn plain_attrs() -> Vec<KeyValue> {
-    vec![
-        KeyValue::new("http.request.method", "POST"),
-        KeyValue::new("http.route", "/v1/search"),
-        KeyValue::new("server.address", "search.internal"),
-        KeyValue::new("server.port", 443),
-        KeyValue::new("url.scheme", "https"),
-        KeyValue::new("http.response.status_code", 200),
-        KeyValue::new("tool.name", "web_search"),
-        KeyValue::new("retries", 0),
-    ]
-}
-
-fn llm_attrs() -> Vec<KeyValue> {
-    vec![
-        KeyValue::new("openinference.span.kind", "LLM"),
-        KeyValue::new("llm.system", "openai"),
-        KeyValue::new("llm.model_name", "gpt-4o-2024-08-06"),
-        KeyValue::new("llm.token_count.prompt", 1200),
-        KeyValue::new("llm.token_count.prompt_details.cache_read", 1000),
-        KeyValue::new("llm.token_count.completion", 300),
-        KeyValue::new("llm.token_count.completion_details.reasoning", 200),
-        KeyValue::new("llm.token_count.total", 1500),
-    ]
 }
 
 fn span_data(attrs: Vec<KeyValue>, id: u64) -> SpanData {
@@ -176,30 +151,6 @@ fn provider(with_cost: bool) -> SdkTracerProvider {
         b.with_span_processor(batch)
     };
     b.build()
-}
-
-/// One step span with 9 children: 1 LLM call and 8 plain spans, plus the step (1:9).
-/// Out of line, so that a profile (callgrind) finds it under its name in every build.
-#[inline(never)]
-fn trace_of_ten(provider: &SdkTracerProvider) {
-    let tracer = provider.tracer("bench");
-    let step = Context::new().with_span(
-        tracer
-            .span_builder("step")
-            .with_attributes(plain_attrs())
-            .start(&tracer),
-    );
-    tracer
-        .span_builder("chat")
-        .with_attributes(llm_attrs())
-        .start_with_context(&tracer, &step);
-    for _ in 0..8 {
-        tracer
-            .span_builder("tool")
-            .with_attributes(plain_attrs())
-            .start_with_context(&tracer, &step);
-    }
-    step.span().end();
 }
 
 fn pipeline(c: &mut Criterion) {

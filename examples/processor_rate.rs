@@ -15,11 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
 use otel_llm_cost::CostSpanProcessor;
+
+#[path = "../benches/support/agent_spans.rs"]
+mod agent_spans;
+use agent_spans::trace_of_ten;
 
 /// Counts the spans it is given and drops them.
 #[derive(Debug, Clone, Default)]
@@ -30,54 +32,6 @@ impl SpanExporter for CountingExporter {
         self.0.fetch_add(batch.len() as u64, Ordering::Relaxed);
         Ok(())
     }
-}
-
-fn plain_attrs() -> Vec<KeyValue> {
-    vec![
-        KeyValue::new("http.request.method", "POST"),
-        KeyValue::new("http.route", "/v1/search"),
-        KeyValue::new("server.address", "search.internal"),
-        KeyValue::new("server.port", 443),
-        KeyValue::new("url.scheme", "https"),
-        KeyValue::new("http.response.status_code", 200),
-        KeyValue::new("tool.name", "web_search"),
-        KeyValue::new("retries", 0),
-    ]
-}
-
-fn llm_attrs() -> Vec<KeyValue> {
-    vec![
-        KeyValue::new("openinference.span.kind", "LLM"),
-        KeyValue::new("llm.system", "openai"),
-        KeyValue::new("llm.model_name", "gpt-4o-2024-08-06"),
-        KeyValue::new("llm.token_count.prompt", 1200),
-        KeyValue::new("llm.token_count.prompt_details.cache_read", 1000),
-        KeyValue::new("llm.token_count.completion", 300),
-        KeyValue::new("llm.token_count.completion_details.reasoning", 200),
-        KeyValue::new("llm.token_count.total", 1500),
-    ]
-}
-
-/// One trace of 10 spans: a step with 1 LLM call and 8 plain children.
-fn trace_of_ten(provider: &SdkTracerProvider) {
-    let tracer = provider.tracer("rate");
-    let step = Context::new().with_span(
-        tracer
-            .span_builder("step")
-            .with_attributes(plain_attrs())
-            .start(&tracer),
-    );
-    tracer
-        .span_builder("chat")
-        .with_attributes(llm_attrs())
-        .start_with_context(&tracer, &step);
-    for _ in 0..8 {
-        tracer
-            .span_builder("tool")
-            .with_attributes(plain_attrs())
-            .start_with_context(&tracer, &step);
-    }
-    step.span().end();
 }
 
 struct Outcome {
