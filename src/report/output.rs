@@ -286,116 +286,129 @@ impl Report {
             "complete",
         ];
         writeln!(w, "{}", HEAD.join(","))?;
-        let opt = |v: Option<u32>| v.map(|x| x.to_string()).unwrap_or_default();
-        let mut row = |cells: [String; 17]| -> io::Result<()> {
-            let cells: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+        let mut put = |r: CsvRow| -> io::Result<()> {
+            let cells: Vec<String> = r.cells().iter().map(|c| csv_field(c)).collect();
             writeln!(w, "{}", cells.join(","))
         };
         let s = &self.summary;
-        row([
-            "total".into(),
-            "all".into(),
-            String::new(),
-            s.traces.to_string(),
-            s.llm_calls.to_string(),
-            s.unpriced_calls.to_string(),
-            s.total_usd.to_string(),
-            if s.total_usd.is_zero() { "0" } else { "100" }.into(),
-            String::new(),
-            String::new(),
-            s.input_tokens.to_string(),
-            s.output_tokens.to_string(),
-            s.duration_ms.to_string(),
-            opt(s.p50_ms),
-            opt(s.p95_ms),
-            opt(s.p99_ms),
-            String::new(),
-        ])?;
+        put(CsvRow {
+            section: "total",
+            key: "all".into(),
+            traces: Some(s.traces.to_string()),
+            llm_calls: s.llm_calls.to_string(),
+            unpriced_calls: s.unpriced_calls.to_string(),
+            cost_usd: s.total_usd.to_string(),
+            pct: Some(if s.total_usd.is_zero() { "0" } else { "100" }.into()),
+            tokens: Some((s.input_tokens, s.output_tokens)),
+            duration_ms: Some(s.duration_ms),
+            latency: Some([s.p50_ms, s.p95_ms, s.p99_ms]),
+            ..CsvRow::default()
+        })?;
         for g in &self.groups {
-            row([
-                "group".into(),
-                g.key.clone(),
-                self.group_by.clone(),
-                g.traces.to_string(),
-                g.llm_calls.to_string(),
-                g.unpriced_calls.to_string(),
-                g.total_usd.to_string(),
-                g.pct.to_string(),
-                String::new(),
-                String::new(),
-                g.input_tokens.to_string(),
-                g.output_tokens.to_string(),
-                g.duration_ms.to_string(),
-                opt(g.p50_ms),
-                opt(g.p95_ms),
-                opt(g.p99_ms),
-                String::new(),
-            ])?;
+            put(CsvRow {
+                section: "group",
+                key: g.key.clone(),
+                label: self.group_by.clone(),
+                traces: Some(g.traces.to_string()),
+                llm_calls: g.llm_calls.to_string(),
+                unpriced_calls: g.unpriced_calls.to_string(),
+                cost_usd: g.total_usd.to_string(),
+                pct: Some(g.pct.to_string()),
+                tokens: Some((g.input_tokens, g.output_tokens)),
+                duration_ms: Some(g.duration_ms),
+                latency: Some([g.p50_ms, g.p95_ms, g.p99_ms]),
+                ..CsvRow::default()
+            })?;
         }
         for m in &self.models {
-            row([
-                "model".into(),
-                m.model.clone(),
-                String::new(),
-                String::new(),
-                m.calls.to_string(),
-                m.unpriced_calls.to_string(),
-                m.cost_usd.to_string(),
-                m.pct.to_string(),
-                m.avg_input_tokens.to_string(),
-                m.avg_output_tokens.to_string(),
-                String::new(),
-                String::new(),
-                String::new(),
-                opt(m.p50_ms),
-                opt(m.p95_ms),
-                opt(m.p99_ms),
-                String::new(),
-            ])?;
+            put(CsvRow {
+                section: "model",
+                key: m.model.clone(),
+                llm_calls: m.calls.to_string(),
+                unpriced_calls: m.unpriced_calls.to_string(),
+                cost_usd: m.cost_usd.to_string(),
+                pct: Some(m.pct.to_string()),
+                avg_tokens: Some((m.avg_input_tokens, m.avg_output_tokens)),
+                latency: Some([m.p50_ms, m.p95_ms, m.p99_ms]),
+                ..CsvRow::default()
+            })?;
         }
         for m in &self.steps {
-            row([
-                "step".into(),
-                m.step.clone(),
-                String::new(),
-                String::new(),
-                m.calls.to_string(),
-                m.unpriced_calls.to_string(),
-                m.cost_usd.to_string(),
-                m.pct.to_string(),
-                m.avg_input_tokens.to_string(),
-                m.avg_output_tokens.to_string(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-                String::new(),
-            ])?;
+            put(CsvRow {
+                section: "step",
+                key: m.step.clone(),
+                llm_calls: m.calls.to_string(),
+                unpriced_calls: m.unpriced_calls.to_string(),
+                cost_usd: m.cost_usd.to_string(),
+                pct: Some(m.pct.to_string()),
+                avg_tokens: Some((m.avg_input_tokens, m.avg_output_tokens)),
+                ..CsvRow::default()
+            })?;
         }
         for t in &self.top_traces {
-            row([
-                "trace".into(),
-                t.trace_id.clone(),
-                t.workflow.clone().unwrap_or_default(),
-                "1".into(),
-                t.llm_calls.to_string(),
-                t.unpriced_calls.to_string(),
-                t.total_usd.to_string(),
-                String::new(),
-                String::new(),
-                String::new(),
-                t.input_tokens.to_string(),
-                t.output_tokens.to_string(),
-                t.duration_ms.to_string(),
-                opt(t.p50_ms),
-                opt(t.p95_ms),
-                opt(t.p99_ms),
-                t.complete.to_string(),
-            ])?;
+            put(CsvRow {
+                section: "trace",
+                key: t.trace_id.clone(),
+                label: t.workflow.clone().unwrap_or_default(),
+                traces: Some("1".into()),
+                llm_calls: t.llm_calls.to_string(),
+                unpriced_calls: t.unpriced_calls.to_string(),
+                cost_usd: t.total_usd.to_string(),
+                tokens: Some((t.input_tokens, t.output_tokens)),
+                duration_ms: Some(t.duration_ms),
+                latency: Some([t.p50_ms, t.p95_ms, t.p99_ms]),
+                complete: Some(t.complete),
+                ..CsvRow::default()
+            })?;
         }
         Ok(())
+    }
+}
+
+/// One CSV row; a section leaves the columns that do not apply to it empty (`None`).
+#[derive(Default)]
+struct CsvRow {
+    section: &'static str,
+    key: String,
+    label: String,
+    traces: Option<String>,
+    llm_calls: String,
+    unpriced_calls: String,
+    cost_usd: String,
+    pct: Option<String>,
+    avg_tokens: Option<(f64, f64)>,
+    tokens: Option<(u64, u64)>,
+    duration_ms: Option<u64>,
+    /// p50, p95, p99 (a percentile may be unknown: empty).
+    latency: Option<[Option<u32>; 3]>,
+    complete: Option<bool>,
+}
+
+impl CsvRow {
+    fn cells(self) -> [String; 17] {
+        fn or_empty<T: ToString>(v: Option<T>) -> String {
+            v.map(|x| x.to_string()).unwrap_or_default()
+        }
+        let [p50, p95, p99] = self.latency.unwrap_or_default();
+        [
+            self.section.to_owned(),
+            self.key,
+            self.label,
+            self.traces.unwrap_or_default(),
+            self.llm_calls,
+            self.unpriced_calls,
+            self.cost_usd,
+            self.pct.unwrap_or_default(),
+            or_empty(self.avg_tokens.map(|t| t.0)),
+            or_empty(self.avg_tokens.map(|t| t.1)),
+            or_empty(self.tokens.map(|t| t.0)),
+            or_empty(self.tokens.map(|t| t.1)),
+            or_empty(self.duration_ms),
+            or_empty(p50),
+            or_empty(p95),
+            or_empty(p99),
+            or_empty(self.complete),
+        ]
     }
 }
 
