@@ -147,8 +147,12 @@ pub(crate) struct Assembler {
     released_cap: usize,
     /// Traces released early (`SpanLimit`, `Evicted`, `Timeout`): later spans gather into a new
     /// part instead of going alone; bounded FIFO like `released`.
-    parted: HashSet<[u8; 16]>,
-    parted_order: VecDeque<[u8; 16]>,
+    /// Trace id -> the sequence number of its latest early release; the order queue may hold
+    /// stale (id, older sequence) entries, skipped when they reach the front, so a trace released
+    /// early again moves to the back.
+    parted: HashMap<[u8; 16], u64>,
+    parted_order: VecDeque<([u8; 16], u64)>,
+    parted_seq: u64,
     bytes: usize,
     spans: usize,
     next_seq: u64,
@@ -171,8 +175,9 @@ impl Assembler {
             released: HashSet::new(),
             released_order: VecDeque::new(),
             released_cap,
-            parted: HashSet::new(),
+            parted: HashMap::new(),
             parted_order: VecDeque::new(),
+            parted_seq: 0,
             bytes: 0,
             spans: 0,
             next_seq: 0,
@@ -249,7 +254,7 @@ impl Assembler {
                 let spans = Vec::with_capacity(hint.min(limits.max_spans_per_trace));
                 let bytes = TRACE_OVERHEAD_BYTES;
                 self.bytes += bytes;
-                let continued = self.parted.contains(&key);
+                let continued = self.parted.contains_key(&key);
                 self.traces.entry(key).or_insert(Pending {
                     spans,
                     bytes,
@@ -328,6 +333,7 @@ impl Assembler {
             // Released early: more of this trace may come, and gathers into a next part.
             self.remember_part(key);
         } else {
+            self.forget_parts(&key);
             self.remember(key);
         }
         let complete = !p.continued
@@ -344,14 +350,25 @@ impl Assembler {
     }
 
     fn remember_part(&mut self, key: [u8; 16]) {
-        if self.parted.insert(key) {
-            self.parted_order.push_back(key);
-            while self.parted_order.len() > self.released_cap {
-                if let Some(old) = self.parted_order.pop_front() {
-                    self.parted.remove(&old);
-                }
+        self.parted_seq += 1;
+        self.parted.insert(key, self.parted_seq);
+        self.parted_order.push_back((key, self.parted_seq));
+        while self.parted.len() > self.released_cap
+            || self.parted_order.len() > 2 * self.released_cap
+        {
+            let Some((old, seq)) = self.parted_order.pop_front() else {
+                break;
+            };
+            if self.parted.get(&old) == Some(&seq) {
+                self.parted.remove(&old);
             }
         }
+    }
+
+    /// Forgets a trace's early releases once it was released for good (its id is now in
+    /// `released`).
+    fn forget_parts(&mut self, key: &[u8; 16]) {
+        self.parted.remove(key);
     }
 
     fn remember(&mut self, key: [u8; 16]) {
@@ -495,6 +512,47 @@ mod tests {
         let n = out[0].spans.len();
         assert!((9..=11).contains(&n), "{n} spans");
         assert_eq!(a.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn a_trace_released_early_again_is_remembered_afresh() {
+        // The memory of early releases is bounded (1,024 ids here); a trace released early again
+        // moves to the back, so its last part (with the root) is still not called complete
+        // after 2,000 other early releases.
+        let (mut a, clock) = setup(AssemblyConfig {
+            max_spans_per_trace: 2,
+            max_traces: 1,
+            ..limits()
+        });
+        let mut out = Vec::new();
+        let trace_a = 250u8;
+        a.add(span(trace_a, 2, 1, &[]), &mut out);
+        a.add(span(trace_a, 3, 1, &[]), &mut out);
+        let others = |a: &mut Assembler, out: &mut Vec<Release>, base: u32| {
+            for t in 0..1000u32 {
+                let mut s = span(1, 1, 0, &[]);
+                s.span.trace_id[..4].copy_from_slice(&(base + t).to_be_bytes());
+                s.span.parent_span_id = vec![9; 8]; // not a root: stays until evicted
+                a.add(s, out);
+            }
+        };
+        others(&mut a, &mut out, 0);
+        a.add(span(trace_a, 4, 1, &[]), &mut out);
+        a.add(span(trace_a, 5, 1, &[]), &mut out);
+        others(&mut a, &mut out, 10_000);
+        a.add(span(trace_a, 1, 0, &[]), &mut out);
+        clock.advance(Duration::from_secs(1));
+        a.poll(&mut out);
+        let last = out
+            .iter()
+            .rev()
+            .find(|r| r.spans.iter().any(|s| s.trace_key() == [trace_a; 16]))
+            .expect("trace A's last part");
+        assert_eq!(last.spans.len(), 1);
+        assert!(
+            !last.complete,
+            "a later part of an early-released trace is never complete"
+        );
     }
 
     #[test]

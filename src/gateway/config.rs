@@ -835,10 +835,13 @@ pub struct TelemetryConfig {
 pub struct MemoryLimiterConfig {
     /// Resident memory limit in MiB; `0` turns the limiter off. When set, the assembly buffer
     /// gets at most 30 % of it (`assembly.max_bytes` is lowered to that), the export queue at
-    /// most 10 % (encoded bytes; full means the retryable refusal), and while the process's
-    /// resident memory (Linux `/proc/self/status` VmRSS) is above 85 % of the limit receivers
-    /// answer with the retryable status (gRPC `UNAVAILABLE`, HTTP 503 + `Retry-After`), so
-    /// senders keep their data and retry. Default: `0`.
+    /// most 10 % (encoded bytes; full means the retryable refusal; a persistent queue's disk
+    /// budget is lowered to the same, as it is read into memory at start), a request at most
+    /// 1/32 of it (the receivers' size limits are lowered), and while the process's resident
+    /// memory (Linux `/proc/self/status` VmRSS) is above 85 % of the limit, and the gateway's
+    /// own buffers hold at least 5 % of it, receivers answer with the retryable status (gRPC
+    /// `UNAVAILABLE`, HTTP 503 + `Retry-After`), so senders keep their data and retry; they
+    /// accept again below 75 %, or once the buffers hold under 2.5 %. Default: `0`.
     pub limit_mib: usize,
     /// How often resident memory is read. Default: `100ms`.
     #[serde(deserialize_with = "duration")]
@@ -861,6 +864,11 @@ pub struct MemoryLimit {
     pub refuse_above_bytes: usize,
     /// Refusing stops again below this (75 % of the limit).
     pub resume_below_bytes: usize,
+    /// The gateway's own buffers (assembly + export queue) must hold at least this (5 % of the
+    /// limit) for it to refuse, and it resumes when they hold less than half of it: when resident
+    /// memory is high for another reason (the allocator keeping freed pages, a host process),
+    /// refusing data could not bring it down.
+    pub own_floor_bytes: usize,
     /// How often resident memory is read.
     pub check_interval: Duration,
 }
@@ -1015,7 +1023,7 @@ impl GatewayConfig {
                 problems.push(format!("receivers: grpc and http both listen on {g}"));
             }
         }
-        let grpc_max = p.grpc.as_ref().map_or(DEFAULT_MAX_REQUEST_BYTES, |g| {
+        let mut grpc_max = p.grpc.as_ref().map_or(DEFAULT_MAX_REQUEST_BYTES, |g| {
             if g.max_recv_msg_size_mib == 0 {
                 problems.push(
                     "receivers.otlp.protocols.grpc.max_recv_msg_size_mib: must be at least 1"
@@ -1024,7 +1032,7 @@ impl GatewayConfig {
             }
             g.max_recv_msg_size_mib.saturating_mul(1024 * 1024)
         });
-        let http_max = p.http.as_ref().map_or(DEFAULT_MAX_REQUEST_BYTES, |h| {
+        let mut http_max = p.http.as_ref().map_or(DEFAULT_MAX_REQUEST_BYTES, |h| {
             if h.max_request_body_size < 1024 {
                 problems.push("receivers.otlp.protocols.http.max_request_body_size: must be at least 1024 bytes".into());
             }
@@ -1327,6 +1335,11 @@ impl GatewayConfig {
                 None
             }
         };
+        if client_identity.is_some() && !url.starts_with("https://") {
+            problems.push(
+                "exporter.tls.cert_file/key_file: the endpoint is not https://, no TLS to present them on".into(),
+            );
+        }
         let tls = ExporterTlsSettings {
             enabled: url.starts_with("https://"),
             ca_file: e.tls.ca_file.as_deref().map(resolve_path),
@@ -1386,9 +1399,15 @@ impl GatewayConfig {
             let limit = ml.limit_mib.saturating_mul(1024 * 1024);
             assembly.max_bytes = assembly.max_bytes.min(limit / 100 * 30);
             queue.max_memory_bytes = queue.max_memory_bytes.min(limit / 100 * 10);
+            // Everything a persistent queue holds is read into memory at start.
+            queue.max_bytes = queue.max_bytes.min(queue.max_memory_bytes);
+            // A request is decoded whole (several times its size) before any check can refuse.
+            grpc_max = grpc_max.min(limit / 32);
+            http_max = http_max.min(limit / 32);
             Some(MemoryLimit {
                 refuse_above_bytes: limit / 100 * 85,
                 resume_below_bytes: limit / 100 * 75,
+                own_floor_bytes: limit / 20,
                 check_interval: ml.check_interval,
             })
         };
@@ -1670,6 +1689,10 @@ mod tests {
         assert_eq!(m.resume_below_bytes, 500 * mib / 100 * 75);
         assert_eq!(on.assembly.max_bytes, 500 * mib / 100 * 30);
         assert_eq!(on.exporter.queue.max_memory_bytes, 500 * mib / 100 * 10);
+        assert_eq!(on.exporter.queue.max_bytes, 500 * mib / 100 * 10, "disk queue fits memory");
+        assert_eq!(on.grpc_max_request_bytes, 500 * mib / 32);
+        assert_eq!(on.http_max_request_bytes, 500 * mib / 32);
+        assert_eq!(off.grpc_max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
         // A smaller explicit budget is kept.
         let small = parse(
             "exporter: {endpoint: 'c:4317'}\nassembly: {max_bytes: 1048576}\nmemory_limiter: {limit_mib: 1000}",
@@ -1684,6 +1707,13 @@ mod tests {
         .resolve(&no_env)
         .unwrap_err()
         .to_string();
+        let plain = parse(
+            "exporter: {endpoint: 'http://c:4317', tls: {cert_file: c.pem, key_file: c.key}}",
+        )
+        .resolve(&no_env)
+        .unwrap_err()
+        .to_string();
+        assert!(plain.contains("not https://"), "{plain}");
         for p in [
             "memory_limiter.limit_mib: must be at least 64",
             "memory_limiter.check_interval",

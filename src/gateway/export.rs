@@ -252,6 +252,28 @@ impl ExportQueue {
         self.notify.notify_waiters();
     }
 
+    /// Queues a record read back from disk: as it is when it fits the batch limits, else split
+    /// into pieces that do, all under the same record. Returns the spans that could not be
+    /// queued (invalid ids; not expected, they were checked on receipt), for the caller to count.
+    pub(crate) fn push_recovered(
+        &self,
+        record: RecordId,
+        bytes: Bytes,
+        req: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        spans: usize,
+    ) -> usize {
+        if bytes.len() <= self.limits.max_bytes && spans <= self.limits.max_spans {
+            self.push_encoded(Some(record), bytes, spans);
+            return 0;
+        }
+        let split = super::proto_span::split(req);
+        for chunk in chunks(split.spans, self.limits) {
+            let n = chunk.len();
+            self.push_encoded(Some(record), encode(chunk), n);
+        }
+        split.invalid
+    }
+
     /// Times appending to the persistent queue failed (those spans were kept in memory only).
     pub(crate) fn wal_errors(&self) -> usize {
         self.wal_errors.load(Ordering::Acquire)
@@ -1013,6 +1035,37 @@ mod tests {
         assert!(q.memory_bytes() < bytes_before);
         assert_eq!(q.take_all(), 2);
         assert_eq!(q.memory_bytes(), 0);
+    }
+
+    #[test]
+    fn a_recovered_record_over_the_limits_is_split_under_its_record() {
+        let q = ExportQueue::new(
+            100,
+            BatchLimits {
+                max_spans: 2,
+                max_bytes: usize::MAX,
+            },
+        );
+        let req = regroup((1..=5).map(|i| span(1, i, 0, &[])).collect());
+        let bytes = Bytes::from(req.encode_to_vec());
+        assert_eq!(q.push_recovered(7, bytes.clone(), req.clone(), 5), 0);
+        let mut seen = Vec::new();
+        while let Some(b) = q.try_pop() {
+            assert!(b.len() <= 2, "{} spans in one request", b.len());
+            assert_eq!(count_spans(&decoded(&b)), b.len());
+            seen.extend(b.records.clone());
+            q.done(&b, true);
+        }
+        assert_eq!(
+            seen,
+            vec![(7, 2), (7, 2), (7, 1)],
+            "every piece acknowledges its spans"
+        );
+        // Within the limits: queued as it is, bytes untouched.
+        let q = ExportQueue::new(100, BatchLimits::default());
+        q.push_recovered(8, bytes.clone(), req, 5);
+        let b = q.try_pop().unwrap_or_default();
+        assert_eq!((b.body, b.records), (bytes, vec![(8, 5)]));
     }
 
     #[test]

@@ -257,6 +257,9 @@ impl Gateway {
             })
         };
 
+        if s.memory_limit.is_some() && resident_bytes().is_none() {
+            tracing::warn!("memory_limiter: resident memory cannot be read on this system (Linux /proc only); only the assembly and queue budgets apply");
+        }
         let memory_check = s.memory_limit.map(|limit| {
             let p = pipeline.clone();
             tokio::spawn(async move {
@@ -428,11 +431,16 @@ fn recover(queue: &ExportQueue, metrics: &Metrics, recovered: Vec<persist::Recov
                 continue;
             }
         };
-        // Sent as it was written (already priced); decoded only to count its spans.
+        // Sent as it was written (already priced), or in pieces when it is over today's batch
+        // limits (an earlier run may have had larger ones): each piece acknowledges its spans.
         let n = proto_span::count_spans(&req);
         wal.set_spans(r.record, n);
         metrics.received(n);
-        queue.push_encoded(Some(r.record), bytes::Bytes::from(r.payload), n);
+        let invalid = queue.push_recovered(r.record, bytes::Bytes::from(r.payload), req, n);
+        if invalid > 0 {
+            metrics.not_delivered(metrics::NotDelivered::InvalidSpan, invalid);
+            wal.ack(r.record, invalid);
+        }
         batches += 1;
         spans += n;
     }
@@ -500,18 +508,24 @@ impl RunningGateway {
         //    tests/gateway_persist.rs: 2 spans received, neither exported nor counted).
         self.ticker.abort();
         let _ = (&mut self.ticker).await;
+        if let Some(h) = self.memory_check.take() {
+            h.abort();
+            let _ = h.await;
+        }
         self.pipeline.drain();
         // 3. Drain the queue until empty or the deadline.
         self.queue.close();
         let _ = self.deadline.send(Some(deadline));
         let mut drained_in_time = true;
-        for h in self.consumers.drain(..) {
-            let abort = h.abort_handle();
-            if tokio::time::timeout_at(deadline + Duration::from_secs(1), h)
+        for mut h in self.consumers.drain(..) {
+            if tokio::time::timeout_at(deadline + Duration::from_secs(1), &mut h)
                 .await
                 .is_err()
             {
-                abort.abort();
+                // Wait for the abort to take effect: a poll still running on another worker
+                // could otherwise count its spans after `in_flight` is read below (twice).
+                h.abort();
+                let _ = h.await;
                 drained_in_time = false;
             }
         }

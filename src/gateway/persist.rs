@@ -114,6 +114,14 @@ impl Wal {
                     dir.display()
                 ))
             }
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
+                // Some network file systems have no locks: run, but say so.
+                tracing::warn!(
+                    dir = %dir.display(),
+                    error = %e,
+                    "persistent queue: the file system cannot lock the directory; make sure no other gateway uses it"
+                );
+            }
             Err(std::fs::TryLockError::Error(e)) => return Err(ctx(e)),
         }
         let mut ids = Vec::new();

@@ -145,15 +145,16 @@ impl Pipeline {
 
     /// The memory limiter's reading: refuse above the threshold, resume below the lower one.
     pub(crate) fn check_memory(&self, rss: usize, limit: &super::config::MemoryLimit) {
+        let own = self.assembler().buffered_bytes() + self.queue.memory_bytes();
         let high = self.memory_high.load(Ordering::Acquire);
-        if !high && rss > limit.refuse_above_bytes {
+        if !high && rss > limit.refuse_above_bytes && own >= limit.own_floor_bytes {
             self.memory_high.store(true, Ordering::Release);
             tracing::warn!(
                 rss_bytes = rss,
                 threshold_bytes = limit.refuse_above_bytes,
                 "memory limit: refusing new data (retryable) until resident memory goes down"
             );
-        } else if high && rss < limit.resume_below_bytes {
+        } else if high && (rss < limit.resume_below_bytes || own < limit.own_floor_bytes / 2) {
             self.memory_high.store(false, Ordering::Release);
             tracing::info!(rss_bytes = rss, "memory limit: accepting again");
         }
@@ -251,9 +252,16 @@ mod tests {
         let limit = MemoryLimit {
             refuse_above_bytes: 850,
             resume_below_bytes: 750,
+            own_floor_bytes: 100,
             check_interval: Duration::from_millis(100),
         };
-        assert!(p.export(request(1)).is_ok());
+        // Resident memory high but the gateway holds nothing: refusing would not help.
+        p.check_memory(900, &limit);
+        assert!(
+            p.export(request(1)).is_ok(),
+            "buffers empty: still accepting"
+        );
+        // Now one span is buffered (root_grace 2 s), over the floor.
         p.check_memory(900, &limit);
         let refused = p.export(request(2)).expect_err("over the limit");
         let ExportError::Unavailable { message, .. } = refused;
@@ -265,8 +273,16 @@ mod tests {
         assert!(p.export(request(4)).is_ok());
         let m = p.snapshot();
         assert_eq!((m.spans_received, m.spans_refused), (2, 2));
+        // Refusing again, then the buffers empty (released and exported): accepting again even
+        // though resident memory stays high.
+        p.check_memory(900, &limit);
+        assert!(p.export(request(5)).is_err());
+        p.drain();
+        p.queue.take_all(); // exported, say
+        p.check_memory(900, &limit);
+        assert!(p.export(request(6)).is_ok());
         assert!(p
             .render()
-            .contains("otel_llm_cost_spans_refused_total{reason=\"memory_limit\"} 2"));
+            .contains("otel_llm_cost_spans_refused_total{reason=\"memory_limit\"} 3"));
     }
 }
