@@ -1689,7 +1689,11 @@ mod tests {
         assert_eq!(m.resume_below_bytes, 500 * mib / 100 * 75);
         assert_eq!(on.assembly.max_bytes, 500 * mib / 100 * 30);
         assert_eq!(on.exporter.queue.max_memory_bytes, 500 * mib / 100 * 10);
-        assert_eq!(on.exporter.queue.max_bytes, 500 * mib / 100 * 10, "disk queue fits memory");
+        assert_eq!(
+            on.exporter.queue.max_bytes,
+            500 * mib / 100 * 10,
+            "disk queue fits memory"
+        );
         assert_eq!(on.grpc_max_request_bytes, 500 * mib / 32);
         assert_eq!(on.http_max_request_bytes, 500 * mib / 32);
         assert_eq!(off.grpc_max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
