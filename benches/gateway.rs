@@ -20,6 +20,12 @@ use otel_llm_cost::gateway::bench_support::{
 };
 use prost::Message;
 
+// The allocator the `otel-llm-cost` binary ships with (feature `mimalloc`, part of `cli`), so
+// the ceiling and the gateway path are both measured as the binary runs them.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 512;
 
 fn spans(tag: u64) -> Spans {

@@ -383,6 +383,19 @@ impl SpanView for GatewaySpan {
             f(&kv.key, view(kv.value.as_ref()));
         }
     }
+    // The hot-path variants, as for the SDK's spans: one loop, no call per skipped key.
+    #[inline]
+    fn for_each_attr_in(
+        &self,
+        filter: &crate::span_view::KeyFilter,
+        f: &mut dyn FnMut(usize, &str, AttrValue<'_>),
+    ) {
+        for (i, kv) in self.span.attributes.iter().enumerate() {
+            if filter.passes(&kv.key) {
+                f(i, &kv.key, view(kv.value.as_ref()));
+            }
+        }
+    }
     fn attr(&self, key: &str) -> Option<AttrValue<'_>> {
         self.span
             .attributes
@@ -390,6 +403,14 @@ impl SpanView for GatewaySpan {
             .rev()
             .find(|kv| kv.key == key)
             .map(|kv| view(kv.value.as_ref()))
+    }
+    fn attr_at(&self, index: usize, key: &str) -> Option<AttrValue<'_>> {
+        match self.span.attributes.get(index) {
+            Some(kv) if crate::span_view::eq_long(kv.key.as_bytes(), key.as_bytes()) => {
+                Some(view(kv.value.as_ref()))
+            }
+            _ => self.attr(key),
+        }
     }
     fn set_attr(&mut self, key: &str, value: OwnedValue) {
         let value = Some(owned(value));
