@@ -605,7 +605,8 @@ mod tests {
         let m = memory_estimate(&s);
         // The decoded span holds far more than its protobuf bytes: the struct itself, one heap
         // block per id, key and string value.
-        assert!(m > 3 * s.size, "estimate {m} vs encoded {}", s.size);
+        let encoded = prost::Message::encoded_len(&s.span);
+        assert!(m > 3 * encoded, "estimate {m} vs encoded {encoded}");
         assert!(
             m >= std::mem::size_of::<GatewaySpan>()
                 + 8 * std::mem::size_of::<opentelemetry_proto::tonic::common::v1::KeyValue>()

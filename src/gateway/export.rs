@@ -27,7 +27,8 @@ use super::config::{Compression, ExporterProtocol, ExporterSettings, RetryConfig
 use super::metrics::{Metrics, NotDelivered};
 use super::persist::{RecordId, Wal};
 use super::proto_span::{
-    regroup, resource_wire_len, scope_wire_len, span_wire_len, GatewaySpan, ResourceInfo, ScopeInfo,
+    count_spans, regroup, resource_wire_len, scope_wire_len, span_wire_len, split, GatewaySpan,
+    ResourceInfo, ScopeInfo,
 };
 use super::rpc_status;
 
@@ -142,6 +143,16 @@ fn chunks(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec<Vec<GatewaySpan>>
     out
 }
 
+fn encode_chunks(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec<(Bytes, usize)> {
+    chunks(spans, limits)
+        .into_iter()
+        .map(|c| {
+            let n = c.len();
+            (encode(c), n)
+        })
+        .collect()
+}
+
 fn encode(spans: Vec<GatewaySpan>) -> Bytes {
     let req = regroup(spans);
     let mut buf = Vec::with_capacity(req.encoded_len());
@@ -211,9 +222,32 @@ impl ExportQueue {
         if spans.is_empty() {
             return;
         }
-        for chunk in chunks(spans, self.limits) {
-            let n = chunk.len();
-            let bytes = encode(chunk);
+        // Most releases fit one request: encode them whole (one walk for the size, as any
+        // encode does); only a release over the limits is cut by per-span sizes.
+        let pieces = if spans.len() <= self.limits.max_spans {
+            let req = regroup(spans);
+            let len = req.encoded_len();
+            if len <= self.limits.max_bytes {
+                let n = count_spans(&req);
+                let mut buf = Vec::with_capacity(len);
+                // A Vec grows as needed: encoding into it cannot fail.
+                let _ = req.encode(&mut buf);
+                vec![(Bytes::from(buf), n)]
+            } else {
+                let s = split(req);
+                if s.invalid > 0 {
+                    // Cannot happen: ids were checked on receipt and pricing does not touch them.
+                    tracing::error!(
+                        spans = s.invalid,
+                        "export: priced spans with invalid ids dropped"
+                    );
+                }
+                encode_chunks(s.spans, self.limits)
+            }
+        } else {
+            encode_chunks(spans, self.limits)
+        };
+        for (bytes, n) in pieces {
             let record = self.wal.as_ref().and_then(|w| match w.append(&bytes, n) {
                 Ok(r) => Some(r),
                 Err(e) => {

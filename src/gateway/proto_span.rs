@@ -67,9 +67,6 @@ pub(crate) struct GatewaySpan {
     pub span: Span,
     pub resource: Arc<ResourceInfo>,
     pub scope: Arc<ScopeInfo>,
-    /// Encoded size of the span, kept exact as attributes and events are written (the
-    /// assembly's memory accounting and the exporter's batch sizing; never encoded twice).
-    pub size: usize,
 }
 
 /// Why a span was refused.
@@ -144,7 +141,6 @@ pub(crate) fn split(req: ExportTraceServiceRequest) -> Split {
             for span in ss.spans {
                 match check_ids(&span) {
                     Ok(()) => out.spans.push(GatewaySpan {
-                        size: span.encoded_len(),
                         span,
                         resource: resource.clone(),
                         scope: scope.clone(),
@@ -163,8 +159,9 @@ pub(crate) fn split(req: ExportTraceServiceRequest) -> Split {
 }
 
 /// Upper bound of a span's share of an export request (field tag + length prefix).
+/// Walks the span (prost `encoded_len`): only where a release has to be cut into batches.
 pub(crate) fn span_wire_len(s: &GatewaySpan) -> usize {
-    s.size + 6
+    s.span.encoded_len() + 6
 }
 
 /// Heap bytes of one allocation of `len` bytes: rounded up to a 16-byte chunk with its 8-byte
@@ -329,20 +326,9 @@ fn id<const N: usize>(b: &[u8]) -> [u8; N] {
     out
 }
 
-/// `Span.attributes`' field number.
-const SPAN_ATTRIBUTES_FIELD: u32 = 9;
-/// `Span.events`' field number.
-const SPAN_EVENTS_FIELD: u32 = 11;
-
-/// Bytes an attribute takes in its span's encoding (tag, length prefix and the `KeyValue`).
-fn attr_len(kv: &KeyValue) -> usize {
-    prost::encoding::message::encoded_len(SPAN_ATTRIBUTES_FIELD, kv)
-}
-
 impl GatewaySpan {
-    /// Appends an attribute, keeping `size` exact.
+    /// Appends an attribute.
     fn push_attr(&mut self, kv: KeyValue) {
-        self.size += attr_len(&kv);
         self.span.attributes.push(kv);
     }
 
@@ -415,15 +401,11 @@ impl SpanView for GatewaySpan {
     fn set_attr(&mut self, key: &str, value: OwnedValue) {
         let value = Some(owned(value));
         let mut found = false;
-        let mut size = self.size;
         // Replace every occurrence: readers may take the first or the last.
         for kv in self.span.attributes.iter_mut().filter(|kv| kv.key == key) {
-            let before = attr_len(kv);
             kv.value = value.clone();
-            size = size - before + attr_len(kv);
             found = true;
         }
-        self.size = size;
         if !found {
             self.push_attr(KeyValue {
                 key: key.to_owned(),
@@ -466,7 +448,6 @@ impl SpanView for GatewaySpan {
                 .collect(),
             dropped_attributes_count: 0,
         };
-        self.size += prost::encoding::message::encoded_len(SPAN_EVENTS_FIELD, &event);
         self.span.events.push(event);
     }
 }
@@ -508,7 +489,6 @@ pub(crate) mod tests {
             ..Default::default()
         };
         GatewaySpan {
-            size: span.encoded_len(),
             span,
             resource: Arc::new(ResourceInfo::default()),
             scope: Arc::new(ScopeInfo::default()),
@@ -534,35 +514,6 @@ pub(crate) mod tests {
             .filter(|kv| kv.key == "k")
             .all(|kv| view(kv.value.as_ref()) == AttrValue::Str("x")));
         assert_eq!(s.attr("new"), Some(AttrValue::Bool(true)));
-    }
-
-    #[test]
-    fn size_stays_the_encoded_size_through_writes() {
-        let mut s = span(
-            1,
-            2,
-            0,
-            &[("k", AttrValue::I64(1)), ("k", AttrValue::I64(2))],
-        );
-        assert_eq!(s.size, s.span.encoded_len());
-        s.set_attr("k", OwnedValue::Str("a longer value".into()));
-        assert_eq!(s.size, s.span.encoded_len());
-        s.write_attr(
-            &AttrKey::new("cost.total_usd"),
-            OwnedValue::F64(0.25),
-            false,
-        );
-        s.write_attr(&AttrKey::new("cost.llm_calls"), OwnedValue::I64(300), true);
-        s.set_attr("new", OwnedValue::Bool(true));
-        assert_eq!(s.size, s.span.encoded_len());
-        s.add_event(
-            "cost.budget.exceeded",
-            vec![(
-                AttrKey::new("cost.budget.name"),
-                OwnedValue::Str("b".into()),
-            )],
-        );
-        assert_eq!(s.size, s.span.encoded_len());
     }
 
     #[test]
