@@ -83,17 +83,25 @@ fn trace(t: u8) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTrace
     )
 }
 
-/// Guards: TLS end to end. Gateway B serves OTLP/gRPC and OTLP/HTTP over TLS and exports in
-/// plaintext to a sink; gateway A exports to B over https (OTLP/HTTP), gateway A2 over gRPC +
-/// TLS, both trusting the test CA (`exporter.tls.ca_file`). A TLS gRPC client reaches B; a
-/// plaintext client does not; a client that does not trust the CA does not.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_on_receivers_and_exporters_end_to_end() {
-    let pki = pki("e2e");
-    let faults = Faults::new(Answer::Ok);
+/// Gateway B: both receivers on TLS with the test PKI (and, with `mutual`, requiring a client
+/// certificate from the test CA), exporting in plaintext to a sink answering with `faults`.
+async fn tls_gateway(
+    pki: &Pki,
+    mutual: bool,
+    faults: &Faults,
+) -> (
+    otel_llm_cost::gateway::RunningGateway,
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+) {
     let sink = start_grpc_fault_sink(faults.clone()).await;
+    let client_ca = if mutual {
+        format!(", client_ca_file: '{}'", s(&pki.ca))
+    } else {
+        String::new()
+    };
     let tls = format!(
-        "tls: {{ cert_file: '{}', key_file: '{}' }}",
+        "tls: {{ cert_file: '{}', key_file: '{}'{client_ca} }}",
         s(&pki.cert),
         s(&pki.key)
     );
@@ -105,7 +113,19 @@ async fn tls_on_receivers_and_exporters_end_to_end() {
         ),
     )
     .await;
-    let (b_grpc, b_http) = (b.grpc_addr().expect("grpc"), b.http_addr().expect("http"));
+    let (grpc, http) = (b.grpc_addr().expect("grpc"), b.http_addr().expect("http"));
+    (b, grpc, http)
+}
+
+/// Guards: TLS end to end. Gateway B serves OTLP/gRPC and OTLP/HTTP over TLS and exports in
+/// plaintext to a sink; gateway A exports to B over https (OTLP/HTTP), gateway A2 over gRPC +
+/// TLS, both trusting the test CA (`exporter.tls.ca_file`). A TLS gRPC client reaches B; a
+/// plaintext client does not; a client that does not trust the CA does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_on_receivers_and_exporters_end_to_end() {
+    let pki = pki("e2e");
+    let faults = Faults::new(Answer::Ok);
+    let (b, b_grpc, b_http) = tls_gateway(&pki, false, &faults).await;
 
     // A -> B over OTLP/HTTP + TLS.
     let a = start_gateway(
@@ -219,22 +239,7 @@ async fn tls_on_receivers_and_exporters_end_to_end() {
 async fn mutual_tls_requires_a_client_certificate_on_both_receivers() {
     let pki = pki("mtls");
     let faults = Faults::new(Answer::Ok);
-    let sink = start_grpc_fault_sink(faults.clone()).await;
-    let tls = format!(
-        "tls: {{ cert_file: '{}', key_file: '{}', client_ca_file: '{}' }}",
-        s(&pki.cert),
-        s(&pki.key),
-        s(&pki.ca)
-    );
-    let b = start_gateway(
-        &format!("http://{sink}"),
-        "",
-        &format!(
-            "{FAST}\nreceivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:0', {tls} }}, http: {{ endpoint: '127.0.0.1:0', {tls} }} }} }} }}"
-        ),
-    )
-    .await;
-    let (b_grpc, b_http) = (b.grpc_addr().expect("grpc"), b.http_addr().expect("http"));
+    let (b, b_grpc, b_http) = tls_gateway(&pki, true, &faults).await;
     let with_cert = format!(
         "  tls: {{ ca_file: '{}', cert_file: '{}', key_file: '{}' }}",
         s(&pki.ca),
