@@ -306,6 +306,32 @@ async fn mutual_tls_requires_a_client_certificate_on_both_receivers() {
     let _ = std::fs::remove_dir_all(&pki.dir);
 }
 
+/// Guards: an exporter client certificate with a key that is not its own is refused at start
+/// with a message naming the files, for both exporter protocols (for gRPC, tonic alone said
+/// "exporter TLS: transport error").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_with_the_wrong_key_is_refused_at_start() {
+    let pki = pki("mismatch");
+    for protocol in ["grpc", "http/protobuf"] {
+        let yaml = format!(
+            "receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:0' }} }} }} }}\nexporter: {{ endpoint: 'https://localhost:1', protocol: {protocol}, tls: {{ ca_file: '{}', cert_file: '{}', key_file: '{}' }} }}\ntelemetry: {{ metrics: {{ endpoint: '' }} }}",
+            s(&pki.ca),
+            s(&pki.client_cert),
+            s(&pki.key) // the server's key, not the client certificate's
+        );
+        let settings = otel_llm_cost::gateway::GatewayConfig::from_yaml("t.yaml", &yaml, None)
+            .expect("parses")
+            .resolve(&|_| None)
+            .expect("valid");
+        let err = match otel_llm_cost::gateway::Gateway::start(settings).await {
+            Ok(_) => panic!("{protocol}: a mismatched certificate and key must not start"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("cert_file"), "{protocol}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&pki.dir);
+}
+
 /// Guards: with `auth:` configured, both receivers refuse requests without the exact bearer
 /// token (HTTP 401 + `WWW-Authenticate: Bearer`, gRPC UNAUTHENTICATED) and touch nothing; the
 /// right token is accepted. The token is read from a file.

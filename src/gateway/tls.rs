@@ -201,8 +201,23 @@ pub(crate) fn grpc_client_config(
 ) -> Result<tonic::transport::ClientTlsConfig, String> {
     let mut cfg = tonic::transport::ClientTlsConfig::new().domain_name(host);
     if let Some((c, k)) = &t.client_identity {
-        certs("exporter.tls.cert_file", c)?;
-        key("exporter.tls.key_file", k)?;
+        // rustls checks that the key belongs to the certificate, with a message naming the files
+        // (tonic refuses such a pair too, but says only "transport error").
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_client_auth_cert(
+                certs("exporter.tls.cert_file", c)?,
+                key("exporter.tls.key_file", k)?,
+            )
+            .map_err(|e| {
+                format!(
+                    "exporter.tls.cert_file '{}' / key_file '{}': {e}",
+                    c.display(),
+                    k.display()
+                )
+            })?;
         cfg = cfg.identity(tonic::transport::Identity::from_pem(
             read("exporter.tls.cert_file", c)?,
             read("exporter.tls.key_file", k)?,
