@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio::sync::{watch, Notify};
@@ -143,19 +143,48 @@ fn chunks(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec<Vec<GatewaySpan>>
     out
 }
 
+/// Encoded requests within the limits, each with its span count, and the spans that could not
+/// be kept (invalid ids, from a request that had to be split again). Most releases fit one
+/// request: they are encoded whole (one size walk, as any encode does); only spans over the
+/// limits are cut by per-span sizes.
+fn encode_within(spans: Vec<GatewaySpan>, limits: BatchLimits) -> (Vec<(Bytes, usize)>, usize) {
+    if spans.len() > limits.max_spans {
+        return (encode_chunks(spans, limits), 0);
+    }
+    encode_request_within(regroup(spans), limits)
+}
+
+/// As [`encode_within`], from a request.
+fn encode_request_within(
+    req: ExportTraceServiceRequest,
+    limits: BatchLimits,
+) -> (Vec<(Bytes, usize)>, usize) {
+    let n = count_spans(&req);
+    if n <= limits.max_spans {
+        let len = req.encoded_len();
+        if len <= limits.max_bytes {
+            return (vec![(encode_sized(&req, len), n)], 0);
+        }
+    }
+    let s = split(req);
+    (encode_chunks(s.spans, limits), s.invalid)
+}
+
 fn encode_chunks(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec<(Bytes, usize)> {
     chunks(spans, limits)
         .into_iter()
         .map(|c| {
             let n = c.len();
-            (encode(c), n)
+            let req = regroup(c);
+            let len = req.encoded_len();
+            (encode_sized(&req, len), n)
         })
         .collect()
 }
 
-fn encode(spans: Vec<GatewaySpan>) -> Bytes {
-    let req = regroup(spans);
-    let mut buf = Vec::with_capacity(req.encoded_len());
+/// `req` encoded into a buffer of its exact size `len`.
+fn encode_sized(req: &ExportTraceServiceRequest, len: usize) -> Bytes {
+    let mut buf = Vec::with_capacity(len);
     // A Vec grows as needed: encoding into it cannot fail.
     let _ = req.encode(&mut buf);
     Bytes::from(buf)
@@ -222,31 +251,14 @@ impl ExportQueue {
         if spans.is_empty() {
             return;
         }
-        // Most releases fit one request: encode them whole (one walk for the size, as any
-        // encode does); only a release over the limits is cut by per-span sizes.
-        let pieces = if spans.len() <= self.limits.max_spans {
-            let req = regroup(spans);
-            let len = req.encoded_len();
-            if len <= self.limits.max_bytes {
-                let n = count_spans(&req);
-                let mut buf = Vec::with_capacity(len);
-                // A Vec grows as needed: encoding into it cannot fail.
-                let _ = req.encode(&mut buf);
-                vec![(Bytes::from(buf), n)]
-            } else {
-                let s = split(req);
-                if s.invalid > 0 {
-                    // Cannot happen: ids were checked on receipt and pricing does not touch them.
-                    tracing::error!(
-                        spans = s.invalid,
-                        "export: priced spans with invalid ids dropped"
-                    );
-                }
-                encode_chunks(s.spans, self.limits)
-            }
-        } else {
-            encode_chunks(spans, self.limits)
-        };
+        let (pieces, invalid) = encode_within(spans, self.limits);
+        if invalid > 0 {
+            // Cannot happen: ids were checked on receipt and pricing does not touch them.
+            tracing::error!(
+                spans = invalid,
+                "export: priced spans with invalid ids dropped"
+            );
+        }
         for (bytes, n) in pieces {
             let record = self.wal.as_ref().and_then(|w| match w.append(&bytes, n) {
                 Ok(r) => Some(r),
@@ -293,19 +305,18 @@ impl ExportQueue {
         &self,
         record: RecordId,
         bytes: Bytes,
-        req: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        req: ExportTraceServiceRequest,
         spans: usize,
     ) -> usize {
         if bytes.len() <= self.limits.max_bytes && spans <= self.limits.max_spans {
             self.push_encoded(Some(record), bytes, spans);
             return 0;
         }
-        let split = super::proto_span::split(req);
-        for chunk in chunks(split.spans, self.limits) {
-            let n = chunk.len();
-            self.push_encoded(Some(record), encode(chunk), n);
+        let (pieces, invalid) = encode_request_within(req, self.limits);
+        for (bytes, n) in pieces {
+            self.push_encoded(Some(record), bytes, n);
         }
-        split.invalid
+        invalid
     }
 
     /// Times appending to the persistent queue failed (those spans were kept in memory only).
@@ -898,7 +909,6 @@ mod tests {
     use super::*;
     use crate::gateway::proto_span::count_spans;
     use crate::gateway::proto_span::tests::span;
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
     #[test]
     fn grpc_retry_classification_follows_the_otlp_spec() {
