@@ -891,6 +891,18 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// A problem for each of `files` (field name, path) that is not a file.
+fn require_files(section: &str, files: &[(&str, &PathBuf)], problems: &mut Vec<String>) {
+    for (name, f) in files {
+        if !f.is_file() {
+            problems.push(format!(
+                "{section}.{name}: '{}' is not a readable file",
+                f.display()
+            ));
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Resolved settings
 // ---------------------------------------------------------------------------------------------
@@ -1058,14 +1070,7 @@ impl GatewayConfig {
                 if let Some(ca) = &t.client_ca_file {
                     files.push(("client_ca_file", ca));
                 }
-                for (name, f) in files {
-                    if !f.is_file() {
-                        problems.push(format!(
-                            "{field}.tls.{name}: '{}' is not a readable file",
-                            f.display()
-                        ));
-                    }
-                }
+                require_files(&format!("{field}.tls"), &files, problems);
                 t
             })
         };
@@ -1353,14 +1358,7 @@ impl GatewayConfig {
             files.push(("cert_file", c));
             files.push(("key_file", k));
         }
-        for (name, f) in files {
-            if !f.is_file() {
-                problems.push(format!(
-                    "exporter.tls.{name}: '{}' is not a readable file",
-                    f.display()
-                ));
-            }
-        }
+        require_files("exporter.tls", &files, &mut problems);
 
         // Telemetry and shutdown.
         let metrics = if self.telemetry.metrics.endpoint.trim().is_empty() {
