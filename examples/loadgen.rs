@@ -41,11 +41,12 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use otel_llm_cost::gateway::bench_support::{request, TraceGen};
+use otel_llm_cost::gateway::bench_support::{
+    request, BytesClientCodec, BytesServerCodec, TraceGen,
+};
 use prost::Message;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{http, Body, Service, StdError};
 use tonic::Status;
 
@@ -226,85 +227,6 @@ fn walk_spans(req: &[u8], mut f: impl FnMut(usize, &[u8], bool)) -> u64 {
 // gRPC codecs: raw bytes both ways
 // ---------------------------------------------------------------------------------------------
 
-/// Client: sends prepared bytes, decodes the response.
-#[derive(Debug, Default, Clone, Copy)]
-struct ClientCodec;
-#[derive(Debug, Default, Clone, Copy)]
-struct BytesEncoder;
-#[derive(Debug, Default, Clone, Copy)]
-struct ResponseDecoder;
-
-impl Codec for ClientCodec {
-    type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
-    type Encoder = BytesEncoder;
-    type Decoder = ResponseDecoder;
-    fn encoder(&mut self) -> BytesEncoder {
-        BytesEncoder
-    }
-    fn decoder(&mut self) -> ResponseDecoder {
-        ResponseDecoder
-    }
-}
-
-impl Encoder for BytesEncoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for ResponseDecoder {
-    type Item = ExportTraceServiceResponse;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        ExportTraceServiceResponse::decode(src)
-            .map(Some)
-            .map_err(|e| Status::internal(e.to_string()))
-    }
-}
-
-/// Sink: takes raw bytes, answers an empty response.
-#[derive(Debug, Default, Clone, Copy)]
-struct SinkCodec;
-#[derive(Debug, Default, Clone, Copy)]
-struct RawDecoder;
-#[derive(Debug, Default, Clone, Copy)]
-struct ResponseEncoder;
-
-impl Codec for SinkCodec {
-    type Encode = ExportTraceServiceResponse;
-    type Decode = Bytes;
-    type Encoder = ResponseEncoder;
-    type Decoder = RawDecoder;
-    fn encoder(&mut self) -> ResponseEncoder {
-        ResponseEncoder
-    }
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-
-impl Encoder for ResponseEncoder {
-    type Item = ExportTraceServiceResponse;
-    type Error = Status;
-    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        item.encode(dst)
-            .map_err(|e| Status::internal(e.to_string()))
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        let n = src.remaining();
-        Ok(Some(src.copy_to_bytes(n)))
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Shared state: sampled send times, the sink's counts
 // ---------------------------------------------------------------------------------------------
@@ -385,7 +307,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let shared = self.0.clone();
         Box::pin(async move {
-            let mut grpc = tonic::server::Grpc::new(SinkCodec)
+            let mut grpc = tonic::server::Grpc::new(BytesServerCodec)
                 .apply_max_message_size_config(Some(256 << 20), None);
             Ok(grpc.unary(SinkExport(shared), req).await)
         })
@@ -468,10 +390,14 @@ impl Transport {
             Transport::Grpc(g) => {
                 g.ready().await.map_err(|e| format!("not ready: {e}"))?;
                 let path = http::uri::PathAndQuery::from_static(EXPORT_PATH);
-                g.unary(tonic::Request::new(Bytes::from(body)), path, ClientCodec)
-                    .await
-                    .map(|_| ())
-                    .map_err(|s| format!("gRPC {:?}", s.code()))
+                g.unary(
+                    tonic::Request::new(Bytes::from(body)),
+                    path,
+                    BytesClientCodec,
+                )
+                .await
+                .map(|_| ())
+                .map_err(|s| format!("gRPC {:?}", s.code()))
             }
             Transport::Http(c, url) => {
                 let r = c

@@ -18,6 +18,11 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 
+/// The gateway's gRPC codecs on raw bytes: a client sending encoded `ExportTraceServiceRequest`
+/// bytes (the exporter's), and a server taking a request's bytes as they are (the receiver's).
+pub use super::export::EncodedCodec as BytesClientCodec;
+pub use super::grpc::RawCodec as BytesServerCodec;
+
 use super::assembly::{Assembler, ManualClock, Release};
 use super::config::AssemblyConfig;
 use super::grpc::decode_request;

@@ -677,9 +677,9 @@ pub(crate) fn redact_url(u: &str) -> String {
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// gRPC codec for `TraceService/Export` whose request is already-encoded protobuf: the bytes go
-/// out as they are; the response is decoded with prost.
+/// out as they are; the response is decoded with prost (client side; also the load generator's).
 #[derive(Debug, Clone, Copy, Default)]
-struct EncodedCodec;
+pub struct EncodedCodec;
 
 impl Codec for EncodedCodec {
     type Encode = Bytes;

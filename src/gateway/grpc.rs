@@ -43,15 +43,17 @@ const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>;
 
-/// Request bytes in, response message out.
+/// Request bytes in, response message out (server side; also the load generator's sink).
 #[derive(Debug, Default, Clone, Copy)]
-struct RawCodec;
+pub struct RawCodec;
 
+/// [`RawCodec`]'s decoder: the request's bytes as they are.
 #[derive(Debug, Default, Clone, Copy)]
-struct RawDecoder;
+pub struct RawDecoder;
 
+/// [`RawCodec`]'s encoder: the response, with prost.
 #[derive(Debug, Default, Clone, Copy)]
-struct ResponseEncoder;
+pub struct ResponseEncoder;
 
 impl Codec for RawCodec {
     type Encode = ExportTraceServiceResponse;
