@@ -254,6 +254,7 @@ pub(crate) struct Own<'e> {
 
 impl Own<'_> {
     /// `true` when nothing is written for the span unless its children bring totals.
+    #[cfg_attr(not(feature = "processor"), allow(dead_code))]
     pub(crate) fn is_nothing(&self) -> bool {
         matches!(self.kind, OwnKind::Nothing)
     }

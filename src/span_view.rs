@@ -27,8 +27,8 @@ pub struct AttrKey {
     #[cfg(feature = "processor")]
     otel: opentelemetry::Key,
     /// The interned name, when there is one: a `Key` made from it directly is cheaper than a
-    /// clone of `otel` (which has to match on how the key is held).
-    #[cfg(feature = "processor")]
+    /// clone of `otel` (which has to match on how the key is held), and the gateway keeps it
+    /// beside a span without a copy.
     interned: Option<&'static str>,
 }
 
@@ -48,7 +48,6 @@ impl AttrKey {
     /// A key. The name is interned for the life of the process (see [`intern`]): keys are a
     /// fixed set built once per engine.
     pub fn new(name: &str) -> AttrKey {
-        #[cfg(feature = "processor")]
         let interned = intern(name);
         #[cfg(feature = "processor")]
         let otel = match interned {
@@ -58,7 +57,6 @@ impl AttrKey {
         AttrKey {
             #[cfg(feature = "processor")]
             otel,
-            #[cfg(feature = "processor")]
             interned,
             name: name.into(),
         }
@@ -66,6 +64,18 @@ impl AttrKey {
 
     /// The key's name.
     pub fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    /// The key's name as an interned `'static` string, when the intern table had room.
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn interned(&self) -> Option<&'static str> {
+        self.interned
+    }
+
+    /// The key's name, shared.
+    #[cfg_attr(not(feature = "gateway"), allow(dead_code))]
+    pub(crate) fn shared(&self) -> &Arc<str> {
         &self.name
     }
 }

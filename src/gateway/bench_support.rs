@@ -5,7 +5,7 @@
 //! ```text
 //! TraceGen (agent traces, several services, OpenInference + GenAI across models)
 //!   -> request(..) -> ExportTraceServiceRequest
-//!   -> GatewayPath::run: decode -> split -> assembly -> Engine::price_trace -> regroup -> encode
+//!   -> GatewayPath::run: decode -> split -> assembly -> Engine::price_trace -> encode (the exporter's)
 //! ```
 #![doc(hidden)]
 
@@ -25,9 +25,10 @@ pub use super::grpc::RawCodec as BytesServerCodec;
 
 use super::assembly::{Assembler, ManualClock, Release};
 use super::config::AssemblyConfig;
+use super::export::{encode_within, BatchLimits};
 use super::grpc::decode_request;
 use super::pipeline::price_release;
-use super::proto_span::{regroup, split, GatewaySpan};
+use super::proto_span::{split, GatewaySpan};
 use crate::engine::{Engine, EngineOptions};
 use crate::pricing::Catalog;
 use crate::semconv::DEFAULT_PREFIX;
@@ -440,8 +441,8 @@ impl GatewayPath {
     }
 
     /// One request through the gateway: decode, split, assembly, (pricing when `price`),
-    /// regroup, encode. Returns the encoded export request.
-    pub fn run(&mut self, bytes: &[u8], price: bool) -> Result<Vec<u8>, String> {
+    /// encode as the exporter does. Returns the encoded export request.
+    pub fn run(&mut self, bytes: &[u8], price: bool) -> Result<Vec<bytes::Bytes>, String> {
         let req = decode_request(bytes)?;
         let s = split(req);
         self.fresh_assembler();
@@ -457,7 +458,12 @@ impl GatewayPath {
             }
             out.append(&mut r.spans);
         }
-        Ok(regroup(out).encode_to_vec())
+        // The exporter's encoding, as one push of the whole batch (no batch limits: one
+        // request).
+        Ok(encode_within(out, BatchLimits::default())
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect())
     }
 }
 

@@ -3,13 +3,14 @@
 //! spec.
 //!
 //! ```text
-//! release -> ExportQueue (spans) -> consumer: batch (max spans, max bytes) -> regroup -> send/retry -> counters
+//! release -> encode (wire.rs, within the batch limits) -> ExportQueue (fragments) -> consumer: concatenate -> send/retry -> counters
 //! ```
 //!
 //! Every span that enters the queue ends in exactly one counter: `spans_exported` or
 //! `spans_not_delivered{reason}`.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,10 +28,10 @@ use super::config::{Compression, ExporterProtocol, ExporterSettings, RetryConfig
 use super::metrics::{Metrics, NotDelivered};
 use super::persist::{RecordId, Wal};
 use super::proto_span::{
-    count_spans, regroup, resource_wire_len, scope_wire_len, span_wire_len, split, GatewaySpan,
-    ResourceInfo, ScopeInfo,
+    resource_wire_len, scope_wire_len, split, GatewaySpan, ResourceInfo, ScopeInfo,
 };
 use super::rpc_status;
+use super::wire;
 
 /// The export queue. It holds priced spans already encoded: each push is regrouped and encoded
 /// once into fragments, each a valid `ExportTraceServiceRequest` within the batch limits;
@@ -100,94 +101,75 @@ impl Batch {
     }
 }
 
-/// Splits spans into runs that each fit the limits (a single span over them goes alone).
-fn chunks(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec<Vec<GatewaySpan>> {
+/// Splits spans into runs that each fit the limits (a single span over them goes alone), as
+/// index ranges. `lens[i]` is the encoded length of `spans[i]` ([`wire::span_len`]).
+fn chunks(spans: &[GatewaySpan], lens: &[usize], limits: BatchLimits) -> Vec<Range<usize>> {
     let mut out = Vec::new();
-    let mut cur: Vec<GatewaySpan> = Vec::new();
-    let mut bytes = 16usize;
-    let mut resources: Vec<Arc<ResourceInfo>> = Vec::new();
-    let mut scopes: Vec<Arc<ScopeInfo>> = Vec::new();
-    for s in spans {
+    let mut start = 0;
+    let mut bytes = REQUEST_OVERHEAD;
+    let mut resources: Vec<&Arc<ResourceInfo>> = Vec::new();
+    let mut scopes: Vec<&Arc<ScopeInfo>> = Vec::new();
+    for (i, (s, &len)) in spans.iter().zip(lens).enumerate() {
         let new_resource = !resources.iter().any(|r| Arc::ptr_eq(r, &s.resource));
         let new_scope = !scopes.iter().any(|sc| Arc::ptr_eq(sc, &s.scope));
-        let mut add = span_wire_len(&s);
+        let mut add = wire::entry_len(len);
         if new_resource {
             add += resource_wire_len(&s.resource);
         }
         if new_scope {
             add += scope_wire_len(&s.scope);
         }
-        if !cur.is_empty() && (cur.len() >= limits.max_spans || bytes + add > limits.max_bytes) {
-            out.push(std::mem::take(&mut cur));
+        if i > start && (i - start >= limits.max_spans || bytes + add > limits.max_bytes) {
+            out.push(start..i);
+            start = i;
             resources.clear();
             scopes.clear();
-            bytes =
-                16 + span_wire_len(&s) + resource_wire_len(&s.resource) + scope_wire_len(&s.scope);
-            resources.push(s.resource.clone());
-            scopes.push(s.scope.clone());
-            cur.push(s);
+            bytes = REQUEST_OVERHEAD
+                + wire::entry_len(len)
+                + resource_wire_len(&s.resource)
+                + scope_wire_len(&s.scope);
+            resources.push(&s.resource);
+            scopes.push(&s.scope);
             continue;
         }
         if new_resource {
-            resources.push(s.resource.clone());
+            resources.push(&s.resource);
         }
         if new_scope {
-            scopes.push(s.scope.clone());
+            scopes.push(&s.scope);
         }
         bytes += add;
-        cur.push(s);
     }
-    if !cur.is_empty() {
-        out.push(cur);
+    if start < spans.len() {
+        out.push(start..spans.len());
     }
     out
 }
 
-/// Encoded requests within the limits, each with its span count, and the spans that could not
-/// be kept (invalid ids, from a request that had to be split again). Most releases fit one
-/// request: they are encoded whole (one size walk, as any encode does); only spans over the
-/// limits are cut by per-span sizes.
-fn encode_within(spans: Vec<GatewaySpan>, limits: BatchLimits) -> (Vec<(Bytes, usize)>, usize) {
-    if spans.len() > limits.max_spans {
-        return (encode_chunks(spans, limits), 0);
-    }
-    encode_request_within(regroup(spans), limits)
-}
+/// Bytes counted for a request beyond its groups and spans (an upper bound, as the groups').
+const REQUEST_OVERHEAD: usize = 16;
 
-/// As [`encode_within`], from a request.
-fn encode_request_within(
-    req: ExportTraceServiceRequest,
-    limits: BatchLimits,
-) -> (Vec<(Bytes, usize)>, usize) {
-    let n = count_spans(&req);
-    if n <= limits.max_spans {
-        let len = req.encoded_len();
-        if len <= limits.max_bytes {
-            return (vec![(encode_sized(&req, len), n)], 0);
-        }
-    }
-    let s = split(req);
-    (encode_chunks(s.spans, limits), s.invalid)
-}
-
-fn encode_chunks(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec<(Bytes, usize)> {
-    chunks(spans, limits)
+/// Encoded requests within the limits, each with its span count. Each span's length is
+/// computed once and serves both the cutting and the encoding; most releases fit one request.
+pub(crate) fn encode_within(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec<(Bytes, usize)> {
+    let lens: Vec<usize> = spans.iter().map(wire::span_len).collect();
+    chunks(&spans, &lens, limits)
         .into_iter()
-        .map(|c| {
-            let n = c.len();
-            let req = regroup(c);
-            let len = req.encoded_len();
-            (encode_sized(&req, len), n)
+        .map(|r| {
+            let n = r.len();
+            (Bytes::from(wire::encode(&spans[r.clone()], &lens[r])), n)
         })
         .collect()
 }
 
-/// `req` encoded into a buffer of its exact size `len`.
-fn encode_sized(req: &ExportTraceServiceRequest, len: usize) -> Bytes {
-    let mut buf = Vec::with_capacity(len);
-    // A Vec grows as needed: encoding into it cannot fail.
-    let _ = req.encode(&mut buf);
-    Bytes::from(buf)
+/// As [`encode_within`], from a request; also returns the spans that could not be kept
+/// (invalid ids; not expected from our own records).
+fn encode_request_within(
+    req: ExportTraceServiceRequest,
+    limits: BatchLimits,
+) -> (Vec<(Bytes, usize)>, usize) {
+    let s = split(req);
+    (encode_within(s.spans, limits), s.invalid)
 }
 
 impl ExportQueue {
@@ -251,15 +233,7 @@ impl ExportQueue {
         if spans.is_empty() {
             return;
         }
-        let (pieces, invalid) = encode_within(spans, self.limits);
-        if invalid > 0 {
-            // Cannot happen: ids were checked on receipt and pricing does not touch them.
-            tracing::error!(
-                spans = invalid,
-                "export: priced spans with invalid ids dropped"
-            );
-        }
-        for (bytes, n) in pieces {
+        for (bytes, n) in encode_within(spans, self.limits) {
             let record = self.wal.as_ref().and_then(|w| match w.append(&bytes, n) {
                 Ok(r) => Some(r),
                 Err(e) => {
@@ -907,8 +881,9 @@ pub(crate) async fn consumer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::proto_span::count_spans;
     use crate::gateway::proto_span::tests::span;
+    use crate::gateway::proto_span::{count_spans, regroup};
+    use crate::gateway::wire::span_wire_len;
 
     #[test]
     fn grpc_retry_classification_follows_the_otlp_spec() {
@@ -1013,7 +988,7 @@ mod tests {
 
         // Room for the request, resource and scope overhead plus two spans.
         let one = span_wire_len(&span(1, 1, 0, &[]));
-        let limit = 16
+        let limit = REQUEST_OVERHEAD
             + resource_wire_len(&ResourceInfo::default())
             + scope_wire_len(&ScopeInfo::default())
             + 2 * one;

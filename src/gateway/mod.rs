@@ -36,6 +36,7 @@ mod pipeline;
 mod proto_span;
 mod rpc_status;
 mod tls;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -625,7 +626,7 @@ pub mod fuzzing {
 
     /// What the gateway does to a decoded request after admission, minus the assembly timers:
     /// split it into spans (invalid ids refused), group them by trace, price each trace with
-    /// [`Engine::price_trace`], regroup and encode the export request. Returns the spans kept.
+    /// [`Engine::price_trace`], encode the export request. Returns the spans kept.
     pub fn price_request(engine: &Engine, req: ExportTraceServiceRequest, complete: bool) -> usize {
         let split = super::proto_span::split(req);
         let mut traces: HashMap<[u8; 16], Vec<super::proto_span::GatewaySpan>> = HashMap::new();
@@ -636,11 +637,12 @@ pub mod fuzzing {
         for (_, mut spans) in traces {
             engine.price_trace(&mut spans, complete);
             kept += spans.len();
-            let out = super::proto_span::regroup(spans);
-            let bytes = out.encode_to_vec();
-            // The exporter's output must decode again.
-            if ExportTraceServiceRequest::decode(bytes.as_slice()).is_err() {
-                return usize::MAX;
+            let lens: Vec<usize> = spans.iter().map(super::wire::span_len).collect();
+            let bytes = super::wire::encode(&spans, &lens);
+            // The exporter's output must decode again, and hold every span.
+            match ExportTraceServiceRequest::decode(bytes.as_slice()) {
+                Ok(out) if super::proto_span::count_spans(&out) == spans.len() => {}
+                _ => return usize::MAX,
             }
         }
         kept

@@ -11,7 +11,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::Event;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
+#[cfg(test)]
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
 use prost::Message;
 
 use crate::span_view::{AttrKey, AttrValue, OwnedValue, SpanView};
@@ -67,6 +69,103 @@ pub(crate) struct GatewaySpan {
     pub span: Span,
     pub resource: Arc<ResourceInfo>,
     pub scope: Arc<ScopeInfo>,
+    /// Attributes the engine wrote, encoded after the span's own (see [`super::wire`]): kept
+    /// with the key as the engine holds it (interned or shared), so a write builds no
+    /// `KeyValue` with freshly allocated key and value strings.
+    pub added: Vec<Added>,
+}
+
+impl GatewaySpan {
+    /// A span as received.
+    pub(crate) fn new(span: Span, resource: Arc<ResourceInfo>, scope: Arc<ScopeInfo>) -> Self {
+        GatewaySpan {
+            span,
+            resource,
+            scope,
+            added: Vec::new(),
+        }
+    }
+}
+
+/// An attribute name the engine wrote.
+#[derive(Debug, Clone)]
+pub(crate) enum AddedKey {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl AddedKey {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            AddedKey::Static(s) => s,
+            AddedKey::Shared(s) => s,
+        }
+    }
+
+    fn of(key: &AttrKey) -> AddedKey {
+        match key.interned() {
+            Some(s) => AddedKey::Static(s),
+            None => AddedKey::Shared(Arc::clone(key.shared())),
+        }
+    }
+}
+
+/// An attribute value the engine wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum AddedValue {
+    Str(String),
+    Static(&'static str),
+    Shared(Arc<str>),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+}
+
+impl AddedValue {
+    fn view(&self) -> AttrValue<'_> {
+        match self {
+            AddedValue::Str(s) => AttrValue::Str(s),
+            AddedValue::Static(s) => AttrValue::Str(s),
+            AddedValue::Shared(s) => AttrValue::Str(s),
+            AddedValue::I64(i) => AttrValue::I64(*i),
+            AddedValue::F64(f) => AttrValue::F64(*f),
+            AddedValue::Bool(b) => AttrValue::Bool(*b),
+        }
+    }
+
+    /// The OTLP value it stands for.
+    pub(crate) fn to_proto(&self) -> AnyValue {
+        let s = |s: &str| any_value::Value::StringValue(s.to_owned());
+        AnyValue {
+            value: Some(match self {
+                AddedValue::Str(v) => s(v),
+                AddedValue::Static(v) => s(v),
+                AddedValue::Shared(v) => s(v),
+                AddedValue::I64(i) => any_value::Value::IntValue(*i),
+                AddedValue::F64(f) => any_value::Value::DoubleValue(*f),
+                AddedValue::Bool(b) => any_value::Value::BoolValue(*b),
+            }),
+        }
+    }
+}
+
+impl From<OwnedValue> for AddedValue {
+    fn from(v: OwnedValue) -> AddedValue {
+        match v {
+            OwnedValue::Str(s) => AddedValue::Str(s),
+            OwnedValue::Shared(s) => AddedValue::Shared(s),
+            OwnedValue::I64(i) => AddedValue::I64(i),
+            OwnedValue::F64(f) => AddedValue::F64(f),
+            OwnedValue::Bool(b) => AddedValue::Bool(b),
+        }
+    }
+}
+
+/// An attribute the engine wrote on a span.
+#[derive(Debug, Clone)]
+pub(crate) struct Added {
+    pub key: AddedKey,
+    pub value: AddedValue,
 }
 
 /// Why a span was refused.
@@ -128,6 +227,7 @@ pub(crate) fn count_spans(req: &ExportTraceServiceRequest) -> usize {
 /// Splits a request into spans sharing their resource and scope.
 pub(crate) fn split(req: ExportTraceServiceRequest) -> Split {
     let mut out = Split::default();
+    out.spans.reserve_exact(count_spans(&req));
     for rs in req.resource_spans {
         let resource = Arc::new(ResourceInfo {
             resource: rs.resource,
@@ -140,11 +240,10 @@ pub(crate) fn split(req: ExportTraceServiceRequest) -> Split {
             });
             for span in ss.spans {
                 match check_ids(&span) {
-                    Ok(()) => out.spans.push(GatewaySpan {
-                        span,
-                        resource: resource.clone(),
-                        scope: scope.clone(),
-                    }),
+                    Ok(()) => {
+                        out.spans
+                            .push(GatewaySpan::new(span, resource.clone(), scope.clone()))
+                    }
                     Err(e) => {
                         out.invalid += 1;
                         if out.first_error.is_none() {
@@ -156,12 +255,6 @@ pub(crate) fn split(req: ExportTraceServiceRequest) -> Split {
         }
     }
     out
-}
-
-/// Upper bound of a span's share of an export request (field tag + length prefix).
-/// Walks the span (prost `encoded_len`): only where a release has to be cut into batches.
-pub(crate) fn span_wire_len(s: &GatewaySpan) -> usize {
-    s.span.encoded_len() + 6
 }
 
 /// Heap bytes of one allocation of `len` bytes: rounded up to a 16-byte chunk with its 8-byte
@@ -224,6 +317,12 @@ pub(crate) fn memory_estimate(gs: &GatewaySpan) -> usize {
     if let Some(st) = &s.status {
         n += alloc_bytes(st.message.capacity());
     }
+    n += alloc_bytes(gs.added.capacity() * std::mem::size_of::<Added>());
+    for a in &gs.added {
+        if let AddedValue::Str(v) = &a.value {
+            n += alloc_bytes(v.capacity());
+        }
+    }
     n
 }
 
@@ -237,62 +336,45 @@ pub(crate) fn scope_wire_len(s: &ScopeInfo) -> usize {
     s.encoded_len() + 24
 }
 
-type ScopeGroup = (Arc<ScopeInfo>, Vec<Span>);
-type ResourceGroup = (Arc<ResourceInfo>, Vec<ScopeGroup>);
-
-/// Finds (or adds) the group of `key`: by pointer first (every span of a request shares its
-/// `Arc`s, so a deep comparison happens once per distinct `Arc`, not once per span). `seen`
-/// holds the `Arc`s it has matched, so an address cannot be freed and reused meanwhile.
-fn group_of<T: PartialEq, G>(
-    seen: &mut Vec<(Arc<T>, usize)>,
-    groups: &mut Vec<(Arc<T>, G)>,
-    key: &Arc<T>,
-    new: impl FnOnce() -> G,
-) -> usize {
-    if let Some((_, i)) = seen.iter().find(|(p, _)| Arc::ptr_eq(p, key)) {
-        return *i;
-    }
-    let i = match groups.iter().position(|(g, _)| **g == **key) {
-        Some(i) => i,
-        None => {
-            groups.push((key.clone(), new()));
-            groups.len() - 1
-        }
-    };
-    seen.push((key.clone(), i));
-    i
-}
-
-/// Regroups spans into `ResourceSpans` / `ScopeSpans` (equal resources and scopes merged).
+/// Regroups spans into `ResourceSpans` / `ScopeSpans` (equal resources and scopes merged),
+/// written attributes appended: what [`super::wire::encode`] writes, built the plain way
+/// (tests compare the two).
+#[cfg(test)]
 pub(crate) fn regroup(spans: Vec<GatewaySpan>) -> ExportTraceServiceRequest {
-    let mut groups: Vec<ResourceGroup> = Vec::new();
-    let mut seen_resources: Vec<(Arc<ResourceInfo>, usize)> = Vec::new();
-    // Per resource group: scope `Arc` -> index in that group's scopes.
-    let mut seen_scopes: Vec<Vec<(Arc<ScopeInfo>, usize)>> = Vec::new();
+    let mut out: Vec<ResourceSpans> = Vec::new();
     for s in spans {
-        let gi = group_of(&mut seen_resources, &mut groups, &s.resource, Vec::new);
-        if seen_scopes.len() < groups.len() {
-            seen_scopes.resize_with(groups.len(), Vec::new);
-        }
-        let si = group_of(&mut seen_scopes[gi], &mut groups[gi].1, &s.scope, Vec::new);
-        groups[gi].1[si].1.push(s.span);
+        let r = match out.iter().position(|rs| {
+            rs.resource == s.resource.resource && rs.schema_url == s.resource.schema_url
+        }) {
+            Some(r) => r,
+            None => {
+                out.push(ResourceSpans {
+                    resource: s.resource.resource.clone(),
+                    schema_url: s.resource.schema_url.clone(),
+                    scope_spans: Vec::new(),
+                });
+                out.len() - 1
+            }
+        };
+        let scopes = &mut out[r].scope_spans;
+        let i = match scopes
+            .iter()
+            .position(|ss| ss.scope == s.scope.scope && ss.schema_url == s.scope.schema_url)
+        {
+            Some(i) => i,
+            None => {
+                scopes.push(ScopeSpans {
+                    scope: s.scope.scope.clone(),
+                    schema_url: s.scope.schema_url.clone(),
+                    spans: Vec::new(),
+                });
+                scopes.len() - 1
+            }
+        };
+        scopes[i].spans.push(s.to_proto());
     }
     ExportTraceServiceRequest {
-        resource_spans: groups
-            .into_iter()
-            .map(|(r, scopes)| ResourceSpans {
-                resource: r.resource.clone(),
-                schema_url: r.schema_url.clone(),
-                scope_spans: scopes
-                    .into_iter()
-                    .map(|(sc, spans)| ScopeSpans {
-                        scope: sc.scope.clone(),
-                        schema_url: sc.schema_url.clone(),
-                        spans,
-                    })
-                    .collect(),
-            })
-            .collect(),
+        resource_spans: out,
     }
 }
 
@@ -306,16 +388,9 @@ fn view(v: Option<&AnyValue>) -> AttrValue<'_> {
     }
 }
 
+#[cfg(test)]
 fn owned(v: OwnedValue) -> AnyValue {
-    AnyValue {
-        value: Some(match v {
-            OwnedValue::Str(s) => any_value::Value::StringValue(s),
-            OwnedValue::Shared(s) => any_value::Value::StringValue(s.to_string()),
-            OwnedValue::I64(i) => any_value::Value::IntValue(i),
-            OwnedValue::F64(f) => any_value::Value::DoubleValue(f),
-            OwnedValue::Bool(b) => any_value::Value::BoolValue(b),
-        }),
-    }
+    AddedValue::from(v).to_proto()
 }
 
 fn id<const N: usize>(b: &[u8]) -> [u8; N] {
@@ -327,11 +402,6 @@ fn id<const N: usize>(b: &[u8]) -> [u8; N] {
 }
 
 impl GatewaySpan {
-    /// Appends an attribute.
-    fn push_attr(&mut self, kv: KeyValue) {
-        self.span.attributes.push(kv);
-    }
-
     /// Trace id bytes (validated on receipt).
     pub(crate) fn trace_key(&self) -> [u8; 16] {
         id(&self.span.trace_id)
@@ -340,6 +410,39 @@ impl GatewaySpan {
     /// `true` for a trace's root (no parent at all).
     pub(crate) fn is_root(&self) -> bool {
         self.parent_span_id().is_none()
+    }
+
+    /// Removes every attribute named `key`, the span's own and those written (a replacing
+    /// write then appends one: readers may take the first or the last occurrence).
+    fn remove_attr(&mut self, key: &str) {
+        if self.span.attributes.iter().any(|kv| kv.key == key) {
+            self.span.attributes.retain(|kv| kv.key != key);
+        }
+        if self.added.iter().any(|a| a.key.as_str() == key) {
+            self.added.retain(|a| a.key.as_str() != key);
+        }
+    }
+
+    fn add(&mut self, key: &AttrKey, value: AddedValue, replace: bool) {
+        if replace {
+            self.remove_attr(key.as_str());
+        }
+        self.added.push(Added {
+            key: AddedKey::of(key),
+            value,
+        });
+    }
+
+    /// The span with the written attributes appended to its own, as OTLP (tests).
+    #[cfg(test)]
+    pub(crate) fn to_proto(&self) -> Span {
+        let mut span = self.span.clone();
+        span.attributes.extend(self.added.iter().map(|a| KeyValue {
+            key: a.key.as_str().to_owned(),
+            value: Some(a.value.to_proto()),
+            ..Default::default()
+        }));
+        span
     }
 }
 
@@ -368,8 +471,12 @@ impl SpanView for GatewaySpan {
         for kv in &self.span.attributes {
             f(&kv.key, view(kv.value.as_ref()));
         }
+        for a in &self.added {
+            f(a.key.as_str(), a.value.view());
+        }
     }
     // The hot-path variants, as for the SDK's spans: one loop, no call per skipped key.
+    // Positions run over the span's own attributes, then the written ones.
     #[inline]
     fn for_each_attr_in(
         &self,
@@ -381,52 +488,52 @@ impl SpanView for GatewaySpan {
                 f(i, &kv.key, view(kv.value.as_ref()));
             }
         }
+        let n = self.span.attributes.len();
+        for (i, a) in self.added.iter().enumerate() {
+            if filter.passes(a.key.as_str()) {
+                f(n + i, a.key.as_str(), a.value.view());
+            }
+        }
     }
     fn attr(&self, key: &str) -> Option<AttrValue<'_>> {
-        self.span
-            .attributes
-            .iter()
-            .rev()
-            .find(|kv| kv.key == key)
-            .map(|kv| view(kv.value.as_ref()))
+        match self.added.iter().rev().find(|a| a.key.as_str() == key) {
+            Some(a) => Some(a.value.view()),
+            None => self
+                .span
+                .attributes
+                .iter()
+                .rev()
+                .find(|kv| kv.key == key)
+                .map(|kv| view(kv.value.as_ref())),
+        }
     }
     fn attr_at(&self, index: usize, key: &str) -> Option<AttrValue<'_>> {
-        match self.span.attributes.get(index) {
-            Some(kv) if crate::span_view::eq_long(kv.key.as_bytes(), key.as_bytes()) => {
-                Some(view(kv.value.as_ref()))
-            }
-            _ => self.attr(key),
-        }
+        let at = match self.span.attributes.get(index) {
+            Some(kv) => crate::span_view::eq_long(kv.key.as_bytes(), key.as_bytes())
+                .then(|| view(kv.value.as_ref())),
+            None => index
+                .checked_sub(self.span.attributes.len())
+                .and_then(|i| self.added.get(i))
+                .filter(|a| a.key.as_str() == key)
+                .map(|a| a.value.view()),
+        };
+        at.or_else(|| self.attr(key))
     }
     fn set_attr(&mut self, key: &str, value: OwnedValue) {
-        let value = Some(owned(value));
-        let mut found = false;
-        // Replace every occurrence: readers may take the first or the last.
-        for kv in self.span.attributes.iter_mut().filter(|kv| kv.key == key) {
-            kv.value = value.clone();
-            found = true;
-        }
-        if !found {
-            self.push_attr(KeyValue {
-                key: key.to_owned(),
-                value,
-                ..Default::default()
-            });
-        }
+        self.remove_attr(key);
+        self.added.push(Added {
+            key: AddedKey::Shared(Arc::from(key)),
+            value: value.into(),
+        });
     }
     fn write_attr(&mut self, key: &AttrKey, value: OwnedValue, replace: bool) {
-        if replace {
-            self.set_attr(key.as_str(), value);
-        } else {
-            self.push_attr(KeyValue {
-                key: key.as_str().to_owned(),
-                value: Some(owned(value)),
-                ..Default::default()
-            });
-        }
+        self.add(key, value.into(), replace);
+    }
+    fn write_static(&mut self, key: &AttrKey, value: &'static str, replace: bool) {
+        self.add(key, AddedValue::Static(value), replace);
     }
     fn reserve_attrs(&mut self, additional: usize) {
-        self.span.attributes.reserve(additional);
+        self.added.reserve_exact(additional);
     }
     fn name(&self) -> &str {
         &self.span.name
@@ -442,7 +549,7 @@ impl SpanView for GatewaySpan {
                 .into_iter()
                 .map(|(k, v)| KeyValue {
                     key: k.as_str().to_owned(),
-                    value: Some(owned(v)),
+                    value: Some(AddedValue::from(v).to_proto()),
                     ..Default::default()
                 })
                 .collect(),
@@ -488,11 +595,11 @@ pub(crate) mod tests {
             attributes,
             ..Default::default()
         };
-        GatewaySpan {
+        GatewaySpan::new(
             span,
-            resource: Arc::new(ResourceInfo::default()),
-            scope: Arc::new(ScopeInfo::default()),
-        }
+            Arc::new(ResourceInfo::default()),
+            Arc::new(ScopeInfo::default()),
+        )
     }
 
     #[test]
@@ -506,18 +613,32 @@ pub(crate) mod tests {
         assert_eq!(s.attr("k"), Some(AttrValue::I64(2)));
         s.set_attr("k", OwnedValue::Str("x".into()));
         s.set_attr("new", OwnedValue::Bool(true));
-        assert_eq!(s.span.attributes.len(), 3);
-        assert!(s
-            .span
-            .attributes
+        let out = s.to_proto().attributes;
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out
             .iter()
             .filter(|kv| kv.key == "k")
             .all(|kv| view(kv.value.as_ref()) == AttrValue::Str("x")));
+        assert_eq!(s.attr("k"), Some(AttrValue::Str("x")));
         assert_eq!(s.attr("new"), Some(AttrValue::Bool(true)));
+        // Written attributes are read back, in order after the span's own.
+        let mut seen = Vec::new();
+        s.for_each_attr(&mut |k, _| seen.push(k.to_owned()));
+        assert_eq!(seen, ["k", "new"]);
+        s.write_attr(&AttrKey::new("new"), OwnedValue::I64(3), true);
+        assert_eq!(s.attr("new"), Some(AttrValue::I64(3)));
+        assert_eq!(s.added.len(), 2, "replaced, not added twice");
+    }
+
+    /// The export encoder's request for `spans`, decoded.
+    fn exported(spans: Vec<GatewaySpan>) -> ExportTraceServiceRequest {
+        let lens: Vec<usize> = spans.iter().map(crate::gateway::wire::span_len).collect();
+        let bytes = crate::gateway::wire::encode(&spans, &lens);
+        ExportTraceServiceRequest::decode(bytes.as_slice()).expect("decodes")
     }
 
     #[test]
-    fn regroup_keeps_distinct_resources_apart_and_merges_scopes() {
+    fn export_keeps_distinct_resources_apart_and_merges_scopes() {
         let r = |name: &str| {
             Arc::new(ResourceInfo {
                 resource: Some(Resource {
@@ -538,7 +659,7 @@ pub(crate) mod tests {
             s.resource = r(svc);
             spans.push(s);
         }
-        let req = regroup(spans);
+        let req = exported(spans);
         let names: Vec<(Option<String>, usize)> = req
             .resource_spans
             .iter()
@@ -594,7 +715,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn regroup_merges_equal_resources_from_different_requests() {
+    fn export_merges_equal_resources_from_different_requests() {
         let mut a = span(1, 2, 0, &[]);
         let mut b = span(1, 3, 2, &[]);
         let r = ResourceInfo {
@@ -603,7 +724,7 @@ pub(crate) mod tests {
         };
         a.resource = Arc::new(r.clone());
         b.resource = Arc::new(r);
-        let req = regroup(vec![a, b]);
+        let req = exported(vec![a, b]);
         assert_eq!(req.resource_spans.len(), 1);
         assert_eq!(req.resource_spans[0].scope_spans[0].spans.len(), 2);
     }
