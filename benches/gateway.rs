@@ -6,6 +6,9 @@
 //! - `batch_512/*`: one `ExportTraceServiceRequest` of ~512 spans (agent traces, 4 services,
 //!   OpenInference and GenAI usage across models):
 //!   - `ceiling_decode_encode`: plain prost decode + encode of the same bytes;
+//!   - `decode_wire_encode`: decode, split into spans, the exporter's own encoder (which sizes
+//!     each span once where prost's `encode_to_vec` walks it four times): the ceiling as our
+//!     encoder sets it;
 //!   - `passthrough`: decode -> split -> assembly -> regroup -> encode, no pricing;
 //!   - `gateway`: decode -> split -> assembly -> price -> regroup -> encode.
 //!
@@ -16,7 +19,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use otel_llm_cost::gateway::bench_support::{
-    decode_encode, encoded_batch, request, GatewayPath, Spans, TraceGen,
+    decode_encode, decode_encode_wire, encoded_batch, request, GatewayPath, Spans, TraceGen,
 };
 use prost::Message;
 
@@ -77,6 +80,9 @@ fn batches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(n));
     g.bench_function("ceiling_decode_encode", |b| {
         b.iter(|| black_box(decode_encode(black_box(&bytes))))
+    });
+    g.bench_function("decode_wire_encode", |b| {
+        b.iter(|| black_box(decode_encode_wire(black_box(&bytes))))
     });
     g.bench_function("passthrough", |b| {
         b.iter(|| black_box(path.run(black_box(&bytes), false)))

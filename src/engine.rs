@@ -1246,7 +1246,10 @@ impl Engine {
         complete: bool,
     ) -> Vec<(usize, Totals)> {
         let n = spans.len();
-        let mut index: HashMap<[u8; 8], usize> = HashMap::with_capacity(n);
+        // foldhash, seeded per map: span ids come from senders; SipHash cost more than the rest
+        // of this walk.
+        let mut index: HashMap<[u8; 8], usize, foldhash::fast::RandomState> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
         for (i, s) in spans.iter().enumerate() {
             index.entry(s.span_id()).or_insert(i);
         }

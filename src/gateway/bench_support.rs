@@ -467,6 +467,16 @@ impl GatewayPath {
     }
 }
 
+/// Decode, split into spans and encode with the exporter's encoder (no assembly, no pricing):
+/// the ceiling as the gateway's own encoder would set it.
+pub fn decode_encode_wire(bytes: &[u8]) -> Result<Vec<bytes::Bytes>, String> {
+    let s = split(decode_request(bytes)?);
+    Ok(encode_within(s.spans, BatchLimits::default())
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect())
+}
+
 /// The ceiling: plain prost decode + encode of the same bytes.
 pub fn decode_encode(bytes: &[u8]) -> Result<Vec<u8>, String> {
     Ok(decode_request(bytes)?.encode_to_vec())
