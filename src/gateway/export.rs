@@ -107,11 +107,16 @@ fn chunks(spans: &[GatewaySpan], lens: &[usize], limits: BatchLimits) -> Vec<Ran
     let mut out = Vec::new();
     let mut start = 0;
     let mut bytes = REQUEST_OVERHEAD;
+    // Groups counted in the current run, by pointer (an upper bound: equal resources behind
+    // distinct `Arc`s are merged by the encoder, and counted twice here). A scope group is per
+    // resource group.
     let mut resources: Vec<&Arc<ResourceInfo>> = Vec::new();
-    let mut scopes: Vec<&Arc<ScopeInfo>> = Vec::new();
+    let mut scopes: Vec<(&Arc<ResourceInfo>, &Arc<ScopeInfo>)> = Vec::new();
     for (i, (s, &len)) in spans.iter().zip(lens).enumerate() {
         let new_resource = !resources.iter().any(|r| Arc::ptr_eq(r, &s.resource));
-        let new_scope = !scopes.iter().any(|sc| Arc::ptr_eq(sc, &s.scope));
+        let new_scope = !scopes
+            .iter()
+            .any(|(r, sc)| Arc::ptr_eq(r, &s.resource) && Arc::ptr_eq(sc, &s.scope));
         let mut add = wire::entry_len(len);
         if new_resource {
             add += resource_wire_len(&s.resource);
@@ -129,14 +134,14 @@ fn chunks(spans: &[GatewaySpan], lens: &[usize], limits: BatchLimits) -> Vec<Ran
                 + resource_wire_len(&s.resource)
                 + scope_wire_len(&s.scope);
             resources.push(&s.resource);
-            scopes.push(&s.scope);
+            scopes.push((&s.resource, &s.scope));
             continue;
         }
         if new_resource {
             resources.push(&s.resource);
         }
         if new_scope {
-            scopes.push(&s.scope);
+            scopes.push((&s.resource, &s.scope));
         }
         bytes += add;
     }
@@ -150,9 +155,20 @@ fn chunks(spans: &[GatewaySpan], lens: &[usize], limits: BatchLimits) -> Vec<Ran
 const REQUEST_OVERHEAD: usize = 16;
 
 /// Encoded requests within the limits, each with its span count. Each span's length is
-/// computed once and serves both the cutting and the encoding; most releases fit one request.
+/// computed once and serves both the sizing and the encoding. Most releases fit one request:
+/// that is checked on the exact size; only a release over the limits is cut, on per-span
+/// sizes.
 pub(crate) fn encode_within(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec<(Bytes, usize)> {
     let lens: Vec<usize> = spans.iter().map(wire::span_len).collect();
+    if spans.is_empty() {
+        return Vec::new();
+    }
+    if spans.len() <= limits.max_spans {
+        let plan = wire::Plan::new(&spans, &lens);
+        if plan.total <= limits.max_bytes {
+            return vec![(Bytes::from(plan.write(&spans, &lens)), spans.len())];
+        }
+    }
     chunks(&spans, &lens, limits)
         .into_iter()
         .map(|r| {
@@ -1018,6 +1034,57 @@ mod tests {
         assert_eq!(b3.len(), 1);
         q.done(&b3, true);
         assert_eq!(q.queued(), 2);
+    }
+
+    #[test]
+    fn a_release_that_fits_exactly_is_one_request_even_with_equal_resources_apart() {
+        // A trace gathered from several requests: every span has its own (equal) resource and
+        // scope `Arc`s. Encoded, they share one group; the exact size decides, not the
+        // per-pointer estimate.
+        let spans: Vec<GatewaySpan> = (1..=6u8)
+            .map(|i| {
+                let mut s = span(1, i, 0, &[]);
+                s.resource = Arc::new((*s.resource).clone());
+                s.scope = Arc::new((*s.scope).clone());
+                s
+            })
+            .collect();
+        let whole = regroup(spans.clone()).encoded_len();
+        let limits = BatchLimits {
+            max_spans: 6,
+            max_bytes: whole,
+        };
+        let lens: Vec<usize> = spans.iter().map(wire::span_len).collect();
+        assert!(
+            chunks(&spans, &lens, limits).len() > 1,
+            "the estimate alone would cut it"
+        );
+        let out = encode_within(spans, limits);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].0.len(), out[0].1), (whole, 6));
+        // One byte less: cut, every span kept once, each piece within the limit.
+        let spans: Vec<GatewaySpan> = (1..=6u8).map(|i| span(1, i, 0, &[])).collect();
+        let limits = BatchLimits {
+            max_bytes: whole - 1,
+            ..limits
+        };
+        let out = encode_within(spans, limits);
+        assert!(out.len() > 1);
+        assert_eq!(out.iter().map(|(_, n)| n).sum::<usize>(), 6);
+        let mut ids = Vec::new();
+        for (b, n) in &out {
+            assert!(b.len() < whole);
+            let req = ExportTraceServiceRequest::decode(b.as_ref()).expect("decodes");
+            assert_eq!(count_spans(&req), *n);
+            ids.extend(
+                req.resource_spans
+                    .iter()
+                    .flat_map(|rs| &rs.scope_spans)
+                    .flat_map(|ss| &ss.spans)
+                    .map(|s| s.span_id[0]),
+            );
+        }
+        assert_eq!(ids, vec![1, 2, 3, 4, 5, 6]);
     }
 
     #[test]

@@ -172,82 +172,106 @@ fn put_optional_str(buf: &mut Vec<u8>, tag: u32, s: &str) {
     }
 }
 
+/// `spans` grouped by resource and scope, with the exact encoded size of the request they make.
+pub(crate) struct Plan {
+    groups: Vec<ResourceGroup>,
+    /// Bytes of the whole `ExportTraceServiceRequest`.
+    pub total: usize,
+}
+
+impl Plan {
+    /// Groups `spans` (`lens[i]` is [`span_len`] of `spans[i]`) and sizes the request.
+    pub(crate) fn new(spans: &[GatewaySpan], lens: &[usize]) -> Plan {
+        debug_assert_eq!(spans.len(), lens.len());
+        let mut groups: Vec<ResourceGroup> = Vec::new();
+        let mut seen: Vec<(Arc<ResourceInfo>, usize)> = Vec::new();
+        for (i, (s, &len)) in spans.iter().zip(lens).enumerate() {
+            debug_assert_eq!(len, span_len(s), "span {i}: stale length");
+            let gi = group_of(
+                &mut seen,
+                &mut groups,
+                &s.resource,
+                |g| &g.resource,
+                || ResourceGroup {
+                    resource: s.resource.clone(),
+                    scopes: Vec::new(),
+                    seen: Vec::new(),
+                    len: 0,
+                },
+            );
+            let g = &mut groups[gi];
+            let si = group_of(
+                &mut g.seen,
+                &mut g.scopes,
+                &s.scope,
+                |sg| &sg.scope,
+                || ScopeGroup {
+                    scope: s.scope.clone(),
+                    spans: Vec::new(),
+                    len: 0,
+                },
+            );
+            let sg = &mut g.scopes[si];
+            sg.spans.push(i);
+            sg.len += entry_len(len);
+        }
+        // Sizes, inside out.
+        let mut total = 0;
+        for g in &mut groups {
+            let mut len = optional_message_len(g.resource.resource.as_ref())
+                + optional_str_len(&g.resource.schema_url);
+            for sg in &mut g.scopes {
+                sg.len += optional_message_len(sg.scope.scope.as_ref())
+                    + optional_str_len(&sg.scope.schema_url);
+                len += entry_len(sg.len);
+            }
+            g.len = len;
+            total += entry_len(len);
+        }
+        Plan { groups, total }
+    }
+
+    /// The request, encoded: the same `spans` and `lens` the plan was made from.
+    pub(crate) fn write(&self, spans: &[GatewaySpan], lens: &[usize]) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(self.total);
+        // Fields in number order, as prost writes them:
+        // ExportTraceServiceRequest { resource_spans = 1 }
+        // ResourceSpans { resource = 1, scope_spans = 2, schema_url = 3 }
+        // ScopeSpans { scope = 1, spans = 2, schema_url = 3 }
+        for g in &self.groups {
+            encode_key(1, WireType::LengthDelimited, &mut buf);
+            encode_varint(g.len as u64, &mut buf);
+            put_optional_message(&mut buf, 1, g.resource.resource.as_ref());
+            for sg in &g.scopes {
+                encode_key(2, WireType::LengthDelimited, &mut buf);
+                encode_varint(sg.len as u64, &mut buf);
+                put_optional_message(&mut buf, 1, sg.scope.scope.as_ref());
+                for &i in &sg.spans {
+                    let s = &spans[i];
+                    encode_key(2, WireType::LengthDelimited, &mut buf);
+                    encode_varint(lens[i] as u64, &mut buf);
+                    // `encode_raw` is prost's (hidden) building block of every `encode`; the
+                    // crate pins prost 0.14, and the tests hold our bytes equal to prost's.
+                    s.span.encode_raw(&mut buf);
+                    for a in &s.added {
+                        put_added(&mut buf, a);
+                    }
+                }
+                put_optional_str(&mut buf, 3, &sg.scope.schema_url);
+            }
+            put_optional_str(&mut buf, 3, &g.resource.schema_url);
+        }
+        // A length that did not match its span would corrupt the request: checked in debug
+        // builds per span (`Plan::new`) and here for the whole.
+        debug_assert_eq!(buf.len(), self.total);
+        buf
+    }
+}
+
 /// One `ExportTraceServiceRequest` holding `spans`, grouped by resource and scope, encoded.
 /// `lens[i]` is [`span_len`] of `spans[i]`.
 pub(crate) fn encode(spans: &[GatewaySpan], lens: &[usize]) -> Vec<u8> {
-    debug_assert_eq!(spans.len(), lens.len());
-    let mut groups: Vec<ResourceGroup> = Vec::new();
-    let mut seen: Vec<(Arc<ResourceInfo>, usize)> = Vec::new();
-    for (i, (s, &len)) in spans.iter().zip(lens).enumerate() {
-        let gi = group_of(
-            &mut seen,
-            &mut groups,
-            &s.resource,
-            |g| &g.resource,
-            || ResourceGroup {
-                resource: s.resource.clone(),
-                scopes: Vec::new(),
-                seen: Vec::new(),
-                len: 0,
-            },
-        );
-        let g = &mut groups[gi];
-        let si = group_of(
-            &mut g.seen,
-            &mut g.scopes,
-            &s.scope,
-            |sg| &sg.scope,
-            || ScopeGroup {
-                scope: s.scope.clone(),
-                spans: Vec::new(),
-                len: 0,
-            },
-        );
-        let sg = &mut g.scopes[si];
-        sg.spans.push(i);
-        sg.len += entry_len(len);
-    }
-    // Sizes, inside out.
-    let mut total = 0;
-    for g in &mut groups {
-        let mut len = optional_message_len(g.resource.resource.as_ref())
-            + optional_str_len(&g.resource.schema_url);
-        for sg in &mut g.scopes {
-            sg.len += optional_message_len(sg.scope.scope.as_ref())
-                + optional_str_len(&sg.scope.schema_url);
-            len += entry_len(sg.len);
-        }
-        g.len = len;
-        total += entry_len(len);
-    }
-    let mut buf = Vec::with_capacity(total);
-    // Fields in number order, as prost writes them:
-    // ExportTraceServiceRequest { resource_spans = 1 }
-    // ResourceSpans { resource = 1, scope_spans = 2, schema_url = 3 }
-    // ScopeSpans { scope = 1, spans = 2, schema_url = 3 }
-    for g in &groups {
-        encode_key(1, WireType::LengthDelimited, &mut buf);
-        encode_varint(g.len as u64, &mut buf);
-        put_optional_message(&mut buf, 1, g.resource.resource.as_ref());
-        for sg in &g.scopes {
-            encode_key(2, WireType::LengthDelimited, &mut buf);
-            encode_varint(sg.len as u64, &mut buf);
-            put_optional_message(&mut buf, 1, sg.scope.scope.as_ref());
-            for &i in &sg.spans {
-                let s = &spans[i];
-                encode_key(2, WireType::LengthDelimited, &mut buf);
-                encode_varint(lens[i] as u64, &mut buf);
-                s.span.encode_raw(&mut buf);
-                for a in &s.added {
-                    put_added(&mut buf, a);
-                }
-            }
-            put_optional_str(&mut buf, 3, &sg.scope.schema_url);
-        }
-        put_optional_str(&mut buf, 3, &g.resource.schema_url);
-    }
-    debug_assert_eq!(buf.len(), total);
-    buf
+    Plan::new(spans, lens).write(spans, lens)
 }
 
 #[cfg(test)]
@@ -323,6 +347,17 @@ mod tests {
             } else {
                 sa.clone()
             };
+            if i == 7 {
+                // Present but empty: written as a zero-length message, as prost does.
+                s.resource = Arc::new(ResourceInfo {
+                    resource: Some(Resource::default()),
+                    schema_url: String::new(),
+                });
+                s.scope = Arc::new(ScopeInfo {
+                    scope: Some(InstrumentationScope::default()),
+                    schema_url: String::new(),
+                });
+            }
             if i % 3 == 0 {
                 s.add_event("e", vec![(AttrKey::new("ev.k"), OwnedValue::I64(1))]);
             }
