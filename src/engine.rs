@@ -1246,8 +1246,8 @@ impl Engine {
         complete: bool,
     ) -> Vec<(usize, Totals)> {
         let n = spans.len();
-        // foldhash, seeded per map: span ids come from senders; SipHash cost more than the rest
-        // of this walk.
+        // foldhash, seeded per map (span ids come from senders; the map lives for one trace's
+        // pricing): SipHash cost more than the rest of this walk.
         let mut index: HashMap<[u8; 8], usize, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(n, Default::default());
         for (i, s) in spans.iter().enumerate() {

@@ -13,12 +13,12 @@
 //! was released complete (root + grace) is released alone as `Late`. Time comes from a
 //! [`Clock`], so tests drive it by hand.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-/// Maps keyed by trace ids: foldhash, seeded per map (the ids come from senders), instead of
-/// SipHash; a map is probed several times per span.
-type IdMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type IdSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+/// The per-request count of spans per trace: foldhash, seeded per map, instead of SipHash.
+/// The buffer's own maps, which live as long as the process and are keyed by ids senders
+/// choose, keep std's SipHash (foldhash makes no claim against adaptive hash flooding).
+type RequestMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,13 +141,13 @@ struct Pending {
 pub(crate) struct Assembler {
     limits: AssemblyConfig,
     clock: Arc<dyn Clock>,
-    traces: IdMap<[u8; 16], Pending>,
+    traces: HashMap<[u8; 16], Pending>,
     /// First-seen order: seq -> trace.
     by_age: BTreeMap<u64, [u8; 16]>,
     /// Release order: (deadline, seq) -> trace.
     by_deadline: BTreeMap<(Instant, u64), [u8; 16]>,
     /// Recently released traces (to recognise late spans), bounded FIFO.
-    released: IdSet<[u8; 16]>,
+    released: HashSet<[u8; 16]>,
     released_order: VecDeque<[u8; 16]>,
     released_cap: usize,
     /// Traces released early (`SpanLimit`, `Evicted`, `Timeout`): later spans gather into a new
@@ -155,7 +155,7 @@ pub(crate) struct Assembler {
     /// Trace id -> the sequence number of its latest early release; the order queue may hold
     /// stale (id, older sequence) entries, skipped when they reach the front, so a trace released
     /// early again moves to the back.
-    parted: IdMap<[u8; 16], u64>,
+    parted: HashMap<[u8; 16], u64>,
     parted_order: VecDeque<([u8; 16], u64)>,
     parted_seq: u64,
     bytes: usize,
@@ -174,13 +174,13 @@ impl Assembler {
         Assembler {
             limits,
             clock,
-            traces: IdMap::default(),
+            traces: HashMap::new(),
             by_age: BTreeMap::new(),
             by_deadline: BTreeMap::new(),
-            released: IdSet::default(),
+            released: HashSet::new(),
             released_order: VecDeque::new(),
             released_cap,
-            parted: IdMap::default(),
+            parted: HashMap::new(),
             parted_order: VecDeque::new(),
             parted_seq: 0,
             bytes: 0,
@@ -224,8 +224,8 @@ impl Assembler {
         let now = self.clock.now();
         // Spans per trace in this request: a trace first seen here gets exactly that capacity
         // (no doubling slack held for seconds; the buffer's memory is mostly these vectors).
-        let mut per_trace: IdMap<[u8; 16], usize> =
-            IdMap::with_capacity_and_hasher(spans.len() / 4, Default::default());
+        let mut per_trace: RequestMap<[u8; 16], usize> =
+            RequestMap::with_capacity_and_hasher(spans.len() / 4, Default::default());
         for s in &spans {
             *per_trace.entry(s.trace_key()).or_default() += 1;
         }
