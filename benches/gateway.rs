@@ -9,8 +9,8 @@
 //!   - `decode_wire_encode`: decode, split into spans, the exporter's own encoder (which sizes
 //!     each span once where prost's `encode_to_vec` walks it four times): the ceiling as our
 //!     encoder sets it;
-//!   - `passthrough`: decode -> split -> assembly -> regroup -> encode, no pricing;
-//!   - `gateway`: decode -> split -> assembly -> price -> regroup -> encode.
+//!   - `passthrough`: decode -> split -> assembly -> encode (the exporter's), no pricing;
+//!   - `gateway`: decode -> split -> assembly -> price -> encode (the exporter's).
 //!
 //! Throughput is reported in spans (elements), so the three `batch_512` lines compare directly.
 //! Run: `cargo bench --features gateway --bench gateway`.

@@ -1,5 +1,5 @@
 //! OTLP/JSON request decoding (HTTP `application/json`, including the second pass that fixes
-//! proto3-JSON quirks), then price / regroup / encode. Must never panic.
+//! proto3-JSON quirks), then price / encode (the exporter's encoder). Must never panic.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};

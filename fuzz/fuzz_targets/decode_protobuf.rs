@@ -1,5 +1,6 @@
 //! OTLP/protobuf request decoding (gRPC receiver and HTTP `application/x-protobuf`), then the
-//! gateway's split / price / regroup / encode of whatever decoded. Must never panic.
+//! gateway's split / price / encode (the exporter's encoder) of whatever decoded, decoded again.
+//! Must never panic.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
