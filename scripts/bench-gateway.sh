@@ -3,7 +3,8 @@
 #   1. machine notes;
 #   2. release build of `otel-llm-cost` and of the load generator (examples/loadgen.rs);
 #   3. criterion benches (benches/gateway.rs): pieces, and one 512-span batch through the
-#      gateway's CPU path against plain prost decode + encode (the ceiling) and pass-through;
+#      gateway's CPU path against plain prost decode + encode (the ceiling), decode + the
+#      exporter's own encoder, and pass-through;
 #   4. end to end, the gateway pinned to core 1 (`taskset -c 1`), the load generator and its
 #      fast sink on core 0: flat out (throughput, CPU, peak RSS), at a fixed rate (latency added
 #      beyond root_grace), and a flood of open traces (resident memory per buffered span).
@@ -55,9 +56,9 @@ try:
         spans = json.load(f)["throughput"]["Elements"]
 except Exception:
     pass
-c, p, g = ns("batch_512", "ceiling_decode_encode"), ns("batch_512", "passthrough"), ns("batch_512", "gateway")
+c, w, p, g = (ns("batch_512", n) for n in ("ceiling_decode_encode", "decode_wire_encode", "passthrough", "gateway"))
 print("-- batch of %s spans, mean per batch:" % spans)
-for name, v in (("ceiling (prost decode+encode)", c), ("pass-through (no pricing)", p), ("gateway (decode->enrich->encode)", g)):
+for name, v in (("ceiling (prost decode+encode)", c), ("decode + the exporter's encoder", w), ("pass-through (no pricing)", p), ("gateway (decode->enrich->encode)", g)):
     print("   %-34s %9.1f us  %10.0f spans/s  %5.1f %% of ceiling" % (name, v / 1e3, spans / (v / 1e9), 100 * c / v))
 EOF
 fi
