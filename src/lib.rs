@@ -40,7 +40,8 @@ pub use pricing::{
 };
 #[cfg(feature = "processor")]
 pub use processor::{
-    CostSpanProcessor, CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
+    CostBuilder, CostSpanExporter, CostSpanExporterBuilder, CostSpanProcessor,
+    CostSpanProcessorBuilder, ExporterInner, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
 pub use records::{

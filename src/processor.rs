@@ -1,8 +1,11 @@
 //! `CostSpanProcessor`: prices finished spans in process and rolls costs up to their ancestors.
+//! `CostSpanExporter`: the same pricing placed in front of an exporter, so that it runs on the
+//! export thread (a `BatchSpanProcessor`'s worker) instead of the thread that ends the span.
 //!
 //! ```text
 //! span ends -> on_end(SpanData) -> Engine::own -> ledger.take(children) -> Engine::finish
 //!           -> ledger.add(parent, subtree) -> inner.on_end(span)   (always forwarded)
+//! batch     -> export(Vec<SpanData>) -> the same, span by span in end order -> inner.export(batch)
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use opentelemetry_sdk::Resource;
 
 use crate::analytics::{AnomalyOptions, BudgetRule, MetricLimits, TraceObserver};
@@ -208,67 +211,16 @@ impl Ledger {
     }
 }
 
-/// A `SpanProcessor` that prices LLM spans, rolls costs up to every ancestor and the root, and
-/// hands every span on to the processor it wraps (usually a `BatchSpanProcessor` over OTLP).
-///
-/// ```no_run
-/// use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanExporter};
-/// use otel_llm_cost::{CatalogError, CostSpanProcessor};
-///
-/// fn provider(exporter: impl SpanExporter + 'static) -> Result<SdkTracerProvider, CatalogError> {
-///     Ok(SdkTracerProvider::builder()
-///         .with_span_processor(CostSpanProcessor::new(BatchSpanProcessor::builder(exporter).build())?)
-///         .build())
-/// }
-/// ```
+/// The pricing state both placements share: engine, ledger of children's totals, and the count
+/// of internal errors caught.
 #[derive(Debug)]
-pub struct CostSpanProcessor<P: SpanProcessor> {
-    inner: P,
+struct Pricer {
     engine: Arc<Engine>,
     ledger: Ledger,
     panics: AtomicU64,
 }
 
-impl<P: SpanProcessor> CostSpanProcessor<P> {
-    /// Wraps `inner` with the embedded catalog and default options.
-    pub fn new(inner: P) -> Result<Self, CatalogError> {
-        Self::builder(inner).build()
-    }
-
-    /// A builder wrapping `inner`.
-    pub fn builder(inner: P) -> CostSpanProcessorBuilder<P> {
-        CostSpanProcessorBuilder {
-            inner,
-            catalog: None,
-            overrides: Vec::new(),
-            litellm: Vec::new(),
-            aliases: Vec::new(),
-            opts: EngineOptions::default(),
-            ledger_capacity: DEFAULT_LEDGER_CAPACITY,
-            ledger_ttl: DEFAULT_LEDGER_TTL,
-        }
-    }
-
-    /// What the processor has done so far (spans, priced, unpriced by reason, late, evicted).
-    pub fn stats(&self) -> StatsSnapshot {
-        self.engine.stats().snapshot()
-    }
-
-    /// The engine (catalog and options) in use.
-    pub fn engine(&self) -> &Arc<Engine> {
-        &self.engine
-    }
-
-    /// Ledger entries currently waiting for their parent span to end.
-    pub fn pending_parents(&self) -> usize {
-        self.ledger.len()
-    }
-
-    /// Internal errors caught in `on_end` (the span was still forwarded). Always 0 unless a bug.
-    pub fn internal_errors(&self) -> u64 {
-        self.panics.load(Ordering::Relaxed)
-    }
-
+impl Pricer {
     fn enrich(&self, span: &mut SpanData) {
         let own = self.engine.own(span);
         let trace = span.trace_id();
@@ -299,6 +251,84 @@ impl<P: SpanProcessor> CostSpanProcessor<P> {
         }
         self.ledger.mark_ended(&id);
     }
+
+    /// Prices `span`. Pricing never stops a span: a panic inside is caught and counted, and the
+    /// caller forwards the span whatever happened.
+    #[inline]
+    fn price(&self, span: &mut SpanData) {
+        if catch_unwind(AssertUnwindSafe(|| self.enrich(span))).is_err() {
+            self.panics.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes the default `service.name` (for cost labels) from the provider's resource.
+    fn set_resource(&self, resource: &Resource) {
+        let service = resource.get(&opentelemetry::Key::from_static_str("service.name"));
+        self.engine
+            .set_default_service(service.map(|v| v.as_str().into_owned()).as_deref());
+    }
+}
+
+/// What both placements report about themselves.
+macro_rules! pricing_accessors {
+    () => {
+        /// What the pricing has done so far (spans, priced, unpriced by reason, late, evicted).
+        pub fn stats(&self) -> StatsSnapshot {
+            self.pricer.engine.stats().snapshot()
+        }
+
+        /// The engine (catalog and options) in use.
+        pub fn engine(&self) -> &Arc<Engine> {
+            &self.pricer.engine
+        }
+
+        /// Ledger entries currently waiting for their parent span to end.
+        pub fn pending_parents(&self) -> usize {
+            self.pricer.ledger.len()
+        }
+
+        /// Internal errors caught while pricing (the span was still forwarded). Always 0
+        /// unless a bug.
+        pub fn internal_errors(&self) -> u64 {
+            self.pricer.panics.load(Ordering::Relaxed)
+        }
+    };
+}
+
+/// A `SpanProcessor` that prices LLM spans, rolls costs up to every ancestor and the root, and
+/// hands every span on to the processor it wraps (usually a `BatchSpanProcessor` over OTLP).
+///
+/// ```no_run
+/// use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanExporter};
+/// use otel_llm_cost::{CatalogError, CostSpanProcessor};
+///
+/// fn provider(exporter: impl SpanExporter + 'static) -> Result<SdkTracerProvider, CatalogError> {
+///     Ok(SdkTracerProvider::builder()
+///         .with_span_processor(CostSpanProcessor::new(BatchSpanProcessor::builder(exporter).build())?)
+///         .build())
+/// }
+/// ```
+///
+/// Pricing runs in `on_end`, on the thread that ends the span. To keep it off that thread, wrap
+/// the exporter instead: [`CostSpanExporter`].
+#[derive(Debug)]
+pub struct CostSpanProcessor<P: SpanProcessor> {
+    inner: P,
+    pricer: Pricer,
+}
+
+impl<P: SpanProcessor> CostSpanProcessor<P> {
+    /// Wraps `inner` with the embedded catalog and default options.
+    pub fn new(inner: P) -> Result<Self, CatalogError> {
+        Self::builder(inner).build()
+    }
+
+    /// A builder wrapping `inner`.
+    pub fn builder(inner: P) -> CostSpanProcessorBuilder<P> {
+        CostBuilder::wrapping(inner)
+    }
+
+    pricing_accessors!();
 }
 
 impl<P: SpanProcessor> SpanProcessor for CostSpanProcessor<P> {
@@ -307,10 +337,7 @@ impl<P: SpanProcessor> SpanProcessor for CostSpanProcessor<P> {
     }
 
     fn on_end(&self, mut span: SpanData) {
-        // Pricing never stops a span: whatever happens, it is forwarded.
-        if catch_unwind(AssertUnwindSafe(|| self.enrich(&mut span))).is_err() {
-            self.panics.fetch_add(1, Ordering::Relaxed);
-        }
+        self.pricer.price(&mut span);
         self.inner.on_end(span);
     }
 
@@ -327,17 +354,94 @@ impl<P: SpanProcessor> SpanProcessor for CostSpanProcessor<P> {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        let service = resource.get(&opentelemetry::Key::from_static_str("service.name"));
-        self.engine
-            .set_default_service(service.map(|v| v.as_str().into_owned()).as_deref());
+        self.pricer.set_resource(resource);
         self.inner.set_resource(resource);
     }
 }
 
-/// Builds a [`CostSpanProcessor`].
+/// A `SpanExporter` that prices each batch, span by span in the order the spans ended, then
+/// hands it to the exporter it wraps. The same pricing, roll-up and attributes as
+/// [`CostSpanProcessor`], placed behind a `BatchSpanProcessor`: the work runs on the batch
+/// processor's export thread, and the thread that ends a span pays nothing for it.
+///
+/// ```no_run
+/// use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanExporter};
+/// use otel_llm_cost::{CatalogError, CostSpanExporter};
+///
+/// fn provider(exporter: impl SpanExporter + 'static) -> Result<SdkTracerProvider, CatalogError> {
+///     Ok(SdkTracerProvider::builder()
+///         .with_span_processor(BatchSpanProcessor::builder(CostSpanExporter::new(exporter)?).build())
+///         .build())
+/// }
+/// ```
+///
+/// Roll-up needs the spans of a trace to pass through the same instance, in the order they
+/// ended: one batch processor over one `CostSpanExporter` does that. A span the batch processor
+/// drops (its queue full) is lost to pricing as to export; a parent then waits for it in the
+/// ledger until the TTL, like any parent whose child never ends.
 #[derive(Debug)]
-pub struct CostSpanProcessorBuilder<P: SpanProcessor> {
-    inner: P,
+pub struct CostSpanExporter<E: SpanExporter> {
+    inner: E,
+    pricer: Pricer,
+}
+
+impl<E: SpanExporter> CostSpanExporter<E> {
+    /// Wraps `inner` with the embedded catalog and default options.
+    pub fn new(inner: E) -> Result<Self, CatalogError> {
+        Self::builder(inner).build()
+    }
+
+    /// A builder wrapping `inner` (the same options as [`CostSpanProcessor::builder`]).
+    pub fn builder(inner: E) -> CostSpanExporterBuilder<E> {
+        CostBuilder::wrapping(ExporterInner(inner))
+    }
+
+    pricing_accessors!();
+}
+
+impl<E: SpanExporter> SpanExporter for CostSpanExporter<E> {
+    fn export(
+        &self,
+        mut batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        for span in &mut batch {
+            self.pricer.price(span);
+        }
+        self.inner.export(batch)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn shutdown(&self) -> OTelSdkResult {
+        self.inner.shutdown()
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.pricer.set_resource(resource);
+        self.inner.set_resource(resource);
+    }
+}
+
+/// The exporter a [`CostSpanExporter`] will wrap, held by its builder.
+#[derive(Debug)]
+pub struct ExporterInner<E>(E);
+
+/// Builds a [`CostSpanProcessor`].
+pub type CostSpanProcessorBuilder<P> = CostBuilder<P>;
+
+/// Builds a [`CostSpanExporter`].
+pub type CostSpanExporterBuilder<E> = CostBuilder<ExporterInner<E>>;
+
+/// Builds a [`CostSpanProcessor`] or a [`CostSpanExporter`]: catalog, options, ledger bounds.
+#[derive(Debug)]
+pub struct CostBuilder<T> {
+    inner: T,
     catalog: Option<Arc<Catalog>>,
     overrides: Vec<PathBuf>,
     litellm: Vec<PathBuf>,
@@ -347,7 +451,20 @@ pub struct CostSpanProcessorBuilder<P: SpanProcessor> {
     ledger_ttl: Duration,
 }
 
-impl<P: SpanProcessor> CostSpanProcessorBuilder<P> {
+impl<T> CostBuilder<T> {
+    fn wrapping(inner: T) -> Self {
+        CostBuilder {
+            inner,
+            catalog: None,
+            overrides: Vec::new(),
+            litellm: Vec::new(),
+            aliases: Vec::new(),
+            opts: EngineOptions::default(),
+            ledger_capacity: DEFAULT_LEDGER_CAPACITY,
+            ledger_ttl: DEFAULT_LEDGER_TTL,
+        }
+    }
+
     /// Uses this catalog (e.g. one built with [`Catalog::builder`]) instead of the embedded one.
     pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
         self.catalog = Some(catalog);
@@ -446,8 +563,8 @@ impl<P: SpanProcessor> CostSpanProcessorBuilder<P> {
         self
     }
 
-    /// Loads the catalog layers and builds the processor.
-    pub fn build(self) -> Result<CostSpanProcessor<P>, CatalogError> {
+    /// Loads the catalog layers and builds the pricing state; returns it with the wrapped part.
+    fn build_pricer(self) -> Result<(T, Pricer), CatalogError> {
         let needs_layers =
             !self.overrides.is_empty() || !self.litellm.is_empty() || !self.aliases.is_empty();
         let catalog = match (self.catalog, needs_layers) {
@@ -473,12 +590,28 @@ impl<P: SpanProcessor> CostSpanProcessorBuilder<P> {
                 Arc::new(b.build()?)
             }
         };
-        Ok(CostSpanProcessor {
-            inner: self.inner,
+        let pricer = Pricer {
             engine: Arc::new(Engine::new(catalog, self.opts)),
             ledger: Ledger::new(self.ledger_capacity, self.ledger_ttl),
             panics: AtomicU64::new(0),
-        })
+        };
+        Ok((self.inner, pricer))
+    }
+}
+
+impl<P: SpanProcessor> CostBuilder<P> {
+    /// Loads the catalog layers and builds the processor.
+    pub fn build(self) -> Result<CostSpanProcessor<P>, CatalogError> {
+        let (inner, pricer) = self.build_pricer()?;
+        Ok(CostSpanProcessor { inner, pricer })
+    }
+}
+
+impl<E: SpanExporter> CostBuilder<ExporterInner<E>> {
+    /// Loads the catalog layers and builds the exporter.
+    pub fn build(self) -> Result<CostSpanExporter<E>, CatalogError> {
+        let (ExporterInner(inner), pricer) = self.build_pricer()?;
+        Ok(CostSpanExporter { inner, pricer })
     }
 }
 

@@ -1,5 +1,6 @@
 //! CostSpanProcessor behaviour: golden prices on real instrumentation spans, roll-up, late
-//! children, unknown models, invalid usage, aggregates, duplicates, provided costs.
+//! children, unknown models, invalid usage, aggregates, duplicates, provided costs; and the
+//! same pricing placed in front of an exporter (CostSpanExporter behind a BatchSpanProcessor).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -8,9 +9,11 @@ use std::time::Duration;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Array, Context, InstrumentationScope, KeyValue, StringValue, Value};
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::{
+    BatchSpanProcessor, InMemorySpanExporter, SdkTracerProvider, Span, SpanData, SpanProcessor,
+};
 use opentelemetry_sdk::Resource;
-use otel_llm_cost::{CostSpanProcessor, Engine};
+use otel_llm_cost::{CostSpanExporter, CostSpanProcessor, Engine};
 
 /// Collects finished spans (and the resource it was given).
 #[derive(Debug, Clone, Default)]
@@ -39,6 +42,8 @@ struct Harness {
     provider: SdkTracerProvider,
     collect: Collect,
     engine: Arc<Engine>,
+    /// Set when pricing runs in a `CostSpanExporter` behind a `BatchSpanProcessor`.
+    exported: Option<InMemorySpanExporter>,
 }
 
 fn harness() -> Harness {
@@ -67,12 +72,40 @@ fn harness_with(
         provider,
         collect,
         engine,
+        exported: None,
+    }
+}
+
+/// Pricing in front of the exporter: `BatchSpanProcessor -> CostSpanExporter -> in memory`.
+fn exporter_harness() -> Harness {
+    let memory = InMemorySpanExporter::default();
+    let exporter = CostSpanExporter::new(memory.clone()).unwrap();
+    let engine = exporter.engine().clone();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(exporter).build())
+        .with_resource(
+            Resource::builder()
+                .with_service_name("svc-under-test")
+                .build(),
+        )
+        .build();
+    Harness {
+        provider,
+        collect: Collect::default(),
+        engine,
+        exported: Some(memory),
     }
 }
 
 impl Harness {
     fn spans(&self) -> Vec<SpanData> {
-        self.collect.spans.lock().unwrap().clone()
+        match &self.exported {
+            Some(memory) => {
+                self.provider.force_flush().unwrap();
+                memory.get_finished_spans().unwrap()
+            }
+            None => self.collect.spans.lock().unwrap().clone(),
+        }
     }
     fn by_name(&self, name: &str) -> SpanData {
         let v: Vec<SpanData> = self
@@ -418,21 +451,17 @@ fn start(h: &Harness, name: &str, parent: &Context, attrs: Vec<KeyValue>) -> Con
     parent.with_span(s)
 }
 
-#[test]
-fn three_level_tree_rolls_up_exactly() {
-    // root -> step-a -> {gpt-4o 1000/500, sub-step -> gpt-4o-mini 10000/1000}
-    //      -> step-b -> {gpt-4o 2000/100, tool}
-    // gpt-4o (2.5/10): 1000/500 = 0.0025 + 0.005 = 0.0075; 2000/100 = 0.005 + 0.001 = 0.006
-    // gpt-4o-mini (0.15/0.6): 10000/1000 = 0.0015 + 0.0006 = 0.0021
-    let h = harness();
-    let root = start(&h, "root", &Context::new(), vec![]);
-    let a = start(&h, "step-a", &root, vec![]);
-    start(&h, "call-1", &a, call("gpt-4o-2024-08-06", 1000, 500))
+/// root -> step-a -> {gpt-4o 1000/500, sub-step -> gpt-4o-mini 10000/1000}
+///      -> step-b -> {gpt-4o 2000/100, tool}
+fn three_level_tree(h: &Harness) {
+    let root = start(h, "root", &Context::new(), vec![]);
+    let a = start(h, "step-a", &root, vec![]);
+    start(h, "call-1", &a, call("gpt-4o-2024-08-06", 1000, 500))
         .span()
         .end();
-    let sub = start(&h, "sub-step", &a, vec![]);
+    let sub = start(h, "sub-step", &a, vec![]);
     start(
-        &h,
+        h,
         "call-2",
         &sub,
         call("gpt-4o-mini-2024-07-18", 10_000, 1_000),
@@ -441,12 +470,12 @@ fn three_level_tree_rolls_up_exactly() {
     .end();
     sub.span().end();
     a.span().end();
-    let b = start(&h, "step-b", &root, vec![]);
-    start(&h, "call-3", &b, call("gpt-4o-2024-08-06", 2000, 100))
+    let b = start(h, "step-b", &root, vec![]);
+    start(h, "call-3", &b, call("gpt-4o-2024-08-06", 2000, 100))
         .span()
         .end();
     start(
-        &h,
+        h,
         "tool",
         &b,
         vec![KeyValue::new("gen_ai.operation.name", "execute_tool")],
@@ -455,7 +484,14 @@ fn three_level_tree_rolls_up_exactly() {
     .end();
     b.span().end();
     root.span().end();
+}
 
+#[test]
+fn three_level_tree_rolls_up_exactly() {
+    // gpt-4o (2.5/10): 1000/500 = 0.0025 + 0.005 = 0.0075; 2000/100 = 0.005 + 0.001 = 0.006
+    // gpt-4o-mini (0.15/0.6): 10000/1000 = 0.0015 + 0.0006 = 0.0021
+    let h = harness();
+    three_level_tree(&h);
     let total = |n: &str| f64a(&h.by_name(n), "cost.total_usd");
     assert_usd(total("call-1"), 0.0075, "call-1");
     assert_usd(total("call-2"), 0.0021, "call-2");
@@ -510,15 +546,64 @@ fn three_level_tree_rolls_up_exactly() {
     assert_eq!(rows[1]["pct"], 13.5);
 }
 
+/// Every span's attributes, by span name, sorted by key.
+fn attributes_by_name(h: &Harness) -> Vec<(String, Vec<(String, String)>)> {
+    let mut out: Vec<(String, Vec<(String, String)>)> = h
+        .spans()
+        .iter()
+        .map(|s| {
+            let mut kv: Vec<(String, String)> = s
+                .attributes
+                .iter()
+                .map(|kv| (kv.key.to_string(), format!("{:?}", kv.value)))
+                .collect();
+            kv.sort();
+            (s.name.to_string(), kv)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 #[test]
-fn child_ending_after_its_parent_is_priced_forwarded_and_counted_late() {
-    let h = harness();
-    let root = start(&h, "root", &Context::new(), vec![]);
-    let step = start(&h, "step", &root, vec![]);
-    let late = start(&h, "late-call", &step, call("gpt-4o-2024-08-06", 1000, 500));
+fn the_exporter_placement_writes_exactly_what_the_processor_writes() {
+    let (p, e) = (harness(), exporter_harness());
+    three_level_tree(&p);
+    three_level_tree(&e);
+    let (a, b) = (attributes_by_name(&p), attributes_by_name(&e));
+    assert_eq!(a.len(), 8);
+    assert_eq!(a, b);
+    assert_usd(
+        f64a(&e.by_name("root"), "cost.total_usd"),
+        0.0156,
+        "root total, exporter placement",
+    );
+    assert_eq!(e.engine.stats().snapshot().priced, 3);
+    // And a late child there too: priced alone, counted late, the ancestor unchanged.
+    late_child_tree(&e);
+    assert_usd(
+        f64a(&e.by_name("late-call"), "llm.cost.total"),
+        0.0075,
+        "late child priced",
+    );
+    assert_eq!(attr(&e.by_name("late-step"), "cost.total_usd"), None);
+    assert_eq!(e.engine.stats().snapshot().late, 1);
+}
+
+/// late-root -> late-step -> late-call, the call ending after both.
+fn late_child_tree(h: &Harness) {
+    let root = start(h, "late-root", &Context::new(), vec![]);
+    let step = start(h, "late-step", &root, vec![]);
+    let late = start(h, "late-call", &step, call("gpt-4o-2024-08-06", 1000, 500));
     step.span().end();
     root.span().end();
     late.span().end();
+}
+
+#[test]
+fn child_ending_after_its_parent_is_priced_forwarded_and_counted_late() {
+    let h = harness();
+    late_child_tree(&h);
     let s = h.by_name("late-call");
     assert_usd(
         f64a(&s, "llm.cost.total"),
@@ -526,7 +611,7 @@ fn child_ending_after_its_parent_is_priced_forwarded_and_counted_late() {
         "late child still priced",
     );
     assert_eq!(
-        attr(&h.by_name("step"), "cost.total_usd"),
+        attr(&h.by_name("late-step"), "cost.total_usd"),
         None,
         "ancestor cannot change"
     );
