@@ -3,8 +3,10 @@
 //! - `on_end/*`: one `on_end` call on a prepared `SpanData` (cloned per iteration in both
 //!   arms), inner processor a no-op: the processor's own added cost per span.
 //! - `pipeline/*`: whole spans (start, attributes, end) through an SDK provider with a
-//!   `BatchSpanProcessor` over a no-op exporter, 1 LLM : 9 plain spans, with and without
-//!   `CostSpanProcessor` wrapped around the batch processor.
+//!   `BatchSpanProcessor` over a no-op exporter, 1 LLM : 9 plain spans: `baseline` without
+//!   pricing, `with_cost` with `CostSpanProcessor` wrapped around the batch processor,
+//!   `exporter` with `CostSpanExporter` wrapped around the no-op exporter (pricing on the batch
+//!   processor's thread; the time measured is the emitting thread's).
 //!
 //! Drops at a fixed span rate (50,000 spans/s through a default `BatchSpanProcessor`) are
 //! measured by `examples/processor_rate.rs`, not here: that is a rate, not a time per span.
@@ -22,7 +24,7 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider, Span, SpanData, SpanEvents,
     SpanExporter, SpanLinks, SpanProcessor,
 };
-use otel_llm_cost::CostSpanProcessor;
+use otel_llm_cost::{CostSpanExporter, CostSpanProcessor};
 
 #[path = "support/agent_spans.rs"]
 mod agent_spans;
@@ -136,27 +138,45 @@ fn on_end(c: &mut Criterion) {
     g.finish();
 }
 
-fn provider(with_cost: bool) -> SdkTracerProvider {
-    let batch = BatchSpanProcessor::builder(NoopExporter)
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(1 << 16)
-                .build(),
-        )
-        .build();
+/// Where the pricing sits in the pipeline.
+#[derive(Clone, Copy)]
+enum Arm {
+    Baseline,
+    Processor,
+    Exporter,
+}
+
+fn provider(arm: Arm) -> SdkTracerProvider {
+    fn batch<E: SpanExporter + 'static>(e: E) -> BatchSpanProcessor {
+        BatchSpanProcessor::builder(e)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(1 << 16)
+                    .build(),
+            )
+            .build()
+    }
     let b = SdkTracerProvider::builder();
-    let b = if with_cost {
-        b.with_span_processor(CostSpanProcessor::new(batch).expect("catalog"))
-    } else {
-        b.with_span_processor(batch)
+    let b = match arm {
+        Arm::Baseline => b.with_span_processor(batch(NoopExporter)),
+        Arm::Processor => {
+            b.with_span_processor(CostSpanProcessor::new(batch(NoopExporter)).expect("catalog"))
+        }
+        Arm::Exporter => {
+            b.with_span_processor(batch(CostSpanExporter::new(NoopExporter).expect("catalog")))
+        }
     };
     b.build()
 }
 
 fn pipeline(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline_1llm_9plain");
-    for (name, with_cost) in [("baseline", false), ("with_cost", true)] {
-        let p = provider(with_cost);
+    for (name, arm) in [
+        ("baseline", Arm::Baseline),
+        ("with_cost", Arm::Processor),
+        ("exporter", Arm::Exporter),
+    ] {
+        let p = provider(arm);
         g.bench_function(name, |b| b.iter(|| trace_of_ten(&p)));
         let _ = p.shutdown();
     }

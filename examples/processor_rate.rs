@@ -1,7 +1,9 @@
 //! Does pricing in process make the `BatchSpanProcessor` drop spans? Emits spans at a fixed rate
 //! (default 50,000 spans/s for 5 s) through `SdkTracerProvider -> [CostSpanProcessor ->]
-//! BatchSpanProcessor (default config) -> counting no-op exporter`, without and with the
-//! `CostSpanProcessor`, and prints emitted, exported and dropped spans for each arm.
+//! BatchSpanProcessor (default config) -> [CostSpanExporter ->] counting no-op exporter`:
+//! `baseline` without pricing, `with_cost` with the `CostSpanProcessor`, `exporter` with the
+//! `CostSpanExporter` (pricing on the batch processor's thread), and prints emitted, exported
+//! and dropped spans for each arm, and the emitting thread's busy share.
 //!
 //! Traces look like the criterion bench's: a step span with 9 children, 1 LLM call and 8
 //! plain spans (1 LLM : 9 plain). The arms alternate (`--rounds`, default 2 each) so both see
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
-use otel_llm_cost::CostSpanProcessor;
+use otel_llm_cost::{CostSpanExporter, CostSpanProcessor};
 
 #[path = "../benches/support/agent_spans.rs"]
 mod agent_spans;
@@ -41,18 +43,28 @@ struct Outcome {
     busy: Duration,
 }
 
-fn run(with_cost: bool, rate: u64, seconds: u64) -> Result<Outcome, Box<dyn std::error::Error>> {
+/// Where the pricing sits: nowhere, around the batch processor, or in front of the exporter.
+#[derive(Clone, Copy)]
+enum Arm {
+    Baseline,
+    Processor,
+    Exporter,
+}
+
+fn run(arm: Arm, rate: u64, seconds: u64) -> Result<Outcome, Box<dyn std::error::Error>> {
     let exported = Arc::new(AtomicU64::new(0));
-    let batch = BatchSpanProcessor::builder(CountingExporter(exported.clone())).build();
-    let provider = if with_cost {
-        SdkTracerProvider::builder()
-            .with_span_processor(CostSpanProcessor::new(batch)?)
-            .build()
-    } else {
-        SdkTracerProvider::builder()
-            .with_span_processor(batch)
-            .build()
-    };
+    let counting = CountingExporter(exported.clone());
+    let b = SdkTracerProvider::builder();
+    let provider = match arm {
+        Arm::Baseline => b.with_span_processor(BatchSpanProcessor::builder(counting).build()),
+        Arm::Processor => b.with_span_processor(CostSpanProcessor::new(
+            BatchSpanProcessor::builder(counting).build(),
+        )?),
+        Arm::Exporter => b.with_span_processor(
+            BatchSpanProcessor::builder(CostSpanExporter::new(counting)?).build(),
+        ),
+    }
+    .build();
     let total = rate * seconds;
     let mut emitted = 0u64;
     let mut busy = Duration::ZERO;
@@ -105,8 +117,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "arm", "round", "emitted", "exported", "dropped", "spans/s", "emit busy"
     );
     for round in 1..=rounds {
-        for (name, with_cost) in [("baseline", false), ("with_cost", true)] {
-            let o = run(with_cost, rate, seconds)?;
+        for (name, arm) in [
+            ("baseline", Arm::Baseline),
+            ("with_cost", Arm::Processor),
+            ("exporter", Arm::Exporter),
+        ] {
+            let o = run(arm, rate, seconds)?;
             println!(
                 "{:<10} {:>5} {:>9} {:>9} {:>7} {:>12.0} {:>9.1}%",
                 name,

@@ -20,7 +20,7 @@ echo "== machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(rus
 echo "== Pricing: cargo bench --bench pricing"
 cargo bench --quiet --bench pricing -- --warm-up-time 1 --measurement-time 3 2>&1 | grep -E "^[a-z_0-9/]+|time:"
 
-echo "== Processor: cargo bench --bench processor (both arms)"
+echo "== Processor: cargo bench --bench processor (all arms)"
 cargo bench --quiet --bench processor -- --warm-up-time 1 --measurement-time 3 2>&1 | grep -E "^[a-z_0-9/]+|time:"
 
 if [ "${SKIP_CALLGRIND:-0}" != 1 ] && command -v valgrind >/dev/null; then
@@ -39,6 +39,12 @@ if [ "${SKIP_CALLGRIND:-0}" != 1 ] && command -v valgrind >/dev/null; then
         echo "-- pipeline_1llm_9plain/$arm (per trace of 10 spans)"
         python3 scripts/callgrind_per_call.py "$cg/pipe.$arm" "agent_spans::trace_of_ten"
     done
+    # Pricing in front of the exporter: the emitting thread's cost, and the export thread's.
+    valgrind --tool=callgrind --callgrind-out-file="$cg/pipe.exporter" "$bench" --bench \
+        --profile-time 2 "pipeline_1llm_9plain/exporter" >/dev/null 2>&1
+    echo "-- pipeline_1llm_9plain/exporter (per trace of 10 spans; export per batch)"
+    python3 scripts/callgrind_per_call.py "$cg/pipe.exporter" "agent_spans::trace_of_ten" \
+        "CostSpanExporter<E> as opentelemetry_sdk::trace::export::SpanExporter>::export"
     rm -rf "$cg"
 fi
 
