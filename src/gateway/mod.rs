@@ -1,5 +1,5 @@
 //! The OTLP gateway (`otel-llm-cost serve`): receivers, trace assembly, pricing with the shared
-//! [`Engine`](crate::Engine), and an OTLP exporter (DESIGN §7).
+//! [`crate::Engine`], and an OTLP exporter (DESIGN §7).
 //!
 //! ```text
 //! OTLP/gRPC :4317 (grpc.rs) --\                                                    /-- /metrics, /healthz

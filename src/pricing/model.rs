@@ -52,7 +52,7 @@ pub enum ServiceTier {
 
 impl ServiceTier {
     /// Parses a service tier name as spans and configs carry it. Standard names
-    /// (`default`, `auto`, `standard`, `scale`, empty) are `None` from [`ServiceTier::from_attr`].
+    /// (`default`, `auto`, `standard`, `scale`, empty) are `None` here.
     pub fn parse(s: &str) -> Option<ServiceTier> {
         match s.trim().to_ascii_lowercase().as_str() {
             "batch" | "batches" => Some(ServiceTier::Batch),
