@@ -1,5 +1,6 @@
 //! End to end over real sockets: provider -> CostSpanProcessor -> BatchSpanProcessor -> OTLP
-//! exporter (gRPC and HTTP/protobuf) -> a capture receiver on 127.0.0.1:0.
+//! exporter (gRPC and HTTP/protobuf) -> a capture receiver on 127.0.0.1:0; and the exporter
+//! placement, provider -> BatchSpanProcessor -> CostSpanExporter -> OTLP exporter (gRPC).
 
 mod common;
 
@@ -12,9 +13,9 @@ use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanExporter};
 use opentelemetry_sdk::Resource;
-use otel_llm_cost::CostSpanProcessor;
+use otel_llm_cost::{CostSpanExporter, CostSpanProcessor};
 use prost::Message;
 
 fn emit(provider: &SdkTracerProvider) {
@@ -73,8 +74,32 @@ fn check(spans: &[(Option<String>, opentelemetry_proto::tonic::trace::v1::Span)]
     assert!(common::str_attr(&root.1.attributes, "cost.by_model").is_some());
 }
 
+/// Pricing around the batch processor, or (`in_exporter`) in front of the exporter.
+fn provider_with(exporter: impl SpanExporter + 'static, in_exporter: bool) -> SdkTracerProvider {
+    let b = SdkTracerProvider::builder().with_resource(resource());
+    if in_exporter {
+        b.with_span_processor(
+            BatchSpanProcessor::builder(CostSpanExporter::new(exporter).unwrap()).build(),
+        )
+    } else {
+        b.with_span_processor(
+            CostSpanProcessor::new(BatchSpanProcessor::builder(exporter).build()).unwrap(),
+        )
+    }
+    .build()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attributes_arrive_over_otlp_grpc() {
+    grpc_roundtrip(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attributes_arrive_over_otlp_grpc_when_priced_in_front_of_the_exporter() {
+    grpc_roundtrip(true).await;
+}
+
+async fn grpc_roundtrip(in_exporter: bool) {
     let (addr, captured) = common::start_grpc_sink().await;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
@@ -82,12 +107,7 @@ async fn attributes_arrive_over_otlp_grpc() {
         .with_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(
-            CostSpanProcessor::new(BatchSpanProcessor::builder(exporter).build()).unwrap(),
-        )
-        .with_resource(resource())
-        .build();
+    let provider = provider_with(exporter, in_exporter);
     emit(&provider);
     let p = provider.clone();
     tokio::task::spawn_blocking(move || p.force_flush())
@@ -145,12 +165,7 @@ fn attributes_arrive_over_otlp_http() {
         .with_timeout(Duration::from_secs(5))
         .build()
         .unwrap();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(
-            CostSpanProcessor::new(BatchSpanProcessor::builder(exporter).build()).unwrap(),
-        )
-        .with_resource(resource())
-        .build();
+    let provider = provider_with(exporter, false);
     emit(&provider);
     provider.force_flush().unwrap();
     let captured = common::Captured(got);
