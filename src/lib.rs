@@ -39,9 +39,11 @@ pub use pricing::{
     Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel,
 };
 #[cfg(feature = "processor")]
+#[doc(hidden)]
+pub use processor::ExporterInner;
 pub use processor::{
     CostBuilder, CostSpanExporter, CostSpanExporterBuilder, CostSpanProcessor,
-    CostSpanProcessorBuilder, ExporterInner, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
+    CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
 pub use records::{

@@ -376,9 +376,20 @@ impl<P: SpanProcessor> SpanProcessor for CostSpanProcessor<P> {
 /// ```
 ///
 /// Roll-up needs the spans of a trace to pass through the same instance, in the order they
-/// ended: one batch processor over one `CostSpanExporter` does that. A span the batch processor
-/// drops (its queue full) is lost to pricing as to export; a parent then waits for it in the
-/// ledger until the TTL, like any parent whose child never ends.
+/// ended. The SDK's `BatchSpanProcessor` (one worker thread, one queue) and a
+/// `SimpleSpanProcessor` do that; the experimental async-runtime batch processor does only with
+/// at most one concurrent export (`OTEL_BSP_MAX_CONCURRENT_EXPORTS` unset or 1): otherwise a
+/// newer batch can be exported before an older one, and children arriving after their parent
+/// are priced alone and counted late.
+///
+/// What differs from [`CostSpanProcessor`]:
+/// - a span the batch processor drops (its queue full) is never priced: its cost is missing
+///   from its ancestors, the root's total and the cost metrics, and the root still says
+///   `cost.complete=true` (the processor placement prices before the queue, so its totals
+///   survive an overloaded queue; size `max_queue_size` for your peak);
+/// - observers (`with_observer`, `with_meter`) run on the export thread, where the SDK
+///   suppresses telemetry: spans or logs an observer emits are dropped, and a slow observer
+///   delays exports.
 #[derive(Debug)]
 pub struct CostSpanExporter<E: SpanExporter> {
     inner: E,
@@ -428,7 +439,9 @@ impl<E: SpanExporter> SpanExporter for CostSpanExporter<E> {
     }
 }
 
-/// The exporter a [`CostSpanExporter`] will wrap, held by its builder.
+/// The exporter a [`CostSpanExporter`] will wrap, held by its builder (named by
+/// [`CostSpanExporterBuilder`]; nothing to do with it directly).
+#[doc(hidden)]
 #[derive(Debug)]
 pub struct ExporterInner<E>(E);
 

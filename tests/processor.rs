@@ -78,11 +78,30 @@ fn harness_with(
 
 /// Pricing in front of the exporter: `BatchSpanProcessor -> CostSpanExporter -> in memory`.
 fn exporter_harness() -> Harness {
+    exporter_harness_with(512, |b| b)
+}
+
+/// As [`exporter_harness`], with the batch processor's export batch size and builder options.
+fn exporter_harness_with(
+    batch_size: usize,
+    f: impl FnOnce(
+        otel_llm_cost::CostSpanExporterBuilder<InMemorySpanExporter>,
+    ) -> otel_llm_cost::CostSpanExporterBuilder<InMemorySpanExporter>,
+) -> Harness {
     let memory = InMemorySpanExporter::default();
-    let exporter = CostSpanExporter::new(memory.clone()).unwrap();
+    let exporter = f(CostSpanExporter::builder(memory.clone()))
+        .build()
+        .unwrap();
     let engine = exporter.engine().clone();
+    let batch = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(
+            opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                .with_max_export_batch_size(batch_size)
+                .build(),
+        )
+        .build();
     let provider = SdkTracerProvider::builder()
-        .with_span_processor(BatchSpanProcessor::builder(exporter).build())
+        .with_span_processor(batch)
         .with_resource(
             Resource::builder()
                 .with_service_name("svc-under-test")
@@ -588,6 +607,38 @@ fn the_exporter_placement_writes_exactly_what_the_processor_writes() {
     );
     assert_eq!(attr(&e.by_name("late-step"), "cost.total_usd"), None);
     assert_eq!(e.engine.stats().snapshot().late, 1);
+}
+
+/// Records the traces an observer sees.
+#[derive(Debug, Default)]
+struct Seen(Mutex<Vec<(String, Option<String>, u32)>>);
+
+impl otel_llm_cost::TraceObserver for Seen {
+    fn on_trace(&self, t: &otel_llm_cost::TraceSummary<'_>) {
+        self.0.lock().unwrap().push((
+            t.workflow.to_owned(),
+            t.service.map(str::to_owned),
+            t.totals.calls,
+        ));
+    }
+}
+
+#[test]
+fn the_exporter_placement_rolls_up_across_export_calls_and_knows_the_service() {
+    // One span per export call: every child's total reaches its parent through the ledger
+    // across calls. The observer sees the provider's service.name, which only reaches the
+    // engine through the exporter's set_resource.
+    let seen = Arc::new(Seen::default());
+    let observer: Arc<dyn otel_llm_cost::TraceObserver> = seen.clone();
+    let e = exporter_harness_with(1, |b| b.with_observer(observer));
+    three_level_tree(&e);
+    let p = harness();
+    three_level_tree(&p);
+    assert_eq!(attributes_by_name(&e), attributes_by_name(&p));
+    assert_eq!(
+        *seen.0.lock().unwrap(),
+        vec![("root".to_owned(), Some("svc-under-test".to_owned()), 3)]
+    );
 }
 
 /// late-root -> late-step -> late-call, the call ending after both.
