@@ -606,8 +606,11 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: trace }} }
         .await
         .expect("answered");
     assert_eq!(r.status(), 400);
-    // Both accepted traces reach the sink (after one retry and one permanent failure).
-    eventually("downstream answered", WAIT, || faults.attempts() >= 3).await;
+    // The downstream answered the retryable and the permanent failure (both logged). The two
+    // accepted traces go in two requests or, when the second is queued before the first is
+    // sent (a loaded machine), in one: so 2 attempts, not 3, is all that is certain here; the
+    // shutdown below settles whatever is left.
+    eventually("downstream answered", WAIT, || faults.attempts() >= 2).await;
     gw.signal("TERM");
     let status = gw.wait_exit(WAIT);
     let _ = gw.wait_line("otel-llm-cost: received", Duration::from_secs(5));
