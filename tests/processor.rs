@@ -50,6 +50,18 @@ fn harness() -> Harness {
     harness_with(|b| b)
 }
 
+/// A provider over `processor`, with the test resource (`service.name` = svc-under-test).
+fn provider_with(processor: impl SpanProcessor + 'static) -> SdkTracerProvider {
+    SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_resource(
+            Resource::builder()
+                .with_service_name("svc-under-test")
+                .build(),
+        )
+        .build()
+}
+
 fn harness_with(
     f: impl FnOnce(
         otel_llm_cost::CostSpanProcessorBuilder<Collect>,
@@ -60,16 +72,8 @@ fn harness_with(
         .build()
         .unwrap();
     let engine = p.engine().clone();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(p)
-        .with_resource(
-            Resource::builder()
-                .with_service_name("svc-under-test")
-                .build(),
-        )
-        .build();
     Harness {
-        provider,
+        provider: provider_with(p),
         collect,
         engine,
         exported: None,
@@ -100,16 +104,8 @@ fn exporter_harness_with(
                 .build(),
         )
         .build();
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(batch)
-        .with_resource(
-            Resource::builder()
-                .with_service_name("svc-under-test")
-                .build(),
-        )
-        .build();
     Harness {
-        provider,
+        provider: provider_with(batch),
         collect: Collect::default(),
         engine,
         exported: Some(memory),
