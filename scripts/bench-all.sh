@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Reruns every figure of BENCHMARKS.md, section by section, each arm against its baseline in the
 # same run (the machines are shared: compare ratios, not absolute times). Loopback only; every
-# step is bounded and stops by itself. Takes ~30-45 min on 2 cores.
+# step is bounded and stops by itself. Took 7 min on 2 cores with warm builds (session 3); add
+# the release and bench builds on a cold target directory.
 #
 #   scripts/bench-all.sh            # everything
 #   SKIP_CALLGRIND=1 scripts/bench-all.sh
 #
-# Sections: Pricing (criterion), Processor (criterion both arms; callgrind instructions per span
+# Sections: Pricing (criterion), Processor (criterion, all arms; callgrind instructions per span
 # when valgrind is installed; BatchSpanProcessor drops at 50,000 spans/s), Report (peak RSS on
 # 100k and 1M generated spans), Gateway (scripts/bench-gateway.sh: criterion vs the prost ceiling,
 # end to end pinned runs, memory per buffered span). The floods of RELIABILITY.md are
