@@ -44,13 +44,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use otel_llm_cost::gateway::bench_support::{
-    request, BytesClientCodec, BytesServerCodec, TraceGen,
+    request, BytesClientCodec, BytesServerCodec, TraceGen, EXPORT_PATH,
 };
 use prost::Message;
 use tonic::codegen::{http, Body, Service, StdError};
 use tonic::Status;
 
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 /// One trace in this many has its latency measured.
 const SAMPLE: u64 = 16;
 /// Hard limit of a run.

@@ -25,6 +25,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 use super::config::{Compression, ExporterProtocol, ExporterSettings, RetryConfig};
+use super::grpc::EXPORT_PATH;
 use super::metrics::{Metrics, NotDelivered};
 use super::persist::{RecordId, Wal};
 use super::proto_span::{
@@ -663,8 +664,6 @@ pub(crate) fn redact_url(u: &str) -> String {
         None => u.to_owned(),
     }
 }
-
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// gRPC codec for `TraceService/Export` whose request is already-encoded protobuf: the bytes go
 /// out as they are; the response is decoded with prost (client side; also the load generator's).

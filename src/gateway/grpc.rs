@@ -39,7 +39,9 @@ use super::pipeline::{ExportError, Pipeline};
 use super::rpc_status;
 
 const SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
-const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+/// The gRPC path of `TraceService/Export` (served here, called by the exporter and the load
+/// generator).
+pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>;
 
