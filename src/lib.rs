@@ -41,6 +41,7 @@ pub use pricing::{
 #[cfg(feature = "processor")]
 #[doc(hidden)]
 pub use processor::ExporterInner;
+#[cfg(feature = "processor")]
 pub use processor::{
     CostBuilder, CostSpanExporter, CostSpanExporterBuilder, CostSpanProcessor,
     CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
