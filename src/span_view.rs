@@ -23,23 +23,19 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct AttrKey {
     name: Arc<str>,
-    /// A `'static` key when interned (cloning and dropping it touch no reference count).
-    #[cfg(feature = "processor")]
-    otel: opentelemetry::Key,
-    /// The interned name, when there is one: a `Key` made from it directly is cheaper than a
-    /// clone of `otel` (which has to match on how the key is held), and the gateway keeps it
-    /// beside a span without a copy.
+    /// The interned name, when there is one: the SDK's `Key` made from it touches no reference
+    /// count when cloned or dropped, and the gateway keeps it beside a span without a copy.
     interned: Option<&'static str>,
 }
 
 #[cfg(feature = "processor")]
 impl AttrKey {
-    /// The key as the SDK holds it.
+    /// The key as the SDK holds it: `'static` when interned, else sharing the name.
     #[inline(always)]
     fn otel_key(&self) -> opentelemetry::Key {
         match self.interned {
             Some(s) => opentelemetry::Key::from_static_str(s),
-            None => self.otel.clone(),
+            None => opentelemetry::Key::from(Arc::clone(&self.name)),
         }
     }
 }
@@ -48,16 +44,8 @@ impl AttrKey {
     /// A key. The name is interned for the life of the process (see [`intern`]): keys are a
     /// fixed set built once per engine.
     pub fn new(name: &str) -> AttrKey {
-        let interned = intern(name);
-        #[cfg(feature = "processor")]
-        let otel = match interned {
-            Some(s) => opentelemetry::Key::from_static_str(s),
-            None => opentelemetry::Key::from(Arc::<str>::from(name)),
-        };
         AttrKey {
-            #[cfg(feature = "processor")]
-            otel,
-            interned,
+            interned: intern(name),
             name: name.into(),
         }
     }
@@ -278,6 +266,23 @@ mod sdk {
         }
     }
 
+    /// Appends `key` (or, when `replace`, overwrites its first occurrence if there is one).
+    #[inline(always)]
+    fn put(span: &mut SpanData, key: &AttrKey, value: Value, replace: bool) {
+        if replace {
+            let name = key.as_str();
+            if let Some(kv) = span
+                .attributes
+                .iter_mut()
+                .find(|kv| kv.key.as_str() == name)
+            {
+                kv.value = value;
+                return;
+            }
+        }
+        span.attributes.push(KeyValue::new(key.otel_key(), value));
+    }
+
     impl SpanView for SpanData {
         fn trace_id(&self) -> [u8; 16] {
             self.span_context.trace_id().to_bytes()
@@ -343,25 +348,11 @@ mod sdk {
         }
         #[inline(always)]
         fn write_attr(&mut self, key: &AttrKey, value: OwnedValue, replace: bool) {
-            let value = owned(value);
-            if replace {
-                if let Some(kv) = self.attributes.iter_mut().find(|kv| kv.key == key.otel) {
-                    kv.value = value;
-                    return;
-                }
-            }
-            self.attributes.push(KeyValue::new(key.otel_key(), value));
+            put(self, key, owned(value), replace);
         }
         #[inline(always)]
         fn write_static(&mut self, key: &AttrKey, value: &'static str, replace: bool) {
-            let value = Value::String(value.into());
-            if replace {
-                if let Some(kv) = self.attributes.iter_mut().find(|kv| kv.key == key.otel) {
-                    kv.value = value;
-                    return;
-                }
-            }
-            self.attributes.push(KeyValue::new(key.otel_key(), value));
+            put(self, key, Value::String(value.into()), replace);
         }
         fn reserve_attrs(&mut self, additional: usize) {
             let len = self.attributes.len();
