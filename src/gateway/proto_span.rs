@@ -423,14 +423,12 @@ impl GatewaySpan {
         }
     }
 
-    fn add(&mut self, key: &AttrKey, value: AddedValue, replace: bool) {
+    /// Writes `key` after the span's own attributes; `replace`: removes it everywhere first.
+    fn add(&mut self, key: AddedKey, value: AddedValue, replace: bool) {
         if replace {
             self.remove_attr(key.as_str());
         }
-        self.added.push(Added {
-            key: AddedKey::of(key),
-            value,
-        });
+        self.added.push(Added { key, value });
     }
 
     /// The span with the written attributes appended to its own, as OTLP (tests).
@@ -520,17 +518,13 @@ impl SpanView for GatewaySpan {
         at.or_else(|| self.attr(key))
     }
     fn set_attr(&mut self, key: &str, value: OwnedValue) {
-        self.remove_attr(key);
-        self.added.push(Added {
-            key: AddedKey::Shared(Arc::from(key)),
-            value: value.into(),
-        });
+        self.add(AddedKey::Shared(Arc::from(key)), value.into(), true);
     }
     fn write_attr(&mut self, key: &AttrKey, value: OwnedValue, replace: bool) {
-        self.add(key, value.into(), replace);
+        self.add(AddedKey::of(key), value.into(), replace);
     }
     fn write_static(&mut self, key: &AttrKey, value: &'static str, replace: bool) {
-        self.add(key, AddedValue::Static(value), replace);
+        self.add(AddedKey::of(key), AddedValue::Static(value), replace);
     }
     fn reserve_attrs(&mut self, additional: usize) {
         self.added.reserve_exact(additional);
