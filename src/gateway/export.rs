@@ -212,6 +212,14 @@ impl ExportQueue {
         }
     }
 
+    /// The queued fragments, locked (a panic elsewhere while holding the lock leaves them as
+    /// they were: every change under it is a push or a drain).
+    fn fragments(&self) -> std::sync::MutexGuard<'_, VecDeque<Fragment>> {
+        self.fragments
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Bounds the encoded bytes held in memory as well (`exporter.queue.max_memory_bytes`).
     pub(crate) fn with_max_memory(mut self, bytes: usize) -> ExportQueue {
         self.max_memory = bytes;
@@ -272,10 +280,7 @@ impl ExportQueue {
         }
         let len = bytes.len();
         {
-            let mut q = match self.fragments.lock() {
-                Ok(q) => q,
-                Err(p) => p.into_inner(),
-            };
+            let mut q = self.fragments();
             q.push_back(Fragment {
                 bytes,
                 spans,
@@ -328,10 +333,7 @@ impl ExportQueue {
 
     /// Takes everything left (spans counted by the caller), e.g. at the shutdown deadline.
     pub(crate) fn take_all(&self) -> usize {
-        let mut q = match self.fragments.lock() {
-            Ok(q) => q,
-            Err(p) => p.into_inner(),
-        };
+        let mut q = self.fragments();
         let (n, bytes) = q
             .drain(..)
             .fold((0, 0), |(n, b), f| (n + f.spans, b + f.bytes.len()));
@@ -342,10 +344,7 @@ impl ExportQueue {
 
     fn try_pop(&self) -> Option<Batch> {
         let (taken, spans, bytes) = {
-            let mut q = match self.fragments.lock() {
-                Ok(q) => q,
-                Err(p) => p.into_inner(),
-            };
+            let mut q = self.fragments();
             let (mut spans, mut bytes, mut k) = (0usize, 0usize, 0usize);
             for f in q.iter() {
                 // Always take one fragment, even if it alone is over a limit (the downstream
