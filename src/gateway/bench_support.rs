@@ -459,23 +459,22 @@ impl GatewayPath {
             }
             out.append(&mut r.spans);
         }
-        // The exporter's encoding, as one push of the whole batch (no batch limits: one
-        // request).
-        Ok(encode_within(out, BatchLimits::default())
-            .into_iter()
-            .map(|(b, _)| b)
-            .collect())
+        Ok(exported(out))
     }
+}
+
+/// The exporter's encoding, as one push of the whole batch (no batch limits: one request).
+fn exported(spans: Vec<GatewaySpan>) -> Vec<bytes::Bytes> {
+    encode_within(spans, BatchLimits::default())
+        .into_iter()
+        .map(|(b, _)| b)
+        .collect()
 }
 
 /// Decode, split into spans and encode with the exporter's encoder (no assembly, no pricing):
 /// the ceiling as the gateway's own encoder would set it.
 pub fn decode_encode_wire(bytes: &[u8]) -> Result<Vec<bytes::Bytes>, String> {
-    let s = split(decode_request(bytes)?);
-    Ok(encode_within(s.spans, BatchLimits::default())
-        .into_iter()
-        .map(|(b, _)| b)
-        .collect())
+    Ok(exported(split(decode_request(bytes)?).spans))
 }
 
 /// The ceiling: plain prost decode + encode of the same bytes.
