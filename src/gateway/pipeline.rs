@@ -102,24 +102,22 @@ impl Pipeline {
         req: ExportTraceServiceRequest,
     ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
         let n = count_spans(&req);
-        if !self.accepting.load(Ordering::Acquire) {
-            self.metrics.refused(Refused::ShuttingDown, n);
+        let refusal = if !self.accepting.load(Ordering::Acquire) {
+            Some((
+                Refused::ShuttingDown,
+                "the gateway is shutting down; retry (another instance)",
+            ))
+        } else if n > 0 && self.memory_high.load(Ordering::Acquire) {
+            Some((Refused::MemoryLimit, "memory limit reached; retry later"))
+        } else if n > 0 && self.queue.is_full() {
+            Some((Refused::QueueFull, "export queue full; retry later"))
+        } else {
+            None
+        };
+        if let Some((reason, message)) = refusal {
+            self.metrics.refused(reason, n);
             return Err(ExportError::Unavailable {
-                message: "the gateway is shutting down; retry (another instance)".into(),
-                retry_after: REFUSED_RETRY_AFTER,
-            });
-        }
-        if n > 0 && self.memory_high.load(Ordering::Acquire) {
-            self.metrics.refused(Refused::MemoryLimit, n);
-            return Err(ExportError::Unavailable {
-                message: "memory limit reached; retry later".into(),
-                retry_after: REFUSED_RETRY_AFTER,
-            });
-        }
-        if n > 0 && self.queue.is_full() {
-            self.metrics.refused(Refused::QueueFull, n);
-            return Err(ExportError::Unavailable {
-                message: "export queue full; retry later".into(),
+                message: message.into(),
                 retry_after: REFUSED_RETRY_AFTER,
             });
         }
