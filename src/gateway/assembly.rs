@@ -14,16 +14,16 @@
 //! [`Clock`], so tests drive it by hand.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-
-/// The per-request count of spans per trace: foldhash, seeded per map, instead of SipHash.
-/// The buffer's own maps, which live as long as the process and are keyed by ids senders
-/// choose, keep std's SipHash (foldhash makes no claim against adaptive hash flooding).
-type RequestMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::config::AssemblyConfig;
 use super::proto_span::{memory_estimate, GatewaySpan};
+
+/// The per-request count of spans per trace: foldhash, seeded per map, instead of SipHash.
+/// The buffer's own maps, which live as long as the process and are keyed by ids senders
+/// choose, keep std's SipHash (foldhash makes no claim against adaptive hash flooding).
+type RequestMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Memory a buffered trace takes besides its spans: its entry in the trace map, its two index
 /// entries and the spans vector's own header (an estimate of the B-tree and hash-map nodes).
