@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-/// Maps keyed by model ids and aliases, looked up once or twice per priced span: foldhash, seeded
-/// per map (some keys, in the resolve cache, come from remote spans), instead of SipHash.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-
 use super::model::{MatchRule, Model};
 use super::CatalogError;
 use crate::provider::canonical_static;
+
+/// Maps keyed by model ids and aliases, looked up once or twice per priced span: foldhash, seeded
+/// per map (some keys, in the resolve cache, come from remote spans), instead of SipHash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Cached ladder results kept at most; the cache is cleared when full (ids in real traffic are
 /// few, so this only bounds memory against an adversarial stream of distinct ids).
