@@ -460,7 +460,7 @@ fn litellm_entry(
         if obj.contains_key(&format!("input_cost_per_token{suffix}")) {
             let mut st = set(suffix)?;
             // LiteLLM lists only the rates a tier changes (`input_cost_per_token_batches` ...);
-            // every other rate is the standard one (as catalog/generate.py reads it), not the
+            // every other rate is the standard one (as the catalog builder reads it), not the
             // tier's input rate that an absent field would otherwise fall back to.
             let (r, b) = (&mut st.rates, &standard.rates);
             macro_rules! inherit {
