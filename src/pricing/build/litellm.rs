@@ -10,12 +10,11 @@ use std::sync::LazyLock;
 
 use serde_json::value::RawValue;
 
+use super::check::MODES;
 use super::model::{literal_rate, BModel, Ordered, Scalar};
 use super::notes::Notes;
 use super::units::{self, over, PriceEntry, RateSet, Tiered, UnitId, SERVICE_TIERS};
 use crate::money::Rate;
-
-const MODES: [&str; 4] = ["chat", "completion", "responses", "embedding"];
 
 /// LiteLLM's service-tier suffixes -> the catalog's service tier.
 const TIER_SUFFIX: [(&str, &str); 3] = [
@@ -96,14 +95,30 @@ fn field_key(name: &str) -> Option<FieldKey> {
     })
 }
 
+fn scale(u: UnitId) -> i32 {
+    u.unit().litellm.map_or(0, |(_, s)| s)
+}
+
+/// What is wrong with a price field's value (`None` for other fields, null, and good rates);
+/// for a strict reader (a user's LiteLLM import), where the builder counts and skips instead.
+pub(crate) fn field_problem(name: &str, v: &Scalar<'_>) -> Option<String> {
+    let (u, _, _) = field_key(name)?;
+    match v {
+        Scalar::Null => None,
+        Scalar::Number(n) => literal_rate(n, scale(u)).err().map(|e| format!("{n}: {e}")),
+        Scalar::String(s) => Some(format!("expected a number, found {s:?}")),
+        Scalar::Bool(b) => Some(format!("expected a number, found {b}")),
+        Scalar::Compound => Some("expected a number, found an object or array".to_owned()),
+    }
+}
+
 /// A LiteLLM value as a rate in the catalog's unit, rounded half-even to 9 decimals (counted).
 /// `None`: not a number (booleans included), or refused (counted).
 fn rate(u: UnitId, v: &Scalar<'_>, what: &str, notes: &mut Notes) -> Option<Rate> {
     let Scalar::Number(n) = v else {
         return None;
     };
-    let scale = u.unit().litellm.map_or(0, |(_, s)| s);
-    match literal_rate(n, scale) {
+    match literal_rate(n, scale(u)) {
         Ok((r, rounded)) => {
             if rounded {
                 notes.add("rates rounded half-even to 9 decimals", what);
@@ -128,7 +143,7 @@ fn nonzero_number(v: &Scalar<'_>) -> bool {
 
 /// The standard rate set and the service tiers' full rate sets of one entry; `None` when it
 /// has no per-token input (or output, except for embeddings: output 0).
-fn rates(
+pub(crate) fn rates(
     key: &str,
     spec: &[(String, Scalar<'_>)],
     mode: &str,
@@ -247,28 +262,39 @@ fn py_repr(v: Option<&Scalar<'_>>) -> String {
     }
 }
 
+/// An entry's fields, in input order.
+pub(crate) type Fields<'a> = Vec<(String, Scalar<'a>)>;
+
+/// The map's entries in input order, `sample_spec` left out; `None`: the entry is not an object.
+pub(crate) fn entries<'a>(
+    name: &str,
+    text: &'a str,
+) -> Result<Vec<(String, Option<Fields<'a>>)>, super::BuildError> {
+    let map: Ordered<&RawValue> = super::parse_json(name, "a LiteLLM price map", text)?;
+    Ok(map
+        .0
+        .into_iter()
+        .filter(|(k, _)| k != "sample_spec")
+        .map(|(k, v)| {
+            let fields = serde_json::from_str::<Ordered<&RawValue>>(v.get())
+                .ok()
+                .map(|o| o.0.into_iter().map(|(k, v)| (k, Scalar::of(v))).collect());
+            (k, fields)
+        })
+        .collect())
+}
+
 /// Reads the map. `name` (path or URL) is used in errors.
 pub(crate) fn load(
     name: &str,
     text: &str,
     notes: &mut Notes,
 ) -> Result<Vec<BModel>, super::BuildError> {
-    let map: Ordered<&RawValue> = super::parse_json(name, "a LiteLLM price map", text)?;
-    let mut entries: Vec<(String, Vec<(String, Scalar<'_>)>)> = Vec::new();
-    for (key, v) in map.0 {
-        if key == "sample_spec" {
-            continue;
-        }
-        // An entry that is not an object is not a model (LiteLLM's own loader skips it too).
-        if let Ok(spec) = serde_json::from_str::<Ordered<&RawValue>>(v.get()) {
-            let fields = spec
-                .0
-                .into_iter()
-                .map(|(k, v)| (k, Scalar::of(v)))
-                .collect();
-            entries.push((key, fields));
-        }
-    }
+    // An entry that is not an object is not a model (LiteLLM's own loader skips it too).
+    let mut entries: Vec<(String, Fields<'_>)> = entries(name, text)?
+        .into_iter()
+        .filter_map(|(k, f)| Some((k, f?)))
+        .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut models = Vec::new();
     for (key, spec) in entries {

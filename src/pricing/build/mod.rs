@@ -17,12 +17,12 @@
 mod check;
 mod diff;
 mod genai;
-mod litellm;
+pub(crate) mod litellm;
 mod merge;
-mod model;
-mod notes;
+pub(crate) mod model;
+pub(crate) mod notes;
 mod render;
-mod units;
+pub(crate) mod units;
 
 use sha2::{Digest, Sha256};
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::model::{BModel, Rule};
-use super::units::{PriceEntry, RateSet, UnitId};
+use super::units::{thresholds, PriceEntry, RateSet, UnitId};
 use crate::pricing::SourceFile;
 
 /// A JSON string literal.
@@ -44,12 +44,7 @@ fn rate_set_members(out: &mut String, rs: &RateSet) {
     for (u, t) in rs {
         let _ = write!(out, ",\"{}\":\"{}\"", u.name(), t.base);
     }
-    let mut thresholds: Vec<u64> = rs
-        .values()
-        .flat_map(|t| t.tiers.iter().map(|(s, _)| *s))
-        .collect();
-    thresholds.sort_unstable();
-    thresholds.dedup();
+    let thresholds = thresholds(rs);
     if thresholds.is_empty() {
         return;
     }

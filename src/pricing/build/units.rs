@@ -133,6 +133,17 @@ impl Tiered {
 /// Rates by unit.
 pub(crate) type RateSet = BTreeMap<UnitId, Tiered>;
 
+/// Every cliff threshold of a rate set, ascending, once each.
+pub(crate) fn thresholds(rs: &RateSet) -> Vec<u64> {
+    let mut v: Vec<u64> = rs
+        .values()
+        .flat_map(|t| t.tiers.iter().map(|(s, _)| *s))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// Service tiers the catalog (schema 1) holds, in the order it writes them.
 pub(crate) const SERVICE_TIERS: [&str; 3] = ["batch", "flex", "priority"];
 
