@@ -188,11 +188,11 @@ pub(crate) fn rates(
     if !standard.contains_key(&units::input()) {
         return None;
     }
-    if !standard.contains_key(&units::output()) {
+    if let std::collections::btree_map::Entry::Vacant(e) = standard.entry(units::output()) {
         if mode != "embedding" {
             return None;
         }
-        standard.insert(units::output(), Tiered::flat(Rate::ZERO));
+        e.insert(Tiered::flat(Rate::ZERO));
     }
     let mut services = BTreeMap::new();
     for st in SERVICE_TIERS {
