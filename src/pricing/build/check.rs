@@ -14,6 +14,24 @@ use crate::pricing::{Catalog, CatalogError, Model, Price};
 /// Modes a catalog model may have.
 pub const MODES: [&str; 4] = ["chat", "completion", "responses", "embedding"];
 
+/// Providers the embedded catalog must cover.
+pub const REQUIRED_PROVIDERS: [&str; 14] = [
+    "openai",
+    "anthropic",
+    "gcp.gemini",
+    "gcp.vertex_ai",
+    "aws.bedrock",
+    "azure.ai.openai",
+    "mistral_ai",
+    "deepseek",
+    "x_ai",
+    "groq",
+    "cohere",
+    "together_ai",
+    "fireworks_ai",
+    "openrouter",
+];
+
 /// Every invariant broken by `models`, as errors naming the file and the model.
 pub(crate) fn invariants(file: &str, models: &[Model]) -> Vec<CatalogError> {
     let err = |entry: &str, field: &str, message: String| CatalogError::Invalid {
@@ -279,23 +297,7 @@ pub fn must_have_facts(c: &Catalog) -> Vec<Fact> {
     for m in c.models() {
         *per_provider.entry(&m.provider).or_default() += 1;
     }
-    let need = [
-        "openai",
-        "anthropic",
-        "gcp.gemini",
-        "gcp.vertex_ai",
-        "aws.bedrock",
-        "azure.ai.openai",
-        "mistral_ai",
-        "deepseek",
-        "x_ai",
-        "groq",
-        "cohere",
-        "together_ai",
-        "fireworks_ai",
-        "openrouter",
-    ];
-    let missing: Vec<&str> = need
+    let missing: Vec<&str> = REQUIRED_PROVIDERS
         .iter()
         .copied()
         .filter(|p| !per_provider.contains_key(p))

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::model::{literal_rate, Ordered, Rule, Scalar};
+use super::model::{noted_rate, Ordered, Rule, Scalar};
 use super::notes::Notes;
 use super::units::{self, PriceEntry, RateSet, Tiered, UnitId};
 use crate::money::Rate;
@@ -205,18 +205,7 @@ fn rate(raw: &RawValue, scale: i32, what: &str, notes: &mut Notes) -> Option<Rat
         notes.add("genai-prices price values refused (not a number)", what);
         return None;
     };
-    match literal_rate(n, scale) {
-        Ok((r, rounded)) => {
-            if rounded {
-                notes.add("rates rounded half-even to 9 decimals", what);
-            }
-            Some(r)
-        }
-        Err(_) => {
-            notes.add("rates refused (negative or out of range)", what);
-            None
-        }
-    }
+    noted_rate(n, scale, what, notes)
 }
 
 /// A `ModelPrice` as `(unit, value)` in input order (which the time-of-day note follows).

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use serde_json::value::RawValue;
 
 use super::check::MODES;
-use super::model::{literal_rate, BModel, Ordered, Scalar};
+use super::model::{literal_rate, noted_rate, BModel, Ordered, Scalar};
 use super::notes::Notes;
 use super::units::{self, over, PriceEntry, RateSet, Tiered, UnitId, SERVICE_TIERS};
 use crate::money::Rate;
@@ -118,18 +118,7 @@ fn rate(u: UnitId, v: &Scalar<'_>, what: &str, notes: &mut Notes) -> Option<Rate
     let Scalar::Number(n) = v else {
         return None;
     };
-    match literal_rate(n, scale(u)) {
-        Ok((r, rounded)) => {
-            if rounded {
-                notes.add("rates rounded half-even to 9 decimals", what);
-            }
-            Some(r)
-        }
-        Err(_) => {
-            notes.add("rates refused (negative or out of range)", what);
-            None
-        }
-    }
+    noted_rate(n, scale(u), what, notes)
 }
 
 /// Python's truth value of a JSON scalar as a number (`isinstance(v, (int, float)) and v`).

@@ -120,3 +120,24 @@ pub(crate) fn literal_rate(literal: &str, scale: i32) -> Result<(Rate, bool), De
     let exp: i32 = exp.parse().map_err(|_| DecimalError::Syntax)?;
     Rate::parse_per_mtok_rounded(&format!("{mantissa}e{}", exp + scale))
 }
+
+/// [`literal_rate`], counting in `notes` a rate rounded or refused (`what` names it).
+pub(crate) fn noted_rate(
+    literal: &str,
+    scale: i32,
+    what: &str,
+    notes: &mut super::notes::Notes,
+) -> Option<Rate> {
+    match literal_rate(literal, scale) {
+        Ok((r, rounded)) => {
+            if rounded {
+                notes.add("rates rounded half-even to 9 decimals", what);
+            }
+            Some(r)
+        }
+        Err(_) => {
+            notes.add("rates refused (negative or out of range)", what);
+            None
+        }
+    }
+}
