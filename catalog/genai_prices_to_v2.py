@@ -21,9 +21,13 @@ What the conversion does (nothing else):
     attribute of the Python object) is dropped;
   * Decimal strings become JSON numbers: integers as integers, others as the shortest float that
     round-trips. Every number is checked to be exactly the dumped Decimal (no digit is lost);
-  * `ModelInfo.price_variants` (batch / flex / priority / speed variants) is dropped: the v2 feed
-    has no field for it (its schema forbids unknown model fields). The count is printed and
-    recorded in catalog/README.md;
+  * `ModelInfo.price_variants` (batch / flex / priority / speed / route ... variants) is kept as
+    `price_variants: [{when: {key: value}, prices: <partial ModelPrice>, constraint?: ...}]`,
+    the package's `PriceVariant` type as its live feed carries it. Upstream's schema at 47df840a
+    predates the field: the committed schema is extended by exactly that type (see
+    catalog/sources/SOURCES.md). Numbers and constraints are converted as in `prices`;
+  * a dumped provider or model field the conversion does not know is refused (nothing is dropped
+    silently);
   * key order is kept, so that the builder's notes (which list examples in input order) are
     stable.
 Then the output is validated against the schema (convert refuses to write an invalid feed).
@@ -53,13 +57,21 @@ PROVIDER_FIELDS = (
     "model_match", "provider_match", "extractors", "fallback_model_providers", "models",
 )
 MODEL_FIELDS = (
-    "id", "name", "description", "match", "context_window", "price_comments", "prices", "deprecated",
+    "id", "name", "description", "match", "context_window", "price_comments", "prices",
+    "price_variants", "deprecated",
 )
+
+
+def unknown_fields(obj: dict[str, Any], known: tuple[str, ...], where: str) -> None:
+    """A dumped field the conversion does not know would be lost: refuse instead."""
+    extra = [k for k in obj if k != "_type" and k not in known]
+    if extra:
+        raise SystemExit(f"{where}: fields the conversion does not know: {extra}")
 
 
 class Converter:
     def __init__(self) -> None:
-        self.dropped_variants = 0
+        self.variants = 0
         self.models_with_variants = 0
 
     def number(self, s: str, where: str) -> int | float:
@@ -121,6 +133,19 @@ class Converter:
             out.append(e)
         return out
 
+    def variant(self, v: dict[str, Any], where: str) -> dict[str, Any]:
+        """A `PriceVariant`: `when` verbatim (the package requires a non-empty str -> str map),
+        `prices` as a ModelPrice, the optional constraint as in `prices`."""
+        if v.get("_type") != "PriceVariant":
+            raise SystemExit(f"{where}: expected PriceVariant, found {v.get('_type')}")
+        when = v["when"]
+        if not when or not all(isinstance(k, str) and isinstance(x, str) for k, x in when.items()):
+            raise SystemExit(f"{where}: `when` must be a non-empty map of strings: {when!r}")
+        out: dict[str, Any] = {"when": dict(when), "prices": self.model_price(v["prices"], where)}
+        if "constraint" in v:
+            out["constraint"] = self.constraint(v["constraint"], where)
+        return out
+
     def path(self, p: Any, where: str) -> Any:
         if isinstance(p, list):
             return [self.path(x, where) for x in p]
@@ -141,9 +166,10 @@ class Converter:
 
     def model(self, m: dict[str, Any], where: str) -> dict[str, Any]:
         w = f"{where}/{m['id']}"
+        unknown_fields(m, MODEL_FIELDS, w)
         if m.get("price_variants"):
             self.models_with_variants += 1
-            self.dropped_variants += len(m["price_variants"])
+            self.variants += len(m["price_variants"])
         out: dict[str, Any] = {}
         for k in MODEL_FIELDS:
             if k not in m:
@@ -152,11 +178,14 @@ class Converter:
                 out[k] = self.clause(m[k], w)
             elif k == "prices":
                 out[k] = self.prices(m[k], w)
+            elif k == "price_variants":
+                out[k] = [self.variant(v, f"{w}.price_variants[{i}]") for i, v in enumerate(m[k])]
             else:
                 out[k] = m[k]
         return out
 
     def provider(self, p: dict[str, Any]) -> dict[str, Any]:
+        unknown_fields(p, PROVIDER_FIELDS, p["id"])
         out: dict[str, Any] = {}
         for k in PROVIDER_FIELDS:
             if k not in p:
@@ -200,8 +229,7 @@ def main(argv: list[str]) -> int:
         models = sum(len(p["models"]) for p in feed)
         print(
             f"{len(feed)} providers, {models} models written to {argv[2]}; "
-            f"dropped {conv.dropped_variants} price variants of {conv.models_with_variants} models "
-            "(the v2 feed has no field for them)",
+            f"with {conv.variants} price variants of {conv.models_with_variants} models",
             file=sys.stderr,
         )
         return 0
