@@ -890,7 +890,6 @@ fn a_catalog_file_prices_instead_of_the_embedded_catalog() {
     let e = CostSpanProcessor::builder(Collect::default())
         .with_catalog_file("/nonexistent/catalog.json")
         .build()
-        .err()
-        .expect("a missing catalog file is an error");
+        .expect_err("a missing catalog file is an error");
     assert!(e.to_string().contains("/nonexistent/catalog.json"), "{e}");
 }
