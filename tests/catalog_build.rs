@@ -129,6 +129,138 @@ fn small_feeds_build_the_golden_catalog() {
     );
 }
 
+fn variants_build() -> catalog_build::Built {
+    catalog_build::build(
+        input(
+            "litellm_variants.json",
+            &fixture("litellm_variants.json"),
+            "unknown",
+        ),
+        input(
+            "genai_variants_v2.json",
+            &fixture("genai_variants_v2.json"),
+            "unknown",
+        ),
+        date("2026-01-01"),
+    )
+    .unwrap()
+}
+
+/// genai-prices' price variants (the feed of its 0.2 packages) are the service tiers the former
+/// generate.py wrote (the golden file is byte for byte its output on the same facts, except
+/// `sources`): batch / flex / priority variants over the price entries they overlap, the newest
+/// dated one per entry, long-context cliffs inside a tier; `service_tier: default` is the
+/// standard price; other contexts and time-of-day windows are counted, not written.
+#[test]
+fn price_variants_become_service_tiers_as_generate_py_wrote_them() {
+    let built = variants_build();
+    assert_eq!(built.json, fixture("variants_catalog.json"));
+    let c = &built.catalog;
+    let usage = |input_total, output_total| otel_llm_cost::Usage {
+        input_total,
+        output_total,
+        ..Default::default()
+    };
+    let at = |d: &str| date(d).unix_seconds();
+    let cost = |model: &str, u: &otel_llm_cost::Usage, day: &str, tier| {
+        c.price(model, None, u, at(day), tier)
+            .unwrap()
+            .cost
+            .total()
+            .to_string()
+    };
+    use otel_llm_cost::ServiceTier::{Batch, Flex, Priority};
+    let small = usage(1000, 1000);
+    // gpt-v batch since 2025-06-10: genai-prices' variant 1 / 4 per M, not LiteLLM's 1.1 / 4.4
+    // (what a builder blind to variants takes: $0.0055).
+    assert_eq!(cost("gpt-v", &small, "2025-07-01", Some(Batch)), "0.005");
+    // Before that date the undated batch variant: 2.5 / 10.
+    assert_eq!(cost("gpt-v", &small, "2025-01-01", Some(Batch)), "0.0125");
+    // flex from 2025-09-01 sits on the price in force since 2025-06-10 (schema 1 has no date
+    // of its own for a tier): 1 / 4.
+    assert_eq!(cost("gpt-v", &small, "2025-07-01", Some(Flex)), "0.005");
+    // priority with its long-context cliff: 300,000 x 7 + 1,000 x 14 per M.
+    assert_eq!(
+        cost("gpt-v", &usage(300_000, 1000), "2025-07-01", Some(Priority)),
+        "2.114"
+    );
+    // undated and agreeing: genai-prices' batch variant (input 0.4, output the standard 4) next
+    // to LiteLLM's flex tier.
+    assert_eq!(cost("gpt-u", &small, "2025-07-01", Some(Batch)), "0.0044");
+    assert_eq!(cost("gpt-u", &small, "2025-07-01", Some(Flex)), "0.0025");
+    assert_eq!(
+        cost("deepseek-v", &small, "2025-07-01", Some(Batch)),
+        "0.000685"
+    );
+    // What schema 1 cannot write is counted.
+    let head: serde_json::Value = serde_json::from_str(&built.json).unwrap();
+    let notes: Vec<&str> = head["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    for n in [
+        r#"genai-prices price variants skipped (not batch/flex/priority): 2 (e.g. openai/gpt-v {"speed": "fast"}, openai/gpt-v {"route": "eu/z\u00fcrich", "service_tier": "flex"})"#,
+        "genai-prices price variants skipped (non-date constraint): 1 (e.g. openai/gpt-v)",
+        "genai-prices dated service-tier variants attached to the price in force on their start date: 1 (e.g. openai/gpt-v flex@2025-09-01)",
+        "genai-prices time-of-day prices skipped (base price kept): 1 (e.g. deepseek-v)",
+    ] {
+        assert!(notes.contains(&n), "{n} not in {notes:#?}");
+    }
+}
+
+/// A malformed variant is refused and counted; the model's other prices and variants stay.
+#[test]
+fn malformed_price_variants_are_refused_and_counted_the_rest_kept() {
+    let genai = r#"[{"id": "openai", "name": "OpenAI", "api_pattern": "x", "models": [
+      {"id": "m1", "match": {"equals": "m1"}, "prices": {"input_mtok": 2, "output_mtok": 8},
+       "price_variants": [
+         {"when": {"processing": "batch"}, "prices": {"input_mtok": 1, "output_mtok": 4}},
+         {"when": {}, "prices": {"input_mtok": 0.1}},
+         {"when": {"processing": 1}, "prices": {"input_mtok": 0.1}},
+         {"when": {"service_tier": "flex"}, "prices": 0.1},
+         {"when": {"service_tier": "priority"}, "prices": {"input_mtok": 9}, "constraint": {"start_date": "June"}},
+         "batch"
+       ]},
+      {"id": "m2", "match": {"equals": "m2"}, "prices": {"input_mtok": 3, "output_mtok": 6},
+       "price_variants": {"processing": "batch"}}
+    ]}]"#;
+    let built = catalog_build::build(
+        input("litellm.json", "{}", "unknown"),
+        input("genai.json", genai, "unknown"),
+        date("2026-01-01"),
+    )
+    .unwrap();
+    assert!(
+        built.json.contains(
+            r#""genai-prices price variants refused (malformed): 6 (e.g. openai/m1, openai/m2)""#
+        ),
+        "{}",
+        built.json
+    );
+    let usage = otel_llm_cost::Usage {
+        input_total: 1000,
+        output_total: 1000,
+        ..Default::default()
+    };
+    let price = |m: &str, tier| {
+        built
+            .catalog
+            .price(m, None, &usage, 0, tier)
+            .map(|p| p.cost.total().to_string())
+    };
+    let batch = Some(otel_llm_cost::ServiceTier::Batch);
+    assert_eq!(price("m1", batch).unwrap(), "0.005");
+    assert_eq!(price("m1", None).unwrap(), "0.01");
+    assert_eq!(price("m2", None).unwrap(), "0.009");
+    // No flex / priority tier was made of the refused ones: the standard price applies.
+    assert_eq!(
+        price("m1", Some(otel_llm_cost::ServiceTier::Priority)).unwrap(),
+        "0.01"
+    );
+}
+
 #[test]
 fn the_build_is_deterministic() {
     let (l, g) = (

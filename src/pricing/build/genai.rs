@@ -1,5 +1,7 @@
 //! genai-prices' published v2 feed (`prices/new_data/v2/data.json`: providers -> models, each
-//! with a match clause and prices) -> builder models with a dated price history.
+//! with a match clause, prices and, in the feed of the 0.2.x packages, price variants) ->
+//! builder models with a dated price history, their time-of-day prices and price variants
+//! (variants.rs), and what schema 1 keeps of those.
 //!
 //! Unknown fields are ignored (the feed grows); a price field with no catalog unit is counted.
 
@@ -11,6 +13,7 @@ use serde_json::value::RawValue;
 use super::model::{noted_rate, Ordered, Rule, Scalar};
 use super::notes::Notes;
 use super::units::{self, PriceEntry, RateSet, Tiered, UnitId};
+use super::variants::{self, Constraint, TimeOfDayPrice, Variant};
 use crate::money::Rate;
 
 #[derive(Deserialize)]
@@ -30,6 +33,18 @@ struct ModelInfo<'a> {
     /// A `ModelPrice` object, or a list of `ConditionalPrice`.
     #[serde(borrow)]
     prices: &'a RawValue,
+    /// A list of `PriceVariant` (optional: feeds before genai-prices 0.2 have none).
+    #[serde(default, borrow)]
+    price_variants: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct PriceVariantV<'a> {
+    when: std::collections::BTreeMap<String, serde_json::Value>,
+    #[serde(borrow)]
+    prices: &'a RawValue,
+    #[serde(default)]
+    constraint: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +209,10 @@ pub(crate) struct GenaiModel {
     pub matcher: Matcher,
     /// Dated history, ascending.
     pub prices: Vec<PriceEntry>,
+    /// Prices in force during a daily window (schema 1 cannot write them).
+    pub time_of_day: Vec<TimeOfDayPrice>,
+    /// Price variants, in the feed's order (schema 1 writes batch/flex/priority ones).
+    pub variants: Vec<Variant>,
     pub dated: bool,
     pub tiered: bool,
     pub notes: Vec<String>,
@@ -209,7 +228,7 @@ fn rate(raw: &RawValue, scale: i32, what: &str, notes: &mut Notes) -> Option<Rat
 }
 
 /// A `ModelPrice` as `(unit, value)` in input order (which the time-of-day note follows).
-fn rate_list(raw: &RawValue, what: &str, notes: &mut Notes) -> Vec<(UnitId, Tiered)> {
+pub(super) fn rate_list(raw: &RawValue, what: &str, notes: &mut Notes) -> Vec<(UnitId, Tiered)> {
     let Ok(mp) = serde_json::from_str::<Ordered<&RawValue>>(raw.get()) else {
         notes.add("genai-prices prices refused (not an object)", what);
         return Vec::new();
@@ -260,11 +279,11 @@ fn rate_set(raw: &RawValue, what: &str, notes: &mut Notes) -> RateSet {
 
 /// `prices` -> a dated history. genai-prices uses the LAST active `ConditionalPrice` (the first
 /// when none is active): for each start date we take that choice, and collapse runs that pick
-/// the same entry. Time-of-day prices cannot be expressed (schema 1): skipped, noted.
+/// the same entry. Time-of-day prices go to `time_of_day` (counted: schema 1 skips them).
 fn timeline(
     m: &ModelInfo<'_>,
     what: &str,
-    tod_notes: &mut Vec<String>,
+    time_of_day: &mut Vec<TimeOfDayPrice>,
     notes: &mut Notes,
 ) -> Option<Vec<(Option<String>, RateSet)>> {
     if m.prices.get().starts_with('{') {
@@ -276,37 +295,24 @@ fn timeline(
     };
     let mut entries: Vec<(Option<String>, &RawValue)> = Vec::new();
     for cp in &list {
-        let con = cp
-            .constraint
-            .as_ref()
-            .and_then(|c| c.as_object())
-            .filter(|c| !c.is_empty());
-        let Some(con) = con else {
-            entries.push((None, cp.prices));
-            continue;
-        };
-        let field = |k: &str| con.get(k).and_then(|v| v.as_str());
-        if let (Some(start), Some(end)) = (field("start_time"), field("end_time")) {
-            notes.add(
-                "genai-prices time-of-day prices skipped (base price kept)",
-                m.id.clone(),
-            );
-            let rs = rate_list(cp.prices, what, notes);
-            let rates: Vec<String> = rs
-                .iter()
-                .map(|(u, v)| format!("{} {}", u.name(), v.base))
-                .collect();
-            tod_notes.push(format!(
-                "genai-prices time-of-day price not representable, skipped: {start}-{end} {}",
-                rates.join(" ")
-            ));
-            continue;
-        }
-        match field("start_date") {
-            Some(d) => entries.push((Some(d.to_owned()), cp.prices)),
-            None => notes.add(
+        match Constraint::read(cp.constraint.as_ref()) {
+            Ok(None) => entries.push((None, cp.prices)),
+            Ok(Some(Constraint::StartDate(d))) => entries.push((Some(d.to_string()), cp.prices)),
+            Ok(Some(Constraint::TimeOfDay { start, end })) => {
+                notes.add(
+                    "genai-prices time-of-day prices skipped (base price kept)",
+                    m.id.clone(),
+                );
+                let rates = rate_list(cp.prices, what, notes);
+                time_of_day.push(TimeOfDayPrice { start, end, rates });
+            }
+            Err(()) => notes.add(
                 "genai-prices prices with unknown constraint skipped",
-                format!("{}: {}", m.id, serde_json::Value::Object(con.clone())),
+                format!(
+                    "{}: {}",
+                    m.id,
+                    cp.constraint.clone().unwrap_or(serde_json::Value::Null)
+                ),
             ),
         }
     }
@@ -342,6 +348,53 @@ fn timeline(
     )
 }
 
+/// `price_variants` -> variants, each with what reading its prices noted (schema 1 counts
+/// those only for the variants it writes). A malformed variant (not an object, `when` empty or
+/// not all strings, `prices` not an object, an unknown constraint) is refused, counted.
+fn read_variants(
+    raw: Option<&RawValue>,
+    what: &str,
+    notes: &mut Notes,
+) -> (Vec<Variant>, Vec<Notes>) {
+    const REFUSED: &str = "genai-prices price variants refused (malformed)";
+    let mut out = (Vec::new(), Vec::new());
+    let Some(raw) = raw.filter(|r| r.get() != "null") else {
+        return out;
+    };
+    let Ok(list) = serde_json::from_str::<Vec<&RawValue>>(raw.get()) else {
+        notes.add(REFUSED, what);
+        return out;
+    };
+    for item in list {
+        let Ok(v) = serde_json::from_str::<PriceVariantV<'_>>(item.get()) else {
+            notes.add(REFUSED, what);
+            continue;
+        };
+        let when: Option<std::collections::BTreeMap<String, String>> = v
+            .when
+            .into_iter()
+            .map(|(k, x)| x.as_str().map(|x| (k, x.to_owned())))
+            .collect();
+        let when = when.filter(|w| !w.is_empty());
+        let constraint = Constraint::read(v.constraint.as_ref());
+        let (Some(when), Ok(constraint), true) =
+            (when, constraint, v.prices.get().starts_with('{'))
+        else {
+            notes.add(REFUSED, what);
+            continue;
+        };
+        let mut read_notes = Notes::default();
+        let rates = rate_set(v.prices, what, &mut read_notes);
+        out.0.push(Variant {
+            when,
+            rates,
+            constraint,
+        });
+        out.1.push(read_notes);
+    }
+    out
+}
+
 /// Reads the feed. `name` (path or URL) is used in errors.
 pub(crate) fn load(
     name: &str,
@@ -359,8 +412,8 @@ pub(crate) fn load(
                 provider = "gcp.vertex_ai".to_owned();
             }
             let what = format!("{}/{}", prov.id, m.id);
-            let mut model_notes = Vec::new();
-            let tl = timeline(m, &what, &mut model_notes, notes);
+            let mut time_of_day = Vec::new();
+            let tl = timeline(m, &what, &mut time_of_day, notes);
             let has_token_price = tl.as_ref().is_some_and(|tl| {
                 tl.iter().any(|(_, rs)| {
                     rs.contains_key(&units::input()) || rs.contains_key(&units::output())
@@ -370,20 +423,44 @@ pub(crate) fn load(
                 notes.add("genai-prices models skipped: no token price", what);
                 continue;
             };
-            let mut entries: Vec<PriceEntry> = tl
+            let entries: Vec<PriceEntry> = tl
                 .into_iter()
                 .map(|(d, rs)| PriceEntry::new(d, "genai-prices", rs))
                 .collect();
+            let (variants, variant_notes) = read_variants(m.price_variants, &what, notes);
+            let mut g = GenaiModel {
+                provider,
+                raw_provider: prov.id.clone(),
+                id: m.id.clone(),
+                name: m.name.clone(),
+                matcher: Matcher::new(&m.clause),
+                clause: m.clause.clone(),
+                prices: entries,
+                time_of_day,
+                variants,
+                dated: false,
+                tiered: false,
+                notes: Vec::new(),
+            };
+            g.notes = variants::schema1(
+                &mut g.prices,
+                &g.variants,
+                variant_notes,
+                &g.time_of_day,
+                &what,
+                notes,
+            );
             let complete = |e: &PriceEntry| {
                 e.rates.contains_key(&units::input()) && e.rates.contains_key(&units::output())
             };
-            if !entries.iter().all(complete) {
+            if !g.prices.iter().all(complete) {
                 // input and output are required: embeddings get output 0, the rest are skipped
-                let all_input = entries
+                let all_input = g
+                    .prices
                     .iter()
                     .all(|e| e.rates.contains_key(&units::input()));
                 if all_input && m.id.to_lowercase().contains("embed") {
-                    for e in &mut entries {
+                    for e in &mut g.prices {
                         e.rates
                             .entry(units::output())
                             .or_insert(Tiered::flat(Rate::ZERO));
@@ -396,22 +473,12 @@ pub(crate) fn load(
                     continue;
                 }
             }
-            let dated = entries.iter().any(|e| e.effective_from.is_some());
-            let tiered = entries
+            g.dated = g.prices.iter().any(|e| e.effective_from.is_some());
+            g.tiered = g
+                .prices
                 .iter()
                 .any(|e| e.rates.values().any(|t| !t.tiers.is_empty()));
-            out.push(GenaiModel {
-                provider,
-                raw_provider: prov.id.clone(),
-                id: m.id.clone(),
-                name: m.name.clone(),
-                matcher: Matcher::new(&m.clause),
-                clause: m.clause.clone(),
-                prices: entries,
-                dated,
-                tiered,
-                notes: model_notes,
-            });
+            out.push(g);
         }
     }
     Ok(out)

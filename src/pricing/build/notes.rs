@@ -28,6 +28,20 @@ impl Notes {
         }
     }
 
+    /// Adds what `other` counted, as if it had been counted here after what is here already
+    /// (its examples are the first five of its occurrences, so the first five overall survive).
+    pub(crate) fn absorb(&mut self, other: Notes) {
+        for (key, (n, samples)) in other.entries {
+            let e = self.entry(&key);
+            e.0 += n;
+            for s in samples {
+                if e.1.len() < SAMPLES && !e.1.contains(&s) {
+                    e.1.push(s);
+                }
+            }
+        }
+    }
+
     fn entry(&mut self, key: &str) -> &mut (u64, Vec<String>) {
         if !self.entries.contains_key(key) {
             self.entries.insert(key.to_owned(), (0, Vec::new()));
@@ -48,5 +62,35 @@ impl Notes {
                 }
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absorbing_notes_equals_counting_them_here() {
+        let seq: Vec<(&str, String)> = (0..9)
+            .map(|i| (["a", "b"][i % 2], format!("s{}", i % 7)))
+            .collect();
+        for split in 0..=seq.len() {
+            let mut direct = Notes::default();
+            direct.add("a", "s6");
+            for (k, s) in &seq {
+                direct.add(k, s.clone());
+            }
+            let mut here = Notes::default();
+            here.add("a", "s6");
+            for (k, s) in &seq[..split] {
+                here.add(k, s.clone());
+            }
+            let mut other = Notes::default();
+            for (k, s) in &seq[split..] {
+                other.add(k, s.clone());
+            }
+            here.absorb(other);
+            assert_eq!(here.render(), direct.render(), "split at {split}");
+        }
     }
 }
