@@ -5,7 +5,8 @@
 //! litellm.rs  LiteLLM map ----------\
 //!                                     merge.rs (rules) -> resolve aliases -> render.rs -> JSON
 //! genai.rs    genai-prices v2 feed --/                                           |
-//!                                             Catalog::from_catalog_json (loader + check.rs)
+//!  (+ variants.rs: its price variants and time-of-day prices,                    |
+//!   what schema 1 keeps of them)              Catalog::from_catalog_json (loader + check.rs)
 //! ```
 //!
 //! Pure: text in, text out (no I/O, no runtime), so the embedded catalog's test, the CLI and a
