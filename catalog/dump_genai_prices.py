@@ -7,8 +7,9 @@
 Walks `genai_prices.data.providers` and writes every object as a JSON object with a `_type`
 field naming its class, followed by its attributes (attributes that are None are left out);
 Decimals become strings, dates/times ISO strings, lists and dicts stay lists and dicts.
-This is the shape `catalog/generate.py --genai-prices` reads. Standard library only (besides
-the genai-prices package itself).
+This is the shape `catalog/genai_prices_to_v2.py convert` reads (the catalog builder reads the
+v2 feed, not this dump; the dump was needed once, for facts newer than the published feed).
+Standard library only (besides the genai-prices package itself).
 """
 
 from __future__ import annotations

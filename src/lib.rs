@@ -34,6 +34,8 @@ pub use gateway::{Gateway, GatewayConfig, RunningGateway};
 #[cfg(feature = "processor")]
 pub use metrics::CostMetrics;
 pub use money::{DecimalError, Rate, Usd};
+/// The catalog builder (`otel-llm-cost catalog build`) and catalog diff.
+pub use pricing::build as catalog_build;
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
     Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel,

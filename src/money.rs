@@ -136,11 +136,21 @@ impl Rate {
             .map_err(|_| DecimalError::TooLarge)
     }
 
-    /// Parses USD per token (`"2.5e-06"`, LiteLLM's unit), rounded to the nearest femto-dollar.
+    /// Parses USD per token (`"2.5e-06"`, LiteLLM's unit), rounded to the nearest femto-dollar
+    /// (ties to even).
     pub fn parse_per_token(s: &str) -> Result<Self, DecimalError> {
-        let v = parse_scaled(s, 15, Rounding::Nearest)?;
+        let v = parse_scaled(s, 15, Rounding::HalfEven)?;
         u64::try_from(v)
             .map(Rate)
+            .map_err(|_| DecimalError::TooLarge)
+    }
+
+    /// USD per million tokens rounded to 9 decimals (ties to even), and whether rounding
+    /// changed the value.
+    pub(crate) fn parse_per_mtok_rounded(s: &str) -> Result<(Self, bool), DecimalError> {
+        let (v, rounded) = parse_scaled_rounded(s, 9, Rounding::HalfEven)?;
+        u64::try_from(v)
+            .map(|v| (Rate(v), rounded))
             .map_err(|_| DecimalError::TooLarge)
     }
 
@@ -183,11 +193,21 @@ pub enum DecimalError {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Rounding {
     Exact,
-    Nearest,
+    /// To the nearest, ties to even (Python `decimal`'s ROUND_HALF_EVEN).
+    HalfEven,
 }
 
 /// Parses `[+]digits[.digits][e[+-]digits]` into an integer scaled by `10^scale`.
 fn parse_scaled(s: &str, scale: u32, rounding: Rounding) -> Result<u128, DecimalError> {
+    parse_scaled_rounded(s, scale, rounding).map(|(v, _)| v)
+}
+
+/// As [`parse_scaled`], and whether rounding changed the value.
+fn parse_scaled_rounded(
+    s: &str,
+    scale: u32,
+    rounding: Rounding,
+) -> Result<(u128, bool), DecimalError> {
     let s = s.trim();
     let s = s.strip_prefix('+').unwrap_or(s);
     if s.starts_with('-') {
@@ -218,7 +238,7 @@ fn parse_scaled(s: &str, scale: u32, rounding: Rounding) -> Result<u128, Decimal
     let digits = digits.trim_start_matches('0');
     let shift = i64::from(exp) - frac_part.len() as i64 + i64::from(scale);
     if digits.is_empty() {
-        return Ok(0);
+        return Ok((0, false));
     }
     if shift >= 0 {
         if digits.len() as i64 + shift > 38 {
@@ -226,6 +246,7 @@ fn parse_scaled(s: &str, scale: u32, rounding: Rounding) -> Result<u128, Decimal
         }
         let base: u128 = digits.parse().map_err(|_| DecimalError::TooLarge)?;
         base.checked_mul(10u128.pow(shift as u32))
+            .map(|v| (v, false))
             .ok_or(DecimalError::TooLarge)
     } else {
         let cut = (-shift) as usize;
@@ -246,11 +267,18 @@ fn parse_scaled(s: &str, scale: u32, rounding: Rounding) -> Result<u128, Decimal
         } else {
             keep.parse().map_err(|_| DecimalError::TooLarge)?
         };
-        // Round half up on the first dropped digit (only reached with Rounding::Nearest).
-        if cut <= digits.len() && dropped.as_bytes().first().is_some_and(|&b| b >= b'5') {
-            v += 1;
+        // Round half to even (only reached with Rounding::HalfEven). With `cut` beyond the
+        // digits, the dropped part has implied leading zeros: below half, nothing to add.
+        if cut <= digits.len() {
+            let d = dropped.as_bytes();
+            let first = d.first().copied().unwrap_or(b'0');
+            let rest_nonzero = d.iter().skip(1).any(|&b| b != b'0');
+            let odd = v % 2 == 1;
+            if first > b'5' || (first == b'5' && (rest_nonzero || odd)) {
+                v += 1;
+            }
         }
-        Ok(v)
+        Ok((v, dropped_nonzero))
     }
 }
 
@@ -306,6 +334,23 @@ mod tests {
                 .unwrap()
                 .nano_per_mtok(),
             1
+        );
+        // Ties go to the even neighbour (as the catalog builder rounds, and Python's decimal).
+        assert_eq!(Rate::parse_per_token("2.5e-15").unwrap().nano_per_mtok(), 2);
+        assert_eq!(Rate::parse_per_token("3.5e-15").unwrap().nano_per_mtok(), 4);
+        assert_eq!(
+            Rate::parse_per_token("2.50001e-15")
+                .unwrap()
+                .nano_per_mtok(),
+            3
+        );
+        assert_eq!(
+            Rate::parse_per_mtok_rounded("0.0000000025"),
+            Ok((Rate::from_nano_per_mtok(2), true))
+        );
+        assert_eq!(
+            Rate::parse_per_mtok_rounded("0.5"),
+            Ok((Rate::from_nano_per_mtok(500_000_000), false))
         );
     }
 

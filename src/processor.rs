@@ -459,6 +459,7 @@ pub type CostSpanExporterBuilder<E> = CostBuilder<ExporterInner<E>>;
 pub struct CostBuilder<T> {
     inner: T,
     catalog: Option<Arc<Catalog>>,
+    catalog_file: Option<PathBuf>,
     overrides: Vec<PathBuf>,
     litellm: Vec<PathBuf>,
     aliases: Vec<(String, String)>,
@@ -472,6 +473,7 @@ impl<T> CostBuilder<T> {
         CostBuilder {
             inner,
             catalog: None,
+            catalog_file: None,
             overrides: Vec::new(),
             litellm: Vec::new(),
             aliases: Vec::new(),
@@ -484,6 +486,14 @@ impl<T> CostBuilder<T> {
     /// Uses this catalog (e.g. one built with [`Catalog::builder`]) instead of the embedded one.
     pub fn with_catalog(mut self, catalog: Arc<Catalog>) -> Self {
         self.catalog = Some(catalog);
+        self
+    }
+
+    /// Uses a catalog file (written by `otel-llm-cost catalog build`) instead of the embedded
+    /// catalog; read and checked when the processor is built. Overrides, imports and aliases
+    /// apply on top of it.
+    pub fn with_catalog_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.catalog_file = Some(path.into());
         self
     }
 
@@ -581,8 +591,10 @@ impl<T> CostBuilder<T> {
 
     /// Loads the catalog layers and builds the pricing state; returns it with the wrapped part.
     fn build_pricer(self) -> Result<(T, Pricer), CatalogError> {
-        let needs_layers =
-            !self.overrides.is_empty() || !self.litellm.is_empty() || !self.aliases.is_empty();
+        let needs_layers = self.catalog_file.is_some()
+            || !self.overrides.is_empty()
+            || !self.litellm.is_empty()
+            || !self.aliases.is_empty();
         let catalog = match (self.catalog, needs_layers) {
             (Some(c), false) => c,
             (None, false) => Catalog::shared()?,
@@ -590,10 +602,13 @@ impl<T> CostBuilder<T> {
                 if base.is_some() {
                     return Err(CatalogError::Syntax {
                         file: "<builder>".into(),
-                        message: "with_catalog cannot be combined with overrides, imports or aliases: add them to the catalog's own builder".into(),
+                        message: "with_catalog cannot be combined with a catalog file, overrides, imports or aliases: add them to the catalog's own builder".into(),
                     });
                 }
                 let mut b = Catalog::builder();
+                if let Some(f) = &self.catalog_file {
+                    b = b.with_catalog_file(f);
+                }
                 for p in &self.litellm {
                     b = b.with_litellm_file(p);
                 }

@@ -1,6 +1,7 @@
 #![cfg(feature = "cli")]
 //! The `otel-llm-cost` command line, run as a built binary.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -554,4 +555,395 @@ fn import_litellm_and_alias_flags() {
         err.contains("'no-such-model' is not in the catalog"),
         "{err}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// catalog build | diff, and --catalog FILE
+// ---------------------------------------------------------------------------------------------
+
+fn build_fixture(name: &str) -> String {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/catalog-build"
+    ))
+    .join(name)
+    .display()
+    .to_string()
+}
+
+/// A file under the temp directory, unique to this process and `name`.
+fn temp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("otel-llm-cost-cli-{}-{name}", std::process::id()))
+}
+
+/// One canned answer of the test server: status, content type, body, and whether to cut the
+/// connection halfway through the body (after announcing its full length).
+#[derive(Clone)]
+struct Canned {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+    cut: bool,
+}
+
+fn ok_json(body: Vec<u8>) -> Canned {
+    Canned {
+        status: 200,
+        content_type: "application/json",
+        body,
+        cut: false,
+    }
+}
+
+/// Reads one request head and answers it from `routes` (404 for other paths).
+fn answer<S: std::io::Read + std::io::Write>(stream: &mut S, routes: &[(&str, Canned)]) {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut b).is_ok_and(|n| n == 1) {
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let c = routes
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, c)| c.clone())
+        .unwrap_or(Canned {
+            status: 404,
+            content_type: "text/plain",
+            body: b"not found".to_vec(),
+            cut: false,
+        });
+    let sent = if c.cut {
+        &c.body[..c.body.len() / 2]
+    } else {
+        &c.body[..]
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        c.status,
+        c.content_type,
+        c.body.len()
+    );
+    let _ = stream.write_all(sent);
+    let _ = stream.flush();
+}
+
+/// A plain HTTP server on 127.0.0.1:0 serving `requests` requests, then stopping.
+fn http_server(routes: Vec<(&'static str, Canned)>, requests: usize) -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for _ in 0..requests {
+            let Ok((mut s, _)) = l.accept() else { return };
+            answer(&mut s, &routes);
+        }
+    });
+    addr
+}
+
+/// The golden catalog without its `sources` line (which names the inputs).
+fn without_sources(catalog: &str) -> String {
+    catalog
+        .lines()
+        .filter(|l| !l.starts_with("\"sources\":"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn catalog_build_from_files_writes_the_golden_catalog() {
+    let out = temp("built.json");
+    let o = run(&[
+        "catalog",
+        "build",
+        "--litellm",
+        &build_fixture("litellm_small.json"),
+        "--genai-prices",
+        &build_fixture("genai_small_v2.json"),
+        "--date",
+        "2026-01-01",
+        "-o",
+        &out.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let built = std::fs::read_to_string(&out).expect("written");
+    std::fs::remove_file(&out).ok();
+    let golden = std::fs::read_to_string(build_fixture("small_catalog.json")).unwrap();
+    assert_eq!(built, golden);
+    let err = stderr(&o);
+    assert!(
+        err.contains("catalog 2026.01.01: 9 models, 5 providers"),
+        "{err}"
+    );
+    assert!(
+        err.contains("genai-prices-only models (matched no LiteLLM model): 2"),
+        "{err}"
+    );
+    // The small catalog lacks the embedded catalog's facts: reported, not fatal.
+    assert!(err.contains("FAIL o3 (openai): missing"), "{err}");
+}
+
+#[test]
+fn catalog_build_reads_http_urls_and_refuses_bad_answers_naming_the_url() {
+    let l = std::fs::read(build_fixture("litellm_small.json")).unwrap();
+    let g = std::fs::read(build_fixture("genai_small_v2.json")).unwrap();
+    let html = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>".to_vec();
+    let routes = vec![
+        ("/litellm.json", ok_json(l.clone())),
+        ("/v2/data.json", ok_json(g.clone())),
+        (
+            "/html.json",
+            Canned {
+                status: 200,
+                content_type: "text/html",
+                body: html,
+                cut: false,
+            },
+        ),
+        ("/truncated.json", ok_json(g[..g.len() / 2].to_vec())),
+        (
+            "/cut.json",
+            Canned {
+                cut: true,
+                ..ok_json(g.clone())
+            },
+        ),
+    ];
+    // 2 good + 4 bad builds, each fetching the LiteLLM map first and then the feed.
+    let addr = http_server(routes, 12);
+    let url = |p: &str| format!("http://{addr}{p}");
+    let out = temp("from-url.json");
+    let build = |litellm: &str, genai: &str| {
+        run(&[
+            "catalog",
+            "build",
+            "--litellm",
+            litellm,
+            "--genai-prices",
+            genai,
+            "--date",
+            "2026-01-01",
+            "--timeout",
+            "20s",
+            "-o",
+            &out.display().to_string(),
+        ])
+    };
+    let o = build(&url("/litellm.json"), &url("/v2/data.json"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let built = std::fs::read_to_string(&out).expect("written");
+    std::fs::remove_file(&out).ok();
+    let golden = std::fs::read_to_string(build_fixture("small_catalog.json")).unwrap();
+    assert_eq!(without_sources(&built), without_sources(&golden));
+    assert!(built.contains(&format!("\"file\":\"{}\"", url("/v2/data.json"))));
+    // The same build, from a file and a URL mixed.
+    let o = build(&build_fixture("litellm_small.json"), &url("/v2/data.json"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::remove_file(&out).ok();
+    for (path, says) in [
+        ("/missing.json", "HTTP 404 Not Found"),
+        ("/html.json", "looks like an HTML page"),
+        ("/truncated.json", "ends early (truncated?)"),
+        ("/cut.json", "reading the body"),
+    ] {
+        let o = build(&url("/litellm.json"), &url(path));
+        assert_eq!(o.status.code(), Some(1), "{path}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(&format!("error: {}: ", url(path))), "{err}");
+        assert!(err.contains(says), "{path}: {err}");
+        assert!(!out.exists(), "{path}: nothing is written");
+    }
+}
+
+#[test]
+fn catalog_build_reads_https_urls() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let key = KeyPair::generate().expect("key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("cert");
+    let ca_file = temp("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("tls versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("server cert");
+    let config = std::sync::Arc::new(config);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().unwrap();
+    let routes = vec![
+        (
+            "/litellm.json",
+            ok_json(std::fs::read(build_fixture("litellm_small.json")).unwrap()),
+        ),
+        (
+            "/v2/data.json",
+            ok_json(std::fs::read(build_fixture("genai_small_v2.json")).unwrap()),
+        ),
+    ];
+    std::thread::spawn(move || {
+        for _ in 0..2 {
+            let Ok((tcp, _)) = l.accept() else { return };
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            answer(&mut tls, &routes);
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    let out = temp("from-https.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
+        .args([
+            "catalog",
+            "build",
+            "--litellm",
+            &format!("https://{addr}/litellm.json"),
+            "--genai-prices",
+            &format!("https://{addr}/v2/data.json"),
+            "--date",
+            "2026-01-01",
+            "--timeout",
+            "20s",
+            "-o",
+            &out.display().to_string(),
+        ])
+        // The test CA, as an air-gapped mirror with a private CA would be trusted.
+        .env("SSL_CERT_FILE", &ca_file)
+        .output()
+        .expect("run");
+    std::fs::remove_file(&ca_file).ok();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let built = std::fs::read_to_string(&out).expect("written");
+    std::fs::remove_file(&out).ok();
+    let golden = std::fs::read_to_string(build_fixture("small_catalog.json")).unwrap();
+    assert_eq!(without_sources(&built), without_sources(&golden));
+}
+
+#[test]
+fn catalog_diff_prints_the_golden_diff() {
+    let (old, new) = (
+        build_fixture("small_catalog.json"),
+        build_fixture("diff_new.json"),
+    );
+    let golden = std::fs::read_to_string(build_fixture("diff.txt")).unwrap();
+    assert_eq!(ok(&["catalog", "diff", &old, &new]), golden);
+    let v = json(&["catalog", "diff", "--json", &old, &new]);
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(build_fixture("diff.json")).unwrap())
+            .unwrap();
+    assert_eq!(v, golden);
+    let err = fails(&["catalog", "diff", &old, &build_fixture("nope.json")], 1);
+    assert!(err.contains("nope.json"), "{err}");
+}
+
+#[test]
+fn catalog_flag_changes_the_price_seen_by_price() {
+    // The committed catalog with gpt-4o-2024-08-06 at $5 / $20 instead of $2.50 / $10.
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/catalog/catalog.json"))
+            .unwrap();
+    let line = committed
+        .lines()
+        .find(|l| l.starts_with(r#"{"id":"gpt-4o-2024-08-06","#))
+        .expect("gpt-4o-2024-08-06 in the catalog");
+    assert!(line.contains(r#""input":"2.5","output":"10""#), "{line}");
+    let changed = committed.replacen(
+        line,
+        &line.replacen(
+            r#""input":"2.5","output":"10""#,
+            r#""input":"5","output":"20""#,
+            1,
+        ),
+        1,
+    );
+    let file = temp("dearer.json");
+    std::fs::write(&file, changed).unwrap();
+    let args = [
+        "price",
+        "gpt-4o-2024-08-06",
+        "--input",
+        "1000",
+        "--output",
+        "500",
+        "--json",
+    ];
+    // 1000 x 2.5 + 500 x 10 per M = 0.0075; with the file: 1000 x 5 + 500 x 20 = 0.015.
+    assert_eq!(json(&args)["cost_usd"]["total"], "0.0075");
+    let mut with = vec!["--catalog", file.to_str().unwrap()];
+    with.extend(args);
+    assert_eq!(json(&with)["cost_usd"]["total"], "0.015");
+    std::fs::remove_file(&file).ok();
+}
+
+#[test]
+fn catalog_flag_refuses_a_broken_catalog_naming_the_file() {
+    let good = std::fs::read_to_string(build_fixture("small_catalog.json")).unwrap();
+    let file = temp("dup.json");
+    std::fs::write(
+        &file,
+        good.replace(r#"{"id":"odd-rate""#, r#"{"id":"gpt-x""#),
+    )
+    .unwrap();
+    let f = file.display().to_string();
+    let err = fails(&["--catalog", &f, "price", "gpt-x", "--input", "1"], 1);
+    assert!(
+        err.contains(&format!("{f}: entry 'gpt-x': field 'id': id used twice")),
+        "{err}"
+    );
+    // serve reads it the same way: it does not start.
+    let err = fails(
+        &[
+            "--catalog",
+            &f,
+            "serve",
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--metrics",
+            "",
+            "--exporter-endpoint",
+            "http://127.0.0.1:9",
+        ],
+        1,
+    );
+    assert!(err.contains("id used twice"), "{err}");
+    let out = ok(&[
+        "--catalog",
+        &f,
+        "serve",
+        "--check",
+        "--exporter-endpoint",
+        "http://x:1",
+    ]);
+    assert!(out.contains(&format!("catalog:        {f}")), "{out}");
+    std::fs::remove_file(&file).ok();
+    // A missing file.
+    let err = fails(
+        &[
+            "--catalog",
+            "/nonexistent/c.json",
+            "price",
+            "gpt-x",
+            "--input",
+            "1",
+        ],
+        1,
+    );
+    assert!(err.contains("/nonexistent/c.json"), "{err}");
 }

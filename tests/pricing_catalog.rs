@@ -278,22 +278,7 @@ fn coverage_at_least_2000_models_and_30_providers() {
     assert!(c.models().len() >= 2_000, "{} models", c.models().len());
     let providers: BTreeSet<&str> = c.models().iter().map(|m| &*m.provider).collect();
     assert!(providers.len() >= 30, "{} providers", providers.len());
-    for p in [
-        "openai",
-        "anthropic",
-        "gcp.gemini",
-        "gcp.vertex_ai",
-        "aws.bedrock",
-        "azure.ai.openai",
-        "mistral_ai",
-        "deepseek",
-        "x_ai",
-        "groq",
-        "cohere",
-        "together_ai",
-        "fireworks_ai",
-        "openrouter",
-    ] {
+    for p in otel_llm_cost::catalog_build::REQUIRED_PROVIDERS {
         let n = c.models().iter().filter(|m| &*m.provider == p).count();
         assert!(n >= 3, "provider {p}: {n} models");
     }

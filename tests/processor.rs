@@ -860,3 +860,36 @@ fn service_tier_and_history_follow_the_span() {
     assert_usd(f64a(&f, "llm.cost.total"), 5.0, "flex");
     assert_eq!(stra(&f, "cost.pricing.tier").as_deref(), Some("flex"));
 }
+
+/// Guards: `with_catalog_file` prices with a built catalog instead of the embedded one (a model
+/// only that file has is priced, and the file's version is written).
+#[test]
+fn a_catalog_file_prices_instead_of_the_embedded_catalog() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/catalog-build/small_catalog.json"
+    );
+    let h = harness_with(|b| b.with_catalog_file(file));
+    let root = start(&h, "root", &Context::new(), vec![]);
+    // openai/gpt-new, $1 / $4 per M: 1000 x 1 + 100 x 4 = $0.0014.
+    start(&h, "call", &root, call("gpt-new-2026", 1000, 100))
+        .span()
+        .end();
+    root.span().end();
+    let c = h.by_name("call");
+    assert_usd(f64a(&c, "llm.cost.total"), 0.0014, "gpt-new");
+    assert_eq!(
+        stra(&c, "cost.pricing.model").as_deref(),
+        Some("openai/gpt-new")
+    );
+    assert_eq!(
+        stra(&c, "cost.pricing.catalog").as_deref(),
+        Some("2026.01.01")
+    );
+    // A missing file: an error naming it.
+    let e = CostSpanProcessor::builder(Collect::default())
+        .with_catalog_file("/nonexistent/catalog.json")
+        .build()
+        .expect_err("a missing catalog file is an error");
+    assert!(e.to_string().contains("/nonexistent/catalog.json"), "{e}");
+}

@@ -1,9 +1,11 @@
-//! `otel-llm-cost catalog list|show|validate|info`
+//! `otel-llm-cost catalog list|show|validate|info|build|diff`
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use otel_llm_cost::{Catalog, Model, Rates};
+use otel_llm_cost::catalog_build::{self, CatalogDiff, Input};
+use otel_llm_cost::{Catalog, Date, Model, Rates};
 
 use super::PricingArgs;
 
@@ -32,6 +34,44 @@ pub(crate) enum CatalogCmd {
     },
     /// Catalog version, sources and counts.
     Info,
+    /// Build a catalog from LiteLLM's price map and genai-prices' v2 feed (files or URLs).
+    ///
+    /// The result is checked like any catalog (it is not written if it breaks the rules); a
+    /// summary, the notes and the embedded catalog's must-have facts go to stderr.
+    Build {
+        /// LiteLLM's `model_prices_and_context_window.json`: a path or an http(s) URL.
+        #[arg(long, value_name = "PATH|URL")]
+        litellm: String,
+        /// genai-prices' v2 feed (`prices/new_data/v2/data.json`): a path or an http(s) URL.
+        #[arg(long = "genai-prices", value_name = "PATH|URL")]
+        genai_prices: String,
+        /// Where to write the catalog (replaced atomically).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// LiteLLM version the map comes from, recorded in the catalog's sources.
+        #[arg(long, value_name = "VERSION", default_value = "unknown")]
+        litellm_version: String,
+        /// genai-prices version the feed comes from, recorded in the catalog's sources.
+        #[arg(long, value_name = "VERSION", default_value = "unknown")]
+        genai_prices_version: String,
+        /// The catalog's date (its version, and the day that picks genai-prices' price "now").
+        /// Default: today (UTC). Fix it for reproducible output.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        date: Option<String>,
+        /// Longest wait for each URL, e.g. `60s`.
+        #[arg(long, value_name = "DURATION", default_value = "60s")]
+        timeout: String,
+    },
+    /// What changed between two catalog files: models added and removed, rates changed.
+    Diff {
+        /// The old catalog.
+        old: PathBuf,
+        /// The new catalog.
+        new: PathBuf,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(crate) fn run(pricing: &PricingArgs, cmd: CatalogCmd) -> anyhow::Result<ExitCode> {
@@ -81,6 +121,55 @@ pub(crate) fn run(pricing: &PricingArgs, cmd: CatalogCmd) -> anyhow::Result<Exit
             }
         }
         CatalogCmd::Validate { file } => validate(pricing, &file),
+        CatalogCmd::Build {
+            litellm,
+            genai_prices,
+            output,
+            litellm_version,
+            genai_prices_version,
+            date,
+            timeout,
+        } => {
+            let timeout = otel_llm_cost::gateway::parse_duration(&timeout)
+                .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
+            let date: Date = match date {
+                Some(d) => d
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("--date '{d}': {e}"))?,
+                None => today()?,
+            };
+            let l = catalog_build::read_input(&litellm, timeout)?;
+            let g = catalog_build::read_input(&genai_prices, timeout)?;
+            let built = catalog_build::build(
+                Input {
+                    name: &litellm,
+                    text: &l,
+                    version: &litellm_version,
+                },
+                Input {
+                    name: &genai_prices,
+                    text: &g,
+                    version: &genai_prices_version,
+                },
+                date,
+            )?;
+            write_atomically(&output, built.json.as_bytes())?;
+            summary(&built.catalog);
+            eprintln!("written: {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        CatalogCmd::Diff { old, new, json } => {
+            let load = |p: &Path| -> anyhow::Result<Catalog> {
+                Ok(Catalog::builder().with_catalog_file(p).build()?)
+            };
+            let d = CatalogDiff::between(&load(&old)?, &load(&new)?);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{d}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         CatalogCmd::Info => {
             let catalog = pricing.catalog()?;
             let info = catalog.info();
@@ -146,6 +235,50 @@ fn validate(pricing: &PricingArgs, file: &std::path::Path) -> anyhow::Result<Exi
             eprintln!("invalid: {e}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// Today (UTC).
+fn today() -> anyhow::Result<Date> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("system clock before 1970")?;
+    Date::from_unix_seconds(i64::try_from(now.as_secs()).unwrap_or(i64::MAX))
+        .context("system clock out of range")
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).with_context(|| format!("{}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))
+}
+
+/// Counts, notes and the must-have facts of a built catalog, to stderr.
+fn summary(c: &Catalog) {
+    let mut per: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for m in c.models() {
+        *per.entry(&m.provider).or_default() += 1;
+    }
+    eprintln!(
+        "catalog {}: {} models, {} providers",
+        c.info().version,
+        c.models().len(),
+        per.len()
+    );
+    let mut by_count: Vec<(&str, usize)> = per.into_iter().collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let line: Vec<String> = by_count.iter().map(|(p, n)| format!("{p}={n}")).collect();
+    eprintln!("per provider: {}", line.join(", "));
+    eprintln!("notes ({}):", c.info().notes.len());
+    for n in &c.info().notes {
+        eprintln!("  - {n}");
+    }
+    eprintln!("must-have facts of the embedded catalog:");
+    for f in catalog_build::must_have_facts(c) {
+        eprintln!("  {} {}", if f.ok { "ok  " } else { "FAIL" }, f.message);
     }
 }
 

@@ -24,6 +24,9 @@ struct Cli {
 /// Price layers shared by every subcommand.
 #[derive(clap::Args, Clone, Default)]
 pub(crate) struct PricingArgs {
+    /// A catalog file (written by `catalog build`) to use instead of the embedded catalog.
+    #[arg(long = "catalog", global = true, value_name = "FILE")]
+    catalog: Option<std::path::PathBuf>,
     /// Overrides file (TOML): own models, negotiated prices, aliases. Repeatable; later wins.
     #[arg(
         long = "overrides",
@@ -48,6 +51,9 @@ impl PricingArgs {
     /// The embedded catalog with the user's layers and aliases, not yet built.
     pub(crate) fn builder(&self) -> anyhow::Result<CatalogBuilder> {
         let mut b = Catalog::builder();
+        if let Some(c) = &self.catalog {
+            b = b.with_catalog_file(c);
+        }
         for p in &self.import_litellm {
             b = b.with_litellm_file(p);
         }

@@ -95,6 +95,9 @@ fn config(pricing: &PricingArgs, a: &ServeArgs) -> anyhow::Result<GatewayConfig>
     }
     // Price layers from the global flags come after the file's (later wins). Flag paths are
     // relative to the working directory, file paths to the file's directory.
+    if let Some(c) = &pricing.catalog {
+        cfg.pricing.catalog.file = Some(absolute(c));
+    }
     cfg.pricing
         .litellm
         .extend(pricing.import_litellm.iter().map(|p| absolute(p)));
@@ -142,6 +145,15 @@ pub(crate) fn run(pricing: &PricingArgs, a: ServeArgs) -> anyhow::Result<ExitCod
         println!(
             "  exporter:       {} ({:?})",
             settings.exporter.url, settings.exporter.protocol
+        );
+        println!(
+            "  catalog:        {}",
+            settings
+                .pricing
+                .catalog
+                .file
+                .as_ref()
+                .map_or_else(|| "embedded".to_owned(), |f| f.display().to_string())
         );
         println!(
             "  assembly:       root_grace {:?}, trace_timeout {:?}",

@@ -388,10 +388,22 @@ pub struct InputCountingConfig {
     pub by_provider: BTreeMap<String, Counting>,
 }
 
+/// `pricing.catalog:` — the catalog under the price layers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// A catalog file written by `otel-llm-cost catalog build`, used instead of the embedded
+    /// catalog. Relative paths are resolved against the config file's directory. Default: none
+    /// (the embedded catalog).
+    pub file: Option<PathBuf>,
+}
+
 /// `pricing:` — price layers on top of the embedded catalog, and what is written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PricingConfig {
+    /// The catalog under the layers. Default: the embedded one.
+    pub catalog: CatalogConfig,
     /// Overrides files (TOML), applied in order, later wins. Relative paths are resolved against
     /// the config file's directory. Default: none.
     pub overrides: Vec<PathBuf>,
@@ -411,6 +423,7 @@ pub struct PricingConfig {
 impl Default for PricingConfig {
     fn default() -> Self {
         PricingConfig {
+            catalog: CatalogConfig::default(),
             overrides: Vec::new(),
             litellm: Vec::new(),
             aliases: BTreeMap::new(),
@@ -1163,6 +1176,7 @@ impl GatewayConfig {
             .overrides
             .iter_mut()
             .chain(pricing.litellm.iter_mut())
+            .chain(pricing.catalog.file.iter_mut())
         {
             if f.is_relative() && !base.as_os_str().is_empty() {
                 *f = base.join(&*f);

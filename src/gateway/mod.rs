@@ -149,6 +149,9 @@ impl Gateway {
     ) -> Result<RunningGateway, GatewayError> {
         install_default_crypto_provider();
         let mut b = Catalog::builder();
+        if let Some(f) = &s.pricing.catalog.file {
+            b = b.with_catalog_file(f);
+        }
         for p in &s.pricing.litellm {
             b = b.with_litellm_file(p);
         }

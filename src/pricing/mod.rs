@@ -5,6 +5,7 @@
 //! ladder (exact on each form) -> patterns -> Model -> price_at(span start) -> Price::cost(usage)
 //! ```
 
+pub mod build;
 mod file;
 mod matcher;
 mod model;
@@ -272,6 +273,7 @@ fn load_catalog_json(name: &str, json: &str) -> Result<(CatalogInfo, Vec<Model>)
         }
     }
     CatalogError::from_list(errors)?;
+    CatalogError::from_list(build::invariants(name, &models))?;
     Ok((
         CatalogInfo {
             version: f.catalog_version.into(),
@@ -284,6 +286,12 @@ fn load_catalog_json(name: &str, json: &str) -> Result<(CatalogInfo, Vec<Model>)
     ))
 }
 
+/// The catalog under the layers, when not the embedded one.
+enum Base {
+    Json(String, String),
+    File(PathBuf),
+}
+
 enum Layer {
     Overrides(PathBuf),
     OverridesStr(String, String),
@@ -294,7 +302,7 @@ enum Layer {
 /// half-loaded: `build` either applies every layer or returns every problem found.
 #[derive(Default)]
 pub struct CatalogBuilder {
-    base: Option<(String, String)>,
+    base: Option<Base>,
     layers: Vec<Layer>,
     aliases: Vec<(String, String, String)>,
 }
@@ -302,7 +310,14 @@ pub struct CatalogBuilder {
 impl CatalogBuilder {
     /// Uses a catalog JSON file instead of the embedded one.
     pub fn with_base_catalog(mut self, name: impl Into<String>, json: impl Into<String>) -> Self {
-        self.base = Some((name.into(), json.into()));
+        self.base = Some(Base::Json(name.into(), json.into()));
+        self
+    }
+
+    /// Uses a catalog file (one written by `otel-llm-cost catalog build`) instead of the
+    /// embedded one; read and checked when the catalog is built.
+    pub fn with_catalog_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.base = Some(Base::File(path.as_ref().to_owned()));
         self
     }
 
@@ -335,11 +350,16 @@ impl CatalogBuilder {
 
     /// Loads everything and builds the index.
     pub fn build(self) -> Result<Catalog, CatalogError> {
+        let file_base;
         let (name, json) = match &self.base {
-            Some((n, j)) => (n.as_str(), j.as_str()),
-            None => (EMBEDDED_NAME, EMBEDDED_CATALOG),
+            Some(Base::Json(n, j)) => (n.clone(), j.as_str()),
+            Some(Base::File(p)) => {
+                file_base = read(p)?;
+                (p.display().to_string(), file_base.as_str())
+            }
+            None => (EMBEDDED_NAME.to_owned(), EMBEDDED_CATALOG),
         };
-        let (mut info, mut models) = load_catalog_json(name, json)?;
+        let (mut info, mut models) = load_catalog_json(&name, json)?;
         let mut user_first = Vec::new();
         let mut aliases: HashMap<String, (String, String)> = HashMap::new();
         let mut errors = Vec::new();

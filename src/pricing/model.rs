@@ -31,6 +31,14 @@ impl fmt::Display for Date {
     }
 }
 
+/// `YYYY-MM-DD`.
+impl std::str::FromStr for Date {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Date, String> {
+        parse_date(s)
+    }
+}
+
 /// Parses `YYYY-MM-DD`.
 pub(crate) fn parse_date(s: &str) -> Result<Date, String> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");

@@ -28,10 +28,12 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::build;
+use super::build::model::Scalar;
+use super::build::units::{thresholds, RateSet, Tiered};
 use super::file::{check_price_order, Ctx, PriceFile, RateSetFile, RatesFile, TierFile};
 use super::model::{Interned, MatchRule, Model};
 use super::CatalogError;
-use crate::money::Rate;
 
 /// A loaded user layer: what parsed, and every problem found. A layer with problems is never
 /// applied (the build fails), but its aliases are still checked so that all problems are listed.
@@ -345,27 +347,28 @@ const LITELLM_PREFIXES: &[&str] = &[
     "openrouter/",
 ];
 
-/// Imports a LiteLLM `model_prices_and_context_window.json` map. Entries without token prices
-/// (images, audio per second ...) are skipped; a malformed entry is an error naming its field.
+/// Imports a LiteLLM `model_prices_and_context_window.json` map, read by the catalog builder's
+/// LiteLLM reader (the same fields, tiers and service tiers as the embedded catalog). Entries
+/// without token prices (images, audio per second ...) are skipped; a malformed entry is an
+/// error naming its field.
 pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, CatalogError> {
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(text).map_err(|e| CatalogError::Syntax {
-            file: file.to_owned(),
-            message: e.to_string(),
-        })?;
+    let entries = build::litellm::entries(file, text).map_err(|e| CatalogError::Syntax {
+        file: file.to_owned(),
+        message: match e {
+            build::BuildError::Format { message, .. } => message,
+            e => e.to_string(),
+        },
+    })?;
     let source = format!("litellm-import:{file}");
     let mut errors = Vec::new();
     let mut models = Vec::new();
-    for (key, v) in &map {
-        if key == "sample_spec" {
-            continue;
-        }
+    for (key, fields) in &entries {
         let ctx = Ctx { file, entry: key };
-        let Some(obj) = v.as_object() else {
+        let Some(fields) = fields else {
             errors.push(ctx.err("(entry)", "expected an object"));
             continue;
         };
-        match litellm_entry(&ctx, key, obj, &source) {
+        match litellm_entry(&ctx, key, fields, &source) {
             Ok(Some(m)) => models.push(m),
             Ok(None) => {}
             Err(e) => errors.push(e),
@@ -379,115 +382,85 @@ pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, Catalog
     })
 }
 
+/// A builder rate set as the catalog file writes it (tiers list the units with their own cliff).
+fn rate_set_file(rs: &RateSet) -> RateSetFile {
+    let rates = |pick: &dyn Fn(&Tiered) -> Option<crate::money::Rate>| {
+        let mut f = RatesFile::default();
+        for (u, t) in rs {
+            let v = pick(t).map(|r| r.to_string());
+            let slot = match u.name() {
+                "input" => &mut f.input,
+                "output" => &mut f.output,
+                "cache_read" => &mut f.cache_read,
+                "cache_write_5m" => &mut f.cache_write_5m,
+                "cache_write_1h" => &mut f.cache_write_1h,
+                "reasoning" => &mut f.reasoning,
+                "audio_input" => &mut f.audio_input,
+                "audio_output" => &mut f.audio_output,
+                _ => continue, // a unit the loaded catalog does not price (yet)
+            };
+            *slot = v;
+        }
+        f
+    };
+    RateSetFile {
+        rates: rates(&|t| Some(t.base)),
+        tiers: thresholds(rs)
+            .into_iter()
+            .map(|th| TierFile {
+                above_input_tokens: th,
+                rates: rates(&|t| t.at(th)),
+            })
+            .collect(),
+    }
+}
+
 fn litellm_entry(
     ctx: &Ctx<'_>,
     key: &str,
-    obj: &serde_json::Map<String, serde_json::Value>,
+    fields: &[(String, Scalar<'_>)],
     source: &str,
 ) -> Result<Option<Model>, CatalogError> {
-    // A cost field: a non-negative JSON number (USD per token).
-    let get = |field: &str| -> Result<Option<Rate>, CatalogError> {
-        match obj.get(field) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::Number(n)) => Rate::parse_per_token(&n.to_string())
-                .map(Some)
-                .map_err(|e| ctx.err(field, format!("{n}: {e}"))),
-            Some(other) => Err(ctx.err(field, format!("expected a number, found {other}"))),
-        }
-    };
-    let mode = obj.get("mode").and_then(|m| m.as_str()).unwrap_or("chat");
-    if !matches!(mode, "chat" | "completion" | "responses" | "embedding") {
+    if let Some((field, problem)) = fields
+        .iter()
+        .find_map(|(k, v)| build::litellm::field_problem(k, v).map(|p| (k, p)))
+    {
+        return Err(ctx.err(field, problem));
+    }
+    let get = |f: &str| fields.iter().find(|(k, _)| k == f).map(|(_, v)| v);
+    let mode = get("mode").and_then(Scalar::as_str).unwrap_or("chat");
+    if !build::MODES.contains(&mode) {
         return Ok(None);
     }
-    let (input, output) = (get("input_cost_per_token")?, get("output_cost_per_token")?);
-    if input.is_none() && output.is_none() {
-        return Ok(None);
-    }
-    let s = |r: Option<Rate>| r.map(|r| r.to_string());
-    let set = |suffix: &str| -> Result<RateSetFile, CatalogError> {
-        let f = |base: &str| format!("{base}{suffix}");
-        let rates = RatesFile {
-            input: s(get(&f("input_cost_per_token"))?),
-            output: s(get(&f("output_cost_per_token"))?),
-            cache_read: s(get(&f("cache_read_input_token_cost"))?),
-            cache_write_5m: s(get(&f("cache_creation_input_token_cost"))?),
-            cache_write_1h: s(get(&f("cache_creation_input_token_cost_above_1hr"))?),
-            reasoning: s(get(&f("output_cost_per_reasoning_token"))?),
-            audio_input: s(get(&f("input_cost_per_audio_token"))?),
-            audio_output: s(get(&f("output_cost_per_audio_token"))?),
-        };
-        // Long-context tiers: `input_cost_per_token_above_200k_tokens[_batches]`.
-        let mut thresholds: Vec<u64> = obj
-            .keys()
-            .filter_map(|k| {
-                let rest = k.strip_prefix("input_cost_per_token_above_")?;
-                let rest = rest.strip_suffix(suffix)?;
-                let n = rest.strip_suffix("k_tokens")?;
-                n.parse::<u64>().ok().map(|n| n * 1000)
-            })
-            .collect();
-        thresholds.sort_unstable();
-        let mut tiers = Vec::new();
-        for t in thresholds {
-            let a = format!("_above_{}k_tokens{suffix}", t / 1000);
-            tiers.push(TierFile {
-                above_input_tokens: t,
-                rates: RatesFile {
-                    input: s(get(&format!("input_cost_per_token{a}"))?),
-                    output: s(get(&format!("output_cost_per_token{a}"))?),
-                    cache_read: s(get(&format!("cache_read_input_token_cost{a}"))?),
-                    cache_write_5m: s(get(&format!("cache_creation_input_token_cost{a}"))?),
-                    ..RatesFile::default()
-                },
-            });
-        }
-        Ok(RateSetFile { rates, tiers })
-    };
-    let mut standard = set("")?;
-    // An embedding has no output price: it is 0.
-    if standard.rates.output.is_none() {
-        standard.rates.output = Some("0".into());
-    }
-    if standard.rates.input.is_none() {
-        return Err(ctx.err("input_cost_per_token", "output is priced but input is not"));
-    }
-    let mut service_tiers = BTreeMap::new();
-    for (name, suffix) in [
-        ("batch", "_batches"),
-        ("flex", "_flex"),
-        ("priority", "_priority"),
-    ] {
-        if obj.contains_key(&format!("input_cost_per_token{suffix}")) {
-            let mut st = set(suffix)?;
-            // LiteLLM lists only the rates a tier changes (`input_cost_per_token_batches` ...);
-            // every other rate is the standard one (as catalog/generate.py reads it), not the
-            // tier's input rate that an absent field would otherwise fall back to.
-            let (r, b) = (&mut st.rates, &standard.rates);
-            macro_rules! inherit {
-                ($($f:ident),*) => { $( if r.$f.is_none() { r.$f = b.$f.clone(); } )* };
+    let mut notes = build::notes::Notes::default();
+    let Some((standard, services)) = build::litellm::rates(key, fields, mode, &mut notes) else {
+        let priced = |f: &str| matches!(get(f), Some(Scalar::Number(_)));
+        return match (
+            priced("input_cost_per_token"),
+            priced("output_cost_per_token"),
+        ) {
+            (false, false) => Ok(None), // no token prices: images, audio per second ...
+            (false, true) => {
+                Err(ctx.err("input_cost_per_token", "output is priced but input is not"))
             }
-            inherit!(
-                output,
-                cache_read,
-                cache_write_5m,
-                cache_write_1h,
-                reasoning,
-                audio_input,
-                audio_output
-            );
-            service_tiers.insert(name.to_owned(), st);
-        }
-    }
+            _ => Err(ctx.err(
+                "output_cost_per_token",
+                "input is priced but output is not (only embeddings may omit it)",
+            )),
+        };
+    };
     let price = PriceFile {
         effective_from: None,
         source: source.to_owned(),
-        rates: standard,
-        service_tiers,
+        rates: rate_set_file(&standard),
+        service_tiers: services
+            .iter()
+            .map(|(st, rs)| ((*st).to_owned(), rate_set_file(rs)))
+            .collect(),
     }
     .to_price(ctx, source)?;
-    let provider = obj
-        .get("litellm_provider")
-        .and_then(|p| p.as_str())
+    let provider = get("litellm_provider")
+        .and_then(Scalar::as_str)
         .map(crate::provider::canonical)
         .unwrap_or_default();
     let lower = key.to_ascii_lowercase();
@@ -524,5 +497,43 @@ pub(crate) fn merge(models: &mut Vec<Model>, user_first: &mut Vec<u32>, m: Model
     } else {
         user_first.push(models.len() as u32);
         models.push(m);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn litellm_import_reads_tiers_as_the_builder_and_refuses_a_missing_output() {
+        let text = r#"{
+          "long": {"litellm_provider": "acme", "mode": "chat",
+                   "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
+                   "cache_creation_input_token_cost": 1.25e-06,
+                   "input_cost_per_token_above_200k_tokens": 2e-06,
+                   "cache_creation_input_token_cost_above_200k_tokens": 2.5e-06,
+                   "output_cost_per_token_flex": 1e-06},
+          "input-only": {"litellm_provider": "acme", "mode": "chat", "input_cost_per_token": 1e-06}
+        }"#;
+        let l = parse_litellm("t.json", text).unwrap();
+        let m = &l.models[0];
+        let p = &m.prices[0];
+        let tier = &p.standard.tiers[0];
+        assert_eq!(tier.above_input_tokens, 200_000);
+        assert_eq!(tier.rates.input.to_string(), "2");
+        // Each unit with its own cliff is in the tier.
+        assert_eq!(tier.rates.cache_write_5m.unwrap().to_string(), "2.5");
+        // A tier listing only its output takes every other rate from the standard price (the
+        // import used to ignore a tier without its own input rate).
+        let (st, flex) = &p.service_tiers[0];
+        assert_eq!(st.as_str(), "flex");
+        assert_eq!(flex.rates.output.to_string(), "1");
+        assert_eq!(flex.rates.input.to_string(), "1");
+        assert_eq!(l.errors.len(), 1);
+        let e = l.errors[0].to_string();
+        assert!(
+            e.contains("entry 'input-only': field 'output_cost_per_token': input is priced but output is not"),
+            "{e}"
+        );
     }
 }

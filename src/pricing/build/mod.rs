@@ -1,0 +1,260 @@
+//! The catalog builder: LiteLLM's price map + genai-prices' v2 feed -> the catalog (schema 1,
+//! `catalog/FORMAT.md`), with the merge rules of `catalog/README.md`.
+//!
+//! ```text
+//! litellm.rs  LiteLLM map ----------\
+//!                                     merge.rs (rules) -> resolve aliases -> render.rs -> JSON
+//! genai.rs    genai-prices v2 feed --/                                           |
+//!  (+ variants.rs: its price variants and time-of-day prices,                    |
+//!   what schema 1 keeps of them)              Catalog::from_catalog_json (loader + check.rs)
+//! ```
+//!
+//! Pure: text in, text out (no I/O, no runtime), so the embedded catalog's test, the CLI and a
+//! runtime refresh run the same code. Deterministic: same inputs and date, same bytes. What was
+//! skipped, merged or resolved is counted in the catalog's `notes` (notes.rs). Units are data
+//! (units.rs): a new unit is a row there. [`read_input`] reads a path, or a URL with the
+//! `fetch` feature.
+
+mod check;
+mod diff;
+mod genai;
+pub(crate) mod litellm;
+mod merge;
+pub(crate) mod model;
+pub(crate) mod notes;
+mod render;
+pub(crate) mod units;
+mod variants;
+
+use sha2::{Digest, Sha256};
+
+pub(crate) use check::invariants;
+pub use check::{must_have_facts, Fact, MODES, REQUIRED_PROVIDERS};
+pub use diff::{CatalogDiff, ModelChange, ModelRef, RateChange};
+
+use crate::pricing::{Catalog, CatalogError, Date, SourceFile};
+
+/// Why a build failed. Each names the input (path or URL) it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// An input could not be read or fetched.
+    #[error("{input}: {message}")]
+    Read {
+        /// Path or URL.
+        input: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// An input is not the format it was given as.
+    #[error("{input}: not {expected}: {message}")]
+    Format {
+        /// Path or URL.
+        input: String,
+        /// The format expected.
+        expected: &'static str,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// The built catalog breaks the catalog's rules (it is not written).
+    #[error("the built catalog is invalid: {0}")]
+    Invalid(CatalogError),
+}
+
+/// One input: its name (path or URL, for errors and `sources`), its text, its version.
+#[derive(Debug, Clone, Copy)]
+pub struct Input<'a> {
+    /// Path or URL as given.
+    pub name: &'a str,
+    /// The file's content.
+    pub text: &'a str,
+    /// The upstream package version it comes from (`1.109.1`), or `unknown`.
+    pub version: &'a str,
+}
+
+/// A built catalog: the file's text, and the catalog loaded from it (checked).
+pub struct Built {
+    /// `catalog.json`'s bytes.
+    pub json: String,
+    /// The catalog as loaded from `json`.
+    pub catalog: Catalog,
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built")
+            .field("bytes", &self.json.len())
+            .field("catalog", &self.catalog)
+            .finish()
+    }
+}
+
+/// Parses `text` as `T`; an error names the input and says what it looks like.
+pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(
+    name: &str,
+    expected: &'static str,
+    text: &'a str,
+) -> Result<T, BuildError> {
+    serde_json::from_str(text).map_err(|e| {
+        let head = text.trim_start();
+        let message = if head.starts_with('<') {
+            "it looks like an HTML page, not JSON (an error page, or the wrong URL?)".to_owned()
+        } else if head.is_empty() {
+            "it is empty".to_owned()
+        } else if e.is_eof() {
+            format!("it ends early (truncated?): {e}")
+        } else {
+            e.to_string()
+        };
+        BuildError::Format {
+            input: name.to_owned(),
+            expected,
+            message,
+        }
+    })
+}
+
+/// A provider as the catalog names it: the two sources' own spellings first, then the crate's
+/// canonical ids (`provider::canonical`).
+pub(crate) fn canonical_provider(p: &str) -> String {
+    let lower = p.trim().to_lowercase();
+    if lower.starts_with("vertex_ai") {
+        // vertex_ai, vertex_ai-language-models, vertex_ai-*_models ...
+        return "gcp.vertex_ai".to_owned();
+    }
+    match lower.as_str() {
+        "azure_text" => "azure.ai.openai".to_owned(),
+        "fireworks_ai-embedding-models" => "fireworks_ai".to_owned(),
+        // the same provider, spelled differently by the two sources (so that they merge)
+        "moonshotai" => "moonshot".to_owned(),
+        "voyageai" => "voyage".to_owned(),
+        "github-copilot" => "github_copilot".to_owned(),
+        _ => crate::provider::canonical(&lower),
+    }
+}
+
+fn sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The file name of a path, or a URL as given (recorded in `sources`, so that a build does not
+/// depend on the directory it ran in).
+fn source_label(name: &str) -> String {
+    if name.contains("://") {
+        return name.to_owned();
+    }
+    std::path::Path::new(name)
+        .file_name()
+        .map_or_else(|| name.to_owned(), |f| f.to_string_lossy().into_owned())
+}
+
+/// Builds the catalog dated `date` (its version, and the day that picks genai-prices' price in
+/// force "now") from LiteLLM's map and genai-prices' v2 feed. The result is loaded and checked
+/// like any catalog file; a catalog that breaks the rules is an error.
+pub fn build(litellm: Input<'_>, genai_prices: Input<'_>, date: Date) -> Result<Built, BuildError> {
+    let day = date.to_string();
+    let mut notes = notes::Notes::default();
+    let lmodels = litellm::load(litellm.name, litellm.text, &mut notes)?;
+    let gmodels = genai::load(genai_prices.name, genai_prices.text, &mut notes)?;
+    let mut models = merge::merge(lmodels, gmodels, &day, &mut notes);
+    merge::resolve_aliases(&mut models, &mut notes);
+    let mut models = merge::drop_unmatchable(models, &mut notes);
+    models.sort_by(|a, b| (&a.provider, &a.id).cmp(&(&b.provider, &b.id)));
+    let sources = [
+        SourceFile {
+            name: "litellm".into(),
+            package: "litellm".into(),
+            version: litellm.version.into(),
+            license: "MIT".into(),
+            file: source_label(litellm.name),
+            sha256: sha256(litellm.text),
+        },
+        SourceFile {
+            name: "genai-prices".into(),
+            package: "genai-prices".into(),
+            version: genai_prices.version.into(),
+            license: "MIT".into(),
+            file: source_label(genai_prices.name),
+            sha256: sha256(genai_prices.text),
+        },
+    ];
+    let json = render::catalog(&day, &sources, &notes.render(), &models);
+    let catalog =
+        Catalog::from_catalog_json("<built catalog>", &json).map_err(BuildError::Invalid)?;
+    Ok(Built { json, catalog })
+}
+
+/// Largest input read (LiteLLM's map is ~3 MB today).
+pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// Reads an input: a file path, or an `http://` / `https://` URL (with the `fetch` feature;
+/// `timeout` bounds the whole request). Errors name the input.
+pub fn read_input(spec: &str, timeout: std::time::Duration) -> Result<String, BuildError> {
+    let err = |message: String| BuildError::Read {
+        input: spec.to_owned(),
+        message,
+    };
+    if spec.starts_with("http://") || spec.starts_with("https://") {
+        #[cfg(feature = "fetch")]
+        {
+            return fetch(spec, timeout).map_err(err);
+        }
+        #[cfg(not(feature = "fetch"))]
+        {
+            let _ = timeout;
+            return Err(err(
+                "reading URLs needs the crate's `fetch` feature".to_owned()
+            ));
+        }
+    }
+    let meta = std::fs::metadata(spec).map_err(|e| err(e.to_string()))?;
+    if meta.len() > MAX_INPUT_BYTES {
+        return Err(err(format!(
+            "{} bytes, more than the {MAX_INPUT_BYTES} bytes an input may have",
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(spec).map_err(|e| err(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| err(format!("not UTF-8 text: {e}")))
+}
+
+#[cfg(feature = "fetch")]
+fn fetch(url: &str, timeout: std::time::Duration) -> Result<String, String> {
+    use std::io::Read as _;
+    let client = reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
+        .user_agent(concat!("otel-llm-cost/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let resp = client.get(url).send().map_err(|e| error_chain(&e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let mut bytes = Vec::new();
+    resp.take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("reading the body: {e}"))?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(format!(
+            "the body is larger than the {MAX_INPUT_BYTES} bytes an input may have"
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))
+}
+
+/// An error with its causes (reqwest's own message alone says little: "error sending request").
+#[cfg(feature = "fetch")]
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

@@ -1,0 +1,369 @@
+//! The catalog builder (`otel_llm_cost::catalog_build`): the committed catalog is its output on
+//! the committed inputs; small fixture feeds give the golden catalog (cross-checked once against
+//! the former catalog/generate.py, see catalog/README.md); bad inputs are refused with their name;
+//! catalogs that break the FORMAT.md rules are refused; the diff of two catalogs.
+
+use otel_llm_cost::catalog_build::{self, BuildError, CatalogDiff, Input};
+use otel_llm_cost::{Catalog, Date};
+
+fn path(rel: &str) -> String {
+    format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn fixture(name: &str) -> String {
+    read(&format!("tests/fixtures/catalog-build/{name}"))
+}
+
+fn date(s: &str) -> Date {
+    s.parse().unwrap()
+}
+
+fn input<'a>(name: &'a str, text: &'a str, version: &'a str) -> Input<'a> {
+    Input {
+        name,
+        text,
+        version,
+    }
+}
+
+#[test]
+fn committed_catalog_is_the_builders_output_on_the_committed_inputs() {
+    let committed = read("catalog/catalog.json");
+    // The date and the versions the committed catalog was built with are in its header.
+    let head: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    let version = |i: usize| head["sources"][i]["version"].as_str().unwrap().to_owned();
+    let (lv, gv) = (version(0), version(1));
+    let day = date(head["generated"].as_str().unwrap());
+    let litellm = read("catalog/sources/litellm_model_prices.json");
+    let genai = read("catalog/sources/genai_prices_v2.json");
+    let built = catalog_build::build(
+        input("catalog/sources/litellm_model_prices.json", &litellm, &lv),
+        input("catalog/sources/genai_prices_v2.json", &genai, &gv),
+        day,
+    )
+    .unwrap();
+    if built.json != committed {
+        let first = built
+            .json
+            .lines()
+            .zip(committed.lines())
+            .position(|(a, b)| a != b);
+        panic!(
+            "catalog/catalog.json is not the builder's output on catalog/sources (first differing \
+             line: {first:?}); rebuild it as catalog/README.md says"
+        );
+    }
+    assert_eq!(
+        built.catalog.models().len(),
+        Catalog::embedded().unwrap().models().len()
+    );
+}
+
+#[test]
+fn the_embedded_catalog_holds_the_must_have_facts() {
+    let c = Catalog::embedded().unwrap();
+    let facts = catalog_build::must_have_facts(&c);
+    assert_eq!(facts.len(), 11);
+    let failed: Vec<&str> = facts
+        .iter()
+        .filter(|f| !f.ok)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[test]
+fn must_have_facts_fail_on_a_catalog_that_lacks_them() {
+    let c = Catalog::from_catalog_json("small", &fixture("small_catalog.json")).unwrap();
+    let facts = catalog_build::must_have_facts(&c);
+    assert!(facts.iter().all(|f| !f.ok), "{facts:#?}");
+}
+
+fn small(litellm: &str, genai: &str) -> Result<catalog_build::Built, BuildError> {
+    catalog_build::build(
+        input("litellm_small.json", litellm, "unknown"),
+        input("genai_small_v2.json", genai, "unknown"),
+        date("2026-01-01"),
+    )
+}
+
+#[test]
+fn small_feeds_build_the_golden_catalog() {
+    let built = small(
+        &fixture("litellm_small.json"),
+        &fixture("genai_small_v2.json"),
+    )
+    .unwrap();
+    assert_eq!(built.json, fixture("small_catalog.json"));
+    // The rules at work, priced: gpt-x takes genai-prices' dated history, with LiteLLM's batch
+    // tier on the price in force now (1000 x 1.25 + 1000 x 5 = $0.00625).
+    let c = &built.catalog;
+    let usage = otel_llm_cost::Usage {
+        input_total: 1000,
+        output_total: 1000,
+        ..Default::default()
+    };
+    let at = |d: &str| date(d).unix_seconds();
+    let p = c
+        .price("gpt-x", None, &usage, at("2025-01-01"), None)
+        .unwrap();
+    assert_eq!(p.cost.total().to_string(), "0.025"); // 5 + 20 per M
+    let p = c
+        .price(
+            "gpt-x",
+            None,
+            &usage,
+            at("2025-07-01"),
+            Some(otel_llm_cost::ServiceTier::Batch),
+        )
+        .unwrap();
+    assert_eq!(p.cost.total().to_string(), "0.00625");
+    // A genai-prices-only model is priced by its clause.
+    assert_eq!(
+        &*c.resolve("gpt-new-2026", None).unwrap().id,
+        "openai/gpt-new"
+    );
+}
+
+fn variants_build() -> catalog_build::Built {
+    catalog_build::build(
+        input(
+            "litellm_variants.json",
+            &fixture("litellm_variants.json"),
+            "unknown",
+        ),
+        input(
+            "genai_variants_v2.json",
+            &fixture("genai_variants_v2.json"),
+            "unknown",
+        ),
+        date("2026-01-01"),
+    )
+    .unwrap()
+}
+
+/// genai-prices' price variants (the feed of its 0.2 packages) are the service tiers the former
+/// generate.py wrote (the golden file is byte for byte its output on the same facts, except
+/// `sources`): batch / flex / priority variants over the price entries they overlap, the newest
+/// dated one per entry, long-context cliffs inside a tier; `service_tier: default` is the
+/// standard price; other contexts and time-of-day windows are counted, not written.
+#[test]
+fn price_variants_become_service_tiers_as_generate_py_wrote_them() {
+    let built = variants_build();
+    assert_eq!(built.json, fixture("variants_catalog.json"));
+    let c = &built.catalog;
+    let usage = |input_total, output_total| otel_llm_cost::Usage {
+        input_total,
+        output_total,
+        ..Default::default()
+    };
+    let at = |d: &str| date(d).unix_seconds();
+    let cost = |model: &str, u: &otel_llm_cost::Usage, day: &str, tier| {
+        c.price(model, None, u, at(day), tier)
+            .unwrap()
+            .cost
+            .total()
+            .to_string()
+    };
+    use otel_llm_cost::ServiceTier::{Batch, Flex, Priority};
+    let small = usage(1000, 1000);
+    // gpt-v batch since 2025-06-10: genai-prices' variant 1 / 4 per M, not LiteLLM's 1.1 / 4.4
+    // (what a builder blind to variants takes: $0.0055).
+    assert_eq!(cost("gpt-v", &small, "2025-07-01", Some(Batch)), "0.005");
+    // Before that date the undated batch variant: 2.5 / 10.
+    assert_eq!(cost("gpt-v", &small, "2025-01-01", Some(Batch)), "0.0125");
+    // flex from 2025-09-01 sits on the price in force since 2025-06-10 (schema 1 has no date
+    // of its own for a tier): 1 / 4.
+    assert_eq!(cost("gpt-v", &small, "2025-07-01", Some(Flex)), "0.005");
+    // priority with its long-context cliff: 300,000 x 7 + 1,000 x 14 per M.
+    assert_eq!(
+        cost("gpt-v", &usage(300_000, 1000), "2025-07-01", Some(Priority)),
+        "2.114"
+    );
+    // undated and agreeing: genai-prices' batch variant (input 0.4, output the standard 4) next
+    // to LiteLLM's flex tier.
+    assert_eq!(cost("gpt-u", &small, "2025-07-01", Some(Batch)), "0.0044");
+    assert_eq!(cost("gpt-u", &small, "2025-07-01", Some(Flex)), "0.0025");
+    assert_eq!(
+        cost("deepseek-v", &small, "2025-07-01", Some(Batch)),
+        "0.000685"
+    );
+    // What schema 1 cannot write is counted.
+    let head: serde_json::Value = serde_json::from_str(&built.json).unwrap();
+    let notes: Vec<&str> = head["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    for n in [
+        r#"genai-prices price variants skipped (not batch/flex/priority): 2 (e.g. openai/gpt-v {"speed": "fast"}, openai/gpt-v {"route": "eu/z\u00fcrich", "service_tier": "flex"})"#,
+        "genai-prices price variants skipped (non-date constraint): 1 (e.g. openai/gpt-v)",
+        "genai-prices dated service-tier variants attached to the price in force on their start date: 1 (e.g. openai/gpt-v flex@2025-09-01)",
+        "genai-prices time-of-day prices skipped (base price kept): 1 (e.g. deepseek-v)",
+    ] {
+        assert!(notes.contains(&n), "{n} not in {notes:#?}");
+    }
+}
+
+/// A malformed variant is refused and counted; the model's other prices and variants stay.
+#[test]
+fn malformed_price_variants_are_refused_and_counted_the_rest_kept() {
+    let genai = r#"[{"id": "openai", "name": "OpenAI", "api_pattern": "x", "models": [
+      {"id": "m1", "match": {"equals": "m1"}, "prices": {"input_mtok": 2, "output_mtok": 8},
+       "price_variants": [
+         {"when": {"processing": "batch"}, "prices": {"input_mtok": 1, "output_mtok": 4}},
+         {"when": {}, "prices": {"input_mtok": 0.1}},
+         {"when": {"processing": 1}, "prices": {"input_mtok": 0.1}},
+         {"when": {"service_tier": "flex"}, "prices": 0.1},
+         {"when": {"service_tier": "priority"}, "prices": {"input_mtok": 9}, "constraint": {"start_date": "June"}},
+         "batch"
+       ]},
+      {"id": "m2", "match": {"equals": "m2"}, "prices": {"input_mtok": 3, "output_mtok": 6},
+       "price_variants": {"processing": "batch"}}
+    ]}]"#;
+    let built = catalog_build::build(
+        input("litellm.json", "{}", "unknown"),
+        input("genai.json", genai, "unknown"),
+        date("2026-01-01"),
+    )
+    .unwrap();
+    assert!(
+        built.json.contains(
+            r#""genai-prices price variants refused (malformed): 6 (e.g. openai/m1, openai/m2)""#
+        ),
+        "{}",
+        built.json
+    );
+    let usage = otel_llm_cost::Usage {
+        input_total: 1000,
+        output_total: 1000,
+        ..Default::default()
+    };
+    let price = |m: &str, tier| {
+        built
+            .catalog
+            .price(m, None, &usage, 0, tier)
+            .map(|p| p.cost.total().to_string())
+    };
+    let batch = Some(otel_llm_cost::ServiceTier::Batch);
+    assert_eq!(price("m1", batch).unwrap(), "0.005");
+    assert_eq!(price("m1", None).unwrap(), "0.01");
+    assert_eq!(price("m2", None).unwrap(), "0.009");
+    // No flex / priority tier was made of the refused ones: the standard price applies.
+    assert_eq!(
+        price("m1", Some(otel_llm_cost::ServiceTier::Priority)).unwrap(),
+        "0.01"
+    );
+}
+
+#[test]
+fn the_build_is_deterministic() {
+    let (l, g) = (
+        fixture("litellm_small.json"),
+        fixture("genai_small_v2.json"),
+    );
+    assert_eq!(small(&l, &g).unwrap().json, small(&l, &g).unwrap().json);
+}
+
+#[test]
+fn broken_inputs_are_refused_naming_the_input() {
+    let (l, g) = (
+        fixture("litellm_small.json"),
+        fixture("genai_small_v2.json"),
+    );
+    let cases: [(&str, &str, &str, &str); 5] = [
+        // (litellm, genai, the input named, what the message says)
+        (
+            &l[..l.len() / 2],
+            &g,
+            "litellm_small.json",
+            "ends early (truncated?)",
+        ),
+        (
+            &l,
+            &g[..g.len() - 3],
+            "genai_small_v2.json",
+            "ends early (truncated?)",
+        ),
+        (
+            &l,
+            "<!DOCTYPE html><html><body>502 Bad Gateway</body></html>",
+            "genai_small_v2.json",
+            "HTML page",
+        ),
+        ("", &g, "litellm_small.json", "it is empty"),
+        // The two inputs swapped: each is the wrong shape for the other.
+        (&g, &l, "litellm_small.json", "not a LiteLLM price map"),
+    ];
+    for (lt, gt, named, says) in cases {
+        let e = small(lt, gt).unwrap_err().to_string();
+        assert!(e.starts_with(named), "{e}");
+        assert!(e.contains(says), "{e}");
+    }
+    let e = small(&l, &l).unwrap_err().to_string();
+    assert!(
+        e.starts_with("genai_small_v2.json: not a genai-prices v2 feed"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_catalog_that_breaks_the_rules_is_refused() {
+    let good = fixture("small_catalog.json");
+    // Two models of one provider claiming the same `equals` alias.
+    let shared = good.replace(
+        r#""match":[{"equals":"odd-rate"}]"#,
+        r#""match":[{"equals":"odd-rate"},{"equals":"gpt-x"}]"#,
+    );
+    assert_ne!(shared, good);
+    let e = Catalog::from_catalog_json("shared.json", &shared)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("shared.json: entry 'odd-rate': field 'match.equals': alias 'gpt-x' is also an alias of 'gpt-x'"),
+        "{e}"
+    );
+    // The same id twice (ids are case-insensitive), and an unknown mode.
+    let dup = good
+        .replace(r#"{"id":"odd-rate""#, r#"{"id":"GPT-X""#)
+        .replace(r#""mode":"embedding""#, r#""mode":"imaging""#);
+    let e = Catalog::from_catalog_json("dup.json", &dup)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("entry 'GPT-X': field 'id': id used twice"),
+        "{e}"
+    );
+    assert!(e.contains("unknown mode 'imaging'"), "{e}");
+    // Through the builder used by `--catalog FILE` too.
+    let f = std::env::temp_dir().join(format!("otel-llm-cost-dup-{}.json", std::process::id()));
+    std::fs::write(&f, &dup).unwrap();
+    let e = Catalog::builder()
+        .with_catalog_file(&f)
+        .build()
+        .unwrap_err()
+        .to_string();
+    std::fs::remove_file(&f).ok();
+    assert!(e.contains("id used twice"), "{e}");
+}
+
+#[test]
+fn diff_of_two_small_catalogs_is_the_golden_one() {
+    let old = Catalog::from_catalog_json("old", &fixture("small_catalog.json")).unwrap();
+    let new = Catalog::from_catalog_json("new", &fixture("diff_new.json")).unwrap();
+    let d = CatalogDiff::between(&old, &new);
+    assert_eq!(d.to_string(), fixture("diff.txt"));
+    let json: serde_json::Value = serde_json::to_value(&d).unwrap();
+    let golden: serde_json::Value = serde_json::from_str(&fixture("diff.json")).unwrap();
+    assert_eq!(json, golden);
+    assert_eq!(
+        d.summary(),
+        "catalog 2026.01.01 -> 2026.02.01: 1 models added, 1 removed, 2 with price changes"
+    );
+    assert!(CatalogDiff::between(&old, &old).is_empty());
+}
