@@ -28,6 +28,8 @@ use super::Captured;
 pub enum Answer {
     /// Accept and capture.
     Ok,
+    /// Capture at once, answer OK after this long (a slow downstream: batches stay in flight).
+    OkAfter(Duration),
     /// Accept, capture, and report `n` rejected spans (partial success).
     Partial(i64),
     /// Fail with this gRPC code (nothing captured).
@@ -100,6 +102,18 @@ impl TraceService for GrpcFaultSink {
                     .lock()
                     .expect("capture lock")
                     .push(request.into_inner());
+                Ok(tonic::Response::new(ExportTraceServiceResponse {
+                    partial_success: None,
+                }))
+            }
+            Answer::OkAfter(wait) => {
+                self.0
+                    .captured
+                    .0
+                    .lock()
+                    .expect("capture lock")
+                    .push(request.into_inner());
+                tokio::time::sleep(wait).await;
                 Ok(tonic::Response::new(ExportTraceServiceResponse {
                     partial_success: None,
                 }))
@@ -196,6 +210,13 @@ pub async fn start_http_sink(faults: Faults) -> SocketAddr {
                             let req = ExportTraceServiceRequest::decode(raw.as_slice())
                                 .expect("sink decodes protobuf");
                             faults.captured.0.lock().expect("capture lock").push(req);
+                            resp(None)
+                        }
+                        Answer::OkAfter(wait) => {
+                            let req = ExportTraceServiceRequest::decode(raw.as_slice())
+                                .expect("sink decodes protobuf");
+                            faults.captured.0.lock().expect("capture lock").push(req);
+                            tokio::time::sleep(wait).await;
                             resp(None)
                         }
                         Answer::Partial(n) => {
@@ -546,7 +567,12 @@ pub mod process {
         /// Starts `otel-llm-cost serve --config <config> <args>` with a clean environment for
         /// the variables the gateway reads.
         pub fn start(config: &Path, args: &[&str]) -> Serve {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
+            Serve::start_bin(Path::new(env!("CARGO_BIN_EXE_otel-llm-cost")), config, args)
+        }
+
+        /// As [`Serve::start`], with another build of the binary (before/after comparisons).
+        pub fn start_bin(bin: &Path, config: &Path, args: &[&str]) -> Serve {
+            let mut child = Command::new(bin)
                 .args(["serve", "--config"])
                 .arg(config)
                 .args(args)
