@@ -1,7 +1,8 @@
-//! The persistent export queue (`exporter.queue.directory`): what was released for export
-//! survives `kill -9` of the real binary and is delivered after restart; the disk budget
-//! (`max_bytes`) refuses senders with the retryable status, counted; delivered batches are
-//! deleted. Loopback only; every wait bounded.
+//! The persistent queue (`exporter.queue.directory`), "accepted means durable": every span a
+//! sender got an OK for survives `kill -9` of the real binary under load (in the assembly buffer,
+//! the queue or in flight) and is delivered after restart, with no more duplicates than the
+//! batches in flight; the disk budget (`max_bytes`) refuses senders with the retryable status,
+//! counted; delivered segments are deleted. Loopback only; every wait bounded.
 #![cfg(feature = "gateway")]
 
 mod common;

@@ -71,6 +71,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use tokio::sync::oneshot;
@@ -143,7 +144,7 @@ struct Shared {
 }
 
 struct Append {
-    payload: Vec<u8>,
+    payload: Bytes,
     spans: u32,
     reply: oneshot::Sender<Result<Logged, AppendError>>,
 }
@@ -423,7 +424,7 @@ impl Wal {
 
     fn send_append(
         &self,
-        payload: Vec<u8>,
+        payload: Bytes,
         spans: u32,
     ) -> Option<oneshot::Receiver<Result<Logged, AppendError>>> {
         let (reply, rx) = oneshot::channel();
@@ -440,11 +441,7 @@ impl Wal {
     /// Appends one request of `spans` spans; resolves once it is durable per the fsync policy.
     /// Dropped before it resolves (the client went away), the record is forgotten: its spans
     /// are not waited for (a restart before its segment is deleted would replay them).
-    pub(crate) async fn append(
-        &self,
-        payload: Vec<u8>,
-        spans: usize,
-    ) -> Result<Logged, AppendError> {
+    pub(crate) async fn append(&self, payload: Bytes, spans: usize) -> Result<Logged, AppendError> {
         let answer = match u32::try_from(spans) {
             Ok(spans) => match self.send_append(payload, spans) {
                 Some(rx) => {
@@ -516,15 +513,18 @@ impl Drop for Waiting<'_> {
 
 /// Splits a request into its spans. With a log, the request is appended first and every span
 /// is tagged with its origin: `Ok` means durable (per the fsync policy), and only then may the
-/// receiver acknowledge it. A request without a valid span is not logged.
+/// receiver acknowledge it. `raw`: the protobuf bytes `req` was decoded from, if the receiver
+/// has them, logged as they are (else `req` is encoded). A request without a valid span is not
+/// logged.
 pub(crate) async fn log_request(
     wal: Option<&Wal>,
     req: ExportTraceServiceRequest,
+    raw: Option<Bytes>,
 ) -> Result<Split, AppendError> {
     let Some(wal) = wal else {
         return Ok(split(req));
     };
-    let payload = req.encode_to_vec();
+    let payload = raw.unwrap_or_else(|| Bytes::from(req.encode_to_vec()));
     let mut s = split(req);
     if s.spans.is_empty() {
         return Ok(s);
@@ -1060,7 +1060,7 @@ mod tests {
     }
 
     async fn log(w: &Wal, req: ExportTraceServiceRequest) -> Vec<Origin> {
-        log_request(Some(w), req)
+        log_request(Some(w), req, None)
             .await
             .expect("logged")
             .spans
@@ -1177,7 +1177,7 @@ mod tests {
         w.tx.send(Cmd::Hold(held)).unwrap();
         let waiting: Vec<_> = (0..16u8)
             .map(|t| {
-                w.send_append(request(t + 2, 1).encode_to_vec(), 1)
+                w.send_append(request(t + 2, 1).encode_to_vec().into(), 1)
                     .expect("sent")
             })
             .collect();
@@ -1211,7 +1211,7 @@ mod tests {
         let kept = log(&w, request(1, 1)).await;
         let (release, held) = mpsc::channel();
         w.tx.send(Cmd::Hold(held)).unwrap();
-        let dropped = w.append(request(2, 3).encode_to_vec(), 3);
+        let dropped = w.append(request(2, 3).encode_to_vec().into(), 3);
         tokio::select! {
             biased;
             _ = dropped => panic!("answered while the writer is held"),
@@ -1252,7 +1252,7 @@ mod tests {
         big.resource_spans[0].scope_spans[0].spans[0].name = "x".repeat(100 * 1024);
         let mut logged = Vec::new();
         let refused = loop {
-            match log_request(Some(&w), big.clone()).await {
+            match log_request(Some(&w), big.clone(), None).await {
                 Ok(s) => logged.extend(s.spans.iter().filter_map(|s| s.origin)),
                 Err(e) => break e,
             }
@@ -1267,7 +1267,7 @@ mod tests {
         assert!(files(&d, EXT).len() > 1, "sealed at max_bytes / 16");
         w.done(logged).written().await;
         assert_eq!((w.bytes(), files(&d, EXT).len()), (0, 0));
-        assert!(log_request(Some(&w), big).await.is_ok(), "room again");
+        assert!(log_request(Some(&w), big, None).await.is_ok(), "room again");
         assert_eq!(w.append_failures(), 0, "full is not a failure");
         let _ = std::fs::remove_dir_all(&d);
     }
@@ -1277,11 +1277,15 @@ mod tests {
         let d = tmp("fail");
         let (w, _) = open(&d);
         std::fs::remove_dir_all(&d).unwrap();
-        let e = log_request(Some(&w), request(1, 2)).await.unwrap_err();
+        let e = log_request(Some(&w), request(1, 2), None)
+            .await
+            .unwrap_err();
         assert!(matches!(e, AppendError::Failed(_)), "{e:?}");
         assert_eq!(w.append_failures(), 1);
         w.close().await;
-        let e = log_request(Some(&w), request(1, 2)).await.unwrap_err();
+        let e = log_request(Some(&w), request(1, 2), None)
+            .await
+            .unwrap_err();
         assert_eq!(e, AppendError::Failed("the log is closed".into()));
         assert_eq!(w.append_failures(), 2);
     }

@@ -100,10 +100,13 @@ impl Pipeline {
     }
 
     /// Handles one decoded request. `Ok` carries the partial success to answer, if any; with a
-    /// persistent queue it comes only once the request is in the write-ahead log.
+    /// persistent queue it comes only once the request is in the write-ahead log. `raw`: the
+    /// protobuf bytes `req` was decoded from, when the receiver has them (the log writes them
+    /// as they are instead of encoding `req` again).
     pub(crate) async fn export(
         &self,
         req: ExportTraceServiceRequest,
+        raw: Option<bytes::Bytes>,
     ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
         let n = count_spans(&req);
         let refusal = if !self.accepting.load(Ordering::Acquire) {
@@ -127,7 +130,7 @@ impl Pipeline {
         }
         // Accepted means durable: with a persistent queue the request is logged before it is
         // acknowledged (persist.rs); a failed append refuses it.
-        let s = match persist::log_request(self.queue.wal(), req).await {
+        let s = match persist::log_request(self.queue.wal(), req, raw).await {
             Ok(s) => s,
             Err(e) => return Err(self.refuse_unlogged(e, n)),
         };
@@ -292,7 +295,7 @@ mod tests {
         // The disk goes away: the append fails, the request is refused with the retryable status.
         std::fs::remove_dir_all(&dir).expect("remove");
         let ExportError::Unavailable { message, .. } = p
-            .export(request(2))
+            .export(request(2), None)
             .await
             .expect_err("not durable: refused");
         assert!(message.contains("persistent queue"), "{message}");
@@ -324,29 +327,32 @@ mod tests {
         // Resident memory high but the gateway holds nothing: refusing would not help.
         p.check_memory(900, &limit);
         assert!(
-            p.export(request(1)).await.is_ok(),
+            p.export(request(1), None).await.is_ok(),
             "buffers empty: still accepting"
         );
         // Now one span is buffered (root_grace 2 s), over the floor.
         p.check_memory(900, &limit);
-        let refused = p.export(request(2)).await.expect_err("over the limit");
+        let refused = p
+            .export(request(2), None)
+            .await
+            .expect_err("over the limit");
         let ExportError::Unavailable { message, .. } = refused;
         assert!(message.contains("memory limit"), "{message}");
         // Between the two thresholds: still refusing (no flapping).
         p.check_memory(800, &limit);
-        assert!(p.export(request(3)).await.is_err());
+        assert!(p.export(request(3), None).await.is_err());
         p.check_memory(700, &limit);
-        assert!(p.export(request(4)).await.is_ok());
+        assert!(p.export(request(4), None).await.is_ok());
         let m = p.snapshot();
         assert_eq!((m.spans_received, m.spans_refused), (2, 2));
         // Refusing again, then the buffers empty (released and exported): accepting again even
         // though resident memory stays high.
         p.check_memory(900, &limit);
-        assert!(p.export(request(5)).await.is_err());
+        assert!(p.export(request(5), None).await.is_err());
         p.drain();
         p.queue.take_all(); // exported, say
         p.check_memory(900, &limit);
-        assert!(p.export(request(6)).await.is_ok());
+        assert!(p.export(request(6), None).await.is_ok());
         assert!(p
             .render()
             .contains("otel_llm_cost_spans_refused_total{reason=\"memory_limit\"} 3"));
