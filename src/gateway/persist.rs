@@ -692,11 +692,11 @@ impl Writer {
         }
     }
 
+    /// Syncs the active segment if anything written to it is not yet synced.
     fn sync(&mut self) {
-        if self.fsync == Fsync::Never {
+        if self.fsync == Fsync::Never || self.unsynced_since.take().is_none() {
             return;
         }
-        self.unsynced_since = None;
         if let Some(a) = &self.active {
             self.shared.syncs.fetch_add(1, Ordering::AcqRel);
             if let Err(e) = a.file.sync_data() {
@@ -753,6 +753,7 @@ impl Writer {
         if self.fsync == Fsync::Group && answers.iter().any(|(_, r)| r.is_ok()) {
             self.shared.syncs.fetch_add(1, Ordering::AcqRel);
             let synced = self.active.as_ref().map(|a| a.file.sync_data());
+            self.unsynced_since = None;
             if let Some(Err(e)) = synced {
                 // Written but not durable: refuse (the sender retries; the records may come
                 // back at the next start as duplicates), and write no more to this file.
