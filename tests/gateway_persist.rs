@@ -74,20 +74,9 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
         client.export(trace(t, 4)).await.expect("accepted");
     }
     // All 1000 spans released into the (persistent) queue and retried against the closed port.
-    let scrape_text = || async {
-        reqwest::Client::new()
-            .get(format!("http://{metrics}/metrics"))
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("text")
-    };
-    otel_llm_cost::gateway::install_default_crypto_provider();
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let t = scrape_text().await;
+        let t = scrape_addr(metrics).await;
         if metric_sum(&t, "otel_llm_cost_spans_buffered") == 0.0
             && metric_sum(&t, "otel_llm_cost_spans_received_total") == 1000.0
             && metric_sum(&t, "otel_llm_cost_export_retries_total") >= 2.0
@@ -234,6 +223,8 @@ struct Kill9 {
     duplicated: usize,
     /// Gauges scraped just before the kill: spans buffered, queued, being exported.
     at_kill: (f64, f64, f64),
+    /// The restarted gateway's shutdown summary line.
+    second_run: String,
 }
 
 /// Runs `bin` (`persistent`: with `exporter.queue.directory`), sends from 4 gRPC connections
@@ -280,18 +271,6 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: warn }} }}
         ),
     )
     .expect("config");
-    let scrape_text = |metrics: std::net::SocketAddr| async move {
-        reqwest::Client::new()
-            .get(format!("http://{metrics}/metrics"))
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("text")
-    };
-    otel_llm_cost::gateway::install_default_crypto_provider();
-
     let first = Serve::start_bin(bin, &config, &[]);
     let (grpc, _, metrics) = first.listening();
     let acked = Arc::new(Mutex::new(Vec::<(Vec<u8>, Vec<u8>)>::new()));
@@ -331,7 +310,7 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: warn }} }}
         })
         .collect();
     tokio::time::sleep(load).await;
-    let t = scrape_text(metrics).await;
+    let t = scrape_addr(metrics).await;
     let at_kill = (
         metric_sum(&t, "otel_llm_cost_spans_buffered"),
         metric_sum(&t, "otel_llm_cost_spans_queued"),
@@ -352,7 +331,7 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: warn }} }}
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut idle_scrapes = 0;
     while idle_scrapes < 3 {
-        let t = scrape_text(metrics).await;
+        let t = scrape_addr(metrics).await;
         let held = metric_sum(&t, "otel_llm_cost_spans_buffered")
             + metric_sum(&t, "otel_llm_cost_spans_queued")
             + metric_sum(&t, "otel_llm_cost_spans_exporting");
@@ -366,6 +345,7 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: warn }} }}
     second.signal("TERM");
     let status = second.wait_exit(WAIT);
     assert!(status.success(), "{}", second.stderr());
+    let second_run = second.wait_line("otel-llm-cost: received", Duration::from_secs(5));
 
     let acked = acked.lock().expect("acked").clone();
     let mut seen: HashMap<(Vec<u8>, Vec<u8>), usize> = HashMap::new();
@@ -379,6 +359,7 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: warn }} }}
         lost: acked.iter().filter(|id| !seen.contains_key(*id)).count(),
         duplicated: seen.values().map(|n| n - 1).sum(),
         at_kill,
+        second_run,
     }
 }
 
@@ -414,6 +395,20 @@ async fn kill_9_under_load_loses_no_acknowledged_span() {
     assert!(
         r.duplicated <= CONSUMERS * MAX_BATCH,
         "more delivered twice than the batches in flight: {r:?}"
+    );
+    // The replayed spans count as received by the second run, and all of them left.
+    let replayed = r
+        .second_run
+        .split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("received N spans");
+    assert!(replayed > 0, "{r:?}");
+    assert!(
+        r.second_run.contains(&format!(
+            "received {replayed} spans, exported {replayed}, not delivered 0"
+        )),
+        "{r:?}"
     );
 }
 

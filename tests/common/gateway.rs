@@ -414,8 +414,12 @@ pub async fn post_http(
 
 /// GETs the gateway's `/metrics` text.
 pub async fn scrape(gw: &RunningGateway) -> String {
+    scrape_addr(gw.metrics_addr().expect("metrics enabled")).await
+}
+
+/// GETs `/metrics` at `addr` (e.g. of a gateway process).
+pub async fn scrape_addr(addr: SocketAddr) -> String {
     otel_llm_cost::gateway::install_default_crypto_provider();
-    let addr = gw.metrics_addr().expect("metrics enabled");
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
