@@ -423,10 +423,10 @@ fn resident_bytes() -> Option<usize> {
 /// earlier run accepted and did not deliver goes through the assembly again, counted as received
 /// by this run so the counters still balance. Off the async workers (it reads files).
 async fn recover(pipeline: Arc<Pipeline>, backlog: persist::Backlog) -> Result<(), GatewayError> {
-    let p = pipeline.clone();
-    let replayed = tokio::task::spawn_blocking(move || backlog.replay(|spans| p.replay(spans)))
-        .await
-        .map_err(|e| GatewayError::Persist(e.to_string()))?;
+    let replayed =
+        tokio::task::spawn_blocking(move || backlog.replay(|spans| pipeline.replay(spans)))
+            .await
+            .map_err(|e| GatewayError::Persist(e.to_string()))?;
     if replayed.spans > 0 {
         tracing::info!(
             records = replayed.records,

@@ -2,7 +2,7 @@
 //! checkpoints of what left the gateway, and the replay of the rest after a restart.
 //!
 //! ```text
-//! receiver -> Pipeline::export -> log_request: encode, Wal::append --channel--> writer thread
+//! receiver -> Pipeline::export -> log_request: bytes, Wal::append --channel--> writer thread
 //!          writer: gather every waiting append (group commit) -> one write (+ fsync per policy)
 //!          -> reply -> spans tagged with their Origin -> acknowledged -> assembly -> export
 //! consumer: batch delivered or counted for good -> Wal::done(origins) -> writer: checkpoint
@@ -17,9 +17,11 @@
 //!
 //! - `NNNNNNNNNNNNNNNNNNNN.wal`: records, appended only. A record is
 //!   `len: u32 LE | crc32(payload): u32 LE | payload`, the payload one accepted
-//!   `ExportTraceServiceRequest` as prost encodes it. A record's number is its position in the
-//!   segment (0, 1, ...); its spans are numbered in the order [`split`] yields the valid ones
-//!   (invalid ones were refused on receipt and are refused again, uncounted, on replay).
+//!   `ExportTraceServiceRequest` in protobuf: the bytes the receiver decoded it from (gRPC), or
+//!   the request encoded again (HTTP: JSON, or protobuf after gunzip). A record's number is its
+//!   position in the segment (0, 1, ...); its spans are numbered in the order [`split`] yields
+//!   the valid ones (invalid ones were refused on receipt and are refused again, uncounted, on
+//!   replay).
 //!   A segment is written by one run only: a restart appends to new segments.
 //! - `NNNNNNNNNNNNNNNNNNNN.done`: checkpoints, appended only, framed the same way. A checkpoint
 //!   payload is a list of runs `record: u32 LE | first span: u32 LE | spans: u32 LE`: those
