@@ -6,6 +6,9 @@
 #
 #   scripts/bench-gateway-ab.sh name=path/to/otel-llm-cost [name=path ...]
 #
+# A name ending in `+wal` runs its binary with the persistent queue (exporter.queue.directory, a
+# fresh directory each run; WAL_FSYNC=never|interval|group|true|false sets its fsync policy).
+#
 # Knobs: ROUNDS (default 3), DURATION (s, default 8), FLOOD_SPANS (default 300000; 0 skips),
 # CONNECTIONS (4), LOADGEN (default: build examples/loadgen in release).
 set -euo pipefail
@@ -25,7 +28,9 @@ for round in $(seq "$ROUNDS"); do
     for nb in "$@"; do
         name=${nb%%=*}; bin=${nb#*=}
         echo "== round $round, $name: flat out, $DURATION s"
-        start_gateway "$bin" "$work/gw.yaml"
+        cfg="$work/gw.yaml"
+        case $name in *+wal) cfg="$work/gw-wal.yaml"; rm -rf "$work/queue" ;; esac
+        start_gateway "$bin" "$cfg"
         taskset -c 0 "$LOADGEN" --target "$GRPC" --sink "$SINK" --connections "$CONNECTIONS" \
             --duration "$DURATION" --root-grace-ms 200 --gateway-pid "$gw_pid" 2>&1 | sed "s/^/[$name] /"
         stop_gateway

@@ -1,6 +1,6 @@
 # Shared by scripts/bench-gateway.sh and scripts/bench-gateway-ab.sh (sourced, not run): the
-# addresses, a scratch directory removed on exit, the two gateway configurations (end to end and
-# flood) and starting/stopping a gateway pinned to core 1.
+# addresses, a scratch directory removed on exit, the gateway configurations (end to end, end to
+# end with the persistent queue, flood) and starting/stopping a gateway pinned to core 1.
 GRPC=127.0.0.1:24317
 METRICS=127.0.0.1:24888
 SINK=127.0.0.1:24319
@@ -21,6 +21,14 @@ cat >"$work/gw.yaml" <<YAML
 receivers: { otlp: { protocols: { grpc: { endpoint: "$GRPC" } } } }
 assembly: { root_grace: ${GRACE_MS}ms, trace_timeout: 30s }
 exporter: { endpoint: "http://$SINK", protocol: grpc, compression: none, retry: { enabled: false } }
+telemetry: { metrics: { endpoint: "$METRICS" }, logs: { level: warn } }
+YAML
+# The same with the persistent queue (write-ahead log) in $work/queue; WAL_FSYNC sets its fsync
+# policy (default: the binary's default, no fsync).
+cat >"$work/gw-wal.yaml" <<YAML
+receivers: { otlp: { protocols: { grpc: { endpoint: "$GRPC" } } } }
+assembly: { root_grace: ${GRACE_MS}ms, trace_timeout: 30s }
+exporter: { endpoint: "http://$SINK", protocol: grpc, compression: none, retry: { enabled: false }, queue: { directory: "$work/queue"${WAL_FSYNC:+, fsync: $WAL_FSYNC} } }
 telemetry: { metrics: { endpoint: "$METRICS" }, logs: { level: warn } }
 YAML
 cat >"$work/flood.yaml" <<YAML

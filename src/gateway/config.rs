@@ -76,6 +76,8 @@ pub const DECOMPRESSION_RATIO_FLOOR: usize = 1024 * 1024;
 pub const DEFAULT_QUEUE_MEMORY_BYTES: usize = 256 * 1024 * 1024;
 /// Default disk budget of the persistent export queue: 1 GiB.
 pub const DEFAULT_QUEUE_MAX_BYTES: usize = 1024 * 1024 * 1024;
+/// Default longest time written data stays unsynced under `exporter.queue.fsync: interval`.
+pub const DEFAULT_QUEUE_FSYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// Default Prometheus `/metrics` and `/healthz` address.
 pub const DEFAULT_METRICS_ENDPOINT: &str = "127.0.0.1:8888";
 /// Default log level.
@@ -712,20 +714,79 @@ pub struct QueueConfig {
     /// reached, receivers answer with the retryable status, as for `size`.
     /// Default: 268435456 (256 MiB).
     pub max_memory_bytes: usize,
-    /// Persist the queue in this directory (created if missing; relative to the config file's
-    /// directory): every batch released for export is appended to a write-ahead segment file
-    /// and deleted once the downstream acknowledged it (or it was counted as not delivered);
-    /// what is left after a crash or `kill -9` is sent after restart (at least once: a batch
-    /// half-delivered before the crash is sent again). Spans still in the assembly buffer are
-    /// in memory only. One gateway per directory (a second one refuses to start: the directory is locked). Default: none (in memory only).
+    /// Accepted means durable: every accepted request is appended to a write-ahead log in this
+    /// directory (created if missing; relative to the config file's directory) before the
+    /// receiver acknowledges it, and what the downstream acknowledged (or what was counted as
+    /// not delivered) is checkpointed. After a crash or `kill -9` the next start replays every
+    /// span not yet checkpointed into the assembly: nothing acknowledged is lost, and only the
+    /// batches that were being exported at the crash can reach the downstream twice. An append
+    /// that fails refuses the request with the retryable status. One gateway per directory (a
+    /// second one refuses to start: the directory is locked). Format and replay:
+    /// `src/gateway/persist.rs`. Default: none (in memory only: a crash loses what the gateway
+    /// holds, see RELIABILITY.md).
     pub directory: Option<PathBuf>,
-    /// Disk budget of the persistent queue; when reached, receivers answer with the retryable
-    /// status, as for `size`. Default: 1073741824 (1 GiB).
+    /// Disk budget of the log; when reached, receivers answer with the retryable status, as
+    /// for `size`. The log holds a request until every span of it was delivered, so size it
+    /// for the ingest rate times the longest a span waits (assembly plus export).
+    /// Default: 1073741824 (1 GiB).
     pub max_bytes: usize,
-    /// `fsync` every append (survives power loss, costs a disk flush per released batch).
-    /// Without it records reach the kernel at once (a process crash or `kill -9` loses nothing)
-    /// and are synced when a segment is sealed. Default: `false`.
-    pub fsync: bool,
+    /// When the log is flushed to the disk: `never` (the kernel writes it back on its own: an
+    /// acknowledged request survives a process crash or `kill -9`, not a power loss or kernel
+    /// crash), `interval` (at most `fsync_interval` after the write: a power loss loses at most
+    /// that much of what was acknowledged) or `group` (each group commit is flushed before any
+    /// of its requests is acknowledged: survives power loss, costs a disk flush per group).
+    /// `true` and `false` mean `group` and `never`. Default: `never`.
+    pub fsync: Fsync,
+    /// The longest written data stays unsynced with `fsync: interval`. Default: `1s`.
+    #[serde(deserialize_with = "duration")]
+    pub fsync_interval: Duration,
+}
+
+/// `exporter.queue.fsync`: when the write-ahead log is flushed to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fsync {
+    /// Never by the gateway (the kernel writes back dirty pages on its own): survives a process
+    /// crash, not a power loss.
+    #[default]
+    Never,
+    /// Every `fsync_interval`, acknowledgements not waiting: a power loss loses at most that
+    /// interval of acknowledged requests.
+    Interval,
+    /// Each group commit before its requests are acknowledged: survives power loss.
+    Group,
+}
+
+impl std::fmt::Display for Fsync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fsync::Never => "never",
+            Fsync::Interval => "interval",
+            Fsync::Group => "group",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Fsync {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fsync, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(Fsync::Group),
+            Raw::Bool(false) => Ok(Fsync::Never),
+            Raw::Name(n) => match n.trim() {
+                "never" => Ok(Fsync::Never),
+                "interval" => Ok(Fsync::Interval),
+                "group" => Ok(Fsync::Group),
+                other => Err(serde::de::Error::custom(format!(
+                    "fsync '{other}': expected never, interval or group (or true / false)"
+                ))),
+            },
+        }
+    }
 }
 
 impl Default for QueueConfig {
@@ -736,7 +797,8 @@ impl Default for QueueConfig {
             max_memory_bytes: DEFAULT_QUEUE_MEMORY_BYTES,
             directory: None,
             max_bytes: DEFAULT_QUEUE_MAX_BYTES,
-            fsync: false,
+            fsync: Fsync::Never,
+            fsync_interval: DEFAULT_QUEUE_FSYNC_INTERVAL,
         }
     }
 }
@@ -1345,6 +1407,9 @@ impl GatewayConfig {
         if queue.directory.is_some() && queue.max_bytes < 1024 * 1024 {
             problems.push("exporter.queue.max_bytes: must be at least 1048576 (1 MiB)".into());
         }
+        if queue.fsync == Fsync::Interval && queue.fsync_interval.is_zero() {
+            problems.push("exporter.queue.fsync_interval: must be greater than 0".into());
+        }
         let client_identity = match (&e.tls.cert_file, &e.tls.key_file) {
             (Some(c), Some(k)) => Some((resolve_path(c), resolve_path(k))),
             (None, None) => None,
@@ -1654,6 +1719,40 @@ mod tests {
 
     fn parse(yaml: &str) -> GatewayConfig {
         GatewayConfig::from_yaml("test.yaml", yaml, None).unwrap()
+    }
+
+    #[test]
+    fn queue_fsync_takes_a_policy_or_the_old_booleans() {
+        let fsync = |v: &str| {
+            let yaml = format!("exporter: {{endpoint: 'c:4317', queue: {{fsync: {v}}}}}");
+            GatewayConfig::from_yaml("test.yaml", &yaml, None)
+                .map(|c| c.exporter.queue.fsync)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(fsync("never"), Ok(Fsync::Never));
+        assert_eq!(fsync("interval"), Ok(Fsync::Interval));
+        assert_eq!(fsync("group"), Ok(Fsync::Group));
+        assert_eq!(fsync("true"), Ok(Fsync::Group));
+        assert_eq!(fsync("false"), Ok(Fsync::Never));
+        let err = fsync("sometimes").unwrap_err();
+        assert!(err.contains("expected never, interval or group"), "{err}");
+        let d = parse("exporter: {endpoint: 'c:4317'}");
+        assert_eq!(d.exporter.queue.fsync, Fsync::Never);
+        assert_eq!(
+            d.exporter.queue.fsync_interval,
+            DEFAULT_QUEUE_FSYNC_INTERVAL
+        );
+        let err = parse(
+            "exporter: {endpoint: 'c:4317', queue: {fsync: interval, fsync_interval: 0s, size: 0}}",
+        )
+        .resolve(&no_env)
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("exporter.queue.fsync_interval: must be greater than 0")
+                && err.contains("exporter.queue.size"),
+            "every problem at once: {err}"
+        );
     }
 
     #[test]

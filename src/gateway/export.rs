@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
 use tokio::sync::{watch, Notify};
@@ -27,9 +27,9 @@ use tonic::transport::Channel;
 use super::config::{Compression, ExporterProtocol, ExporterSettings, RetryConfig};
 use super::grpc::EXPORT_PATH;
 use super::metrics::{Metrics, NotDelivered};
-use super::persist::{RecordId, Wal};
+use super::persist::{Checkpoint, Wal};
 use super::proto_span::{
-    resource_wire_len, scope_wire_len, split, GatewaySpan, ResourceInfo, ScopeInfo,
+    resource_wire_len, scope_wire_len, GatewaySpan, Origin, ResourceInfo, ScopeInfo,
 };
 use super::rpc_status;
 use super::wire;
@@ -45,9 +45,9 @@ use super::wire;
 /// the assembly buffer that feeds them is bounded itself, so the queue can exceed its capacity by
 /// at most the assembly's contents, never without bound.
 ///
-/// With a [`Wal`] (persistent queue) every fragment is also appended to disk as one record, and
-/// the record is acknowledged once its spans were delivered or counted; the disk budget is part
-/// of "full".
+/// With a [`Wal`] (persistent queue) the spans are already on disk (logged on receipt); each
+/// fragment carries their log origins, checkpointed once the batch was delivered or counted for
+/// good; the disk budget is part of "full".
 #[derive(Debug)]
 pub(crate) struct ExportQueue {
     fragments: Mutex<VecDeque<Fragment>>,
@@ -61,7 +61,6 @@ pub(crate) struct ExportQueue {
     in_flight_bytes: AtomicUsize,
     closed: AtomicBool,
     wal: Option<Wal>,
-    wal_errors: AtomicUsize,
 }
 
 /// Most spans and bytes in one export request.
@@ -80,20 +79,21 @@ impl Default for BatchLimits {
     }
 }
 
-/// Encoded spans: a whole `ExportTraceServiceRequest`.
+/// Encoded spans: a whole `ExportTraceServiceRequest`, with the log origins of its spans
+/// (persistent queue only).
 #[derive(Debug)]
 struct Fragment {
     bytes: Bytes,
     spans: usize,
-    record: Option<RecordId>,
+    origins: Vec<Origin>,
 }
 
-/// One export request's body, with the persistent records it came from.
+/// One export request's body, with the log origins of its spans.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub body: Bytes,
     pub spans: usize,
-    pub records: Vec<(RecordId, usize)>,
+    pub origins: Vec<Origin>,
 }
 
 impl Batch {
@@ -179,16 +179,6 @@ pub(crate) fn encode_within(spans: Vec<GatewaySpan>, limits: BatchLimits) -> Vec
         .collect()
 }
 
-/// As [`encode_within`], from a request; also returns the spans that could not be kept
-/// (invalid ids; not expected from our own records).
-fn encode_request_within(
-    req: ExportTraceServiceRequest,
-    limits: BatchLimits,
-) -> (Vec<(Bytes, usize)>, usize) {
-    let s = split(req);
-    (encode_within(s.spans, limits), s.invalid)
-}
-
 impl ExportQueue {
     #[cfg(test)]
     pub(crate) fn new(capacity: usize, limits: BatchLimits) -> ExportQueue {
@@ -208,7 +198,6 @@ impl ExportQueue {
             in_flight_bytes: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             wal,
-            wal_errors: AtomicUsize::new(0),
         }
     }
 
@@ -233,11 +222,6 @@ impl ExportQueue {
             || self.wal.as_ref().is_some_and(Wal::is_full)
     }
 
-    /// Bytes of the persistent queue on disk (0 without one).
-    pub(crate) fn disk_bytes(&self) -> usize {
-        self.wal.as_ref().map_or(0, Wal::bytes)
-    }
-
     pub(crate) fn queued(&self) -> usize {
         self.queued.load(Ordering::Acquire)
     }
@@ -251,30 +235,26 @@ impl ExportQueue {
         self.queued_bytes.load(Ordering::Acquire) + self.in_flight_bytes.load(Ordering::Acquire)
     }
 
-    /// Appends spans, encoded (never refuses; see the type's docs). With a persistent queue each
-    /// fragment is written to disk first; if that fails it is kept in memory only (logged and
-    /// counted).
+    /// Appends spans, encoded (never refuses; see the type's docs).
     pub(crate) fn push(&self, spans: Vec<GatewaySpan>) {
         if spans.is_empty() {
             return;
         }
+        // Fragments are cut in span order: each takes the origins of its spans.
+        let origins: Vec<Option<Origin>> = if spans.iter().any(|s| s.origin.is_some()) {
+            spans.iter().map(|s| s.origin).collect()
+        } else {
+            Vec::new()
+        };
+        let mut origins = origins.into_iter();
         for (bytes, n) in encode_within(spans, self.limits) {
-            let record = self.wal.as_ref().and_then(|w| match w.append(&bytes, n) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    let failures = self.wal_errors.fetch_add(1, Ordering::AcqRel) + 1;
-                    if failures.is_power_of_two() {
-                        tracing::warn!(error = %e, failures, "persistent queue: append failed; these spans are kept in memory only");
-                    }
-                    None
-                }
-            });
-            self.push_encoded(record, bytes, n);
+            let o = origins.by_ref().take(n).flatten().collect();
+            self.push_encoded(o, bytes, n);
         }
     }
 
-    /// Queues an encoded request of `spans` spans (e.g. read back from disk) under its record.
-    pub(crate) fn push_encoded(&self, record: Option<RecordId>, bytes: Bytes, spans: usize) {
+    /// Queues an encoded request of `spans` spans.
+    fn push_encoded(&self, origins: Vec<Origin>, bytes: Bytes, spans: usize) {
         if spans == 0 {
             return;
         }
@@ -284,7 +264,7 @@ impl ExportQueue {
             q.push_back(Fragment {
                 bytes,
                 spans,
-                record,
+                origins,
             });
             // Counted under the lock: a consumer cannot take (and subtract) it before it is
             // added, so the counters never go below zero.
@@ -292,32 +272,6 @@ impl ExportQueue {
             self.queued.fetch_add(spans, Ordering::AcqRel);
         }
         self.notify.notify_waiters();
-    }
-
-    /// Queues a record read back from disk: as it is when it fits the batch limits, else split
-    /// into pieces that do, all under the same record. Returns the spans that could not be
-    /// queued (invalid ids; not expected, they were checked on receipt), for the caller to count.
-    pub(crate) fn push_recovered(
-        &self,
-        record: RecordId,
-        bytes: Bytes,
-        req: ExportTraceServiceRequest,
-        spans: usize,
-    ) -> usize {
-        if bytes.len() <= self.limits.max_bytes && spans <= self.limits.max_spans {
-            self.push_encoded(Some(record), bytes, spans);
-            return 0;
-        }
-        let (pieces, invalid) = encode_request_within(req, self.limits);
-        for (bytes, n) in pieces {
-            self.push_encoded(Some(record), bytes, n);
-        }
-        invalid
-    }
-
-    /// Times appending to the persistent queue failed (those spans were kept in memory only).
-    pub(crate) fn wal_errors(&self) -> usize {
-        self.wal_errors.load(Ordering::Acquire)
     }
 
     /// The persistent log, if any.
@@ -371,11 +325,10 @@ impl ExportQueue {
             self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             (taken, spans, bytes)
         };
-        let mut records = Vec::new();
-        for f in &taken {
-            if let Some(r) = f.record {
-                records.push((r, f.spans));
-            }
+        let mut taken = taken;
+        let mut origins = Vec::new();
+        for f in &mut taken {
+            origins.append(&mut f.origins);
         }
         let body = if taken.len() == 1 {
             taken
@@ -393,7 +346,7 @@ impl ExportQueue {
         Some(Batch {
             body,
             spans,
-            records,
+            origins,
         })
     }
 
@@ -413,19 +366,17 @@ impl ExportQueue {
         }
     }
 
-    /// A batch ended. `settled`: delivered or counted for good, so its records are acknowledged
-    /// (left on disk otherwise: abandoned at the shutdown deadline, sent after restart).
-    fn done(&self, batch: &Batch, settled: bool) {
-        if settled {
-            if let Some(w) = &self.wal {
-                for (r, n) in &batch.records {
-                    w.ack(*r, *n);
-                }
-            }
-        }
+    /// A batch ended. `settled`: delivered or counted for good, so its spans are checkpointed
+    /// in the log (left on disk otherwise: abandoned at the shutdown deadline, replayed after
+    /// restart). The checkpoint resolves once written.
+    fn done(&self, batch: Batch, settled: bool) -> Checkpoint {
         self.in_flight_bytes
             .fetch_sub(batch.body.len(), Ordering::AcqRel);
         self.in_flight.fetch_sub(batch.spans, Ordering::AcqRel);
+        match &self.wal {
+            Some(w) if settled => w.done(batch.origins),
+            _ => Checkpoint::none(),
+        }
     }
 }
 
@@ -874,7 +825,9 @@ pub(crate) async fn consumer(
                 }
                 metrics.exported(n - rejected);
                 metrics.not_delivered(NotDelivered::PartialSuccess, rejected);
-                queue.done(&batch, true);
+                // The next batch waits for this one's checkpoint: after a crash at most one
+                // batch per consumer is sent again.
+                queue.done(batch, true).written().await;
             }
             Outcome::Failed(why, msg) => {
                 metrics.export_failure();
@@ -886,7 +839,7 @@ pub(crate) async fn consumer(
                 } else {
                     tracing::warn!(spans = n, reason = ?why, error = %msg, "export failed; spans not delivered");
                 }
-                queue.done(&batch, settled);
+                queue.done(batch, settled).written().await;
             }
         }
     }
@@ -898,6 +851,7 @@ mod tests {
     use crate::gateway::proto_span::tests::span;
     use crate::gateway::proto_span::{count_spans, regroup};
     use crate::gateway::wire::span_wire_len;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
     #[test]
     fn grpc_retry_classification_follows_the_otlp_spec() {
@@ -996,9 +950,9 @@ mod tests {
         let b = q.try_pop().unwrap_or_default();
         assert_eq!(b.len(), 4);
         assert_eq!(count_spans(&decoded(&b)), 4);
-        assert!(b.records.is_empty(), "no persistent queue: no records");
+        assert!(b.origins.is_empty(), "no persistent queue: no origins");
         assert_eq!((q.queued(), q.in_flight()), (6, 4));
-        q.done(&b, true);
+        q.done(b, true);
 
         // Room for the request, resource and scope overhead plus two spans.
         let one = span_wire_len(&span(1, 1, 0, &[]));
@@ -1018,7 +972,7 @@ mod tests {
         assert_eq!(b2.len(), 2);
         assert!(b2.body.len() <= limit, "{} > {limit}", b2.body.len());
         assert_eq!(count_spans(&decoded(&b2)), 2);
-        q.done(&b2, true);
+        q.done(b2, true);
         // A single span over the limit still goes (the downstream decides).
         let q = ExportQueue::new(
             100,
@@ -1030,7 +984,7 @@ mod tests {
         q.push(spans(1..=3));
         let b3 = q.try_pop().unwrap_or_default();
         assert_eq!(b3.len(), 1);
-        q.done(&b3, true);
+        q.done(b3, true);
         assert_eq!(q.queued(), 2);
     }
 
@@ -1115,14 +1069,16 @@ mod tests {
         assert_eq!(traces.len(), 2, "spans of both releases are in the request");
         // Memory moves from queued to in flight, then is freed.
         assert_eq!(q.memory_bytes(), bytes_before);
-        q.done(&b, true);
+        q.done(b, true);
         assert!(q.memory_bytes() < bytes_before);
         assert_eq!(q.take_all(), 2);
         assert_eq!(q.memory_bytes(), 0);
     }
 
     #[test]
-    fn a_recovered_record_over_the_limits_is_split_under_its_record() {
+    fn each_batch_carries_the_log_origins_of_its_spans() {
+        // What a consumer checkpoints once a batch is delivered: exactly its own spans' origins,
+        // also when a release is cut into several requests.
         let q = ExportQueue::new(
             100,
             BatchLimits {
@@ -1130,26 +1086,36 @@ mod tests {
                 max_bytes: usize::MAX,
             },
         );
-        let req = regroup((1..=5).map(|i| span(1, i, 0, &[])).collect());
-        let bytes = Bytes::from(req.encode_to_vec());
-        assert_eq!(q.push_recovered(7, bytes.clone(), req.clone(), 5), 0);
+        let origin = |span| Origin {
+            record: std::num::NonZeroU64::new(1 << 24).unwrap(),
+            span,
+        };
+        let spans: Vec<GatewaySpan> = (1..=5u8)
+            .map(|i| GatewaySpan {
+                origin: Some(origin(u32::from(i))),
+                ..span(1, i, 0, &[])
+            })
+            .collect();
+        q.push(spans);
         let mut seen = Vec::new();
         while let Some(b) = q.try_pop() {
             assert!(b.len() <= 2, "{} spans in one request", b.len());
-            assert_eq!(count_spans(&decoded(&b)), b.len());
-            seen.extend(b.records.clone());
-            q.done(&b, true);
+            let req = decoded(&b);
+            let ids: Vec<u32> = req
+                .resource_spans
+                .iter()
+                .flat_map(|rs| &rs.scope_spans)
+                .flat_map(|ss| &ss.spans)
+                .map(|s| u32::from(s.span_id[7]))
+                .collect();
+            assert_eq!(
+                b.origins,
+                ids.iter().map(|&i| origin(i)).collect::<Vec<_>>()
+            );
+            seen.extend(ids);
+            q.done(b, true);
         }
-        assert_eq!(
-            seen,
-            vec![(7, 2), (7, 2), (7, 1)],
-            "every piece acknowledges its spans"
-        );
-        // Within the limits: queued as it is, bytes untouched.
-        let q = ExportQueue::new(100, BatchLimits::default());
-        q.push_recovered(8, bytes.clone(), req, 5);
-        let b = q.try_pop().unwrap_or_default();
-        assert_eq!((b.body, b.records), (bytes, vec![(8, 5)]));
+        assert_eq!(seen, vec![1, 2, 3, 4, 5]);
     }
 
     #[test]
@@ -1166,7 +1132,7 @@ mod tests {
         let b = q.try_pop().unwrap_or_default();
         assert_eq!(b.len(), 2);
         assert!(q.is_full());
-        q.done(&b, true);
+        q.done(b, true);
         assert!(!q.is_full());
         assert_eq!(q.take_all(), 1);
     }

@@ -114,7 +114,7 @@ impl tonic::server::UnaryService<Bytes> for ExportSvc {
                     return Err(Status::invalid_argument(m));
                 }
             };
-            match pipeline.export(req) {
+            match pipeline.export(req, Some(bytes)).await {
                 Ok(partial_success) => Ok(tonic::Response::new(ExportTraceServiceResponse {
                     partial_success,
                 })),

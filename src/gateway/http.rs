@@ -388,7 +388,7 @@ async fn export(State(st): State<AppState>, headers: HeaderMap, body: Body) -> R
             return error(format, e);
         }
     };
-    match st.pipeline.export(req) {
+    match st.pipeline.export(req, None).await {
         Ok(ps) => success(format, ps),
         Err(ExportError::Unavailable {
             message,

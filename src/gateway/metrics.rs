@@ -59,6 +59,8 @@ pub(crate) enum Refused {
     QueueFull,
     ShuttingDown,
     MemoryLimit,
+    /// The persistent queue's write-ahead log could not take the request (a write failed).
+    PersistFailed,
 }
 
 /// Receiver protocol label.
@@ -75,6 +77,7 @@ pub(crate) struct Metrics {
     refused_queue_full: AtomicU64,
     refused_shutting_down: AtomicU64,
     refused_memory_limit: AtomicU64,
+    refused_persist_failed: AtomicU64,
     malformed_grpc: AtomicU64,
     malformed_http: AtomicU64,
     unauthenticated_grpc: AtomicU64,
@@ -100,7 +103,7 @@ pub(crate) struct Gauges {
     pub spans_exporting: u64,
     /// Encoded bytes of the export queue (queued and being exported), held in memory.
     pub queue_bytes: u64,
-    /// Appends to the persistent queue that failed (those spans were kept in memory only).
+    /// Appends to the persistent queue's write-ahead log that failed (each refused its request).
     pub queue_append_failures: u64,
 }
 
@@ -109,13 +112,15 @@ pub(crate) struct Gauges {
 pub struct MetricsSnapshot {
     /// Spans accepted from senders.
     pub spans_received: u64,
-    /// Spans refused with a retryable status (queue full or shutting down); senders retry them.
+    /// Spans refused with a retryable status (queue full, shutting down, memory limit, persistent
+    /// queue write failed); senders retry them.
     pub spans_refused: u64,
     /// Malformed requests answered 400 / `INVALID_ARGUMENT`.
     pub requests_malformed: u64,
     /// Requests refused for a missing or wrong bearer token (401 / `UNAUTHENTICATED`).
     pub requests_unauthenticated: u64,
-    /// Appends to the persistent queue that failed (the spans were kept in memory only).
+    /// Appends to the persistent queue's write-ahead log that failed (each refused its request
+    /// with the retryable status, counted in `spans_refused`).
     pub queue_append_failures: u64,
     /// Spans whose trace had already been released, priced and forwarded alone.
     pub spans_late: u64,
@@ -175,6 +180,7 @@ impl Metrics {
             Refused::QueueFull => add(&self.refused_queue_full, n as u64),
             Refused::ShuttingDown => add(&self.refused_shutting_down, n as u64),
             Refused::MemoryLimit => add(&self.refused_memory_limit, n as u64),
+            Refused::PersistFailed => add(&self.refused_persist_failed, n as u64),
         }
     }
     pub(crate) fn malformed(&self, p: Protocol) {
@@ -228,7 +234,8 @@ impl Metrics {
             spans_received: get(&self.spans_received),
             spans_refused: get(&self.refused_queue_full)
                 + get(&self.refused_shutting_down)
-                + get(&self.refused_memory_limit),
+                + get(&self.refused_memory_limit)
+                + get(&self.refused_persist_failed),
             requests_malformed: get(&self.malformed_grpc) + get(&self.malformed_http),
             requests_unauthenticated: get(&self.unauthenticated_grpc)
                 + get(&self.unauthenticated_http),
@@ -282,6 +289,10 @@ impl Metrics {
                 ("reason=\"queue_full\"", get(&self.refused_queue_full)),
                 ("reason=\"shutting_down\"", get(&self.refused_shutting_down)),
                 ("reason=\"memory_limit\"", get(&self.refused_memory_limit)),
+                (
+                    "reason=\"persist_failed\"",
+                    get(&self.refused_persist_failed),
+                ),
             ],
         );
         counter(
@@ -305,7 +316,7 @@ impl Metrics {
         counter(
             &mut o,
             "otel_llm_cost_queue_append_failures_total",
-            "Persistent-queue appends that failed; those spans were kept in memory only.",
+            "Write-ahead log appends that failed; each request was refused with the retryable status.",
             &[("", g.queue_append_failures)],
         );
         counter(

@@ -189,14 +189,16 @@ impl Gateway {
             Some(f) => Some(tls::server_config(f).map_err(GatewayError::Tls)?),
             None => None,
         };
-        let (wal, recovered) = match &s.exporter.queue.directory {
+        let (wal, backlog) = match &s.exporter.queue.directory {
             Some(dir) => {
-                let (w, r) =
-                    persist::Wal::open(dir, s.exporter.queue.max_bytes, s.exporter.queue.fsync)
-                        .map_err(GatewayError::Persist)?;
-                (Some(w), r)
+                let (dir, q) = (dir.clone(), s.exporter.queue.clone());
+                let (w, b) = tokio::task::spawn_blocking(move || persist::Wal::open(&dir, &q))
+                    .await
+                    .map_err(|e| GatewayError::Persist(e.to_string()))?
+                    .map_err(GatewayError::Persist)?;
+                (Some(w), Some(b))
             }
-            None => (None, Vec::new()),
+            None => (None, None),
         };
         let limits = export::BatchLimits {
             max_spans: s.exporter.max_batch_spans,
@@ -206,7 +208,6 @@ impl Gateway {
             ExportQueue::with_wal(s.exporter.queue.size, limits, wal)
                 .with_max_memory(s.exporter.queue.max_memory_bytes),
         );
-        recover(&queue, &metrics, recovered);
         let assembler = assembly::Assembler::new(s.assembly.clone(), clock);
         let mut pipeline = Pipeline::new(engine, assembler, queue.clone(), metrics.clone());
         if let Some(path) = &s.analytics.records {
@@ -215,6 +216,9 @@ impl Gateway {
             pipeline = pipeline.with_records(w, &s.pricing.prefix);
         }
         let pipeline = Arc::new(pipeline);
+        if let Some(b) = backlog {
+            recover(pipeline.clone(), b).await?;
+        }
 
         // Bind everything first so a bad address fails before any task starts.
         let grpc_listener = match s.grpc {
@@ -418,44 +422,22 @@ fn resident_bytes() -> Option<usize> {
     Some(kib * 1024)
 }
 
-/// Queues what a persistent queue held at start. Those spans were accepted by an earlier run;
-/// they count as received by this one, so the counters still balance.
-fn recover(queue: &ExportQueue, metrics: &Metrics, recovered: Vec<persist::Recovered>) {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use prost::Message;
-    let Some(wal) = queue.wal() else { return };
-    let (mut batches, mut spans) = (0usize, 0usize);
-    for r in recovered {
-        let req = match ExportTraceServiceRequest::decode(r.payload.as_slice()) {
-            Ok(req) => req,
-            Err(e) => {
-                // The checksum matched, so this is not a torn write; keep going.
-                tracing::warn!(error = %e, "persistent queue: a record does not decode; skipped");
-                wal.set_spans(r.record, 0);
-                continue;
-            }
-        };
-        // Sent as it was written (already priced), or in pieces when it is over today's batch
-        // limits (an earlier run may have had larger ones): each piece acknowledges its spans.
-        let n = proto_span::count_spans(&req);
-        wal.set_spans(r.record, n);
-        metrics.received(n);
-        let invalid = queue.push_recovered(r.record, bytes::Bytes::from(r.payload), req, n);
-        if invalid > 0 {
-            metrics.not_delivered(metrics::NotDelivered::InvalidSpan, invalid);
-            wal.ack(r.record, invalid);
-        }
-        batches += 1;
-        spans += n;
-    }
-    if batches > 0 {
+/// Replays what the write-ahead log held at start (before the receivers open): every span an
+/// earlier run accepted and did not deliver goes through the assembly again, counted as received
+/// by this run so the counters still balance. Off the async workers (it reads files).
+async fn recover(pipeline: Arc<Pipeline>, backlog: persist::Backlog) -> Result<(), GatewayError> {
+    let replayed =
+        tokio::task::spawn_blocking(move || backlog.replay(|spans| pipeline.replay(spans)))
+            .await
+            .map_err(|e| GatewayError::Persist(e.to_string()))?;
+    if replayed.spans > 0 {
         tracing::info!(
-            batches,
-            spans,
-            bytes = queue.disk_bytes(),
-            "persistent queue: re-sending what an earlier run had not delivered"
+            records = replayed.records,
+            spans = replayed.spans,
+            "persistent queue: replaying what an earlier run accepted and had not delivered"
         );
     }
+    Ok(())
 }
 
 impl RunningGateway {
@@ -540,6 +522,11 @@ impl RunningGateway {
             drained_in_time = false;
             self.metrics
                 .not_delivered(NotDelivered::Shutdown, left + stuck);
+        }
+        // The persistent queue: checkpoints written, the directory released (what is left is
+        // replayed at the next start).
+        if let Some(wal) = self.queue.wal() {
+            wal.close().await;
         }
         let metrics = self.pipeline.snapshot();
         if metrics

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! receiver -> Pipeline::export(request) -> admission (queue full? shutting down?) -> split
-//!          -> Assembler::add -> releases -> Engine::price_trace -> cost metrics -> ExportQueue
+//!          [-> write-ahead log, persist.rs] -> Assembler::add -> releases -> Engine::price_trace
+//!          -> cost metrics -> ExportQueue
 //! ticker   -> Pipeline::tick -> Assembler::poll -> (same)
+//! start    -> Pipeline::replay (what the log held) -> Assembler::add -> (same)
 //! shutdown -> Pipeline::drain -> Assembler::drain -> (same)
 //! ```
 
@@ -18,7 +20,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use super::assembly::{Assembler, Release, ReleaseReason};
 use super::export::ExportQueue;
 use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused};
-use super::proto_span::{count_spans, split};
+use super::persist::{self, AppendError, Wal};
+use super::proto_span::{count_spans, GatewaySpan};
 use crate::engine::Engine;
 
 /// Wait suggested to senders refused because the queue is full or the gateway is stopping.
@@ -96,10 +99,14 @@ impl Pipeline {
         tracing::debug!(protocol = ?p, %message, "malformed OTLP request refused");
     }
 
-    /// Handles one decoded request. `Ok` carries the partial success to answer, if any.
-    pub(crate) fn export(
+    /// Handles one decoded request. `Ok` carries the partial success to answer, if any; with a
+    /// persistent queue it comes only once the request is in the write-ahead log. `raw`: the
+    /// protobuf bytes `req` was decoded from, when the receiver has them (the log writes them
+    /// as they are instead of encoding `req` again).
+    pub(crate) async fn export(
         &self,
         req: ExportTraceServiceRequest,
+        raw: Option<bytes::Bytes>,
     ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
         let n = count_spans(&req);
         let refusal = if !self.accepting.load(Ordering::Acquire) {
@@ -121,8 +128,13 @@ impl Pipeline {
                 retry_after: REFUSED_RETRY_AFTER,
             });
         }
+        // Accepted means durable: with a persistent queue the request is logged before it is
+        // acknowledged (persist.rs); a failed append refuses it.
+        let s = match persist::log_request(self.queue.wal(), req, raw).await {
+            Ok(s) => s,
+            Err(e) => return Err(self.refuse_unlogged(e, n)),
+        };
         self.metrics.received(n);
-        let s = split(req);
         self.metrics
             .not_delivered(NotDelivered::InvalidSpan, s.invalid);
         let mut releases = Vec::new();
@@ -132,6 +144,31 @@ impl Pipeline {
             rejected_spans: i64::try_from(s.invalid).unwrap_or(i64::MAX),
             error_message: s.first_error.unwrap_or_default(),
         }))
+    }
+
+    /// Counts and answers a request the write-ahead log could not take (retryable).
+    fn refuse_unlogged(&self, e: AppendError, n: usize) -> ExportError {
+        let (reason, message) = match e {
+            AppendError::Full => (Refused::QueueFull, "persistent queue full; retry later"),
+            AppendError::Failed(_) => (
+                Refused::PersistFailed,
+                "persistent queue: write failed; retry later",
+            ),
+        };
+        self.metrics.refused(reason, n);
+        ExportError::Unavailable {
+            message: message.into(),
+            retry_after: REFUSED_RETRY_AFTER,
+        }
+    }
+
+    /// Takes back spans an earlier run logged and did not deliver (start, before receivers
+    /// open): counted as received by this run, then buffered as if just received.
+    pub(crate) fn replay(&self, spans: Vec<GatewaySpan>) {
+        self.metrics.received(spans.len());
+        let mut releases = Vec::new();
+        self.assembler().add_all(spans, &mut releases);
+        self.release(releases);
     }
 
     /// Releases what is due.
@@ -198,7 +235,7 @@ impl Pipeline {
             spans_queued: self.queue.queued() as u64,
             spans_exporting: self.queue.in_flight() as u64,
             queue_bytes: self.queue.memory_bytes() as u64,
-            queue_append_failures: self.queue.wal_errors() as u64,
+            queue_append_failures: self.queue.wal().map_or(0, Wal::append_failures) as u64,
         }
     }
 
@@ -230,13 +267,47 @@ mod tests {
     use crate::pricing::Catalog;
 
     fn pipeline() -> Pipeline {
+        pipeline_with(ExportQueue::new(1000, BatchLimits::default()))
+    }
+
+    fn pipeline_with(queue: ExportQueue) -> Pipeline {
         let catalog = Arc::new(Catalog::embedded().expect("embedded catalog"));
         Pipeline::new(
             Engine::new(catalog, EngineOptions::default()),
             Assembler::new(AssemblyConfig::default(), Arc::new(SystemClock)),
-            Arc::new(ExportQueue::new(1000, BatchLimits::default())),
+            Arc::new(queue),
             Arc::new(Metrics::default()),
         )
+    }
+
+    #[tokio::test]
+    async fn a_request_the_log_cannot_take_is_refused_retryably_and_counted_never_acknowledged() {
+        let dir =
+            std::env::temp_dir().join(format!("otel-llm-cost-pipeline-wal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let q = crate::gateway::config::QueueConfig::default();
+        let (wal, _) = Wal::open(&dir, &q).expect("open");
+        let p = pipeline_with(ExportQueue::with_wal(
+            1000,
+            BatchLimits::default(),
+            Some(wal),
+        ));
+        // The disk goes away: the append fails, the request is refused with the retryable status.
+        std::fs::remove_dir_all(&dir).expect("remove");
+        let ExportError::Unavailable { message, .. } = p
+            .export(request(2), None)
+            .await
+            .expect_err("not durable: refused");
+        assert!(message.contains("persistent queue"), "{message}");
+        let m = p.snapshot();
+        assert_eq!(
+            (m.spans_received, m.spans_refused, m.queue_append_failures),
+            (0, 1, 1)
+        );
+        assert!(m.balanced(), "{m:?}");
+        assert!(p
+            .render()
+            .contains("otel_llm_cost_spans_refused_total{reason=\"persist_failed\"} 1"));
     }
 
     fn request(t: u8) -> ExportTraceServiceRequest {
@@ -244,8 +315,8 @@ mod tests {
         regroup(vec![s])
     }
 
-    #[test]
-    fn memory_limiter_refuses_above_the_threshold_and_resumes_below_the_lower_one() {
+    #[tokio::test]
+    async fn memory_limiter_refuses_above_the_threshold_and_resumes_below_the_lower_one() {
         let p = pipeline();
         let limit = MemoryLimit {
             refuse_above_bytes: 850,
@@ -256,29 +327,32 @@ mod tests {
         // Resident memory high but the gateway holds nothing: refusing would not help.
         p.check_memory(900, &limit);
         assert!(
-            p.export(request(1)).is_ok(),
+            p.export(request(1), None).await.is_ok(),
             "buffers empty: still accepting"
         );
         // Now one span is buffered (root_grace 2 s), over the floor.
         p.check_memory(900, &limit);
-        let refused = p.export(request(2)).expect_err("over the limit");
+        let refused = p
+            .export(request(2), None)
+            .await
+            .expect_err("over the limit");
         let ExportError::Unavailable { message, .. } = refused;
         assert!(message.contains("memory limit"), "{message}");
         // Between the two thresholds: still refusing (no flapping).
         p.check_memory(800, &limit);
-        assert!(p.export(request(3)).is_err());
+        assert!(p.export(request(3), None).await.is_err());
         p.check_memory(700, &limit);
-        assert!(p.export(request(4)).is_ok());
+        assert!(p.export(request(4), None).await.is_ok());
         let m = p.snapshot();
         assert_eq!((m.spans_received, m.spans_refused), (2, 2));
         // Refusing again, then the buffers empty (released and exported): accepting again even
         // though resident memory stays high.
         p.check_memory(900, &limit);
-        assert!(p.export(request(5)).is_err());
+        assert!(p.export(request(5), None).await.is_err());
         p.drain();
         p.queue.take_all(); // exported, say
         p.check_memory(900, &limit);
-        assert!(p.export(request(6)).is_ok());
+        assert!(p.export(request(6), None).await.is_ok());
         assert!(p
             .render()
             .contains("otel_llm_cost_spans_refused_total{reason=\"memory_limit\"} 3"));

@@ -73,6 +73,17 @@ pub(crate) struct GatewaySpan {
     /// with the key as the engine holds it (interned or shared), so a write builds no
     /// `KeyValue` with freshly allocated key and value strings.
     pub added: Vec<Added>,
+    /// Where the span is in the write-ahead log (persistent queue only), to checkpoint it
+    /// once delivered.
+    pub origin: Option<Origin>,
+}
+
+/// A span's place in the write-ahead log (`persist.rs` packs and reads it): its record and its
+/// index among the record's valid spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Origin {
+    pub record: std::num::NonZeroU64,
+    pub span: u32,
 }
 
 impl GatewaySpan {
@@ -83,6 +94,7 @@ impl GatewaySpan {
             resource,
             scope,
             added: Vec::new(),
+            origin: None,
         }
     }
 }

@@ -28,6 +28,8 @@ use super::Captured;
 pub enum Answer {
     /// Accept and capture.
     Ok,
+    /// Capture at once, answer OK after this long (a slow downstream: batches stay in flight).
+    OkAfter(Duration),
     /// Accept, capture, and report `n` rejected spans (partial success).
     Partial(i64),
     /// Fail with this gRPC code (nothing captured).
@@ -100,6 +102,18 @@ impl TraceService for GrpcFaultSink {
                     .lock()
                     .expect("capture lock")
                     .push(request.into_inner());
+                Ok(tonic::Response::new(ExportTraceServiceResponse {
+                    partial_success: None,
+                }))
+            }
+            Answer::OkAfter(wait) => {
+                self.0
+                    .captured
+                    .0
+                    .lock()
+                    .expect("capture lock")
+                    .push(request.into_inner());
+                tokio::time::sleep(wait).await;
                 Ok(tonic::Response::new(ExportTraceServiceResponse {
                     partial_success: None,
                 }))
@@ -196,6 +210,13 @@ pub async fn start_http_sink(faults: Faults) -> SocketAddr {
                             let req = ExportTraceServiceRequest::decode(raw.as_slice())
                                 .expect("sink decodes protobuf");
                             faults.captured.0.lock().expect("capture lock").push(req);
+                            resp(None)
+                        }
+                        Answer::OkAfter(wait) => {
+                            let req = ExportTraceServiceRequest::decode(raw.as_slice())
+                                .expect("sink decodes protobuf");
+                            faults.captured.0.lock().expect("capture lock").push(req);
+                            tokio::time::sleep(wait).await;
                             resp(None)
                         }
                         Answer::Partial(n) => {
@@ -393,8 +414,12 @@ pub async fn post_http(
 
 /// GETs the gateway's `/metrics` text.
 pub async fn scrape(gw: &RunningGateway) -> String {
+    scrape_addr(gw.metrics_addr().expect("metrics enabled")).await
+}
+
+/// GETs `/metrics` at `addr` (e.g. of a gateway process).
+pub async fn scrape_addr(addr: SocketAddr) -> String {
     otel_llm_cost::gateway::install_default_crypto_provider();
-    let addr = gw.metrics_addr().expect("metrics enabled");
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -546,7 +571,12 @@ pub mod process {
         /// Starts `otel-llm-cost serve --config <config> <args>` with a clean environment for
         /// the variables the gateway reads.
         pub fn start(config: &Path, args: &[&str]) -> Serve {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
+            Serve::start_bin(Path::new(env!("CARGO_BIN_EXE_otel-llm-cost")), config, args)
+        }
+
+        /// As [`Serve::start`], with another build of the binary (before/after comparisons).
+        pub fn start_bin(bin: &Path, config: &Path, args: &[&str]) -> Serve {
+            let mut child = Command::new(bin)
                 .args(["serve", "--config"])
                 .arg(config)
                 .args(args)
