@@ -16,8 +16,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 
 use super::assembly::{Assembler, Release, ReleaseReason};
-use super::export::ExportQueue;
-use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused};
+use super::budget::MemoryBudget;
+use super::export::{ExportQueue, Room};
+use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused, TooLarge};
 use super::proto_span::{count_spans, split};
 use crate::engine::Engine;
 
@@ -32,6 +33,8 @@ pub(crate) enum ExportError {
         message: String,
         retry_after: Duration,
     },
+    /// Refused for good (it could never fit): 413 / `RESOURCE_EXHAUSTED` without `RetryInfo`.
+    TooLarge(TooLarge, String),
 }
 
 /// The shared handler.
@@ -46,6 +49,8 @@ pub(crate) struct Pipeline {
     memory_high: AtomicBool,
     /// JSONL cost records (opt-in), and the attribute prefix they read.
     records: Option<(Mutex<crate::records::RecordWriter>, String)>,
+    /// What requests being received may hold (budget.rs).
+    budget: Arc<MemoryBudget>,
 }
 
 impl Pipeline {
@@ -63,7 +68,19 @@ impl Pipeline {
             accepting: AtomicBool::new(true),
             memory_high: AtomicBool::new(false),
             records: None,
+            budget: MemoryBudget::new(usize::MAX),
         }
+    }
+
+    /// Bounds what requests being received may hold (`receivers.otlp.max_memory_bytes`).
+    pub(crate) fn with_receive_budget(mut self, bytes: usize) -> Pipeline {
+        self.budget = MemoryBudget::new(bytes);
+        self
+    }
+
+    /// The receivers' memory budget.
+    pub(crate) fn budget(&self) -> &Arc<MemoryBudget> {
+        &self.budget
     }
 
     /// Appends a call record per LLM call and a trace record per released trace to `writer`.
@@ -96,12 +113,28 @@ impl Pipeline {
         tracing::debug!(protocol = ?p, %message, "malformed OTLP request refused");
     }
 
-    /// Handles one decoded request. `Ok` carries the partial success to answer, if any.
-    pub(crate) fn export(
-        &self,
-        req: ExportTraceServiceRequest,
-    ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
-        let n = count_spans(&req);
+    /// Counts a request refused for good by `limit` (the receiver answers it).
+    pub(crate) fn too_large(&self, p: Protocol, limit: TooLarge) {
+        self.metrics.too_large(p, limit);
+    }
+
+    /// Counts a request refused because the receivers' memory budget was in use.
+    pub(crate) fn over_budget(&self, p: Protocol) {
+        self.metrics.over_budget(p);
+    }
+
+    /// Counts a request whose body did not arrive in time.
+    pub(crate) fn timed_out(&self, p: Protocol) {
+        self.metrics.timed_out(p);
+    }
+
+    /// Whether a request of `n` spans and `bytes` bytes (its encoded size; for OTLP/JSON its
+    /// text, larger) may come in now: the retryable refusal (counted) while the gateway is
+    /// stopping, over its memory limit, or the export queue has no room for it now; `TooLarge`
+    /// when the queue could never hold it (`exporter.queue.size`, `max_memory_bytes`).
+    /// Receivers ask before decoding (the scan counted the spans), and [`Pipeline::export`]
+    /// again.
+    pub(crate) fn admit(&self, n: usize, bytes: usize) -> Result<(), ExportError> {
         let refusal = if !self.accepting.load(Ordering::Acquire) {
             Some((
                 Refused::ShuttingDown,
@@ -109,10 +142,14 @@ impl Pipeline {
             ))
         } else if n > 0 && self.memory_high.load(Ordering::Acquire) {
             Some((Refused::MemoryLimit, "memory limit reached; retry later"))
-        } else if n > 0 && self.queue.is_full() {
-            Some((Refused::QueueFull, "export queue full; retry later"))
-        } else {
+        } else if n == 0 {
             None
+        } else {
+            match self.queue.room_for(n, bytes) {
+                Room::Fits => None,
+                Room::Later => Some((Refused::QueueFull, "export queue full; retry later")),
+                Room::Never(limit, m) => return Err(ExportError::TooLarge(limit, m)),
+            }
         };
         if let Some((reason, message)) = refusal {
             self.metrics.refused(reason, n);
@@ -121,6 +158,18 @@ impl Pipeline {
                 retry_after: REFUSED_RETRY_AFTER,
             });
         }
+        Ok(())
+    }
+
+    /// Handles one decoded request of `bytes` bytes (see [`Pipeline::admit`]). `Ok` carries
+    /// the partial success to answer, if any.
+    pub(crate) fn export(
+        &self,
+        req: ExportTraceServiceRequest,
+        bytes: usize,
+    ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
+        let n = count_spans(&req);
+        self.admit(n, bytes)?;
         self.metrics.received(n);
         let s = split(req);
         self.metrics
@@ -199,6 +248,7 @@ impl Pipeline {
             spans_exporting: self.queue.in_flight() as u64,
             queue_bytes: self.queue.memory_bytes() as u64,
             queue_append_failures: self.queue.wal_errors() as u64,
+            receiver_bytes: self.budget.used() as u64,
         }
     }
 
@@ -256,29 +306,31 @@ mod tests {
         // Resident memory high but the gateway holds nothing: refusing would not help.
         p.check_memory(900, &limit);
         assert!(
-            p.export(request(1)).is_ok(),
+            p.export(request(1), 0).is_ok(),
             "buffers empty: still accepting"
         );
         // Now one span is buffered (root_grace 2 s), over the floor.
         p.check_memory(900, &limit);
-        let refused = p.export(request(2)).expect_err("over the limit");
-        let ExportError::Unavailable { message, .. } = refused;
+        let refused = p.export(request(2), 0).expect_err("over the limit");
+        let ExportError::Unavailable { message, .. } = refused else {
+            panic!("{refused:?}")
+        };
         assert!(message.contains("memory limit"), "{message}");
         // Between the two thresholds: still refusing (no flapping).
         p.check_memory(800, &limit);
-        assert!(p.export(request(3)).is_err());
+        assert!(p.export(request(3), 0).is_err());
         p.check_memory(700, &limit);
-        assert!(p.export(request(4)).is_ok());
+        assert!(p.export(request(4), 0).is_ok());
         let m = p.snapshot();
         assert_eq!((m.spans_received, m.spans_refused), (2, 2));
         // Refusing again, then the buffers empty (released and exported): accepting again even
         // though resident memory stays high.
         p.check_memory(900, &limit);
-        assert!(p.export(request(5)).is_err());
+        assert!(p.export(request(5), 0).is_err());
         p.drain();
         p.queue.take_all(); // exported, say
         p.check_memory(900, &limit);
-        assert!(p.export(request(6)).is_ok());
+        assert!(p.export(request(6), 0).is_ok());
         assert!(p
             .render()
             .contains("otel_llm_cost_spans_refused_total{reason=\"memory_limit\"} 3"));
