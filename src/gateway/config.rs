@@ -87,8 +87,8 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// request of typical spans needs about five times its size: its body and the decoded structs,
 /// measured in tests/decode_memory.rs).
 pub const DEFAULT_RECEIVER_MEMORY_BYTES: usize = 512 * 1024 * 1024;
-/// Default time a new connection has to complete a request's headers (TLS handshake included),
-/// and an HTTP/1 request to send its headers.
+/// Default time a new connection has to complete its first request's headers (TLS handshake
+/// included).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time a request's body has to arrive, from its headers.
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -211,8 +211,7 @@ pub struct OtlpReceiverConfig {
     #[serde(default = "default_receiver_memory")]
     pub max_memory_bytes: usize,
     /// Time a new connection has to complete its first request's headers (a TLS handshake
-    /// included), and an HTTP/1 request to send its headers; then the connection is closed.
-    /// Default: `10s`.
+    /// included); then it is closed. Default: `10s`.
     #[serde(default = "default_header_timeout", deserialize_with = "duration")]
     pub header_read_timeout: Duration,
     /// Time a request's body has to arrive, from its headers (a body that never ends, or
@@ -220,8 +219,9 @@ pub struct OtlpReceiverConfig {
     /// Default: `30s`.
     #[serde(default = "default_body_timeout", deserialize_with = "duration")]
     pub body_read_timeout: Duration,
-    /// Time a connection may stay open with no request under way, after its last one; then it
-    /// is closed (HTTP/2: GOAWAY). Default: `60s`.
+    /// Time a connection may stay open with no request under way (idle, or sending the next
+    /// request's headers), after its last one; then it is closed (HTTP/2: GOAWAY).
+    /// Default: `60s`.
     #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
     pub idle_timeout: Duration,
     /// Most connections open at once, per receiver (gRPC and HTTP each). Further clients wait
@@ -892,7 +892,7 @@ impl Default for MetricsConfig {
 /// Bounds on a listener's connections, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionLimits {
-    /// Time to complete a request's headers (a new connection's first, and HTTP/1's each).
+    /// Time a new connection has to complete its first request's headers.
     pub header_read_timeout: Duration,
     /// Time for a request's body to arrive.
     pub body_read_timeout: Duration,

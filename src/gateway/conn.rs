@@ -4,10 +4,11 @@
 //! ```text
 //! accept -- max_connections permits per listener; EMFILE/ENFILE: back off 5 ms .. 1 s (counted)
 //!   -> TLS handshake (optional, within header_read_timeout)
-//!   -> hyper: HTTP/1.1 and h2 (gRPC: h2 only); HTTP/1 headers within header_read_timeout
+//!   -> hyper: HTTP/1.1 and h2 (gRPC: h2 only)
 //!   -> each request: its body within body_read_timeout (TimedBody) -> the service
-//! watchdog: a connection with no request under way is closed after header_read_timeout if it
-//!   never completed a request's headers, else after idle_timeout since its last request
+//! watchdog: a connection with no request under way (idle, or still sending a request's
+//!   headers) is closed after header_read_timeout if it never completed a request's headers,
+//!   else after idle_timeout since its last request (counted either way)
 //! stop: accepting ends at once; requests past their body finish and are answered; everything
 //!   else (idle, a partial header, a body that never ends, an h2 stream without END_STREAM)
 //!   is dropped at once
@@ -182,11 +183,14 @@ async fn accept_loop<S: HttpService>(
     mut stop: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(opts.limits.max_connections));
+    // hyper's own HTTP/1 header timeout is off: it also runs while a keep-alive connection
+    // waits for its next request, so it would close idle connections after the header
+    // timeout, uncounted. The watchdog below bounds both phases, for h2 too.
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(opts.limits.header_read_timeout);
+        .header_read_timeout(None);
     builder.http2().timer(TokioTimer::new());
     if opts.http2_only {
         builder = builder.http2_only();

@@ -18,7 +18,7 @@ use std::io::Read;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::Body;
 use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -213,9 +213,10 @@ where
         return Err(too_large());
     }
     tokio::pin!(body);
-    // One chunk is kept as it came (no copy); more are gathered in a buffer that doubles.
+    // One chunk is kept as it came (no copy); more are gathered in a buffer that doubles (up
+    // to the limit), each growth reserved before it is made.
     let mut first: Option<Bytes> = None;
-    let mut buf = BytesMut::new();
+    let mut buf: Vec<u8> = Vec::new();
     let mut reserved = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| read_refusal(e.into()))?;
@@ -241,7 +242,7 @@ where
             let target = need.max(buf.capacity() * 2).min(limit).max(need);
             let before = buf.capacity();
             res.grow(target - before)?;
-            buf.reserve(target - buf.len());
+            buf.reserve_exact(target - buf.len());
             let extra = buf.capacity().saturating_sub(target);
             res.grow(extra)?;
             reserved += buf.capacity() - before;
@@ -254,7 +255,7 @@ where
         buf.extend_from_slice(&data);
         check(&buf)?;
     }
-    let bytes = first.unwrap_or_else(|| buf.freeze());
+    let bytes = first.unwrap_or_else(|| Bytes::from(buf));
     Ok(Received { bytes, reserved })
 }
 

@@ -546,10 +546,25 @@ pub mod process {
         /// Starts `otel-llm-cost serve --config <config> <args>` with a clean environment for
         /// the variables the gateway reads.
         pub fn start(config: &Path, args: &[&str]) -> Serve {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"));
+            cmd.args(["serve", "--config"]).arg(config).args(args);
+            Serve::spawn(cmd)
+        }
+
+        /// As [`Serve::start`], with at most `nofile` file descriptors (`ulimit -n`, soft and
+        /// hard, in a shell that then execs the gateway: the pid is the gateway's).
+        pub fn start_with_fd_limit(config: &Path, nofile: u64) -> Serve {
+            let mut cmd = Command::new("sh");
+            cmd.arg("-c")
+                .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+                .arg(env!("CARGO_BIN_EXE_otel-llm-cost"))
                 .args(["serve", "--config"])
-                .arg(config)
-                .args(args)
+                .arg(config);
+            Serve::spawn(cmd)
+        }
+
+        fn spawn(mut cmd: Command) -> Serve {
+            let mut child = cmd
                 .env_remove("RUST_LOG")
                 .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
                 .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
