@@ -287,10 +287,18 @@ struct Cost {
     held: usize,
     transient: usize,
     spans: usize,
+    /// The longest string or id: a decode error may quote one (serde's "invalid type:
+    /// string ...").
+    longest: usize,
 }
+
+/// A decode error itself: prost's boxed error with its stack of up to 100 nesting levels,
+/// serde's boxed error and message (plus the string it may quote, counted apart).
+const DECODE_ERROR_BYTES: usize = 8 * 1024;
 
 impl Cost {
     fn bytes(&mut self, len: usize) {
+        self.longest = self.longest.max(len);
         if len > 0 {
             // Vec<u8> / String: at least 8 bytes of capacity once non-empty.
             self.held += alloc_bytes(len.max(8));
@@ -313,6 +321,8 @@ impl Cost {
             spans: self.spans,
             decode_bytes: self.held
                 + self.transient
+                + DECODE_ERROR_BYTES
+                + alloc_bytes(self.longest)
                 + alloc_bytes(self.spans * size_of::<GatewaySpan>()),
             edits,
         }
@@ -404,6 +414,9 @@ fn skip(b: &[u8], i: &mut usize, field: u64, wire: u64, depth: u32) -> Result<()
             }
             loop {
                 let key = varint(b, i)?;
+                if key > u64::from(u32::MAX) {
+                    return Err(format!("invalid key value {key}"));
+                }
                 let (f, w) = (key >> 3, key & 7);
                 if w == 4 {
                     return if f == field {
@@ -427,6 +440,9 @@ fn proto_message(b: &[u8], ty: Ty, depth: u32, cost: &mut Cost) -> Result<(), St
     let mut i = 0;
     while i < b.len() {
         let key = varint(b, &mut i)?;
+        if key > u64::from(u32::MAX) {
+            return Err(format!("invalid key value {key}"));
+        }
         let (f, wire) = (key >> 3, key & 7);
         if f == 0 {
             return Err("field number 0".into());
@@ -608,6 +624,7 @@ impl JsonScan<'_> {
                 let at = self.i;
                 let (s, e, escaped) = self.string()?;
                 let len = e - s;
+                self.cost.longest = self.cost.longest.max(len);
                 // serde's scratch holds one escaped string at a time.
                 if escaped {
                     self.cost.transient = self.cost.transient.max(alloc_bytes(len));
