@@ -983,10 +983,10 @@ pub struct MemoryLimit {
     pub refuse_above_bytes: usize,
     /// Refusing stops again below this (75 % of the limit).
     pub resume_below_bytes: usize,
-    /// The gateway's own buffers (assembly + export queue) must hold at least this (5 % of the
-    /// limit) for it to refuse, and it resumes when they hold less than half of it: when resident
-    /// memory is high for another reason (the allocator keeping freed pages, a host process),
-    /// refusing data could not bring it down.
+    /// The gateway's own buffers (assembly, export queue, requests being received) must hold
+    /// at least this (5 % of the limit) for it to refuse, and it resumes when they hold less
+    /// than half of it: when resident memory is high for another reason (the allocator keeping
+    /// freed pages, a host process), refusing data could not bring it down.
     pub own_floor_bytes: usize,
     /// How often resident memory is read.
     pub check_interval: Duration,
@@ -997,7 +997,9 @@ pub struct MemoryLimit {
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// Time allowed on SIGTERM/SIGINT to release every buffered trace and drain the export
-    /// queue; what is still undelivered then is logged and counted. Default: `10s`.
+    /// queue (receivers stop at once: stalled connections are dropped, requests past their
+    /// body answered first); what is still undelivered then is logged and counted, an export
+    /// request already sent may be answered up to 1 s later. Default: `10s`.
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
 }

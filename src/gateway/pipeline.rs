@@ -192,7 +192,8 @@ impl Pipeline {
 
     /// The memory limiter's reading: refuse above the threshold, resume below the lower one.
     pub(crate) fn check_memory(&self, rss: usize, limit: &super::config::MemoryLimit) {
-        let own = self.assembler().buffered_bytes() + self.queue.memory_bytes();
+        let own =
+            self.assembler().buffered_bytes() + self.queue.memory_bytes() + self.budget.used();
         let high = self.memory_high.load(Ordering::Acquire);
         if !high && rss > limit.refuse_above_bytes && own >= limit.own_floor_bytes {
             self.memory_high.store(true, Ordering::Release);
