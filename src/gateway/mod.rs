@@ -2,14 +2,15 @@
 //! [`crate::Engine`], and an OTLP exporter (DESIGN §7).
 //!
 //! ```text
-//! OTLP/gRPC :4317 (grpc.rs) --\                                                    /-- /metrics, /healthz
-//!                              >-- Pipeline (pipeline.rs): admission -> Assembler (assembly.rs)
-//! OTLP/HTTP :4318 (http.rs) --/     -> Engine::price_trace -> ExportQueue -> consumers (export.rs) -> downstream
+//! connections (conn.rs: limits, timeouts)                                            /-- /metrics, /healthz
+//!   OTLP/gRPC :4317 (grpc.rs) --\  body, gunzip, scan, decode  /
+//!                                >-- (receive.rs, budget.rs) --> Pipeline (pipeline.rs): admission -> Assembler (assembly.rs)
+//!   OTLP/HTTP :4318 (http.rs) --/      -> Engine::price_trace -> ExportQueue -> consumers (export.rs) -> downstream
 //! ```
 //!
 //! Start it in process with [`Gateway::start`]; stop it with [`RunningGateway::shutdown`], which
-//! stops accepting, releases every buffered trace, drains the export queue within the
-//! configured deadline and reports what could not be delivered.
+//! stops accepting (stalled connections dropped at once), releases every buffered trace, drains
+//! the export queue within the configured deadline and reports what could not be delivered.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
