@@ -170,60 +170,6 @@ shutdown: {{ timeout: 10s }}
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A sink that answers each export after `delay` (a slow downstream) and counts the spans it
-/// acknowledged.
-async fn start_slow_sink(
-    delay: Duration,
-) -> (
-    std::net::SocketAddr,
-    std::sync::Arc<std::sync::atomic::AtomicUsize>,
-) {
-    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-        TraceService, TraceServiceServer,
-    };
-    use opentelemetry_proto::tonic::collector::trace::v1::{
-        ExportTraceServiceRequest, ExportTraceServiceResponse,
-    };
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    struct Slow(Duration, Arc<AtomicUsize>);
-    #[tonic::async_trait]
-    impl TraceService for Slow {
-        async fn export(
-            &self,
-            request: tonic::Request<ExportTraceServiceRequest>,
-        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-            tokio::time::sleep(self.0).await;
-            let n: usize = request
-                .into_inner()
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .map(|s| s.spans.len())
-                .sum();
-            self.1.fetch_add(n, Ordering::SeqCst);
-            Ok(tonic::Response::new(ExportTraceServiceResponse {
-                partial_success: None,
-            }))
-        }
-    }
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let acked = Arc::new(AtomicUsize::new(0));
-    let svc = TraceServiceServer::new(Slow(delay, acked.clone()))
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-        .max_decoding_message_size(64 << 20);
-    tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l))
-            .await;
-    });
-    (addr, acked)
-}
-
 /// Guards issue 13, B2: with spans buffered, a slow downstream and one stalled client, SIGTERM
 /// waited for the client until the deadline, drained after it, and reported "exported 0, not
 /// delivered 81920" while the downstream had 8,192 of them (requests sent and abandoned at
@@ -234,9 +180,8 @@ async fn start_slow_sink(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_stalled_client_delivers_everything_and_counts_what_was_acknowledged() {
     use common::gateway::process::{temp_dir, Serve};
-    use std::sync::atomic::Ordering;
     use tokio::io::AsyncWriteExt;
-    let (sink, acked) = start_slow_sink(Duration::from_millis(300)).await;
+    let (sink, acked) = start_counting_sink_with_delay(Duration::from_millis(300)).await;
     let dir = temp_dir("sigterm-stalled");
     let config = dir.join("gateway.yaml");
     std::fs::write(
@@ -312,11 +257,7 @@ shutdown: {{ timeout: 5s }}
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(
-        acked.load(Ordering::SeqCst),
-        0,
-        "all buffered before SIGTERM"
-    );
+    assert_eq!(acked.total(), 0, "all buffered before SIGTERM");
     gw.signal("TERM");
     let status = gw.wait_exit(Duration::from_secs(30));
     let summary = gw.wait_line("otel-llm-cost: received", Duration::from_secs(5));
@@ -328,7 +269,7 @@ shutdown: {{ timeout: 5s }}
     assert!(summary.contains("\"invalid_span\": 1"), "{summary}");
     assert!(summary.ends_with("lost 0"), "{summary}");
     assert_eq!(
-        acked.load(Ordering::SeqCst),
+        acked.total(),
         8192,
         "the summary counts what the downstream acknowledged"
     );
