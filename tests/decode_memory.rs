@@ -6,9 +6,6 @@
 //! body took 279 MiB and nothing counted it.
 #![cfg(feature = "gateway")]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     any_value, AnyValue, ArrayValue, KeyValue, KeyValueList,
@@ -19,53 +16,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use otel_llm_cost::gateway::fuzzing;
 use prost::Message;
 
-/// Counts the bytes allocated on this thread (decoding is single-threaded), and the peak.
-struct Counting;
-
-thread_local! {
-    static NOW: Cell<usize> = const { Cell::new(0) };
-    static PEAK: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            let _ = NOW.try_with(|n| {
-                n.set(n.get() + l.size());
-                let _ = PEAK.try_with(|p| p.set(p.get().max(n.get())));
-            });
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
-        let _ = NOW.try_with(|n| n.set(n.get().saturating_sub(l.size())));
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        // As alloc + copy + dealloc: the old block is alive while the new one is made.
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            let _ = NOW.try_with(|n| {
-                let during = n.get() + new;
-                let _ = PEAK.try_with(|p| p.set(p.get().max(during)));
-                n.set(during - l.size());
-            });
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
-
-/// Peak bytes allocated (above what was allocated before) while `f` runs, result included.
-fn peak<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = NOW.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let out = f();
-    (out, PEAK.with(Cell::get) - base)
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::peak;
 
 fn kv(key: &str, v: any_value::Value) -> KeyValue {
     KeyValue {
@@ -307,57 +260,58 @@ fn json_shapes() -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// A scan: `(spans, decode bound)`, or why the input cannot be a request.
+type Scan = fn(&[u8]) -> Result<(usize, usize), String>;
+
+/// Checks one shape: the scan's span count and bound against the decode; a report line.
+fn check(
+    name: &str,
+    bytes: &[u8],
+    scan: Scan,
+    decode: fn(&[u8]) -> Result<ExportTraceServiceRequest, String>,
+) -> String {
+    let (spans, bound) = scan(bytes).unwrap_or_else(|e| panic!("{name}: scan: {e}"));
+    let (decoded, used) = peak(|| decode(bytes));
+    let decoded = decoded.unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(
+        spans,
+        decoded
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum::<usize>(),
+        "{name}: span count"
+    );
+    drop(decoded);
+    assert!(
+        used <= bound,
+        "{name}: decoding allocated {used} bytes, more than the bound of {bound}"
+    );
+    format!(
+        "{name}: {} bytes -> allocated {used}, bound {bound} ({:.2}x)",
+        bytes.len(),
+        bound as f64 / used.max(1) as f64
+    )
+}
+
 #[test]
 fn the_scan_bounds_what_decoding_allocates_for_every_shape() {
     let mut report = Vec::new();
     for (name, req) in shapes() {
-        let bytes = req.encode_to_vec();
-        let (spans, bound) = fuzzing::scan_protobuf(&bytes).expect("scans");
-        let (decoded, used) = peak(|| fuzzing::decode_protobuf(&bytes).expect("decodes"));
-        assert_eq!(
-            spans,
-            decoded
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .map(|s| s.spans.len())
-                .sum::<usize>(),
-            "{name}: span count"
-        );
-        drop(decoded);
-        assert!(
-            used <= bound,
-            "{name}: decoding allocated {used} bytes, more than the bound of {bound}"
-        );
-        report.push(format!(
-            "{name}: {} bytes -> allocated {used}, bound {bound} ({:.2}x)",
-            bytes.len(),
-            bound as f64 / used.max(1) as f64
+        report.push(check(
+            name,
+            &req.encode_to_vec(),
+            fuzzing::scan_protobuf,
+            fuzzing::decode_protobuf,
         ));
     }
     for (name, text) in json_shapes() {
-        let (spans, bound) = fuzzing::scan_json(&text).expect("scans");
-        let (decoded, used) = peak(|| fuzzing::decode_json(&text));
-        let decoded = decoded.unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(
-            spans,
-            decoded
-                .resource_spans
-                .iter()
-                .flat_map(|r| &r.scope_spans)
-                .map(|s| s.spans.len())
-                .sum::<usize>(),
-            "{name}: span count"
-        );
-        drop(decoded);
-        assert!(
-            used <= bound,
-            "{name}: decoding allocated {used} bytes, more than the bound of {bound}"
-        );
-        report.push(format!(
-            "{name}: {} bytes -> allocated {used}, bound {bound} ({:.2}x)",
-            text.len(),
-            bound as f64 / used.max(1) as f64
+        report.push(check(
+            &name,
+            &text,
+            fuzzing::scan_json,
+            fuzzing::decode_json,
         ));
     }
     println!("{}", report.join("\n"));

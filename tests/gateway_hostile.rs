@@ -21,10 +21,25 @@ use tonic::codegen::tokio_stream::{self, StreamExt};
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// A gateway exporting to `sink`, releasing traces 50 ms after their root, its receivers on
+/// 127.0.0.1:0 with `otlp` fields added.
+async fn gateway(sink: SocketAddr, otlp: &str) -> otel_llm_cost::RunningGateway {
+    start_gateway(
+        &format!("http://{sink}"),
+        "",
+        &format!(
+            "assembly: {{ root_grace: 50ms, trace_timeout: 5s }}\n{}",
+            receivers(otlp)
+        ),
+    )
+    .await
+}
+
 /// A `receivers:` section on 127.0.0.1:0 with `otlp` fields added.
 fn receivers(otlp: &str) -> String {
+    let sep = if otlp.is_empty() { "" } else { ", " };
     format!(
-        "receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 1 }}, http: {{ endpoint: '127.0.0.1:0', max_request_body_size: 1048576 }} }}, {otlp} }} }}"
+        "receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: '127.0.0.1:0', max_recv_msg_size_mib: 1 }}, http: {{ endpoint: '127.0.0.1:0', max_request_body_size: 1048576 }} }}{sep}{otlp} }} }}"
     )
 }
 
@@ -98,12 +113,7 @@ fn one_span_request(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_message_in_a_unary_call_is_refused_not_ignored() {
     let (sink, captured) = start_grpc_sink().await;
-    let gw = start_gateway(
-        &format!("http://{sink}"),
-        "",
-        "assembly: { root_grace: 50ms, trace_timeout: 5s }",
-    )
-    .await;
+    let gw = gateway(sink, "").await;
     let grpc = gw.grpc_addr().expect("grpc");
     let a = encoded(&one_span_request(1, "first"));
     let b = encoded(&one_span_request(2, "second"));
@@ -151,15 +161,7 @@ async fn a_second_message_in_a_unary_call_is_refused_not_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_held_past_the_memory_budget_make_senders_retry() {
     let (sink, captured) = start_grpc_sink().await;
-    let gw = start_gateway(
-        &format!("http://{sink}"),
-        "",
-        &format!(
-            "assembly: {{ root_grace: 50ms, trace_timeout: 5s }}\n{}",
-            receivers("max_memory_bytes: 4194304, body_read_timeout: 60s")
-        ),
-    )
-    .await;
+    let gw = gateway(sink, "max_memory_bytes: 4194304, body_read_timeout: 60s").await;
     let http = gw.http_addr().expect("http");
     // Six bodies of the full 1 MiB limit but for their last byte: three fit the 4 MiB budget
     // and stay held, the others are refused as they outgrow it.
@@ -214,15 +216,7 @@ async fn bodies_held_past_the_memory_budget_make_senders_retry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_body_is_charged_its_decode_before_it_is_decoded() {
     let (sink, captured) = start_grpc_sink().await;
-    let gw = start_gateway(
-        &format!("http://{sink}"),
-        "",
-        &format!(
-            "assembly: {{ root_grace: 50ms, trace_timeout: 5s }}\n{}",
-            receivers("max_memory_bytes: 4194304")
-        ),
-    )
-    .await;
+    let gw = gateway(sink, "max_memory_bytes: 4194304").await;
     let http = gw.http_addr().expect("http");
     let span = |t: usize, attrs: usize| {
         let attrs = vec![r#"{"key":"a","value":{"arrayValue":{}}}"#; attrs].join(",");
@@ -431,15 +425,7 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0", {timeouts} }} }}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_limit_wait_for_a_free_slot() {
     let (sink, _captured) = start_grpc_sink().await;
-    let gw = start_gateway(
-        &format!("http://{sink}"),
-        "",
-        &format!(
-            "assembly: {{ root_grace: 50ms, trace_timeout: 5s }}\n{}",
-            receivers("max_connections: 3, header_read_timeout: 60s")
-        ),
-    )
-    .await;
+    let gw = gateway(sink, "max_connections: 3, header_read_timeout: 60s").await;
     let http = gw.http_addr().expect("http");
     let mut idle = Vec::new();
     for _ in 0..3 {
@@ -541,22 +527,9 @@ async fn shutdown_drops_stalled_connections_and_drains_at_once() {
     drop((partial, chunked));
 }
 
-/// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
 #[cfg(all(feature = "cli", unix))]
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/pid/stat");
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>().expect("utime") + f[12].parse::<f64>().expect("stime");
-    let hz = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .unwrap_or(100.0);
-    ticks / hz
+    otel_llm_cost::gateway::bench_support::process_cpu_seconds(pid).expect("read /proc/pid/stat")
 }
 
 /// Guards issue 13, "Also": with the file-descriptor limit reached (1,100 idle connections,

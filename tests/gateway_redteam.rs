@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::gateway::process::{temp_dir, Serve};
 use common::gateway::*;
-use otel_llm_cost::gateway::bench_support::{BytesClientCodec, EXPORT_PATH};
+use otel_llm_cost::gateway::bench_support::{
+    process_cpu_seconds, process_status_kib, BytesClientCodec, EXPORT_PATH,
+};
 use prost::Message;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -37,39 +39,11 @@ fn label() -> String {
     std::env::var("REDTEAM_LABEL").unwrap_or_else(|_| "this build".into())
 }
 
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-}
-
-fn clk_tck() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// Samples a process's peak RSS (VmHWM) and CPU ticks until it exits.
+/// Samples a process's peak RSS (VmHWM) and CPU time until it exits.
 #[derive(Clone, Default)]
 struct Sampler {
     hwm_kib: Arc<AtomicU64>,
-    ticks: Arc<AtomicU64>,
+    cpu_ms: Arc<AtomicU64>,
     rss_kib: Arc<AtomicU64>,
 }
 
@@ -78,11 +52,11 @@ impl Sampler {
         let s = Sampler::default();
         let t = s.clone();
         std::thread::spawn(move || loop {
-            match (status_kib(pid, "VmHWM:"), cpu_ticks(pid)) {
+            match (process_status_kib(pid, "VmHWM:"), process_cpu_seconds(pid)) {
                 (Some(h), Some(c)) => {
                     t.hwm_kib.fetch_max(h, Ordering::SeqCst);
-                    t.ticks.store(c, Ordering::SeqCst);
-                    if let Some(r) = status_kib(pid, "VmRSS:") {
+                    t.cpu_ms.store((c * 1000.0) as u64, Ordering::SeqCst);
+                    if let Some(r) = process_status_kib(pid, "VmRSS:") {
                         t.rss_kib.store(r, Ordering::SeqCst);
                     }
                 }
@@ -93,7 +67,7 @@ impl Sampler {
         s
     }
     fn cpu_s(&self) -> f64 {
-        self.ticks.load(Ordering::SeqCst) as f64 / clk_tck()
+        self.cpu_ms.load(Ordering::SeqCst) as f64 / 1000.0
     }
     fn peak_mib(&self) -> f64 {
         self.hwm_kib.load(Ordering::SeqCst) as f64 / 1024.0

@@ -10,8 +10,6 @@
 //! the payload; the payload split into two gzip messages; the payload framed as if gzip.
 #![no_main]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
@@ -19,43 +17,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use otel_llm_cost::gateway::fuzzing;
 use prost::Message;
 
-struct Counting;
-
-thread_local! {
-    static NOW: Cell<usize> = const { Cell::new(0) };
-    static PEAK: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            let _ = NOW.try_with(|n| {
-                n.set(n.get() + l.size());
-                let _ = PEAK.try_with(|p| p.set(p.get().max(n.get())));
-            });
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
-        let _ = NOW.try_with(|n| n.set(n.get().saturating_sub(l.size())));
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            let _ = NOW.try_with(|n| {
-                let during = n.get() + new;
-                let _ = PEAK.try_with(|p| p.set(p.get().max(during)));
-                n.set(during - l.size());
-            });
-        }
-        q
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
+#[path = "../../tests/common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::peak;
 
 fn gzip(b: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -91,10 +55,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // The scan against prost, on the plain message.
     let scan = fuzzing::scan_protobuf(payload);
-    let base = NOW.with(Cell::get);
-    PEAK.with(|p| p.set(base));
-    let decoded = ExportTraceServiceRequest::decode(payload);
-    let used = PEAK.with(Cell::get) - base;
+    let (decoded, used) = peak(|| ExportTraceServiceRequest::decode(payload));
     match (&scan, &decoded) {
         (Err(why), Ok(_)) => panic!("prost decoded a request the scan refused: {why}"),
         (Ok((spans, bound)), _) => {

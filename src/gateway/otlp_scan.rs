@@ -735,8 +735,9 @@ impl JsonScan<'_> {
                 }
                 keys += 1;
                 match field {
-                    Field::Rep(t) => self.elements(t, levels, &mut counts, keys)?,
-                    Field::RepStr => self.elements_str(levels, &mut counts, keys)?,
+                    Field::Rep(_) | Field::RepStr => {
+                        self.elements(field, levels, &mut counts, keys)?
+                    }
                     f => self.value(f, levels)?,
                 }
                 self.ws();
@@ -785,47 +786,34 @@ impl JsonScan<'_> {
             let f = ty.map_or(Field::Other, |t| json_field(t, positional(t, k)));
             k += 1;
             match f {
-                Field::Rep(t) => s.elements(t, levels, &mut counts, k),
-                Field::RepStr => s.elements_str(levels, &mut counts, k),
+                Field::Rep(_) | Field::RepStr => s.elements(f, levels, &mut counts, k),
                 f => s.value(f, levels),
             }
         })
     }
 
-    /// The elements of a repeated message field (key number `key` of its object).
+    /// The elements of a repeated field (`Rep` or `RepStr`), key number `key` of its object.
     fn elements(
         &mut self,
-        t: Ty,
+        field: Field,
         levels: usize,
         counts: &mut Counts,
         key: usize,
     ) -> Result<(), String> {
+        let (size, each, span) = match field {
+            Field::Rep(t) => (t.size(), Field::Msg(t), t == Ty::Span),
+            _ => (size_of::<String>(), Field::Str, false),
+        };
         self.ws();
         if self.b.get(self.i) != Some(&b'[') {
             return self.value(Field::Other, levels);
         }
         self.seq(levels, |s| {
-            s.cost.push(counts.bump(key as u64), t.size());
-            if t == Ty::Span {
+            s.cost.push(counts.bump(key as u64), size);
+            if span {
                 s.cost.spans += 1;
             }
-            s.value(Field::Msg(t), levels)
-        })
-    }
-
-    fn elements_str(
-        &mut self,
-        levels: usize,
-        counts: &mut Counts,
-        key: usize,
-    ) -> Result<(), String> {
-        self.ws();
-        if self.b.get(self.i) != Some(&b'[') {
-            return self.value(Field::Other, levels);
-        }
-        self.seq(levels, |s| {
-            s.cost.push(counts.bump(key as u64), size_of::<String>());
-            s.value(Field::Str, levels)
+            s.value(each, levels)
         })
     }
 
