@@ -1,7 +1,8 @@
 //! The handler both receivers share, and what happens to spans after it.
 //!
 //! ```text
-//! receiver -> Pipeline::export(request) -> admission (queue full? shutting down?) -> split
+//! receiver -> Pipeline::admit (room in the queue for it? shutting down?), before decoding
+//!          -> Pipeline::export(request) -> admission again -> split
 //!          -> Assembler::add -> releases -> Engine::price_trace -> cost metrics -> ExportQueue
 //! ticker   -> Pipeline::tick -> Assembler::poll -> (same)
 //! shutdown -> Pipeline::drain -> Assembler::drain -> (same)
