@@ -44,7 +44,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use otel_llm_cost::gateway::bench_support::{
-    request, BytesClientCodec, BytesServerCodec, TraceGen, EXPORT_PATH,
+    process_cpu_seconds, process_status_kib, request, BytesClientCodec, BytesServerCodec, TraceGen,
+    EXPORT_PATH,
 };
 use prost::Message;
 use tonic::codegen::{http, Body, Service, StdError};
@@ -514,38 +515,6 @@ async fn sender(
 // /proc and /metrics
 // ---------------------------------------------------------------------------------------------
 
-fn clk_tck() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// utime + stime of a process, seconds.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces), closed by ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ut: f64 = f.get(11)?.parse().ok()?;
-    let st: f64 = f.get(12)?.parse().ok()?;
-    Some((ut + st) / clk_tck())
-}
-
-/// A `/proc/<pid>/status` field in KiB (VmRSS, VmHWM).
-fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 fn scrape(addr: SocketAddr) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -628,8 +597,8 @@ async fn run(o: Opts) -> Result<(), String> {
     let req_spans: u64 = tpls.iter().flatten().map(|t| t.spans).sum();
     let span_bytes: u64 = tpls.iter().flatten().map(|t| t.span_bytes).sum();
     let metrics_before = o.metrics.and_then(scrape);
-    let rss_before = o.gateway_pid.and_then(|p| status_kib(p, "VmRSS:"));
-    let cpu_before = o.gateway_pid.and_then(cpu_seconds);
+    let rss_before = o.gateway_pid.and_then(|p| process_status_kib(p, "VmRSS:"));
+    let cpu_before = o.gateway_pid.and_then(process_cpu_seconds);
 
     let budget = Arc::new(AtomicU64::new(o.spans));
     let stop = Arc::new(AtomicBool::new(false));
@@ -715,7 +684,7 @@ async fn run(o: Opts) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         text = scrape(maddr).unwrap_or(text);
-        let rss_after = status_kib(pid, "VmRSS:").unwrap_or(0);
+        let rss_after = process_status_kib(pid, "VmRSS:").unwrap_or(0);
         let spans = metric(&text, "otel_llm_cost_spans_buffered");
         let estimate = metric(&text, "otel_llm_cost_buffered_bytes");
         let protobuf = span_bytes as f64 / req_spans.max(1) as f64;
@@ -772,7 +741,7 @@ async fn run(o: Opts) -> Result<(), String> {
         );
     }
     if let (Some(pid), Some(before)) = (o.gateway_pid, cpu_before) {
-        let cpu = cpu_seconds(pid).unwrap_or(before) - before;
+        let cpu = process_cpu_seconds(pid).unwrap_or(before) - before;
         let spans = if o.sink.is_some() {
             received
         } else {
@@ -783,7 +752,7 @@ async fn run(o: Opts) -> Result<(), String> {
             "cpu_s={cpu:.2} cpu_util={:.2} spans_per_cpu_s={:.0} peak_rss_mib={:.1}",
             cpu / all_s,
             spans as f64 / cpu.max(1e-9),
-            status_kib(pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0
+            process_status_kib(pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0
         );
     }
     Ok(())

@@ -271,7 +271,7 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: warn }} }}
         ),
     )
     .expect("config");
-    let first = Serve::start_bin(bin, &config, &[]);
+    let first = Serve::start_binary(bin, &config, &[], None);
     let (grpc, _, metrics) = first.listening();
     let acked = Arc::new(Mutex::new(Vec::<(Vec<u8>, Vec<u8>)>::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -326,7 +326,7 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: warn }} }}
     }
 
     // Restart on the same directory; wait until it holds nothing (bounded), then stop it.
-    let mut second = Serve::start_bin(bin, &config, &[]);
+    let mut second = Serve::start_binary(bin, &config, &[], None);
     let (_, _, metrics) = second.listening();
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut idle_scrapes = 0;

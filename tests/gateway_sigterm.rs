@@ -1,5 +1,5 @@
 //! The real `otel-llm-cost serve` binary as a child process: SIGTERM with traces still buffered
-//! delivers all of them before the process exits.
+//! delivers all of them before the process exits, whatever stalled clients are connected.
 #![cfg(all(feature = "cli", unix))]
 
 mod common;
@@ -167,5 +167,112 @@ shutdown: {{ timeout: 10s }}
             "root present: complete"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Guards issue 13, B2: with spans buffered, a slow downstream and one stalled client, SIGTERM
+/// waited for the client until the deadline, drained after it, and reported "exported 0, not
+/// delivered 81920" while the downstream had 8,192 of them (requests sent and abandoned at
+/// once); exit 1. And: the exit code was 1 whenever an invalid span had ever been refused. Now
+/// stalled connections are dropped at once, every buffered span is delivered within the
+/// deadline, the summary counts exactly what the downstream acknowledged, and the exit code is
+/// 0 (the invalid span reported, not lost).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_stalled_client_delivers_everything_and_counts_what_was_acknowledged() {
+    use common::gateway::process::{temp_dir, Serve};
+    use tokio::io::AsyncWriteExt;
+    let (sink, acked) = start_counting_sink_with_delay(Duration::from_millis(300)).await;
+    let dir = temp_dir("sigterm-stalled");
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:0" }}
+      http: {{ endpoint: "127.0.0.1:0" }}
+assembly: {{ root_grace: 60s, trace_timeout: 120s }}
+exporter: {{ endpoint: "http://{sink}", protocol: grpc, max_batch_spans: 1024 }}
+telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
+shutdown: {{ timeout: 5s }}
+"#
+        ),
+    )
+    .expect("write config");
+    let mut gw = Serve::start(&config, &[]);
+    let (grpc, http, metrics) = gw.listening();
+    // 8 traces of 1,024 spans, all buffered (root_grace 60 s).
+    for t in 0..8u64 {
+        send_grpc(
+            grpc,
+            request(
+                "svc",
+                (0..1024).map(|i| span_n(t, i, 0, "s", vec![])).collect(),
+            ),
+        )
+        .await
+        .expect("accepted");
+    }
+    // One span with a broken trace id: refused as invalid (partial success), never accepted.
+    let mut bad = span(9, 1, 0, "bad-id", vec![]);
+    bad.trace_id = vec![1, 2, 3];
+    let resp = send_grpc(grpc, request("svc", vec![bad]))
+        .await
+        .expect("answered");
+    assert_eq!(resp.partial_success.map(|p| p.rejected_spans), Some(1));
+    // Stalled clients: a partial header, and a chunked body that never ends.
+    let mut partial = tokio::net::TcpStream::connect(http).await.expect("connect");
+    partial
+        .write_all(b"POST /v1/traces HTTP/1.1\r\nHost: gw\r\n")
+        .await
+        .expect("write");
+    let mut chunked = tokio::net::TcpStream::connect(http).await.expect("connect");
+    chunked
+        .write_all(b"POST /v1/traces HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        .await
+        .expect("write");
+    otel_llm_cost::gateway::install_default_crypto_provider();
+    let scrape = || async {
+        reqwest::get(format!("http://{metrics}/metrics"))
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("text")
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        // Both stalled connections open, the chunked body being read.
+        let text = scrape().await;
+        if metric_sum(&text, "otel_llm_cost_connections_open{listener=\"http\"}") >= 2.0
+            && metric_sum(&text, "otel_llm_cost_receiver_bytes") > 0.0
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled connections were not under way: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(acked.total(), 0, "all buffered before SIGTERM");
+    gw.signal("TERM");
+    let status = gw.wait_exit(Duration::from_secs(30));
+    let summary = gw.wait_line("otel-llm-cost: received", Duration::from_secs(5));
+    assert!(status.success(), "exit {status}; stderr:\n{}", gw.stderr());
+    assert!(
+        summary.contains("received 8193 spans, exported 8192, not delivered 1"),
+        "{summary}"
+    );
+    assert!(summary.contains("\"invalid_span\": 1"), "{summary}");
+    assert!(summary.ends_with("lost 0"), "{summary}");
+    assert_eq!(
+        acked.total(),
+        8192,
+        "the summary counts what the downstream acknowledged"
+    );
+    drop((partial, chunked));
     let _ = std::fs::remove_dir_all(&dir);
 }

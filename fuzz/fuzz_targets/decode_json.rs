@@ -1,5 +1,6 @@
-//! OTLP/JSON request decoding (HTTP `application/json`, including the second pass that fixes
-//! proto3-JSON quirks), then price / encode (the exporter's encoder). Must never panic.
+//! OTLP/JSON request decoding (HTTP `application/json`: the scan, which also fills the
+//! proto3-JSON gaps, then serde), then price / encode (the exporter's encoder). Must never
+//! panic, and serde must never take a request the scan refused.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -17,6 +18,13 @@ fn engine() -> &'static Engine {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // The receivers refuse what the scan refuses: serde must not take any of it.
+    if fuzzing::scan_json(data).is_err() {
+        assert!(
+            serde_json::from_slice::<fuzzing::ExportTraceServiceRequest>(data).is_err(),
+            "serde decoded a request the scan refused"
+        );
+    }
     if let Ok(req) = fuzzing::decode_json(data) {
         let n = fuzzing::price_request(engine(), req, false);
         assert_ne!(n, usize::MAX, "re-encoded export request does not decode");

@@ -203,13 +203,16 @@ pub(crate) fn run(pricing: &PricingArgs, a: ServeArgs) -> anyhow::Result<ExitCod
     })?;
     let m = &report.metrics;
     eprintln!(
-        "otel-llm-cost: received {} spans, exported {}, not delivered {} {:?}",
+        "otel-llm-cost: received {} spans, exported {}, not delivered {} {:?}; lost {}",
         m.spans_received,
         m.spans_exported,
         m.not_delivered_total(),
-        m.spans_not_delivered
+        m.spans_not_delivered,
+        m.lost()
     );
-    Ok(if m.not_delivered_total() == 0 {
+    // Spans refused on receipt as invalid (answered with partial success) were never accepted:
+    // reported above, not a failure. Anything else accepted and not delivered is.
+    Ok(if m.lost() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

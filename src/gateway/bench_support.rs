@@ -27,9 +27,9 @@ pub use super::grpc::EXPORT_PATH;
 use super::assembly::{Assembler, ManualClock, Release};
 use super::config::AssemblyConfig;
 use super::export::{encode_within, BatchLimits};
-use super::grpc::decode_request;
 use super::pipeline::price_release;
 use super::proto_span::{split, GatewaySpan};
+use super::receive::decode_request;
 use crate::engine::{Engine, EngineOptions};
 use crate::pricing::Catalog;
 use crate::semconv::DEFAULT_PREFIX;
@@ -480,4 +480,37 @@ pub fn decode_encode_wire(bytes: &[u8]) -> Result<Vec<bytes::Bytes>, String> {
 /// The ceiling: plain prost decode + encode of the same bytes.
 pub fn decode_encode(bytes: &[u8]) -> Result<Vec<u8>, String> {
     Ok(decode_request(bytes)?.encode_to_vec())
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`getconf CLK_TCK`, 100 if unknown).
+fn clk_tck() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// CPU time (user + system) a process has used, in seconds (Linux `/proc/<pid>/stat`).
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces), closed by ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ut: f64 = f.get(11)?.parse().ok()?;
+    let st: f64 = f.get(12)?.parse().ok()?;
+    Some((ut + st) / clk_tck())
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`).
+pub fn process_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

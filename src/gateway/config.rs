@@ -84,6 +84,24 @@ pub const DEFAULT_METRICS_ENDPOINT: &str = "127.0.0.1:8888";
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// Default time allowed at shutdown to release buffered traces and drain the export queue.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default memory budget of requests being received (bodies compressed and decompressed,
+/// decoding), both receivers together: 512 MiB, eight times the default request limit (a
+/// request of typical spans needs about five times its size: its body and the decoded structs,
+/// measured in tests/decode_memory.rs).
+pub const DEFAULT_RECEIVER_MEMORY_BYTES: usize = 512 * 1024 * 1024;
+/// Default time a new connection has to complete its first request's headers (TLS handshake
+/// included).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time a request's body has to arrive, from its headers.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time a connection may stay open with no request under way, after its last one.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default most connections open at once per receiver listener (gRPC, HTTP).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default most connections open at once to `/metrics` and `/healthz`.
+pub const DEFAULT_METRICS_MAX_CONNECTIONS: usize = 64;
+/// Share of `memory_limiter.limit_mib` the receivers' memory budget gets, in percent.
+pub const MEMORY_LIMITER_RECEIVER_PERCENT: usize = 20;
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`: base URL; `/v1/traces` is appended for HTTP.
 pub const ENV_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
@@ -183,10 +201,59 @@ pub struct OtlpReceiverConfig {
     /// `RESOURCE_EXHAUSTED`). Default: 100.
     #[serde(default = "default_ratio")]
     pub max_decompression_ratio: usize,
+    /// Memory budget of requests being received, both protocols together: bodies as sent and
+    /// decompressed, and the memory decoding them takes (bounded before decoding, from the
+    /// request's structure), plus 16 KiB per request. A request that cannot reserve what it
+    /// needs is refused at once: with the retryable status (gRPC `UNAVAILABLE` + `RetryInfo`,
+    /// HTTP 503 + `Retry-After`) while other requests hold the budget, for good (HTTP 413 /
+    /// `RESOURCE_EXHAUSTED`, naming this field) when it alone needs more. With
+    /// `memory_limiter.limit_mib` it is at most 20 % of the limit. A request of typical spans
+    /// needs about five times its size; give at least the largest request limit.
+    /// Default: 536870912 (512 MiB).
+    #[serde(default = "default_receiver_memory")]
+    pub max_memory_bytes: usize,
+    /// Time a new connection has to complete its first request's headers (a TLS handshake
+    /// included); then it is closed. Default: `10s`.
+    #[serde(default = "default_header_timeout", deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// Time a request's body has to arrive, from its headers (a body that never ends, or
+    /// shorter than its `Content-Length`, is answered HTTP 408 / `DEADLINE_EXCEEDED`).
+    /// Default: `30s`.
+    #[serde(default = "default_body_timeout", deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    /// Time a connection may stay open with no request under way (idle, or sending the next
+    /// request's headers), after its last one; then it is closed (HTTP/2: GOAWAY).
+    /// Default: `60s`.
+    #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Most connections open at once, per receiver (gRPC and HTTP each). Further clients wait
+    /// in the listen backlog until one closes. Default: 512.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 fn default_ratio() -> usize {
     DEFAULT_MAX_DECOMPRESSION_RATIO
+}
+
+fn default_receiver_memory() -> usize {
+    DEFAULT_RECEIVER_MEMORY_BYTES
+}
+
+fn default_header_timeout() -> Duration {
+    DEFAULT_HEADER_READ_TIMEOUT
+}
+
+fn default_body_timeout() -> Duration {
+    DEFAULT_BODY_READ_TIMEOUT
+}
+
+fn default_idle_timeout() -> Duration {
+    DEFAULT_IDLE_TIMEOUT
+}
+
+fn default_max_connections() -> usize {
+    DEFAULT_MAX_CONNECTIONS
 }
 
 impl Default for OtlpReceiverConfig {
@@ -195,6 +262,11 @@ impl Default for OtlpReceiverConfig {
             protocols: Protocols::both(),
             auth: None,
             max_decompression_ratio: DEFAULT_MAX_DECOMPRESSION_RATIO,
+            max_memory_bytes: DEFAULT_RECEIVER_MEMORY_BYTES,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -867,12 +939,58 @@ pub struct MetricsConfig {
     /// `host:port` of `/metrics` (Prometheus text) and `/healthz`; empty disables.
     /// Default: `127.0.0.1:8888`.
     pub endpoint: String,
+    /// As `receivers.otlp.header_read_timeout`, for this endpoint. Default: `10s`.
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// As `receivers.otlp.body_read_timeout`, for this endpoint. Default: `10s`.
+    #[serde(deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
+    /// As `receivers.otlp.idle_timeout`, for this endpoint. Default: `60s`.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Most connections open at once to this endpoint. Default: 64.
+    pub max_connections: usize,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             endpoint: DEFAULT_METRICS_ENDPOINT.to_owned(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_connections: DEFAULT_METRICS_MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Bounds on a listener's connections, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Time a new connection has to complete its first request's headers.
+    pub header_read_timeout: Duration,
+    /// Time for a request's body to arrive.
+    pub body_read_timeout: Duration,
+    /// Time a connection may stay idle after a request.
+    pub idle_timeout: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+}
+
+impl ConnectionLimits {
+    /// Validates; `section` names the fields in problems.
+    fn check(&self, section: &str, problems: &mut Vec<String>) {
+        for (name, d) in [
+            ("header_read_timeout", self.header_read_timeout),
+            ("body_read_timeout", self.body_read_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if d.is_zero() {
+                problems.push(format!("{section}.{name}: must be greater than 0"));
+            }
+        }
+        if self.max_connections == 0 {
+            problems.push(format!("{section}.max_connections: must be at least 1"));
         }
     }
 }
@@ -911,7 +1029,8 @@ pub struct MemoryLimiterConfig {
     /// Resident memory limit in MiB; `0` turns the limiter off. When set, the assembly buffer
     /// gets at most 30 % of it (`assembly.max_bytes` is lowered to that), the export queue at
     /// most 10 % (encoded bytes; full means the retryable refusal; a persistent queue's disk
-    /// budget is lowered to the same, as it is read into memory at start), a request at most
+    /// budget is lowered to the same, as it is read into memory at start), requests being
+    /// received at most 20 % (`receivers.otlp.max_memory_bytes`), a request at most
     /// 1/32 of it (the receivers' size limits are lowered), and while the process's resident
     /// memory (Linux `/proc/self/status` VmRSS) is above 85 % of the limit, and the gateway's
     /// own buffers hold at least 5 % of it, receivers answer with the retryable status (gRPC
@@ -939,10 +1058,10 @@ pub struct MemoryLimit {
     pub refuse_above_bytes: usize,
     /// Refusing stops again below this (75 % of the limit).
     pub resume_below_bytes: usize,
-    /// The gateway's own buffers (assembly + export queue) must hold at least this (5 % of the
-    /// limit) for it to refuse, and it resumes when they hold less than half of it: when resident
-    /// memory is high for another reason (the allocator keeping freed pages, a host process),
-    /// refusing data could not bring it down.
+    /// The gateway's own buffers (assembly, export queue, requests being received) must hold
+    /// at least this (5 % of the limit) for it to refuse, and it resumes when they hold less
+    /// than half of it: when resident memory is high for another reason (the allocator keeping
+    /// freed pages, a host process), refusing data could not bring it down.
     pub own_floor_bytes: usize,
     /// How often resident memory is read.
     pub check_interval: Duration,
@@ -953,7 +1072,9 @@ pub struct MemoryLimit {
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// Time allowed on SIGTERM/SIGINT to release every buffered trace and drain the export
-    /// queue; what is still undelivered then is logged and counted. Default: `10s`.
+    /// queue (receivers stop at once: stalled connections are dropped, requests past their
+    /// body answered first); what is still undelivered then is logged and counted, an export
+    /// request already sent may be answered up to 1 s later. Default: `10s`.
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
 }
@@ -1001,6 +1122,12 @@ pub struct GatewaySettings {
     pub auth_token: Option<Secret>,
     /// Largest decompressed/compressed ratio of a request above 1 MiB decompressed.
     pub max_decompression_ratio: usize,
+    /// Memory budget of requests being received (both receivers).
+    pub receiver_memory_bytes: usize,
+    /// Bounds on each receiver's connections.
+    pub receiver_connections: ConnectionLimits,
+    /// Bounds on the metrics endpoint's connections.
+    pub metrics_connections: ConnectionLimits,
     /// Assembly limits.
     pub assembly: AssemblyConfig,
     /// Pricing (paths already resolved).
@@ -1210,6 +1337,33 @@ impl GatewayConfig {
         if max_decompression_ratio == 0 {
             problems.push("receivers.otlp.max_decompression_ratio: must be at least 1".into());
         }
+        let o = &self.receivers.otlp;
+        let mut receiver_memory_bytes = o.max_memory_bytes;
+        let largest_request = match (&p.grpc, &p.http) {
+            (Some(_), Some(_)) => grpc_max.max(http_max),
+            (Some(_), None) => grpc_max,
+            (None, _) => http_max,
+        };
+        if receiver_memory_bytes < largest_request.max(1024 * 1024) {
+            problems.push(format!(
+                "receivers.otlp.max_memory_bytes: {receiver_memory_bytes} cannot hold one request of the size limit ({largest_request} bytes); give at least that (1 MiB at least)"
+            ));
+        }
+        let receiver_connections = ConnectionLimits {
+            header_read_timeout: o.header_read_timeout,
+            body_read_timeout: o.body_read_timeout,
+            idle_timeout: o.idle_timeout,
+            max_connections: o.max_connections,
+        };
+        receiver_connections.check("receivers.otlp", &mut problems);
+        let m = &self.telemetry.metrics;
+        let metrics_connections = ConnectionLimits {
+            header_read_timeout: m.header_read_timeout,
+            body_read_timeout: m.body_read_timeout,
+            idle_timeout: m.idle_timeout,
+            max_connections: m.max_connections,
+        };
+        metrics_connections.check("telemetry.metrics", &mut problems);
 
         // Assembly.
         let a = &self.assembly;
@@ -1476,6 +1630,8 @@ impl GatewayConfig {
             let limit = ml.limit_mib.saturating_mul(1024 * 1024);
             assembly.max_bytes = assembly.max_bytes.min(limit / 100 * 30);
             queue.max_memory_bytes = queue.max_memory_bytes.min(limit / 100 * 10);
+            receiver_memory_bytes =
+                receiver_memory_bytes.min(limit / 100 * MEMORY_LIMITER_RECEIVER_PERCENT);
             // Everything a persistent queue holds is read into memory at start.
             queue.max_bytes = queue.max_bytes.min(queue.max_memory_bytes);
             // A request is decoded whole (several times its size) before any check can refuse.
@@ -1501,6 +1657,9 @@ impl GatewayConfig {
             http_tls,
             auth_token,
             max_decompression_ratio,
+            receiver_memory_bytes,
+            receiver_connections,
+            metrics_connections,
             assembly,
             pricing,
             exporter: ExporterSettings {
@@ -1805,6 +1964,8 @@ mod tests {
             500 * mib / 100 * 10,
             "disk queue fits memory"
         );
+        assert_eq!(on.receiver_memory_bytes, 500 * mib / 100 * 20);
+        assert_eq!(off.receiver_memory_bytes, DEFAULT_RECEIVER_MEMORY_BYTES);
         assert_eq!(on.grpc_max_request_bytes, 500 * mib / 32);
         assert_eq!(on.http_max_request_bytes, 500 * mib / 32);
         assert_eq!(off.grpc_max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
@@ -1833,6 +1994,51 @@ mod tests {
             "memory_limiter.limit_mib: must be at least 64",
             "memory_limiter.check_interval",
             "exporter.queue.max_memory_bytes",
+        ] {
+            assert!(err.contains(p), "{p} not in {err}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_are_validated() {
+        let s = parse("exporter: {endpoint: 'c:4317'}")
+            .resolve(&no_env)
+            .unwrap();
+        assert_eq!(
+            s.receiver_connections,
+            ConnectionLimits {
+                header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+                idle_timeout: DEFAULT_IDLE_TIMEOUT,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+            }
+        );
+        assert_eq!(
+            s.metrics_connections.max_connections,
+            DEFAULT_METRICS_MAX_CONNECTIONS
+        );
+        let s = parse(
+            "exporter: {endpoint: 'c:4317'}\nreceivers: {otlp: {header_read_timeout: 2s, max_connections: 7, max_memory_bytes: 2097152, protocols: {grpc: {max_recv_msg_size_mib: 1}}}}",
+        )
+        .resolve(&no_env)
+        .unwrap();
+        assert_eq!(
+            s.receiver_connections.header_read_timeout,
+            Duration::from_secs(2)
+        );
+        assert_eq!(s.receiver_connections.max_connections, 7);
+        assert_eq!(s.receiver_memory_bytes, 2 << 20);
+        let err = parse(
+            "exporter: {endpoint: 'c:4317'}\nreceivers: {otlp: {body_read_timeout: 0s, max_connections: 0, max_memory_bytes: 5}}\ntelemetry: {metrics: {idle_timeout: 0s}}",
+        )
+        .resolve(&no_env)
+        .unwrap_err()
+        .to_string();
+        for p in [
+            "receivers.otlp.body_read_timeout",
+            "receivers.otlp.max_connections",
+            "receivers.otlp.max_memory_bytes",
+            "telemetry.metrics.idle_timeout",
         ] {
             assert!(err.contains(p), "{p} not in {err}");
         }

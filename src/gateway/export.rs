@@ -26,7 +26,7 @@ use tonic::transport::Channel;
 
 use super::config::{Compression, ExporterProtocol, ExporterSettings, RetryConfig};
 use super::grpc::EXPORT_PATH;
-use super::metrics::{Metrics, NotDelivered};
+use super::metrics::{Metrics, NotDelivered, TooLarge};
 use super::persist::{Checkpoint, Wal};
 use super::proto_span::{
     resource_wire_len, scope_wire_len, GatewaySpan, Origin, ResourceInfo, ScopeInfo,
@@ -61,6 +61,16 @@ pub(crate) struct ExportQueue {
     in_flight_bytes: AtomicUsize,
     closed: AtomicBool,
     wal: Option<Wal>,
+}
+
+/// Whether a request fits the queue's room ([`ExportQueue::room_for`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Room {
+    Fits,
+    /// Not now: the retryable refusal.
+    Later,
+    /// Never: more than the whole queue; the message names the limit.
+    Never(TooLarge, String),
 }
 
 /// Most spans and bytes in one export request.
@@ -215,11 +225,38 @@ impl ExportQueue {
         self
     }
 
-    /// `true` when receivers must refuse.
-    pub(crate) fn is_full(&self) -> bool {
-        self.queued() + self.in_flight() >= self.capacity
-            || self.memory_bytes() >= self.max_memory
-            || self.wal.as_ref().is_some_and(Wal::is_full)
+    /// Whether a request of `spans` spans and `bytes` encoded bytes fits now: its spans and
+    /// bytes added to what is queued and being exported stay within `size` and
+    /// `max_memory_bytes` (and the persistent queue's disk budget has room). A request larger
+    /// than the whole queue never fits, whatever it holds: it is refused for good, not
+    /// admitted whole (admitted, its spans would all reach the queue at once, past its bound).
+    pub(crate) fn room_for(&self, spans: usize, bytes: usize) -> Room {
+        if spans > self.capacity {
+            return Room::Never(
+                TooLarge::QueueSize,
+                format!(
+                    "request of {spans} spans exceeds exporter.queue.size ({}); send smaller requests",
+                    self.capacity
+                ),
+            );
+        }
+        if bytes > self.max_memory {
+            return Room::Never(
+                TooLarge::QueueMemory,
+                format!(
+                    "request of {bytes} bytes exceeds exporter.queue.max_memory_bytes ({}); send smaller requests",
+                    self.max_memory
+                ),
+            );
+        }
+        let fits = self.queued() + self.in_flight() + spans <= self.capacity
+            && self.memory_bytes() + bytes <= self.max_memory
+            && !self.wal.as_ref().is_some_and(Wal::is_full);
+        if fits {
+            Room::Fits
+        } else {
+            Room::Later
+        }
     }
 
     pub(crate) fn queued(&self) -> usize {
@@ -725,9 +762,20 @@ pub(crate) async fn send_with_retry(
     let start = Instant::now();
     let mut backoff = Backoff::new(cfg, seed);
     loop {
+        // Past the deadline nothing new is sent; a request already sent gets its answer until
+        // the deadline plus IN_FLIGHT_GRACE, so what the downstream acknowledged is counted
+        // exported (issue 13, B2: requests abandoned the moment they were sent reached the
+        // downstream and were counted "not delivered").
+        if deadline_is_past(deadline) {
+            return Outcome::Failed(
+                NotDelivered::Shutdown,
+                "not sent: the shutdown deadline had passed".into(),
+            );
+        }
         let attempt = tokio::select! {
+            biased;
             r = client.send(body) => r,
-            _ = deadline_passed(deadline) => return Outcome::Failed(NotDelivered::Shutdown, "shutdown deadline passed during export".into()),
+            _ = deadline_passed(deadline, IN_FLIGHT_GRACE) => return Outcome::Failed(NotDelivered::Shutdown, "sent, but no answer by the shutdown deadline: the downstream may have received these spans".into()),
         };
         let err = match attempt {
             Ok(ps) => return Outcome::Delivered(ps),
@@ -747,16 +795,29 @@ pub(crate) async fn send_with_retry(
         metrics.export_retry();
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = deadline_passed(deadline) => return Outcome::Failed(NotDelivered::Shutdown, format!("shutdown deadline passed while retrying: {}", err.message)),
+            _ = deadline_passed(deadline, Duration::ZERO) => return Outcome::Failed(NotDelivered::Shutdown, format!("shutdown deadline passed while retrying: {}", err.message)),
         }
     }
 }
 
-/// Resolves once the shutdown deadline is set and has passed.
-pub(crate) async fn deadline_passed(rx: &mut watch::Receiver<Option<tokio::time::Instant>>) {
+/// How long past the shutdown deadline an export request already sent may take to be
+/// answered (its spans then count as exported, or not delivered, by the answer).
+pub(crate) const IN_FLIGHT_GRACE: Duration = Duration::from_secs(1);
+
+/// Whether the shutdown deadline is set and has passed.
+fn deadline_is_past(rx: &watch::Receiver<Option<tokio::time::Instant>>) -> bool {
+    rx.borrow()
+        .is_some_and(|at| tokio::time::Instant::now() >= at)
+}
+
+/// Resolves once the shutdown deadline is set and `extra` past it.
+pub(crate) async fn deadline_passed(
+    rx: &mut watch::Receiver<Option<tokio::time::Instant>>,
+    extra: Duration,
+) {
     loop {
         let current = *rx.borrow_and_update();
-        match current {
+        match current.map(|at| at + extra) {
             Some(at) => {
                 tokio::select! {
                     _ = tokio::time::sleep_until(at) => return,
@@ -790,8 +851,9 @@ pub(crate) async fn consumer(
     let mut seed = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ std::process::id() as u64;
     loop {
         let batch = tokio::select! {
+            biased;
+            _ = deadline_passed(&mut deadline, Duration::ZERO) => None,
             b = queue.pop() => b,
-            _ = deadline_passed(&mut deadline) => None,
         };
         let Some(batch) = batch else {
             return;
@@ -1128,13 +1190,31 @@ mod tests {
             },
         );
         q.push((1..=3).map(|i| span(1, i, 0, &[])).collect());
-        assert!(q.is_full());
+        assert_eq!(q.room_for(1, 0), Room::Later);
         let b = q.try_pop().unwrap_or_default();
         assert_eq!(b.len(), 2);
-        assert!(q.is_full());
+        assert_eq!(q.room_for(1, 0), Room::Later, "in flight still counts");
         q.done(b, true);
-        assert!(!q.is_full());
+        assert_eq!(q.room_for(2, 0), Room::Fits);
+        assert_eq!(q.room_for(3, 0), Room::Later, "2 free, 1 queued");
         assert_eq!(q.take_all(), 1);
+    }
+
+    #[test]
+    fn a_request_larger_than_the_whole_queue_never_fits() {
+        // Guards B3 of issue 13: a 1M-span request with queue.size 100,000 was admitted whole.
+        let q = ExportQueue::new(100, BatchLimits::default()).with_max_memory(1000);
+        assert_eq!(q.room_for(100, 1000), Room::Fits);
+        let Room::Never(limit, m) = q.room_for(101, 10) else {
+            panic!("101 spans fit a queue of 100")
+        };
+        assert_eq!(limit, TooLarge::QueueSize);
+        assert!(m.contains("exporter.queue.size (100)"), "{m}");
+        let Room::Never(limit, m) = q.room_for(1, 1001) else {
+            panic!("1001 bytes fit 1000")
+        };
+        assert_eq!(limit, TooLarge::QueueMemory);
+        assert!(m.contains("max_memory_bytes (1000)"), "{m}");
     }
 
     #[test]

@@ -1,18 +1,20 @@
 //! OTLP/gRPC receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
 //!
 //! ```text
-//! gRPC frame (gzip ok, size-limited before and after decompression) -> raw bytes -> prost decode
-//!   -> Pipeline::export -> ExportTraceServiceResponse | INVALID_ARGUMENT | UNAVAILABLE + RetryInfo
+//! one length-prefixed message (<= limit, memory budget, body_read_timeout; a second one is
+//!   refused) -> gunzip (grpc-encoding: gzip; size and ratio limits, as HTTP) -> scan -> admit
+//!   -> prost decode -> Pipeline::export                                       (receive.rs)
+//!   -> ExportTraceServiceResponse | INVALID_ARGUMENT | RESOURCE_EXHAUSTED | DEADLINE_EXCEEDED
+//!      | UNAVAILABLE + RetryInfo
 //! ```
 //!
-//! The service is written by hand (as tonic's generated code would be) around a codec that
-//! hands over raw bytes, so a malformed message is answered `INVALID_ARGUMENT` with the decode
-//! error, as the OTLP spec asks (tonic's generated server would answer `INTERNAL`).
+//! The service is written by hand (as tonic's generated code would be) and reads the request
+//! itself, so a malformed message is answered `INVALID_ARGUMENT` with the decode error, as the
+//! OTLP spec asks (tonic's generated server would answer `INTERNAL`), a unary call carrying a
+//! second message is refused (tonic would ignore it), and every byte it holds counts against
+//! the receivers' memory budget.
 //!
-//! Before tonic sees a request: the bearer token is checked (`UNAUTHENTICATED` without it), the
-//! body is collected up to the size limit, and gzip frames are decompressed here with the same
-//! size and ratio limits as the HTTP receiver (`RESOURCE_EXHAUSTED` past them), then handed to
-//! tonic uncompressed.
+//! Before the body is read the bearer token is checked (`UNAUTHENTICATED` without it).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,21 +23,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use http_body_util::BodyExt;
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tonic::codec::{
-    Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder,
-};
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{http, Body, Service, StdError};
 use tonic::{Code, Status};
 
 use super::auth::{BearerAuth, UNAUTHENTICATED};
-use super::http::{gunzip, redact_quoted, BodyError};
-use super::metrics::Protocol;
-use super::pipeline::{ExportError, Pipeline};
+use super::budget::{MemoryBudget, Reservation};
+use super::metrics::{Protocol, TooLarge};
+use super::pipeline::Pipeline;
+use super::receive::{self, Format, Received, Refusal};
 use super::rpc_status;
 
 const SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
@@ -91,50 +91,6 @@ impl Decoder for RawDecoder {
     }
 }
 
-/// Decodes an OTLP/protobuf request; the error says what is wrong.
-pub(crate) fn decode_request(b: &[u8]) -> Result<ExportTraceServiceRequest, String> {
-    ExportTraceServiceRequest::decode(b)
-        .map_err(|e| format!("invalid OTLP/protobuf ExportTraceServiceRequest: {e}"))
-}
-
-struct ExportSvc(Arc<Pipeline>);
-
-impl tonic::server::UnaryService<Bytes> for ExportSvc {
-    type Response = ExportTraceServiceResponse;
-    type Future = BoxFuture<tonic::Response<Self::Response>, Status>;
-
-    fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
-        let pipeline = self.0.clone();
-        Box::pin(async move {
-            let bytes = request.into_inner();
-            let req = match decode_request(&bytes) {
-                Ok(r) => r,
-                Err(m) => {
-                    pipeline.malformed(Protocol::Grpc, &redact_quoted(&m));
-                    return Err(Status::invalid_argument(m));
-                }
-            };
-            match pipeline.export(req, Some(bytes)).await {
-                Ok(partial_success) => Ok(tonic::Response::new(ExportTraceServiceResponse {
-                    partial_success,
-                })),
-                Err(ExportError::Unavailable {
-                    message,
-                    retry_after,
-                }) => Err(Status::with_details(
-                    Code::Unavailable,
-                    message.clone(),
-                    Bytes::from(rpc_status::with_retry_delay(
-                        Code::Unavailable as i32,
-                        &message,
-                        retry_after,
-                    )),
-                )),
-            }
-        })
-    }
-}
-
 /// The gRPC service, to add to a tonic server.
 #[derive(Clone)]
 pub(crate) struct OtlpGrpcService {
@@ -162,34 +118,209 @@ impl OtlpGrpcService {
 
 const GRPC_ENCODING: &str = "grpc-encoding";
 
-/// Rewrites the length-prefixed gRPC frames of a body: compressed ones (flag 1) are gunzipped
-/// within the limits and re-emitted uncompressed. A truncated frame is left for tonic to refuse.
-fn decompress_frames(body: &[u8], max: usize, ratio: usize) -> Result<Bytes, Status> {
-    let mut out = BytesMut::with_capacity(body.len());
-    let mut rest = body;
-    while rest.len() >= 5 {
-        let flag = rest[0];
-        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
-        let Some(payload) = rest.get(5..5 + len) else {
-            break;
-        };
-        if flag & 1 == 1 {
-            let plain = gunzip(payload, max, ratio).map_err(|e| match e {
-                BodyError::TooLarge(m) => Status::resource_exhausted(m),
-                BodyError::Malformed(m) | BodyError::Unsupported(m) => Status::invalid_argument(m),
-            })?;
-            let plain_len = u32::try_from(plain.len())
-                .map_err(|_| Status::resource_exhausted("message over 4 GiB"))?;
-            out.put_u8(flag & !1);
-            out.put_u32(plain_len);
-            out.put_slice(&plain);
-        } else {
-            out.put_slice(&rest[..5 + len]);
-        }
-        rest = &rest[5 + len..];
+/// Checks the gRPC framing of the bytes received so far: one message, of at most `max` bytes.
+/// Refuses as soon as the header announces too much or a second message starts.
+fn one_message(b: &[u8], max: usize) -> Result<(), Refusal> {
+    if b.len() < 5 {
+        return Ok(());
     }
-    out.put_slice(rest);
-    Ok(out.freeze())
+    if b[0] > 1 {
+        return Err(Refusal::Malformed(format!(
+            "invalid gRPC message flags {:#04x}",
+            b[0]
+        )));
+    }
+    let len = u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as usize;
+    if len > max {
+        return Err(Refusal::TooLarge(
+            TooLarge::Size,
+            format!(
+                "message of {len} bytes exceeds the limit of {max} bytes (max_recv_msg_size_mib)"
+            ),
+        ));
+    }
+    if b.len() > 5 + len {
+        return Err(Refusal::Malformed(
+            "a unary call carries exactly one message; a second one was sent".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The one message of a body read whole: (compressed, payload).
+fn message(body: Received) -> Result<(bool, Received), Refusal> {
+    let b = &body.bytes;
+    if b.is_empty() {
+        return Err(Refusal::Malformed(
+            "a unary call carries exactly one message; none was sent".into(),
+        ));
+    }
+    let len = if b.len() >= 5 {
+        u32::from_be_bytes([b[1], b[2], b[3], b[4]]) as usize
+    } else {
+        usize::MAX
+    };
+    if b.len() != len.saturating_add(5) {
+        return Err(Refusal::Malformed("truncated gRPC message".into()));
+    }
+    let compressed = b[0] == 1;
+    Ok((
+        compressed,
+        Received {
+            bytes: body.bytes.slice(5..),
+            reserved: body.reserved,
+        },
+    ))
+}
+
+/// Reads, decompresses and exports one call's message.
+async fn receive<B>(
+    pipeline: &Pipeline,
+    headers: &http::HeaderMap,
+    body: B,
+    max: usize,
+    ratio: usize,
+) -> Result<Option<ExportTracePartialSuccess>, Refusal>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<StdError>,
+{
+    let mut res = receive::reserve(pipeline)?;
+    let raw = receive::read_body(
+        body,
+        max.saturating_add(5),
+        "receivers.otlp.protocols.grpc.max_recv_msg_size_mib",
+        &mut res,
+        |b| one_message(b, max),
+    )
+    .await?;
+    let encoding = headers.get(GRPC_ENCODING).and_then(|v| v.to_str().ok());
+    let plain = unframe(raw, encoding, max, ratio, &mut res)?;
+    receive::export(pipeline, Format::Protobuf, plain, res).await
+}
+
+/// The message of a call's body, decompressed if its flag says so.
+fn unframe(
+    raw: Received,
+    encoding: Option<&str>,
+    max: usize,
+    ratio: usize,
+    res: &mut Reservation,
+) -> Result<Received, Refusal> {
+    let (compressed, payload) = message(raw)?;
+    Ok(if compressed {
+        match encoding.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            Some("gzip") => receive::gunzip_received(payload, max, ratio, res)?,
+            None | Some("identity") => {
+                return Err(Refusal::Malformed(
+                    "the message is flagged compressed but grpc-encoding names no compression"
+                        .into(),
+                ))
+            }
+            Some(other) => {
+                return Err(Refusal::Unsupported(format!(
+                    "unsupported grpc-encoding '{other}'; use gzip or none"
+                )))
+            }
+        }
+    } else {
+        payload
+    })
+}
+
+/// The fuzz targets' entry: a whole call body through the framing checks, gunzip (as if
+/// `grpc-encoding: gzip`), the scan and the decode; the decoded span count.
+pub(crate) fn fuzz_body(body: &[u8], max: usize) -> Result<usize, String> {
+    let mut res = MemoryBudget::new(usize::MAX)
+        .reserve(0)
+        .map_err(|e| e.message())?;
+    one_message(body, max).map_err(|r| r.message().to_owned())?;
+    let raw = Received {
+        bytes: Bytes::copy_from_slice(body),
+        reserved: 0,
+    };
+    let plain = unframe(
+        raw,
+        Some("gzip"),
+        max,
+        crate::gateway::DEFAULT_MAX_DECOMPRESSION_RATIO,
+        &mut res,
+    )
+    .map_err(|r| r.message().to_owned())?;
+    receive::decode(Format::Protobuf, &plain.bytes)
+        .map(|req| super::proto_span::count_spans(&req))
+        .map_err(|r| r.message().to_owned())
+}
+
+/// The gRPC status of a refusal.
+fn status_of(r: &Refusal) -> Status {
+    let m = r.message().to_owned();
+    match r {
+        Refusal::Malformed(_) => Status::invalid_argument(m),
+        Refusal::Unsupported(_) => Status::unimplemented(m),
+        Refusal::TooLarge(..) => Status::resource_exhausted(m),
+        Refusal::TimedOut(_) => Status::deadline_exceeded(m),
+        Refusal::Busy(_) | Refusal::Unavailable { .. } => {
+            let details = rpc_status::with_retry_delay(
+                Code::Unavailable as i32,
+                &m,
+                r.retry_after().unwrap_or_default(),
+            );
+            Status::with_details(Code::Unavailable, m, Bytes::from(details))
+        }
+    }
+}
+
+/// A successful answer: one response message, then `grpc-status: 0`.
+fn ok_response(
+    partial_success: Option<ExportTracePartialSuccess>,
+) -> http::Response<tonic::body::Body> {
+    let msg = ExportTraceServiceResponse { partial_success }.encode_to_vec();
+    let mut frame = BytesMut::with_capacity(5 + msg.len());
+    frame.put_u8(0);
+    frame.put_u32(u32::try_from(msg.len()).unwrap_or(u32::MAX));
+    frame.put_slice(&msg);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert(Status::GRPC_STATUS, (Code::Ok as i32).into());
+    let mut r = http::Response::new(tonic::body::Body::new(OneMessage {
+        data: Some(frame.freeze()),
+        trailers: Some(trailers),
+    }));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        tonic::metadata::GRPC_CONTENT_TYPE,
+    );
+    r
+}
+
+/// A response body: one data frame, then trailers.
+struct OneMessage {
+    data: Option<Bytes>,
+    trailers: Option<http::HeaderMap>,
+}
+
+impl Body for OneMessage {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        if let Some(d) = this.data.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(d))));
+        }
+        Poll::Ready(
+            this.trailers
+                .take()
+                .map(|t| Ok(http_body::Frame::trailers(t))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.trailers.is_none()
+    }
 }
 
 fn status_response(s: Status) -> http::Response<tonic::body::Body> {
@@ -198,7 +329,7 @@ fn status_response(s: Status) -> http::Response<tonic::body::Body> {
 
 impl<B> Service<http::Request<B>> for OtlpGrpcService
 where
-    B: Body + Send + 'static,
+    B: Body<Data = Bytes> + Send + 'static,
     B::Data: Send,
     B::Error: Into<StdError> + Send + 'static,
 {
@@ -244,64 +375,16 @@ where
         let max = self.max_message_bytes;
         let ratio = self.ratio;
         Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
-            // A frame is its payload plus 5 bytes of header; anything longer is over the limit.
-            let collected = http_body_util::Limited::new(body, max.saturating_add(5))
-                .collect()
-                .await;
-            let raw = match collected {
-                Ok(c) => c.to_bytes(),
-                Err(e) => {
-                    let too_large = e
-                        .downcast_ref::<http_body_util::LengthLimitError>()
-                        .is_some();
-                    let status = if too_large {
-                        Status::resource_exhausted(format!(
-                            "request exceeds the limit of {max} bytes"
-                        ))
-                    } else {
-                        Status::cancelled(format!("reading the request: {e}"))
-                    };
-                    tracing::debug!(reason = %status.message(), "gRPC request refused");
-                    return Ok(status_response(status));
-                }
-            };
-            let gzip = parts
-                .headers
-                .get(GRPC_ENCODING)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-            let raw = if gzip {
-                match decompress_frames(&raw, max, ratio) {
-                    Ok(b) => {
-                        parts.headers.remove(GRPC_ENCODING);
-                        b
+            let (parts, body) = req.into_parts();
+            Ok(
+                match receive(&pipeline, &parts.headers, body, max, ratio).await {
+                    Ok(ps) => ok_response(ps),
+                    Err(r) => {
+                        r.count(&pipeline, Protocol::Grpc);
+                        status_response(status_of(&r))
                     }
-                    Err(s) => {
-                        // Size and ratio refusals are transport limits, as when tonic refused
-                        // them itself: not counted as malformed. Broken gzip is.
-                        if s.code() == Code::InvalidArgument {
-                            pipeline.malformed(Protocol::Grpc, &redact_quoted(s.message()));
-                        } else {
-                            tracing::debug!(reason = %s.message(), "gRPC request refused: too large");
-                        }
-                        return Ok(status_response(s));
-                    }
-                }
-            } else {
-                raw
-            };
-            let req = http::Request::from_parts(
-                parts,
-                tonic::body::Body::new(http_body_util::Full::new(raw)),
-            );
-            let mut enc = EnabledCompressionEncodings::default();
-            enc.enable(CompressionEncoding::Gzip);
-            // The limit bounds the (now uncompressed) message; tonic still decompresses a frame
-            // flagged compressed under another declared encoding, within the same limit.
-            let mut grpc = tonic::server::Grpc::new(RawCodec)
-                .apply_compression_config(enc, enc)
-                .apply_max_message_size_config(Some(max), None);
-            Ok(grpc.unary(ExportSvc(pipeline), req).await)
+                },
+            )
         })
     }
 }
@@ -314,13 +397,6 @@ impl tonic::server::NamedService for OtlpGrpcService {
 mod tests {
     use super::*;
 
-    fn gz(b: &[u8]) -> Vec<u8> {
-        use std::io::Write;
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        e.write_all(b).unwrap();
-        e.finish().unwrap()
-    }
-
     fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
         let mut f = vec![flag];
         f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
@@ -328,31 +404,60 @@ mod tests {
         f
     }
 
-    #[test]
-    fn gzip_frames_are_decompressed_within_the_limits() {
-        let plain = b"hello".repeat(100);
-        let out = decompress_frames(&frame(1, &gz(&plain)), 1 << 20, 100).unwrap();
-        assert_eq!(out.as_ref(), frame(0, &plain).as_slice());
-        // Uncompressed frames pass through untouched.
-        let f = frame(0, b"raw");
-        assert_eq!(decompress_frames(&f, 10, 1).unwrap().as_ref(), f.as_slice());
-        // A bomb: 8 MiB of zeros, ~8 KiB compressed.
-        let bomb = frame(1, &gz(&vec![0u8; 8 << 20]));
-        let err = decompress_frames(&bomb, 64 << 20, 100).unwrap_err();
-        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
-        let err = decompress_frames(&bomb, 1 << 20, usize::MAX).unwrap_err();
-        assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
-        let err = decompress_frames(&frame(1, b"not gzip"), 1 << 20, 100).unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    fn received(b: Vec<u8>) -> Received {
+        Received {
+            bytes: Bytes::from(b),
+            reserved: 0,
+        }
     }
 
     #[test]
-    fn garbage_protobuf_is_a_decode_error_with_a_message() {
-        let err = decode_request(&[0x0a, 0xff, 0xff, 0xff]).unwrap_err();
-        assert!(err.starts_with("invalid OTLP/protobuf"), "{err}");
+    fn a_unary_call_carries_exactly_one_message_within_the_limit() {
+        let one = frame(1, b"hello");
+        assert!(one_message(&one, 10).is_ok());
+        let (compressed, payload) = message(received(one.clone())).unwrap();
+        assert!(compressed);
+        assert_eq!(payload.bytes.as_ref(), b"hello");
+        // A second message is refused as soon as it starts (issue 13, B1).
+        let mut two = one.clone();
+        two.push(0);
         assert!(
-            decode_request(&[]).is_ok(),
-            "an empty message is a valid empty request"
+            matches!(one_message(&two, 10), Err(Refusal::Malformed(m)) if m.contains("second"))
+        );
+        // A header announcing more than the limit is refused before the payload arrives.
+        assert!(matches!(
+            one_message(&frame(0, &[0; 11])[..5], 10),
+            Err(Refusal::TooLarge(TooLarge::Size, _))
+        ));
+        assert!(
+            matches!(message(received(Vec::new())), Err(Refusal::Malformed(m)) if m.contains("none"))
+        );
+        assert!(
+            matches!(message(received(one[..7].to_vec())), Err(Refusal::Malformed(m)) if m.contains("truncated"))
+        );
+        assert!(
+            one_message(&frame(2, b"x"), 10).is_err(),
+            "flags other than 0 and 1"
+        );
+    }
+
+    #[test]
+    fn refusals_map_to_the_otlp_grpc_codes() {
+        let busy = status_of(&Refusal::Busy("b".into()));
+        assert_eq!(busy.code(), Code::Unavailable);
+        assert!(
+            rpc_status::retry_delay(busy.details()).is_some(),
+            "RetryInfo"
+        );
+        let big = status_of(&Refusal::TooLarge(TooLarge::Ratio, "r".into()));
+        assert_eq!(big.code(), Code::ResourceExhausted);
+        assert!(
+            rpc_status::retry_delay(big.details()).is_none(),
+            "not retryable"
+        );
+        assert_eq!(
+            status_of(&Refusal::TimedOut("t".into())).code(),
+            Code::DeadlineExceeded
         );
     }
 }

@@ -70,6 +70,80 @@ pub(crate) enum Protocol {
     Http,
 }
 
+/// Which limit refused a request for good (HTTP 413 / gRPC `RESOURCE_EXHAUSTED`, not retried).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TooLarge {
+    /// The request size limit (compressed, as sent).
+    Size,
+    /// The request size limit, after decompression.
+    Decompressed,
+    /// `max_decompression_ratio`.
+    Ratio,
+    /// The receivers' memory budget could never hold it (`receivers.otlp.max_memory_bytes`).
+    Memory,
+    /// More spans than `exporter.queue.size`.
+    QueueSize,
+    /// More bytes than `exporter.queue.max_memory_bytes`.
+    QueueMemory,
+}
+
+impl TooLarge {
+    const ALL: [TooLarge; 6] = [
+        TooLarge::Size,
+        TooLarge::Decompressed,
+        TooLarge::Ratio,
+        TooLarge::Memory,
+        TooLarge::QueueSize,
+        TooLarge::QueueMemory,
+    ];
+
+    /// Metric label.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TooLarge::Size => "size",
+            TooLarge::Decompressed => "decompressed_size",
+            TooLarge::Ratio => "decompression_ratio",
+            TooLarge::Memory => "memory_budget",
+            TooLarge::QueueSize => "queue_size",
+            TooLarge::QueueMemory => "queue_memory",
+        }
+    }
+}
+
+/// A listener (connection counters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listener {
+    Grpc,
+    Http,
+    Metrics,
+}
+
+impl Listener {
+    const ALL: [Listener; 3] = [Listener::Grpc, Listener::Http, Listener::Metrics];
+
+    /// Metric label, and the name used in logs.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Listener::Grpc => "grpc",
+            Listener::Http => "http",
+            Listener::Metrics => "metrics",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Counters of one listener's connections.
+#[derive(Debug, Default)]
+struct ConnCounters {
+    accepted: AtomicU64,
+    open: AtomicU64,
+    timed_out: AtomicU64,
+    accept_errors: AtomicU64,
+}
+
 /// The counters.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
@@ -89,6 +163,14 @@ pub(crate) struct Metrics {
     export_partial_success: AtomicU64,
     spans_exported: AtomicU64,
     not_delivered: [AtomicU64; 5],
+    /// Requests refused for good by a limit, by protocol then [`TooLarge`].
+    too_large: [[AtomicU64; 6]; 2],
+    /// Requests refused (retryable) because the receivers' memory budget was in use.
+    over_budget: [AtomicU64; 2],
+    /// Requests whose body did not arrive within `body_read_timeout`.
+    timed_out: [AtomicU64; 2],
+    /// Connections, by listener.
+    conns: [ConnCounters; 3],
     /// Exact cost series, fed by the engine for every released trace.
     cost: Arc<CostAggregator>,
 }
@@ -105,6 +187,8 @@ pub(crate) struct Gauges {
     pub queue_bytes: u64,
     /// Appends to the persistent queue's write-ahead log that failed (each refused its request).
     pub queue_append_failures: u64,
+    /// Bytes reserved against the receivers' memory budget (requests being received).
+    pub receiver_bytes: u64,
 }
 
 /// Counter values at one instant (what `/metrics` shows), for tests and the shutdown report.
@@ -122,6 +206,19 @@ pub struct MetricsSnapshot {
     /// Appends to the persistent queue's write-ahead log that failed (each refused its request
     /// with the retryable status, counted in `spans_refused`).
     pub queue_append_failures: u64,
+    /// Requests refused for good by a size, memory or queue limit (413 /
+    /// `RESOURCE_EXHAUSTED`), all limits together.
+    pub requests_too_large: u64,
+    /// Requests refused with the retryable status because the receivers' memory budget was in
+    /// use (their spans are not known: they were not decoded).
+    pub requests_over_budget: u64,
+    /// Requests whose body did not arrive within `body_read_timeout`.
+    pub requests_timed_out: u64,
+    /// Connections closed because they sent no request in time (header or idle timeout), all
+    /// listeners.
+    pub connections_timed_out: u64,
+    /// Failed `accept()` calls (e.g. out of file descriptors), all listeners.
+    pub accept_errors: u64,
     /// Spans whose trace had already been released, priced and forwarded alone.
     pub spans_late: u64,
     /// Traces released, by reason (`root`, `timeout`, `span_limit`, `evicted`, `shutdown`).
@@ -152,6 +249,17 @@ impl MetricsSnapshot {
         self.spans_not_delivered.values().sum()
     }
 
+    /// Spans accepted and then lost: not delivered for any reason but `invalid_span` (those
+    /// were refused on receipt, with partial success, and never accepted).
+    pub fn lost(&self) -> u64 {
+        self.not_delivered_total()
+            - self
+                .spans_not_delivered
+                .get(NotDelivered::InvalidSpan.as_str())
+                .copied()
+                .unwrap_or(0)
+    }
+
     /// `spans_received == spans_exported + not delivered + buffered + queued + exporting`.
     pub fn balanced(&self) -> bool {
         self.spans_received
@@ -160,6 +268,46 @@ impl MetricsSnapshot {
                 + self.spans_buffered
                 + self.spans_queued
                 + self.spans_exporting
+    }
+}
+
+/// At most one log line per `every` for a kind of event that an attacker can repeat at will
+/// (refusals, accept errors), so the log stays readable; the events are counted regardless.
+#[derive(Debug)]
+pub(crate) struct LogLimiter {
+    every: std::time::Duration,
+    /// Milliseconds since `start` of the last line (`u64::MAX`: never).
+    last: AtomicU64,
+    suppressed: AtomicU64,
+    start: std::time::Instant,
+}
+
+impl LogLimiter {
+    pub(crate) fn new(every: std::time::Duration) -> LogLimiter {
+        LogLimiter {
+            every,
+            last: AtomicU64::new(u64::MAX),
+            suppressed: AtomicU64::new(0),
+            start: std::time::Instant::now(),
+        }
+    }
+
+    /// `Some(events not logged since the last line)` when this one may be logged.
+    pub(crate) fn allow(&self) -> Option<u64> {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+        let every = u64::try_from(self.every.as_millis()).unwrap_or(u64::MAX);
+        let last = self.last.load(Ordering::Relaxed);
+        let due = last == u64::MAX || now.saturating_sub(last) >= every;
+        if due
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::AcqRel));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
     }
 }
 
@@ -215,6 +363,31 @@ impl Metrics {
     pub(crate) fn exported(&self, n: usize) {
         add(&self.spans_exported, n as u64);
     }
+    pub(crate) fn too_large(&self, p: Protocol, limit: TooLarge) {
+        if let Some(i) = TooLarge::ALL.iter().position(|x| *x == limit) {
+            add(&self.too_large[p as usize][i], 1);
+        }
+    }
+    pub(crate) fn over_budget(&self, p: Protocol) {
+        add(&self.over_budget[p as usize], 1);
+    }
+    pub(crate) fn timed_out(&self, p: Protocol) {
+        add(&self.timed_out[p as usize], 1);
+    }
+    pub(crate) fn connection_opened(&self, l: Listener) {
+        let c = &self.conns[l.index()];
+        add(&c.accepted, 1);
+        add(&c.open, 1);
+    }
+    pub(crate) fn connection_closed(&self, l: Listener) {
+        self.conns[l.index()].open.fetch_sub(1, Ordering::Relaxed);
+    }
+    pub(crate) fn connection_timed_out(&self, l: Listener) {
+        add(&self.conns[l.index()].timed_out, 1);
+    }
+    pub(crate) fn accept_error(&self, l: Listener) {
+        add(&self.conns[l.index()].accept_errors, 1);
+    }
     pub(crate) fn not_delivered(&self, why: NotDelivered, n: usize) {
         if let Some(i) = NotDelivered::ALL.iter().position(|x| *x == why) {
             add(&self.not_delivered[i], n as u64);
@@ -240,6 +413,11 @@ impl Metrics {
             requests_unauthenticated: get(&self.unauthenticated_grpc)
                 + get(&self.unauthenticated_http),
             queue_append_failures: g.queue_append_failures,
+            requests_too_large: self.too_large.iter().flatten().map(get).sum(),
+            requests_over_budget: self.over_budget.iter().map(get).sum(),
+            requests_timed_out: self.timed_out.iter().map(get).sum(),
+            connections_timed_out: self.conns.iter().map(|c| get(&c.timed_out)).sum(),
+            accept_errors: self.conns.iter().map(|c| get(&c.accept_errors)).sum(),
             spans_late: get(&self.traces_released[5]),
             traces_released: ReleaseReason::ALL[..5]
                 .iter()
@@ -313,6 +491,85 @@ impl Metrics {
                 ("protocol=\"http\"", get(&self.unauthenticated_http)),
             ],
         );
+        let protocols = [(Protocol::Grpc, "grpc"), (Protocol::Http, "http")];
+        let mut rows = Vec::new();
+        for (p, pl) in protocols {
+            for (i, l) in TooLarge::ALL.iter().enumerate() {
+                rows.push((
+                    format!("protocol=\"{pl}\",limit=\"{}\"", l.as_str()),
+                    get(&self.too_large[p as usize][i]),
+                ));
+            }
+        }
+        let rows: Vec<(&str, u64)> = rows.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+        counter(
+            &mut o,
+            "otel_llm_cost_requests_too_large_total",
+            "Requests refused for good by a size, memory or queue limit (413 / RESOURCE_EXHAUSTED).",
+            &rows,
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_requests_over_memory_budget_total",
+            "Requests refused with the retryable status: the receivers' memory budget was in use.",
+            &[
+                ("protocol=\"grpc\"", get(&self.over_budget[0])),
+                ("protocol=\"http\"", get(&self.over_budget[1])),
+            ],
+        );
+        counter(
+            &mut o,
+            "otel_llm_cost_requests_timed_out_total",
+            "Requests whose body did not arrive within body_read_timeout.",
+            &[
+                ("protocol=\"grpc\"", get(&self.timed_out[0])),
+                ("protocol=\"http\"", get(&self.timed_out[1])),
+            ],
+        );
+        let per_listener = |f: fn(&ConnCounters) -> &AtomicU64| -> Vec<(String, u64)> {
+            Listener::ALL
+                .iter()
+                .map(|l| {
+                    (
+                        format!("listener=\"{}\"", l.as_str()),
+                        get(f(&self.conns[l.index()])),
+                    )
+                })
+                .collect()
+        };
+        for (name, help, f) in [
+            (
+                "otel_llm_cost_connections_accepted_total",
+                "Connections accepted, by listener.",
+                (|c| &c.accepted) as fn(&ConnCounters) -> &AtomicU64,
+            ),
+            (
+                "otel_llm_cost_connections_timed_out_total",
+                "Connections closed for sending no request within header_read_timeout (new) or idle_timeout (after a request).",
+                |c| &c.timed_out,
+            ),
+            (
+                "otel_llm_cost_accept_errors_total",
+                "Failed accept() calls (e.g. out of file descriptors); accepting backs off.",
+                |c| &c.accept_errors,
+            ),
+        ] {
+            let rows = per_listener(f);
+            let rows: Vec<(&str, u64)> = rows.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+            counter(&mut o, name, help, &rows);
+        }
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_connections_open Connections open, by listener.\n# TYPE otel_llm_cost_connections_open gauge"
+        );
+        for l in Listener::ALL {
+            let _ = writeln!(
+                o,
+                "otel_llm_cost_connections_open{{listener=\"{}\"}} {}",
+                l.as_str(),
+                get(&self.conns[l.index()].open)
+            );
+        }
         counter(
             &mut o,
             "otel_llm_cost_queue_append_failures_total",
@@ -439,6 +696,11 @@ impl Metrics {
                 "otel_llm_cost_queue_bytes",
                 "Encoded bytes held in memory by the export queue (queued and being exported).",
                 g.queue_bytes,
+            ),
+            (
+                "otel_llm_cost_receiver_bytes",
+                "Bytes reserved against the receivers' memory budget (requests being received and decoded).",
+                g.receiver_bytes,
             ),
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -581,6 +843,17 @@ mod tests {
         assert!(text.contains("otel_llm_cost_traces_total{service=\"svc \\\"a\\\"\",workflow=\"wf\",outcome=\"ok\"} 1"));
         let snap = m.snapshot(Gauges::default(), StatsSnapshot::default());
         assert!(snap.balanced());
+    }
+
+    #[test]
+    fn log_limiter_lets_one_line_through_per_period_and_counts_the_rest() {
+        let l = LogLimiter::new(std::time::Duration::from_secs(3600));
+        assert_eq!(l.allow(), Some(0));
+        assert_eq!(l.allow(), None);
+        assert_eq!(l.allow(), None);
+        let every = LogLimiter::new(std::time::Duration::ZERO);
+        assert_eq!(every.allow(), Some(0));
+        assert_eq!(every.allow(), Some(0));
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! [`crate::Engine`], and an OTLP exporter (DESIGN §7).
 //!
 //! ```text
-//! OTLP/gRPC :4317 (grpc.rs) --\                                                    /-- /metrics, /healthz
-//!                              >-- Pipeline (pipeline.rs): admission -> Assembler (assembly.rs)
-//! OTLP/HTTP :4318 (http.rs) --/     -> Engine::price_trace -> ExportQueue -> consumers (export.rs) -> downstream
+//! connections (conn.rs: limits, timeouts)                                            /-- /metrics, /healthz
+//!   OTLP/gRPC :4317 (grpc.rs) --\  body, gunzip, scan, decode  /
+//!                                >-- (receive.rs, budget.rs) --> Pipeline (pipeline.rs): admission -> Assembler (assembly.rs)
+//!   OTLP/HTTP :4318 (http.rs) --/      -> Engine::price_trace -> ExportQueue -> consumers (export.rs) -> downstream
 //! ```
 //!
 //! Start it in process with [`Gateway::start`]; stop it with [`RunningGateway::shutdown`], which
-//! stops accepting, releases every buffered trace, drains the export queue within the
-//! configured deadline and reports what could not be delivered.
+//! stops accepting (stalled connections dropped at once), releases every buffered trace, drains
+//! the export queue within the configured deadline and reports what could not be delivered.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,14 +27,18 @@
 mod assembly;
 mod auth;
 pub mod bench_support;
+mod budget;
 mod config;
+mod conn;
 mod export;
 mod grpc;
 mod http;
 mod metrics;
+mod otlp_scan;
 mod persist;
 mod pipeline;
 mod proto_span;
+mod receive;
 mod rpc_status;
 mod tls;
 mod wire;
@@ -43,7 +48,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use assembly::{Clock, ManualClock, SystemClock};
@@ -55,7 +60,7 @@ use crate::analytics::CostAggregator;
 use crate::engine::{Engine, EngineOptions};
 use crate::pricing::{Catalog, CatalogError};
 use export::{Client, ConsumerSettings, ExportQueue};
-use metrics::{Metrics, NotDelivered};
+use metrics::{Listener, Metrics, NotDelivered};
 use pipeline::Pipeline;
 
 /// Why the gateway could not start.
@@ -110,10 +115,10 @@ pub struct RunningGateway {
     pipeline: Arc<Pipeline>,
     metrics: Arc<Metrics>,
     queue: Arc<ExportQueue>,
-    receivers_stop: Vec<oneshot::Sender<()>>,
-    receivers: Vec<JoinHandle<()>>,
-    metrics_stop: Option<oneshot::Sender<()>>,
-    metrics_task: Option<JoinHandle<()>>,
+    receivers: Vec<conn::Served>,
+    /// Requests whose handler runs on the receivers (shutdown waits for none before draining).
+    requests: Arc<conn::Requests>,
+    metrics_server: Option<conn::Served>,
     ticker: JoinHandle<()>,
     memory_check: Option<JoinHandle<()>>,
     consumers: Vec<JoinHandle<()>>,
@@ -185,6 +190,12 @@ impl Gateway {
             Some(f) => Some(tls::grpc_server_config(f).map_err(GatewayError::Tls)?),
             None => None,
         };
+        let conn_limits = |c: &ConnectionLimits| conn::Limits {
+            header_read_timeout: c.header_read_timeout,
+            body_read_timeout: c.body_read_timeout,
+            idle_timeout: c.idle_timeout,
+            max_connections: c.max_connections,
+        };
         let http_tls = match &s.http_tls {
             Some(f) => Some(tls::server_config(f).map_err(GatewayError::Tls)?),
             None => None,
@@ -209,7 +220,8 @@ impl Gateway {
                 .with_max_memory(s.exporter.queue.max_memory_bytes),
         );
         let assembler = assembly::Assembler::new(s.assembly.clone(), clock);
-        let mut pipeline = Pipeline::new(engine, assembler, queue.clone(), metrics.clone());
+        let mut pipeline = Pipeline::new(engine, assembler, queue.clone(), metrics.clone())
+            .with_receive_budget(s.receiver_memory_bytes);
         if let Some(path) = &s.analytics.records {
             let w = crate::records::RecordWriter::open(path)
                 .map_err(|e| GatewayError::Records(path.display().to_string(), e))?;
@@ -282,83 +294,56 @@ impl Gateway {
             })
         });
 
-        let mut receivers_stop = Vec::new();
         let mut receivers = Vec::new();
+        let requests = Arc::new(conn::Requests::default());
         let mut grpc_addr = None;
         if let Some((l, a)) = grpc_listener {
             grpc_addr = Some(local(&l, "gRPC receiver", a)?);
-            let (tx, rx) = oneshot::channel::<()>();
             let svc = grpc::OtlpGrpcService::new(
                 pipeline.clone(),
                 s.grpc_max_request_bytes,
                 s.max_decompression_ratio,
                 auth.clone(),
             );
-            let mut builder = tonic::transport::Server::builder();
-            if let Some(t) = grpc_tls {
-                builder = builder
-                    .tls_config(t)
-                    .map_err(|e| GatewayError::Tls(e.to_string()))?;
-            }
-            receivers_stop.push(tx);
-            receivers.push(tokio::spawn(async move {
-                let r = builder
-                    .add_service(svc)
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(l),
-                        async {
-                            let _ = rx.await;
-                        },
-                    )
-                    .await;
-                if let Err(e) = r {
-                    tracing::error!(error = %e, "gRPC receiver stopped");
-                }
-            }));
+            receivers.push(conn::serve(
+                l,
+                svc,
+                conn::Options {
+                    listener: Listener::Grpc,
+                    limits: conn_limits(&s.receiver_connections),
+                    http2_only: true,
+                    tls: grpc_tls,
+                },
+                metrics.clone(),
+                requests.clone(),
+            ));
         }
         let mut http_addr = None;
         if let Some((l, a)) = http_listener {
             http_addr = Some(local(&l, "HTTP receiver", a)?);
-            let (tx, rx) = oneshot::channel::<()>();
             let app = http::router(
                 pipeline.clone(),
                 s.http_max_request_bytes,
                 s.max_decompression_ratio,
                 auth.clone(),
             );
-            receivers_stop.push(tx);
-            let stop = async {
-                let _ = rx.await;
-            };
-            let task = match http_tls {
-                Some(cfg) => {
-                    let l = tls::TlsListener::new(l, cfg).map_err(|source| GatewayError::Bind {
-                        what: "HTTP receiver",
-                        addr: a,
-                        source,
-                    })?;
-                    tokio::spawn(async move {
-                        let r = axum::serve(l, app).with_graceful_shutdown(stop).await;
-                        if let Err(e) = r {
-                            tracing::error!(error = %e, "HTTP receiver stopped");
-                        }
-                    })
-                }
-                None => tokio::spawn(async move {
-                    let r = axum::serve(l, app).with_graceful_shutdown(stop).await;
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "HTTP receiver stopped");
-                    }
-                }),
-            };
-            receivers.push(task);
+            receivers.push(conn::serve(
+                l,
+                app,
+                conn::Options {
+                    listener: Listener::Http,
+                    limits: conn_limits(&s.receiver_connections),
+                    http2_only: false,
+                    tls: http_tls,
+                },
+                metrics.clone(),
+                requests.clone(),
+            ));
         }
         let mut metrics_addr = None;
-        let mut metrics_stop = None;
-        let mut metrics_task = None;
+        let mut metrics_server = None;
         if let Some((l, a)) = metrics_listener {
             metrics_addr = Some(local(&l, "metrics", a)?);
-            let (tx, rx) = oneshot::channel::<()>();
             let p = pipeline.clone();
             let app = axum::Router::new()
                 .route(
@@ -377,14 +362,18 @@ impl Gateway {
                     }),
                 )
                 .route("/healthz", axum::routing::get(|| async { "ok\n" }));
-            metrics_stop = Some(tx);
-            metrics_task = Some(tokio::spawn(async move {
-                let _ = axum::serve(l, app)
-                    .with_graceful_shutdown(async {
-                        let _ = rx.await;
-                    })
-                    .await;
-            }));
+            metrics_server = Some(conn::serve(
+                l,
+                app,
+                conn::Options {
+                    listener: Listener::Metrics,
+                    limits: conn_limits(&s.metrics_connections),
+                    http2_only: false,
+                    tls: None,
+                },
+                metrics.clone(),
+                Arc::new(conn::Requests::default()),
+            ));
         }
         tracing::info!(
             grpc = ?grpc_addr, http = ?http_addr, metrics = ?metrics_addr,
@@ -401,10 +390,9 @@ impl Gateway {
             pipeline,
             metrics,
             queue,
-            receivers_stop,
             receivers,
-            metrics_stop,
-            metrics_task,
+            requests,
+            metrics_server,
             ticker,
             memory_check,
             consumers,
@@ -478,15 +466,27 @@ impl RunningGateway {
     pub async fn shutdown(mut self) -> ShutdownReport {
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
         // 1. Stop accepting: requests still arriving are answered with the retryable status.
+        //    Connections are closed at once, except for requests past their body, which are
+        //    answered first: a stalled client (partial header, a body that never ends, an h2
+        //    stream without END_STREAM) holds nothing (issue 13, B2: one stalled connection
+        //    made shutdown wait for the whole deadline before draining, and lose the drain).
         self.pipeline.stop_accepting();
-        for tx in self.receivers_stop.drain(..) {
-            let _ = tx.send(());
+        for r in &self.receivers {
+            r.stop();
         }
-        for h in self.receivers.drain(..) {
-            let abort = h.abort_handle();
-            if tokio::time::timeout_at(deadline, h).await.is_err() {
+        for r in self.receivers.drain(..) {
+            let abort = r.task.abort_handle();
+            if tokio::time::timeout_at(deadline, r.task).await.is_err() {
                 abort.abort();
             }
+        }
+        // No request may add spans after the drain below: wait for the handlers still running
+        // (h2 runs each on a task of its own).
+        if tokio::time::timeout_at(deadline, self.requests.idle())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: requests still being handled at the deadline");
         }
         // 2. Release every buffered trace. Wait for the ticker to be gone first: a tick under
         //    way when it is aborted still finishes (it is synchronous) and would push its
@@ -504,10 +504,9 @@ impl RunningGateway {
         let _ = self.deadline.send(Some(deadline));
         let mut drained_in_time = true;
         for mut h in self.consumers.drain(..) {
-            if tokio::time::timeout_at(deadline + Duration::from_secs(1), &mut h)
-                .await
-                .is_err()
-            {
+            // A request sent before the deadline may be answered until IN_FLIGHT_GRACE after it.
+            let limit = deadline + export::IN_FLIGHT_GRACE + Duration::from_millis(500);
+            if tokio::time::timeout_at(limit, &mut h).await.is_err() {
                 // Wait for the abort to take effect: a poll still running on another worker
                 // could otherwise count its spans after `in_flight` is read below (twice).
                 h.abort();
@@ -554,12 +553,10 @@ impl RunningGateway {
                 "shutdown complete; every span delivered"
             );
         }
-        if let Some(tx) = self.metrics_stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(h) = self.metrics_task.take() {
-            let abort = h.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(1), h)
+        if let Some(m) = self.metrics_server.take() {
+            m.stop();
+            let abort = m.task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(1), m.task)
                 .await
                 .is_err()
             {
@@ -579,10 +576,13 @@ impl Drop for RunningGateway {
         if let Some(h) = &self.memory_check {
             h.abort();
         }
-        for h in self.receivers.iter().chain(self.consumers.iter()) {
-            h.abort();
-        }
-        if let Some(h) = &self.metrics_task {
+        for h in self
+            .receivers
+            .iter()
+            .chain(self.metrics_server.iter())
+            .map(|r| &r.task)
+            .chain(self.consumers.iter())
+        {
             h.abort();
         }
     }
@@ -598,20 +598,49 @@ pub mod fuzzing {
 
     use crate::engine::Engine;
 
-    /// The gRPC receiver's decoder (also the HTTP receiver's for `application/x-protobuf`).
+    /// The receivers' decoder for OTLP/protobuf: the scan (spans, decode bound), then prost.
     pub fn decode_protobuf(b: &[u8]) -> Result<ExportTraceServiceRequest, String> {
-        super::grpc::decode_request(b)
+        super::receive::decode(super::receive::Format::Protobuf, b).map_err(|e| format!("{e:?}"))
     }
 
-    /// The HTTP receiver's decoder for `application/json`.
+    /// The HTTP receiver's decoder for `application/json`: the scan (with its edits), then
+    /// serde.
     pub fn decode_json(b: &[u8]) -> Result<ExportTraceServiceRequest, String> {
-        super::http::decode(super::http::Format::Json, b).map_err(|e| format!("{e:?}"))
+        super::receive::decode(super::receive::Format::Json, b).map_err(|e| format!("{e:?}"))
     }
 
     /// The receivers' gzip path, with its size and ratio limits (the defaults' ratio).
     pub fn gunzip(b: &[u8], limit: usize) -> Result<Vec<u8>, String> {
-        super::http::gunzip(b, limit, super::DEFAULT_MAX_DECOMPRESSION_RATIO)
+        let mut res = super::budget::MemoryBudget::new(usize::MAX)
+            .reserve(0)
+            .map_err(|e| e.message())?;
+        super::receive::gunzip(b, limit, super::DEFAULT_MAX_DECOMPRESSION_RATIO, &mut res)
+            .map(|(v, _)| v)
             .map_err(|e| format!("{e:?}"))
+    }
+
+    /// The scan's verdict on an OTLP/protobuf request: `(spans, decode bound)`, or why it
+    /// cannot be one.
+    pub fn scan_protobuf(b: &[u8]) -> Result<(usize, usize), String> {
+        super::otlp_scan::protobuf(b)
+            .map(|s| (s.spans, s.decode_bytes))
+            .map_err(|(_, m)| m)
+    }
+
+    /// The scan's verdict on an OTLP/JSON request: `(spans, decode bound)`, or why it cannot
+    /// be one.
+    pub fn scan_json(b: &[u8]) -> Result<(usize, usize), String> {
+        super::otlp_scan::json(b)
+            .map(|s| (s.spans, s.decode_bytes))
+            .map_err(|(_, m)| m)
+    }
+
+    /// The gRPC receiver's whole path for one call's body (the length-prefixed message, then
+    /// `grpc-encoding: gzip` if the flag says so, the scan, the decode) with a request limit
+    /// of `max` bytes, the default ratio and an unbounded memory budget. `Ok`: the decoded
+    /// request's span count.
+    pub fn grpc_body(body: &[u8], max: usize) -> Result<usize, String> {
+        super::grpc::fuzz_body(body, max)
     }
 
     /// What the gateway does to a decoded request after admission, minus the assembly timers:

@@ -17,8 +17,8 @@
 //!
 //! - `NNNNNNNNNNNNNNNNNNNN.wal`: records, appended only. A record is
 //!   `len: u32 LE | crc32(payload): u32 LE | payload`, the payload one accepted
-//!   `ExportTraceServiceRequest` in protobuf: the bytes the receiver decoded it from (gRPC), or
-//!   the request encoded again (HTTP: JSON, or protobuf after gunzip). A record's number is its
+//!   `ExportTraceServiceRequest` in protobuf: the (decompressed) protobuf bytes the receiver
+//!   decoded it from, or, for OTLP/JSON, the request encoded again. A record's number is its
 //!   position in the segment (0, 1, ...); its spans are numbered in the order [`split`] yields
 //!   the valid ones (invalid ones were refused on receipt and are refused again, uncounted, on
 //!   replay).

@@ -1,7 +1,8 @@
 //! The handler both receivers share, and what happens to spans after it.
 //!
 //! ```text
-//! receiver -> Pipeline::export(request) -> admission (queue full? shutting down?) -> split
+//! receiver -> Pipeline::admit (room in the queue for it? shutting down?), before decoding
+//!          -> Pipeline::export(request) -> admission again -> split
 //!          [-> write-ahead log, persist.rs] -> Assembler::add -> releases -> Engine::price_trace
 //!          -> cost metrics -> ExportQueue
 //! ticker   -> Pipeline::tick -> Assembler::poll -> (same)
@@ -18,8 +19,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 
 use super::assembly::{Assembler, Release, ReleaseReason};
-use super::export::ExportQueue;
-use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused};
+use super::budget::MemoryBudget;
+use super::export::{ExportQueue, Room};
+use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused, TooLarge};
 use super::persist::{self, AppendError, Wal};
 use super::proto_span::{count_spans, GatewaySpan};
 use crate::engine::Engine;
@@ -35,6 +37,8 @@ pub(crate) enum ExportError {
         message: String,
         retry_after: Duration,
     },
+    /// Refused for good (it could never fit): 413 / `RESOURCE_EXHAUSTED` without `RetryInfo`.
+    TooLarge(TooLarge, String),
 }
 
 /// The shared handler.
@@ -49,6 +53,8 @@ pub(crate) struct Pipeline {
     memory_high: AtomicBool,
     /// JSONL cost records (opt-in), and the attribute prefix they read.
     records: Option<(Mutex<crate::records::RecordWriter>, String)>,
+    /// What requests being received may hold (budget.rs).
+    budget: Arc<MemoryBudget>,
 }
 
 impl Pipeline {
@@ -66,7 +72,24 @@ impl Pipeline {
             accepting: AtomicBool::new(true),
             memory_high: AtomicBool::new(false),
             records: None,
+            budget: MemoryBudget::new(usize::MAX),
         }
+    }
+
+    /// Bounds what requests being received may hold (`receivers.otlp.max_memory_bytes`).
+    pub(crate) fn with_receive_budget(mut self, bytes: usize) -> Pipeline {
+        self.budget = MemoryBudget::new(bytes);
+        self
+    }
+
+    /// The receivers' memory budget.
+    pub(crate) fn budget(&self) -> &Arc<MemoryBudget> {
+        &self.budget
+    }
+
+    /// Whether accepted requests go to a write-ahead log (`exporter.queue.directory`).
+    pub(crate) fn logs_requests(&self) -> bool {
+        self.queue.wal().is_some()
     }
 
     /// Appends a call record per LLM call and a trace record per released trace to `writer`.
@@ -99,16 +122,28 @@ impl Pipeline {
         tracing::debug!(protocol = ?p, %message, "malformed OTLP request refused");
     }
 
-    /// Handles one decoded request. `Ok` carries the partial success to answer, if any; with a
-    /// persistent queue it comes only once the request is in the write-ahead log. `raw`: the
-    /// protobuf bytes `req` was decoded from, when the receiver has them (the log writes them
-    /// as they are instead of encoding `req` again).
-    pub(crate) async fn export(
-        &self,
-        req: ExportTraceServiceRequest,
-        raw: Option<bytes::Bytes>,
-    ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
-        let n = count_spans(&req);
+    /// Counts a request refused for good by `limit` (the receiver answers it).
+    pub(crate) fn too_large(&self, p: Protocol, limit: TooLarge) {
+        self.metrics.too_large(p, limit);
+    }
+
+    /// Counts a request refused because the receivers' memory budget was in use.
+    pub(crate) fn over_budget(&self, p: Protocol) {
+        self.metrics.over_budget(p);
+    }
+
+    /// Counts a request whose body did not arrive in time.
+    pub(crate) fn timed_out(&self, p: Protocol) {
+        self.metrics.timed_out(p);
+    }
+
+    /// Whether a request of `n` spans and `bytes` bytes (its encoded size; for OTLP/JSON its
+    /// text, larger) may come in now: the retryable refusal (counted) while the gateway is
+    /// stopping, over its memory limit, or the export queue has no room for it now; `TooLarge`
+    /// when the queue could never hold it (`exporter.queue.size`, `max_memory_bytes`).
+    /// Receivers ask before decoding (the scan counted the spans), and [`Pipeline::export`]
+    /// again.
+    pub(crate) fn admit(&self, n: usize, bytes: usize) -> Result<(), ExportError> {
         let refusal = if !self.accepting.load(Ordering::Acquire) {
             Some((
                 Refused::ShuttingDown,
@@ -116,10 +151,14 @@ impl Pipeline {
             ))
         } else if n > 0 && self.memory_high.load(Ordering::Acquire) {
             Some((Refused::MemoryLimit, "memory limit reached; retry later"))
-        } else if n > 0 && self.queue.is_full() {
-            Some((Refused::QueueFull, "export queue full; retry later"))
-        } else {
+        } else if n == 0 {
             None
+        } else {
+            match self.queue.room_for(n, bytes) {
+                Room::Fits => None,
+                Room::Later => Some((Refused::QueueFull, "export queue full; retry later")),
+                Room::Never(limit, m) => return Err(ExportError::TooLarge(limit, m)),
+            }
         };
         if let Some((reason, message)) = refusal {
             self.metrics.refused(reason, n);
@@ -128,6 +167,22 @@ impl Pipeline {
                 retry_after: REFUSED_RETRY_AFTER,
             });
         }
+        Ok(())
+    }
+
+    /// Handles one decoded request of `bytes` bytes (see [`Pipeline::admit`]). `Ok` carries
+    /// the partial success to answer, if any; with a persistent queue it comes only once the
+    /// request is in the write-ahead log. `raw`: the protobuf bytes `req` was decoded from,
+    /// when the receiver has them (the log writes them as they are instead of encoding `req`
+    /// again).
+    pub(crate) async fn export(
+        &self,
+        req: ExportTraceServiceRequest,
+        bytes: usize,
+        raw: Option<bytes::Bytes>,
+    ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
+        let n = count_spans(&req);
+        self.admit(n, bytes)?;
         // Accepted means durable: with a persistent queue the request is logged before it is
         // acknowledged (persist.rs); a failed append refuses it.
         let s = match persist::log_request(self.queue.wal(), req, raw).await {
@@ -180,7 +235,8 @@ impl Pipeline {
 
     /// The memory limiter's reading: refuse above the threshold, resume below the lower one.
     pub(crate) fn check_memory(&self, rss: usize, limit: &super::config::MemoryLimit) {
-        let own = self.assembler().buffered_bytes() + self.queue.memory_bytes();
+        let own =
+            self.assembler().buffered_bytes() + self.queue.memory_bytes() + self.budget.used();
         let high = self.memory_high.load(Ordering::Acquire);
         if !high && rss > limit.refuse_above_bytes && own >= limit.own_floor_bytes {
             self.memory_high.store(true, Ordering::Release);
@@ -236,6 +292,7 @@ impl Pipeline {
             spans_exporting: self.queue.in_flight() as u64,
             queue_bytes: self.queue.memory_bytes() as u64,
             queue_append_failures: self.queue.wal().map_or(0, Wal::append_failures) as u64,
+            receiver_bytes: self.budget.used() as u64,
         }
     }
 
@@ -294,10 +351,13 @@ mod tests {
         ));
         // The disk goes away: the append fails, the request is refused with the retryable status.
         std::fs::remove_dir_all(&dir).expect("remove");
-        let ExportError::Unavailable { message, .. } = p
-            .export(request(2), None)
+        let refused = p
+            .export(request(2), 0, None)
             .await
             .expect_err("not durable: refused");
+        let ExportError::Unavailable { message, .. } = refused else {
+            panic!("{refused:?}")
+        };
         assert!(message.contains("persistent queue"), "{message}");
         let m = p.snapshot();
         assert_eq!(
@@ -327,32 +387,34 @@ mod tests {
         // Resident memory high but the gateway holds nothing: refusing would not help.
         p.check_memory(900, &limit);
         assert!(
-            p.export(request(1), None).await.is_ok(),
+            p.export(request(1), 0, None).await.is_ok(),
             "buffers empty: still accepting"
         );
         // Now one span is buffered (root_grace 2 s), over the floor.
         p.check_memory(900, &limit);
         let refused = p
-            .export(request(2), None)
+            .export(request(2), 0, None)
             .await
             .expect_err("over the limit");
-        let ExportError::Unavailable { message, .. } = refused;
+        let ExportError::Unavailable { message, .. } = refused else {
+            panic!("{refused:?}")
+        };
         assert!(message.contains("memory limit"), "{message}");
         // Between the two thresholds: still refusing (no flapping).
         p.check_memory(800, &limit);
-        assert!(p.export(request(3), None).await.is_err());
+        assert!(p.export(request(3), 0, None).await.is_err());
         p.check_memory(700, &limit);
-        assert!(p.export(request(4), None).await.is_ok());
+        assert!(p.export(request(4), 0, None).await.is_ok());
         let m = p.snapshot();
         assert_eq!((m.spans_received, m.spans_refused), (2, 2));
         // Refusing again, then the buffers empty (released and exported): accepting again even
         // though resident memory stays high.
         p.check_memory(900, &limit);
-        assert!(p.export(request(5), None).await.is_err());
+        assert!(p.export(request(5), 0, None).await.is_err());
         p.drain();
         p.queue.take_all(); // exported, say
         p.check_memory(900, &limit);
-        assert!(p.export(request(6), None).await.is_ok());
+        assert!(p.export(request(6), 0, None).await.is_ok());
         assert!(p
             .render()
             .contains("otel_llm_cost_spans_refused_total{reason=\"memory_limit\"} 3"));

@@ -271,7 +271,7 @@ pub(crate) fn split(req: ExportTraceServiceRequest) -> Split {
 
 /// Heap bytes of one allocation of `len` bytes: rounded up to a 16-byte chunk with its 8-byte
 /// header, 32 at least (glibc malloc's chunk rules; other allocators use less).
-fn alloc_bytes(len: usize) -> usize {
+pub(crate) fn alloc_bytes(len: usize) -> usize {
     if len == 0 {
         0
     } else {

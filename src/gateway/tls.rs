@@ -2,30 +2,23 @@
 //! read from PEM files.
 //!
 //! ```text
-//! gRPC receiver:  tonic ServerTlsConfig (same rustls)        <- cert_file + key_file (+ client_ca_file: mTLS)
-//! HTTP receiver:  TcpListener -> handshake task -> TlsListener (axum::serve::Listener)
+//! gRPC receiver:  rustls ServerConfig, ALPN h2        <- cert_file + key_file (+ client_ca_file: mTLS)
+//! HTTP receiver:  rustls ServerConfig, ALPN h2 + http/1.1 (same files)
 //! gRPC exporter:  tonic ClientTlsConfig (ca_file or system roots), https:// endpoint
 //! HTTP exporter:  reqwest with a rustls ClientConfig built here (ca_file or system roots)
 //! ```
 //!
-//! A handshake runs in its own task with a deadline, so a client that opens a connection and
-//! never finishes its handshake holds nothing but that task; accepting goes on.
+//! The receivers' handshakes run in each connection's own task (conn.rs), within
+//! `header_read_timeout`, so a client that opens a connection and never finishes its handshake
+//! holds one connection slot until then; accepting goes on.
 
-use std::io;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use super::config::{ExporterTlsSettings, TlsFiles};
-
-/// Longest TLS handshake a receiver waits for.
-pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Installs rustls' ring provider as the process default, once (a no-op when a default is
 /// already installed), so every rustls user in the process (reqwest clients included) agrees
@@ -101,97 +94,11 @@ pub(crate) fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig
     Ok(Arc::new(cfg))
 }
 
-/// tonic's server TLS from the same files (tonic uses rustls too).
-pub(crate) fn grpc_server_config(
-    files: &TlsFiles,
-) -> Result<tonic::transport::ServerTlsConfig, String> {
-    // Parse with rustls first so a bad file is reported with its name, not tonic's message.
-    server_config(files)?;
-    let cert = read("cert_file", &files.cert_file)?;
-    let key = read("key_file", &files.key_file)?;
-    let mut cfg = tonic::transport::ServerTlsConfig::new()
-        .identity(tonic::transport::Identity::from_pem(cert, key))
-        .timeout(HANDSHAKE_TIMEOUT);
-    if let Some(p) = &files.client_ca_file {
-        cfg = cfg.client_ca_root(tonic::transport::Certificate::from_pem(read(
-            "client_ca_file",
-            p,
-        )?));
-    }
-    Ok(cfg)
-}
-
-/// A listener that hands over only connections whose TLS handshake completed.
-pub(crate) struct TlsListener {
-    rx: mpsc::Receiver<(
-        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-        SocketAddr,
-    )>,
-    local: SocketAddr,
-    accept_task: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    pub(crate) fn new(l: TcpListener, cfg: Arc<rustls::ServerConfig>) -> io::Result<TlsListener> {
-        let local = l.local_addr()?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(cfg);
-        let (tx, rx) = mpsc::channel(64);
-        let accept_task = tokio::spawn(async move {
-            loop {
-                let (tcp, peer) = match l.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, as axum's listener does.
-                        tracing::debug!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let acceptor = acceptor.clone();
-                let conn_tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = conn_tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
-                    }
-                });
-                if tx.is_closed() {
-                    return;
-                }
-            }
-        });
-        Ok(TlsListener {
-            rx,
-            local,
-            accept_task,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accept_task.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(c) => c,
-            // The accept task only ends when this listener is dropped.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
+/// The gRPC receiver's configuration: as [`server_config`], h2 only by ALPN.
+pub(crate) fn grpc_server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
+    let mut cfg = Arc::unwrap_or_clone(server_config(files)?);
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(cfg))
 }
 
 /// tonic's client TLS: the configured CA, else the system roots.

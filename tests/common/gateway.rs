@@ -262,6 +262,92 @@ pub async fn start_http_sink(faults: Faults) -> SocketAddr {
     addr
 }
 
+/// A sink that keeps only (trace number, span number) pairs, no request bodies: the last 8
+/// bytes of the trace id and the first 8 of the span id. It answers each request after
+/// `delay` (a slow downstream).
+#[derive(Clone, Default)]
+pub struct Counting {
+    ids: Arc<Mutex<std::collections::HashSet<(u64, u64)>>>,
+    total: Arc<AtomicUsize>,
+    delay: Duration,
+}
+
+impl Counting {
+    /// Distinct spans received.
+    pub fn distinct(&self) -> usize {
+        self.ids.lock().expect("lock").len()
+    }
+    /// Spans received, duplicates included.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::SeqCst) as u64
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Counting {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let req = request.into_inner();
+        let mut ids = self.ids.lock().expect("lock");
+        let mut n = 0;
+        for s in req
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            let t = s
+                .trace_id
+                .get(8..16)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_be_bytes);
+            let i = s
+                .span_id
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u64::from_be_bytes);
+            ids.insert((t, i));
+            n += 1;
+        }
+        self.total.fetch_add(n, Ordering::SeqCst);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// Starts a [`Counting`] sink on 127.0.0.1:0 answering at once.
+pub async fn start_counting_sink() -> (SocketAddr, Counting) {
+    start_counting_sink_with_delay(Duration::ZERO).await
+}
+
+/// Starts a [`Counting`] sink on 127.0.0.1:0 answering each request after `delay`.
+pub async fn start_counting_sink_with_delay(delay: Duration) -> (SocketAddr, Counting) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let c = Counting {
+        delay,
+        ..Counting::default()
+    };
+    let svc = TraceServiceServer::new(c.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .max_decoding_message_size(64 << 20);
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l))
+            .await;
+    });
+    (addr, c)
+}
+
 /// A gateway on 127.0.0.1:0 ports exporting to `exporter_url`, with `extra` YAML added (top-level
 /// sections other than `telemetry` and `exporter`; a `receivers:` section replaces the default
 /// one) and `exporter_extra` lines added under `exporter:` (indent them by two spaces). No
@@ -571,15 +657,49 @@ pub mod process {
         /// Starts `otel-llm-cost serve --config <config> <args>` with a clean environment for
         /// the variables the gateway reads.
         pub fn start(config: &Path, args: &[&str]) -> Serve {
-            Serve::start_bin(Path::new(env!("CARGO_BIN_EXE_otel-llm-cost")), config, args)
+            Serve::start_binary(
+                Path::new(env!("CARGO_BIN_EXE_otel-llm-cost")),
+                config,
+                args,
+                None,
+            )
         }
 
-        /// As [`Serve::start`], with another build of the binary (before/after comparisons).
-        pub fn start_bin(bin: &Path, config: &Path, args: &[&str]) -> Serve {
-            let mut child = Command::new(bin)
-                .args(["serve", "--config"])
-                .arg(config)
-                .args(args)
+        /// As [`Serve::start`], with at most `nofile` file descriptors (`ulimit -n`, soft and
+        /// hard, in a shell that then execs the gateway: the pid is the gateway's).
+        pub fn start_with_fd_limit(config: &Path, nofile: u64) -> Serve {
+            Serve::start_binary(
+                Path::new(env!("CARGO_BIN_EXE_otel-llm-cost")),
+                config,
+                &[],
+                Some(nofile),
+            )
+        }
+
+        /// `binary serve --config <config> <args>` (another build of the gateway, e.g. a release
+        /// binary to compare with), with at most `nofile` file descriptors if given.
+        pub fn start_binary(
+            binary: &Path,
+            config: &Path,
+            args: &[&str],
+            nofile: Option<u64>,
+        ) -> Serve {
+            let mut cmd = match nofile {
+                Some(n) => {
+                    let mut c = Command::new("sh");
+                    c.arg("-c")
+                        .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                        .arg(binary);
+                    c
+                }
+                None => Command::new(binary),
+            };
+            cmd.args(["serve", "--config"]).arg(config).args(args);
+            Serve::spawn(cmd)
+        }
+
+        fn spawn(mut cmd: Command) -> Serve {
+            let mut child = cmd
                 .env_remove("RUST_LOG")
                 .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
                 .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
