@@ -37,6 +37,7 @@ pub use money::{DecimalError, Rate, Usd};
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
     Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel,
+    MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 #[doc(hidden)]
@@ -47,6 +48,7 @@ pub use processor::{
     CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
+pub use provider::MAX_PROVIDER_BYTES;
 pub use records::{
     call_record, trace_records, CallRecord, CallStatus, ModelCost, Record, RecordSpan,
     RecordWriter, TraceRecord, TraceRecords, RECORD_WRITER_CHECK_INTERVAL,

@@ -23,6 +23,13 @@ pub use model::{
 use crate::usage::Usage;
 use matcher::Index;
 
+/// Longest model id a span may carry to be priced: 512 bytes. Real ids are far shorter (the
+/// longest catalog id is 76 bytes; a Bedrock application-inference-profile ARN behind a
+/// `bedrock/converse/` prefix, or a full Vertex resource name, about 200); longer values are
+/// taken as hostile or broken, and the span is `invalid_usage` naming the attribute, never
+/// looked up (matching costs time linear in the id, and the id would be a cache key).
+pub const MAX_MODEL_ID_BYTES: usize = 512;
+
 /// The catalog data embedded in the binary.
 pub(crate) const EMBEDDED_CATALOG: &str = include_str!("../../catalog/catalog.json");
 /// Name used for the embedded catalog in error messages.
@@ -180,6 +187,11 @@ impl Catalog {
         self.index
             .resolve(&self.models, model, provider)
             .map(|i| &self.models[i as usize])
+    }
+
+    /// Bytes the model-resolution cache holds now (bounded by `MATCH_CACHE_MAX_BYTES`).
+    pub(crate) fn resolve_cache_bytes(&self) -> usize {
+        self.index.cache_bytes()
     }
 
     /// The model with exactly this catalog id (case-insensitive).
