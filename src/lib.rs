@@ -23,8 +23,9 @@ mod usage;
 pub use analytics::{
     AnomalyOptions, BudgetRule, CardinalityLimit, CostAggregator, CostSeries, MetricLimits,
     ModelLabels, SeriesTotals, TraceObserver, TraceSummary, Verdicts, DEFAULT_ANOMALY_MIN_SAMPLES,
-    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_MODELS, DEFAULT_MAX_SERVICES,
-    DEFAULT_MAX_WORKFLOWS, DEFAULT_MAX_WORKFLOW_LABELS, OVERFLOW_LABEL,
+    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_LABEL_BYTES, DEFAULT_MAX_MODELS,
+    DEFAULT_MAX_PROVIDERS, DEFAULT_MAX_SERVICES, DEFAULT_MAX_WORKFLOWS,
+    DEFAULT_MAX_WORKFLOW_LABELS, OVERFLOW_LABEL,
 };
 pub use engine::{
     Engine, EngineOptions, ModelShare, PricingStatus, Stats, StatsSnapshot, TokenCounts, Totals,

@@ -167,3 +167,224 @@ async fn one_model_with_many_providers_prices_in_linear_time() {
     assert!(m.balanced(), "{m:?}");
     assert_eq!(m.engine.priced, calls, "{m:?}");
 }
+
+/// The invariant's terms in one scrape: (received, right-hand side, spans inside the gateway).
+fn terms(text: &str) -> (f64, f64, f64) {
+    let received = metric_sum(text, "otel_llm_cost_spans_received_total");
+    let done = metric_sum(text, "otel_llm_cost_spans_exported_total")
+        + metric_sum(text, "otel_llm_cost_spans_not_delivered_total");
+    let inside = metric_sum(text, "otel_llm_cost_spans_buffered")
+        + metric_sum(text, "otel_llm_cost_spans_pricing")
+        + metric_sum(text, "otel_llm_cost_spans_queued")
+        + metric_sum(text, "otel_llm_cost_spans_exporting");
+    (received, done + inside, inside)
+}
+
+/// Guards issue 13 ("spans being priced are in no gauge"): under load, a scrape showed
+/// received != exported + not delivered + buffered + queued + exporting (gaps up to 6,189),
+/// because spans being priced, and spans just received and not yet buffered, were in no term.
+/// Two senders push 60,000 LLM spans over gRPC while `/metrics` is scraped over HTTP in a
+/// loop; every scrape must balance (`spans_pricing` included), and some must see spans inside
+/// the gateway (else the check proved nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_invariant_holds_at_every_scrape_under_load() {
+    const SENDERS: u64 = 2;
+    const REQUESTS: u64 = 30; // per sender
+    const TRACES: u64 = 20; // per request
+    const CALLS: u64 = 49; // per trace, plus the root
+    let (sink, statuses) = start_status_sink().await;
+    let gw = start_gateway(&format!("http://{sink}"), "", FAST).await;
+    let grpc = gw.grpc_addr().expect("grpc");
+    let mut senders = Vec::new();
+    for id in 0..SENDERS {
+        senders.push(tokio::spawn(async move {
+            let mut client = grpc_client(grpc).await;
+            for r in 0..REQUESTS {
+                let first = (id * REQUESTS + r) * TRACES;
+                let spans = traces(first..first + TRACES, "agent run", CALLS, |_, _| {
+                    ("gpt-4o-2024-08-06".to_owned(), "openai".to_owned())
+                });
+                client
+                    .export(request("svc", spans))
+                    .await
+                    .expect("accepted");
+            }
+        }));
+    }
+    let n = SENDERS * REQUESTS * TRACES * (CALLS + 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (mut scrapes, mut under_load) = (0, 0);
+    loop {
+        let text = scrape(&gw).await;
+        let (received, rhs, inside) = terms(&text);
+        scrapes += 1;
+        assert_eq!(
+            received, rhs,
+            "scrape {scrapes}: received != exported + not delivered + buffered + pricing + queued + exporting:\n{}",
+            text.lines().filter(|l| l.starts_with("otel_llm_cost_spans")).collect::<Vec<_>>().join("\n")
+        );
+        if inside > 0.0 {
+            under_load += 1;
+        }
+        if statuses.total() >= n {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited 60 s for {n} spans at the sink; {} arrived",
+            statuses.total()
+        );
+    }
+    for s in senders {
+        s.await.expect("sender");
+    }
+    assert!(
+        under_load >= 3,
+        "only {under_load} of {scrapes} scrapes saw spans inside the gateway: no load seen"
+    );
+    assert_eq!(statuses.of("priced"), SENDERS * REQUESTS * TRACES * CALLS);
+    let m = gw.shutdown().await.metrics;
+    assert!(m.balanced(), "{m:?}");
+    assert_eq!(m.spans_exported, n);
+}
+
+/// Label values of every sample line of a Prometheus text.
+fn label_values(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((_, rest)) = line.split_once('{') else {
+            continue;
+        };
+        let Some((labels, _)) = rest.rsplit_once('}') else {
+            continue;
+        };
+        // Values are quoted with `\"` and `\\` escaped; names never contain `="`.
+        let mut s = labels;
+        while let Some((name, after)) = s.split_once("=\"") {
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let mut end = after.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, e)) = chars.next() {
+                            value.push(e);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => value.push(c),
+                }
+            }
+            out.push((name.trim_start_matches(',').to_owned(), value));
+            s = &after[end..];
+        }
+    }
+    out
+}
+
+/// A call span that carries its own cost (`llm.cost.total`): priced as `provided`, its own
+/// model and provider become the cost series' labels.
+fn provided(t: u64, s: u64, model: &str, provider: &str) -> Span {
+    use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+    span_n(
+        t,
+        s,
+        1,
+        "llm",
+        vec![
+            kv_str("openinference.span.kind", "LLM"),
+            kv_str("llm.model_name", model),
+            kv_str("llm.provider", provider),
+            kv_int("llm.token_count.prompt", 10),
+            kv_int("llm.token_count.completion", 5),
+            KeyValue {
+                key: "llm.cost.total".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::DoubleValue(0.01)),
+                }),
+                ..Default::default()
+            },
+        ],
+    )
+}
+
+/// Guards issue 13, B6: 20,000 distinct `gen_ai.system` values made 20,000 series (the
+/// provider label had no limit), and 100 root span names of 1 MiB made an 839 MB scrape (no
+/// label had a length limit). 2,000 distinct providers, 2,000 distinct models, 20 root names
+/// of 64 KiB and 20 services of 64 KiB: every label of `/metrics` stays within its count
+/// (`max_providers` 50, `max_models` 200, ...) and length (`max_label_bytes` 256) limits, the
+/// rest is `other`, and the cost is all there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_labels_are_bounded_in_count_and_length() {
+    let (sink, statuses) = start_status_sink().await;
+    let gw = start_gateway(&format!("http://{sink}"), "", FAST).await;
+    let mut client = grpc_client(gw.grpc_addr().expect("grpc")).await;
+    // 40 traces of 50 provided calls: 2,000 distinct providers and models.
+    let mut spans = Vec::new();
+    for t in 0..40u64 {
+        spans.push(span_n(t, 1, 0, "run", vec![]));
+        for s in 2..52 {
+            let k = t * 50 + s;
+            spans.push(provided(t, s, &format!("model-{k}"), &format!("prov-{k}")));
+        }
+    }
+    client
+        .export(request("svc", spans))
+        .await
+        .expect("accepted");
+    // 20 traces with 64 KiB root names, each from a service with a 64 KiB name.
+    let long = |c: char, i: u64| format!("{i:03}{}", c.to_string().repeat(64 * 1024));
+    for t in 100..120u64 {
+        let spans = vec![
+            span_n(t, 1, 0, &long('w', t), vec![]),
+            call(t, 2, "gpt-4o-2024-08-06", "openai"),
+        ];
+        client
+            .export(request(&long('s', t), spans))
+            .await
+            .expect("accepted");
+    }
+    let n = 40 * 51 + 20 * 2;
+    statuses
+        .wait_for(n, Duration::from_secs(30), "every span delivered")
+        .await;
+    let text = scrape(&gw).await;
+    let labels = label_values(&text);
+    assert!(!labels.is_empty());
+    for (name, value) in &labels {
+        assert!(
+            value.len() <= 256, // max_label_bytes: 256 (default)
+            "label {name} has a {}-byte value",
+            value.len()
+        );
+    }
+    let distinct = |name: &str| {
+        labels
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let (providers, models) = (distinct("provider"), distinct("model"));
+    assert_eq!(providers.len(), 51, "50 first come + other: {providers:?}");
+    assert!(providers.contains("other"));
+    assert_eq!(models.len(), 201, "200 first come + other");
+    assert!(distinct("workflow").contains("other"));
+    assert!(distinct("service").contains("other"));
+    // Nothing lost to the caps: 2,000 calls at $0.01 plus 20 priced calls.
+    let calls = metric_sum(&text, "otel_llm_cost_llm_calls_total");
+    assert_eq!(calls, 2_020.0);
+    let usd = metric_sum(&text, "otel_llm_cost_usd_total");
+    assert!((usd - 20.0).abs() < 0.01, "{usd}");
+    assert!(
+        text.len() < 2 << 20,
+        "a {}-byte scrape for {} series",
+        text.len(),
+        labels.len()
+    );
+    let m = gw.shutdown().await.metrics;
+    assert!(m.balanced(), "{m:?}");
+}

@@ -497,10 +497,15 @@ pub struct CostMetricsConfig {
     pub models: Vec<String>,
     /// Distinct model labels when `models` is empty. Default: 200.
     pub max_models: usize,
+    /// Distinct provider labels. Default: 50.
+    pub max_providers: usize,
     /// Distinct workflow labels. Default: 100.
     pub max_workflows: usize,
     /// Distinct service labels. Default: 100.
     pub max_services: usize,
+    /// Longest label value in bytes; longer model, provider, service and workflow values are
+    /// `other` (an allow-listed model is kept whatever its length). Default: 256.
+    pub max_label_bytes: usize,
 }
 
 impl Default for CostMetricsConfig {
@@ -508,8 +513,10 @@ impl Default for CostMetricsConfig {
         CostMetricsConfig {
             models: Vec::new(),
             max_models: crate::analytics::DEFAULT_MAX_MODELS,
+            max_providers: crate::analytics::DEFAULT_MAX_PROVIDERS,
             max_workflows: crate::analytics::DEFAULT_MAX_WORKFLOW_LABELS,
             max_services: crate::analytics::DEFAULT_MAX_SERVICES,
+            max_label_bytes: crate::analytics::DEFAULT_MAX_LABEL_BYTES,
         }
     }
 }
@@ -573,8 +580,10 @@ impl AnalyticsConfig {
         let m = &self.metrics;
         for (name, v) in [
             ("max_models", m.max_models),
+            ("max_providers", m.max_providers),
             ("max_workflows", m.max_workflows),
             ("max_services", m.max_services),
+            ("max_label_bytes", m.max_label_bytes),
         ] {
             if v == 0 {
                 problems.push(format!("analytics.metrics.{name}: must be at least 1"));
@@ -601,14 +610,16 @@ impl CostMetricsConfig {
     /// The label limits.
     pub fn limits(&self) -> crate::analytics::MetricLimits {
         use crate::analytics::CardinalityLimit;
+        let first_come = |max| CardinalityLimit::new(max).with_max_len(self.max_label_bytes);
         crate::analytics::MetricLimits {
             models: if self.models.is_empty() {
-                CardinalityLimit::new(self.max_models)
+                first_come(self.max_models)
             } else {
                 CardinalityLimit::allow_only(self.models.iter().cloned())
             },
-            workflows: CardinalityLimit::new(self.max_workflows),
-            services: CardinalityLimit::new(self.max_services),
+            providers: first_come(self.max_providers),
+            workflows: first_come(self.max_workflows),
+            services: first_come(self.max_services),
         }
     }
 }

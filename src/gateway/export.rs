@@ -246,6 +246,13 @@ impl ExportQueue {
         self.in_flight.load(Ordering::Acquire)
     }
 
+    /// (queued, in flight), read under the queue's lock: a batch taken for export moves from
+    /// one to the other under it, so the pair never counts it twice or not at all.
+    pub(crate) fn occupancy(&self) -> (usize, usize) {
+        let _q = self.fragments();
+        (self.queued(), self.in_flight())
+    }
+
     /// Encoded bytes held in memory (queued and being exported).
     pub(crate) fn memory_bytes(&self) -> usize {
         self.queued_bytes.load(Ordering::Acquire) + self.in_flight_bytes.load(Ordering::Acquire)
@@ -872,13 +879,13 @@ pub(crate) async fn consumer(
                         "downstream reported partial success; rejected spans are not retried"
                     );
                 }
+                let _moving = metrics.moving();
                 metrics.exported(n - rejected);
                 metrics.not_delivered(NotDelivered::PartialSuccess, rejected);
                 queue.done(&batch, true);
             }
             Outcome::Failed(why, msg) => {
                 metrics.export_failure();
-                metrics.not_delivered(why, n);
                 // Abandoned at the shutdown deadline: a persistent queue keeps it for the next run.
                 let settled = why != NotDelivered::Shutdown;
                 if !settled && queue.wal().is_some() {
@@ -886,6 +893,8 @@ pub(crate) async fn consumer(
                 } else {
                     tracing::warn!(spans = n, reason = ?why, error = %msg, "export failed; spans not delivered");
                 }
+                let _moving = metrics.moving();
+                metrics.not_delivered(why, n);
                 queue.done(&batch, settled);
             }
         }

@@ -531,6 +531,7 @@ impl RunningGateway {
             }
         }
         // 4. Count what is left.
+        let moving = self.metrics.moving();
         let left = self.queue.take_all();
         let stuck = self.queue.in_flight();
         if left + stuck > 0 {
@@ -538,6 +539,7 @@ impl RunningGateway {
             self.metrics
                 .not_delivered(NotDelivered::Shutdown, left + stuck);
         }
+        drop(moving);
         let metrics = self.pipeline.snapshot();
         if metrics
             .spans_not_delivered

@@ -419,13 +419,14 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// Checks the /metrics invariant: received = exported + not delivered + buffered + queued +
-/// exporting.
+/// Checks the /metrics invariant: received = exported + not delivered + buffered + pricing +
+/// queued + exporting.
 pub fn assert_balanced(text: &str) {
     let received = metric_sum(text, "otel_llm_cost_spans_received_total");
     let rhs = metric_sum(text, "otel_llm_cost_spans_exported_total")
         + metric_sum(text, "otel_llm_cost_spans_not_delivered_total")
         + metric_sum(text, "otel_llm_cost_spans_buffered")
+        + metric_sum(text, "otel_llm_cost_spans_pricing")
         + metric_sum(text, "otel_llm_cost_spans_queued")
         + metric_sum(text, "otel_llm_cost_spans_exporting");
     assert_eq!(
