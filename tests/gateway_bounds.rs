@@ -163,6 +163,12 @@ async fn one_model_with_many_providers_prices_in_linear_time() {
         )
         .await;
     assert_eq!(statuses.of("priced"), calls);
+    // 100,000 distinct pairs went through the resolve cache: bounded in bytes, and shown.
+    let cache = metric(&gw, "otel_llm_cost_model_cache_bytes").await;
+    assert!(
+        cache > 0.0 && cache <= 4.0 * 1024.0 * 1024.0,
+        "resolve cache: {cache} bytes"
+    );
     let m = gw.shutdown().await.metrics;
     assert!(m.balanced(), "{m:?}");
     assert_eq!(m.engine.priced, calls, "{m:?}");
@@ -387,4 +393,59 @@ async fn metric_labels_are_bounded_in_count_and_length() {
     );
     let m = gw.shutdown().await.metrics;
     assert!(m.balanced(), "{m:?}");
+}
+
+/// Guards issue 13, B4: 300 spans each with a distinct 1 MiB `gen_ai.request.model` grew the
+/// gateway by 362 MiB and kept it (the resolve cache was bounded in entries, not bytes). Now a
+/// model over 512 bytes or a provider over 128 is never looked up: the call is `invalid_usage`
+/// naming the attribute, forwarded and counted, and the cache's bytes (shown on `/metrics`)
+/// stay within their budget. 64 calls with 64 KiB models and 64 with 1 KiB providers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_models_and_providers_are_invalid_usage_and_never_cached() {
+    let faults = Faults::new(Answer::Ok);
+    let sink = start_grpc_fault_sink(faults.clone()).await;
+    let gw = start_gateway(&format!("http://{sink}"), "", FAST).await;
+    let mut client = grpc_client(gw.grpc_addr().expect("grpc")).await;
+    let spans = traces(0..8, "root", 16, |t, s| {
+        if t < 4 {
+            (format!("gpt-4o-{t}-{s}-{}", "m".repeat(64 * 1024)), "openai".into())
+        } else {
+            ("gpt-4o".into(), format!("{t}-{s}-{}", "p".repeat(1024)))
+        }
+    });
+    client
+        .export(request("svc", spans))
+        .await
+        .expect("accepted");
+    assert_eq!(faults.captured.wait_for(136, Duration::from_secs(30)).await, 136);
+    let spans = faults.captured.spans();
+    let mut seen = BTreeMap::<String, usize>::new();
+    for (_, s) in spans.iter().filter(|(_, s)| s.name == "chat") {
+        assert_eq!(
+            str_attr(&s.attributes, "cost.pricing.status").as_deref(),
+            Some("invalid_usage"),
+            "{:.80}",
+            str_attr(&s.attributes, "cost.pricing.reason").unwrap_or_default()
+        );
+        let reason = str_attr(&s.attributes, "cost.pricing.reason").expect("reason");
+        assert!(reason.len() < 200, "the reason does not repeat the value");
+        *seen.entry(reason.split('\'').nth(1).unwrap_or("").to_owned()).or_default() += 1;
+    }
+    assert_eq!(
+        seen,
+        BTreeMap::from([
+            ("gen_ai.request.model".to_owned(), 64),
+            ("gen_ai.system".to_owned(), 64)
+        ])
+    );
+    let text = scrape(&gw).await;
+    assert_eq!(
+        metric_sum(&text, "otel_llm_cost_spans_unpriced_total"),
+        128.0
+    );
+    let cache = metric_sum(&text, "otel_llm_cost_model_cache_bytes");
+    assert!(cache < 64.0 * 1024.0, "the cache holds {cache} bytes");
+    let m = gw.shutdown().await.metrics;
+    assert!(m.balanced(), "{m:?}");
+    assert_eq!(m.engine.invalid_usage, 128);
 }
