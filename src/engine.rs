@@ -988,8 +988,8 @@ impl Engine {
         let provider = str_at(span, &k::PROVIDER_KEYS, ex.provider_key, ex.provider_at);
         // Over-long model or provider: not a real one (see the limits' docs). Neither is read
         // further, nor becomes a label; the span is `invalid_usage` (still forwarded).
-        let too_long = over_limit(&k::MODEL_KEYS, ex.model_key, model, MAX_MODEL_ID_BYTES)
-            .or_else(|| {
+        let too_long =
+            over_limit(&k::MODEL_KEYS, ex.model_key, model, MAX_MODEL_ID_BYTES).or_else(|| {
                 over_limit(
                     &k::PROVIDER_KEYS,
                     ex.provider_key,

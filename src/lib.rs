@@ -37,8 +37,7 @@ pub use metrics::CostMetrics;
 pub use money::{DecimalError, Rate, Usd};
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
-    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel,
-    MAX_MODEL_ID_BYTES,
+    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 #[doc(hidden)]

@@ -36,7 +36,12 @@ impl Statuses {
         self.0.lock().expect("lock").values().sum()
     }
     fn of(&self, status: &str) -> u64 {
-        self.0.lock().expect("lock").get(status).copied().unwrap_or(0)
+        self.0
+            .lock()
+            .expect("lock")
+            .get(status)
+            .copied()
+            .unwrap_or(0)
     }
     /// Waits (bounded) until `n` spans arrived.
     async fn wait_for(&self, n: u64, timeout: Duration, what: &str) {
@@ -146,7 +151,10 @@ async fn one_model_with_many_providers_prices_in_linear_time() {
     let mut client = grpc_client(gw.grpc_addr().expect("grpc")).await;
     for chunk in 0..TRACES / 50 {
         let spans = traces(chunk * 50..(chunk + 1) * 50, "root", CALLS, |t, s| {
-            ("gpt-4o".to_owned(), format!("{}{:08}", "x".repeat(120), t * CALLS + s))
+            (
+                "gpt-4o".to_owned(),
+                format!("{}{:08}", "x".repeat(120), t * CALLS + s),
+            )
         });
         client
             .export(request("svc", spans))
@@ -408,7 +416,10 @@ async fn over_long_models_and_providers_are_invalid_usage_and_never_cached() {
     let mut client = grpc_client(gw.grpc_addr().expect("grpc")).await;
     let spans = traces(0..8, "root", 16, |t, s| {
         if t < 4 {
-            (format!("gpt-4o-{t}-{s}-{}", "m".repeat(64 * 1024)), "openai".into())
+            (
+                format!("gpt-4o-{t}-{s}-{}", "m".repeat(64 * 1024)),
+                "openai".into(),
+            )
         } else {
             ("gpt-4o".into(), format!("{t}-{s}-{}", "p".repeat(1024)))
         }
@@ -417,7 +428,10 @@ async fn over_long_models_and_providers_are_invalid_usage_and_never_cached() {
         .export(request("svc", spans))
         .await
         .expect("accepted");
-    assert_eq!(faults.captured.wait_for(136, Duration::from_secs(30)).await, 136);
+    assert_eq!(
+        faults.captured.wait_for(136, Duration::from_secs(30)).await,
+        136
+    );
     let spans = faults.captured.spans();
     let mut seen = BTreeMap::<String, usize>::new();
     for (_, s) in spans.iter().filter(|(_, s)| s.name == "chat") {
@@ -429,7 +443,9 @@ async fn over_long_models_and_providers_are_invalid_usage_and_never_cached() {
         );
         let reason = str_attr(&s.attributes, "cost.pricing.reason").expect("reason");
         assert!(reason.len() < 200, "the reason does not repeat the value");
-        *seen.entry(reason.split('\'').nth(1).unwrap_or("").to_owned()).or_default() += 1;
+        *seen
+            .entry(reason.split('\'').nth(1).unwrap_or("").to_owned())
+            .or_default() += 1;
     }
     assert_eq!(
         seen,

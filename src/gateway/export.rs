@@ -24,7 +24,7 @@ use tokio::sync::{watch, Notify};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
-use super::config::{Compression, ExporterProtocol, ExporterSettings, RetryConfig};
+use super::config::{redact_url, Compression, ExporterProtocol, ExporterSettings, RetryConfig};
 use super::grpc::EXPORT_PATH;
 use super::metrics::{Metrics, NotDelivered};
 use super::persist::{RecordId, Wal};
@@ -657,20 +657,6 @@ impl Client {
     }
 }
 
-/// A URL without its userinfo (`https://user:pass@host` -> `https://***@host`), for messages.
-pub(crate) fn redact_url(u: &str) -> String {
-    match u.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-                None => u.to_owned(),
-            }
-        }
-        None => u.to_owned(),
-    }
-}
-
 /// gRPC codec for `TraceService/Export` whose request is already-encoded protobuf: the bytes go
 /// out as they are; the response is decoded with prost (client side; also the load generator's).
 #[derive(Debug, Clone, Copy, Default)]
@@ -1178,14 +1164,5 @@ mod tests {
         q.done(&b, true);
         assert!(!q.is_full());
         assert_eq!(q.take_all(), 1);
-    }
-
-    #[test]
-    fn userinfo_is_redacted_from_urls() {
-        assert_eq!(
-            redact_url("https://user:pw@host:4318/v1/traces"),
-            "https://***@host:4318/v1/traces"
-        );
-        assert_eq!(redact_url("http://host:4317"), "http://host:4317");
     }
 }

@@ -85,6 +85,7 @@ pub(crate) struct Metrics {
     malformed_http: AtomicU64,
     unauthenticated_grpc: AtomicU64,
     unauthenticated_http: AtomicU64,
+    unauthenticated_metrics: AtomicU64,
     traces_released: [AtomicU64; 6],
     export_requests: AtomicU64,
     export_retries: AtomicU64,
@@ -137,7 +138,8 @@ pub struct MetricsSnapshot {
     pub spans_refused: u64,
     /// Malformed requests answered 400 / `INVALID_ARGUMENT`.
     pub requests_malformed: u64,
-    /// Requests refused for a missing or wrong bearer token (401 / `UNAUTHENTICATED`).
+    /// Requests refused for a missing or wrong bearer token (401 / `UNAUTHENTICATED`), on the
+    /// receivers and `/metrics`.
     pub requests_unauthenticated: u64,
     /// Appends to the persistent queue that failed (the spans were kept in memory only).
     pub queue_append_failures: u64,
@@ -251,6 +253,10 @@ impl Metrics {
             Protocol::Http => add(&self.unauthenticated_http, 1),
         }
     }
+    /// A `/metrics` request without the configured bearer token.
+    pub(crate) fn unauthenticated_scrape(&self) {
+        add(&self.unauthenticated_metrics, 1);
+    }
     pub(crate) fn released(&self, r: ReleaseReason) {
         if let Some(i) = ReleaseReason::ALL.iter().position(|x| *x == r) {
             add(&self.traces_released[i], 1);
@@ -293,7 +299,8 @@ impl Metrics {
                 + get(&self.refused_memory_limit),
             requests_malformed: get(&self.malformed_grpc) + get(&self.malformed_http),
             requests_unauthenticated: get(&self.unauthenticated_grpc)
-                + get(&self.unauthenticated_http),
+                + get(&self.unauthenticated_http)
+                + get(&self.unauthenticated_metrics),
             queue_append_failures: g.queue_append_failures,
             spans_late: get(&self.traces_released[5]),
             traces_released: ReleaseReason::ALL[..5]
@@ -359,10 +366,11 @@ impl Metrics {
         counter(
             &mut o,
             "otel_llm_cost_requests_unauthenticated_total",
-            "Requests refused for a missing or wrong bearer token (401 / UNAUTHENTICATED).",
+            "Requests refused for a missing or wrong bearer token (401 / UNAUTHENTICATED), by receiver protocol or the metrics endpoint.",
             &[
                 ("protocol=\"grpc\"", get(&self.unauthenticated_grpc)),
                 ("protocol=\"http\"", get(&self.unauthenticated_http)),
+                ("protocol=\"metrics\"", get(&self.unauthenticated_metrics)),
             ],
         );
         counter(

@@ -35,6 +35,7 @@ mod persist;
 mod pipeline;
 mod proto_span;
 mod rpc_status;
+mod telemetry;
 mod tls;
 mod wire;
 
@@ -352,24 +353,11 @@ impl Gateway {
         if let Some((l, a)) = metrics_listener {
             metrics_addr = Some(local(&l, "metrics", a)?);
             let (tx, rx) = oneshot::channel::<()>();
-            let p = pipeline.clone();
-            let app = axum::Router::new()
-                .route(
-                    "/metrics",
-                    axum::routing::get(move || {
-                        let p = p.clone();
-                        async move {
-                            (
-                                [(
-                                    axum::http::header::CONTENT_TYPE,
-                                    "text/plain; version=0.0.4; charset=utf-8",
-                                )],
-                                p.render(),
-                            )
-                        }
-                    }),
-                )
-                .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+            let metrics_auth = s
+                .metrics_auth_token
+                .as_ref()
+                .map(|t| auth::BearerAuth::new(t.expose()));
+            let app = telemetry::router(pipeline.clone(), metrics_auth);
             metrics_stop = Some(tx);
             metrics_task = Some(tokio::spawn(async move {
                 let _ = axum::serve(l, app)
@@ -382,8 +370,8 @@ impl Gateway {
         tracing::info!(
             grpc = ?grpc_addr, http = ?http_addr, metrics = ?metrics_addr,
             grpc_tls = s.grpc_tls.is_some(), http_tls = s.http_tls.is_some(),
-            auth = s.auth_token.is_some(),
-            exporter = %export::redact_url(&s.exporter.url), protocol = ?s.exporter.protocol,
+            auth = s.auth_token.is_some(), metrics_auth = s.metrics_auth_token.is_some(),
+            exporter = %redact_url(&s.exporter.url), protocol = ?s.exporter.protocol,
             persistent_queue = s.exporter.queue.directory.is_some(),
             "otel-llm-cost gateway started"
         );

@@ -90,6 +90,11 @@ impl Pipeline {
         self.metrics.unauthenticated(p);
     }
 
+    /// Counts a `/metrics` request refused for its credentials.
+    pub(crate) fn unauthenticated_scrape(&self) {
+        self.metrics.unauthenticated_scrape();
+    }
+
     /// Counts a request that could not be decoded.
     pub(crate) fn malformed(&self, p: Protocol, message: &str) {
         self.metrics.malformed(p);

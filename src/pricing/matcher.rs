@@ -112,8 +112,7 @@ impl ResolveCache {
     /// rounded up generously).
     const ENTRY_OVERHEAD: usize = 2 * 32;
     /// Per table bucket: key, value and hashbrown's control byte.
-    const SLOT_BYTES: usize =
-        std::mem::size_of::<((Box<str>, Box<str>), Option<ModelIdx>)>() + 1;
+    const SLOT_BYTES: usize = std::mem::size_of::<((Box<str>, Box<str>), Option<ModelIdx>)>() + 1;
 
     fn entry_bytes(model: &str, provider: &str) -> usize {
         model.len() + provider.len() + Self::ENTRY_OVERHEAD
