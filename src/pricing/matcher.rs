@@ -1,9 +1,8 @@
 //! Model id matching: exact (case-insensitive) aliases, the normalisation ladder, patterns,
 //! provider tie-break, and a bounded cache so a hot id costs one hash lookup.
 
-use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 
@@ -58,64 +57,41 @@ const PREFIXES: &[(&str, Option<&str>)] = &[
 
 type ModelIdx = u32;
 
-/// The resolve cache: one flat map keyed by the (lower-case model id, canonical provider or
-/// `""`) pair, so a lookup costs one hash whatever the number of providers seen with a model
-/// (a list of providers per model made 100k spans of one model with distinct providers take
-/// 31 CPU-s: issue 13, B5). Bounded in entries and in bytes; cleared when either is reached.
+/// The resolve cache: one flat map keyed by the hash of the (lower-case model id, canonical
+/// provider if any) pair, so a lookup costs one hash whatever the number of providers seen with
+/// a model (a list of providers per model made 100k spans of one model with distinct providers
+/// take 31 CPU-s: issue 13, B5). An entry keeps its pair, compared on every hit; a pair whose
+/// hash equals a cached one's replaces it (a cache may forget; with a seeded 64-bit hash it
+/// does not happen in practice). Bounded in entries and in bytes; cleared when either is
+/// reached.
+///
+/// Keyed by the hash rather than by the owned pair so that a lookup needs neither an
+/// allocation nor a `dyn` borrowed key (the latter cost +88 instructions, +15-35 ns, per
+/// warm hit in `benches/pricing.rs`).
 #[derive(Default)]
 struct ResolveCache {
-    map: FastMap<(Box<str>, Box<str>), Option<ModelIdx>>,
-    /// Bytes of the keys' strings held (see [`ResolveCache::entry_bytes`]).
+    /// Hashes the pairs; seeded per cache (they come from remote spans).
+    pairs: foldhash::fast::RandomState,
+    map: FastMap<u64, CacheEntry>,
+    /// Bytes of the entries' strings held (see [`ResolveCache::entry_bytes`]).
     key_bytes: usize,
 }
 
-/// A borrowed (model, provider) pair, to look the cache up without allocating its owned key.
-trait PairKey {
-    fn pair(&self) -> (&str, &str);
+struct CacheEntry {
+    model: Box<str>,
+    provider: Option<Box<str>>,
+    result: Option<ModelIdx>,
 }
-
-impl PairKey for (Box<str>, Box<str>) {
-    fn pair(&self) -> (&str, &str) {
-        (&self.0, &self.1)
-    }
-}
-
-impl PairKey for (&str, &str) {
-    fn pair(&self) -> (&str, &str) {
-        (self.0, self.1)
-    }
-}
-
-impl<'a> Borrow<dyn PairKey + 'a> for (Box<str>, Box<str>) {
-    fn borrow(&self) -> &(dyn PairKey + 'a) {
-        self
-    }
-}
-
-// Hashes and compares as the owned tuple does (`(str, str)`), as `Borrow` requires.
-impl Hash for dyn PairKey + '_ {
-    fn hash<H: Hasher>(&self, h: &mut H) {
-        self.pair().hash(h);
-    }
-}
-
-impl PartialEq for dyn PairKey + '_ {
-    fn eq(&self, o: &Self) -> bool {
-        self.pair() == o.pair()
-    }
-}
-
-impl Eq for dyn PairKey + '_ {}
 
 impl ResolveCache {
-    /// Per-entry cost beyond the key's characters: two heap blocks (with allocator headers,
+    /// Per-entry cost beyond the pair's characters: two heap blocks (with allocator headers,
     /// rounded up generously).
     const ENTRY_OVERHEAD: usize = 2 * 32;
     /// Per table bucket: key, value and hashbrown's control byte.
-    const SLOT_BYTES: usize = std::mem::size_of::<((Box<str>, Box<str>), Option<ModelIdx>)>() + 1;
+    const SLOT_BYTES: usize = std::mem::size_of::<(u64, CacheEntry)>() + 1;
 
-    fn entry_bytes(model: &str, provider: &str) -> usize {
-        model.len() + provider.len() + Self::ENTRY_OVERHEAD
+    fn entry_bytes(model: &str, provider: Option<&str>) -> usize {
+        model.len() + provider.map_or(0, str::len) + Self::ENTRY_OVERHEAD
     }
 
     /// The table's bytes at `capacity` entries (hashbrown keeps 1/8 of its buckets free).
@@ -123,18 +99,29 @@ impl ResolveCache {
         capacity * 8 / 7 * Self::SLOT_BYTES
     }
 
-    /// Bytes held: keys and the table.
+    /// Bytes held: the pairs and the table.
     fn bytes(&self) -> usize {
         self.key_bytes + Self::table_bytes(self.map.capacity())
     }
 
-    fn get(&self, model: &str, provider: &str) -> Option<Option<ModelIdx>> {
-        self.map.get(&(model, provider) as &dyn PairKey).copied()
+    fn hash(&self, model: &str, provider: Option<&str>) -> u64 {
+        self.pairs.hash_one((model, provider))
+    }
+
+    fn get(&self, model: &str, provider: Option<&str>) -> Option<Option<ModelIdx>> {
+        let e = self.map.get(&self.hash(model, provider))?;
+        (*e.model == *model && e.provider.as_deref() == provider).then_some(e.result)
     }
 
     /// Inserts, first clearing the cache if the entry would take it past either bound (the
     /// table counted as it would be after growing, which doubles it).
-    fn insert(&mut self, model: &str, provider: &str, r: Option<ModelIdx>, max_bytes: usize) {
+    fn insert(
+        &mut self,
+        model: &str,
+        provider: Option<&str>,
+        result: Option<ModelIdx>,
+        max_bytes: usize,
+    ) {
         let add = Self::entry_bytes(model, provider);
         let (len, cap) = (self.map.len(), self.map.capacity());
         let table_after = Self::table_bytes(if len < cap { cap } else { (cap + 2) * 2 });
@@ -149,13 +136,15 @@ impl ResolveCache {
                 return; // an entry alone is over the budget: not cached
             }
         }
-        if self
-            .map
-            .insert((model.into(), provider.into()), r)
-            .is_none()
-        {
-            self.key_bytes += add;
+        let entry = CacheEntry {
+            model: model.into(),
+            provider: provider.map(Into::into),
+            result,
+        };
+        if let Some(old) = self.map.insert(self.hash(model, provider), entry) {
+            self.key_bytes -= Self::entry_bytes(&old.model, old.provider.as_deref());
         }
+        self.key_bytes += add;
     }
 }
 
@@ -397,15 +386,14 @@ impl Index {
                 }
             }
         }
-        let cache_provider = provider.unwrap_or("");
         if let Ok(cache) = self.cache.read() {
-            if let Some(r) = cache.get(key, cache_provider) {
+            if let Some(r) = cache.get(key, provider) {
                 return r;
             }
         }
         let r = self.resolve_slow(models, key, provider);
         if let Ok(mut cache) = self.cache.write() {
-            cache.insert(key, cache_provider, r, self.cache_max_bytes);
+            cache.insert(key, provider, r, self.cache_max_bytes);
             self.cache_bytes.store(cache.bytes(), Ordering::Relaxed);
         }
         r
@@ -858,14 +846,14 @@ mod tests {
             for i in 0..20_000usize {
                 let model = "m".repeat(1 + i % super::super::MAX_MODEL_ID_BYTES);
                 let provider = format!("{i:x}").repeat(1 + i % 20);
-                c.insert(&model, &provider, Some(1), max);
+                c.insert(&model, Some(&provider), Some(1), max);
                 assert!(c.bytes() <= max, "{} > {max} after {i}", c.bytes());
                 assert!(c.map.len() <= MATCH_CACHE_CAPACITY);
             }
         }
         // An entry alone over the budget is not cached.
         let mut c = ResolveCache::default();
-        c.insert(&"m".repeat(5_000), "p", None, 1_000);
+        c.insert(&"m".repeat(5_000), Some("p"), None, 1_000);
         assert_eq!((c.map.len(), c.bytes()), (0, 0));
     }
 
@@ -884,14 +872,19 @@ mod tests {
             assert_eq!(ix.resolve(models, id, Some(&p)), want, "{p}");
             let cache = ix.cache.read().unwrap();
             // Each pair is its own entry, found by one lookup.
-            assert_eq!(cache.get(id, &p), Some(want), "{p}");
+            assert_eq!(cache.get(id, Some(&p)), Some(want), "{p}");
+            assert_eq!(cache.get(id, Some(&format!("{p}x"))), None);
             assert_eq!(cache.map.len(), i + 2);
             assert_eq!(ix.cache_bytes(), cache.bytes());
         }
         // Case and spelling of the provider are canonical before the cache: one entry.
         let openai = ix.resolve(models, id, Some("OpenAI"));
         assert_eq!(ix.resolve(models, id, Some("openai")), openai);
-        assert_eq!(ix.cache.read().unwrap().get(id, "openai"), Some(openai));
+        assert_eq!(
+            ix.cache.read().unwrap().get(id, Some("openai")),
+            Some(openai)
+        );
+        assert!(ix.cache.read().unwrap().get(id, None).is_some());
         assert_eq!(ix.cache.read().unwrap().map.len(), 3_002);
     }
 
