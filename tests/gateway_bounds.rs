@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,12 +26,19 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 
 const FAST: &str = "assembly: { root_grace: 0s, trace_timeout: 1s }";
 
-/// A sink that keeps, per request, only the spans' count and `cost.pricing.status` values (no
+/// A sink that keeps only the spans' `cost.pricing.status` counts and their distinct ids (no
 /// request bodies held: tens of thousands of spans go through).
 #[derive(Clone, Default)]
-struct Statuses(Arc<Mutex<BTreeMap<String, u64>>>);
+struct Statuses(
+    Arc<Mutex<BTreeMap<String, u64>>>,
+    Arc<Mutex<HashSet<(u64, u64)>>>,
+);
 
 impl Statuses {
+    /// Distinct spans received (by the ids `span_n` gives).
+    fn distinct(&self) -> u64 {
+        self.1.lock().expect("lock").len() as u64
+    }
     fn total(&self) -> u64 {
         self.0.lock().expect("lock").values().sum()
     }
@@ -66,6 +73,7 @@ impl TraceService for Statuses {
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let req = request.into_inner();
         let mut m = self.0.lock().expect("lock");
+        let mut ids = self.1.lock().expect("lock");
         for s in req
             .resource_spans
             .iter()
@@ -74,6 +82,14 @@ impl TraceService for Statuses {
         {
             let st = str_attr(&s.attributes, "cost.pricing.status").unwrap_or_default();
             *m.entry(st).or_default() += 1;
+            let id = |b: &[u8]| {
+                u64::from_be_bytes(
+                    b.get(b.len().saturating_sub(8)..)
+                        .and_then(|b| b.try_into().ok())
+                        .unwrap_or([0; 8]),
+                )
+            };
+            ids.insert((id(&s.trace_id), id(&s.span_id)));
         }
         Ok(tonic::Response::new(ExportTraceServiceResponse {
             partial_success: None,
@@ -464,4 +480,233 @@ async fn over_long_models_and_providers_are_invalid_usage_and_never_cached() {
     let m = gw.shutdown().await.metrics;
     assert!(m.balanced(), "{m:?}");
     assert_eq!(m.engine.invalid_usage, 128);
+}
+
+/// Reproductions of issue 13's B4-B6 and the scrape gap against a real `otel-llm-cost serve`
+/// binary (`REDTEAM_BIN`, default this build's; `/work/bin/otel-llm-cost-base` gives the
+/// "before" figures), one attack per run (`REDTEAM_ATTACK`). Prints one `REDTEAM` line: the
+/// gateway's peak resident memory (VmHWM), CPU seconds (utime + stime from /proc), one scrape's
+/// size and time, and spans acknowledged / delivered / lost. Run by
+/// `scripts/redteam-bounds.sh`; figures in RELIABILITY.md ("Red-team round 2").
+#[cfg(all(feature = "cli", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "minutes long against the release binary; run by scripts/redteam-bounds.sh"]
+async fn red_team_bounds_real_binary() {
+    use common::gateway::process::{temp_dir, Serve};
+    let bin = std::env::var("REDTEAM_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_otel-llm-cost").to_owned());
+    let attack = std::env::var("REDTEAM_ATTACK").unwrap_or_else(|_| "b5".into());
+    let limiter = if attack == "b4-limiter" {
+        "memory_limiter: { limit_mib: 256 }"
+    } else {
+        ""
+    };
+    let (sink, statuses) = start_status_sink().await;
+    let dir = temp_dir(&format!("redteam-{attack}"));
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }}, http: {{ endpoint: "127.0.0.1:0" }} }} }} }}
+assembly: {{ root_grace: 0s, trace_timeout: 10s }}
+exporter: {{ endpoint: "http://{sink}", queue: {{ size: 200000 }} }}
+telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: warn }} }}
+shutdown: {{ timeout: 60s }}
+{limiter}
+"#
+        ),
+    )
+    .expect("config");
+    let mut gw = Serve::start_bin(std::path::Path::new(&bin), &config, &[]);
+    let (grpc, _, metrics) = gw.listening();
+    let pid = gw.child.id().to_string();
+    let status_kib = |field: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with(field))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let cpu_s = || -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let f: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, r)| r)
+            .split_whitespace()
+            .collect();
+        let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        (t(11) + t(12)) / 100.0 // utime, stime (fields 14, 15), clock ticks of 10 ms
+    };
+    otel_llm_cost::gateway::install_default_crypto_provider();
+    let http = reqwest::Client::new();
+    let get_metrics = || async {
+        let t = std::time::Instant::now();
+        let text = http
+            .get(format!("http://{metrics}/metrics"))
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("text");
+        (text, t.elapsed().as_secs_f64())
+    };
+    let rss_start = status_kib("VmRSS:");
+    let client = grpc_client(grpc)
+        .await
+        .max_encoding_message_size(usize::MAX);
+    let (mut acked, mut refused) = (0u64, 0u64);
+    let send = |spans: Vec<Span>| {
+        let n = spans.len() as u64;
+        let req = request("redteam", spans);
+        let mut c = client.clone();
+        async move {
+            match c.export(req).await {
+                Ok(_) => (n, 0),
+                Err(st) if st.code() == tonic::Code::Unavailable => (0, n),
+                Err(st) => panic!("{st:?}"),
+            }
+        }
+    };
+    let mut unbalanced = (0u64, 0u64, 0f64); // (scrapes, unbalanced, largest gap)
+    let mb = |i: u64, c: char| format!("{i:06}{}", c.to_string().repeat(1 << 20));
+    match attack.as_str() {
+        // 300 calls, each with its own 1 MiB model, 10 per request; or 400 under
+        // `memory_limiter.limit_mib: 256`, 5 per request (its request limit is 8 MiB).
+        "b4" | "b4-limiter" => {
+            let (n, per) = if attack == "b4" { (300, 10) } else { (400, 5) };
+            for r in 0..n / per {
+                let spans = (r * per..r * per + per)
+                    .map(|t| call(t, 1, &mb(t, 'm'), "openai"))
+                    .map(|mut s| {
+                        s.parent_span_id.clear();
+                        s
+                    })
+                    .collect();
+                let (a, f) = send(spans).await;
+                (acked, refused) = (acked + a, refused + f);
+            }
+        }
+        // 100,000 calls of one model, each with its own 8-byte (b5) or 1 KiB (b5-1k: 20,000
+        // calls) provider sharing a long prefix; 1,000 per request.
+        "b5" | "b5-1k" => {
+            let (n, pad) = if attack == "b5" {
+                (100_000u64, String::new())
+            } else {
+                (20_000, "p".repeat(1016))
+            };
+            for r in 0..n / 1000 {
+                let spans = (r * 1000..r * 1000 + 1000)
+                    .map(|k| {
+                        let mut s = call(k / 100, k % 100 + 2, "gpt-4o", &format!("{pad}{k:08}"));
+                        s.parent_span_id.clear();
+                        s
+                    })
+                    .collect();
+                let (a, f) = send(spans).await;
+                (acked, refused) = (acked + a, refused + f);
+            }
+        }
+        // 20,000 calls that carry their own cost, each with its own provider (`llm.provider`).
+        "b6-providers" => {
+            for r in 0..20u64 {
+                let spans = (0..1000u64)
+                    .map(|i| {
+                        let k = r * 1000 + i;
+                        let mut s = provided(k, 2, "my-model", &format!("prov{k:06}"));
+                        s.parent_span_id.clear();
+                        s
+                    })
+                    .collect();
+                let (a, f) = send(spans).await;
+                (acked, refused) = (acked + a, refused + f);
+            }
+        }
+        // 100 traces whose root span names are 1 MiB each, with one priced call each.
+        "b6-names" => {
+            for t in 0..100u64 {
+                let spans = vec![
+                    span_n(t, 1, 0, &mb(t, 'w'), vec![]),
+                    call(t, 2, "gpt-4o-2024-08-06", "openai"),
+                ];
+                let (a, f) = send(spans).await;
+                (acked, refused) = (acked + a, refused + f);
+            }
+        }
+        // 2 senders, 150 requests each of 20 traces x 50 spans, /metrics scraped in a loop:
+        // how many scrapes break received = exported + not delivered + in the gateway.
+        "invariant" => {
+            let mut tasks = Vec::new();
+            for id in 0..2u64 {
+                let mut c = client.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut n = 0;
+                    for r in 0..150u64 {
+                        let first = (id * 150 + r) * 20;
+                        let spans = traces(first..first + 20, "agent run", 49, |_, _| {
+                            ("gpt-4o-2024-08-06".to_owned(), "openai".to_owned())
+                        });
+                        let len = spans.len() as u64;
+                        c.export(request("redteam", spans)).await.expect("accepted");
+                        n += len;
+                    }
+                    n
+                }));
+            }
+            while tasks.iter().any(|t| !t.is_finished()) {
+                let (text, _) = get_metrics().await;
+                let (received, rhs, _) = terms(&text);
+                unbalanced.0 += 1;
+                if received != rhs {
+                    unbalanced.1 += 1;
+                    unbalanced.2 = unbalanced.2.max((received - rhs).abs());
+                }
+            }
+            for t in tasks {
+                acked += t.await.expect("sender");
+            }
+        }
+        other => panic!("unknown REDTEAM_ATTACK {other}"),
+    }
+    let sent_cpu = cpu_s();
+    // Wait (bounded) until everything acknowledged is at the sink.
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    while statuses.distinct() < acked && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let drain_cpu = cpu_s();
+    let hwm_before_scrape = status_kib("VmHWM:");
+    let (text, scrape_s) = get_metrics().await;
+    let series = text.lines().filter(|l| !l.starts_with('#')).count();
+    let providers = label_values(&text)
+        .into_iter()
+        .filter(|(n, _)| n == "provider")
+        .map(|(_, v)| v)
+        .collect::<HashSet<_>>()
+        .len();
+    let hwm = status_kib("VmHWM:");
+    let rss_end = status_kib("VmRSS:");
+    let cpu = cpu_s();
+    gw.signal("TERM");
+    let exit = gw.wait_exit(Duration::from_secs(120));
+    let summary = gw.wait_line("otel-llm-cost: received", Duration::from_secs(5));
+    let delivered = statuses.distinct();
+    eprintln!(
+        "REDTEAM attack={attack} bin={bin} rss_start_kib={rss_start} peak_kib={hwm} \
+         peak_before_scrape_kib={hwm_before_scrape} rss_end_kib={rss_end} cpu_s_sent={sent_cpu:.2} \
+         cpu_s_delivered={drain_cpu:.2} cpu_s_after_scrape={cpu:.2} scrape_bytes={} scrape_s={scrape_s:.2} series={series} \
+         provider_labels={providers} acked={acked} refused={refused} delivered={delivered} lost={} \
+         statuses={:?} scrapes={} unbalanced_scrapes={} largest_gap={} exit={exit} summary={summary:?}",
+        text.len(),
+        acked.saturating_sub(delivered),
+        statuses.0.lock().expect("lock"),
+        unbalanced.0,
+        unbalanced.1,
+        unbalanced.2,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -547,7 +547,13 @@ pub mod process {
         /// Starts `otel-llm-cost serve --config <config> <args>` with a clean environment for
         /// the variables the gateway reads.
         pub fn start(config: &Path, args: &[&str]) -> Serve {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
+            Serve::start_bin(Path::new(env!("CARGO_BIN_EXE_otel-llm-cost")), config, args)
+        }
+
+        /// As [`Serve::start`], with another `otel-llm-cost` binary (e.g. an older build, for
+        /// before/after figures).
+        pub fn start_bin(bin: &Path, config: &Path, args: &[&str]) -> Serve {
+            let mut child = Command::new(bin)
                 .args(["serve", "--config"])
                 .arg(config)
                 .args(args)
