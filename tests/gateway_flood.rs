@@ -9,79 +9,13 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::gateway::*;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use opentelemetry_proto::tonic::trace::v1::Span;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// A sink that keeps only (trace number, span number) pairs: no request bodies in memory.
-#[derive(Clone, Default)]
-struct Counting(Arc<Mutex<HashSet<(u64, u64)>>>, Arc<Mutex<u64>>);
-
-impl Counting {
-    fn distinct(&self) -> usize {
-        self.0.lock().expect("lock").len()
-    }
-    fn total(&self) -> u64 {
-        *self.1.lock().expect("lock")
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for Counting {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let req = request.into_inner();
-        let mut ids = self.0.lock().expect("lock");
-        let mut n = 0;
-        for s in req
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| &s.spans)
-        {
-            let t = u64::from_be_bytes(s.trace_id[8..16].try_into().expect("16-byte id"));
-            let i = u64::from_be_bytes(s.span_id[..8].try_into().expect("8-byte id"));
-            ids.insert((t, i));
-            n += 1;
-        }
-        *self.1.lock().expect("lock") += n;
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-async fn start_counting_sink() -> (SocketAddr, Counting) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let c = Counting::default();
-    let svc = TraceServiceServer::new(c.clone())
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-        .max_decoding_message_size(64 << 20);
-    tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l))
-            .await;
-    });
-    (addr, c)
-}
 
 /// An open span: its parent is never sent, so its trace waits in the buffer.
 fn open_span(trace: u64, span: u64) -> Span {
@@ -92,17 +26,6 @@ fn open_span(trace: u64, span: u64) -> Span {
         "open",
         llm("gpt-4o-mini", 100, 10),
     )
-}
-
-fn rss_kib(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Sends `traces` one-span open traces, `per_request` per request, retrying refusals; calls
