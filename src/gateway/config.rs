@@ -929,8 +929,8 @@ pub struct MemoryLimit {
     pub refuse_above_bytes: usize,
     /// Refusing stops again below this (75 % of the limit).
     pub resume_below_bytes: usize,
-    /// The gateway's own buffers (assembly + export queue) must hold at least this (5 % of the
-    /// limit) for it to refuse, and it resumes when they hold less than half of it: when resident
+    /// The gateway's own buffers (assembly + export queue + model-resolution cache) must hold at
+    /// least this (5 % of the limit) for it to refuse, and it resumes when they hold less than half of it: when resident
     /// memory is high for another reason (the allocator keeping freed pages, a host process),
     /// refusing data could not bring it down.
     pub own_floor_bytes: usize,

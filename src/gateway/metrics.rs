@@ -645,6 +645,8 @@ mod tests {
         let text = m.render(g, f, StatsSnapshot::default());
         assert!(text.contains("otel_llm_cost_spans_received_total 3"));
         assert!(text.contains("otel_llm_cost_spans_exported_total 2"));
+        assert!(text.contains("\notel_llm_cost_spans_pricing 0\n"));
+        assert!(text.contains("\notel_llm_cost_model_cache_bytes 0\n"));
         assert!(text.contains("otel_llm_cost_spans_not_delivered_total{reason=\"rejected\"} 1"));
         assert!(text.contains("service=\"svc \\\"a\\\"\""));
         assert!(text.contains("workflow=\"wf\"} 0.5\n"), "{text}");

@@ -189,8 +189,10 @@ impl Catalog {
             .map(|i| &self.models[i as usize])
     }
 
-    /// Bytes the model-resolution cache holds now (bounded by `MATCH_CACHE_MAX_BYTES`).
-    pub(crate) fn resolve_cache_bytes(&self) -> usize {
+    /// Bytes the model-resolution cache holds now: ids that needed the normalisation ladder,
+    /// with the provider they were looked up with. Bounded (4 MiB, 16,384 entries; cleared when
+    /// full), so a stream of distinct ids cannot grow it.
+    pub fn resolve_cache_bytes(&self) -> usize {
         self.index.cache_bytes()
     }
 
