@@ -198,7 +198,8 @@ fn get(c: &AtomicU64) -> u64 {
 
 impl Metrics {
     /// Holds off scrapes while spans move between the terms of the invariant (module docs).
-    /// Take it before any other lock.
+    /// Take it before any other lock, never twice on one thread (the lock prefers a waiting
+    /// scrape, which would then wait for this thread forever), and hold it across no `.await`.
     pub(crate) fn moving(&self) -> RwLockReadGuard<'_, ()> {
         self.moves.read().unwrap_or_else(PoisonError::into_inner)
     }
