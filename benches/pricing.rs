@@ -16,6 +16,10 @@
 //!   job suffix (`ft:gpt-4o-mini-2024-07-18:org::<n>`), so the cache never answers.
 //! - unknown: `gpt-9` (warm: cached miss), `unknown-model-<n>` (cold: every ladder form and every
 //!   pattern rule is tried and fails).
+//! - `providers/*` (issue 13, B5): one model (`gpt-4o`) priced with a provider the catalog does
+//!   not know, after `N` such providers were seen with it: `warm/N` with one of those `N`
+//!   (round robin), `cold/N` with a new one each iteration. The cost per span must not grow
+//!   with `N` (the starting code scanned a list of the `N` providers per lookup).
 
 use std::hint::black_box;
 
@@ -173,5 +177,49 @@ fn cost(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookup, cost);
+fn providers(c: &mut Criterion) {
+    let at = 1_767_225_600; // 2026-01-01
+    let usage = Usage {
+        input_total: 1_000,
+        output_total: 100,
+        ..Usage::default()
+    };
+    let mut g = c.benchmark_group("providers");
+    for n in [1usize, 1_000, 10_000] {
+        // A catalog per size: each starts with an empty cache.
+        let catalog = Catalog::embedded().expect("embedded catalog");
+        let seen: Vec<String> = (0..n).map(|i| format!("provider-{i:06}")).collect();
+        for p in &seen {
+            assert!(catalog.price("gpt-4o", Some(p), &usage, at, None).is_ok());
+        }
+        let mut i = 0;
+        g.bench_function(format!("warm/{n}"), |b| {
+            b.iter(|| {
+                i = (i + 1) % n;
+                catalog
+                    .price(black_box("gpt-4o"), Some(&seen[i]), &usage, at, None)
+                    .map(|p| p.cost.total())
+            })
+        });
+        let mut k: u64 = 0;
+        g.bench_function(format!("cold/{n}"), |b| {
+            b.iter_batched(
+                || {
+                    k += 1;
+                    format!("new-provider-{k}")
+                },
+                |p| {
+                    let r = catalog
+                        .price(black_box("gpt-4o"), Some(&p), &usage, at, None)
+                        .map(|p| p.cost.total());
+                    (p, r)
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lookup, cost, providers);
 criterion_main!(benches);

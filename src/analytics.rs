@@ -101,7 +101,8 @@ pub struct AnomalyOptions {
     pub min_samples: usize,
     /// Ratio to the median at or above which a trace is flagged.
     pub threshold: f64,
-    /// Workflows tracked; the rest share one `other` baseline.
+    /// Workflows tracked; the rest, and root span names longer than
+    /// [`DEFAULT_MAX_LABEL_BYTES`], share one `other` baseline.
     pub max_workflows: usize,
 }
 
@@ -195,7 +196,9 @@ impl Analytics {
         }
         if let Some(opts) = &self.anomaly {
             if let Ok(mut b) = self.baselines.lock() {
-                let key = if b.contains_key(workflow) || b.len() < opts.max_workflows {
+                let key = if b.contains_key(workflow)
+                    || (b.len() < opts.max_workflows && workflow.len() <= DEFAULT_MAX_LABEL_BYTES)
+                {
                     workflow
                 } else {
                     "other"
@@ -222,35 +225,53 @@ impl Analytics {
 }
 
 /// Bounds the label values of metrics: an optional allow-list, then at most `max` distinct
-/// values; everything else becomes `other`.
+/// values of at most `max_len` bytes each; everything else becomes `other`.
 #[derive(Debug)]
 pub struct CardinalityLimit {
     allow: Option<HashSet<String>>,
     max: usize,
+    max_len: usize,
     seen: Mutex<HashSet<String>>,
 }
 
 /// The value that stands for everything beyond a cardinality limit.
 pub const OVERFLOW_LABEL: &str = "other";
 
+/// Default longest label value, in bytes (longer values are `other`): 256. Real model ids,
+/// provider names, `service.name`s and root span names are far shorter; a 1 MiB root span name
+/// repeated over every series made one scrape 839 MB (issue 13, B6).
+pub const DEFAULT_MAX_LABEL_BYTES: usize = 256;
+
 impl CardinalityLimit {
-    /// At most `max` distinct values, first come first served.
+    /// At most `max` distinct values, first come first served, each of at most
+    /// [`DEFAULT_MAX_LABEL_BYTES`].
     pub fn new(max: usize) -> CardinalityLimit {
         CardinalityLimit {
             allow: None,
             max,
+            max_len: DEFAULT_MAX_LABEL_BYTES,
             seen: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Only these values (others are `other`).
+    /// Only these values (others are `other`), whatever their length.
     pub fn allow_only(values: impl IntoIterator<Item = impl Into<String>>) -> CardinalityLimit {
         let allow: HashSet<String> = values.into_iter().map(Into::into).collect();
         CardinalityLimit {
             max: allow.len(),
+            max_len: usize::MAX,
             allow: Some(allow),
             seen: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// Values longer than `bytes` are `other` (first-come limits; an allow-list is taken as
+    /// given).
+    pub fn with_max_len(mut self, bytes: usize) -> CardinalityLimit {
+        if self.allow.is_none() {
+            self.max_len = bytes;
+        }
+        self
     }
 
     /// The label to use for `value`.
@@ -261,6 +282,9 @@ impl CardinalityLimit {
             } else {
                 OVERFLOW_LABEL
             };
+        }
+        if value.len() > self.max_len {
+            return OVERFLOW_LABEL;
         }
         let Ok(mut seen) = self.seen.lock() else {
             return OVERFLOW_LABEL;
@@ -308,11 +332,14 @@ struct AggState {
     traces: HashMap<(String, String, &'static str), u64>,
 }
 
-/// Label limits for cost series.
+/// Label limits for cost series: every label that comes from span data is bounded in count
+/// and length.
 #[derive(Debug)]
 pub struct MetricLimits {
     /// Model labels.
     pub models: CardinalityLimit,
+    /// Provider labels (a span's own provider when its cost was provided).
+    pub providers: CardinalityLimit,
     /// Workflow (root span name) labels.
     pub workflows: CardinalityLimit,
     /// `service.name` labels.
@@ -321,6 +348,8 @@ pub struct MetricLimits {
 
 /// Default cap on distinct model labels.
 pub const DEFAULT_MAX_MODELS: usize = 200;
+/// Default cap on distinct provider labels.
+pub const DEFAULT_MAX_PROVIDERS: usize = 50;
 /// Default cap on distinct workflow labels.
 pub const DEFAULT_MAX_WORKFLOW_LABELS: usize = 100;
 /// Default cap on distinct service labels.
@@ -330,6 +359,7 @@ impl Default for MetricLimits {
     fn default() -> Self {
         MetricLimits {
             models: CardinalityLimit::new(DEFAULT_MAX_MODELS),
+            providers: CardinalityLimit::new(DEFAULT_MAX_PROVIDERS),
             workflows: CardinalityLimit::new(DEFAULT_MAX_WORKFLOW_LABELS),
             services: CardinalityLimit::new(DEFAULT_MAX_SERVICES),
         }
@@ -382,7 +412,7 @@ impl TraceObserver for CostAggregator {
             let service = m.service.as_deref().unwrap_or(root_service);
             let key = (
                 self.limits.models.label(&m.model).to_owned(),
-                m.provider.to_string(),
+                self.limits.providers.label(&m.provider).to_owned(),
                 self.limits.services.label(service).to_owned(),
                 workflow.clone(),
             );
@@ -427,5 +457,21 @@ mod tests {
         let l = CardinalityLimit::allow_only(["gpt-4o"]);
         assert_eq!(l.label("gpt-4o"), "gpt-4o");
         assert_eq!(l.label("x"), OVERFLOW_LABEL);
+    }
+
+    #[test]
+    fn over_long_values_are_other_and_take_no_slot() {
+        let l = CardinalityLimit::new(2).with_max_len(4);
+        assert_eq!(l.label("abcde"), OVERFLOW_LABEL);
+        assert_eq!(l.label("abcd"), "abcd");
+        assert_eq!(l.label("x"), "x");
+        assert_eq!(l.label("y"), OVERFLOW_LABEL);
+        let l = CardinalityLimit::new(10);
+        let long = "w".repeat(DEFAULT_MAX_LABEL_BYTES + 1);
+        assert_eq!(l.label(&long), OVERFLOW_LABEL);
+        assert_eq!(l.label(&long[1..]), &long[1..]);
+        // An allow-list is taken as given.
+        let l = CardinalityLimit::allow_only([long.clone()]).with_max_len(4);
+        assert_eq!(l.label(&long), long);
     }
 }

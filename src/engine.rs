@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::analytics::{Analytics, AnomalyOptions, BudgetRule, TraceObserver, TraceSummary};
 use crate::money::Usd;
-use crate::pricing::{Catalog, CostBreakdown, Interned, Model, Price, ServiceTier};
+use crate::pricing::{
+    Catalog, CostBreakdown, Interned, Model, Price, ServiceTier, MAX_MODEL_ID_BYTES,
+};
+use crate::provider::MAX_PROVIDER_BYTES;
 use crate::semconv::{self as k, ours};
 use crate::span_view::{intern, AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};
 use crate::usage::{extract_with, key_filter, ExtractOptions, Usage, UsageState};
@@ -134,7 +137,8 @@ pub enum PricingStatus {
     Provided,
     /// The model matched nothing in the catalog (never shown as $0).
     UnknownModel,
-    /// A token count was unusable (negative, fractional, NaN, not a number).
+    /// A token count was unusable (negative, fractional, NaN, not a number), or the model or
+    /// provider attribute is longer than [`MAX_MODEL_ID_BYTES`] / [`MAX_PROVIDER_BYTES`].
     InvalidUsage,
     /// A call span with a counted call below it (the innermost call wins).
     Duplicate,
@@ -813,6 +817,15 @@ fn str_at<'a, V: SpanView + ?Sized>(
     }
 }
 
+/// `invalid_usage` reason when the value read from `keys[i]` is longer than `max` bytes.
+fn over_limit(keys: &[&str], i: Option<usize>, value: Option<&str>, max: usize) -> Option<String> {
+    let v = value?;
+    (v.len() > max).then(|| {
+        let key = i.and_then(|i| keys.get(i)).copied().unwrap_or("?");
+        format!("'{key}' is {} bytes, over the limit of {max}", v.len())
+    })
+}
+
 /// Most attributes [`Engine::write_call`] writes (status, reason, 3 costs, 7 details, 5 of
 /// provenance).
 const CALL_ATTRS: usize = 17;
@@ -935,7 +948,9 @@ impl Engine {
     pub(crate) fn own<V: SpanView + ?Sized>(&self, span: &V) -> Own<'_> {
         self.stats.spans.bump();
         let provider_of = |i: Option<usize>| {
-            str_at(span, &k::PROVIDER_KEYS, i, None).map(crate::provider::canonical)
+            str_at(span, &k::PROVIDER_KEYS, i, None)
+                .filter(|p| p.len() <= MAX_PROVIDER_BYTES)
+                .map(crate::provider::canonical)
         };
         let Some(ex) = extract_with(
             span,
@@ -971,6 +986,21 @@ impl Engine {
         }
         let model = str_at(span, &k::MODEL_KEYS, ex.model_key, ex.model_at);
         let provider = str_at(span, &k::PROVIDER_KEYS, ex.provider_key, ex.provider_at);
+        // Over-long model or provider: not a real one (see the limits' docs). Neither is read
+        // further, nor becomes a label; the span is `invalid_usage` (still forwarded).
+        let too_long =
+            over_limit(&k::MODEL_KEYS, ex.model_key, model, MAX_MODEL_ID_BYTES).or_else(|| {
+                over_limit(
+                    &k::PROVIDER_KEYS,
+                    ex.provider_key,
+                    provider,
+                    MAX_PROVIDER_BYTES,
+                )
+            });
+        let (model, provider) = match too_long {
+            Some(_) => (None, None),
+            None => (model, provider),
+        };
         let service: Option<Arc<str>> = span.service_name().map(Into::into);
         let call = |status, usage, provided, reason| Own {
             kind: OwnKind::Call(Call {
@@ -989,6 +1019,13 @@ impl Engine {
             }),
             rewrite,
         };
+        if let Some(reason) = too_long {
+            let usage = match &ex.usage {
+                UsageState::Valid(u) => Some(*u),
+                _ => None,
+            };
+            return call(PricingStatus::InvalidUsage, usage, None, Some(reason));
+        }
         let keep_provided = ex
             .provided
             .filter(|_| !self.opts.reprice_provided && !ex.aggregate);

@@ -23,8 +23,9 @@ mod usage;
 pub use analytics::{
     AnomalyOptions, BudgetRule, CardinalityLimit, CostAggregator, CostSeries, MetricLimits,
     ModelLabels, SeriesTotals, TraceObserver, TraceSummary, Verdicts, DEFAULT_ANOMALY_MIN_SAMPLES,
-    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_MODELS, DEFAULT_MAX_SERVICES,
-    DEFAULT_MAX_WORKFLOWS, DEFAULT_MAX_WORKFLOW_LABELS, OVERFLOW_LABEL,
+    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_LABEL_BYTES, DEFAULT_MAX_MODELS,
+    DEFAULT_MAX_PROVIDERS, DEFAULT_MAX_SERVICES, DEFAULT_MAX_WORKFLOWS,
+    DEFAULT_MAX_WORKFLOW_LABELS, OVERFLOW_LABEL,
 };
 pub use engine::{
     Engine, EngineOptions, ModelShare, PricingStatus, Stats, StatsSnapshot, TokenCounts, Totals,
@@ -38,7 +39,7 @@ pub use money::{DecimalError, Rate, Usd};
 pub use pricing::build as catalog_build;
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
-    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel,
+    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 #[doc(hidden)]
@@ -49,6 +50,7 @@ pub use processor::{
     CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
+pub use provider::MAX_PROVIDER_BYTES;
 pub use records::{
     call_record, trace_records, CallRecord, CallStatus, ModelCost, Record, RecordSpan,
     RecordWriter, TraceRecord, TraceRecords, RECORD_WRITER_CHECK_INTERVAL,

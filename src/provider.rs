@@ -1,6 +1,11 @@
 //! Provider names: the many spellings instrumentations use, mapped to one canonical id
 //! (the OTel GenAI `gen_ai.provider.name` value where one exists).
 
+/// Longest provider name a span may carry to be priced: 128 bytes (the longest real ones, e.g.
+/// `vertex_ai-anthropic_models`, are under 30). Longer values make the span `invalid_usage`
+/// naming the attribute; they never become a cache key or a metric label.
+pub const MAX_PROVIDER_BYTES: usize = 128;
+
 /// Canonical provider id for a provider name as spans, configs or price sets spell it.
 /// Unknown names are returned lower-cased and trimmed.
 ///

@@ -28,17 +28,6 @@ fn open_span(trace: u64, span: u64) -> Span {
     )
 }
 
-fn rss_kib(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Sends `traces` one-span open traces, `per_request` per request, retrying refusals; calls
 /// `check` after every request.
 async fn flood_traces(

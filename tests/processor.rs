@@ -746,6 +746,69 @@ fn invalid_token_values_are_invalid_usage_and_never_panic() {
     assert_eq!(h.engine.stats().snapshot().invalid_usage, bad.len() as u64);
 }
 
+/// Guards issue 13, B4: a model or provider attribute longer than the limits is not looked up
+/// (it would be a cache key and a label); the call is `invalid_usage` naming the attribute,
+/// forwarded, and counted. At the limit exactly, the value is read as usual.
+#[test]
+fn over_long_model_or_provider_is_invalid_usage_naming_the_attribute() {
+    use otel_llm_cost::{MAX_MODEL_ID_BYTES, MAX_PROVIDER_BYTES};
+    let h = harness();
+    let root = start(&h, "root", &Context::new(), vec![]);
+    let long_model = format!("gpt-4o-{}", "x".repeat(MAX_MODEL_ID_BYTES));
+    start(&h, "long-model", &root, call(&long_model, 100, 10))
+        .span()
+        .end();
+    let mut attrs = call("gpt-4o-2024-08-06", 100, 10);
+    attrs[1] = KeyValue::new("gen_ai.provider.name", "p".repeat(MAX_PROVIDER_BYTES + 1));
+    start(&h, "long-provider", &root, attrs).span().end();
+    // At the limits exactly: read as usual (an unknown model, a provider that breaks no tie).
+    let at_limit = "m".repeat(MAX_MODEL_ID_BYTES);
+    start(&h, "model-at-limit", &root, call(&at_limit, 100, 10))
+        .span()
+        .end();
+    let mut attrs = call("gpt-4o-2024-08-06", 100, 10);
+    attrs[1] = KeyValue::new("gen_ai.provider.name", "p".repeat(MAX_PROVIDER_BYTES));
+    start(&h, "provider-at-limit", &root, attrs).span().end();
+    root.span().end();
+    for (name, key, len) in [
+        (
+            "long-model",
+            "gen_ai.response.model",
+            long_model.len().to_string(),
+        ),
+        (
+            "long-provider",
+            "gen_ai.provider.name",
+            (MAX_PROVIDER_BYTES + 1).to_string(),
+        ),
+    ] {
+        let s = h.by_name(name);
+        assert_eq!(
+            stra(&s, "cost.pricing.status").as_deref(),
+            Some("invalid_usage"),
+            "{name}"
+        );
+        let reason = stra(&s, "cost.pricing.reason").unwrap();
+        assert!(
+            reason.contains(key) && reason.contains(&len),
+            "{name}: {reason}"
+        );
+        assert_eq!(attr(&s, "llm.cost.total"), None);
+    }
+    assert_eq!(
+        stra(&h.by_name("model-at-limit"), "cost.pricing.status").as_deref(),
+        Some("unknown_model")
+    );
+    assert_eq!(
+        stra(&h.by_name("provider-at-limit"), "cost.pricing.status").as_deref(),
+        Some("priced")
+    );
+    assert_eq!(h.spans().len(), 5, "every span forwarded");
+    let st = h.engine.stats().snapshot();
+    assert_eq!((st.invalid_usage, st.unknown_model, st.priced), (2, 1, 1));
+    assert_eq!(i64a(&h.by_name("root"), "cost.unpriced_calls"), Some(3));
+}
+
 #[test]
 fn agent_span_repeating_its_childrens_usage_is_not_counted_again() {
     let h = harness();

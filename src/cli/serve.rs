@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use otel_llm_cost::gateway::{
-    parse_duration, Gateway, GatewayConfig, GrpcReceiverConfig, HttpReceiverConfig,
+    parse_duration, redact_url, Gateway, GatewayConfig, GrpcReceiverConfig, HttpReceiverConfig,
 };
 
 use super::PricingArgs;
@@ -142,9 +142,11 @@ pub(crate) fn run(pricing: &PricingArgs, a: ServeArgs) -> anyhow::Result<ExitCod
                 .metrics
                 .map_or("disabled".into(), |a| a.to_string())
         );
+        // Secrets redacted as the logs redact them (userinfo; tokens and headers not shown).
         println!(
             "  exporter:       {} ({:?})",
-            settings.exporter.url, settings.exporter.protocol
+            redact_url(&settings.exporter.url),
+            settings.exporter.protocol
         );
         println!(
             "  catalog:        {}",
@@ -161,10 +163,11 @@ pub(crate) fn run(pricing: &PricingArgs, a: ServeArgs) -> anyhow::Result<ExitCod
         );
         let on = |b: bool| if b { "on" } else { "off" };
         println!(
-            "  security:       grpc tls {}, http tls {}, bearer auth {}, exporter tls {}",
+            "  security:       grpc tls {}, http tls {}, bearer auth {}, metrics auth {}, exporter tls {}",
             on(settings.grpc_tls.is_some()),
             on(settings.http_tls.is_some()),
             on(settings.auth_token.is_some()),
+            on(settings.metrics_auth_token.is_some()),
             on(settings.exporter.tls.enabled)
         );
         println!(

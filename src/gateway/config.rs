@@ -284,6 +284,54 @@ pub struct AuthConfig {
     pub bearer_token_file: Option<PathBuf>,
 }
 
+impl AuthConfig {
+    /// The token (read from the file if so configured), validated; problems are named after
+    /// `section` (`receivers.otlp.auth`, `telemetry.metrics.auth`).
+    fn resolve(
+        &self,
+        section: &str,
+        resolve_path: &dyn Fn(&Path) -> PathBuf,
+        problems: &mut Vec<String>,
+    ) -> Option<Secret> {
+        let token = match (&self.bearer_token, &self.bearer_token_file) {
+            (Some(_), Some(_)) => {
+                problems.push(format!(
+                    "{section}: give bearer_token or bearer_token_file, not both"
+                ));
+                None
+            }
+            (Some(t), None) => Some(t.trim().to_owned()),
+            (None, Some(f)) => {
+                let f = resolve_path(f);
+                match std::fs::read_to_string(&f) {
+                    Ok(t) => Some(t.trim().to_owned()),
+                    Err(e) => {
+                        problems.push(format!(
+                            "{section}.bearer_token_file: '{}': {e}",
+                            f.display()
+                        ));
+                        None
+                    }
+                }
+            }
+            (None, None) => {
+                problems.push(format!("{section}: give bearer_token or bearer_token_file"));
+                None
+            }
+        }?;
+        if token.is_empty() {
+            problems.push(format!("{section}: the bearer token is empty"));
+            return None;
+        }
+        if !token.bytes().all(|b| b.is_ascii_graphic()) {
+            problems.push(format!(
+                "{section}: the bearer token must be printable ASCII without spaces"
+            ));
+        }
+        Some(Secret(token))
+    }
+}
+
 impl std::fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthConfig")
@@ -584,10 +632,15 @@ pub struct CostMetricsConfig {
     pub models: Vec<String>,
     /// Distinct model labels when `models` is empty. Default: 200.
     pub max_models: usize,
+    /// Distinct provider labels. Default: 50.
+    pub max_providers: usize,
     /// Distinct workflow labels. Default: 100.
     pub max_workflows: usize,
     /// Distinct service labels. Default: 100.
     pub max_services: usize,
+    /// Longest label value in bytes; longer model, provider, service and workflow values are
+    /// `other` (an allow-listed model is kept whatever its length). Default: 256.
+    pub max_label_bytes: usize,
 }
 
 impl Default for CostMetricsConfig {
@@ -595,8 +648,10 @@ impl Default for CostMetricsConfig {
         CostMetricsConfig {
             models: Vec::new(),
             max_models: crate::analytics::DEFAULT_MAX_MODELS,
+            max_providers: crate::analytics::DEFAULT_MAX_PROVIDERS,
             max_workflows: crate::analytics::DEFAULT_MAX_WORKFLOW_LABELS,
             max_services: crate::analytics::DEFAULT_MAX_SERVICES,
+            max_label_bytes: crate::analytics::DEFAULT_MAX_LABEL_BYTES,
         }
     }
 }
@@ -660,8 +715,10 @@ impl AnalyticsConfig {
         let m = &self.metrics;
         for (name, v) in [
             ("max_models", m.max_models),
+            ("max_providers", m.max_providers),
             ("max_workflows", m.max_workflows),
             ("max_services", m.max_services),
+            ("max_label_bytes", m.max_label_bytes),
         ] {
             if v == 0 {
                 problems.push(format!("analytics.metrics.{name}: must be at least 1"));
@@ -688,14 +745,16 @@ impl CostMetricsConfig {
     /// The label limits.
     pub fn limits(&self) -> crate::analytics::MetricLimits {
         use crate::analytics::CardinalityLimit;
+        let first_come = |max| CardinalityLimit::new(max).with_max_len(self.max_label_bytes);
         crate::analytics::MetricLimits {
             models: if self.models.is_empty() {
-                CardinalityLimit::new(self.max_models)
+                first_come(self.max_models)
             } else {
                 CardinalityLimit::allow_only(self.models.iter().cloned())
             },
-            workflows: CardinalityLimit::new(self.max_workflows),
-            services: CardinalityLimit::new(self.max_services),
+            providers: first_come(self.max_providers),
+            workflows: first_come(self.max_workflows),
+            services: first_come(self.max_services),
         }
     }
 }
@@ -950,6 +1009,11 @@ pub struct MetricsConfig {
     pub idle_timeout: Duration,
     /// Most connections open at once to this endpoint. Default: 64.
     pub max_connections: usize,
+    /// Bearer-token authentication of `/metrics` (it shows cost by service, workflow and
+    /// model): without `Authorization: Bearer <token>` it answers 401. `/healthz` stays open:
+    /// it shows nothing but `ok`, and liveness probes (kubelet `httpGet`) cannot read a token
+    /// from a Secret. Same fields as `receivers.otlp.auth`; the token may differ. Default: off.
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for MetricsConfig {
@@ -960,6 +1024,7 @@ impl Default for MetricsConfig {
             body_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_connections: DEFAULT_METRICS_MAX_CONNECTIONS,
+            auth: None,
         }
     }
 }
@@ -1058,10 +1123,11 @@ pub struct MemoryLimit {
     pub refuse_above_bytes: usize,
     /// Refusing stops again below this (75 % of the limit).
     pub resume_below_bytes: usize,
-    /// The gateway's own buffers (assembly, export queue, requests being received) must hold
-    /// at least this (5 % of the limit) for it to refuse, and it resumes when they hold less
-    /// than half of it: when resident memory is high for another reason (the allocator keeping
-    /// freed pages, a host process), refusing data could not bring it down.
+    /// The gateway's own buffers (assembly, export queue, requests being received,
+    /// model-resolution cache) must hold at least this (5 % of the limit) for it to refuse, and
+    /// it resumes when they hold less than half of it: when resident memory is high for another
+    /// reason (the allocator keeping freed pages, a host process), refusing data could not bring
+    /// it down.
     pub own_floor_bytes: usize,
     /// How often resident memory is read.
     pub check_interval: Duration,
@@ -1136,6 +1202,8 @@ pub struct GatewaySettings {
     pub exporter: ExporterSettings,
     /// Metrics address, if enabled.
     pub metrics: Option<SocketAddr>,
+    /// Bearer token `/metrics` requires, if any.
+    pub metrics_auth_token: Option<Secret>,
     /// Log level.
     pub log_level: String,
     /// Shutdown deadline.
@@ -1286,53 +1354,12 @@ impl GatewayConfig {
             p.http.as_ref().and_then(|h| h.tls.as_ref()),
             &mut problems,
         );
-        let auth_token = match &self.receivers.otlp.auth {
-            None => None,
-            Some(AuthConfig {
-                bearer_token: Some(_),
-                bearer_token_file: Some(_),
-            }) => {
-                problems.push(
-                    "receivers.otlp.auth: give bearer_token or bearer_token_file, not both".into(),
-                );
-                None
-            }
-            Some(AuthConfig {
-                bearer_token: Some(t),
-                ..
-            }) => Some(t.trim().to_owned()),
-            Some(AuthConfig {
-                bearer_token_file: Some(f),
-                ..
-            }) => {
-                let f = resolve_path(f);
-                match std::fs::read_to_string(&f) {
-                    Ok(t) => Some(t.trim().to_owned()),
-                    Err(e) => {
-                        problems.push(format!(
-                            "receivers.otlp.auth.bearer_token_file: '{}': {e}",
-                            f.display()
-                        ));
-                        None
-                    }
-                }
-            }
-            Some(_) => {
-                problems.push("receivers.otlp.auth: give bearer_token or bearer_token_file".into());
-                None
-            }
-        };
-        if let Some(t) = &auth_token {
-            if t.is_empty() {
-                problems.push("receivers.otlp.auth: the bearer token is empty".into());
-            } else if !t.bytes().all(|b| b.is_ascii_graphic()) {
-                problems.push(
-                    "receivers.otlp.auth: the bearer token must be printable ASCII without spaces"
-                        .into(),
-                );
-            }
-        }
-        let auth_token = auth_token.filter(|t| !t.is_empty()).map(Secret);
+        let auth_token = self
+            .receivers
+            .otlp
+            .auth
+            .as_ref()
+            .and_then(|a| a.resolve("receivers.otlp.auth", &resolve_path, &mut problems));
         let max_decompression_ratio = self.receivers.otlp.max_decompression_ratio;
         if max_decompression_ratio == 0 {
             problems.push("receivers.otlp.max_decompression_ratio: must be at least 1".into());
@@ -1441,7 +1468,7 @@ impl GatewayConfig {
                 }
                 Ok(u) => u,
                 Err(m) => {
-                    problems.push(format!("{src}: '{u}': {m}"));
+                    problems.push(format!("{src}: '{}': {m}", redact_url(&u)));
                     String::new()
                 }
             },
@@ -1451,7 +1478,8 @@ impl GatewayConfig {
                 if let Some(addr) = addr {
                     if addr.port() != 0 && url_points_at(&url, addr) {
                         problems.push(format!(
-                            "exporter endpoint '{url}' is this gateway's own {name} receiver ({addr}): spans would loop"
+                            "exporter endpoint '{}' is this gateway's own {name} receiver ({addr}): spans would loop",
+                            redact_url(&url)
                         ));
                     }
                 }
@@ -1603,6 +1631,12 @@ impl GatewayConfig {
                 &mut problems,
             )
         };
+        let metrics_auth_token = self
+            .telemetry
+            .metrics
+            .auth
+            .as_ref()
+            .and_then(|a| a.resolve("telemetry.metrics.auth", &resolve_path, &mut problems));
         let level = self.telemetry.logs.level.trim().to_ascii_lowercase();
         if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
             problems.push(format!(
@@ -1675,6 +1709,7 @@ impl GatewayConfig {
                 tls,
             },
             metrics,
+            metrics_auth_token,
             log_level: level,
             shutdown_timeout: self.shutdown.timeout,
             analytics,
@@ -1789,6 +1824,26 @@ fn parse_listen(field: &str, s: &str, problems: &mut Vec<String>) -> Option<Sock
             problems.push(format!("{field}: '{s}' is not a host:port to listen on"));
             None
         }
+    }
+}
+
+/// A URL without its userinfo (`https://user:pass@host` -> `https://***@host`), as the logs
+/// and `serve --check` print it.
+///
+/// ```
+/// use otel_llm_cost::gateway::redact_url;
+/// assert_eq!(redact_url("https://u:p@tempo:4318/v1/traces"), "https://***@tempo:4318/v1/traces");
+/// ```
+pub fn redact_url(u: &str) -> String {
+    match u.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
+                None => u.to_owned(),
+            }
+        }
+        None => u.to_owned(),
     }
 }
 
@@ -2192,5 +2247,14 @@ telemetry: {logs: {level: loud}}
             err.contains(ENV_TIMEOUT) && err.contains(ENV_HEADERS),
             "{err}"
         );
+    }
+
+    #[test]
+    fn userinfo_is_redacted_from_urls() {
+        assert_eq!(
+            redact_url("https://user:pw@host:4318/v1/traces"),
+            "https://***@host:4318/v1/traces"
+        );
+        assert_eq!(redact_url("http://host:4317"), "http://host:4317");
     }
 }

@@ -24,7 +24,7 @@ use tokio::sync::{watch, Notify};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
-use super::config::{Compression, ExporterProtocol, ExporterSettings, RetryConfig};
+use super::config::{redact_url, Compression, ExporterProtocol, ExporterSettings, RetryConfig};
 use super::grpc::EXPORT_PATH;
 use super::metrics::{Metrics, NotDelivered, TooLarge};
 use super::persist::{Checkpoint, Wal};
@@ -265,6 +265,13 @@ impl ExportQueue {
 
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// (queued, in flight), read under the queue's lock: a batch taken for export moves from
+    /// one to the other under it, so the pair never counts it twice or not at all.
+    pub(crate) fn occupancy(&self) -> (usize, usize) {
+        let _q = self.fragments();
+        (self.queued(), self.in_flight())
     }
 
     /// Encoded bytes held in memory (queued and being exported).
@@ -638,20 +645,6 @@ impl Client {
     }
 }
 
-/// A URL without its userinfo (`https://user:pass@host` -> `https://***@host`), for messages.
-pub(crate) fn redact_url(u: &str) -> String {
-    match u.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            match authority.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://***@{host}{path}"),
-                None => u.to_owned(),
-            }
-        }
-        None => u.to_owned(),
-    }
-}
-
 /// gRPC codec for `TraceService/Export` whose request is already-encoded protobuf: the bytes go
 /// out as they are; the response is decoded with prost (client side; also the load generator's).
 #[derive(Debug, Clone, Copy, Default)]
@@ -885,15 +878,18 @@ pub(crate) async fn consumer(
                         "downstream reported partial success; rejected spans are not retried"
                     );
                 }
-                metrics.exported(n - rejected);
-                metrics.not_delivered(NotDelivered::PartialSuccess, rejected);
+                let checkpoint = {
+                    let _moving = metrics.moving();
+                    metrics.exported(n - rejected);
+                    metrics.not_delivered(NotDelivered::PartialSuccess, rejected);
+                    queue.done(batch, true)
+                };
                 // The next batch waits for this one's checkpoint: after a crash at most one
                 // batch per consumer is sent again.
-                queue.done(batch, true).written().await;
+                checkpoint.written().await;
             }
             Outcome::Failed(why, msg) => {
                 metrics.export_failure();
-                metrics.not_delivered(why, n);
                 // Abandoned at the shutdown deadline: a persistent queue keeps it for the next run.
                 let settled = why != NotDelivered::Shutdown;
                 if !settled && queue.wal().is_some() {
@@ -901,7 +897,12 @@ pub(crate) async fn consumer(
                 } else {
                     tracing::warn!(spans = n, reason = ?why, error = %msg, "export failed; spans not delivered");
                 }
-                queue.done(batch, settled).written().await;
+                let checkpoint = {
+                    let _moving = metrics.moving();
+                    metrics.not_delivered(why, n);
+                    queue.done(batch, settled)
+                };
+                checkpoint.written().await;
             }
         }
     }
@@ -1215,14 +1216,5 @@ mod tests {
         };
         assert_eq!(limit, TooLarge::QueueMemory);
         assert!(m.contains("max_memory_bytes (1000)"), "{m}");
-    }
-
-    #[test]
-    fn userinfo_is_redacted_from_urls() {
-        assert_eq!(
-            redact_url("https://user:pw@host:4318/v1/traces"),
-            "https://***@host:4318/v1/traces"
-        );
-        assert_eq!(redact_url("http://host:4317"), "http://host:4317");
     }
 }

@@ -1,10 +1,16 @@
 //! The gateway's own counters (DESIGN §8) and their Prometheus text exposition.
 //!
-//! A healthy gateway satisfies, at every quiet moment:
+//! A healthy gateway satisfies, at every scrape, under load too:
 //!
 //! ```text
-//! spans_received = spans_exported + sum(spans_not_delivered{reason}) + spans_buffered + spans_queued + spans_exporting
+//! spans_received = spans_exported + sum(spans_not_delivered{reason})
+//!                + spans_buffered + spans_pricing + spans_queued + spans_exporting
 //! ```
+//!
+//! Every move of spans from one of these terms to another happens under the shared side of one
+//! lock ([`Metrics::moving`]) and a scrape reads them all under its exclusive side
+//! ([`Metrics::still`]), so no scrape sees a span between two terms. (Moves from the queue to
+//! an export under way happen under the queue's own lock, and both are read under it.)
 //!
 //! Spans refused with a retryable status (queue full, shutting down) and malformed requests are
 //! never received: the sender keeps them and retries.
@@ -12,7 +18,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::assembly::ReleaseReason;
 use crate::analytics::{CostAggregator, ModelLabels};
@@ -156,6 +162,7 @@ pub(crate) struct Metrics {
     malformed_http: AtomicU64,
     unauthenticated_grpc: AtomicU64,
     unauthenticated_http: AtomicU64,
+    unauthenticated_metrics: AtomicU64,
     traces_released: [AtomicU64; 6],
     export_requests: AtomicU64,
     export_retries: AtomicU64,
@@ -171,6 +178,12 @@ pub(crate) struct Metrics {
     timed_out: [AtomicU64; 2],
     /// Connections, by listener.
     conns: [ConnCounters; 3],
+    /// Spans taken out of the assembly buffer and not yet in the export queue (being priced).
+    spans_pricing: AtomicU64,
+    /// Shared by every move between the terms of the invariant, exclusive for a scrape (see the
+    /// module docs). Guards no data: a poisoned lock (a panic while a scrape held it) is taken
+    /// as it is.
+    moves: RwLock<()>,
     /// Exact cost series, fed by the engine for every released trace.
     cost: Arc<CostAggregator>,
 }
@@ -181,6 +194,8 @@ pub(crate) struct Gauges {
     pub spans_buffered: u64,
     pub traces_buffered: u64,
     pub bytes_buffered: u64,
+    /// Spans taken out of the assembly buffer, not yet queued (being priced).
+    pub spans_pricing: u64,
     pub spans_queued: u64,
     pub spans_exporting: u64,
     /// Encoded bytes of the export queue (queued and being exported), held in memory.
@@ -189,6 +204,16 @@ pub(crate) struct Gauges {
     pub queue_append_failures: u64,
     /// Bytes reserved against the receivers' memory budget (requests being received).
     pub receiver_bytes: u64,
+    /// Bytes of the model-resolution cache.
+    pub model_cache_bytes: u64,
+}
+
+/// The counters the invariant sums, read together (under [`Metrics::still`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Flow {
+    received: u64,
+    exported: u64,
+    not_delivered: [u64; 5],
 }
 
 /// Counter values at one instant (what `/metrics` shows), for tests and the shutdown report.
@@ -201,7 +226,8 @@ pub struct MetricsSnapshot {
     pub spans_refused: u64,
     /// Malformed requests answered 400 / `INVALID_ARGUMENT`.
     pub requests_malformed: u64,
-    /// Requests refused for a missing or wrong bearer token (401 / `UNAUTHENTICATED`).
+    /// Requests refused for a missing or wrong bearer token (401 / `UNAUTHENTICATED`), on the
+    /// receivers and `/metrics`.
     pub requests_unauthenticated: u64,
     /// Appends to the persistent queue's write-ahead log that failed (each refused its request
     /// with the retryable status, counted in `spans_refused`).
@@ -235,6 +261,8 @@ pub struct MetricsSnapshot {
     pub spans_not_delivered: BTreeMap<String, u64>,
     /// Spans in the assembly buffer.
     pub spans_buffered: u64,
+    /// Spans taken out of the assembly buffer and not yet queued (being priced).
+    pub spans_pricing: u64,
     /// Spans in the export queue.
     pub spans_queued: u64,
     /// Spans in export requests under way.
@@ -260,12 +288,14 @@ impl MetricsSnapshot {
                 .unwrap_or(0)
     }
 
-    /// `spans_received == spans_exported + not delivered + buffered + queued + exporting`.
+    /// `spans_received == spans_exported + not delivered + buffered + pricing + queued +
+    /// exporting`.
     pub fn balanced(&self) -> bool {
         self.spans_received
             == self.spans_exported
                 + self.not_delivered_total()
                 + self.spans_buffered
+                + self.spans_pricing
                 + self.spans_queued
                 + self.spans_exporting
     }
@@ -320,8 +350,43 @@ fn get(c: &AtomicU64) -> u64 {
 }
 
 impl Metrics {
+    /// Holds off scrapes while spans move between the terms of the invariant (module docs).
+    /// Take it before any other lock, never twice on one thread (the lock prefers a waiting
+    /// scrape, which would then wait for this thread forever), and hold it across no `.await`.
+    pub(crate) fn moving(&self) -> RwLockReadGuard<'_, ()> {
+        self.moves.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until no spans are moving, and holds moves off while the counters are read.
+    fn still(&self) -> RwLockWriteGuard<'_, ()> {
+        self.moves.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the gauges (`gauges`) and the invariant's counters at one instant.
+    pub(crate) fn read_still(&self, gauges: impl FnOnce() -> Gauges) -> (Gauges, Flow) {
+        let _still = self.still();
+        let g = Gauges {
+            spans_pricing: get(&self.spans_pricing),
+            ..gauges()
+        };
+        let flow = Flow {
+            received: get(&self.spans_received),
+            exported: get(&self.spans_exported),
+            not_delivered: self.not_delivered.each_ref().map(get),
+        };
+        (g, flow)
+    }
+
     pub(crate) fn received(&self, n: usize) {
         add(&self.spans_received, n as u64);
+    }
+    /// Spans taken out of the assembly buffer for pricing.
+    pub(crate) fn pricing(&self, n: usize) {
+        add(&self.spans_pricing, n as u64);
+    }
+    /// Priced spans handed to the export queue.
+    pub(crate) fn priced(&self, n: usize) {
+        self.spans_pricing.fetch_sub(n as u64, Ordering::Relaxed);
     }
     pub(crate) fn refused(&self, why: Refused, n: usize) {
         match why {
@@ -342,6 +407,10 @@ impl Metrics {
             Protocol::Grpc => add(&self.unauthenticated_grpc, 1),
             Protocol::Http => add(&self.unauthenticated_http, 1),
         }
+    }
+    /// A `/metrics` request without the configured bearer token.
+    pub(crate) fn unauthenticated_scrape(&self) {
+        add(&self.unauthenticated_metrics, 1);
     }
     pub(crate) fn released(&self, r: ReleaseReason) {
         if let Some(i) = ReleaseReason::ALL.iter().position(|x| *x == r) {
@@ -402,16 +471,17 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn snapshot(&self, g: Gauges, engine: StatsSnapshot) -> MetricsSnapshot {
+    pub(crate) fn snapshot(&self, g: Gauges, f: Flow, engine: StatsSnapshot) -> MetricsSnapshot {
         MetricsSnapshot {
-            spans_received: get(&self.spans_received),
+            spans_received: f.received,
             spans_refused: get(&self.refused_queue_full)
                 + get(&self.refused_shutting_down)
                 + get(&self.refused_memory_limit)
                 + get(&self.refused_persist_failed),
             requests_malformed: get(&self.malformed_grpc) + get(&self.malformed_http),
             requests_unauthenticated: get(&self.unauthenticated_grpc)
-                + get(&self.unauthenticated_http),
+                + get(&self.unauthenticated_http)
+                + get(&self.unauthenticated_metrics),
             queue_append_failures: g.queue_append_failures,
             requests_too_large: self.too_large.iter().flatten().map(get).sum(),
             requests_over_budget: self.over_budget.iter().map(get).sum(),
@@ -427,13 +497,14 @@ impl Metrics {
             export_requests: get(&self.export_requests),
             export_retries: get(&self.export_retries),
             export_failures: get(&self.export_failures),
-            spans_exported: get(&self.spans_exported),
+            spans_exported: f.exported,
             spans_not_delivered: NotDelivered::ALL
                 .iter()
-                .zip(&self.not_delivered)
-                .map(|(r, c)| (r.as_str().to_owned(), get(c)))
+                .zip(f.not_delivered)
+                .map(|(r, c)| (r.as_str().to_owned(), c))
                 .collect(),
             spans_buffered: g.spans_buffered,
+            spans_pricing: g.spans_pricing,
             spans_queued: g.spans_queued,
             spans_exporting: g.spans_exporting,
             engine,
@@ -441,7 +512,7 @@ impl Metrics {
     }
 
     /// Prometheus text exposition format 0.0.4.
-    pub(crate) fn render(&self, g: Gauges, e: StatsSnapshot) -> String {
+    pub(crate) fn render(&self, g: Gauges, f: Flow, e: StatsSnapshot) -> String {
         let mut o = String::with_capacity(8192);
         let counter = |o: &mut String, name: &str, help: &str, rows: &[(&str, u64)]| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -457,7 +528,7 @@ impl Metrics {
             &mut o,
             "otel_llm_cost_spans_received_total",
             "Spans accepted from senders.",
-            &[("", get(&self.spans_received))],
+            &[("", f.received)],
         );
         counter(
             &mut o,
@@ -485,10 +556,11 @@ impl Metrics {
         counter(
             &mut o,
             "otel_llm_cost_requests_unauthenticated_total",
-            "Requests refused for a missing or wrong bearer token (401 / UNAUTHENTICATED).",
+            "Requests refused for a missing or wrong bearer token (401 / UNAUTHENTICATED), by receiver protocol or the metrics endpoint.",
             &[
                 ("protocol=\"grpc\"", get(&self.unauthenticated_grpc)),
                 ("protocol=\"http\"", get(&self.unauthenticated_http)),
+                ("protocol=\"metrics\"", get(&self.unauthenticated_metrics)),
             ],
         );
         let protocols = [(Protocol::Grpc, "grpc"), (Protocol::Http, "http")];
@@ -652,12 +724,12 @@ impl Metrics {
             &mut o,
             "otel_llm_cost_spans_exported_total",
             "Spans delivered downstream.",
-            &[("", get(&self.spans_exported))],
+            &[("", f.exported)],
         );
         let nd: Vec<(String, u64)> = NotDelivered::ALL
             .iter()
-            .zip(&self.not_delivered)
-            .map(|(r, c)| (format!("reason=\"{}\"", r.as_str()), get(c)))
+            .zip(f.not_delivered)
+            .map(|(r, c)| (format!("reason=\"{}\"", r.as_str()), c))
             .collect();
         let nd: Vec<(&str, u64)> = nd.iter().map(|(l, v)| (l.as_str(), *v)).collect();
         counter(
@@ -683,6 +755,11 @@ impl Metrics {
                 g.bytes_buffered,
             ),
             (
+                "otel_llm_cost_spans_pricing",
+                "Spans taken out of the assembly buffer and not yet queued (being priced).",
+                g.spans_pricing,
+            ),
+            (
                 "otel_llm_cost_spans_queued",
                 "Spans in the export queue.",
                 g.spans_queued,
@@ -701,6 +778,11 @@ impl Metrics {
                 "otel_llm_cost_receiver_bytes",
                 "Bytes reserved against the receivers' memory budget (requests being received and decoded).",
                 g.receiver_bytes,
+            ),
+            (
+                "otel_llm_cost_model_cache_bytes",
+                "Bytes held by the model-resolution cache (bounded; counted by memory_limiter).",
+                g.model_cache_bytes,
             ),
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -833,15 +915,18 @@ mod tests {
         m.not_delivered(NotDelivered::Rejected, 1);
         // $0.5 exactly, rendered as an exact decimal.
         trace(&agg, "gpt-4o", "svc \"a\"", 500_000_000_000_000);
-        let text = m.render(Gauges::default(), StatsSnapshot::default());
+        let (g, f) = m.read_still(Gauges::default);
+        let text = m.render(g, f, StatsSnapshot::default());
         assert!(text.contains("otel_llm_cost_spans_received_total 3"));
         assert!(text.contains("otel_llm_cost_spans_exported_total 2"));
+        assert!(text.contains("\notel_llm_cost_spans_pricing 0\n"));
+        assert!(text.contains("\notel_llm_cost_model_cache_bytes 0\n"));
         assert!(text.contains("otel_llm_cost_spans_not_delivered_total{reason=\"rejected\"} 1"));
         assert!(text.contains("service=\"svc \\\"a\\\"\""));
         assert!(text.contains("workflow=\"wf\"} 0.5\n"), "{text}");
         assert!(text.contains("type=\"output\"} 20"));
         assert!(text.contains("otel_llm_cost_traces_total{service=\"svc \\\"a\\\"\",workflow=\"wf\",outcome=\"ok\"} 1"));
-        let snap = m.snapshot(Gauges::default(), StatsSnapshot::default());
+        let snap = m.snapshot(g, f, StatsSnapshot::default());
         assert!(snap.balanced());
     }
 

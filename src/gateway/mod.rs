@@ -40,6 +40,7 @@ mod pipeline;
 mod proto_span;
 mod receive;
 mod rpc_status;
+mod telemetry;
 mod tls;
 mod wire;
 
@@ -344,24 +345,11 @@ impl Gateway {
         let mut metrics_server = None;
         if let Some((l, a)) = metrics_listener {
             metrics_addr = Some(local(&l, "metrics", a)?);
-            let p = pipeline.clone();
-            let app = axum::Router::new()
-                .route(
-                    "/metrics",
-                    axum::routing::get(move || {
-                        let p = p.clone();
-                        async move {
-                            (
-                                [(
-                                    axum::http::header::CONTENT_TYPE,
-                                    "text/plain; version=0.0.4; charset=utf-8",
-                                )],
-                                p.render(),
-                            )
-                        }
-                    }),
-                )
-                .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+            let metrics_auth = s
+                .metrics_auth_token
+                .as_ref()
+                .map(|t| auth::BearerAuth::new(t.expose()));
+            let app = telemetry::router(pipeline.clone(), metrics_auth);
             metrics_server = Some(conn::serve(
                 l,
                 app,
@@ -378,8 +366,8 @@ impl Gateway {
         tracing::info!(
             grpc = ?grpc_addr, http = ?http_addr, metrics = ?metrics_addr,
             grpc_tls = s.grpc_tls.is_some(), http_tls = s.http_tls.is_some(),
-            auth = s.auth_token.is_some(),
-            exporter = %export::redact_url(&s.exporter.url), protocol = ?s.exporter.protocol,
+            auth = s.auth_token.is_some(), metrics_auth = s.metrics_auth_token.is_some(),
+            exporter = %redact_url(&s.exporter.url), protocol = ?s.exporter.protocol,
             persistent_queue = s.exporter.queue.directory.is_some(),
             "otel-llm-cost gateway started"
         );
@@ -515,6 +503,7 @@ impl RunningGateway {
             }
         }
         // 4. Count what is left.
+        let moving = self.metrics.moving();
         let left = self.queue.take_all();
         let stuck = self.queue.in_flight();
         if left + stuck > 0 {
@@ -522,6 +511,7 @@ impl RunningGateway {
             self.metrics
                 .not_delivered(NotDelivered::Shutdown, left + stuck);
         }
+        drop(moving);
         // The persistent queue: checkpoints written, the directory released (what is left is
         // replayed at the next start).
         if let Some(wal) = self.queue.wal() {

@@ -116,6 +116,11 @@ impl Pipeline {
         self.metrics.unauthenticated(p);
     }
 
+    /// Counts a `/metrics` request refused for its credentials.
+    pub(crate) fn unauthenticated_scrape(&self) {
+        self.metrics.unauthenticated_scrape();
+    }
+
     /// Counts a request that could not be decoded.
     pub(crate) fn malformed(&self, p: Protocol, message: &str) {
         self.metrics.malformed(p);
@@ -189,11 +194,15 @@ impl Pipeline {
             Ok(s) => s,
             Err(e) => return Err(self.refuse_unlogged(e, n)),
         };
-        self.metrics.received(n);
-        self.metrics
-            .not_delivered(NotDelivered::InvalidSpan, s.invalid);
         let mut releases = Vec::new();
-        self.assembler().add_all(s.spans, &mut releases);
+        {
+            let _moving = self.metrics.moving();
+            self.metrics.received(n);
+            self.metrics
+                .not_delivered(NotDelivered::InvalidSpan, s.invalid);
+            self.assembler().add_all(s.spans, &mut releases);
+            self.metrics.pricing(spans_of(&releases));
+        }
         self.release(releases);
         Ok((s.invalid > 0).then(|| ExportTracePartialSuccess {
             rejected_spans: i64::try_from(s.invalid).unwrap_or(i64::MAX),
@@ -220,23 +229,33 @@ impl Pipeline {
     /// Takes back spans an earlier run logged and did not deliver (start, before receivers
     /// open): counted as received by this run, then buffered as if just received.
     pub(crate) fn replay(&self, spans: Vec<GatewaySpan>) {
-        self.metrics.received(spans.len());
         let mut releases = Vec::new();
-        self.assembler().add_all(spans, &mut releases);
+        {
+            let _moving = self.metrics.moving();
+            self.metrics.received(spans.len());
+            self.assembler().add_all(spans, &mut releases);
+            self.metrics.pricing(spans_of(&releases));
+        }
         self.release(releases);
     }
 
     /// Releases what is due.
     pub(crate) fn tick(&self) {
         let mut releases = Vec::new();
-        self.assembler().poll(&mut releases);
+        {
+            let _moving = self.metrics.moving();
+            self.assembler().poll(&mut releases);
+            self.metrics.pricing(spans_of(&releases));
+        }
         self.release(releases);
     }
 
     /// The memory limiter's reading: refuse above the threshold, resume below the lower one.
     pub(crate) fn check_memory(&self, rss: usize, limit: &super::config::MemoryLimit) {
-        let own =
-            self.assembler().buffered_bytes() + self.queue.memory_bytes() + self.budget.used();
+        let own = self.assembler().buffered_bytes()
+            + self.queue.memory_bytes()
+            + self.budget.used()
+            + self.engine.catalog().resolve_cache_bytes();
         let high = self.memory_high.load(Ordering::Acquire);
         if !high && rss > limit.refuse_above_bytes && own >= limit.own_floor_bytes {
             self.memory_high.store(true, Ordering::Release);
@@ -259,10 +278,16 @@ impl Pipeline {
     /// Releases every buffered trace (shutdown).
     pub(crate) fn drain(&self) {
         let mut releases = Vec::new();
-        self.assembler().drain(&mut releases);
+        {
+            let _moving = self.metrics.moving();
+            self.assembler().drain(&mut releases);
+            self.metrics.pricing(spans_of(&releases));
+        }
         self.release(releases);
     }
 
+    /// Prices released traces and queues them. Their spans were counted as `pricing` when
+    /// they left the assembly buffer (under [`Metrics::moving`], as here when they are queued).
     fn release(&self, releases: Vec<Release>) {
         for mut r in releases {
             self.metrics.released(r.reason);
@@ -278,33 +303,45 @@ impl Pipeline {
                     }
                 }
             }
+            let n = r.spans.len();
+            let _moving = self.metrics.moving();
             self.queue.push(r.spans);
+            self.metrics.priced(n);
         }
     }
 
-    pub(crate) fn gauges(&self) -> Gauges {
+    /// The gauges; the span counts are consistent only under [`Metrics::read_still`].
+    fn gauges(&self) -> Gauges {
         let a = self.assembler();
+        let (queued, in_flight) = self.queue.occupancy();
         Gauges {
             spans_buffered: a.buffered_spans() as u64,
             traces_buffered: a.buffered_traces() as u64,
             bytes_buffered: a.buffered_bytes() as u64,
-            spans_queued: self.queue.queued() as u64,
-            spans_exporting: self.queue.in_flight() as u64,
+            spans_pricing: 0, // read by `read_still`
+            spans_queued: queued as u64,
+            spans_exporting: in_flight as u64,
             queue_bytes: self.queue.memory_bytes() as u64,
             queue_append_failures: self.queue.wal().map_or(0, Wal::append_failures) as u64,
             receiver_bytes: self.budget.used() as u64,
+            model_cache_bytes: self.engine.catalog().resolve_cache_bytes() as u64,
         }
     }
 
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
-        self.metrics
-            .snapshot(self.gauges(), self.engine.stats().snapshot())
+        let (g, f) = self.metrics.read_still(|| self.gauges());
+        self.metrics.snapshot(g, f, self.engine.stats().snapshot())
     }
 
     pub(crate) fn render(&self) -> String {
-        self.metrics
-            .render(self.gauges(), self.engine.stats().snapshot())
+        let (g, f) = self.metrics.read_still(|| self.gauges());
+        self.metrics.render(g, f, self.engine.stats().snapshot())
     }
+}
+
+/// Spans in `releases`.
+fn spans_of(releases: &[Release]) -> usize {
+    releases.iter().map(|r| r.spans.len()).sum()
 }
 
 /// Prices a released trace: writes attributes and feeds the cost series (engine observers).

@@ -2,6 +2,8 @@
 //! provider tie-break, and a bounded cache so a hot id costs one hash lookup.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::RwLock;
 
 use super::model::{MatchRule, Model};
@@ -15,6 +17,15 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// Cached ladder results kept at most; the cache is cleared when full (ids in real traffic are
 /// few, so this only bounds memory against an adversarial stream of distinct ids).
 pub(crate) const MATCH_CACHE_CAPACITY: usize = 16_384;
+
+/// Most bytes the resolve cache may hold (its keys, values and table, as estimated by
+/// [`ResolveCache::entry_bytes`] and [`ResolveCache::table_bytes`]); the cache is cleared
+/// when an insert would pass it. Real traffic (tens to hundreds of distinct model and provider
+/// pairs of < 100 bytes) stays far below; with model ids capped at
+/// [`MAX_MODEL_ID_BYTES`](super::MAX_MODEL_ID_BYTES) and providers at
+/// [`MAX_PROVIDER_BYTES`](crate::provider::MAX_PROVIDER_BYTES), a hostile stream of distinct
+/// pairs still fills it with thousands of entries before it is cleared.
+pub(crate) const MATCH_CACHE_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// Provider prefixes a model id may carry (`openai/gpt-4o`, `bedrock/converse/...`), and the
 /// provider they imply.
@@ -46,8 +57,96 @@ const PREFIXES: &[(&str, Option<&str>)] = &[
 
 type ModelIdx = u32;
 
-/// Cache entry: (canonical provider or none, result).
-type CacheSlot = Vec<(Option<Box<str>>, Option<ModelIdx>)>;
+/// The resolve cache: one flat map keyed by the hash of the (lower-case model id, canonical
+/// provider if any) pair, so a lookup costs one hash whatever the number of providers seen with
+/// a model (a list of providers per model made 100k spans of one model with distinct providers
+/// take 31 CPU-s: issue 13, B5). An entry keeps its pair, compared on every hit; a pair whose
+/// hash equals a cached one's replaces it (a cache may forget; with a seeded 64-bit hash it
+/// does not happen in practice). Bounded in entries and in bytes; cleared when either is
+/// reached.
+///
+/// Keyed by the hash rather than by the owned pair so that a lookup needs neither an
+/// allocation nor a `dyn` borrowed key (the latter cost +88 instructions, +15-35 ns, per
+/// warm hit in `benches/pricing.rs`).
+#[derive(Default)]
+struct ResolveCache {
+    /// Hashes the pairs; seeded per cache (they come from remote spans).
+    pairs: foldhash::fast::RandomState,
+    map: FastMap<u64, CacheEntry>,
+    /// Bytes of the entries' strings held (see [`ResolveCache::entry_bytes`]).
+    key_bytes: usize,
+}
+
+struct CacheEntry {
+    model: Box<str>,
+    provider: Option<Box<str>>,
+    result: Option<ModelIdx>,
+}
+
+impl ResolveCache {
+    /// Per-entry cost beyond the pair's characters: two heap blocks (with allocator headers,
+    /// rounded up generously).
+    const ENTRY_OVERHEAD: usize = 2 * 32;
+    /// Per table bucket: key, value and hashbrown's control byte.
+    const SLOT_BYTES: usize = std::mem::size_of::<(u64, CacheEntry)>() + 1;
+
+    fn entry_bytes(model: &str, provider: Option<&str>) -> usize {
+        model.len() + provider.map_or(0, str::len) + Self::ENTRY_OVERHEAD
+    }
+
+    /// The table's bytes at `capacity` entries (hashbrown keeps 1/8 of its buckets free).
+    fn table_bytes(capacity: usize) -> usize {
+        capacity * 8 / 7 * Self::SLOT_BYTES
+    }
+
+    /// Bytes held: the pairs and the table.
+    fn bytes(&self) -> usize {
+        self.key_bytes + Self::table_bytes(self.map.capacity())
+    }
+
+    fn hash(&self, model: &str, provider: Option<&str>) -> u64 {
+        self.pairs.hash_one((model, provider))
+    }
+
+    fn get(&self, model: &str, provider: Option<&str>) -> Option<Option<ModelIdx>> {
+        let e = self.map.get(&self.hash(model, provider))?;
+        (*e.model == *model && e.provider.as_deref() == provider).then_some(e.result)
+    }
+
+    /// Inserts, first clearing the cache if the entry would take it past either bound (the
+    /// table counted as it would be after growing, which doubles it).
+    fn insert(
+        &mut self,
+        model: &str,
+        provider: Option<&str>,
+        result: Option<ModelIdx>,
+        max_bytes: usize,
+    ) {
+        let add = Self::entry_bytes(model, provider);
+        let (len, cap) = (self.map.len(), self.map.capacity());
+        let table_after = Self::table_bytes(if len < cap { cap } else { (cap + 2) * 2 });
+        if len >= MATCH_CACHE_CAPACITY || self.key_bytes + add + table_after > max_bytes {
+            self.map.clear();
+            self.key_bytes = 0;
+            if add + Self::table_bytes(cap) > max_bytes / 2 {
+                // The table alone takes much of the budget: give it back, grow again.
+                self.map.shrink_to_fit();
+            }
+            if add + Self::table_bytes(4) > max_bytes {
+                return; // an entry alone is over the budget: not cached
+            }
+        }
+        let entry = CacheEntry {
+            model: model.into(),
+            provider: provider.map(Into::into),
+            result,
+        };
+        if let Some(old) = self.map.insert(self.hash(model, provider), entry) {
+            self.key_bytes -= Self::entry_bytes(&old.model, old.provider.as_deref());
+        }
+        self.key_bytes += add;
+    }
+}
 
 pub(crate) struct Index {
     /// Lower-case alias -> candidate models, default first.
@@ -63,7 +162,11 @@ pub(crate) struct Index {
     pattern_set: Option<regex::RegexSet>,
     /// Indices into `patterns` by model provider, in pattern order, with their regex set.
     patterns_of: HashMap<Box<str>, (Vec<usize>, Option<regex::RegexSet>)>,
-    cache: RwLock<FastMap<Box<str>, CacheSlot>>,
+    cache: RwLock<ResolveCache>,
+    /// `cache`'s bytes, readable without its lock (the gateway's memory gauge).
+    cache_bytes: AtomicUsize,
+    /// Budget of `cache` in bytes.
+    cache_max_bytes: usize,
 }
 
 /// Default-candidate preference when no provider is known: the model makers' own APIs, then
@@ -222,7 +325,9 @@ impl Index {
             patterns,
             pattern_set,
             patterns_of,
-            cache: RwLock::new(FastMap::default()),
+            cache: RwLock::new(ResolveCache::default()),
+            cache_bytes: AtomicUsize::new(0),
+            cache_max_bytes: MATCH_CACHE_MAX_BYTES,
         })
     }
 
@@ -282,23 +387,21 @@ impl Index {
             }
         }
         if let Ok(cache) = self.cache.read() {
-            if let Some(slot) = cache.get(key) {
-                if let Some((_, r)) = slot.iter().find(|(p, _)| p.as_deref() == provider) {
-                    return *r;
-                }
+            if let Some(r) = cache.get(key, provider) {
+                return r;
             }
         }
         let r = self.resolve_slow(models, key, provider);
         if let Ok(mut cache) = self.cache.write() {
-            if cache.len() >= MATCH_CACHE_CAPACITY {
-                cache.clear();
-            }
-            cache
-                .entry(key.into())
-                .or_default()
-                .push((provider.map(Into::into), r));
+            cache.insert(key, provider, r, self.cache_max_bytes);
+            self.cache_bytes.store(cache.bytes(), Ordering::Relaxed);
         }
         r
+    }
+
+    /// Bytes the resolve cache holds now (bounded by [`MATCH_CACHE_MAX_BYTES`]).
+    pub(crate) fn cache_bytes(&self) -> usize {
+        self.cache_bytes.load(Ordering::Relaxed)
     }
 
     /// Walks the raw id and its ladder forms; at each form exact aliases, then patterns. With a
@@ -732,6 +835,57 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_resolve_cache_stays_within_its_byte_budget() {
+        // Entries of every size up to the span limits, under budgets small enough to be
+        // reached many times (and the real one).
+        for max in [2_000, 50_000, 300_000, MATCH_CACHE_MAX_BYTES] {
+            let mut c = ResolveCache::default();
+            for i in 0..20_000usize {
+                let model = "m".repeat(1 + i % super::super::MAX_MODEL_ID_BYTES);
+                let provider = format!("{i:x}").repeat(1 + i % 20);
+                c.insert(&model, Some(&provider), Some(1), max);
+                assert!(c.bytes() <= max, "{} > {max} after {i}", c.bytes());
+                assert!(c.map.len() <= MATCH_CACHE_CAPACITY);
+            }
+        }
+        // An entry alone over the budget is not cached.
+        let mut c = ResolveCache::default();
+        c.insert(&"m".repeat(5_000), Some("p"), None, 1_000);
+        assert_eq!((c.map.len(), c.bytes()), (0, 0));
+    }
+
+    /// Guards issue 13, B5: one model with many providers was a list scanned per lookup.
+    #[test]
+    fn one_model_with_many_providers_is_one_cache_entry_per_pair() {
+        let c = crate::pricing::Catalog::embedded().unwrap();
+        let (ix, models) = (&c.index, &c.models[..]);
+        // A ladder form (not an exact alias), so it goes through the cache.
+        let id = "openai/gpt-4o-2024-08-06";
+        let want = ix.resolve_slow(models, id, Some("prov-x"));
+        assert!(want.is_some());
+        ix.resolve(models, id, None);
+        for i in 0..3_000 {
+            let p = format!("prov-{i}");
+            assert_eq!(ix.resolve(models, id, Some(&p)), want, "{p}");
+            let cache = ix.cache.read().unwrap();
+            // Each pair is its own entry, found by one lookup.
+            assert_eq!(cache.get(id, Some(&p)), Some(want), "{p}");
+            assert_eq!(cache.get(id, Some(&format!("{p}x"))), None);
+            assert_eq!(cache.map.len(), i + 2);
+            assert_eq!(ix.cache_bytes(), cache.bytes());
+        }
+        // Case and spelling of the provider are canonical before the cache: one entry.
+        let openai = ix.resolve(models, id, Some("OpenAI"));
+        assert_eq!(ix.resolve(models, id, Some("openai")), openai);
+        assert_eq!(
+            ix.cache.read().unwrap().get(id, Some("openai")),
+            Some(openai)
+        );
+        assert!(ix.cache.read().unwrap().get(id, None).is_some());
+        assert_eq!(ix.cache.read().unwrap().map.len(), 3_002);
     }
 
     #[test]

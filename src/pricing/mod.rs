@@ -24,6 +24,13 @@ pub use model::{
 use crate::usage::Usage;
 use matcher::Index;
 
+/// Longest model id a span may carry to be priced: 512 bytes. Real ids are far shorter (the
+/// longest catalog id is 76 bytes; a Bedrock application-inference-profile ARN behind a
+/// `bedrock/converse/` prefix, or a full Vertex resource name, about 200); longer values are
+/// taken as hostile or broken, and the span is `invalid_usage` naming the attribute, never
+/// looked up (matching costs time linear in the id, and the id would be a cache key).
+pub const MAX_MODEL_ID_BYTES: usize = 512;
+
 /// The catalog data embedded in the binary.
 pub(crate) const EMBEDDED_CATALOG: &str = include_str!("../../catalog/catalog.json");
 /// Name used for the embedded catalog in error messages.
@@ -181,6 +188,13 @@ impl Catalog {
         self.index
             .resolve(&self.models, model, provider)
             .map(|i| &self.models[i as usize])
+    }
+
+    /// Bytes the model-resolution cache holds now: ids that needed the normalisation ladder,
+    /// with the provider they were looked up with. Bounded (4 MiB, 16,384 entries; cleared when
+    /// full), so a stream of distinct ids cannot grow it.
+    pub fn resolve_cache_bytes(&self) -> usize {
+        self.index.cache_bytes()
     }
 
     /// The model with exactly this catalog id (case-insensitive).

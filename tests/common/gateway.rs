@@ -166,6 +166,116 @@ pub async fn start_grpc_fault_sink(faults: Faults) -> SocketAddr {
     start_grpc_fault_sink_on("127.0.0.1:0".parse().expect("addr"), faults).await
 }
 
+/// A sink that keeps only counts: distinct (trace, span) ids as [`span_n`] numbers them
+/// (the last 8 bytes of each id), spans received in all (duplicates included), and
+/// `cost.pricing.status` values. No request bodies in memory: floods go through it. It answers
+/// each request after `delay` (a slow downstream).
+#[derive(Clone, Default)]
+pub struct Counting {
+    ids: Arc<Mutex<std::collections::HashSet<(u64, u64)>>>,
+    total: Arc<AtomicUsize>,
+    statuses: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
+    delay: Duration,
+}
+
+impl Counting {
+    /// Distinct spans received.
+    pub fn distinct(&self) -> usize {
+        self.ids.lock().expect("lock").len()
+    }
+    /// Spans received, duplicates included.
+    pub fn total(&self) -> u64 {
+        self.total.load(Ordering::SeqCst) as u64
+    }
+    /// Spans received with this `cost.pricing.status` (`""`: none).
+    pub fn of(&self, status: &str) -> u64 {
+        self.statuses
+            .lock()
+            .expect("lock")
+            .get(status)
+            .copied()
+            .unwrap_or(0)
+    }
+    /// Spans received by `cost.pricing.status`.
+    pub fn statuses(&self) -> std::collections::BTreeMap<String, u64> {
+        self.statuses.lock().expect("lock").clone()
+    }
+    /// Waits (bounded) until `n` distinct spans arrived; fails naming `what` and the counts.
+    pub async fn wait_for(&self, n: usize, timeout: Duration, what: &str) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while self.distinct() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited {timeout:?} for {what}; {} of {n} spans arrived: {:?}",
+                self.distinct(),
+                self.statuses.lock().expect("lock")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl TraceService for Counting {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let req = request.into_inner();
+        let mut ids = self.ids.lock().expect("lock");
+        let mut statuses = self.statuses.lock().expect("lock");
+        let last8 = |b: &[u8]| {
+            let tail = b.get(b.len().saturating_sub(8)..).unwrap_or_default();
+            u64::from_be_bytes(tail.try_into().unwrap_or([0; 8]))
+        };
+        for s in req
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+        {
+            ids.insert((last8(&s.trace_id), last8(&s.span_id)));
+            let st = super::str_attr(&s.attributes, "cost.pricing.status").unwrap_or_default();
+            *statuses.entry(st).or_default() += 1;
+            self.total.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// Starts a [`Counting`] sink on 127.0.0.1:0 answering at once (gzip accepted, requests up to
+/// 64 MiB).
+pub async fn start_counting_sink() -> (SocketAddr, Counting) {
+    start_counting_sink_with_delay(Duration::ZERO).await
+}
+
+/// Starts a [`Counting`] sink on 127.0.0.1:0 answering each request after `delay`.
+pub async fn start_counting_sink_with_delay(delay: Duration) -> (SocketAddr, Counting) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = l.local_addr().expect("addr");
+    let c = Counting {
+        delay,
+        ..Counting::default()
+    };
+    let svc = TraceServiceServer::new(c.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .max_decoding_message_size(64 << 20);
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l))
+            .await;
+    });
+    (addr, c)
+}
+
 /// Starts an OTLP/HTTP sink (`POST /v1/traces`, protobuf, gzip or not) on 127.0.0.1:0.
 pub async fn start_http_sink(faults: Faults) -> SocketAddr {
     use axum::http::{header, StatusCode};
@@ -260,92 +370,6 @@ pub async fn start_http_sink(faults: Faults) -> SocketAddr {
         let _ = axum::serve(listener, app).await;
     });
     addr
-}
-
-/// A sink that keeps only (trace number, span number) pairs, no request bodies: the last 8
-/// bytes of the trace id and the first 8 of the span id. It answers each request after
-/// `delay` (a slow downstream).
-#[derive(Clone, Default)]
-pub struct Counting {
-    ids: Arc<Mutex<std::collections::HashSet<(u64, u64)>>>,
-    total: Arc<AtomicUsize>,
-    delay: Duration,
-}
-
-impl Counting {
-    /// Distinct spans received.
-    pub fn distinct(&self) -> usize {
-        self.ids.lock().expect("lock").len()
-    }
-    /// Spans received, duplicates included.
-    pub fn total(&self) -> u64 {
-        self.total.load(Ordering::SeqCst) as u64
-    }
-}
-
-#[tonic::async_trait]
-impl TraceService for Counting {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
-    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        if !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
-        }
-        let req = request.into_inner();
-        let mut ids = self.ids.lock().expect("lock");
-        let mut n = 0;
-        for s in req
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .flat_map(|s| &s.spans)
-        {
-            let t = s
-                .trace_id
-                .get(8..16)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_be_bytes);
-            let i = s
-                .span_id
-                .get(..8)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_be_bytes);
-            ids.insert((t, i));
-            n += 1;
-        }
-        self.total.fetch_add(n, Ordering::SeqCst);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
-    }
-}
-
-/// Starts a [`Counting`] sink on 127.0.0.1:0 answering at once.
-pub async fn start_counting_sink() -> (SocketAddr, Counting) {
-    start_counting_sink_with_delay(Duration::ZERO).await
-}
-
-/// Starts a [`Counting`] sink on 127.0.0.1:0 answering each request after `delay`.
-pub async fn start_counting_sink_with_delay(delay: Duration) -> (SocketAddr, Counting) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = l.local_addr().expect("addr");
-    let c = Counting {
-        delay,
-        ..Counting::default()
-    };
-    let svc = TraceServiceServer::new(c.clone())
-        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
-        .max_decoding_message_size(64 << 20);
-    tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(l))
-            .await;
-    });
-    (addr, c)
 }
 
 /// A gateway on 127.0.0.1:0 ports exporting to `exporter_url`, with `extra` YAML added (top-level
@@ -530,13 +554,14 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// Checks the /metrics invariant: received = exported + not delivered + buffered + queued +
-/// exporting.
+/// Checks the /metrics invariant: received = exported + not delivered + buffered + pricing +
+/// queued + exporting.
 pub fn assert_balanced(text: &str) {
     let received = metric_sum(text, "otel_llm_cost_spans_received_total");
     let rhs = metric_sum(text, "otel_llm_cost_spans_exported_total")
         + metric_sum(text, "otel_llm_cost_spans_not_delivered_total")
         + metric_sum(text, "otel_llm_cost_spans_buffered")
+        + metric_sum(text, "otel_llm_cost_spans_pricing")
         + metric_sum(text, "otel_llm_cost_spans_queued")
         + metric_sum(text, "otel_llm_cost_spans_exporting");
     assert_eq!(
@@ -629,6 +654,18 @@ pub fn span_n(trace: u64, span: u64, parent: u64, name: &str, attrs: Vec<KeyValu
         attributes: attrs,
         ..Default::default()
     }
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`; `pid` may be `self`); 0 if absent.
+pub fn rss_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// A gauge or counter's value from a `/metrics` scrape (sum of label sets).
