@@ -133,6 +133,83 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Guards (review of issue 13, "exit 0 when nothing accepted was lost"): with a persistent
+/// queue, SIGTERM while the downstream is down counts the spans it could not deliver as
+/// `not delivered (shutdown)` for this run but keeps them on disk for the next start, so none
+/// is lost: the summary says "lost 0" and the exit code is 0. A restart delivers all of them.
+/// The merged code reported them lost and exited 1.
+#[cfg(all(feature = "cli", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_downstream_down_keeps_what_it_holds_and_exits_0() {
+    use common::gateway::process::{temp_dir, Serve};
+    let dir = temp_dir("persist-sigterm-down");
+    let queue_dir = dir.join("queue");
+    let down = closed_port();
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }}, http: {{ endpoint: "127.0.0.1:0" }} }} }} }}
+assembly: {{ root_grace: 0s, trace_timeout: 2s }}
+exporter:
+  endpoint: "http://{down}"
+  retry: {{ initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 10m }}
+  queue: {{ directory: "{}" }}
+shutdown: {{ timeout: 1s }}
+telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
+"#,
+            queue_dir.display()
+        ),
+    )
+    .expect("config");
+    let mut first = Serve::start(&config, &[]);
+    let (grpc, _, metrics) = first.listening();
+    let mut client = grpc_client(grpc).await;
+    for t in 1..=20 {
+        client.export(trace(t, 4)).await.expect("accepted");
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let t = scrape_addr(metrics).await;
+        if metric_sum(&t, "otel_llm_cost_spans_buffered") == 0.0
+            && metric_sum(&t, "otel_llm_cost_spans_received_total") == 100.0
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not released in time:\n{t}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.signal("TERM");
+    let status = first.wait_exit(WAIT);
+    let summary = first.wait_line("otel-llm-cost: received", Duration::from_secs(5));
+    assert!(
+        summary.contains("received 100 spans, exported 0, not delivered 100")
+            && summary.contains("lost 0"),
+        "{summary}"
+    );
+    assert!(status.success(), "{summary}\n{}", first.stderr());
+
+    // They were kept: the next start delivers every one of them.
+    let faults = Faults::new(Answer::Ok);
+    start_grpc_fault_sink_on(down, faults.clone()).await;
+    let mut second = Serve::start(&config, &[]);
+    let _ = second.listening();
+    assert_eq!(
+        faults.captured.wait_for(100, WAIT).await,
+        100,
+        "{}",
+        second.stderr()
+    );
+    second.signal("TERM");
+    let status = second.wait_exit(WAIT);
+    assert!(status.success(), "{}", second.stderr());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Guards: when the persistent queue reaches `max_bytes`, senders are refused with the
 /// retryable status (gRPC UNAVAILABLE) and the refusals are counted; once the downstream is
 /// back everything on disk is delivered and deleted, and senders are accepted again.

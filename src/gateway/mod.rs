@@ -105,6 +105,17 @@ pub struct ShutdownReport {
     pub metrics: MetricsSnapshot,
     /// `true` when everything was exported or counted before the deadline.
     pub drained_in_time: bool,
+    /// Of the spans not delivered by the shutdown deadline, those the persistent queue
+    /// (`exporter.queue.directory`) keeps for the next start, which replays them: not lost.
+    pub kept: u64,
+}
+
+impl ShutdownReport {
+    /// Spans accepted and lost: [`MetricsSnapshot::lost`] minus those [`kept`](Self::kept)
+    /// for the next start.
+    pub fn lost(&self) -> u64 {
+        self.metrics.lost().saturating_sub(self.kept)
+    }
 }
 
 /// A running gateway; dropping it without [`RunningGateway::shutdown`] aborts its tasks.
@@ -518,15 +529,20 @@ impl RunningGateway {
             wal.close().await;
         }
         let metrics = self.pipeline.snapshot();
-        if metrics
+        let at_deadline = metrics
             .spans_not_delivered
             .get("shutdown")
             .copied()
-            .unwrap_or(0)
-            > 0
-        {
+            .unwrap_or(0);
+        if at_deadline > 0 {
             drained_in_time = false;
         }
+        // Spans abandoned at the deadline are not checkpointed: the log keeps them.
+        let kept = if self.queue.wal().is_some() {
+            at_deadline
+        } else {
+            0
+        };
         let not_delivered = metrics.not_delivered_total();
         if not_delivered > 0 {
             tracing::warn!(
@@ -556,6 +572,7 @@ impl RunningGateway {
         ShutdownReport {
             metrics,
             drained_in_time,
+            kept,
         }
     }
 }
