@@ -401,12 +401,10 @@ impl Gateway {
     }
 }
 
-/// The process's resident memory (Linux: VmRSS of `/proc/self/status`); `None` elsewhere.
+/// The process's resident memory (Linux: VmRSS of `/proc/<pid>/status`); `None` elsewhere.
 fn resident_bytes() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    let kib = bench_support::process_status_kib(std::process::id(), "VmRSS:")?;
+    usize::try_from(kib).ok()?.checked_mul(1024)
 }
 
 /// Replays what the write-ahead log held at start (before the receivers open): every span an

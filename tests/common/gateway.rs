@@ -656,16 +656,9 @@ pub fn span_n(trace: u64, span: u64, parent: u64, name: &str, attrs: Vec<KeyValu
     }
 }
 
-/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`; `pid` may be `self`); 0 if absent.
-pub fn rss_kib(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`); 0 if absent.
+pub fn rss_kib(pid: u32, field: &str) -> u64 {
+    otel_llm_cost::gateway::bench_support::process_status_kib(pid, field).unwrap_or(0)
 }
 
 /// A gauge or counter's value from a `/metrics` scrape (sum of label sets).
