@@ -39,17 +39,18 @@ fn wal_files(dir: &std::path::Path) -> usize {
     })
 }
 
-/// Guards: start the binary with a persistent queue while the downstream is down, send 200
-/// traces (1000 spans), wait until all of them left the assembly buffer for the queue,
-/// `kill -9` it, restart it with the downstream up on the same address: every span arrives,
-/// and the queue directory is empty afterwards.
+/// A config file in a fresh directory `(dir, dir/queue, dir/gateway.yaml)`: receivers and
+/// `/metrics` on 127.0.0.1:0, traces released at their root, exporting to `down` with quick
+/// retries and a persistent queue in `dir/queue` (`queue`: more of its fields), `extra` added.
 #[cfg(all(feature = "cli", unix))]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accepted_spans_survive_kill_9_and_are_delivered_after_restart() {
-    use common::gateway::process::{temp_dir, Serve};
-    let dir = temp_dir("persist-kill9");
+fn config_to_down(
+    name: &str,
+    down: std::net::SocketAddr,
+    queue: &str,
+    extra: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = common::gateway::process::temp_dir(name);
     let queue_dir = dir.join("queue");
-    let down = closed_port();
     let config = dir.join("gateway.yaml");
     std::fs::write(
         &config,
@@ -60,13 +61,28 @@ assembly: {{ root_grace: 0s, trace_timeout: 2s }}
 exporter:
   endpoint: "http://{down}"
   retry: {{ initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 10m }}
-  queue: {{ directory: "{}", max_bytes: 67108864 }}
+  queue: {{ directory: "{}"{queue} }}
 telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
+{extra}
 "#,
             queue_dir.display()
         ),
     )
     .expect("config");
+    (dir, queue_dir, config)
+}
+
+/// Guards: start the binary with a persistent queue while the downstream is down, send 200
+/// traces (1000 spans), wait until all of them left the assembly buffer for the queue,
+/// `kill -9` it, restart it with the downstream up on the same address: every span arrives,
+/// and the queue directory is empty afterwards.
+#[cfg(all(feature = "cli", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_spans_survive_kill_9_and_are_delivered_after_restart() {
+    use common::gateway::process::Serve;
+    let down = closed_port();
+    let (dir, queue_dir, config) =
+        config_to_down("persist-kill9", down, ", max_bytes: 67108864", "");
     let mut first = Serve::start(&config, &[]);
     let (grpc, _, metrics) = first.listening();
     let mut client = grpc_client(grpc).await;
@@ -141,28 +157,14 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
 #[cfg(all(feature = "cli", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_the_downstream_down_keeps_what_it_holds_and_exits_0() {
-    use common::gateway::process::{temp_dir, Serve};
-    let dir = temp_dir("persist-sigterm-down");
-    let queue_dir = dir.join("queue");
+    use common::gateway::process::Serve;
     let down = closed_port();
-    let config = dir.join("gateway.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-receivers: {{ otlp: {{ protocols: {{ grpc: {{ endpoint: "127.0.0.1:0" }}, http: {{ endpoint: "127.0.0.1:0" }} }} }} }}
-assembly: {{ root_grace: 0s, trace_timeout: 2s }}
-exporter:
-  endpoint: "http://{down}"
-  retry: {{ initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 10m }}
-  queue: {{ directory: "{}" }}
-shutdown: {{ timeout: 1s }}
-telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
-"#,
-            queue_dir.display()
-        ),
-    )
-    .expect("config");
+    let (dir, _, config) = config_to_down(
+        "persist-sigterm-down",
+        down,
+        "",
+        "shutdown: { timeout: 1s }",
+    );
     let mut first = Serve::start(&config, &[]);
     let (grpc, _, metrics) = first.listening();
     let mut client = grpc_client(grpc).await;
