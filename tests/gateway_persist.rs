@@ -82,7 +82,7 @@ async fn accepted_spans_survive_kill_9_and_are_delivered_after_restart() {
     use common::gateway::process::Serve;
     let down = closed_port();
     let (dir, queue_dir, config) =
-        config_to_down("persist-kill9", down, ", max_bytes: 67108864", "");
+        config_to_down("persist-kill9", down.addr, ", max_bytes: 67108864", "");
     let mut first = Serve::start(&config, &[]);
     let (grpc, _, metrics) = first.listening();
     let mut client = grpc_client(grpc).await;
@@ -113,7 +113,7 @@ async fn accepted_spans_survive_kill_9_and_are_delivered_after_restart() {
 
     // The downstream comes back on the same address; the gateway restarts.
     let faults = Faults::new(Answer::Ok);
-    start_grpc_fault_sink_on(down, faults.clone()).await;
+    down.open_grpc_sink(faults.clone()).await;
     let mut second = Serve::start(&config, &[]);
     let _ = second.listening();
     assert_eq!(
@@ -161,7 +161,7 @@ async fn sigterm_with_the_downstream_down_keeps_what_it_holds_and_exits_0() {
     let down = closed_port();
     let (dir, _, config) = config_to_down(
         "persist-sigterm-down",
-        down,
+        down.addr,
         "",
         "shutdown: { timeout: 1s }",
     );
@@ -197,7 +197,7 @@ async fn sigterm_with_the_downstream_down_keeps_what_it_holds_and_exits_0() {
 
     // They were kept: the next start delivers every one of them.
     let faults = Faults::new(Answer::Ok);
-    start_grpc_fault_sink_on(down, faults.clone()).await;
+    down.open_grpc_sink(faults.clone()).await;
     let mut second = Serve::start(&config, &[]);
     let _ = second.listening();
     assert_eq!(
