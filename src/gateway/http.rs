@@ -13,8 +13,8 @@
 //! its compressed size (413 either way). A body announced or found larger than the limit is
 //! refused as soon as that is known (413), and one that does not arrive within
 //! `body_read_timeout` is answered 408. Before a refusal is answered, the rest of the body is
-//! read and discarded (holding nothing; within `body_read_timeout`, at most 64 MiB), so a
-//! client still writing it gets the answer, not a connection reset.
+//! read and discarded (holding nothing; at most 64 MiB and 5 s, within `body_read_timeout`),
+//! so a client still writing it gets the answer, not a connection reset.
 //!
 //! Logs never carry header values, bodies or attribute values: decode errors are logged with
 //! their quoted fragments removed (serde quotes the offending value).
