@@ -423,18 +423,10 @@ shutdown: {{ timeout: 60s }}
     .expect("config");
     let mut gw = Serve::start_binary(std::path::Path::new(&bin), &config, &[], None);
     let (grpc, _, metrics) = gw.listening();
-    let pid = gw.child.id().to_string();
-    let status_kib = |field: &str| rss_kib(&pid, field);
-    let cpu_s = || -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let f: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, r)| r)
-            .split_whitespace()
-            .collect();
-        let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        (t(11) + t(12)) / 100.0 // utime, stime (fields 14, 15), clock ticks of 10 ms
-    };
+    let pid = gw.child.id();
+    let status_kib = |field: &str| rss_kib(pid, field);
+    let cpu_s =
+        || otel_llm_cost::gateway::bench_support::process_cpu_seconds(pid).unwrap_or_default();
     otel_llm_cost::gateway::install_default_crypto_provider();
     let http = reqwest::Client::new();
     let get_metrics = || async {

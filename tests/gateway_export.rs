@@ -28,11 +28,8 @@ fn trace(
 /// received is delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn downstream_down_then_back_delivers_every_span() {
-    // A port with nothing listening: bind, note, close.
-    let port_holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let down = port_holder.local_addr().expect("addr");
-    drop(port_holder);
-    let gw = start_gateway(&format!("http://{down}"), "", FAST).await;
+    let down = closed_port();
+    let gw = start_gateway(&format!("http://{}", down.addr), "", FAST).await;
     let grpc = gw.grpc_addr().expect("grpc");
     for t in 1..=3 {
         send_grpc(grpc, trace(t, 2)).await.expect("accepted");
@@ -44,7 +41,7 @@ async fn downstream_down_then_back_delivers_every_span() {
     assert_eq!(gw.metrics().spans_exported, 0);
     // The downstream comes back on the same address.
     let faults = Faults::new(Answer::Ok);
-    start_grpc_fault_sink_on(down, faults.clone()).await;
+    down.open_grpc_sink(faults.clone()).await;
     assert_eq!(faults.captured.wait_for(9, WAIT).await, 9);
     eventually("9 spans exported", WAIT, || {
         gw.metrics().spans_exported == 9

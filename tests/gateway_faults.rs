@@ -143,7 +143,7 @@ async fn hung_downstream_times_out_retries_and_recovers() {
 async fn downstream_down_under_steady_load_loses_nothing_within_the_queue() {
     let down = closed_port();
     let gw = start_gateway(
-        &format!("http://{down}"),
+        &format!("http://{}", down.addr),
         "  queue: { size: 100000, consumers: 4 }",
         "assembly: { root_grace: 0s, trace_timeout: 5s }",
     )
@@ -176,7 +176,7 @@ async fn downstream_down_under_steady_load_loses_nothing_within_the_queue() {
     assert_balanced(&scrape(&gw).await);
     // The downstream comes back.
     let faults = Faults::new(Answer::Ok);
-    start_grpc_fault_sink_on(down, faults.clone()).await;
+    down.open_grpc_sink(faults.clone()).await;
     assert!(faults.captured.wait_for(2400, WAIT).await >= 2400);
     eventually("all exported", WAIT, || gw.metrics().spans_exported == 2400).await;
     assert_eq!(distinct_ids(&faults.captured), expected_ids(1..601, 3));

@@ -95,7 +95,7 @@ async fn fifty_thousand_open_traces_stay_within_the_byte_budget() {
         "assembly: { root_grace: 60s, trace_timeout: 120s, max_bytes: 1048576 }",
     )
     .await;
-    let rss_before = rss_kib("self", "VmRSS:");
+    let rss_before = rss_kib(std::process::id(), "VmRSS:");
     let mut max_seen = 0.0f64;
     let sent = flood_traces(gw.grpc_addr().expect("grpc"), TRACES, 2000, |_| {
         let text = gw.render_metrics();
@@ -133,8 +133,8 @@ async fn fifty_thousand_open_traces_stay_within_the_byte_budget() {
         "flood 50k traces: max buffered bytes {max_seen} (budget {BUDGET}), evicted {evicted}, \
          test-process RSS {} -> {} KiB, VmHWM {} KiB",
         rss_before,
-        rss_kib("self", "VmRSS:"),
-        rss_kib("self", "VmHWM:")
+        rss_kib(std::process::id(), "VmRSS:"),
+        rss_kib(std::process::id(), "VmHWM:")
     );
 }
 
@@ -228,17 +228,17 @@ memory_limiter: {{ limit_mib: {limit_mib} }}
     .expect("config");
     let mut gw = Serve::start(&config, &[]);
     let (grpc, _, metrics) = gw.listening();
-    let pid = gw.child.id().to_string();
-    let rss_start = rss_kib(&pid, "VmRSS:");
+    let pid = gw.child.id();
+    let rss_start = rss_kib(pid, "VmRSS:");
     let started = std::time::Instant::now();
     let mut max_rss = 0;
     let sent = flood(grpc, traces, 5000, one_trace, |sent| {
-        max_rss = max_rss.max(rss_kib(&pid, "VmRSS:"));
+        max_rss = max_rss.max(rss_kib(pid, "VmRSS:"));
         if sent % 100_000 == 0 {
             eprintln!(
                 "sent {sent}: VmRSS {} KiB, VmHWM {} KiB",
-                rss_kib(&pid, "VmRSS:"),
-                rss_kib(&pid, "VmHWM:")
+                rss_kib(pid, "VmRSS:"),
+                rss_kib(pid, "VmHWM:")
             );
         }
     })
@@ -251,7 +251,7 @@ memory_limiter: {{ limit_mib: {limit_mib} }}
         .text()
         .await
         .expect("text");
-    let hwm = rss_kib(&pid, "VmHWM:");
+    let hwm = rss_kib(pid, "VmHWM:");
     gw.signal("TERM");
     let status = gw.wait_exit(Duration::from_secs(300));
     let summary = gw.wait_line("otel-llm-cost: received", Duration::from_secs(5));

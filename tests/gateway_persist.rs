@@ -39,17 +39,18 @@ fn wal_files(dir: &std::path::Path) -> usize {
     })
 }
 
-/// Guards: start the binary with a persistent queue while the downstream is down, send 200
-/// traces (1000 spans), wait until all of them left the assembly buffer for the queue,
-/// `kill -9` it, restart it with the downstream up on the same address: every span arrives,
-/// and the queue directory is empty afterwards.
+/// A config file in a fresh directory `(dir, dir/queue, dir/gateway.yaml)`: receivers and
+/// `/metrics` on 127.0.0.1:0, traces released at their root, exporting to `down` with quick
+/// retries and a persistent queue in `dir/queue` (`queue`: more of its fields), `extra` added.
 #[cfg(all(feature = "cli", unix))]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accepted_spans_survive_kill_9_and_are_delivered_after_restart() {
-    use common::gateway::process::{temp_dir, Serve};
-    let dir = temp_dir("persist-kill9");
+fn config_to_down(
+    name: &str,
+    down: std::net::SocketAddr,
+    queue: &str,
+    extra: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let dir = common::gateway::process::temp_dir(name);
     let queue_dir = dir.join("queue");
-    let down = closed_port();
     let config = dir.join("gateway.yaml");
     std::fs::write(
         &config,
@@ -60,13 +61,28 @@ assembly: {{ root_grace: 0s, trace_timeout: 2s }}
 exporter:
   endpoint: "http://{down}"
   retry: {{ initial_interval: 50ms, max_interval: 200ms, max_elapsed_time: 10m }}
-  queue: {{ directory: "{}", max_bytes: 67108864 }}
+  queue: {{ directory: "{}"{queue} }}
 telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
+{extra}
 "#,
             queue_dir.display()
         ),
     )
     .expect("config");
+    (dir, queue_dir, config)
+}
+
+/// Guards: start the binary with a persistent queue while the downstream is down, send 200
+/// traces (1000 spans), wait until all of them left the assembly buffer for the queue,
+/// `kill -9` it, restart it with the downstream up on the same address: every span arrives,
+/// and the queue directory is empty afterwards.
+#[cfg(all(feature = "cli", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepted_spans_survive_kill_9_and_are_delivered_after_restart() {
+    use common::gateway::process::Serve;
+    let down = closed_port();
+    let (dir, queue_dir, config) =
+        config_to_down("persist-kill9", down.addr, ", max_bytes: 67108864", "");
     let mut first = Serve::start(&config, &[]);
     let (grpc, _, metrics) = first.listening();
     let mut client = grpc_client(grpc).await;
@@ -97,7 +113,7 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
 
     // The downstream comes back on the same address; the gateway restarts.
     let faults = Faults::new(Answer::Ok);
-    start_grpc_fault_sink_on(down, faults.clone()).await;
+    down.open_grpc_sink(faults.clone()).await;
     let mut second = Serve::start(&config, &[]);
     let _ = second.listening();
     assert_eq!(
@@ -130,6 +146,69 @@ telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
         "{}",
         second.stderr()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Guards (review of issue 13, "exit 0 when nothing accepted was lost"): with a persistent
+/// queue, SIGTERM while the downstream is down counts the spans it could not deliver as
+/// `not delivered (shutdown)` for this run but keeps them on disk for the next start, so none
+/// is lost: the summary says "lost 0" and the exit code is 0. A restart delivers all of them.
+/// The merged code reported them lost and exited 1.
+#[cfg(all(feature = "cli", unix))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_the_downstream_down_keeps_what_it_holds_and_exits_0() {
+    use common::gateway::process::Serve;
+    let down = closed_port();
+    let (dir, _, config) = config_to_down(
+        "persist-sigterm-down",
+        down.addr,
+        "",
+        "shutdown: { timeout: 1s }",
+    );
+    let mut first = Serve::start(&config, &[]);
+    let (grpc, _, metrics) = first.listening();
+    let mut client = grpc_client(grpc).await;
+    for t in 1..=20 {
+        client.export(trace(t, 4)).await.expect("accepted");
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let t = scrape_addr(metrics).await;
+        if metric_sum(&t, "otel_llm_cost_spans_buffered") == 0.0
+            && metric_sum(&t, "otel_llm_cost_spans_received_total") == 100.0
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not released in time:\n{t}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.signal("TERM");
+    let status = first.wait_exit(WAIT);
+    let summary = first.wait_line("otel-llm-cost: received", Duration::from_secs(5));
+    assert!(
+        summary.contains("received 100 spans, exported 0, not delivered 100")
+            && summary.contains("lost 0"),
+        "{summary}"
+    );
+    assert!(status.success(), "{summary}\n{}", first.stderr());
+
+    // They were kept: the next start delivers every one of them.
+    let faults = Faults::new(Answer::Ok);
+    down.open_grpc_sink(faults.clone()).await;
+    let mut second = Serve::start(&config, &[]);
+    let _ = second.listening();
+    assert_eq!(
+        faults.captured.wait_for(100, WAIT).await,
+        100,
+        "{}",
+        second.stderr()
+    );
+    second.signal("TERM");
+    let status = second.wait_exit(WAIT);
+    assert!(status.success(), "{}", second.stderr());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

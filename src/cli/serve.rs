@@ -205,17 +205,26 @@ pub(crate) fn run(pricing: &PricingArgs, a: ServeArgs) -> anyhow::Result<ExitCod
         anyhow::Ok(gw.run_until_signal().await)
     })?;
     let m = &report.metrics;
+    let kept = if report.kept > 0 {
+        format!(
+            "; kept {} in the persistent queue for the next start",
+            report.kept
+        )
+    } else {
+        String::new()
+    };
     eprintln!(
-        "otel-llm-cost: received {} spans, exported {}, not delivered {} {:?}; lost {}",
+        "otel-llm-cost: received {} spans, exported {}, not delivered {} {:?}{kept}; lost {}",
         m.spans_received,
         m.spans_exported,
         m.not_delivered_total(),
         m.spans_not_delivered,
-        m.lost()
+        report.lost()
     );
-    // Spans refused on receipt as invalid (answered with partial success) were never accepted:
-    // reported above, not a failure. Anything else accepted and not delivered is.
-    Ok(if m.lost() == 0 {
+    // Spans refused on receipt as invalid (answered with partial success) were never accepted,
+    // and spans the persistent queue keeps are replayed at the next start: reported above, not
+    // a failure. Anything else accepted and not delivered is.
+    Ok(if report.lost() == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -399,6 +399,9 @@ pub(crate) struct TimedBody {
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     limit: Duration,
     reading: Option<Reading>,
+    /// Timed out or failed: nothing more is read (a reader that polls again, such as the
+    /// drain of a refused body, must not wait without a deadline).
+    failed: bool,
 }
 
 impl TimedBody {
@@ -409,12 +412,18 @@ impl TimedBody {
             deadline: (!done).then(|| Box::pin(tokio::time::sleep(limit))),
             limit,
             reading: (!done).then(|| Reading::new(conn)),
+            failed: false,
         }
     }
 
     fn ended(&mut self) {
         self.deadline = None;
         self.reading = None;
+    }
+
+    fn failed(&mut self) {
+        self.ended();
+        self.failed = true;
     }
 }
 
@@ -427,9 +436,12 @@ impl Body for TimedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ReadError>>> {
         let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(None);
+        }
         if let Some(d) = this.deadline.as_mut() {
             if d.as_mut().poll(cx).is_ready() {
-                this.ended();
+                this.failed();
                 return Poll::Ready(Some(Err(ReadError::TimedOut(this.limit))));
             }
         }
@@ -439,7 +451,7 @@ impl Body for TimedBody {
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(e))) => {
-                this.ended();
+                this.failed();
                 Poll::Ready(Some(Err(ReadError::Io(e))))
             }
             Poll::Ready(Some(Ok(f))) => {
@@ -453,7 +465,7 @@ impl Body for TimedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.failed || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -105,6 +105,17 @@ pub struct ShutdownReport {
     pub metrics: MetricsSnapshot,
     /// `true` when everything was exported or counted before the deadline.
     pub drained_in_time: bool,
+    /// Of the spans not delivered by the shutdown deadline, those the persistent queue
+    /// (`exporter.queue.directory`) keeps for the next start, which replays them: not lost.
+    pub kept: u64,
+}
+
+impl ShutdownReport {
+    /// Spans accepted and lost: [`MetricsSnapshot::lost`] minus those [`kept`](Self::kept)
+    /// for the next start.
+    pub fn lost(&self) -> u64 {
+        self.metrics.lost().saturating_sub(self.kept)
+    }
 }
 
 /// A running gateway; dropping it without [`RunningGateway::shutdown`] aborts its tasks.
@@ -390,12 +401,10 @@ impl Gateway {
     }
 }
 
-/// The process's resident memory (Linux: VmRSS of `/proc/self/status`); `None` elsewhere.
+/// The process's resident memory (Linux: VmRSS of `/proc/<pid>/status`); `None` elsewhere.
 fn resident_bytes() -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    let kib = bench_support::process_status_kib(std::process::id(), "VmRSS:")?;
+    usize::try_from(kib).ok()?.checked_mul(1024)
 }
 
 /// Replays what the write-ahead log held at start (before the receivers open): every span an
@@ -518,15 +527,20 @@ impl RunningGateway {
             wal.close().await;
         }
         let metrics = self.pipeline.snapshot();
-        if metrics
+        let at_deadline = metrics
             .spans_not_delivered
             .get("shutdown")
             .copied()
-            .unwrap_or(0)
-            > 0
-        {
+            .unwrap_or(0);
+        if at_deadline > 0 {
             drained_in_time = false;
         }
+        // Spans abandoned at the deadline are not checkpointed: the log keeps them.
+        let kept = if self.queue.wal().is_some() {
+            at_deadline
+        } else {
+            0
+        };
         let not_delivered = metrics.not_delivered_total();
         if not_delivered > 0 {
             tracing::warn!(
@@ -556,6 +570,7 @@ impl RunningGateway {
         ShutdownReport {
             metrics,
             drained_in_time,
+            kept,
         }
     }
 }

@@ -259,6 +259,33 @@ where
     Ok(Received { bytes, reserved })
 }
 
+/// Most bytes of a refused request's body [`drain`] reads.
+const DRAIN_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Longest [`drain`] takes (nginx's `lingering_timeout`), within the body's own read timeout:
+/// a refused sender, unauthenticated too, holds its connection little longer than that.
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
+
+/// Reads what is left of a request's body and discards it (nothing is held), at most
+/// [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`]: an HTTP/1 connection closed with request bytes
+/// unread is reset, and a client that writes its whole body before it reads (most do) then
+/// gets a transport error instead of the answer (nginx's lingering close and Go's post-handler
+/// read exist for this). Returns at once if the body has ended.
+pub(crate) async fn drain<B>(body: &mut B)
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    let discard = async {
+        let mut read = 0u64;
+        while !body.is_end_stream() && read <= DRAIN_MAX_BYTES {
+            match body.frame().await {
+                Some(Ok(f)) => read += f.data_ref().map_or(0, |d| d.len() as u64),
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_MAX_TIME, discard).await;
+}
+
 /// Undoes `Content-Encoding` (HTTP), never producing more than `limit` bytes, nor more than
 /// `max(1 MiB, ratio * body.len())`.
 pub(crate) fn decompress(

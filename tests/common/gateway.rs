@@ -605,10 +605,31 @@ pub async fn start_gateway_yaml(yaml: &str) -> RunningGateway {
     Gateway::start(settings).await.expect("gateway starts")
 }
 
-/// A loopback address with nothing listening (bound, noted, closed).
-pub fn closed_port() -> SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr")
+/// A loopback port that refuses connections, held until [`ClosedPort::open_grpc_sink`]: bound
+/// but not listening, so no other `bind(0)` (another test's sink, the gateway under test) can
+/// be given it meanwhile. Bound, noted and closed, it could be handed out again while a test
+/// relied on nothing listening there: the gateway then exported to whatever did.
+pub struct ClosedPort {
+    pub addr: SocketAddr,
+    hold: Option<tokio::net::TcpSocket>,
+}
+
+impl ClosedPort {
+    /// Gives the port up and serves a gRPC fault sink on it.
+    pub async fn open_grpc_sink(mut self, faults: Faults) -> SocketAddr {
+        drop(self.hold.take());
+        start_grpc_fault_sink_on(self.addr, faults).await
+    }
+}
+
+/// A [`ClosedPort`] on 127.0.0.1.
+pub fn closed_port() -> ClosedPort {
+    let s = tokio::net::TcpSocket::new_v4().expect("socket");
+    s.bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+    ClosedPort {
+        addr: s.local_addr().expect("addr"),
+        hold: Some(s),
+    }
 }
 
 /// A gRPC client to the gateway, kept across requests (a sender loop).
@@ -656,16 +677,9 @@ pub fn span_n(trace: u64, span: u64, parent: u64, name: &str, attrs: Vec<KeyValu
     }
 }
 
-/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`; `pid` may be `self`); 0 if absent.
-pub fn rss_kib(pid: &str, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`); 0 if absent.
+pub fn rss_kib(pid: u32, field: &str) -> u64 {
+    otel_llm_cost::gateway::bench_support::process_status_kib(pid, field).unwrap_or(0)
 }
 
 /// A gauge or counter's value from a `/metrics` scrape (sum of label sets).
