@@ -19,7 +19,7 @@ use crate::pricing::{
 };
 use crate::provider::MAX_PROVIDER_BYTES;
 use crate::semconv::{self as k, ours};
-use crate::span_view::{intern, AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};
+use crate::span_view::{intern, is_blank, AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};
 use crate::usage::{extract_with, key_filter, ExtractOptions, Usage, UsageState};
 
 /// Options of the engine.
@@ -834,17 +834,6 @@ const ROLLUP_ATTRS: usize = 7;
 /// Most root-only attributes (`by_model`, `complete`, 3 of budget, 3 of anomaly).
 const ROOT_ATTRS: usize = 8;
 
-/// `s` is empty or white space only (as `s.trim().is_empty()`, without the scan for the usual
-/// value that starts with a visible ASCII character).
-#[inline]
-pub(crate) fn is_blank(s: &str) -> bool {
-    match s.as_bytes().first() {
-        None => true,
-        Some(&b) if b.is_ascii() && !matches!(b, b' ' | b'\t'..=b'\r') => false,
-        _ => s.trim().is_empty(),
-    }
-}
-
 #[inline(always)]
 fn usd_attr(v: Usd) -> OwnedValue {
     OwnedValue::F64(v.as_f64())
@@ -1456,23 +1445,6 @@ mod tests {
         assert_eq!(via_add.by_model[0].calls, 2);
         assert_eq!(via_add.by_model[0].cost, Usd::from_femto(12));
         assert_eq!(via_add.by_model[0].tokens.input, 20);
-    }
-
-    #[test]
-    fn blank_matches_trim_is_empty() {
-        for s in [
-            "",
-            " ",
-            "\t\n\x0B\x0C\r",
-            "\u{a0}",
-            "\u{2003}x",
-            "x",
-            " x",
-            "\u{a0}\u{2003}",
-            "é",
-        ] {
-            assert_eq!(is_blank(s), s.trim().is_empty(), "{s:?}");
-        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 use crate::money::Usd;
 use crate::semconv as k;
-use crate::span_view::{eq_long, AttrValue, KeyFilter, SpanView};
+use crate::span_view::{eq_long, is_blank, AttrValue, KeyFilter, SpanView};
 
 /// Whether an emitter's input count includes cache tokens (DESIGN §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,7 +410,7 @@ fn usd(v: AttrValue<'_>) -> Option<Usd> {
 #[inline]
 fn rank(slot: &mut Option<usize>, pos: &mut [u32], i: usize, at: usize, v: AttrValue<'_>) {
     pos[i] = u32::try_from(at).unwrap_or(NO_POS);
-    if matches!(v, AttrValue::Str(s) if !crate::engine::is_blank(s)) {
+    if matches!(v, AttrValue::Str(s) if !is_blank(s)) {
         *slot = Some(slot.map_or(i, |j| j.min(i)));
     }
 }
