@@ -14,13 +14,14 @@ use std::sync::{Arc, Mutex};
 
 use crate::analytics::{Analytics, AnomalyOptions, BudgetRule, TraceObserver, TraceSummary};
 use crate::money::Usd;
+use crate::pricing::Usage;
 use crate::pricing::{
     Catalog, CostBreakdown, Interned, Model, Price, ServiceTier, MAX_MODEL_ID_BYTES,
 };
 use crate::provider::MAX_PROVIDER_BYTES;
 use crate::semconv::{self as k, ours};
 use crate::span_view::{intern, is_blank, AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};
-use crate::usage::{extract_with, key_filter, ExtractOptions, Usage, UsageState};
+use crate::usage::{extract_with, key_filter, ExtractOptions, UsageState};
 
 /// Options of the engine.
 #[derive(Debug, Clone)]

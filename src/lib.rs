@@ -39,7 +39,8 @@ pub use money::{DecimalError, Rate, Usd};
 pub use pricing::build as catalog_build;
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
-    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, MAX_MODEL_ID_BYTES,
+    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, Usage,
+    MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 #[doc(hidden)]
@@ -64,4 +65,4 @@ pub use report::{
     StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,
 };
 pub use span_view::{AttrValue, OwnedValue, SpanView};
-pub use usage::{ExtractOptions, InputCounting, Usage};
+pub use usage::{ExtractOptions, InputCounting};
