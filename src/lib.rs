@@ -21,15 +21,17 @@ mod span_view;
 mod usage;
 
 pub use analytics::{
-    AnomalyOptions, BudgetRule, CardinalityLimit, CostAggregator, CostSeries, MetricLimits,
-    ModelLabels, SeriesTotals, TraceObserver, TraceSummary, Verdicts, DEFAULT_ANOMALY_MIN_SAMPLES,
-    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_LABEL_BYTES, DEFAULT_MAX_MODELS,
-    DEFAULT_MAX_PROVIDERS, DEFAULT_MAX_SERVICES, DEFAULT_MAX_WORKFLOWS,
-    DEFAULT_MAX_WORKFLOW_LABELS, OVERFLOW_LABEL,
+    CardinalityLimit, CostAggregator, CostSeries, MetricLimits, ModelLabels, SeriesTotals,
+    DEFAULT_MAX_MODELS, DEFAULT_MAX_PROVIDERS, DEFAULT_MAX_SERVICES, DEFAULT_MAX_WORKFLOW_LABELS,
+    OVERFLOW_LABEL,
 };
 pub use engine::{
-    Engine, EngineOptions, ModelShare, PricingStatus, Stats, StatsSnapshot, TokenCounts, Totals,
+    AnomalyOptions, BudgetRule, Engine, EngineOptions, ModelShare, PricingStatus, Stats,
+    StatsSnapshot, TokenCounts, TraceObserver, TraceSummary, Verdicts, DEFAULT_ANOMALY_MIN_SAMPLES,
+    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_LABEL_BYTES,
+    DEFAULT_MAX_WORKFLOWS,
 };
+pub use engine::{ExtractOptions, InputCounting};
 #[cfg(feature = "gateway")]
 pub use gateway::{Gateway, GatewayConfig, RunningGateway};
 #[cfg(feature = "processor")]
@@ -65,4 +67,3 @@ pub use report::{
     StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,
 };
 pub use span_view::{AttrValue, OwnedValue, SpanView};
-pub use usage::{ExtractOptions, InputCounting};
