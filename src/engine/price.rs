@@ -214,7 +214,11 @@ impl CallPricer {
         }
     }
 
+    // Inline (here and `own_kind`): `Engine` calls it from another module; as calls into
+    // another codegen unit the gateway's `price_trace` took ~1.7 % more instructions
+    // (benches/gateway.rs `enrich_one_llm_span`, `batch_512/gateway`; BENCHMARKS.md, issue 14).
     /// Reads and prices what the span contributes by itself. Writes nothing.
+    #[inline]
     pub(super) fn own<V: SpanView + ?Sized>(&self, span: &V) -> Own<'_> {
         let provider_of = |i: Option<usize>| {
             str_at(span, &k::PROVIDER_KEYS, i, None)
@@ -240,6 +244,7 @@ impl CallPricer {
     }
 
     /// The span's own contribution, built in place (a `Call` is a few hundred bytes).
+    #[inline]
     fn own_kind<V: SpanView + ?Sized>(&self, span: &V, ex: &Extracted) -> Own<'_> {
         let rewrite = ex.has_written_keys;
         if ex.aggregate && ex.usage != UsageState::None {

@@ -26,6 +26,8 @@ impl Forest {
     /// The forest of `spans`. A span whose parent is absent is a root (and an orphan); a
     /// self-parent is a root; a parent cycle is cut at the span where a walk up from some span
     /// first comes back to its own path. Of spans sharing an id, the first is the parent.
+    // Inline: see `Writer::status` (engine/write.rs).
+    #[inline]
     pub(super) fn of<V: SpanView>(spans: &[V]) -> Forest {
         let n = spans.len();
         // foldhash, seeded per map (span ids come from senders; the map lives for one trace's
@@ -96,6 +98,81 @@ impl Forest {
             parent,
             orphan,
             order,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span_view::{AttrValue, OwnedValue};
+
+    /// A span with an id and a parent, nothing else.
+    struct Link(u8, Option<u8>);
+
+    impl SpanView for Link {
+        fn trace_id(&self) -> [u8; 16] {
+            [1; 16]
+        }
+        fn span_id(&self) -> [u8; 8] {
+            [self.0; 8]
+        }
+        fn parent_span_id(&self) -> Option<[u8; 8]> {
+            self.1.map(|p| [p; 8])
+        }
+        fn start_unix_nanos(&self) -> u64 {
+            0
+        }
+        fn scope_name(&self) -> &str {
+            ""
+        }
+        fn for_each_attr(&self, _: &mut dyn FnMut(&str, AttrValue<'_>)) {}
+        fn attr(&self, _: &str) -> Option<AttrValue<'_>> {
+            None
+        }
+        fn set_attr(&mut self, _: &str, _: OwnedValue) {}
+    }
+
+    #[test]
+    fn children_come_before_parents_and_cycles_become_roots() {
+        // 1 <- 2 <- 3; 4 names an absent parent 9; 5 is its own parent; 6 <-> 7 a cycle.
+        let spans = [
+            Link(3, Some(2)),
+            Link(1, None),
+            Link(2, Some(1)),
+            Link(4, Some(9)),
+            Link(5, Some(5)),
+            Link(6, Some(7)),
+            Link(7, Some(6)),
+        ];
+        let f = Forest::of(&spans);
+        assert_eq!(f.parent[0], Some(2));
+        assert_eq!(f.parent[2], Some(1));
+        assert_eq!((f.parent[1], f.orphan[1]), (None, false));
+        assert_eq!(
+            (f.parent[3], f.orphan[3]),
+            (None, true),
+            "absent parent: an orphan root"
+        );
+        assert_eq!(
+            (f.parent[4], f.orphan[4]),
+            (None, false),
+            "self-parent: a root"
+        );
+        let cycle_roots = [5, 6].iter().filter(|&&i| f.parent[i].is_none()).count();
+        assert_eq!(cycle_roots, 1, "a cycle is cut once: {:?}", f.parent);
+        let mut sorted = f.order.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            (0..spans.len()).collect::<Vec<_>>(),
+            "every span once"
+        );
+        let at = |i: usize| f.order.iter().position(|&x| x == i);
+        for (i, p) in f.parent.iter().enumerate() {
+            if let Some(p) = p {
+                assert!(at(i) < at(*p), "{i} after its parent {p}: {:?}", f.order);
+            }
         }
     }
 }

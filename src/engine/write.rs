@@ -192,7 +192,11 @@ impl<'a> Writer<'a> {
         }
     }
 
+    // Inline (here and below): `Engine` calls these from another module; as calls into
+    // another codegen unit the gateway's `price_trace` took ~1.7 % more instructions
+    // (benches/gateway.rs `enrich_one_llm_span`, `batch_512/gateway`; BENCHMARKS.md, issue 14).
     /// `cost.pricing.status`, and the reason a call was not priced.
+    #[inline]
     pub(super) fn status<V: SpanView + ?Sized>(
         &self,
         span: &mut V,
@@ -206,6 +210,7 @@ impl<'a> Writer<'a> {
     }
 
     /// A counted call's `llm.cost.*` and provenance (its status is written first).
+    #[inline]
     pub(super) fn call<V: SpanView + ?Sized>(
         &self,
         span: &mut V,
@@ -254,6 +259,7 @@ impl<'a> Writer<'a> {
     }
 
     /// The subtree's roll-up.
+    #[inline]
     pub(super) fn rollup<V: SpanView + ?Sized>(&self, span: &mut V, t: &Totals) {
         let k = self.keys;
         if t.calls > t.unpriced {
@@ -270,6 +276,7 @@ impl<'a> Writer<'a> {
     }
 
     /// The root's `cost.by_model` and `cost.complete`.
+    #[inline]
     pub(super) fn root<V: SpanView + ?Sized>(&self, span: &mut V, t: &Totals, complete: bool) {
         let k = self.keys;
         if !t.by_model.is_empty() {
