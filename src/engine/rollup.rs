@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::price::{Call, PricingStatus, Text};
-use crate::money::Usd;
+use crate::money::{percent_tenths, Usd};
 use crate::pricing::Usage;
 
 /// Spend of one model within a subtree.
@@ -139,8 +139,9 @@ impl Totals {
         }
     }
 
-    /// `by_model` sorted by spend (then name), with percentages of the priced total, one decimal,
-    /// summing to exactly 100 (largest remainder).
+    /// `by_model` sorted by spend (then calls, then name), with each model's share of the spend
+    /// in percent, one decimal, summing to exactly 100 by largest remainder; all 0 when nothing
+    /// was spent ([`percent_tenths`]).
     pub fn by_model_sorted(&self) -> Vec<(ModelShare, f64)> {
         // One row per model: the same model from several services or providers is merged.
         let mut v: Vec<ModelShare> = Vec::with_capacity(self.by_model.len());
@@ -154,35 +155,19 @@ impl Totals {
                 None => v.push(m.clone()),
             }
         }
-        v.sort_by(|a, b| b.cost.cmp(&a.cost).then_with(|| a.model.cmp(&b.model)));
-        let total: u128 = v.iter().map(|m| m.cost.femto()).sum();
-        let weights: Vec<u128> = if total == 0 {
-            v.iter().map(|m| u128::from(m.calls)).collect()
-        } else {
-            v.iter().map(|m| m.cost.femto()).collect()
-        };
-        let wsum: u128 = weights.iter().sum::<u128>().max(1);
-        let mut per_mille: Vec<(u128, u128, usize)> = weights
-            .iter()
-            .enumerate()
-            .map(|(i, w)| (w * 1000 / wsum, w * 1000 % wsum, i))
-            .collect();
-        let assigned: u128 = per_mille.iter().map(|p| p.0).sum();
-        let mut left = 1000u128.saturating_sub(assigned);
-        let mut order: Vec<usize> = (0..per_mille.len()).collect();
-        order.sort_by(|&a, &b| per_mille[b].1.cmp(&per_mille[a].1).then(a.cmp(&b)));
-        for i in order {
-            if left == 0 {
-                break;
-            }
-            if per_mille[i].1 > 0 {
-                per_mille[i].0 += 1;
-                left -= 1;
-            }
-        }
+        // By spend, then calls, then name: the order of the report's by-model table, so that
+        // the remainders' ties go to the same model in both.
+        v.sort_by(|a, b| {
+            b.cost
+                .cmp(&a.cost)
+                .then(b.calls.cmp(&a.calls))
+                .then_with(|| a.model.cmp(&b.model))
+        });
+        let costs: Vec<Usd> = v.iter().map(|m| m.cost).collect();
+        let tenths = percent_tenths(&costs);
         v.into_iter()
-            .zip(per_mille)
-            .map(|(m, p)| (m, p.0 as f64 / 10.0))
+            .zip(tenths)
+            .map(|(m, t)| (m, f64::from(t) / 10.0))
             .collect()
     }
 }
@@ -329,5 +314,67 @@ mod tests {
         assert_eq!(via_add.by_model[0].calls, 2);
         assert_eq!(via_add.by_model[0].cost, Usd::from_femto(12));
         assert_eq!(via_add.by_model[0].tokens.input, 20);
+    }
+
+    fn totals(rows: &[(&str, u32, u128)]) -> Totals {
+        Totals {
+            by_model: rows
+                .iter()
+                .map(|&(model, calls, femto)| ModelShare {
+                    model: model.into(),
+                    provider: "openai".into(),
+                    service: None,
+                    calls,
+                    cost: Usd::from_femto(femto),
+                    tokens: TokenCounts::default(),
+                })
+                .collect(),
+            ..Totals::default()
+        }
+    }
+
+    fn sorted(t: &Totals) -> Vec<(String, u32, f64)> {
+        t.by_model_sorted()
+            .into_iter()
+            .map(|(m, pct)| (m.model.to_string(), m.calls, pct))
+            .collect()
+    }
+
+    /// `cost.by_model` percentages are the report's ([`percent_tenths`]), in the report's order;
+    /// each case is one where the engine's own copy gave something else.
+    #[test]
+    fn by_model_percentages_follow_the_one_routine() {
+        // Nothing spent: all 0 (the engine split by calls: 66.7 / 33.3).
+        assert_eq!(
+            sorted(&totals(&[("a", 2, 0), ("b", 1, 0)])),
+            [("a".into(), 2, 0.0), ("b".into(), 1, 0.0)]
+        );
+        // Costs past u128::MAX / 1000 femto-dollars: scaled (the engine's `w * 1000` overflowed).
+        let half = u128::MAX / 2;
+        assert_eq!(
+            sorted(&totals(&[("a", 1, half), ("b", 1, half)])),
+            [("a".into(), 1, 50.0), ("b".into(), 1, 50.0)]
+        );
+        // Equal spend: more calls first, and the tie's extra tenth with it (the engine sorted
+        // by name alone: "a" first with 33.4).
+        assert_eq!(
+            sorted(&totals(&[("a", 1, 10), ("b", 2, 10), ("c", 1, 10)])),
+            [
+                ("b".into(), 2, 33.4),
+                ("a".into(), 1, 33.3),
+                ("c".into(), 1, 33.3)
+            ]
+        );
+    }
+
+    #[test]
+    fn one_model_with_nothing_spent_gets_0_in_the_json_too() {
+        let t = totals(&[("free", 3, 0)]);
+        assert_eq!(sorted(&t), [("free".into(), 3, 0.0)]);
+        assert!(
+            t.by_model_json().ends_with("\"pct\":0.0}]"),
+            "{}",
+            t.by_model_json()
+        );
     }
 }

@@ -344,14 +344,9 @@ impl Totals {
         out.push(b'[');
         match self.by_model.as_slice() {
             // One row (most traces use one model): nothing to merge or sort; it has all of
-            // the weight (`by_model_sorted` gives 100, or 0 for a weightless row).
+            // the spend (`by_model_sorted` gives 100, or 0 when nothing was spent).
             [m] => {
-                let weight = if m.cost.is_zero() {
-                    u128::from(m.calls)
-                } else {
-                    m.cost.femto()
-                };
-                ok &= row(&mut out, m, if weight > 0 { 100.0 } else { 0.0 });
+                ok &= row(&mut out, m, if m.cost.is_zero() { 0.0 } else { 100.0 });
             }
             _ => {
                 for (i, (m, pct)) in self.by_model_sorted().iter().enumerate() {
