@@ -21,15 +21,17 @@ mod span_view;
 mod usage;
 
 pub use analytics::{
-    AnomalyOptions, BudgetRule, CardinalityLimit, CostAggregator, CostSeries, MetricLimits,
-    ModelLabels, SeriesTotals, TraceObserver, TraceSummary, Verdicts, DEFAULT_ANOMALY_MIN_SAMPLES,
-    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_LABEL_BYTES, DEFAULT_MAX_MODELS,
-    DEFAULT_MAX_PROVIDERS, DEFAULT_MAX_SERVICES, DEFAULT_MAX_WORKFLOWS,
-    DEFAULT_MAX_WORKFLOW_LABELS, OVERFLOW_LABEL,
+    CardinalityLimit, CostAggregator, CostSeries, MetricLimits, ModelLabels, SeriesTotals,
+    DEFAULT_MAX_MODELS, DEFAULT_MAX_PROVIDERS, DEFAULT_MAX_SERVICES, DEFAULT_MAX_WORKFLOW_LABELS,
+    OVERFLOW_LABEL,
 };
 pub use engine::{
-    Engine, EngineOptions, ModelShare, PricingStatus, Stats, StatsSnapshot, TokenCounts, Totals,
+    AnomalyOptions, BudgetRule, Engine, EngineOptions, ModelShare, PricingStatus, Stats,
+    StatsSnapshot, TokenCounts, TraceObserver, TraceSummary, Verdicts, DEFAULT_ANOMALY_MIN_SAMPLES,
+    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_LABEL_BYTES,
+    DEFAULT_MAX_WORKFLOWS,
 };
+pub use engine::{ExtractOptions, InputCounting};
 #[cfg(feature = "gateway")]
 pub use gateway::{Gateway, GatewayConfig, RunningGateway};
 #[cfg(feature = "processor")]
@@ -39,7 +41,8 @@ pub use money::{DecimalError, Rate, Usd};
 pub use pricing::build as catalog_build;
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
-    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, MAX_MODEL_ID_BYTES,
+    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, Usage,
+    MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 #[doc(hidden)]
@@ -64,4 +67,3 @@ pub use report::{
     StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,
 };
 pub use span_view::{AttrValue, OwnedValue, SpanView};
-pub use usage::{ExtractOptions, InputCounting, Usage};

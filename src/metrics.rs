@@ -20,7 +20,8 @@ use std::sync::Arc;
 use opentelemetry::metrics::{Meter, ObservableCounter};
 use opentelemetry::KeyValue;
 
-use crate::analytics::{CostAggregator, MetricLimits, ModelLabels, TraceObserver, TraceSummary};
+use crate::analytics::{CostAggregator, MetricLimits, ModelLabels};
+use crate::engine::{TraceObserver, TraceSummary};
 
 /// A [`TraceObserver`] that turns every finished trace into cost metrics on a `Meter`.
 #[derive(Debug)]

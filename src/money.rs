@@ -70,6 +70,63 @@ impl Usd {
     }
 }
 
+/// Each amount's share of their sum, in tenths of a percent, by largest remainder: every share
+/// is floored, then the tenths left over go one each to the largest remainders (ties: the
+/// earlier amount first), so that the shares sum to exactly 1000 (100.0 %). The one percentage
+/// routine: `cost.by_model` on a root and the report's tables both use it, so that they agree.
+///
+/// - Nothing spent (no amount, or all zero): every share is 0. A percentage is a share of what
+///   was spent; of $0 there is none to share (as [`Usd::percent_of`] says for one amount), and a
+///   split by call counts would show spend that did not happen.
+/// - Sums too large for `amount * 1000` to fit a `u128` (beyond ~$3.4 * 10^20, only from a
+///   hostile provided cost) are scaled down by a power of two first: no overflow, and the shares
+///   still sum to 1000.
+pub(crate) fn percent_tenths(amounts: &[Usd]) -> Vec<u32> {
+    let total = amounts.iter().fold(0u128, |t, a| t.saturating_add(a.0));
+    if total == 0 {
+        return vec![0; amounts.len()];
+    }
+    // With n amounts, each below 2^128, shifting by 10 + bits(n) leaves a sum below 2^118,
+    // and 1000 times that below 2^128.
+    let shift = if total > u128::MAX / 1000 {
+        10 + (usize::BITS - amounts.len().leading_zeros())
+    } else {
+        0
+    };
+    let total: u128 = match shift {
+        0 => total,
+        s => amounts.iter().map(|a| a.0 >> s).sum(),
+    };
+    if total == 0 {
+        return vec![0; amounts.len()];
+    }
+    // (floor of the share, remainder) in tenths of a percent.
+    let mut shares: Vec<(u128, u128)> = amounts
+        .iter()
+        .map(|a| {
+            let w = (a.0 >> shift) * 1000;
+            (w / total, w % total)
+        })
+        .collect();
+    let assigned: u128 = shares.iter().map(|s| s.0).sum();
+    let mut left = 1000u128.saturating_sub(assigned);
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|&a, &b| shares[b].1.cmp(&shares[a].1).then(a.cmp(&b)));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        if shares[i].1 > 0 {
+            shares[i].0 += 1;
+            left -= 1;
+        }
+    }
+    shares
+        .into_iter()
+        .map(|s| u32::try_from(s.0).unwrap_or(1000))
+        .collect()
+}
+
 /// `u128 -> f64` dollars, out of line: kept apart so that the compiler does not fold the
 /// `u64` fast path of [`Usd::as_f64`] back into this (software) conversion.
 #[cold]
@@ -371,6 +428,75 @@ mod tests {
         let one = Rate::parse_per_mtok("0.1").unwrap().cost(1);
         let total: Usd = std::iter::repeat_n(one, 10_000_000).sum();
         assert_eq!(total.to_string(), "1");
+    }
+
+    fn usd(v: &[u128]) -> Vec<Usd> {
+        v.iter().copied().map(Usd::from_femto).collect()
+    }
+
+    #[test]
+    fn largest_remainder_sums_to_100() {
+        let shares = |v: &[u128]| percent_tenths(&usd(v));
+        assert_eq!(shares(&[1, 1, 1]), vec![334, 333, 333]);
+        assert_eq!(shares(&[2, 1]), vec![667, 333]);
+        assert_eq!(shares(&[0, 0]), vec![0, 0]);
+        assert_eq!(shares(&[5, 0]), vec![1000, 0]);
+        // Many tiny shares: still exactly 1000 in total, none negative.
+        let w: Vec<u128> = (1..=37).map(|i| i * 1_000_003).collect();
+        assert_eq!(shares(&w).iter().sum::<u32>(), 1000);
+        let w = vec![u128::MAX / 3, u128::MAX / 3, 7];
+        assert_eq!(shares(&w).iter().sum::<u32>(), 1000);
+        // A long tail of equal shares.
+        for n in 1..60u128 {
+            let w: Vec<u128> = (0..n).map(|i| 1 + i % 3).collect();
+            assert_eq!(shares(&w).iter().sum::<u32>(), 1000, "n={n}");
+        }
+    }
+
+    /// The edge cases, with the behaviour chosen where the engine's and the report's copies
+    /// disagreed before they became this one routine.
+    #[test]
+    fn percent_tenths_edge_cases() {
+        let max = u128::MAX;
+        let cases: &[(&str, Vec<u128>, Vec<u32>)] = &[
+            ("no amounts", vec![], vec![]),
+            ("one amount has it all", vec![7], vec![1000]),
+            // The engine split "nothing spent" by call counts; the report gave all zeros.
+            (
+                "nothing spent: all zero, not a split",
+                vec![0, 0, 0],
+                vec![0, 0, 0],
+            ),
+            ("one zero amount: 0, not 100", vec![0], vec![0]),
+            ("a zero beside spend gets 0", vec![0, 3], vec![0, 1000]),
+            (
+                "ties: earlier amounts first",
+                vec![1, 1, 1],
+                vec![334, 333, 333],
+            ),
+            ("two thirds", vec![2, 1], vec![667, 333]),
+            ("a sliver floors to 0", vec![1, 100_000], vec![0, 1000]),
+            ("a remainder of exactly half", vec![1, 1999], vec![1, 999]),
+            // The engine multiplied by 1000 unscaled (it overflowed here); the report shifted
+            // by 16 bits whatever the count (see below). Scaled by 10 + bits(n) now.
+            (
+                "over u128::MAX / 1000",
+                vec![max / 2, max / 2],
+                vec![500, 500],
+            ),
+            ("saturating sum", vec![max, max, max], vec![334, 333, 333]),
+            ("huge beside tiny", vec![max - 1, 1], vec![1000, 0]),
+        ];
+        for (name, amounts, want) in cases {
+            assert_eq!(&percent_tenths(&usd(amounts)), want, "{name}");
+        }
+        // Past 65,536 amounts near the top, where the report's fixed 16-bit shift overflowed
+        // its sum: each share floors to 0 and the 1000 tenths go to the first 1000 (equal
+        // remainders).
+        let many = vec![max / 2; 70_000];
+        let got = percent_tenths(&usd(&many));
+        assert_eq!(got.iter().sum::<u32>(), 1000);
+        assert!(got[..1000].iter().all(|&t| t == 1) && got[1000..].iter().all(|&t| t == 0));
     }
 
     #[test]

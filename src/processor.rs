@@ -21,12 +21,14 @@ use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use opentelemetry_sdk::Resource;
 
-use crate::analytics::{AnomalyOptions, BudgetRule, MetricLimits, TraceObserver};
-use crate::engine::{Engine, EngineOptions, StatsSnapshot, Subtree, Totals};
+use crate::analytics::MetricLimits;
+use crate::engine::{
+    AnomalyOptions, BudgetRule, Engine, EngineOptions, InputCounting, StatsSnapshot, Subtree,
+    Totals, TraceObserver,
+};
 use crate::metrics::CostMetrics;
 use crate::pricing::{Catalog, CatalogError};
 use crate::span_view::SpanView;
-use crate::usage::InputCounting;
 
 /// Default bound on open ledger entries (parents waiting for their own end).
 pub const DEFAULT_LEDGER_CAPACITY: usize = 100_000;

@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::usage::{extract, ExtractOptions, UsageState};
 use crate::money::Usd;
 use crate::semconv::{self as k, ours};
 use crate::span_view::{AttrValue, SpanView};
-use crate::usage::{extract, ExtractOptions, UsageState};
 
 /// A span that cost records can be built from: a [`SpanView`] plus its name, end time and
 /// the `service.name` of its resource.

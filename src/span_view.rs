@@ -91,6 +91,17 @@ pub(crate) fn eq_long(a: &[u8], b: &[u8]) -> bool {
     word(a, n - 8) == word(b, n - 8)
 }
 
+/// `s` is empty or white space only (as `s.trim().is_empty()`, without the scan for the usual
+/// value that starts with a visible ASCII character).
+#[inline]
+pub(crate) fn is_blank(s: &str) -> bool {
+    match s.as_bytes().first() {
+        None => true,
+        Some(&b) if b.is_ascii() && !matches!(b, b' ' | b'\t'..=b'\r') => false,
+        _ => s.trim().is_empty(),
+    }
+}
+
 /// Most distinct strings [`intern`] leaks; past it, callers keep reference-counted copies.
 const INTERN_CAPACITY: usize = 4096;
 
@@ -380,6 +391,28 @@ mod sdk {
                 attributes,
                 0,
             ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_matches_trim_is_empty() {
+        for s in [
+            "",
+            " ",
+            "\t\n\x0B\x0C\r",
+            "\u{a0}",
+            "\u{2003}x",
+            "x",
+            " x",
+            "\u{a0}\u{2003}",
+            "é",
+        ] {
+            assert_eq!(is_blank(s), s.trim().is_empty(), "{s:?}");
         }
     }
 }

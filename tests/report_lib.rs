@@ -294,3 +294,133 @@ fn what_opentelemetry_proto_serde_makes_of_collector_output() {
         "4bf92f3577b34da6a3ce929d0e0e4736"
     );
 }
+
+/// The root's `cost.by_model` and the report's by-model table give the same percentages on the
+/// same trace: one percentage routine, one order of rows. Each trace is a case where the two
+/// copies disagreed: nothing spent (the engine split by calls, the report gave 0), equal spend
+/// (the engine gave the tie's extra tenth by name, the report by calls), spend past
+/// `u128::MAX / 1000` femto-dollars (the engine's sum overflowed).
+#[test]
+fn root_by_model_and_report_models_agree() {
+    // Calls whose cost the span carries (`llm.cost.total`), priced as given by both.
+    let call = |id: u8, model: &str, cost: &str| S {
+        id,
+        parent: 1,
+        name: "chat",
+        start_ms: u64::from(id) * 10,
+        end_ms: u64::from(id) * 10 + 5,
+        attrs: vec![
+            text("gen_ai.request.model", model),
+            text("llm.cost.total", cost),
+        ],
+    };
+    let root = S {
+        id: 1,
+        parent: 0,
+        name: "run",
+        start_ms: 0,
+        end_ms: 1000,
+        attrs: vec![],
+    };
+    let cases: Vec<(&str, Vec<S>, Vec<(&str, f64)>)> = vec![
+        (
+            "nothing spent",
+            vec![
+                call(2, "free-a", "0"),
+                call(3, "free-a", "0"),
+                call(4, "free-b", "0"),
+            ],
+            vec![("free-a", 0.0), ("free-b", 0.0)],
+        ),
+        (
+            "equal spend, more calls first",
+            vec![
+                call(2, "a-one", "1"),
+                call(3, "b-two", "0.5"),
+                call(4, "b-two", "0.5"),
+                call(5, "c-three", "1"),
+            ],
+            vec![("b-two", 33.4), ("a-one", 33.3), ("c-three", 33.3)],
+        ),
+        (
+            "past u128::MAX / 1000",
+            vec![
+                call(2, "big-a", "90000000000000000000000"),
+                call(3, "big-b", "45000000000000000000000"),
+            ],
+            vec![("big-a", 66.7), ("big-b", 33.3)],
+        ),
+    ];
+    let engine = Engine::new(catalog(), EngineOptions::default());
+    for (name, calls, want) in cases {
+        let mut spans = vec![root.clone()];
+        spans.extend(calls);
+        // The same spans as OTLP/JSON for the report, before the engine writes on them.
+        let json = otlp_json(&spans);
+        engine.price_trace(&mut spans, true);
+        let by_model = match spans[0].attr("cost.by_model") {
+            Some(AttrValue::Str(s)) => s.to_owned(),
+            other => panic!("{name}: no cost.by_model on the root: {other:?}"),
+        };
+        let rows: serde_json::Value = serde_json::from_str(&by_model).unwrap();
+        let engine_rows: Vec<(String, f64)> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["model"].as_str().unwrap().to_owned(),
+                    r["pct"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        let mut r = Reporter::new(catalog(), ReportOptions::default());
+        r.read("mem", json.as_bytes());
+        assert_eq!(r.error_count(), 0, "{name}");
+        let report_rows: Vec<(String, f64)> = r
+            .finish()
+            .models
+            .iter()
+            .map(|m| (m.model.clone(), m.pct))
+            .collect();
+        let want: Vec<(String, f64)> = want.iter().map(|(m, p)| (m.to_string(), *p)).collect();
+        assert_eq!(engine_rows, want, "{name}: cost.by_model {by_model}");
+        assert_eq!(report_rows, want, "{name}: the report's models");
+    }
+}
+
+/// One OTLP/JSON request holding `spans` (string attributes only).
+fn otlp_json(spans: &[S]) -> String {
+    let spans: Vec<serde_json::Value> = spans
+        .iter()
+        .map(|s| {
+            let attrs: Vec<serde_json::Value> = s
+                .attrs
+                .iter()
+                .map(|(k, v)| match v {
+                    OwnedValue::Str(v) => {
+                        serde_json::json!({"key": k, "value": {"stringValue": v}})
+                    }
+                    other => panic!("string attributes only: {other:?}"),
+                })
+                .collect();
+            let mut span = serde_json::json!({
+                "traceId": "ab".repeat(16),
+                "spanId": format!("{:02x}", s.id).repeat(8),
+                "name": s.name,
+                "startTimeUnixNano": (T0 + s.start_ms * 1_000_000).to_string(),
+                "endTimeUnixNano": (T0 + s.end_ms * 1_000_000).to_string(),
+                "attributes": attrs,
+            });
+            if s.parent != 0 {
+                span["parentSpanId"] = format!("{:02x}", s.parent).repeat(8).into();
+            }
+            span
+        })
+        .collect();
+    serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
+        "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}],
+    }]})
+    .to_string()
+}

@@ -18,10 +18,9 @@ use std::sync::{Arc, OnceLock};
 pub use file::SourceFile;
 pub(crate) use model::Interned;
 pub use model::{
-    AppliedTier, CostBreakdown, Date, Model, Price, RateSet, Rates, ServiceTier, Tier,
+    AppliedTier, CostBreakdown, Date, Model, Price, RateSet, Rates, ServiceTier, Tier, Usage,
 };
 
-use crate::usage::Usage;
 use matcher::Index;
 
 /// Longest model id a span may carry to be priced: 512 bytes. Real ids are far shorter (the

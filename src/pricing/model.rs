@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::money::{Rate, Usd};
-use crate::usage::Usage;
 
 /// A calendar day (UTC), the unit of `effective_from`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -84,6 +83,28 @@ impl fmt::Display for ServiceTier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Token usage of one LLM call, normalised (DESIGN §3): input includes cache, output includes
+/// reasoning, whatever the emitter's convention was.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Usage {
+    /// All input tokens, cache reads and writes and audio included.
+    pub input_total: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read: u64,
+    /// Input tokens written to the cache with the default (5 minute) TTL.
+    pub cache_write_5m: u64,
+    /// Input tokens written to the cache with a 1 hour TTL.
+    pub cache_write_1h: u64,
+    /// All output tokens, reasoning and audio included.
+    pub output_total: u64,
+    /// Reasoning ("thinking") output tokens.
+    pub reasoning: u64,
+    /// Audio input tokens.
+    pub audio_in: u64,
+    /// Audio output tokens.
+    pub audio_out: u64,
 }
 
 /// Per-token rates of one price (USD per million tokens, exact).

@@ -46,7 +46,7 @@ use serde::de::DeserializeSeed;
 use serde::Serialize;
 
 use crate::engine::{Engine, EngineOptions};
-use crate::money::Usd;
+use crate::money::{percent_tenths, Usd};
 use crate::pricing::Catalog;
 use crate::records::{
     call_record, root_index, trace_record, CallRecord, Record, RecordWriter, TraceRecord,
@@ -59,7 +59,7 @@ pub use assemble::{DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS};
 use input::Progress;
 use otlp_json::{DocSeed, Interner, JLine, JResourceSpans};
 use span::ReportSpan;
-use stats::{largest_remainder, Acc};
+use stats::Acc;
 
 /// Errors kept with their text (all are counted).
 const MAX_KEPT_ERRORS: usize = 100;
@@ -897,7 +897,7 @@ fn build_report(agg: Aggregator, opts: &ReportOptions, input: InputSummary) -> R
                 .then(b.1.calls.cmp(&a.1.calls))
                 .then(a.0.cmp(&b.0))
         });
-        let shares = largest_remainder(&v.iter().map(|x| x.1.cost.femto()).collect::<Vec<_>>());
+        let shares = percent_tenths(&v.iter().map(|x| x.1.cost).collect::<Vec<_>>());
         v.into_iter().zip(shares)
     };
     let groups = sorted(groups)

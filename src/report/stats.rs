@@ -22,46 +22,6 @@ pub(crate) fn nearest_rank(values: &mut [u32], ps: &[u32]) -> Vec<Option<u32>> {
         .collect()
 }
 
-/// Shares of `weights` in tenths of a percent, summing to exactly 1000 (100.0 %) when any weight
-/// is non-zero: floor of each share, then the tenths left over go one each to the largest
-/// remainders (ties: earlier entries first). All zero weights give all zero shares.
-pub(crate) fn largest_remainder(weights: &[u128]) -> Vec<u32> {
-    let total: u128 = weights.iter().copied().fold(0u128, u128::saturating_add);
-    if total == 0 {
-        return vec![0; weights.len()];
-    }
-    // Scale down huge totals so `w * 1000` cannot overflow (the rounding stays exact enough:
-    // weights are femto-dollars, far below 2^118).
-    let (weights, total): (Vec<u128>, u128) = if total > u128::MAX / 1000 {
-        let w: Vec<u128> = weights.iter().map(|w| w >> 16).collect();
-        let t = w.iter().sum::<u128>().max(1);
-        (w, t)
-    } else {
-        (weights.to_vec(), total)
-    };
-    let mut shares: Vec<(u128, u128)> = weights
-        .iter()
-        .map(|w| (w * 1000 / total, w * 1000 % total))
-        .collect();
-    let assigned: u128 = shares.iter().map(|s| s.0).sum();
-    let mut left = 1000u128.saturating_sub(assigned);
-    let mut order: Vec<usize> = (0..shares.len()).collect();
-    order.sort_by(|&a, &b| shares[b].1.cmp(&shares[a].1).then(a.cmp(&b)));
-    for i in order {
-        if left == 0 {
-            break;
-        }
-        if shares[i].1 > 0 {
-            shares[i].0 += 1;
-            left -= 1;
-        }
-    }
-    shares
-        .into_iter()
-        .map(|s| u32::try_from(s.0).unwrap_or(u32::MAX))
-        .collect()
-}
-
 /// `sum / n` with one decimal, rounded half up; 0 when `n == 0`.
 pub(crate) fn avg1(sum: u64, n: u64) -> f64 {
     if n == 0 {
@@ -164,24 +124,6 @@ mod tests {
         assert_eq!(nearest_rank(&mut v, &[99]), vec![Some(989)]);
         assert_eq!(nearest_rank(&mut [7], &[50, 99]), vec![Some(7), Some(7)]);
         assert_eq!(nearest_rank(&mut [], &[50]), vec![None]);
-    }
-
-    #[test]
-    fn largest_remainder_sums_to_100() {
-        assert_eq!(largest_remainder(&[1, 1, 1]), vec![334, 333, 333]);
-        assert_eq!(largest_remainder(&[2, 1]), vec![667, 333]);
-        assert_eq!(largest_remainder(&[0, 0]), vec![0, 0]);
-        assert_eq!(largest_remainder(&[5, 0]), vec![1000, 0]);
-        // Many tiny shares: still exactly 1000 in total, none negative.
-        let w: Vec<u128> = (1..=37).map(|i| i * 1_000_003).collect();
-        assert_eq!(largest_remainder(&w).iter().sum::<u32>(), 1000);
-        let w = vec![u128::MAX / 3, u128::MAX / 3, 7];
-        assert_eq!(largest_remainder(&w).iter().sum::<u32>(), 1000);
-        // A long tail of equal shares.
-        for n in 1..60u128 {
-            let w: Vec<u128> = (0..n).map(|i| 1 + i % 3).collect();
-            assert_eq!(largest_remainder(&w).iter().sum::<u32>(), 1000, "n={n}");
-        }
     }
 
     #[test]

@@ -1,0 +1,278 @@
+//! The engine, written once for both drivers. Its files follow the data flow, each one job,
+//! and none imports one after it:
+//!
+//! ```text
+//! SpanView -> usage (extraction, normalisation) -> price (the span's own call: catalog lookup
+//!          by model, provider, start time) -> rollup (subtree Totals, by model) -> verdicts
+//!          (budgets, anomaly, on a root) -> write (attributes) -> observers
+//! ```
+//!
+//! - [`usage`]: reads token counts, model and provider keys, a provided cost from a span.
+//! - `price`: the span's own contribution ([`PricingStatus`], a priced call and its provenance).
+//! - `rollup`: [`Totals`] of a subtree, spend by model ([`ModelShare`], [`TokenCounts`]).
+//! - `verdicts`: budgets and anomaly baselines judging a finished trace; its observers.
+//! - `write`: every attribute written, under keys built once; the `cost.by_model` JSON.
+//! - `walk`: a set of spans as a forest, children first ([`Engine::price_trace`]).
+//! - `stats`: what the engine did ([`Stats`]).
+//! - this file: [`Engine`] and its options, which run the stages in order.
+//!
+//! The processor calls [`Engine::own`] and [`Engine::finish`] span by span as they end, with a
+//! ledger holding children's totals; the gateway calls [`Engine::price_trace`] on a whole trace.
+
+mod price;
+mod rollup;
+mod stats;
+pub(crate) mod usage;
+mod verdicts;
+mod walk;
+mod write;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+
+use crate::pricing::Catalog;
+use crate::semconv as k;
+use crate::span_view::SpanView;
+use price::{CallPricer, OwnKind};
+use verdicts::Judge;
+use walk::Forest;
+use write::{CatalogVersion, Keys, Writer};
+
+pub(crate) use price::Own;
+pub use price::PricingStatus;
+pub(crate) use rollup::Subtree;
+pub use rollup::{ModelShare, TokenCounts, Totals};
+pub use stats::{Stats, StatsSnapshot};
+pub use usage::{ExtractOptions, InputCounting};
+pub use verdicts::{
+    AnomalyOptions, BudgetRule, TraceObserver, TraceSummary, Verdicts, DEFAULT_ANOMALY_MIN_SAMPLES,
+    DEFAULT_ANOMALY_THRESHOLD, DEFAULT_ANOMALY_WINDOW, DEFAULT_MAX_LABEL_BYTES,
+    DEFAULT_MAX_WORKFLOWS,
+};
+
+/// Options of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Prefix of the attributes we write (`cost.` by default).
+    pub prefix: String,
+    /// Re-price spans that already carry a cost (`llm.cost.total`, `gen_ai.usage.cost`)
+    /// instead of keeping it.
+    pub reprice_provided: bool,
+    /// Input-counting switches.
+    pub extract: ExtractOptions,
+    /// Budget rules (the first matching rule applies to a trace).
+    pub budgets: Vec<BudgetRule>,
+    /// Cost-anomaly detection, when enabled.
+    pub anomaly: Option<AnomalyOptions>,
+    /// Observers of finished traces (cost metrics, records).
+    pub observers: Vec<Arc<dyn TraceObserver>>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            prefix: k::DEFAULT_PREFIX.to_owned(),
+            reprice_provided: false,
+            extract: ExtractOptions::default(),
+            budgets: Vec::new(),
+            anomaly: None,
+            observers: Vec::new(),
+        }
+    }
+}
+
+/// Prices spans and writes cost attributes. Shared by the processor and the gateway.
+#[derive(Debug)]
+pub struct Engine {
+    /// Reads and prices a span's own call (holds the catalog).
+    pricer: CallPricer,
+    keys: Keys,
+    /// The catalog version written on every priced span.
+    catalog_version: CatalogVersion,
+    stats: Stats,
+    judge: Judge,
+    /// Observers of finished traces.
+    observers: Vec<Arc<dyn TraceObserver>>,
+    /// Anything to do for a finished trace: a budget or anomaly rule, or an observer.
+    after_trace: bool,
+    /// `service.name` for spans whose representation does not carry it (set_resource).
+    default_service: RwLock<Option<Arc<str>>>,
+}
+
+impl Engine {
+    /// An engine over a catalog.
+    pub fn new(catalog: Arc<Catalog>, opts: EngineOptions) -> Engine {
+        let EngineOptions {
+            prefix,
+            reprice_provided,
+            extract,
+            budgets,
+            anomaly,
+            observers,
+        } = opts;
+        let keys = Keys::new(&prefix);
+        let catalog_version = CatalogVersion::of(&catalog);
+        let judge = Judge::new(budgets, anomaly);
+        let after_trace = judge.active() || !observers.is_empty();
+        Engine {
+            pricer: CallPricer::new(catalog, extract, prefix, reprice_provided),
+            keys,
+            catalog_version,
+            stats: Stats::default(),
+            judge,
+            observers,
+            after_trace,
+            default_service: RwLock::new(None),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.pricer.catalog
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// `service.name` reported to observers for spans that do not carry their resource.
+    pub fn set_default_service(&self, name: Option<&str>) {
+        if let Ok(mut s) = self.default_service.write() {
+            *s = name.map(Into::into);
+        }
+    }
+
+    /// Reads and prices what the span contributes by itself. Writes nothing.
+    pub(crate) fn own<V: SpanView + ?Sized>(&self, span: &V) -> Own<'_> {
+        self.stats.spans.bump();
+        self.pricer.own(span)
+    }
+
+    /// Decides the span's status given its children's totals, writes its attributes, and returns
+    /// its subtree's totals. `root`: write the root-only attributes; `complete`: whether the
+    /// driver believes nothing of the subtree is missing.
+    pub(crate) fn finish<'e, V: SpanView + ?Sized>(
+        &'e self,
+        span: &mut V,
+        own: &Own<'e>,
+        children: Totals,
+        root: bool,
+        complete: bool,
+    ) -> Subtree<'e> {
+        let mut subtree = Subtree::of(children);
+        let w = Writer::new(&self.keys, own.rewrite);
+        w.reserve(span, &own.kind, subtree.calls() > 0, root);
+        match &own.kind {
+            OwnKind::Nothing => {}
+            OwnKind::Aggregate => {
+                self.status(&w, span, PricingStatus::Aggregate, None);
+            }
+            OwnKind::Call(call) => {
+                if subtree.calls() > 0 {
+                    // The innermost call wins (the SDK's own span under the instrumentation's).
+                    self.status(&w, span, PricingStatus::Duplicate, None);
+                } else {
+                    self.status(&w, span, call.status, call.reason.as_deref());
+                    w.call(span, call, &self.catalog_version);
+                    subtree.add_call(call);
+                }
+            }
+        }
+        if subtree.calls() > 0 {
+            w.rollup(span, subtree.totals());
+            if root {
+                let subtree = subtree.into_totals();
+                let complete = complete && !subtree.incomplete;
+                w.root(span, &subtree, complete);
+                self.stats.traces.fetch_add(1, Ordering::Relaxed);
+                if self.after_trace {
+                    self.finish_trace(&w, span, &subtree, complete);
+                }
+                return Subtree::of(subtree);
+            }
+        }
+        subtree
+    }
+
+    /// Budgets, anomaly and observers for a finished trace's root.
+    fn finish_trace<V: SpanView + ?Sized>(
+        &self,
+        w: &Writer<'_>,
+        span: &mut V,
+        t: &Totals,
+        complete: bool,
+    ) {
+        let workflow = span.name().to_owned();
+        let v = self.judge.judge(&workflow, span, t);
+        w.verdicts(span, &v, t.cost);
+        if v.budget.as_ref().is_some_and(|b| b.2) {
+            self.stats.budget_exceeded.fetch_add(1, Ordering::Relaxed);
+        }
+        if v.anomaly.is_some() && v.anomalous {
+            self.stats.anomalies.fetch_add(1, Ordering::Relaxed);
+        }
+        if !self.observers.is_empty() {
+            let default_service = self.default_service.read().ok().and_then(|s| s.clone());
+            let service = span
+                .service_name()
+                .map(str::to_owned)
+                .or(default_service.map(|s| s.to_string()));
+            let summary = TraceSummary {
+                workflow: &workflow,
+                service: service.as_deref(),
+                totals: t,
+                complete,
+                start_unix_nanos: span.start_unix_nanos(),
+                verdicts: &v,
+            };
+            for o in &self.observers {
+                o.on_trace(&summary);
+            }
+        }
+    }
+
+    /// Counts the span's status and writes it.
+    fn status<V: SpanView + ?Sized>(
+        &self,
+        w: &Writer<'_>,
+        span: &mut V,
+        s: PricingStatus,
+        reason: Option<&str>,
+    ) {
+        self.stats.bump(s);
+        w.status(span, s, reason);
+    }
+
+    /// Prices a whole trace (or any set of spans): builds the tree from parent links, walks it
+    /// children first, writes every span's attributes. Spans whose parent is not in the set are
+    /// roots of their own, marked incomplete; parent cycles and self-parents are cut.
+    /// `complete`: whether the caller believes the set is the whole trace.
+    pub fn price_trace<V: SpanView>(
+        &self,
+        spans: &mut [V],
+        complete: bool,
+    ) -> Vec<(usize, Totals)> {
+        let Forest {
+            parent,
+            orphan,
+            order,
+        } = Forest::of(spans);
+        let mut acc: Vec<Totals> = vec![Totals::default(); spans.len()];
+        let mut roots = Vec::new();
+        for i in order {
+            let own = self.own(&spans[i]);
+            let mut kids = std::mem::take(&mut acc[i]);
+            if orphan[i] {
+                kids.incomplete = true;
+            }
+            let is_root = parent[i].is_none();
+            let subtree = self.finish(&mut spans[i], &own, kids, is_root, complete);
+            match parent[i] {
+                Some(p) => subtree.add_to(&mut acc[p]),
+                None => roots.push((i, subtree.into_totals())),
+            }
+        }
+        roots
+    }
+}

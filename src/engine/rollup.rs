@@ -1,0 +1,380 @@
+//! Roll-up: what a subtree (a span and all its descendants) adds up to. Exact totals, calls
+//! by outcome, tokens, and spend by model; the ledger of children's totals (processor) and the
+//! trace walk (gateway) both add subtrees with [`Totals::add`] / [`Subtree::add_to`].
+//!
+//! ```text
+//! Own (a priced call) -> Subtree (totals + the call's share held aside) -> parent's Totals
+//! ```
+
+use std::sync::Arc;
+
+use super::price::{Call, PricingStatus, Text};
+use crate::money::{percent_tenths, Usd};
+use crate::pricing::Usage;
+
+/// Spend of one model within a subtree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelShare {
+    /// Catalog id (or the span's model for provided costs).
+    pub model: Arc<str>,
+    /// Canonical provider (catalog entry's, else the span's; `unknown` when neither).
+    pub provider: Arc<str>,
+    /// `service.name` of the calls' spans, when the span representation carries it (gateway).
+    pub service: Option<Arc<str>>,
+    /// Calls.
+    pub calls: u32,
+    /// Cost.
+    pub cost: Usd,
+    /// Tokens of these calls, by type.
+    pub tokens: TokenCounts,
+}
+
+/// Token counts by type (input includes cache, output includes reasoning).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenCounts {
+    /// All input tokens.
+    pub input: u64,
+    /// All output tokens.
+    pub output: u64,
+    /// Cache reads.
+    pub cache_read: u64,
+    /// Cache writes (5m + 1h).
+    pub cache_write: u64,
+    /// Reasoning tokens.
+    pub reasoning: u64,
+}
+
+impl TokenCounts {
+    fn of(u: &Usage) -> TokenCounts {
+        TokenCounts {
+            input: u.input_total,
+            output: u.output_total,
+            cache_read: u.cache_read,
+            cache_write: u.cache_write_5m.saturating_add(u.cache_write_1h),
+            reasoning: u.reasoning,
+        }
+    }
+
+    /// Adds another count.
+    pub fn add(&mut self, o: &TokenCounts) {
+        self.input = self.input.saturating_add(o.input);
+        self.output = self.output.saturating_add(o.output);
+        self.cache_read = self.cache_read.saturating_add(o.cache_read);
+        self.cache_write = self.cache_write.saturating_add(o.cache_write);
+        self.reasoning = self.reasoning.saturating_add(o.reasoning);
+    }
+}
+
+/// Cost totals of a subtree (a span plus all its descendants). Exact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Total cost.
+    pub cost: Usd,
+    /// Input-side cost.
+    pub input_cost: Usd,
+    /// Output-side cost.
+    pub output_cost: Usd,
+    /// LLM calls counted (priced, provided and unpriced).
+    pub calls: u32,
+    /// Calls that could not be priced (unknown model, invalid usage).
+    pub unpriced: u32,
+    /// Of those, unknown models.
+    pub unknown_model: u32,
+    /// Of those, unusable token counts.
+    pub invalid_usage: u32,
+    /// Input tokens of counted calls.
+    pub input_tokens: u64,
+    /// Output tokens of counted calls.
+    pub output_tokens: u64,
+    /// Spend by model, unsorted.
+    pub by_model: Vec<ModelShare>,
+    /// Some part of the subtree may be missing (late children, eviction, orphans).
+    pub incomplete: bool,
+}
+
+impl Totals {
+    /// Adds a subtree's totals.
+    pub fn add(&mut self, o: &Totals) {
+        self.cost += o.cost;
+        self.input_cost += o.input_cost;
+        self.output_cost += o.output_cost;
+        self.calls = self.calls.saturating_add(o.calls);
+        self.unpriced = self.unpriced.saturating_add(o.unpriced);
+        self.unknown_model = self.unknown_model.saturating_add(o.unknown_model);
+        self.invalid_usage = self.invalid_usage.saturating_add(o.invalid_usage);
+        self.input_tokens = self.input_tokens.saturating_add(o.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(o.output_tokens);
+        self.incomplete |= o.incomplete;
+        for m in &o.by_model {
+            self.add_model(m);
+        }
+    }
+
+    fn add_model(&mut self, m: &ModelShare) {
+        match self
+            .by_model
+            .iter_mut()
+            .find(|x| x.model == m.model && x.provider == m.provider && x.service == m.service)
+        {
+            Some(x) => {
+                x.calls = x.calls.saturating_add(m.calls);
+                x.cost += m.cost;
+                x.tokens.add(&m.tokens);
+            }
+            None => self.by_model.push(m.clone()),
+        }
+    }
+
+    /// Adds one model's share, merging with an entry of the same model, provider and service.
+    fn add_share(&mut self, m: Share<'_>) {
+        match self.by_model.iter_mut().find(|x| {
+            m.model.same(&x.model) && m.provider.same(&x.provider) && x.service == m.service
+        }) {
+            Some(x) => {
+                x.calls = x.calls.saturating_add(1);
+                x.cost += m.cost;
+                x.tokens.add(&m.tokens);
+            }
+            None => self.by_model.push(m.into_model_share()),
+        }
+    }
+
+    /// `by_model` sorted by spend (then calls, then name), with each model's share of the spend
+    /// in percent, one decimal, summing to exactly 100 by largest remainder; all 0 when nothing
+    /// was spent ([`percent_tenths`]).
+    pub fn by_model_sorted(&self) -> Vec<(ModelShare, f64)> {
+        // One row per model: the same model from several services or providers is merged.
+        let mut v: Vec<ModelShare> = Vec::with_capacity(self.by_model.len());
+        for m in &self.by_model {
+            match v.iter_mut().find(|x| x.model == m.model) {
+                Some(x) => {
+                    x.calls = x.calls.saturating_add(m.calls);
+                    x.cost += m.cost;
+                    x.tokens.add(&m.tokens);
+                }
+                None => v.push(m.clone()),
+            }
+        }
+        // By spend, then calls, then name: the order of the report's by-model table, so that
+        // the remainders' ties go to the same model in both.
+        v.sort_by(|a, b| {
+            b.cost
+                .cmp(&a.cost)
+                .then(b.calls.cmp(&a.calls))
+                .then_with(|| a.model.cmp(&b.model))
+        });
+        let costs: Vec<Usd> = v.iter().map(|m| m.cost).collect();
+        let tenths = percent_tenths(&costs);
+        v.into_iter()
+            .zip(tenths)
+            .map(|(m, t)| (m, f64::from(t) / 10.0))
+            .collect()
+    }
+}
+
+/// One call's share of its model's spend, kept aside (borrowed from the catalog) until it has
+/// to join a `by_model` list.
+#[derive(Debug, Clone)]
+struct Share<'e> {
+    model: Text<'e>,
+    provider: Text<'e>,
+    service: Option<Arc<str>>,
+    cost: Usd,
+    tokens: TokenCounts,
+}
+
+impl Share<'_> {
+    fn into_model_share(self) -> ModelShare {
+        ModelShare {
+            model: self.model.into_arc(),
+            provider: self.provider.into_arc(),
+            service: self.service,
+            calls: 1,
+            cost: self.cost,
+            tokens: self.tokens,
+        }
+    }
+}
+
+/// A subtree's totals as [`Engine::finish`](super::Engine::finish) returns them: the span's own
+/// call is counted in `totals` but its `by_model` share is held aside, so that a leaf call merged
+/// into its parent's ledger entry allocates no `by_model` list of its own.
+#[derive(Debug, Default)]
+pub(crate) struct Subtree<'e> {
+    totals: Totals,
+    share: Option<Share<'e>>,
+}
+
+impl<'e> Subtree<'e> {
+    pub(crate) fn of(totals: Totals) -> Subtree<'e> {
+        Subtree {
+            totals,
+            share: None,
+        }
+    }
+
+    /// LLM calls counted in the subtree.
+    pub(crate) fn calls(&self) -> u32 {
+        self.totals.calls
+    }
+
+    /// The totals, the held-aside share of the span's own call not counted in `by_model`.
+    pub(super) fn totals(&self) -> &Totals {
+        &self.totals
+    }
+
+    /// Adds this subtree to `t` (same result as `t.add(&self.into_totals())`).
+    pub(crate) fn add_to(self, t: &mut Totals) {
+        t.add(&self.totals);
+        if let Some(m) = self.share {
+            t.add_share(m);
+        }
+    }
+
+    /// The complete totals.
+    pub(crate) fn into_totals(self) -> Totals {
+        let mut t = self.totals;
+        if let Some(m) = self.share {
+            t.add_share(m);
+        }
+        t
+    }
+
+    /// Counts the span's own call.
+    pub(super) fn add_call(&mut self, c: &Call<'e>) {
+        if let Some(m) = self.share.take() {
+            self.totals.add_share(m);
+        }
+        let t = &mut self.totals;
+        t.calls = t.calls.saturating_add(1);
+        if let Some(u) = &c.usage {
+            t.input_tokens = t.input_tokens.saturating_add(u.input_total);
+            t.output_tokens = t.output_tokens.saturating_add(u.output_total);
+        }
+        match c.total() {
+            Some(total) => {
+                let (i, o) = c.input_output();
+                t.cost += total;
+                t.input_cost += i;
+                t.output_cost += o;
+                self.share = Some(Share {
+                    model: c.label.clone(),
+                    provider: c.provider.clone(),
+                    service: c.service.clone(),
+                    cost: total,
+                    tokens: c.usage.as_ref().map(TokenCounts::of).unwrap_or_default(),
+                });
+            }
+            None => {
+                t.unpriced = t.unpriced.saturating_add(1);
+                match c.status {
+                    PricingStatus::UnknownModel => {
+                        t.unknown_model = t.unknown_model.saturating_add(1)
+                    }
+                    _ => t.invalid_usage = t.invalid_usage.saturating_add(1),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subtree_adds_up_like_the_totals_it_stands_for() {
+        let id: Arc<str> = "gpt-4o".into();
+        let prov: Arc<str> = "openai".into();
+        let sub = |cost: u128| Subtree {
+            totals: Totals {
+                calls: 1,
+                cost: Usd::from_femto(cost),
+                ..Totals::default()
+            },
+            share: Some(Share {
+                model: Text::Catalog(&id),
+                provider: Text::Catalog(&prov),
+                service: None,
+                cost: Usd::from_femto(cost),
+                tokens: TokenCounts {
+                    input: 10,
+                    ..TokenCounts::default()
+                },
+            }),
+        };
+        let mut via_add = Totals::default();
+        sub(5).add_to(&mut via_add);
+        sub(7).add_to(&mut via_add);
+        let mut via_totals = Totals::default();
+        via_totals.add(&sub(5).into_totals());
+        via_totals.add(&sub(7).into_totals());
+        assert_eq!(via_add, via_totals);
+        assert_eq!(via_add.by_model.len(), 1, "same model merged");
+        assert_eq!(via_add.by_model[0].calls, 2);
+        assert_eq!(via_add.by_model[0].cost, Usd::from_femto(12));
+        assert_eq!(via_add.by_model[0].tokens.input, 20);
+    }
+
+    fn totals(rows: &[(&str, u32, u128)]) -> Totals {
+        Totals {
+            by_model: rows
+                .iter()
+                .map(|&(model, calls, femto)| ModelShare {
+                    model: model.into(),
+                    provider: "openai".into(),
+                    service: None,
+                    calls,
+                    cost: Usd::from_femto(femto),
+                    tokens: TokenCounts::default(),
+                })
+                .collect(),
+            ..Totals::default()
+        }
+    }
+
+    fn sorted(t: &Totals) -> Vec<(String, u32, f64)> {
+        t.by_model_sorted()
+            .into_iter()
+            .map(|(m, pct)| (m.model.to_string(), m.calls, pct))
+            .collect()
+    }
+
+    /// `cost.by_model` percentages are the report's ([`percent_tenths`]), in the report's order;
+    /// each case is one where the engine's own copy gave something else.
+    #[test]
+    fn by_model_percentages_follow_the_one_routine() {
+        // Nothing spent: all 0 (the engine split by calls: 66.7 / 33.3).
+        assert_eq!(
+            sorted(&totals(&[("a", 2, 0), ("b", 1, 0)])),
+            [("a".into(), 2, 0.0), ("b".into(), 1, 0.0)]
+        );
+        // Costs past u128::MAX / 1000 femto-dollars: scaled (the engine's `w * 1000` overflowed).
+        let half = u128::MAX / 2;
+        assert_eq!(
+            sorted(&totals(&[("a", 1, half), ("b", 1, half)])),
+            [("a".into(), 1, 50.0), ("b".into(), 1, 50.0)]
+        );
+        // Equal spend: more calls first, and the tie's extra tenth with it (the engine sorted
+        // by name alone: "a" first with 33.4).
+        assert_eq!(
+            sorted(&totals(&[("a", 1, 10), ("b", 2, 10), ("c", 1, 10)])),
+            [
+                ("b".into(), 2, 33.4),
+                ("a".into(), 1, 33.3),
+                ("c".into(), 1, 33.3)
+            ]
+        );
+    }
+
+    #[test]
+    fn one_model_with_nothing_spent_gets_0_in_the_json_too() {
+        let t = totals(&[("free", 3, 0)]);
+        assert_eq!(sorted(&t), [("free".into(), 3, 0.0)]);
+        assert!(
+            t.by_model_json().ends_with("\"pct\":0.0}]"),
+            "{}",
+            t.by_model_json()
+        );
+    }
+}

@@ -1,0 +1,1111 @@
+//! Usage extraction: reads a span's token counts, whatever convention its instrumentation
+//! follows, into the one [`Usage`] shape pricing takes (DESIGN §3).
+
+use std::collections::HashMap;
+
+use crate::money::Usd;
+use crate::pricing::Usage;
+use crate::semconv as k;
+use crate::span_view::{eq_long, is_blank, AttrValue, KeyFilter, SpanView};
+
+/// Whether an emitter's input count includes cache tokens (DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputCounting {
+    /// Input tokens include cache reads and writes (OpenAI, the OTel GenAI convention).
+    Inclusive,
+    /// Input tokens exclude cache tokens (Anthropic's raw API, some Bedrock instrumentations).
+    Exclusive,
+}
+
+/// Per-scope and per-provider switches that force [`InputCounting`] instead of the heuristics.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Instrumentation scope name -> counting.
+    pub by_scope: HashMap<String, InputCounting>,
+    /// Canonical provider -> counting.
+    pub by_provider: HashMap<String, InputCounting>,
+}
+
+/// What a span says about token usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UsageState {
+    /// No token attribute at all: not an LLM call.
+    None,
+    /// Usage normalised.
+    Valid(Usage),
+    /// A token attribute with an unusable value; the reason names it.
+    Invalid(String),
+}
+
+/// Cost an emitter already put on the span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ProvidedCost {
+    pub total: Usd,
+    pub prompt: Option<Usd>,
+    pub completion: Option<Usd>,
+}
+
+/// Everything read from one span in one pass over its attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Extracted {
+    pub usage: UsageState,
+    /// `gen_ai.operation.name` / `openinference.span.kind` mark an agent, workflow or chain.
+    pub aggregate: bool,
+    pub provided: Option<ProvidedCost>,
+    /// Index into `semconv::MODEL_KEYS` of the best model attribute present.
+    pub model_key: Option<usize>,
+    /// Index into `semconv::PROVIDER_KEYS` of the best provider attribute present.
+    pub provider_key: Option<usize>,
+    /// Index into `semconv::SERVICE_TIER_KEYS` of the best service-tier attribute present.
+    pub tier_key: Option<usize>,
+    /// Position of the last attribute named `MODEL_KEYS[model_key]` (for `SpanView::attr_at`).
+    pub model_at: Option<usize>,
+    /// Position of the last attribute named `PROVIDER_KEYS[provider_key]`.
+    pub provider_at: Option<usize>,
+    /// Position of the last attribute named `SERVICE_TIER_KEYS[tier_key]`.
+    pub tier_at: Option<usize>,
+    /// The span already has attributes we write (`llm.cost.*` or our prefix): replace, do not
+    /// append.
+    pub has_written_keys: bool,
+}
+
+impl Extracted {
+    /// A span with no key extraction reads.
+    const NOTHING: Extracted = Extracted {
+        usage: UsageState::None,
+        aggregate: false,
+        provided: None,
+        model_key: None,
+        provider_key: None,
+        tier_key: None,
+        model_at: None,
+        provider_at: None,
+        tier_at: None,
+        has_written_keys: false,
+    };
+}
+
+/// A token count as read: absent, a count, or an unusable value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Count {
+    #[default]
+    Absent,
+    Ok(u64),
+    Bad,
+}
+
+impl Count {
+    #[inline]
+    fn parse(v: AttrValue<'_>) -> Count {
+        match v {
+            AttrValue::I64(i) => u64::try_from(i).map_or(Count::Bad, Count::Ok),
+            AttrValue::F64(f) => {
+                if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0 {
+                    Count::Ok(f as u64)
+                } else {
+                    Count::Bad
+                }
+            }
+            AttrValue::Str(s) => Count::parse_str(s),
+            AttrValue::Bool(_) | AttrValue::Other => Count::Bad,
+        }
+    }
+    /// A count written as a string (rare): out of line, to keep the common path small.
+    #[cold]
+    #[inline(never)]
+    fn parse_str(s: &str) -> Count {
+        let s = s.trim();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            s.parse().map_or(Count::Bad, Count::Ok)
+        } else {
+            Count::Bad
+        }
+    }
+    fn present(self) -> bool {
+        self != Count::Absent
+    }
+    fn or(self, other: Count) -> Count {
+        if self.present() {
+            self
+        } else {
+            other
+        }
+    }
+}
+
+/// Raw token fields by convention. Indexes into `Raw::c`.
+#[derive(Clone, Copy)]
+#[repr(usize)]
+enum F {
+    OiPrompt,
+    OiCompletion,
+    OiTotal,
+    OiCacheRead,
+    OiCacheWrite,
+    OiAudioIn,
+    OiReasoning,
+    OiAudioOut,
+    GInput,
+    GOutput,
+    GCacheRead,
+    GCacheWrite,
+    GCacheCreation,
+    GReasoning,
+    GAudioIn,
+    GAudioOut,
+    LPrompt,
+    LCompletion,
+    LTotal,
+    LLlmTotal,
+    LCacheRead,
+    LCacheCreation,
+    LReasoning,
+    Cw5m,
+    Cw1h,
+    N,
+}
+
+const TOKEN_KEYS: [(&str, F); 25] = [
+    (k::LLM_TOKEN_COUNT_PROMPT, F::OiPrompt),
+    (k::LLM_TOKEN_COUNT_COMPLETION, F::OiCompletion),
+    (k::LLM_TOKEN_COUNT_TOTAL, F::OiTotal),
+    (k::LLM_TOKEN_COUNT_CACHE_READ, F::OiCacheRead),
+    (k::LLM_TOKEN_COUNT_CACHE_WRITE, F::OiCacheWrite),
+    (k::LLM_TOKEN_COUNT_PROMPT_AUDIO, F::OiAudioIn),
+    (k::LLM_TOKEN_COUNT_REASONING, F::OiReasoning),
+    (k::LLM_TOKEN_COUNT_COMPLETION_AUDIO, F::OiAudioOut),
+    (k::GEN_AI_USAGE_INPUT_TOKENS, F::GInput),
+    (k::GEN_AI_USAGE_OUTPUT_TOKENS, F::GOutput),
+    (k::GEN_AI_USAGE_CACHE_READ, F::GCacheRead),
+    (k::GEN_AI_USAGE_CACHE_WRITE, F::GCacheWrite),
+    (k::GEN_AI_USAGE_CACHE_CREATION, F::GCacheCreation),
+    (k::GEN_AI_USAGE_REASONING, F::GReasoning),
+    (k::GEN_AI_USAGE_AUDIO_INPUT, F::GAudioIn),
+    (k::GEN_AI_USAGE_AUDIO_OUTPUT, F::GAudioOut),
+    (k::GEN_AI_USAGE_PROMPT_TOKENS, F::LPrompt),
+    (k::GEN_AI_USAGE_COMPLETION_TOKENS, F::LCompletion),
+    (k::GEN_AI_USAGE_TOTAL_TOKENS, F::LTotal),
+    (k::LLM_USAGE_TOTAL_TOKENS, F::LLlmTotal),
+    (k::GEN_AI_USAGE_CACHE_READ_LEGACY, F::LCacheRead),
+    (k::GEN_AI_USAGE_CACHE_CREATION_LEGACY, F::LCacheCreation),
+    (k::GEN_AI_USAGE_REASONING_LEGACY, F::LReasoning),
+    (k::ANTHROPIC_CACHE_WRITE_5M, F::Cw5m),
+    (k::ANTHROPIC_CACHE_WRITE_1H, F::Cw1h),
+];
+
+/// What an attribute key means to extraction.
+#[derive(Clone, Copy)]
+enum Role {
+    Token(F),
+    /// Index into `semconv::MODEL_KEYS`.
+    Model(u8),
+    /// Index into `semconv::PROVIDER_KEYS`.
+    Provider(u8),
+    /// Index into `semconv::SERVICE_TIER_KEYS`.
+    Tier(u8),
+    OperationName,
+    SpanKind,
+    CostTotal,
+    CostPrompt,
+    CostCompletion,
+}
+
+/// Every key extraction reads, with its role. A key listed twice keeps its first role (the
+/// order the checks ran in before the table existed).
+const READ_KEYS: [(&str, Role); 25 + 5 + 4 + 5 + 6] = {
+    let mut out = [("", Role::CostTotal); 45];
+    let mut n = 0;
+    let mut i = 0;
+    while i < TOKEN_KEYS.len() {
+        out[n] = (TOKEN_KEYS[i].0, Role::Token(TOKEN_KEYS[i].1));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < k::MODEL_KEYS.len() {
+        out[n] = (k::MODEL_KEYS[i], Role::Model(i as u8));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < k::PROVIDER_KEYS.len() {
+        out[n] = (k::PROVIDER_KEYS[i], Role::Provider(i as u8));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < k::SERVICE_TIER_KEYS.len() {
+        out[n] = (k::SERVICE_TIER_KEYS[i], Role::Tier(i as u8));
+        n += 1;
+        i += 1;
+    }
+    out[n] = (k::GEN_AI_OPERATION_NAME, Role::OperationName);
+    out[n + 1] = (k::OPENINFERENCE_SPAN_KIND, Role::SpanKind);
+    out[n + 2] = (k::LLM_COST_TOTAL, Role::CostTotal);
+    out[n + 3] = (k::GEN_AI_USAGE_COST, Role::CostTotal);
+    out[n + 4] = (k::LLM_COST_PROMPT, Role::CostPrompt);
+    out[n + 5] = (k::LLM_COST_COMPLETION, Role::CostCompletion);
+    assert!(n + 6 == out.len());
+    out
+};
+
+/// Prefix of the per-call cost keys (`llm.cost.*`): a span holding one was written before.
+const LLM_COST_PREFIX: &str = "llm.cost.";
+
+/// First bytes of every key read (and of `llm.cost.`): other keys are skipped unseen.
+const READ_FIRST_BYTES: KeyFilter = {
+    let mut f = KeyFilter::EMPTY;
+    let mut i = 0;
+    while i < READ_KEYS.len() {
+        f = f.with(READ_KEYS[i].0.as_bytes()[0]);
+        i += 1;
+    }
+    f.with(LLM_COST_PREFIX.as_bytes()[0])
+};
+
+/// The keys that pass for a given prefix of written attributes: [`READ_FIRST_BYTES`] plus the
+/// prefix's first byte (every key for an empty prefix, which every key starts with).
+pub(crate) fn key_filter(prefix: &str) -> KeyFilter {
+    match prefix.as_bytes().first() {
+        Some(&b) => READ_FIRST_BYTES.with(b),
+        None => KeyFilter::ALL,
+    }
+}
+
+/// Slots of [`KEY_TABLE`] (a power of two, at least twice the keys).
+const TABLE_BITS: u32 = 7;
+const TABLE_MASK: usize = (1 << TABLE_BITS) - 1;
+
+/// Hash of a key of 8 bytes or more: its length and last 8 bytes (the keys share long
+/// prefixes, not endings).
+const fn key_hash(b: &[u8]) -> usize {
+    let n = b.len();
+    let mut tail = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        tail |= (b[n - 8 + i] as u64) << (8 * i);
+        i += 1;
+    }
+    let h =
+        (tail ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    (h >> (64 - TABLE_BITS)) as usize
+}
+
+const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Open-addressing table of [`READ_KEYS`], built at compile time: one hash and usually one
+/// comparison per key looked up, instead of a comparison against every key read.
+static KEY_TABLE: [Option<(&str, Role)>; 1 << TABLE_BITS] = {
+    let mut t: [Option<(&str, Role)>; 1 << TABLE_BITS] = [None; 1 << TABLE_BITS];
+    let mut i = 0;
+    while i < READ_KEYS.len() {
+        let (name, role) = READ_KEYS[i];
+        assert!(name.len() >= 8, "key_hash needs keys of at least 8 bytes");
+        let mut slot = key_hash(name.as_bytes());
+        loop {
+            match t[slot] {
+                None => {
+                    t[slot] = Some((name, role));
+                    break;
+                }
+                // A key listed twice keeps its first role.
+                Some((other, _)) if bytes_eq(other.as_bytes(), name.as_bytes()) => break,
+                Some(_) => slot = (slot + 1) & TABLE_MASK,
+            }
+        }
+        i += 1;
+    }
+    t
+};
+
+/// The role of `key`, if extraction reads it.
+#[inline]
+fn role_of(key: &str) -> Option<(&'static str, Role)> {
+    let b = key.as_bytes();
+    if b.len() < 8 {
+        return None;
+    }
+    let mut slot = key_hash(b);
+    loop {
+        match KEY_TABLE[slot] {
+            None => return None,
+            Some((name, role)) if eq_long(name.as_bytes(), b) => return Some((name, role)),
+            Some(_) => slot = (slot + 1) & TABLE_MASK,
+        }
+    }
+}
+
+/// Sentinel position: the key was not seen.
+const NO_POS: u32 = u32::MAX;
+
+/// Raw reads of one span: token counts by field (a presence bit, a bad-value bit and the
+/// value), the best model / provider / tier key, and where each candidate key last occurred.
+struct Raw<'p> {
+    prefix: &'p str,
+    present: u32,
+    bad: u32,
+    vals: [u64; F::N as usize],
+    model_key: Option<usize>,
+    provider_key: Option<usize>,
+    tier_key: Option<usize>,
+    /// Position of the last attribute named `MODEL_KEYS[i]` / `PROVIDER_KEYS[i]` /
+    /// `SERVICE_TIER_KEYS[i]`.
+    model_pos: [u32; k::MODEL_KEYS.len()],
+    provider_pos: [u32; k::PROVIDER_KEYS.len()],
+    tier_pos: [u32; k::SERVICE_TIER_KEYS.len()],
+    has_written_keys: bool,
+    bad_key: Option<&'static str>,
+    aggregate: bool,
+    cost_total: Option<Usd>,
+    cost_prompt: Option<Usd>,
+    cost_completion: Option<Usd>,
+}
+
+// Out of line and cold: a provided cost is rare, and its formatting would bloat `Raw::visit`.
+#[cold]
+#[inline(never)]
+fn usd(v: AttrValue<'_>) -> Option<Usd> {
+    match v {
+        AttrValue::F64(f) if f.is_finite() && f >= 0.0 => Usd::parse(&f.to_string()).ok(),
+        AttrValue::I64(i) if i >= 0 => Some(Usd::from_femto(i as u128 * 1_000_000_000_000_000)),
+        AttrValue::Str(s) => Usd::parse(s).ok(),
+        _ => None,
+    }
+}
+
+/// Keeps the best (lowest) precedence index of a non-empty string attribute, and the key's
+/// last position.
+#[inline]
+fn rank(slot: &mut Option<usize>, pos: &mut [u32], i: usize, at: usize, v: AttrValue<'_>) {
+    pos[i] = u32::try_from(at).unwrap_or(NO_POS);
+    if matches!(v, AttrValue::Str(s) if !is_blank(s)) {
+        *slot = Some(slot.map_or(i, |j| j.min(i)));
+    }
+}
+
+impl<'p> Raw<'p> {
+    fn new(prefix: &'p str) -> Raw<'p> {
+        Raw {
+            prefix,
+            present: 0,
+            bad: 0,
+            vals: [0; F::N as usize],
+            model_key: None,
+            provider_key: None,
+            tier_key: None,
+            model_pos: [NO_POS; k::MODEL_KEYS.len()],
+            provider_pos: [NO_POS; k::PROVIDER_KEYS.len()],
+            tier_pos: [NO_POS; k::SERVICE_TIER_KEYS.len()],
+            has_written_keys: false,
+            bad_key: None,
+            aggregate: false,
+            cost_total: None,
+            cost_prompt: None,
+            cost_completion: None,
+        }
+    }
+
+    fn get(&self, f: F) -> Count {
+        let bit = 1u32 << (f as u32);
+        if self.present & bit == 0 {
+            Count::Absent
+        } else if self.bad & bit != 0 {
+            Count::Bad
+        } else {
+            Count::Ok(self.vals[f as usize])
+        }
+    }
+
+    #[inline(always)]
+    fn visit(&mut self, at: usize, key: &str, v: AttrValue<'_>) {
+        let b = key.as_bytes();
+        // `key.starts_with(prefix)`, the first byte compared inline before the call.
+        let p = self.prefix.as_bytes();
+        if p.first().is_none_or(|f| b.first() == Some(f)) && key.starts_with(self.prefix) {
+            self.has_written_keys = true;
+        }
+        if b.len() < 8 {
+            return;
+        }
+        let Some((name, role)) = role_of(key) else {
+            if b[0] == b'l' && key.starts_with(LLM_COST_PREFIX) {
+                self.has_written_keys = true;
+            }
+            return;
+        };
+        // Of the keys read, only the cost ones can start with `llm.cost.` (a test checks).
+        if matches!(
+            role,
+            Role::CostTotal | Role::CostPrompt | Role::CostCompletion
+        ) && name.starts_with(LLM_COST_PREFIX)
+        {
+            self.has_written_keys = true;
+        }
+        match role {
+            Role::Token(f) => {
+                let bit = 1u32 << (f as u32);
+                self.present |= bit;
+                match Count::parse(v) {
+                    Count::Ok(n) => {
+                        self.bad &= !bit;
+                        self.vals[f as usize] = n;
+                    }
+                    _ => {
+                        self.bad |= bit;
+                        self.bad_key = Some(name);
+                    }
+                }
+            }
+            Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i.into(), at, v),
+            Role::Provider(i) => rank(
+                &mut self.provider_key,
+                &mut self.provider_pos,
+                i.into(),
+                at,
+                v,
+            ),
+            Role::Tier(i) => rank(&mut self.tier_key, &mut self.tier_pos, i.into(), at, v),
+            Role::OperationName => {
+                if let AttrValue::Str(s) = v {
+                    self.aggregate |= k::AGGREGATE_OPERATIONS.contains(&s);
+                }
+            }
+            Role::SpanKind => {
+                if let AttrValue::Str(s) = v {
+                    self.aggregate |= k::AGGREGATE_KINDS.contains(&s);
+                }
+            }
+            Role::CostTotal => self.cost_total = usd(v),
+            Role::CostPrompt => self.cost_prompt = usd(v),
+            Role::CostCompletion => self.cost_completion = usd(v),
+        }
+    }
+}
+
+/// Position of the chosen key's last occurrence.
+fn pos_of(key: Option<usize>, pos: &[u32]) -> Option<usize> {
+    let p = *pos.get(key?)?;
+    (p != NO_POS).then_some(p as usize)
+}
+
+/// Reads usage, kind and provided cost from a span (DESIGN §3). `prefix`: the prefix of the
+/// attributes we write (to know whether the span already has some).
+pub(crate) fn extract<V: SpanView + ?Sized>(
+    span: &V,
+    opts: &ExtractOptions,
+    prefix: &str,
+    provider: impl FnOnce(Option<usize>) -> Option<String>,
+) -> Extracted {
+    extract_with(span, opts, prefix, &key_filter(prefix), provider).unwrap_or(Extracted::NOTHING)
+}
+
+/// [`extract`] with the key filter of `prefix` ([`key_filter`]) computed once by the caller;
+/// `None` when no key passes it (the span has nothing extraction reads, and none of ours).
+pub(crate) fn extract_with<V: SpanView + ?Sized>(
+    span: &V,
+    opts: &ExtractOptions,
+    prefix: &str,
+    filter: &KeyFilter,
+    provider: impl FnOnce(Option<usize>) -> Option<String>,
+) -> Option<Extracted> {
+    // Built on the first key that passes the filter: a span without one costs one pass over
+    // its keys' first bytes.
+    let mut raw: Option<Raw<'_>> = None;
+    span.for_each_attr_in(filter, &mut |at, key, v| {
+        raw.get_or_insert_with(|| Raw::new(prefix))
+            .visit(at, key, v)
+    });
+    let raw = raw.as_ref()?;
+    let provided = raw.cost_total.map(|total| ProvidedCost {
+        total,
+        prompt: raw.cost_prompt,
+        completion: raw.cost_completion,
+    });
+    let usage = if raw.present == 0 {
+        UsageState::None
+    } else if let Some(key) = raw.bad_key {
+        UsageState::Invalid(format!("'{key}' is not a non-negative integer"))
+    } else {
+        let forced = opts.by_scope.get(span.scope_name()).copied().or_else(|| {
+            if opts.by_provider.is_empty() {
+                return None;
+            }
+            provider(raw.provider_key).and_then(|p| opts.by_provider.get(&p).copied())
+        });
+        normalise(raw, span.scope_name(), forced)
+    };
+    Some(Extracted {
+        usage,
+        aggregate: raw.aggregate,
+        provided,
+        model_key: raw.model_key,
+        provider_key: raw.provider_key,
+        tier_key: raw.tier_key,
+        model_at: pos_of(raw.model_key, &raw.model_pos),
+        provider_at: pos_of(raw.provider_key, &raw.provider_pos),
+        tier_at: pos_of(raw.tier_key, &raw.tier_pos),
+        has_written_keys: raw.has_written_keys,
+    })
+}
+
+fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageState {
+    let oi = [
+        F::OiPrompt,
+        F::OiCompletion,
+        F::OiTotal,
+        F::OiCacheRead,
+        F::OiCacheWrite,
+        F::OiAudioIn,
+        F::OiReasoning,
+        F::OiAudioOut,
+    ]
+    .iter()
+    .any(|f| raw.get(*f).present());
+    // One convention per span: OpenInference if it has any count, else GenAI (new names first).
+    let (input, output, total, cache_read, cache_write, reasoning, audio_in, audio_out) = if oi {
+        (
+            raw.get(F::OiPrompt),
+            raw.get(F::OiCompletion),
+            raw.get(F::OiTotal),
+            raw.get(F::OiCacheRead),
+            raw.get(F::OiCacheWrite),
+            raw.get(F::OiReasoning),
+            raw.get(F::OiAudioIn),
+            raw.get(F::OiAudioOut),
+        )
+    } else {
+        (
+            raw.get(F::GInput).or(raw.get(F::LPrompt)),
+            raw.get(F::GOutput).or(raw.get(F::LCompletion)),
+            raw.get(F::LTotal).or(raw.get(F::LLlmTotal)),
+            raw.get(F::GCacheRead).or(raw.get(F::LCacheRead)),
+            raw.get(F::GCacheWrite)
+                .or(raw.get(F::GCacheCreation))
+                .or(raw.get(F::LCacheCreation)),
+            raw.get(F::GReasoning).or(raw.get(F::LReasoning)),
+            raw.get(F::GAudioIn),
+            raw.get(F::GAudioOut),
+        )
+    };
+    let n = |c: Count| if let Count::Ok(v) = c { v } else { 0 };
+    if !input.present() && !output.present() {
+        return UsageState::Invalid(
+            "no input or output token count (only a total or details)".into(),
+        );
+    }
+    let (i, o) = (n(input), n(output));
+    // Cache writes, split by TTL when the Anthropic SDK says so.
+    let (cw5, cw1) = match (raw.get(F::Cw5m), raw.get(F::Cw1h)) {
+        (Count::Absent, Count::Absent) => (n(cache_write), 0),
+        (a, b) => {
+            let (mut five, one) = (n(a), n(b));
+            let cw = n(cache_write);
+            if cw > five + one {
+                five += cw - (five + one);
+            }
+            (five, one)
+        }
+    };
+    let cr = n(cache_read);
+    let cache = cr.saturating_add(cw5).saturating_add(cw1);
+    let t = if let Count::Ok(t) = total {
+        Some(t)
+    } else {
+        None
+    };
+    let exclusive = match forced {
+        Some(c) => c == InputCounting::Exclusive,
+        None => {
+            i < cache
+                || (cache > 0 && t == Some(i.saturating_add(o).saturating_add(cache)))
+                || k::EXCLUSIVE_INPUT_SCOPES.contains(&scope)
+        }
+    };
+    let input_total = if exclusive {
+        i.saturating_add(cache)
+    } else {
+        i
+    };
+    let r = n(reasoning);
+    let reasoning_outside = r > 0
+        && t.is_some_and(|t| {
+            t == input_total.saturating_add(o).saturating_add(r)
+                || t == i.saturating_add(o).saturating_add(r)
+        });
+    let output_total = if reasoning_outside {
+        o.saturating_add(r)
+    } else {
+        o
+    };
+    UsageState::Valid(Usage {
+        input_total,
+        cache_read: cr,
+        cache_write_5m: cw5,
+        cache_write_1h: cw1,
+        output_total,
+        reasoning: r.min(output_total),
+        audio_in: n(audio_in),
+        audio_out: n(audio_out),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span_view::OwnedValue;
+
+    /// A span made of attributes, for table tests.
+    pub(crate) struct TestSpan {
+        pub scope: &'static str,
+        pub attrs: Vec<(String, Val)>,
+    }
+
+    #[derive(Clone, Debug)]
+    pub(crate) enum Val {
+        S(&'static str),
+        I(i64),
+        D(f64),
+        B(bool),
+        Arr,
+    }
+
+    impl SpanView for TestSpan {
+        fn trace_id(&self) -> [u8; 16] {
+            [1; 16]
+        }
+        fn span_id(&self) -> [u8; 8] {
+            [2; 8]
+        }
+        fn parent_span_id(&self) -> Option<[u8; 8]> {
+            None
+        }
+        fn start_unix_nanos(&self) -> u64 {
+            0
+        }
+        fn scope_name(&self) -> &str {
+            self.scope
+        }
+        fn for_each_attr(&self, f: &mut dyn FnMut(&str, AttrValue<'_>)) {
+            for (k, v) in &self.attrs {
+                f(k, conv(v));
+            }
+        }
+        fn attr(&self, key: &str) -> Option<AttrValue<'_>> {
+            self.attrs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| conv(v))
+        }
+        fn set_attr(&mut self, _key: &str, _value: OwnedValue) {}
+    }
+
+    fn conv(v: &Val) -> AttrValue<'_> {
+        match v {
+            Val::S(s) => AttrValue::Str(s),
+            Val::I(i) => AttrValue::I64(*i),
+            Val::D(d) => AttrValue::F64(*d),
+            Val::B(b) => AttrValue::Bool(*b),
+            Val::Arr => AttrValue::Other,
+        }
+    }
+
+    fn span(scope: &'static str, attrs: &[(&str, Val)]) -> TestSpan {
+        TestSpan {
+            scope,
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn usage(scope: &'static str, attrs: &[(&str, Val)]) -> UsageState {
+        extract(
+            &span(scope, attrs),
+            &ExtractOptions::default(),
+            "cost.",
+            |_| None,
+        )
+        .usage
+    }
+
+    fn u(
+        input_total: u64,
+        cache_read: u64,
+        cw5: u64,
+        cw1: u64,
+        output_total: u64,
+        reasoning: u64,
+    ) -> UsageState {
+        UsageState::Valid(Usage {
+            input_total,
+            cache_read,
+            cache_write_5m: cw5,
+            cache_write_1h: cw1,
+            output_total,
+            reasoning,
+            ..Usage::default()
+        })
+    }
+
+    use Val::*;
+
+    #[test]
+    fn only_cost_keys_read_start_with_the_written_prefix() {
+        for (name, role) in READ_KEYS {
+            if name.starts_with(LLM_COST_PREFIX) {
+                assert!(
+                    matches!(
+                        role,
+                        Role::CostTotal | Role::CostPrompt | Role::CostCompletion
+                    ),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn eq_long_is_slice_equality() {
+        let keys = [
+            "llm.token_count.prompt",
+            "llm.token_count.promPt",
+            "llm.token_count.prompts",
+            "xlm.token_count.prompt",
+            "gen_ai.x",
+            "gen_ai.y",
+            "12345678",
+            "1234567",
+            "",
+            "llm.model_name",
+            "llm.model_namf",
+            "0123456789abcdef",
+            "0123456789abcdeF",
+        ];
+        for a in keys {
+            for b in keys {
+                assert_eq!(eq_long(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn openinference_openai_counts_are_inclusive() {
+        // Real OpenInference span: prompt 1200 (cached 1000), completion 300 (reasoning 200), total 1500.
+        let got = usage(
+            "openinference.instrumentation.openai",
+            &[
+                (k::LLM_TOKEN_COUNT_PROMPT, I(1200)),
+                (k::LLM_TOKEN_COUNT_COMPLETION, I(300)),
+                (k::LLM_TOKEN_COUNT_TOTAL, I(1500)),
+                (k::LLM_TOKEN_COUNT_CACHE_READ, I(1000)),
+                (k::LLM_TOKEN_COUNT_REASONING, I(200)),
+                (k::LLM_TOKEN_COUNT_PROMPT_AUDIO, I(0)),
+            ],
+        );
+        assert_eq!(got, u(1200, 1000, 0, 0, 300, 200));
+    }
+
+    #[test]
+    fn anthropic_sdk_ttl_split_replaces_the_cache_write_total() {
+        let got = usage(
+            "com.anthropic.sdk.python",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(2350)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(400)),
+                (k::GEN_AI_USAGE_CACHE_READ, I(2000)),
+                (k::GEN_AI_USAGE_CACHE_WRITE, I(300)),
+                (k::ANTHROPIC_CACHE_WRITE_5M, I(200)),
+                (k::ANTHROPIC_CACHE_WRITE_1H, I(100)),
+            ],
+        );
+        assert_eq!(got, u(2350, 2000, 200, 100, 400, 0));
+    }
+
+    #[test]
+    fn exclusive_input_detected_from_counts_total_and_scope() {
+        // input < cache: Anthropic raw usage (input_tokens excludes cache).
+        assert_eq!(
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(50)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(400)),
+                    (k::GEN_AI_USAGE_CACHE_READ, I(2000)),
+                    (k::GEN_AI_USAGE_CACHE_CREATION, I(300))
+                ]
+            ),
+            u(2350, 2000, 300, 0, 400, 0)
+        );
+        // total == input + output + cache with cache > 0.
+        assert_eq!(
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                    (k::GEN_AI_USAGE_CACHE_READ, I(1000)),
+                    (k::GEN_AI_USAGE_TOTAL_TOKENS, I(4010))
+                ]
+            ),
+            u(4000, 1000, 0, 0, 10, 0)
+        );
+        // by scope.
+        assert_eq!(
+            usage(
+                "openlit.instrumentation.anthropic",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                    (k::GEN_AI_USAGE_CACHE_READ, I(1000))
+                ]
+            ),
+            u(4000, 1000, 0, 0, 10, 0)
+        );
+        // default inclusive.
+        assert_eq!(
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                    (k::GEN_AI_USAGE_CACHE_READ, I(1000))
+                ]
+            ),
+            u(3000, 1000, 0, 0, 10, 0)
+        );
+    }
+
+    #[test]
+    fn forced_counting_overrides_heuristics() {
+        let mut opts = ExtractOptions::default();
+        opts.by_provider
+            .insert("anthropic".into(), InputCounting::Exclusive);
+        let s = span(
+            "x",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                (k::GEN_AI_USAGE_CACHE_READ, I(1000)),
+            ],
+        );
+        let got = extract(&s, &opts, "cost.", |_| Some("anthropic".into())).usage;
+        assert_eq!(got, u(4000, 1000, 0, 0, 10, 0));
+        let mut opts = ExtractOptions::default();
+        opts.by_scope.insert(
+            "openlit.instrumentation.anthropic".into(),
+            InputCounting::Inclusive,
+        );
+        let s = span(
+            "openlit.instrumentation.anthropic",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(3000)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                (k::GEN_AI_USAGE_CACHE_READ, I(1000)),
+            ],
+        );
+        assert_eq!(
+            extract(&s, &opts, "cost.", |_| None).usage,
+            u(3000, 1000, 0, 0, 10, 0)
+        );
+    }
+
+    #[test]
+    fn gemini_reasoning_outside_output_is_added() {
+        // prompt 100, candidates 50, thoughts 30, total 180.
+        assert_eq!(
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(50)),
+                    (k::GEN_AI_USAGE_REASONING, I(30)),
+                    (k::GEN_AI_USAGE_TOTAL_TOKENS, I(180))
+                ]
+            ),
+            u(100, 0, 0, 0, 80, 30)
+        );
+    }
+
+    #[test]
+    fn legacy_openllmetry_names_and_value_types() {
+        // tracing-opentelemetry turns u64 into strings; integral doubles are fine.
+        assert_eq!(
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_PROMPT_TOKENS, S("1200")),
+                    (k::GEN_AI_USAGE_COMPLETION_TOKENS, D(300.0)),
+                    (k::GEN_AI_USAGE_CACHE_READ_LEGACY, I(1000))
+                ]
+            ),
+            u(1200, 1000, 0, 0, 300, 0)
+        );
+    }
+
+    #[test]
+    fn never_adds_two_conventions_of_one_span() {
+        assert_eq!(
+            usage(
+                "x",
+                &[
+                    (k::LLM_TOKEN_COUNT_PROMPT, I(100)),
+                    (k::LLM_TOKEN_COUNT_COMPLETION, I(10)),
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10))
+                ]
+            ),
+            u(100, 0, 0, 0, 10, 0)
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_last_one_wins() {
+        assert_eq!(
+            usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(5)),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1)),
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, I(7))
+                ]
+            ),
+            u(7, 0, 0, 0, 1, 0)
+        );
+    }
+
+    #[test]
+    fn invalid_values_make_invalid_usage() {
+        for bad in [
+            I(-1),
+            D(f64::NAN),
+            D(1.5),
+            D(-2.0),
+            D(f64::INFINITY),
+            S("abc"),
+            S("-3"),
+            S("1.5"),
+            S(""),
+            B(true),
+            Arr,
+        ] {
+            let got = usage(
+                "x",
+                &[
+                    (k::GEN_AI_USAGE_INPUT_TOKENS, bad.clone()),
+                    (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1)),
+                ],
+            );
+            assert!(
+                matches!(got, UsageState::Invalid(ref m) if m.contains(k::GEN_AI_USAGE_INPUT_TOKENS)),
+                "{bad:?} -> {got:?}"
+            );
+        }
+        assert!(matches!(
+            usage("x", &[(k::GEN_AI_USAGE_TOTAL_TOKENS, I(10))]),
+            UsageState::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn the_key_table_finds_every_key_read_and_nothing_else() {
+        for (name, _) in READ_KEYS {
+            let (found, _) = role_of(name).unwrap_or_else(|| panic!("{name} not found"));
+            assert_eq!(found, name);
+            assert!(READ_FIRST_BYTES.passes(name), "{name}");
+            // Near misses: one byte more, one byte less, last byte changed.
+            assert!(role_of(&format!("{name}x")).is_none(), "{name}x");
+            assert!(role_of(&name[..name.len() - 1]).is_none(), "{name}");
+            let mut changed = name.to_owned();
+            changed.pop();
+            changed.push('#');
+            assert!(role_of(&changed).is_none(), "{changed}");
+        }
+        for other in [
+            "",
+            "llm",
+            "http.request.method",
+            "gen_ai.usage",
+            "llm.cost.",
+            "x",
+        ] {
+            assert!(role_of(other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn filter_passes_our_prefix_and_every_key_for_an_empty_prefix() {
+        let f = key_filter("cost.");
+        assert!(f.passes("cost.total_usd") && f.passes("llm.cost.total"));
+        assert!(!f.passes("http.route") && !f.passes(""));
+        let all = key_filter("");
+        assert!(all.passes("http.route") && all.passes(""));
+        // An empty prefix marks every span with attributes as already written (as before).
+        let s = span("x", &[("http.route", S("/"))]);
+        assert!(extract(&s, &ExtractOptions::default(), "", |_| None).has_written_keys);
+        assert!(!extract(&s, &ExtractOptions::default(), "cost.", |_| None).has_written_keys);
+        let s = span("x", &[("my.cost", I(1)), ("llm.cost.total", D(0.5))]);
+        let e = extract(&s, &ExtractOptions::default(), "my.", |_| None);
+        assert!(e.has_written_keys && e.provided.is_some());
+    }
+
+    #[test]
+    fn positions_are_those_of_the_last_attribute_of_the_chosen_key() {
+        let s = span(
+            "x",
+            &[
+                (k::GEN_AI_REQUEST_MODEL, S("req")),
+                (k::GEN_AI_RESPONSE_MODEL, S("resp")),
+                ("http.route", S("/")),
+                (k::GEN_AI_RESPONSE_MODEL, S(" ")),
+                (k::GEN_AI_SYSTEM, S("openai")),
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(1)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1)),
+            ],
+        );
+        let e = extract(&s, &ExtractOptions::default(), "cost.", |_| None);
+        // The best key is the response model (a non-empty value was seen); its last value is
+        // blank, which the engine then reads as no model, exactly as `attr()` would.
+        assert_eq!(e.model_key, Some(0));
+        assert_eq!(e.model_at, Some(3));
+        assert_eq!(e.provider_at, Some(4));
+        assert_eq!(e.tier_at, None);
+    }
+
+    #[test]
+    fn plain_spans_have_no_usage_and_kinds_are_read() {
+        let s = span(
+            "x",
+            &[
+                ("http.method", S("GET")),
+                (k::GEN_AI_OPERATION_NAME, S("invoke_agent")),
+            ],
+        );
+        let e = extract(&s, &ExtractOptions::default(), "cost.", |_| None);
+        assert_eq!(e.usage, UsageState::None);
+        assert!(e.aggregate);
+        let s = span(
+            "x",
+            &[
+                (k::OPENINFERENCE_SPAN_KIND, S("CHAIN")),
+                (k::LLM_COST_TOTAL, D(0.25)),
+            ],
+        );
+        let e = extract(&s, &ExtractOptions::default(), "cost.", |_| None);
+        assert!(e.aggregate);
+        assert_eq!(e.provided.map(|p| p.total.to_string()), Some("0.25".into()));
+    }
+}

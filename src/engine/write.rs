@@ -1,0 +1,443 @@
+//! Writing: every attribute the engine puts on a span, under keys built once. A call's
+//! `llm.cost.*` and provenance, the roll-up (`cost.total_usd`, calls, tokens), the root's
+//! `cost.by_model` and `cost.complete`, and the verdicts (budget, anomaly).
+//!
+//! ```text
+//! Own + Subtree -> status, call costs, provenance -> roll-up -> root: by_model, complete,
+//! budget, anomaly
+//! ```
+
+use std::sync::Arc;
+
+use super::price::{Call, OwnKind, PricingStatus};
+use super::rollup::{ModelShare, Totals};
+use super::verdicts::Verdicts;
+use crate::money::Usd;
+use crate::pricing::{Catalog, Interned};
+use crate::semconv::{self as k, ours};
+use crate::span_view::{intern, AttrKey, OwnedValue, SpanView};
+
+/// Attribute keys, built once: ours under the configured prefix, and the per-call
+/// `llm.cost.*` keys.
+#[derive(Debug)]
+pub(super) struct Keys {
+    status: AttrKey,
+    reason: AttrKey,
+    model: AttrKey,
+    effective_from: AttrKey,
+    source: AttrKey,
+    tier: AttrKey,
+    catalog: AttrKey,
+    total_usd: AttrKey,
+    input_usd: AttrKey,
+    output_usd: AttrKey,
+    llm_calls: AttrKey,
+    input_tokens: AttrKey,
+    output_tokens: AttrKey,
+    unpriced_calls: AttrKey,
+    by_model: AttrKey,
+    complete: AttrKey,
+    budget_name: AttrKey,
+    budget_limit: AttrKey,
+    budget_exceeded: AttrKey,
+    anomaly_ratio: AttrKey,
+    anomaly_baseline: AttrKey,
+    anomaly: AttrKey,
+    cost_prompt: AttrKey,
+    cost_completion: AttrKey,
+    cost_total: AttrKey,
+    /// `llm.cost.prompt_details.*` / `completion_details.*`, in `CostBreakdown` field order.
+    details: [AttrKey; 7],
+}
+
+impl Keys {
+    pub(super) fn new(prefix: &str) -> Keys {
+        let p = |s: &str| AttrKey::new(&format!("{prefix}{s}"));
+        Keys {
+            status: p(ours::PRICING_STATUS),
+            reason: p(ours::PRICING_REASON),
+            model: p(ours::PRICING_MODEL),
+            effective_from: p(ours::PRICING_EFFECTIVE_FROM),
+            source: p(ours::PRICING_SOURCE),
+            tier: p(ours::PRICING_TIER),
+            catalog: p(ours::PRICING_CATALOG),
+            total_usd: p(ours::TOTAL_USD),
+            input_usd: p(ours::INPUT_USD),
+            output_usd: p(ours::OUTPUT_USD),
+            llm_calls: p(ours::LLM_CALLS),
+            input_tokens: p(ours::INPUT_TOKENS),
+            output_tokens: p(ours::OUTPUT_TOKENS),
+            unpriced_calls: p(ours::UNPRICED_CALLS),
+            by_model: p(ours::BY_MODEL),
+            complete: p(ours::COMPLETE),
+            budget_name: p(ours::BUDGET_NAME),
+            budget_limit: p(ours::BUDGET_LIMIT_USD),
+            budget_exceeded: p(ours::BUDGET_EXCEEDED),
+            anomaly_ratio: p(ours::ANOMALY_RATIO),
+            anomaly_baseline: p(ours::ANOMALY_BASELINE_USD),
+            anomaly: p(ours::ANOMALY),
+            cost_prompt: AttrKey::new(k::LLM_COST_PROMPT),
+            cost_completion: AttrKey::new(k::LLM_COST_COMPLETION),
+            cost_total: AttrKey::new(k::LLM_COST_TOTAL),
+            details: [
+                AttrKey::new(k::LLM_COST_PROMPT_INPUT),
+                AttrKey::new(k::LLM_COST_PROMPT_CACHE_READ),
+                AttrKey::new(k::LLM_COST_PROMPT_CACHE_WRITE),
+                AttrKey::new(k::LLM_COST_PROMPT_AUDIO),
+                AttrKey::new(k::LLM_COST_COMPLETION_OUTPUT),
+                AttrKey::new(k::LLM_COST_COMPLETION_REASONING),
+                AttrKey::new(k::LLM_COST_COMPLETION_AUDIO),
+            ],
+        }
+    }
+}
+
+/// The catalog version, written on every priced span: interned when the table had room (no
+/// reference count to bump here and drop downstream), else shared.
+#[derive(Debug)]
+pub(super) enum CatalogVersion {
+    Interned(&'static str),
+    Shared(Arc<str>),
+}
+
+impl CatalogVersion {
+    pub(super) fn of(catalog: &Catalog) -> CatalogVersion {
+        let v = &catalog.info().version;
+        match intern(v) {
+            Some(s) => CatalogVersion::Interned(s),
+            None => CatalogVersion::Shared(Arc::clone(v)),
+        }
+    }
+}
+
+/// Most attributes a call gets ([`Writer::status`] and [`Writer::call`]: status, reason, 3 costs,
+/// 7 details, 5 of provenance).
+const CALL_ATTRS: usize = 17;
+/// Most attributes [`Writer::rollup`] writes.
+const ROLLUP_ATTRS: usize = 7;
+/// Most root-only attributes (`by_model`, `complete`, 3 of budget, 3 of anomaly).
+const ROOT_ATTRS: usize = 8;
+
+#[inline(always)]
+fn usd_attr(v: Usd) -> OwnedValue {
+    OwnedValue::F64(v.as_f64())
+}
+
+#[inline(always)]
+fn count_attr(v: u64) -> OwnedValue {
+    OwnedValue::I64(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+/// Writes attributes: appends when the span is known to hold none of ours, else replaces.
+pub(super) struct Writer<'a> {
+    keys: &'a Keys,
+    replace: bool,
+}
+
+impl<'a> Writer<'a> {
+    /// `replace`: the span may already hold attributes of ours (it passed through us before).
+    #[inline(always)]
+    pub(super) fn new(keys: &'a Keys, replace: bool) -> Writer<'a> {
+        Writer { keys, replace }
+    }
+
+    /// Room for all the span gets, in one reservation: a list that grows is copied once, not
+    /// twice. `calls_below`: the children's totals hold calls.
+    #[inline(always)]
+    pub(super) fn reserve<V: SpanView + ?Sized>(
+        &self,
+        span: &mut V,
+        own: &OwnKind<'_>,
+        calls_below: bool,
+        root: bool,
+    ) {
+        let (own_attrs, rolls_up) = match own {
+            OwnKind::Nothing => (0, calls_below),
+            OwnKind::Aggregate => (1, calls_below),
+            OwnKind::Call(_) => (CALL_ATTRS, true),
+        };
+        let rollup_attrs = match (rolls_up, root) {
+            (false, _) => 0,
+            (true, false) => ROLLUP_ATTRS,
+            (true, true) => ROLLUP_ATTRS + ROOT_ATTRS,
+        };
+        if own_attrs + rollup_attrs > 0 {
+            span.reserve_attrs(own_attrs + rollup_attrs);
+        }
+    }
+
+    #[inline(always)]
+    fn put<V: SpanView + ?Sized>(&self, span: &mut V, key: &AttrKey, v: OwnedValue) {
+        span.write_attr(key, v, self.replace);
+    }
+
+    #[inline(always)]
+    fn put_static<V: SpanView + ?Sized>(&self, span: &mut V, key: &AttrKey, v: &'static str) {
+        span.write_static(key, v, self.replace);
+    }
+
+    /// A catalog string: its interned copy when there is one (no reference count to bump here
+    /// and drop downstream), else the shared string.
+    #[inline(always)]
+    fn put_catalog<V: SpanView + ?Sized>(
+        &self,
+        span: &mut V,
+        key: &AttrKey,
+        v: &Arc<str>,
+        interned: &Interned,
+    ) {
+        match interned.get(v) {
+            Some(s) => span.write_static(key, s, self.replace),
+            None => span.write_attr(key, OwnedValue::Shared(Arc::clone(v)), self.replace),
+        }
+    }
+
+    // Inline (here and below): `Engine` calls these from another module; as calls into
+    // another codegen unit the gateway's `price_trace` took ~1.7 % more instructions
+    // (benches/gateway.rs `enrich_one_llm_span`, `batch_512/gateway`; BENCHMARKS.md, issue 14).
+    /// `cost.pricing.status`, and the reason a call was not priced.
+    #[inline]
+    pub(super) fn status<V: SpanView + ?Sized>(
+        &self,
+        span: &mut V,
+        s: PricingStatus,
+        reason: Option<&str>,
+    ) {
+        self.put_static(span, &self.keys.status, s.as_str());
+        if let Some(r) = reason {
+            self.put(span, &self.keys.reason, OwnedValue::Str(r.to_owned()));
+        }
+    }
+
+    /// A counted call's `llm.cost.*` and provenance (its status is written first).
+    #[inline]
+    pub(super) fn call<V: SpanView + ?Sized>(
+        &self,
+        span: &mut V,
+        call: &Call<'_>,
+        version: &CatalogVersion,
+    ) {
+        let k = self.keys;
+        if let Some(c) = &call.cost {
+            self.put(span, &k.cost_prompt, usd_attr(c.prompt()));
+            self.put(span, &k.cost_completion, usd_attr(c.completion()));
+            self.put(span, &k.cost_total, usd_attr(c.total()));
+            let parts = [
+                c.input,
+                c.cache_read,
+                c.cache_write,
+                c.audio_input,
+                c.output,
+                c.reasoning,
+                c.audio_output,
+            ];
+            for (key, v) in k.details.iter().zip(parts) {
+                if !v.is_zero() {
+                    self.put(span, key, usd_attr(v));
+                }
+            }
+        }
+        if let Some(p) = &call.provenance {
+            self.put_catalog(span, &k.model, &p.model.id, &p.model.id_static);
+            self.put_catalog(
+                span,
+                &k.effective_from,
+                &p.price.effective_from_label,
+                &p.price.effective_from_static,
+            );
+            self.put_catalog(span, &k.source, &p.price.source, &p.price.source_static);
+            if let Some(t) = &p.tier {
+                self.put(span, &k.tier, OwnedValue::Str(t.clone()));
+            }
+            match version {
+                CatalogVersion::Interned(v) => self.put_static(span, &k.catalog, v),
+                CatalogVersion::Shared(v) => {
+                    self.put(span, &k.catalog, OwnedValue::Shared(Arc::clone(v)))
+                }
+            }
+        }
+    }
+
+    /// The subtree's roll-up.
+    #[inline]
+    pub(super) fn rollup<V: SpanView + ?Sized>(&self, span: &mut V, t: &Totals) {
+        let k = self.keys;
+        if t.calls > t.unpriced {
+            self.put(span, &k.total_usd, usd_attr(t.cost));
+            self.put(span, &k.input_usd, usd_attr(t.input_cost));
+            self.put(span, &k.output_usd, usd_attr(t.output_cost));
+        }
+        self.put(span, &k.llm_calls, count_attr(u64::from(t.calls)));
+        self.put(span, &k.input_tokens, count_attr(t.input_tokens));
+        self.put(span, &k.output_tokens, count_attr(t.output_tokens));
+        if t.unpriced > 0 {
+            self.put(span, &k.unpriced_calls, count_attr(u64::from(t.unpriced)));
+        }
+    }
+
+    /// The root's `cost.by_model` and `cost.complete`.
+    #[inline]
+    pub(super) fn root<V: SpanView + ?Sized>(&self, span: &mut V, t: &Totals, complete: bool) {
+        let k = self.keys;
+        if !t.by_model.is_empty() {
+            self.put(span, &k.by_model, OwnedValue::Str(t.by_model_json()));
+        }
+        self.put(span, &k.complete, OwnedValue::Bool(complete));
+    }
+
+    /// The root's budget and anomaly verdicts, and the event of a budget exceeded. `total`: the
+    /// trace's cost.
+    pub(super) fn verdicts<V: SpanView + ?Sized>(&self, span: &mut V, v: &Verdicts, total: Usd) {
+        let k = self.keys;
+        if let Some((name, limit, exceeded)) = &v.budget {
+            self.put(span, &k.budget_name, OwnedValue::Str(name.clone()));
+            self.put(span, &k.budget_limit, usd_attr(*limit));
+            self.put(span, &k.budget_exceeded, OwnedValue::Bool(*exceeded));
+            if *exceeded {
+                span.add_event(
+                    k.budget_exceeded.as_str(),
+                    vec![
+                        (k.budget_name.clone(), OwnedValue::Str(name.clone())),
+                        (k.budget_limit.clone(), usd_attr(*limit)),
+                        (k.total_usd.clone(), usd_attr(total)),
+                    ],
+                );
+            }
+        }
+        if let Some((ratio, baseline)) = v.anomaly {
+            self.put(span, &k.anomaly_ratio, OwnedValue::F64(ratio));
+            self.put(span, &k.anomaly_baseline, usd_attr(baseline));
+            self.put(span, &k.anomaly, OwnedValue::Bool(v.anomalous));
+        }
+    }
+}
+
+impl Totals {
+    /// The `cost.by_model` JSON.
+    pub fn by_model_json(&self) -> String {
+        // Written directly (no `serde_json::Value` tree per row): the same bytes as
+        // `serde_json::json!` gives, keys in its (sorted) order, numbers and strings formatted
+        // by serde_json itself. This runs on every root span with LLM calls.
+        fn row(out: &mut Vec<u8>, m: &ModelShare, pct: f64) -> bool {
+            let mut ok = true;
+            out.extend_from_slice(b"{\"calls\":");
+            ok &= serde_json::to_writer(&mut *out, &m.calls).is_ok();
+            out.extend_from_slice(b",\"cost_usd\":");
+            ok &= serde_json::to_writer(&mut *out, &m.cost.as_f64()).is_ok();
+            out.extend_from_slice(b",\"model\":");
+            ok &= serde_json::to_writer(&mut *out, &*m.model).is_ok();
+            out.extend_from_slice(b",\"pct\":");
+            // A single row (most traces) is 100 or 0: serde_json's own spelling of those,
+            // without running the float formatter (the test below checks the bytes).
+            if pct == 100.0 {
+                out.extend_from_slice(b"100.0");
+            } else if pct == 0.0 && pct.is_sign_positive() {
+                out.extend_from_slice(b"0.0");
+            } else {
+                ok &= serde_json::to_writer(&mut *out, &pct).is_ok();
+            }
+            out.push(b'}');
+            ok
+        }
+        let mut out: Vec<u8> = Vec::with_capacity(2 + self.by_model.len() * 96);
+        let mut ok = true;
+        out.push(b'[');
+        match self.by_model.as_slice() {
+            // One row (most traces use one model): nothing to merge or sort; it has all of
+            // the spend (`by_model_sorted` gives 100, or 0 when nothing was spent).
+            [m] => {
+                ok &= row(&mut out, m, if m.cost.is_zero() { 0.0 } else { 100.0 });
+            }
+            _ => {
+                for (i, (m, pct)) in self.by_model_sorted().iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    ok &= row(&mut out, m, *pct);
+                }
+            }
+        }
+        out.push(b']');
+        match String::from_utf8(out) {
+            Ok(s) if ok => s,
+            _ => self.by_model_json_via_value(),
+        }
+    }
+
+    /// `by_model_json` through `serde_json::Value` (the reference the direct writer matches).
+    fn by_model_json_via_value(&self) -> String {
+        let arr: Vec<serde_json::Value> = self
+            .by_model_sorted()
+            .into_iter()
+            .map(|(m, pct)| {
+                serde_json::json!({
+                    "model": &*m.model,
+                    "calls": m.calls,
+                    "cost_usd": m.cost.as_f64(),
+                    "pct": pct,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(arr).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rollup::TokenCounts;
+
+    fn share(model: &str, calls: u32, femto: u128) -> ModelShare {
+        ModelShare {
+            model: model.into(),
+            provider: "openai".into(),
+            service: None,
+            calls,
+            cost: Usd::from_femto(femto),
+            tokens: TokenCounts::default(),
+        }
+    }
+
+    #[test]
+    fn by_model_json_is_byte_identical_to_serde_json_values() {
+        let cases = vec![
+            vec![],
+            vec![share("gpt-4o", 9, 4_188_000_000_000_000)],
+            vec![
+                share("gpt-4o", 9, 4_188_000_000_000_000),
+                share("claude \"q\" \\ é \u{1}", 1, 17),
+                share("zero", 3, 0),
+                share("tiny", 1, 1),
+                share("huge", 7, u128::from(u64::MAX) * 1000),
+            ],
+            vec![share("a", 1, 0), share("b", 2, 0)],
+            vec![share("only", 3, 0)],
+            vec![share("only", 0, 0)],
+            vec![share("only", 0, 5)],
+        ];
+        for by_model in cases {
+            let t = Totals {
+                by_model,
+                ..Totals::default()
+            };
+            assert_eq!(t.by_model_json(), t.by_model_json_via_value());
+        }
+    }
+
+    #[test]
+    fn by_model_json_spells_100_and_0_as_serde_json_does() {
+        assert_eq!(serde_json::to_string(&100.0f64).unwrap(), "100.0");
+        assert_eq!(serde_json::to_string(&0.0f64).unwrap(), "0.0");
+        let one = Totals {
+            by_model: vec![share("gpt-4o", 1, 5)],
+            ..Totals::default()
+        };
+        assert!(one.by_model_json().ends_with("\"pct\":100.0}]"));
+        let two = Totals {
+            by_model: vec![share("a", 1, 5), share("b", 1, 0)],
+            ..Totals::default()
+        };
+        assert_eq!(two.by_model_json(), two.by_model_json_via_value());
+        assert!(two.by_model_json().contains("\"pct\":0.0}"));
+    }
+}
