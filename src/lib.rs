@@ -39,7 +39,8 @@ pub use money::{DecimalError, Rate, Usd};
 pub use pricing::build as catalog_build;
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
-    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, MAX_MODEL_ID_BYTES,
+    Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel,
+    MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 #[doc(hidden)]

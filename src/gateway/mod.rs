@@ -59,7 +59,7 @@ pub use tls::install_default_crypto_provider;
 
 use crate::analytics::CostAggregator;
 use crate::engine::{Engine, EngineOptions};
-use crate::pricing::{Catalog, CatalogError};
+use crate::pricing::{CatalogError, PriceLayers};
 use export::{Client, ConsumerSettings, ExportQueue};
 use metrics::{Listener, Metrics, NotDelivered};
 use pipeline::Pipeline;
@@ -154,20 +154,15 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<RunningGateway, GatewayError> {
         install_default_crypto_provider();
-        let mut b = Catalog::builder();
-        if let Some(f) = &s.pricing.catalog.file {
-            b = b.with_catalog_file(f);
-        }
-        for p in &s.pricing.litellm {
-            b = b.with_litellm_file(p);
-        }
-        for p in &s.pricing.overrides {
-            b = b.with_overrides_file(p);
-        }
-        for (name, id) in &s.pricing.aliases {
-            b = b.with_alias(name, id);
-        }
-        let catalog = Arc::new(b.build()?);
+        let catalog = Arc::new(
+            PriceLayers {
+                catalog_file: s.pricing.catalog.file.clone(),
+                litellm: s.pricing.litellm.clone(),
+                overrides: s.pricing.overrides.clone(),
+                aliases: s.pricing.aliases.clone().into_iter().collect(),
+            }
+            .build()?,
+        );
         let cost_series = Arc::new(CostAggregator::new(s.analytics.metrics.limits()));
         let engine = Engine::new(
             catalog,
