@@ -4,6 +4,8 @@
 
 mod analytics;
 mod engine;
+#[cfg(feature = "fetch")]
+mod fetch;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 #[cfg(feature = "processor")]
@@ -14,7 +16,7 @@ mod pricing;
 mod processor;
 mod provider;
 mod records;
-#[cfg(feature = "gateway")]
+#[cfg(feature = "report")]
 mod report;
 pub mod semconv;
 mod span_view;
@@ -56,10 +58,10 @@ pub use records::{
     call_record, trace_records, CallRecord, CallStatus, ModelCost, Record, RecordSpan,
     RecordWriter, TraceRecord, TraceRecords, RECORD_WRITER_CHECK_INTERVAL,
 };
-#[cfg(feature = "gateway")]
+#[cfg(feature = "report")]
 #[doc(hidden)]
 pub use report::generate;
-#[cfg(feature = "gateway")]
+#[cfg(feature = "report")]
 pub use report::{
     GroupBy, GroupRow, InputError, InputSummary, ModelRow, Report, ReportOptions, Reporter,
     StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,
