@@ -11,6 +11,8 @@ pub mod gateway;
 #[cfg(feature = "processor")]
 mod metrics;
 mod money;
+#[cfg(any(feature = "gateway", feature = "report"))]
+mod otlp_json;
 mod pricing;
 #[cfg(feature = "processor")]
 mod processor;
