@@ -11,6 +11,8 @@
 //!     encoder sets it;
 //!   - `passthrough`: decode -> split -> assembly -> encode (the exporter's), no pricing;
 //!   - `gateway`: decode -> split -> assembly -> price -> encode (the exporter's).
+//!   - `decode_json`: the same request as OTLP/JSON (opentelemetry-proto's serde encoding:
+//!     hex ids, int64s as strings), through the HTTP receiver's JSON decode (scan, decoder).
 //!
 //! Throughput is reported in spans (elements), so the three `batch_512` lines compare directly.
 //! Run: `cargo bench --features gateway --bench gateway`.
@@ -21,6 +23,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use otel_llm_cost::gateway::bench_support::{
     decode_encode, decode_encode_wire, encoded_batch, request, GatewayPath, Spans, TraceGen,
 };
+use otel_llm_cost::gateway::fuzzing;
 use prost::Message;
 
 // The allocator the `otel-llm-cost` binary ships with (feature `mimalloc`, part of `cli`), so
@@ -89,6 +92,16 @@ fn batches(c: &mut Criterion) {
     });
     g.bench_function("gateway", |b| {
         b.iter(|| black_box(path.run(black_box(&bytes), true)))
+    });
+    let json = serde_json::to_vec(
+        &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(
+            bytes.as_slice(),
+        )
+        .expect("decodes"),
+    )
+    .expect("encodes as JSON");
+    g.bench_function("decode_json", |b| {
+        b.iter(|| black_box(fuzzing::decode_json(black_box(&json)).expect("decodes")))
     });
     g.finish();
 }

@@ -3,15 +3,15 @@
 //! memory measurement on 1M spans: BENCHMARKS.md, "Report (issue 5)".
 //!
 //! ```text
-//! cargo bench --features gateway --bench report -- --warm-up-time 1 --measurement-time 5
+//! cargo bench --features report --bench report -- --warm-up-time 1 --measurement-time 5
 //! ```
-#![cfg_attr(not(feature = "gateway"), allow(unused))]
+#![cfg_attr(not(feature = "report"), allow(unused))]
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-#[cfg(feature = "gateway")]
+#[cfg(feature = "report")]
 fn report(c: &mut Criterion) {
     use std::sync::Arc;
 
@@ -36,9 +36,9 @@ fn report(c: &mut Criterion) {
     g.finish();
 }
 
-#[cfg(not(feature = "gateway"))]
+#[cfg(not(feature = "report"))]
 fn report(_: &mut Criterion) {
-    eprintln!("benches/report.rs needs --features gateway");
+    eprintln!("benches/report.rs needs --features report");
 }
 
 criterion_group!(benches, report);

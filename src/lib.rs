@@ -4,17 +4,21 @@
 
 mod analytics;
 mod engine;
+#[cfg(feature = "fetch")]
+mod fetch;
 #[cfg(feature = "gateway")]
 pub mod gateway;
 #[cfg(feature = "processor")]
 mod metrics;
 mod money;
+#[cfg(any(feature = "gateway", feature = "report"))]
+mod otlp_json;
 mod pricing;
 #[cfg(feature = "processor")]
 mod processor;
 mod provider;
 mod records;
-#[cfg(feature = "gateway")]
+#[cfg(feature = "report")]
 mod report;
 pub mod semconv;
 mod span_view;
@@ -41,7 +45,7 @@ pub use money::{DecimalError, Rate, Usd};
 pub use pricing::build as catalog_build;
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
-    Price, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, Usage,
+    Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, Usage,
     MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
@@ -58,10 +62,10 @@ pub use records::{
     call_record, trace_records, CallRecord, CallStatus, ModelCost, Record, RecordSpan,
     RecordWriter, TraceRecord, TraceRecords, RECORD_WRITER_CHECK_INTERVAL,
 };
-#[cfg(feature = "gateway")]
+#[cfg(feature = "report")]
 #[doc(hidden)]
 pub use report::generate;
-#[cfg(feature = "gateway")]
+#[cfg(feature = "report")]
 pub use report::{
     GroupBy, GroupRow, InputError, InputSummary, ModelRow, Report, ReportOptions, Reporter,
     StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,

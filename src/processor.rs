@@ -27,7 +27,7 @@ use crate::engine::{
     Totals, TraceObserver,
 };
 use crate::metrics::CostMetrics;
-use crate::pricing::{Catalog, CatalogError};
+use crate::pricing::{Catalog, CatalogError, PriceLayers};
 use crate::span_view::SpanView;
 
 /// Default bound on open ledger entries (parents waiting for their own end).
@@ -461,10 +461,7 @@ pub type CostSpanExporterBuilder<E> = CostBuilder<ExporterInner<E>>;
 pub struct CostBuilder<T> {
     inner: T,
     catalog: Option<Arc<Catalog>>,
-    catalog_file: Option<PathBuf>,
-    overrides: Vec<PathBuf>,
-    litellm: Vec<PathBuf>,
-    aliases: Vec<(String, String)>,
+    layers: PriceLayers,
     opts: EngineOptions,
     ledger_capacity: usize,
     ledger_ttl: Duration,
@@ -475,10 +472,7 @@ impl<T> CostBuilder<T> {
         CostBuilder {
             inner,
             catalog: None,
-            catalog_file: None,
-            overrides: Vec::new(),
-            litellm: Vec::new(),
-            aliases: Vec::new(),
+            layers: PriceLayers::default(),
             opts: EngineOptions::default(),
             ledger_capacity: DEFAULT_LEDGER_CAPACITY,
             ledger_ttl: DEFAULT_LEDGER_TTL,
@@ -495,25 +489,25 @@ impl<T> CostBuilder<T> {
     /// catalog; read and checked when the processor is built. Overrides, imports and aliases
     /// apply on top of it.
     pub fn with_catalog_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.catalog_file = Some(path.into());
+        self.layers.catalog_file = Some(path.into());
         self
     }
 
     /// Adds an overrides file (TOML) on top of the embedded catalog.
     pub fn with_overrides_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.overrides.push(path.into());
+        self.layers.overrides.push(path.into());
         self
     }
 
     /// Imports a LiteLLM-format JSON price map on top of the embedded catalog.
     pub fn with_litellm_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.litellm.push(path.into());
+        self.layers.litellm.push(path.into());
         self
     }
 
     /// Maps an opaque model name (Azure deployment, Bedrock profile ARN) to a catalog id.
     pub fn with_alias(mut self, name: impl Into<String>, model_id: impl Into<String>) -> Self {
-        self.aliases.push((name.into(), model_id.into()));
+        self.layers.aliases.push((name.into(), model_id.into()));
         self
     }
 
@@ -593,11 +587,7 @@ impl<T> CostBuilder<T> {
 
     /// Loads the catalog layers and builds the pricing state; returns it with the wrapped part.
     fn build_pricer(self) -> Result<(T, Pricer), CatalogError> {
-        let needs_layers = self.catalog_file.is_some()
-            || !self.overrides.is_empty()
-            || !self.litellm.is_empty()
-            || !self.aliases.is_empty();
-        let catalog = match (self.catalog, needs_layers) {
+        let catalog = match (self.catalog, !self.layers.is_empty()) {
             (Some(c), false) => c,
             (None, false) => Catalog::shared()?,
             (base, true) => {
@@ -607,20 +597,7 @@ impl<T> CostBuilder<T> {
                         message: "with_catalog cannot be combined with a catalog file, overrides, imports or aliases: add them to the catalog's own builder".into(),
                     });
                 }
-                let mut b = Catalog::builder();
-                if let Some(f) = &self.catalog_file {
-                    b = b.with_catalog_file(f);
-                }
-                for p in &self.litellm {
-                    b = b.with_litellm_file(p);
-                }
-                for p in &self.overrides {
-                    b = b.with_overrides_file(p);
-                }
-                for (n, id) in &self.aliases {
-                    b = b.with_alias(n, id);
-                }
-                Arc::new(b.build()?)
+                Arc::new(self.layers.build()?)
             }
         };
         let pricer = Pricer {

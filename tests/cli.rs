@@ -1,9 +1,12 @@
 #![cfg(feature = "cli")]
 //! The `otel-llm-cost` command line, run as a built binary.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+#[path = "common/http_server.rs"]
+mod http_server;
+use http_server::{http_server, https_server, ok_json, Canned};
 
 fn fixture(name: &str) -> String {
     PathBuf::from(concat!(
@@ -576,73 +579,6 @@ fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("otel-llm-cost-cli-{}-{name}", std::process::id()))
 }
 
-/// One canned answer of the test server: status, content type, body, and whether to cut the
-/// connection halfway through the body (after announcing its full length).
-#[derive(Clone)]
-struct Canned {
-    status: u16,
-    content_type: &'static str,
-    body: Vec<u8>,
-    cut: bool,
-}
-
-fn ok_json(body: Vec<u8>) -> Canned {
-    Canned {
-        status: 200,
-        content_type: "application/json",
-        body,
-        cut: false,
-    }
-}
-
-/// Reads one request head and answers it from `routes` (404 for other paths).
-fn answer<S: std::io::Read + std::io::Write>(stream: &mut S, routes: &[(&str, Canned)]) {
-    let mut head = Vec::new();
-    let mut b = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut b).is_ok_and(|n| n == 1) {
-        head.push(b[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-    let c = routes
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, c)| c.clone())
-        .unwrap_or(Canned {
-            status: 404,
-            content_type: "text/plain",
-            body: b"not found".to_vec(),
-            cut: false,
-        });
-    let sent = if c.cut {
-        &c.body[..c.body.len() / 2]
-    } else {
-        &c.body[..]
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        c.status,
-        c.content_type,
-        c.body.len()
-    );
-    let _ = stream.write_all(sent);
-    let _ = stream.flush();
-}
-
-/// A plain HTTP server on 127.0.0.1:0 serving `requests` requests, then stopping.
-fn http_server(routes: Vec<(&'static str, Canned)>, requests: usize) -> std::net::SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    std::thread::spawn(move || {
-        for _ in 0..requests {
-            let Ok((mut s, _)) = l.accept() else { return };
-            answer(&mut s, &routes);
-        }
-    });
-    addr
-}
-
 /// The golden catalog without its `sources` line (which names the inputs).
 fn without_sources(catalog: &str) -> String {
     catalog
@@ -759,31 +695,6 @@ fn catalog_build_reads_http_urls_and_refuses_bad_answers_naming_the_url() {
 
 #[test]
 fn catalog_build_reads_https_urls() {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca =
-        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
-    let key = KeyPair::generate().expect("key");
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
-        .expect("params")
-        .signed_by(&key, &ca)
-        .expect("cert");
-    let ca_file = temp("ca.pem");
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("tls versions")
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der().clone()],
-            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-        )
-        .expect("server cert");
-    let config = std::sync::Arc::new(config);
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().unwrap();
     let routes = vec![
         (
             "/litellm.json",
@@ -794,18 +705,8 @@ fn catalog_build_reads_https_urls() {
             ok_json(std::fs::read(build_fixture("genai_small_v2.json")).unwrap()),
         ),
     ];
-    std::thread::spawn(move || {
-        for _ in 0..2 {
-            let Ok((tcp, _)) = l.accept() else { return };
-            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
-                return;
-            };
-            let mut tls = rustls::StreamOwned::new(conn, tcp);
-            answer(&mut tls, &routes);
-            tls.conn.send_close_notify();
-            let _ = tls.flush();
-        }
-    });
+    let ca_file = temp("ca.pem");
+    let addr = https_server(routes, 2, &ca_file);
     let out = temp("from-https.json");
     let o = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
         .args([

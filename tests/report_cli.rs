@@ -10,6 +10,9 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+#[path = "common/http_server.rs"]
+mod http_server;
+
 fn fixture(name: &str) -> String {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -288,6 +291,28 @@ fn url_input_from_a_local_http_server() {
         );
         assert_eq!(from_url, from_file, "chunked: {chunked}");
     }
+}
+
+/// `https://` inputs, through the same HTTP client as `catalog build` (a private CA trusted
+/// with `SSL_CERT_FILE`); the hand-written HTTP/1.1 client before it refused `https://`.
+#[test]
+fn url_input_over_https_with_a_private_ca() {
+    let from_file = ok(&["jaeger_v3.json", "--format", "json"]);
+    let path = "/api/v3/traces/4bf92f3577b34da6a3ce929d0e0e4736";
+    let body = std::fs::read(fixture("jaeger_v3.json")).unwrap();
+    let ca = std::env::temp_dir().join(format!("report-ca-{}.pem", std::process::id()));
+    let addr = http_server::https_server(vec![(path, http_server::ok_json(body))], 1, &ca);
+    let o = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
+        .current_dir(fixture(""))
+        .args(["--overrides", "prices.toml", "report", "--no-progress"])
+        .args([&format!("https://{addr}{path}"), "--format", "json"])
+        .env_remove("OTEL_LLM_COST_OVERRIDES")
+        .env("SSL_CERT_FILE", &ca)
+        .output()
+        .expect("run otel-llm-cost");
+    std::fs::remove_file(&ca).ok();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), from_file);
 }
 
 #[test]

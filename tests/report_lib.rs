@@ -1,4 +1,4 @@
-#![cfg(feature = "gateway")]
+#![cfg(feature = "report")]
 //! Cost records and the report through the library API: records built from a trace priced by
 //! `Engine::price_trace` over a `RecordSpan` of our own (as the gateway will do), the
 //! `RecordWriter` following log rotation, `Reporter` over in-memory input, and what

@@ -207,7 +207,7 @@ fn validate(pricing: &PricingArgs, file: &std::path::Path) -> anyhow::Result<Exi
     } else {
         // Validated on top of the configured layers (`--overrides` ...), as it would be used.
         let before = pricing.catalog()?.models().len();
-        let b = pricing.builder()?;
+        let b = pricing.layers()?.builder();
         let b = if is_toml {
             b.with_overrides_file(file)
         } else {

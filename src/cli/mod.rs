@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use otel_llm_cost::{Catalog, CatalogBuilder};
+use otel_llm_cost::{Catalog, PriceLayers};
 
 /// Put dollar costs on OpenTelemetry traces of LLM applications.
 #[derive(Parser)]
@@ -45,28 +45,30 @@ pub(crate) struct PricingArgs {
 
 impl PricingArgs {
     pub(crate) fn catalog(&self) -> anyhow::Result<Catalog> {
-        Ok(self.builder()?.build()?)
+        Ok(self.layers()?.build()?)
     }
 
-    /// The embedded catalog with the user's layers and aliases, not yet built.
-    pub(crate) fn builder(&self) -> anyhow::Result<CatalogBuilder> {
-        let mut b = Catalog::builder();
-        if let Some(c) = &self.catalog {
-            b = b.with_catalog_file(c);
-        }
-        for p in &self.import_litellm {
-            b = b.with_litellm_file(p);
-        }
-        for p in &self.overrides {
-            b = b.with_overrides_file(p);
-        }
-        for a in &self.alias {
-            let (name, id) = a
-                .split_once('=')
-                .with_context(|| format!("--alias '{a}': expected NAME=MODEL_ID"))?;
-            b = b.with_alias(name, id);
-        }
-        Ok(b)
+    /// The layers the flags name (paths as given, relative to the working directory).
+    pub(crate) fn layers(&self) -> anyhow::Result<PriceLayers> {
+        Ok(PriceLayers {
+            catalog_file: self.catalog.clone(),
+            litellm: self.import_litellm.clone(),
+            overrides: self.overrides.clone(),
+            aliases: self.aliases()?,
+        })
+    }
+
+    /// `--alias NAME=MODEL_ID` flags, parsed.
+    pub(crate) fn aliases(&self) -> anyhow::Result<Vec<(String, String)>> {
+        self.alias
+            .iter()
+            .map(|a| {
+                let (name, id) = a
+                    .split_once('=')
+                    .with_context(|| format!("--alias '{a}': expected NAME=MODEL_ID"))?;
+                Ok((name.to_owned(), id.to_owned()))
+            })
+            .collect()
     }
 }
 

@@ -104,12 +104,7 @@ fn config(pricing: &PricingArgs, a: &ServeArgs) -> anyhow::Result<GatewayConfig>
     cfg.pricing
         .overrides
         .extend(pricing.overrides.iter().map(|p| absolute(p)));
-    for al in &pricing.alias {
-        let (name, id) = al
-            .split_once('=')
-            .with_context(|| format!("--alias '{al}': expected NAME=MODEL_ID"))?;
-        cfg.pricing.aliases.insert(name.to_owned(), id.to_owned());
-    }
+    cfg.pricing.aliases.extend(pricing.aliases()?);
     Ok(cfg)
 }
 

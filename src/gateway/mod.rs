@@ -33,6 +33,8 @@ mod conn;
 mod export;
 mod grpc;
 mod http;
+#[cfg(all(test, feature = "report"))]
+mod json_cases;
 mod metrics;
 mod otlp_scan;
 mod persist;
@@ -59,7 +61,7 @@ pub use tls::install_default_crypto_provider;
 
 use crate::analytics::CostAggregator;
 use crate::engine::{Engine, EngineOptions};
-use crate::pricing::{Catalog, CatalogError};
+use crate::pricing::{CatalogError, PriceLayers};
 use export::{Client, ConsumerSettings, ExportQueue};
 use metrics::{Listener, Metrics, NotDelivered};
 use pipeline::Pipeline;
@@ -165,20 +167,15 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<RunningGateway, GatewayError> {
         install_default_crypto_provider();
-        let mut b = Catalog::builder();
-        if let Some(f) = &s.pricing.catalog.file {
-            b = b.with_catalog_file(f);
-        }
-        for p in &s.pricing.litellm {
-            b = b.with_litellm_file(p);
-        }
-        for p in &s.pricing.overrides {
-            b = b.with_overrides_file(p);
-        }
-        for (name, id) in &s.pricing.aliases {
-            b = b.with_alias(name, id);
-        }
-        let catalog = Arc::new(b.build()?);
+        let catalog = Arc::new(
+            PriceLayers {
+                catalog_file: s.pricing.catalog.file.clone(),
+                litellm: s.pricing.litellm.clone(),
+                overrides: s.pricing.overrides.clone(),
+                aliases: s.pricing.aliases.clone().into_iter().collect(),
+            }
+            .build()?,
+        );
         let cost_series = Arc::new(CostAggregator::new(s.analytics.metrics.limits()));
         let engine = Engine::new(
             catalog,
@@ -608,10 +605,20 @@ pub mod fuzzing {
         super::receive::decode(super::receive::Format::Protobuf, b).map_err(|e| format!("{e:?}"))
     }
 
-    /// The HTTP receiver's decoder for `application/json`: the scan (with its edits), then
-    /// serde.
+    /// The HTTP receiver's decoder for `application/json`: the scan, then the crate's
+    /// OTLP/JSON decoder (spans it refused for their ids are not in the request).
     pub fn decode_json(b: &[u8]) -> Result<ExportTraceServiceRequest, String> {
         super::receive::decode(super::receive::Format::Json, b).map_err(|e| format!("{e:?}"))
+    }
+
+    /// The OTLP/JSON decoder alone, without the scan before it: the spans it decoded plus the
+    /// spans it refused, or why the text is no request.
+    pub fn decode_json_unscanned(b: &[u8]) -> Result<usize, String> {
+        let mut refused = 0;
+        let mut count = |_: String| refused += 1;
+        let mut cx = crate::otlp_json::Cx::new(crate::otlp_json::Keep::ALL, &mut count);
+        let req = crate::otlp_json::request(b, &mut cx).map_err(|e| e.to_string())?;
+        Ok(super::proto_span::count_spans(&req) + refused)
     }
 
     /// The receivers' gzip path, with its size and ratio limits (the defaults' ratio).

@@ -3,26 +3,18 @@
 //! request over the export queue's room, or over the receivers' memory budget (budget.rs).
 //!
 //! ```text
-//! body bytes --protobuf()--> Scan { spans, decode_bytes }              --> admission, reserve, prost
-//! body text  --json()------> Scan { spans, decode_bytes, edits }       --> admission, reserve, serde
+//! body bytes --protobuf()--> Scan { spans, decode_bytes } --> admission, reserve, prost
+//! body text  --json()------> Scan { spans, decode_bytes } --> admission, reserve, crate::otlp_json
 //! ```
 //!
 //! Decoding amplifies: an empty span is 2 bytes of protobuf (or `{},` of JSON) and a ~250-byte
 //! struct once decoded, so a size limit alone bounds nothing. The bound follows the decoders:
 //! every element of a repeated field costs its struct in a vector that grows by doubling (4 at
 //! least), every string or id its bytes, all with allocator chunk overhead, plus the largest
-//! transient (a vector's old buffer while it grows, serde's scratch for one string). OTLP/JSON
-//! has one more cost: opentelemetry-proto's `AnyValue` is `#[serde(flatten)]`, so serde buffers
-//! each attribute value's whole JSON subtree before decoding it, and again for every nested
-//! value below it (an array of arrays is copied once per level): each node of a value's subtree
-//! costs its buffered entries once per enclosing `AnyValue`. Only one attribute value is being
-//! decoded at a time, so that cost is the largest of them, not their sum.
-//!
-//! The JSON pass also fills the two gaps of that serde derive that real encoders hit (it used to
-//! be a second decode pass through `serde_json::Value`, which took several times the body in
-//! memory): an empty `arrayValue`/`kvlistValue` encoded `{}` by proto3 JSON encoders (empty
-//! repeated fields are omitted) gets `"values":[]`, and enum names (`"SPAN_KIND_SERVER"`,
-//! `"STATUS_CODE_ERROR"`) that protobuf JSON parsers accept become their numbers.
+//! transient (a vector's old buffer while it grows, serde_json's scratch for one escaped
+//! string). The OTLP/JSON decoder (crate::otlp_json) decodes each value where it stands: no
+//! attribute value is buffered before it is decoded (opentelemetry-proto's serde derive, used
+//! before, buffered each `AnyValue` subtree once per nesting level).
 //!
 //! The scanners accept a superset of what the decoders accept (structure only), so on input the
 //! decoder takes, the bound covers it; on input that breaks the scan stops, and the decoder
@@ -47,39 +39,6 @@ pub(crate) struct Scan {
     /// Upper bound of the heap bytes decoding the request holds at its peak, plus the vector
     /// that splitting it into spans allocates.
     pub decode_bytes: usize,
-    /// OTLP/JSON: edits that fill the two gaps of the serde derive ([`apply_edits`]).
-    pub edits: Vec<Edit>,
-}
-
-/// Replace `remove` bytes at `at` by `insert`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Edit {
-    at: usize,
-    remove: usize,
-    insert: &'static str,
-}
-
-/// The text with the edits applied (`edits` in increasing position, as the scan emits them).
-pub(crate) fn apply_edits(text: &[u8], edits: &[Edit]) -> Vec<u8> {
-    let grow: usize = edits.iter().map(|e| e.insert.len()).sum();
-    let mut out = Vec::with_capacity(text.len() + grow);
-    let mut from = 0;
-    for e in edits {
-        out.extend_from_slice(&text[from..e.at]);
-        out.extend_from_slice(e.insert.as_bytes());
-        from = e.at + e.remove;
-    }
-    out.extend_from_slice(&text[from..]);
-    out
-}
-
-/// Bytes the edited text takes besides the original (0 without edits).
-pub(crate) fn edited_len(text_len: usize, edits: &[Edit]) -> usize {
-    if edits.is_empty() {
-        0
-    } else {
-        alloc_bytes(text_len + edits.iter().map(|e| e.insert.len()).sum::<usize>())
-    }
 }
 
 /// Message types of `ExportTraceServiceRequest`.
@@ -132,12 +91,10 @@ enum Field {
     Str,
     /// Repeated strings (`EntityRef` keys).
     RepStr,
-    /// OTLP/JSON: a hex id (bytes: half the text).
+    /// OTLP/JSON: an id, hex or base64 (bytes: at most three quarters of the text).
     Hex,
     /// OTLP/JSON: base64 bytes (`bytesValue`).
     Base64,
-    /// OTLP/JSON: an enum, as a number or a name (`kind`, `code`).
-    Enum,
     /// A scalar, or a field the decoder skips.
     Other,
 }
@@ -185,13 +142,13 @@ fn json_field(ty: Ty, key: &[u8]) -> Field {
     match (ty, key) {
         (Ty::Request, b"resourceSpans") => Rep(Ty::ResourceSpans),
         (Ty::ResourceSpans, b"resource") => Msg(Ty::Resource),
-        (Ty::ResourceSpans, b"scopeSpans") => Rep(Ty::ScopeSpans),
+        (Ty::ResourceSpans, b"scopeSpans" | b"instrumentationLibrarySpans") => Rep(Ty::ScopeSpans),
         (Ty::ResourceSpans | Ty::ScopeSpans | Ty::EntityRef, b"schemaUrl") => Str,
         (Ty::Resource | Ty::Scope | Ty::Span | Ty::Event | Ty::Link, b"attributes") => {
             Rep(Ty::KeyValue)
         }
         (Ty::Resource, b"entityRefs") => Rep(Ty::EntityRef),
-        (Ty::ScopeSpans, b"scope") => Msg(Ty::Scope),
+        (Ty::ScopeSpans, b"scope" | b"instrumentationLibrary") => Msg(Ty::Scope),
         (Ty::ScopeSpans, b"spans") => Rep(Ty::Span),
         (Ty::Scope, b"name" | b"version") => Str,
         (Ty::Span | Ty::Link, b"traceId" | b"spanId") | (Ty::Span, b"parentSpanId") => Hex,
@@ -200,11 +157,11 @@ fn json_field(ty: Ty, key: &[u8]) -> Field {
         (Ty::Span, b"events") => Rep(Ty::Event),
         (Ty::Span, b"links") => Rep(Ty::Link),
         (Ty::Span, b"status") => Msg(Ty::Status),
-        (Ty::Span, b"kind") | (Ty::Status, b"code") => Enum,
         (Ty::Status, b"message") => Str,
         (Ty::KeyValue, b"key") => Str,
         (Ty::KeyValue, b"value") => Msg(Ty::AnyValue),
-        (Ty::AnyValue, b"stringValue") => Str,
+        // An `intValue` that is not an integer is kept as a string.
+        (Ty::AnyValue, b"stringValue" | b"intValue") => Str,
         (Ty::AnyValue, b"bytesValue") => Base64,
         (Ty::AnyValue, b"arrayValue") => Msg(Ty::ArrayValue),
         (Ty::AnyValue, b"kvlistValue") => Msg(Ty::KvList),
@@ -216,59 +173,26 @@ fn json_field(ty: Ty, key: &[u8]) -> Field {
     }
 }
 
-/// The key of a message's `k`-th field in declaration order (serde's derive reads a message
-/// written as a JSON array positionally; `AnyValue`, being flattened, cannot be).
+/// The key of a message's `k`-th field in declaration order (the decoder reads a message
+/// written as a JSON array positionally, from the same tables; `AnyValue` cannot be one).
 fn positional(ty: Ty, k: usize) -> &'static [u8] {
-    let fields: &[&[u8]] = match ty {
-        Ty::Request => &[b"resourceSpans"],
-        Ty::ResourceSpans => &[b"resource", b"scopeSpans", b"schemaUrl"],
-        Ty::Resource => &[b"attributes", b"droppedAttributesCount", b"entityRefs"],
-        Ty::ScopeSpans => &[b"scope", b"spans", b"schemaUrl"],
-        Ty::Scope => &[
-            b"name",
-            b"version",
-            b"attributes",
-            b"droppedAttributesCount",
-        ],
-        Ty::Span => &[
-            b"traceId",
-            b"spanId",
-            b"traceState",
-            b"parentSpanId",
-            b"flags",
-            b"name",
-            b"kind",
-            b"startTimeUnixNano",
-            b"endTimeUnixNano",
-            b"attributes",
-            b"droppedAttributesCount",
-            b"events",
-            b"droppedEventsCount",
-            b"links",
-            b"droppedLinksCount",
-            b"status",
-        ],
-        Ty::Event => &[
-            b"timeUnixNano",
-            b"name",
-            b"attributes",
-            b"droppedAttributesCount",
-        ],
-        Ty::Link => &[
-            b"traceId",
-            b"spanId",
-            b"traceState",
-            b"attributes",
-            b"droppedAttributesCount",
-            b"flags",
-        ],
-        Ty::Status => &[b"message", b"code"],
-        Ty::KeyValue => &[b"key", b"value", b"keyStrindex"],
-        Ty::ArrayValue | Ty::KvList => &[b"values"],
-        Ty::EntityRef => &[b"schemaUrl", b"type", b"idKeys", b"descriptionKeys"],
+    use crate::otlp_json::fields;
+    let fields = match ty {
+        Ty::Request => fields::REQUEST,
+        Ty::ResourceSpans => fields::RESOURCE_SPANS,
+        Ty::Resource => fields::RESOURCE,
+        Ty::ScopeSpans => fields::SCOPE_SPANS,
+        Ty::Scope => fields::SCOPE,
+        Ty::Span => fields::SPAN,
+        Ty::Event => fields::EVENT,
+        Ty::Link => fields::LINK,
+        Ty::Status => fields::STATUS,
+        Ty::KeyValue => fields::KEY_VALUE,
+        Ty::ArrayValue | Ty::KvList => fields::VALUES,
+        Ty::EntityRef => fields::ENTITY_REF,
         Ty::AnyValue => &[],
     };
-    fields.get(k).copied().unwrap_or(b"")
+    fields.get(k).map_or(b"", |f| f.as_bytes())
 }
 
 /// Vector capacity after `n` pushes from empty (doubling, 4 at least: std's `RawVec`).
@@ -316,7 +240,7 @@ impl Cost {
         }
     }
 
-    fn finish(self, edits: Vec<Edit>) -> Scan {
+    fn finish(self) -> Scan {
         Scan {
             spans: self.spans,
             decode_bytes: self.held
@@ -324,7 +248,6 @@ impl Cost {
                 + DECODE_ERROR_BYTES
                 + alloc_bytes(self.longest)
                 + alloc_bytes(self.spans * size_of::<GatewaySpan>()),
-            edits,
         }
     }
 }
@@ -363,8 +286,8 @@ const PROTO_DEPTH: u32 = 101;
 pub(crate) fn protobuf(b: &[u8]) -> Result<Scan, (Scan, String)> {
     let mut cost = Cost::default();
     match proto_message(b, Ty::Request, 0, &mut cost) {
-        Ok(()) => Ok(cost.finish(Vec::new())),
-        Err(m) => Err((cost.finish(Vec::new()), m)),
+        Ok(()) => Ok(cost.finish()),
+        Err(m) => Err((cost.finish(), m)),
     }
 }
 
@@ -486,25 +409,16 @@ fn proto_message(b: &[u8], ty: Ty, depth: u32, cost: &mut Cost) -> Result<(), St
 /// serde_json's recursion limit, plus two (the scan must not stop before serde does).
 const JSON_DEPTH: usize = 130;
 
-/// What serde's buffering of an attribute value takes per JSON node (an entry of
-/// `Vec<Option<(Content, Content)>>` or `Vec<(Content, Content)>`, doubled for growth), and per
-/// non-empty container at least (4 entries: the smallest vector).
-const CONTENT_NODE_BYTES: usize = 2 * 80;
-const CONTENT_CONTAINER_BYTES: usize = 4 * 80;
-
-/// Scans an OTLP/JSON `ExportTraceServiceRequest`. `Err`: the text cannot be one (serde refuses
-/// it too); the scan's bound so far is in the error.
+/// Scans an OTLP/JSON `ExportTraceServiceRequest`. `Err`: the text cannot be one (the decoder
+/// refuses it too); the scan's bound so far is in the error.
 pub(crate) fn json(b: &[u8]) -> Result<Scan, (Scan, String)> {
     let mut s = JsonScan {
         b,
         i: 0,
         cost: Cost::default(),
-        edits: Vec::new(),
         depth: 0,
-        content: 0,
-        content_max: 0,
     };
-    let r = s.value(Field::Msg(Ty::Request), 0).and_then(|()| {
+    let r = s.value(Field::Msg(Ty::Request)).and_then(|()| {
         s.ws();
         if s.i < b.len() {
             Err("trailing characters".into())
@@ -512,16 +426,14 @@ pub(crate) fn json(b: &[u8]) -> Result<Scan, (Scan, String)> {
             Ok(())
         }
     });
-    s.cost.transient = s.cost.transient.max(s.content_max);
-    let edits = std::mem::take(&mut s.edits);
     match r {
-        Ok(()) => Ok(s.cost.finish(edits)),
+        Ok(()) => Ok(s.cost.finish()),
         Err(m) => {
             let at = &b[..s.i.min(b.len())];
             let line = at.iter().filter(|c| **c == b'\n').count() + 1;
             let column = at.len() - at.iter().rposition(|c| *c == b'\n').map_or(0, |p| p + 1);
             Err((
-                s.cost.finish(edits),
+                s.cost.finish(),
                 format!("{m} at line {line} column {column}"),
             ))
         }
@@ -532,32 +444,7 @@ struct JsonScan<'a> {
     b: &'a [u8],
     i: usize,
     cost: Cost,
-    edits: Vec<Edit>,
     depth: usize,
-    /// serde's buffered copies of the attribute value being scanned.
-    content: usize,
-    content_max: usize,
-}
-
-fn span_kind(name: &[u8]) -> Option<&'static str> {
-    Some(match name {
-        b"SPAN_KIND_UNSPECIFIED" => "0",
-        b"SPAN_KIND_INTERNAL" => "1",
-        b"SPAN_KIND_SERVER" => "2",
-        b"SPAN_KIND_CLIENT" => "3",
-        b"SPAN_KIND_PRODUCER" => "4",
-        b"SPAN_KIND_CONSUMER" => "5",
-        _ => return None,
-    })
-}
-
-fn status_code(name: &[u8]) -> Option<&'static str> {
-    Some(match name {
-        b"STATUS_CODE_UNSET" => "0",
-        b"STATUS_CODE_OK" => "1",
-        b"STATUS_CODE_ERROR" => "2",
-        _ => return None,
-    })
 }
 
 impl JsonScan<'_> {
@@ -567,27 +454,10 @@ impl JsonScan<'_> {
         }
     }
 
-    /// Charges one JSON node of an attribute value: once per enclosing `AnyValue` (`levels`).
-    fn node(&mut self, levels: usize, owned_len: usize) {
-        self.charge(levels, CONTENT_NODE_BYTES + alloc_bytes(owned_len));
-    }
-
-    /// Charges the first entry of a container of an attribute value (its smallest vector).
-    fn first_child(&mut self, levels: usize) {
-        self.charge(levels, CONTENT_CONTAINER_BYTES);
-    }
-
-    fn charge(&mut self, levels: usize, bytes: usize) {
-        if levels == 0 {
-            return;
-        }
-        self.content += levels * bytes;
-        self.content_max = self.content_max.max(self.content);
-    }
-
-    /// A string at `self.i` (on its opening quote): its contents' range and whether it has
-    /// escapes.
-    fn string(&mut self) -> Result<(usize, usize, bool), String> {
+    /// A string at `self.i` (on its opening quote): its contents' range. One with escapes is
+    /// unescaped in serde_json's scratch buffer (alive until the decode ends, as large as the
+    /// longest such string).
+    fn string(&mut self) -> Result<(usize, usize), String> {
         self.i += 1;
         let start = self.i;
         let mut escaped = false;
@@ -596,7 +466,11 @@ impl JsonScan<'_> {
                 None => return Err("unterminated string".into()),
                 Some(b'"') => {
                     self.i += 1;
-                    return Ok((start, self.i - 1, escaped));
+                    let end = self.i - 1;
+                    if escaped {
+                        self.cost.transient = self.cost.transient.max(alloc_bytes(end - start));
+                    }
+                    return Ok((start, end));
                 }
                 Some(b'\\') => {
                     escaped = true;
@@ -607,8 +481,8 @@ impl JsonScan<'_> {
         }
     }
 
-    /// One value where `field` is expected; `levels`: `AnyValue`s enclosing it.
-    fn value(&mut self, field: Field, levels: usize) -> Result<(), String> {
+    /// One value where `field` is expected.
+    fn value(&mut self, field: Field) -> Result<(), String> {
         self.ws();
         match self.b.get(self.i) {
             None => Err("unexpected end".into()),
@@ -617,41 +491,20 @@ impl JsonScan<'_> {
                     Field::Msg(t) => Some(t),
                     _ => None,
                 };
-                self.object(ty, levels)
+                self.object(ty)
             }
-            Some(b'[') => self.array(field, levels),
+            Some(b'[') => self.array(field),
             Some(b'"') => {
-                let at = self.i;
-                let (s, e, escaped) = self.string()?;
+                let (s, e) = self.string()?;
                 let len = e - s;
                 self.cost.longest = self.cost.longest.max(len);
-                // serde's scratch holds one escaped string at a time.
-                if escaped {
-                    self.cost.transient = self.cost.transient.max(alloc_bytes(len));
-                }
                 match field {
                     Field::Str => self.cost.bytes(len),
-                    Field::Hex => self.cost.bytes(len / 2),
-                    // The base64 text, then the bytes it decodes to (smaller).
-                    Field::Base64 => {
-                        self.cost.bytes(len);
-                        self.cost.transient = self.cost.transient.max(2 * alloc_bytes(len));
-                    }
-                    Field::Enum => {
-                        let name = &self.b[s..e];
-                        if let Some(n) = span_kind(name).or_else(|| status_code(name)) {
-                            self.edits.push(Edit {
-                                at,
-                                remove: self.i - at,
-                                insert: n,
-                            });
-                        }
-                    }
+                    // Hex (half the text) or base64 (three quarters).
+                    Field::Hex => self.cost.bytes((len * 3).div_ceil(4)),
+                    Field::Base64 => self.cost.bytes(len),
                     _ => {}
                 }
-                // Inside an attribute value, untagged and flattened fields own escaped strings
-                // and int64 strings.
-                self.node(levels, len);
                 Ok(())
             }
             Some(_) => {
@@ -677,7 +530,6 @@ impl JsonScan<'_> {
                 if self.i == start {
                     return Err("expected a value".into());
                 }
-                self.node(levels, 0);
                 Ok(())
             }
         }
@@ -693,19 +545,10 @@ impl JsonScan<'_> {
     }
 
     /// An object of type `ty` (`None`: a field the decoder skips, or a non-message).
-    fn object(&mut self, ty: Option<Ty>, levels: usize) -> Result<(), String> {
+    fn object(&mut self, ty: Option<Ty>) -> Result<(), String> {
         self.enter()?;
-        // An attribute value is buffered whole by serde (flatten), once more per nesting level.
-        let levels = if ty == Some(Ty::AnyValue) {
-            levels + 1
-        } else {
-            levels
-        };
-        let content_before = self.content;
-        self.node(levels, 0);
         let mut counts = Counts::default();
         let mut keys = 0usize;
-        let mut saw_values = false;
         self.ws();
         if self.b.get(self.i) == Some(&b'}') {
             self.i += 1;
@@ -715,42 +558,22 @@ impl JsonScan<'_> {
                 if self.b.get(self.i) != Some(&b'"') {
                     return Err("expected a key".into());
                 }
-                let (s, e, escaped) = self.string()?;
-                if escaped {
-                    self.cost.transient = self.cost.transient.max(alloc_bytes(e - s));
-                }
-                if keys == 0 {
-                    self.first_child(levels);
-                }
-                self.node(levels, e - s);
+                let (s, e) = self.string()?;
                 self.ws();
                 if self.b.get(self.i) != Some(&b':') {
                     return Err("expected ':'".into());
                 }
                 self.i += 1;
-                let key = &self.b[s..e];
-                let field = ty.map_or(Field::Other, |t| json_field(t, key));
-                if key == b"values" {
-                    saw_values = true;
-                }
+                let field = ty.map_or(Field::Other, |t| json_field(t, &self.b[s..e]));
                 keys += 1;
                 match field {
-                    Field::Rep(_) | Field::RepStr => {
-                        self.elements(field, levels, &mut counts, keys)?
-                    }
-                    f => self.value(f, levels)?,
+                    Field::Rep(_) | Field::RepStr => self.elements(field, &mut counts, keys)?,
+                    f => self.value(f)?,
                 }
                 self.ws();
                 match self.b.get(self.i) {
                     Some(b',') => self.i += 1,
                     Some(b'}') => {
-                        if matches!(ty, Some(Ty::ArrayValue | Ty::KvList)) && !saw_values {
-                            self.edits.push(Edit {
-                                at: self.i,
-                                remove: 0,
-                                insert: ",\"values\":[]",
-                            });
-                        }
                         self.i += 1;
                         break;
                     }
@@ -758,77 +581,54 @@ impl JsonScan<'_> {
                 }
             }
         }
-        if keys == 0 && matches!(ty, Some(Ty::ArrayValue | Ty::KvList)) {
-            self.edits.push(Edit {
-                at: self.i - 1,
-                remove: 0,
-                insert: "\"values\":[]",
-            });
-        }
         self.depth -= 1;
-        // A top-level attribute value is decoded and its buffers dropped before the next.
-        if ty == Some(Ty::AnyValue) && levels == 1 {
-            self.content = content_before;
-        }
         Ok(())
     }
 
     /// An array where a non-repeated field was expected: a message written as the sequence of
-    /// its fields (serde's derive accepts that), else something the decoder refuses or skips.
-    fn array(&mut self, field: Field, levels: usize) -> Result<(), String> {
+    /// its fields (the decoder accepts that), else something the decoder refuses or skips.
+    fn array(&mut self, field: Field) -> Result<(), String> {
         let ty = match field {
             Field::Msg(t) => Some(t),
             _ => None,
         };
         let mut counts = Counts::default();
         let mut k = 0usize;
-        self.seq(levels, |s| {
+        self.seq(|s| {
             let f = ty.map_or(Field::Other, |t| json_field(t, positional(t, k)));
             k += 1;
             match f {
-                Field::Rep(_) | Field::RepStr => s.elements(f, levels, &mut counts, k),
-                f => s.value(f, levels),
+                Field::Rep(_) | Field::RepStr => s.elements(f, &mut counts, k),
+                f => s.value(f),
             }
         })
     }
 
     /// The elements of a repeated field (`Rep` or `RepStr`), key number `key` of its object.
-    fn elements(
-        &mut self,
-        field: Field,
-        levels: usize,
-        counts: &mut Counts,
-        key: usize,
-    ) -> Result<(), String> {
+    fn elements(&mut self, field: Field, counts: &mut Counts, key: usize) -> Result<(), String> {
         let (size, each, span) = match field {
             Field::Rep(t) => (t.size(), Field::Msg(t), t == Ty::Span),
             _ => (size_of::<String>(), Field::Str, false),
         };
         self.ws();
         if self.b.get(self.i) != Some(&b'[') {
-            return self.value(Field::Other, levels);
+            return self.value(Field::Other);
         }
-        self.seq(levels, |s| {
+        self.seq(|s| {
             s.cost.push(counts.bump(key as u64), size);
             if span {
                 s.cost.spans += 1;
             }
-            s.value(each, levels)
+            s.value(each)
         })
     }
 
-    fn seq(
-        &mut self,
-        levels: usize,
-        mut each: impl FnMut(&mut Self) -> Result<(), String>,
-    ) -> Result<(), String> {
+    fn seq(&mut self, mut each: impl FnMut(&mut Self) -> Result<(), String>) -> Result<(), String> {
         self.enter()?;
-        self.node(levels, 0);
         self.ws();
         if self.b.get(self.i) == Some(&b']') {
             self.i += 1;
         } else {
-            self.first_child(levels);
             loop {
                 each(self)?;
                 self.ws();
@@ -935,33 +735,37 @@ mod tests {
     }
 
     #[test]
-    fn json_scan_counts_spans_and_fills_the_gaps() {
+    fn json_scan_counts_spans_under_every_name_the_decoder_reads() {
+        // Enum names and empty `arrayValue`s (decoded as they are now, no edits), and spans
+        // under the pre-1.0 names, which the decoder reads too: counted for admission.
         let text = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[
           {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","kind":"SPAN_KIND_CLIENT",
            "status":{"code":"STATUS_CODE_ERROR","message":"x"},
            "attributes":[{"key":"a","value":{"arrayValue":{}}},{"key":"b","value":{"kvlistValue":{"x":1}}},
                          {"key":"c","value":{"arrayValue":{"values":[{"stringValue":"s"}]}}}]},
-          {"kind":2}]}]}]}"#;
+          {"kind":2}]}]},
+          {"instrumentationLibrarySpans":[{"instrumentationLibrary":{"name":"old"},"spans":[{},{}]}]}]}"#;
         let s = json(text).unwrap();
-        assert_eq!(s.spans, 2);
-        let out = String::from_utf8(apply_edits(text, &s.edits)).unwrap();
-        assert!(out.contains(r#""kind":3,"#), "{out}");
-        assert!(out.contains(r#""code":2,"#), "{out}");
-        assert!(out.contains(r#"{"arrayValue":{"values":[]}}"#), "{out}");
-        assert!(
-            out.contains(r#"{"kvlistValue":{"x":1,"values":[]}}"#),
-            "{out}"
-        );
-        assert!(out.contains(r#""values":[{"stringValue":"s"}]"#), "{out}");
-        assert_eq!(out.matches("values").count(), 3, "{out}");
-        let req: ExportTraceServiceRequest = serde_json::from_slice(out.as_bytes()).unwrap();
+        assert_eq!(s.spans, 4);
+        let mut refused = 0;
+        let mut count = |_: String| refused += 1;
+        let req = crate::otlp_json::request(
+            text,
+            &mut crate::otlp_json::Cx::new(crate::otlp_json::Keep::ALL, &mut count),
+        )
+        .unwrap();
         assert_eq!(req.resource_spans[0].scope_spans[0].spans[0].kind, 3);
+        // One decoded, three refused (no ids): all counted by the scan.
+        assert_eq!(
+            crate::gateway::proto_span::count_spans(&req) + refused,
+            s.spans
+        );
     }
 
     #[test]
-    fn nested_attribute_values_cost_once_per_level() {
-        // The same leaf under 1 and under 20 nested arrays: serde buffers the deeper one once
-        // per level.
+    fn nested_attribute_values_cost_what_they_hold() {
+        // The same leaf under 1 and under 20 nested arrays: each level holds a vector of its
+        // own (the decoder no longer buffers a value's subtree before decoding it).
         let nest = |levels: usize| {
             let mut v = r#"{"stringValue":"leaf"}"#.to_owned();
             for _ in 0..levels {
@@ -973,7 +777,10 @@ mod tests {
         };
         let shallow = json(nest(1).as_bytes()).unwrap().decode_bytes;
         let deep = json(nest(20).as_bytes()).unwrap().decode_bytes;
-        assert!(deep > 20 * shallow / 2, "{shallow} vs {deep}");
+        assert!(
+            deep >= shallow + 19 * alloc_bytes(4 * size_of::<AnyValue>()),
+            "{shallow} vs {deep}"
+        );
         // Broken JSON stops with a reason.
         assert!(json(br#"{"resourceSpans":[{"#).is_err());
         assert!(json(br#"{"a" 1}"#).is_err());

@@ -23,7 +23,7 @@ use super::budget::MemoryBudget;
 use super::export::{ExportQueue, Room};
 use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused, TooLarge};
 use super::persist::{self, AppendError, Wal};
-use super::proto_span::{count_spans, GatewaySpan};
+use super::proto_span::{count_spans, GatewaySpan, RefusedSpans};
 use crate::engine::Engine;
 
 /// Wait suggested to senders refused because the queue is full or the gateway is stopping.
@@ -183,17 +183,20 @@ impl Pipeline {
     pub(crate) async fn export(
         &self,
         req: ExportTraceServiceRequest,
+        refused: RefusedSpans,
         bytes: usize,
         raw: Option<bytes::Bytes>,
     ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
-        let n = count_spans(&req);
+        let n = count_spans(&req) + refused.spans;
         self.admit(n, bytes)?;
         // Accepted means durable: with a persistent queue the request is logged before it is
         // acknowledged (persist.rs); a failed append refuses it.
-        let s = match persist::log_request(self.queue.wal(), req, raw).await {
+        let mut s = match persist::log_request(self.queue.wal(), req, raw).await {
             Ok(s) => s,
             Err(e) => return Err(self.refuse_unlogged(e, n)),
         };
+        s.invalid += refused.spans;
+        s.first_error = refused.first_error.or(s.first_error);
         let mut releases = Vec::new();
         {
             let _moving = self.metrics.moving();
@@ -389,7 +392,7 @@ mod tests {
         // The disk goes away: the append fails, the request is refused with the retryable status.
         std::fs::remove_dir_all(&dir).expect("remove");
         let refused = p
-            .export(request(2), 0, None)
+            .export(request(2), RefusedSpans::default(), 0, None)
             .await
             .expect_err("not durable: refused");
         let ExportError::Unavailable { message, .. } = refused else {
@@ -424,13 +427,15 @@ mod tests {
         // Resident memory high but the gateway holds nothing: refusing would not help.
         p.check_memory(900, &limit);
         assert!(
-            p.export(request(1), 0, None).await.is_ok(),
+            p.export(request(1), RefusedSpans::default(), 0, None)
+                .await
+                .is_ok(),
             "buffers empty: still accepting"
         );
         // Now one span is buffered (root_grace 2 s), over the floor.
         p.check_memory(900, &limit);
         let refused = p
-            .export(request(2), 0, None)
+            .export(request(2), RefusedSpans::default(), 0, None)
             .await
             .expect_err("over the limit");
         let ExportError::Unavailable { message, .. } = refused else {
@@ -439,19 +444,31 @@ mod tests {
         assert!(message.contains("memory limit"), "{message}");
         // Between the two thresholds: still refusing (no flapping).
         p.check_memory(800, &limit);
-        assert!(p.export(request(3), 0, None).await.is_err());
+        assert!(p
+            .export(request(3), RefusedSpans::default(), 0, None)
+            .await
+            .is_err());
         p.check_memory(700, &limit);
-        assert!(p.export(request(4), 0, None).await.is_ok());
+        assert!(p
+            .export(request(4), RefusedSpans::default(), 0, None)
+            .await
+            .is_ok());
         let m = p.snapshot();
         assert_eq!((m.spans_received, m.spans_refused), (2, 2));
         // Refusing again, then the buffers empty (released and exported): accepting again even
         // though resident memory stays high.
         p.check_memory(900, &limit);
-        assert!(p.export(request(5), 0, None).await.is_err());
+        assert!(p
+            .export(request(5), RefusedSpans::default(), 0, None)
+            .await
+            .is_err());
         p.drain();
         p.queue.take_all(); // exported, say
         p.check_memory(900, &limit);
-        assert!(p.export(request(6), 0, None).await.is_ok());
+        assert!(p
+            .export(request(6), RefusedSpans::default(), 0, None)
+            .await
+            .is_ok());
         assert!(p
             .render()
             .contains("otel_llm_cost_spans_refused_total{reason=\"memory_limit\"} 3"));

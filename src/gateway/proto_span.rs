@@ -219,6 +219,14 @@ fn check_ids(s: &Span) -> Result<(), InvalidSpan> {
     Ok(())
 }
 
+/// Spans refused before the request was whole (the OTLP/JSON decoder refuses a span with a bad
+/// id itself): counted and answered like the spans [`split`] refuses.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct RefusedSpans {
+    pub spans: usize,
+    pub first_error: Option<String>,
+}
+
 /// Spans of a request, split out; invalid ones counted and described.
 #[derive(Debug, Default)]
 pub(crate) struct Split {

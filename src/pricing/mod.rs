@@ -7,6 +7,7 @@
 
 pub mod build;
 mod file;
+mod layers;
 mod matcher;
 mod model;
 mod overrides;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub use file::SourceFile;
+pub use layers::PriceLayers;
 pub(crate) use model::Interned;
 pub use model::{
     AppliedTier, CostBreakdown, Date, Model, Price, RateSet, Rates, ServiceTier, Tier, Usage,

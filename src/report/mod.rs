@@ -27,8 +27,8 @@
 //! **Money** is exact (decimal strings in JSON and CSV); the table rounds to $0.000001.
 
 mod assemble;
+mod containers;
 mod input;
-mod otlp_json;
 mod output;
 mod span;
 mod stats;
@@ -47,6 +47,7 @@ use serde::Serialize;
 
 use crate::engine::{Engine, EngineOptions};
 use crate::money::{percent_tenths, Usd};
+use crate::otlp_json::Cx;
 use crate::pricing::Catalog;
 use crate::records::{
     call_record, root_index, trace_record, CallRecord, Record, RecordWriter, TraceRecord,
@@ -56,8 +57,8 @@ use crate::span_view::SpanView;
 
 use assemble::{Assembler, Released};
 pub use assemble::{DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS};
+use containers::{Container, Interner, Outcome};
 use input::Progress;
-use otlp_json::{DocSeed, Interner, JLine, JResourceSpans};
 use span::ReportSpan;
 use stats::Acc;
 
@@ -439,45 +440,41 @@ impl Reporter {
             self.error(name, Some(line), "not a JSON object".into());
             return;
         }
-        let l: JLine = match serde_json::from_slice(trim_eol(buf)) {
-            Ok(l) => l,
-            Err(e) => {
-                self.error(
-                    name,
-                    Some(line),
-                    format!("invalid OTLP/JSON: {}", json_err(&e)),
-                );
-                return;
+        // A line is one request: its spans count only if the whole line decodes (as the
+        // gateway takes or refuses a request whole).
+        let (mut spans, mut refused) = (Vec::new(), Vec::new());
+        let outcome = {
+            let services = &mut self.interner;
+            let mut sink = |rs| containers::convert(rs, services, &mut spans);
+            let mut refuse = |m| refused.push(m);
+            let mut de = serde_json::Deserializer::from_slice(trim_eol(buf));
+            Container {
+                sink: &mut sink,
+                cx: &mut Cx::new(containers::KEEP, &mut refuse),
+                doc: false,
             }
+            .deserialize(&mut de)
+            .and_then(|o| de.end().map(|()| o))
         };
-        if let Some(e) = l.error {
-            self.error(name, Some(line), e.to_string());
-            return;
-        }
-        let rss = match (l.resource_spans, l.result) {
-            (Some(r), _) => r,
-            (None, Some(r)) => r.resource_spans,
-            (None, None) => {
-                self.error(
-                    name,
-                    Some(line),
-                    "no \"resourceSpans\" (nor Jaeger's \"result\") in this JSON object".into(),
-                );
-                return;
+        match outcome {
+            Ok(Outcome::Spans) => {
+                for m in refused {
+                    self.error(name, Some(line), m);
+                }
+                self.add_spans(spans);
             }
-        };
-        for rs in rss {
-            self.resource_spans(name, Some(line), rs);
+            Ok(Outcome::NoSpans) => self.error(name, Some(line), containers::NO_SPANS.into()),
+            Ok(Outcome::ServerError(e)) => self.error(name, Some(line), e.to_string()),
+            Err(e) => self.error(
+                name,
+                Some(line),
+                format!("invalid OTLP/JSON: {}", json_err(&e)),
+            ),
         }
     }
 
-    fn resource_spans(&mut self, name: &str, line: Option<u64>, rs: JResourceSpans) {
-        let mut spans = Vec::new();
-        let mut bad = Vec::new();
-        otlp_json::convert(rs, &mut self.interner, &mut spans, &mut |e| bad.push(e));
-        for e in bad {
-            self.error(name, line, e);
-        }
+    /// Spans read: counted, and into the assembly.
+    fn add_spans(&mut self, spans: Vec<ReportSpan>) {
         self.spans += spans.len() as u64;
         let mut out = std::mem::take(&mut self.released);
         for s in spans {
@@ -489,20 +486,27 @@ impl Reporter {
         self.released = out;
     }
 
+    /// A (pretty-printed) document, read as a stream: what was read before an error is kept.
     fn read_document(&mut self, name: &str, skipped: u64, first: Vec<u8>, rest: impl Read) {
         let reader = std::io::Cursor::new(first).chain(rest);
         let mut de = serde_json::Deserializer::from_reader(reader);
-        let mut batches: Vec<JResourceSpans> = Vec::new();
         loop {
-            // Hand ResourceSpans over in small batches so memory stays bounded.
+            let (mut spans, mut refused) = (Vec::new(), Vec::new());
             let res = {
-                let mut sink = |rs: JResourceSpans| batches.push(rs);
-                let r = DocSeed { sink: &mut sink }.deserialize(&mut de);
-                r
+                let services = &mut self.interner;
+                let mut sink = |rs| containers::convert(rs, services, &mut spans);
+                let mut refuse = |m| refused.push(m);
+                Container {
+                    sink: &mut sink,
+                    cx: &mut Cx::new(containers::KEEP, &mut refuse),
+                    doc: true,
+                }
+                .deserialize(&mut de)
             };
-            for rs in batches.drain(..) {
-                self.resource_spans(name, None, rs);
+            for m in refused {
+                self.error(name, None, m);
             }
+            self.add_spans(spans);
             if let Err(e) = res {
                 let line = skipped + e.line() as u64;
                 self.error(

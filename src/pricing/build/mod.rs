@@ -190,7 +190,8 @@ pub fn build(litellm: Input<'_>, genai_prices: Input<'_>, date: Date) -> Result<
 pub const MAX_INPUT_BYTES: u64 = 64 << 20;
 
 /// Reads an input: a file path, or an `http://` / `https://` URL (with the `fetch` feature;
-/// `timeout` bounds the whole request). Errors name the input.
+/// `timeout` bounds the connection, the wait for the answer and each read of the body). Errors
+/// name the input.
 pub fn read_input(spec: &str, timeout: std::time::Duration) -> Result<String, BuildError> {
     let err = |message: String| BuildError::Read {
         input: spec.to_owned(),
@@ -199,7 +200,7 @@ pub fn read_input(spec: &str, timeout: std::time::Duration) -> Result<String, Bu
     if spec.starts_with("http://") || spec.starts_with("https://") {
         #[cfg(feature = "fetch")]
         {
-            return fetch(spec, timeout).map_err(err);
+            return crate::fetch::get_text(spec, timeout, MAX_INPUT_BYTES).map_err(err);
         }
         #[cfg(not(feature = "fetch"))]
         {
@@ -218,43 +219,4 @@ pub fn read_input(spec: &str, timeout: std::time::Duration) -> Result<String, Bu
     }
     let bytes = std::fs::read(spec).map_err(|e| err(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| err(format!("not UTF-8 text: {e}")))
-}
-
-#[cfg(feature = "fetch")]
-fn fetch(url: &str, timeout: std::time::Duration) -> Result<String, String> {
-    use std::io::Read as _;
-    let client = reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
-        .user_agent(concat!("otel-llm-cost/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
-    let resp = client.get(url).send().map_err(|e| error_chain(&e))?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!("HTTP {status}"));
-    }
-    let mut bytes = Vec::new();
-    resp.take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("reading the body: {e}"))?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(format!(
-            "the body is larger than the {MAX_INPUT_BYTES} bytes an input may have"
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| format!("not UTF-8 text: {e}"))
-}
-
-/// An error with its causes (reqwest's own message alone says little: "error sending request").
-#[cfg(feature = "fetch")]
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
