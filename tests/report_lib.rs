@@ -322,7 +322,9 @@ fn root_by_model_and_report_models_agree() {
         end_ms: 1000,
         attrs: vec![],
     };
-    let cases: Vec<(&str, Vec<S>, Vec<(&str, f64)>)> = vec![
+    // (case, calls, the by-model rows wanted: model and percentage)
+    type Case = (&'static str, Vec<S>, Vec<(&'static str, f64)>);
+    let cases: Vec<Case> = vec![
         (
             "nothing spent",
             vec![
