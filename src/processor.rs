@@ -13,7 +13,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
@@ -23,8 +23,8 @@ use opentelemetry_sdk::Resource;
 
 use crate::analytics::MetricLimits;
 use crate::engine::{
-    AnomalyOptions, BudgetRule, Engine, EngineOptions, InputCounting, StatsSnapshot, Subtree,
-    Totals, TraceObserver,
+    AnomalyOptions, BudgetRule, Engine, EngineOptions, InputCounting, Stats, StatsSnapshot,
+    Subtree, Totals, TraceObserver,
 };
 use crate::metrics::CostMetrics;
 use crate::pricing::{Catalog, CatalogError, PriceLayers};
@@ -134,14 +134,40 @@ impl Ledger {
         }
     }
 
+    /// The entries, locked. A lock poisoned by a panic while it was held is an error, counted in
+    /// `stats` (`poisoned_locks`), and the ledger recovers from it: the panic may have left an
+    /// entry half-added, or the map, the order and the filters out of step, so every pending
+    /// entry is dropped and its trace marked incomplete (its root says so instead of carrying a
+    /// wrong sum) and the ledger goes on empty. The `pending` filters keep their counts, so the
+    /// dropped entries' parents still look here and learn their trace is incomplete; a count
+    /// left too high only costs those slots a lock.
+    fn lock(&self, stats: &Stats) -> MutexGuard<'_, LedgerInner> {
+        let p = match self.inner.lock() {
+            Ok(g) => return g,
+            Err(p) => p,
+        };
+        stats.poisoned_lock();
+        self.inner.clear_poison();
+        let mut g = p.into_inner();
+        let now = Instant::now();
+        let LedgerInner {
+            map,
+            order,
+            incomplete,
+        } = &mut *g;
+        for (k, _) in map.drain() {
+            incomplete.insert(k.0, now);
+        }
+        order.clear();
+        g
+    }
+
     /// Removes and returns the totals of `key`'s children, and whether its trace lost entries.
-    fn take(&self, key: &Key) -> (Option<Totals>, bool) {
+    fn take(&self, key: &Key, stats: &Stats) -> (Option<Totals>, bool) {
         if self.pending[slot(&key.1)].load(Ordering::Acquire) == 0 {
             return (None, false);
         }
-        let Ok(mut g) = self.inner.lock() else {
-            return (None, true);
-        };
+        let mut g = self.lock(stats);
         let t = g.map.remove(key).map(|e| e.totals);
         if t.is_some() {
             self.pending[slot(&key.1)].fetch_sub(1, Ordering::AcqRel);
@@ -160,10 +186,8 @@ impl Ledger {
 
     /// Adds a child's subtree to its parent's entry. Returns the number of entries evicted.
     /// `now` is read only when a new entry is made.
-    fn add(&self, key: Key, t: Subtree<'_>, now: impl FnOnce() -> Instant) -> u64 {
-        let Ok(mut g) = self.inner.lock() else {
-            return 0;
-        };
+    fn add(&self, key: Key, t: Subtree<'_>, now: impl FnOnce() -> Instant, stats: &Stats) -> u64 {
+        let mut g = self.lock(stats);
         let mut evicted = 0;
         if let Some(e) = g.map.get_mut(&key) {
             t.add_to(&mut e.totals);
@@ -208,8 +232,14 @@ impl Ledger {
         evicted
     }
 
+    /// Entries waiting. Only reads: a poisoned lock is left for the next write to count and
+    /// recover from, and read as it is.
     fn len(&self) -> usize {
-        self.inner.lock().map_or(0, |g| g.map.len())
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .len()
     }
 }
 
@@ -227,7 +257,7 @@ impl Pricer {
         let own = self.engine.own(span);
         let trace = span.trace_id();
         let id = span.span_id();
-        let (children, lost) = self.ledger.take(&Key(trace, id));
+        let (children, lost) = self.ledger.take(&Key(trace, id), self.engine.stats());
         let parent = span.parent_span_id();
         if own.is_nothing() && children.is_none() {
             self.ledger.mark_ended(&id);
@@ -243,7 +273,9 @@ impl Pricer {
                     // The parent was already forwarded: this cost cannot reach it any more.
                     self.engine.stats().late.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    let evicted = self.ledger.add(Key(trace, p), subtree, Instant::now);
+                    let evicted =
+                        self.ledger
+                            .add(Key(trace, p), subtree, Instant::now, self.engine.stats());
                     self.engine
                         .stats()
                         .evicted
@@ -639,28 +671,79 @@ mod tests {
     #[test]
     fn ledger_is_bounded_in_size_and_counts_evictions() {
         let l = Ledger::new(2, Duration::from_secs(60));
+        let st = Stats::default();
         let now = Instant::now();
         let k = |i: u8| Key([1; 16], [i; 8]);
         let at = || now;
-        assert_eq!(l.add(k(1), totals(1), at), 0);
-        assert_eq!(l.add(k(2), totals(1), at), 0);
-        assert_eq!(l.add(k(2), totals(1), at), 0, "existing entry accumulates");
-        assert_eq!(l.add(k(3), totals(1), at), 1, "oldest evicted at capacity");
+        assert_eq!(l.add(k(1), totals(1), at, &st), 0);
+        assert_eq!(l.add(k(2), totals(1), at, &st), 0);
+        assert_eq!(
+            l.add(k(2), totals(1), at, &st),
+            0,
+            "existing entry accumulates"
+        );
+        assert_eq!(
+            l.add(k(3), totals(1), at, &st),
+            1,
+            "oldest evicted at capacity"
+        );
         assert_eq!(l.len(), 2);
-        let (t, lost) = l.take(&k(2));
+        let (t, lost) = l.take(&k(2), &st);
         assert_eq!(t.map(|t| t.calls), Some(2));
         assert!(lost, "trace that lost an entry is incomplete");
-        assert_eq!(l.take(&k(1)).0, None);
+        assert_eq!(l.take(&k(1), &st).0, None);
     }
 
     #[test]
     fn ledger_drops_entries_older_than_ttl() {
         let l = Ledger::new(100, Duration::from_millis(10));
+        let st = Stats::default();
         let t0 = Instant::now();
-        l.add(Key([1; 16], [1; 8]), totals(1), || t0);
+        l.add(Key([1; 16], [1; 8]), totals(1), || t0, &st);
         let later = t0 + Duration::from_secs(1);
-        assert_eq!(l.add(Key([2; 16], [2; 8]), totals(1), || later), 1);
+        assert_eq!(l.add(Key([2; 16], [2; 8]), totals(1), || later, &st), 1);
         assert_eq!(l.len(), 1);
+    }
+
+    /// A panic while the ledger's lock was held (poisoning it) used to make every later `add`
+    /// return 0 and drop the child's totals uncounted. Now the poisoned lock is counted once,
+    /// the entries it may have left half-updated are dropped with their traces marked
+    /// incomplete, and the ledger keeps working.
+    #[test]
+    fn poisoned_ledger_is_counted_and_recovers() {
+        let l = Arc::new(Ledger::new(100, Duration::from_secs(60)));
+        let st = Stats::default();
+        let now = Instant::now();
+        let before = Key([1; 16], [1; 8]);
+        let after = Key([2; 16], [2; 8]);
+        assert_eq!(l.add(before, totals(2), || now, &st), 0);
+        let held = l.clone();
+        let panicked = std::thread::spawn(move || {
+            let _g = held.inner.lock();
+            panic!("a bug while the ledger's lock is held");
+        })
+        .join();
+        assert!(panicked.is_err() && l.inner.is_poisoned());
+        assert_eq!(st.snapshot().poisoned_locks, 0);
+
+        assert_eq!(l.add(after, totals(3), || now, &st), 0);
+        assert_eq!(
+            st.snapshot().poisoned_locks,
+            1,
+            "the poisoned lock is counted"
+        );
+        assert!(!l.inner.is_poisoned(), "and recovered from");
+        let (t, lost) = l.take(&after, &st);
+        assert_eq!(
+            t.map(|t| t.calls),
+            Some(3),
+            "a child added after the panic is kept"
+        );
+        assert!(!lost);
+        let (t, lost) = l.take(&before, &st);
+        assert_eq!(t, None, "an entry held during the panic is dropped");
+        assert!(lost, "and its trace is marked incomplete");
+        assert_eq!(st.snapshot().poisoned_locks, 1, "counted once per panic");
     }
 
     #[test]
