@@ -68,4 +68,4 @@ pub use report::{
     GroupBy, GroupRow, InputError, InputSummary, ModelRow, Report, ReportOptions, Reporter,
     StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,
 };
-pub use span_view::{AttrValue, OwnedValue, SpanView};
+pub use span_view::{AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};

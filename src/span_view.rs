@@ -241,17 +241,14 @@ pub trait SpanView {
         let _ = additional;
     }
     /// The span's name (the workflow name, for a root).
-    fn name(&self) -> &str {
-        ""
-    }
+    fn name(&self) -> &str;
     /// The span's `service.name`, when the representation carries its resource.
     fn service_name(&self) -> Option<&str> {
         None
     }
-    /// Adds an event (at the span's end time) with attributes.
-    fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>) {
-        let _ = (name, attrs);
-    }
+    /// Adds an event (at the span's end time) with attributes: the engine writes one on a root
+    /// over its budget (`<prefix>budget.exceeded`, with the rule, the limit and the total).
+    fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>);
 }
 
 #[cfg(feature = "processor")]
