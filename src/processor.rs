@@ -306,7 +306,8 @@ impl Pricer {
 /// What both placements report about themselves.
 macro_rules! pricing_accessors {
     () => {
-        /// What the pricing has done so far (spans, priced, unpriced by reason, late, evicted).
+        /// What the pricing has done so far (spans, priced, unpriced by reason, late, evicted,
+        /// poisoned locks).
         pub fn stats(&self) -> StatsSnapshot {
             self.pricer.engine.stats().snapshot()
         }
