@@ -137,8 +137,9 @@ impl Ledger {
     /// The entries, locked. A lock poisoned by a panic while it was held is an error, counted in
     /// `stats` (`poisoned_locks`), and the ledger recovers from it: the panic may have left an
     /// entry half-added, or the map, the order and the filters out of step, so every pending
-    /// entry is dropped and its trace marked incomplete (its root says so instead of carrying a
-    /// wrong sum) and the ledger goes on empty. The `pending` filters keep their counts, so the
+    /// entry is dropped and its trace marked incomplete (a root that still gets totals says so
+    /// instead of carrying a wrong sum; as after an eviction, one left with none carries no
+    /// cost) and the ledger goes on empty. The `pending` filters keep their counts, so the
     /// dropped entries' parents still look here and learn their trace is incomplete; a count
     /// left too high only costs those slots a lock.
     fn lock(&self, stats: &Stats) -> MutexGuard<'_, LedgerInner> {
@@ -745,6 +746,81 @@ mod tests {
         assert_eq!(t, None, "an entry held during the panic is dropped");
         assert!(lost, "and its trace is marked incomplete");
         assert_eq!(st.snapshot().poisoned_locks, 1, "counted once per panic");
+    }
+
+    /// The same through the exporter placement: a child's totals wait in the ledger, the lock
+    /// is poisoned, a second child comes, then the root: the processor's `stats()` counts the
+    /// poisoned lock and the root carries the second child's cost marked incomplete, instead
+    /// of a sum silently missing the first.
+    #[test]
+    fn a_poisoned_ledger_shows_in_stats_and_marks_the_root_incomplete() {
+        use opentelemetry::trace::{Tracer, TracerProvider as _};
+        use opentelemetry::KeyValue;
+        use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+        let raw = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(raw.clone())
+            .build();
+        let tracer = provider.tracer("t");
+        tracer.in_span("run", |_| {
+            for _ in 0..2 {
+                let _chat = tracer
+                    .span_builder("chat")
+                    .with_attributes(vec![
+                        KeyValue::new("gen_ai.request.model", "gpt-4o-2024-08-06"),
+                        KeyValue::new("gen_ai.usage.input_tokens", 1000),
+                        KeyValue::new("gen_ai.usage.output_tokens", 100),
+                    ])
+                    .start(&tracer);
+            }
+        });
+        let (mut chat, run): (Vec<_>, Vec<_>) = raw
+            .get_finished_spans()
+            .expect("spans")
+            .into_iter()
+            .partition(|s| s.name == "chat");
+        assert_eq!((chat.len(), run.len()), (2, 1));
+        let second = chat.split_off(1);
+
+        let priced = InMemorySpanExporter::default();
+        let x = CostSpanExporter::builder(priced.clone())
+            .build()
+            .expect("embedded catalog");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(x.export(chat)).expect("export");
+        assert_eq!(
+            x.pending_parents(),
+            1,
+            "the child's totals wait for the root"
+        );
+        let panicked = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let _g = x.pricer.ledger.inner.lock();
+                panic!("a bug while the ledger's lock is held");
+            })
+            .join()
+        });
+        assert!(panicked.is_err());
+        rt.block_on(x.export(second)).expect("export");
+        rt.block_on(x.export(run)).expect("export");
+
+        assert_eq!(x.stats().poisoned_locks, 1);
+        let out = priced.get_finished_spans().expect("spans");
+        let root = out.iter().find(|s| s.name == "run").expect("root exported");
+        let attr = |k: &str| {
+            root.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == k)
+                .map(|kv| kv.value.clone())
+        };
+        assert_eq!(
+            attr("cost.complete"),
+            Some(opentelemetry::Value::Bool(false))
+        );
+        assert_eq!(attr("cost.llm_calls"), Some(opentelemetry::Value::I64(1)));
     }
 
     #[test]
