@@ -41,8 +41,8 @@ impl AttrKey {
 }
 
 impl AttrKey {
-    /// A key. The name is interned for the life of the process (see [`intern`]): keys are a
-    /// fixed set built once per engine.
+    /// A key. The name is interned for the life of the process (up to 4,096 distinct names,
+    /// then kept reference-counted): keys are a fixed set built once per engine.
     pub fn new(name: &str) -> AttrKey {
         AttrKey {
             interned: intern(name),

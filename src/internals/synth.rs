@@ -325,7 +325,7 @@ pub fn request(spans: Vec<(usize, Span)>) -> ExportTraceServiceRequest {
 const SPANS_PER_LINE: usize = 512;
 
 /// Writes at least `spans` spans (whole traces) of a generator tagged `seed` as OTLP/JSON
-/// lines, about [`SPANS_PER_LINE`] spans a line, each line a [`request`]; returns the spans
+/// lines, about 512 spans a line, each line a [`request`]; returns the spans
 /// written.
 pub fn write_otlp_json_lines(spans: u64, seed: u64, out: &mut dyn Write) -> io::Result<u64> {
     let mut g = TraceGen::new(seed);
