@@ -15,15 +15,15 @@
 //!     hex ids, int64s as strings), through the HTTP receiver's JSON decode (scan, decoder).
 //!
 //! Throughput is reported in spans (elements), so the three `batch_512` lines compare directly.
-//! Run: `cargo bench --features gateway --bench gateway`.
+//! Run: `cargo bench --features gateway,internals --bench gateway`.
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use otel_llm_cost::gateway::bench_support::{
-    decode_encode, decode_encode_wire, encoded_batch, request, GatewayPath, Spans, TraceGen,
+use otel_llm_cost::internals::gateway::{
+    self as fuzzing, decode_encode, decode_encode_wire, encoded_batch, GatewayPath, Spans,
 };
-use otel_llm_cost::gateway::fuzzing;
+use otel_llm_cost::internals::synth::{request, TraceGen};
 use prost::Message;
 
 // The allocator the `otel-llm-cost` binary ships with (feature `mimalloc`, part of `cli`), so

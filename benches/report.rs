@@ -1,9 +1,9 @@
-//! Report throughput: generated agent traces (OTLP/JSON lines, ~9 spans a trace, usage on every
-//! LLM call) read, assembled, priced and aggregated by `Reporter`, from memory. Results and the
+//! Report throughput: generated agent traces (OTLP/JSON lines from `internals::synth`, the
+//! generator the gateway bench uses too: ~12.7 spans a trace, usage on every LLM call) read, assembled, priced and aggregated by `Reporter`, from memory. Results and the
 //! memory measurement on 1M spans: BENCHMARKS.md, "Report (issue 5)".
 //!
 //! ```text
-//! cargo bench --features report --bench report -- --warm-up-time 1 --measurement-time 5
+//! cargo bench --features report,internals --bench report -- --warm-up-time 1 --measurement-time 5
 //! ```
 #![cfg_attr(not(feature = "report"), allow(unused))]
 
@@ -19,8 +19,8 @@ fn report(c: &mut Criterion) {
 
     const SPANS: u64 = 20_000;
     let mut data = Vec::new();
-    let written =
-        otel_llm_cost::generate::generate_otlp_lines(SPANS, 1, &mut data).expect("generate");
+    let written = otel_llm_cost::internals::synth::write_otlp_json_lines(SPANS, 1, &mut data)
+        .expect("generate");
     let catalog = Arc::new(Catalog::embedded().expect("embedded catalog"));
     let mut g = c.benchmark_group("report");
     g.throughput(Throughput::Elements(written));

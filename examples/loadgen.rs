@@ -11,7 +11,7 @@
 //! peak RSS (VmHWM); with `--flood` it measures resident memory per buffered span instead.
 //!
 //! ```text
-//! templates (bench_support::TraceGen, encoded once) --patch trace ids--> N gRPC/HTTP senders --> gateway
+//! templates (internals::synth::TraceGen, encoded once) --patch trace ids--> N gRPC/HTTP senders --> gateway
 //! gateway --OTLP/gRPC--> sink (raw bytes, spans counted, sampled roots timed)
 //! ```
 //!
@@ -43,10 +43,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use otel_llm_cost::gateway::bench_support::{
-    process_cpu_seconds, process_status_kib, request, BytesClientCodec, BytesServerCodec, TraceGen,
-    EXPORT_PATH,
+use otel_llm_cost::internals::gateway::{
+    process_cpu_seconds, process_status_kib, BytesClientCodec, BytesServerCodec, EXPORT_PATH,
 };
+use otel_llm_cost::internals::synth::{request, TraceGen};
 use prost::Message;
 use tonic::codegen::{http, Body, Service, StdError};
 use tonic::Status;

@@ -9,7 +9,7 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use crate::engine::TokenCounts;
 use crate::money::Usd;
@@ -79,9 +79,8 @@ impl CardinalityLimit {
         if value.len() > self.max_len {
             return OVERFLOW_LABEL;
         }
-        let Ok(mut seen) = self.seen.lock() else {
-            return OVERFLOW_LABEL;
-        };
+        // A poisoned set is taken as it is: a lookup or one insert cannot leave it half-updated.
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
         if seen.contains(value) {
             return value;
         }
@@ -169,6 +168,13 @@ pub struct CostAggregator {
 }
 
 impl CostAggregator {
+    /// The series, locked. A poisoned lock (a panic elsewhere while it was held) is taken as it
+    /// is: nothing done under it can panic (labels are chosen before it is taken; then only
+    /// map inserts and saturating additions), so no trace can have been half-counted.
+    fn state(&self) -> std::sync::MutexGuard<'_, AggState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// With these label limits.
     pub fn new(limits: MetricLimits) -> CostAggregator {
         CostAggregator {
@@ -179,9 +185,7 @@ impl CostAggregator {
 
     /// A copy of every series.
     pub fn series(&self) -> CostSeries {
-        let Ok(st) = self.state.lock() else {
-            return CostSeries::default();
-        };
+        let st = self.state();
         let mut out = CostSeries {
             by_model: st.by_model.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             unpriced: st.unpriced.iter().map(|(k, v)| (k.clone(), *v)).collect(),
@@ -196,35 +200,25 @@ impl CostAggregator {
 
 impl TraceObserver for CostAggregator {
     fn on_trace(&self, t: &TraceSummary<'_>) {
+        // Every label first, outside the lock: under it, only additions that cannot panic.
         let root_service = t.service.unwrap_or("unknown");
         let workflow = self.limits.workflows.label(t.workflow).to_owned();
-        let Ok(mut st) = self.state.lock() else {
-            return;
-        };
-        for m in &t.totals.by_model {
-            let service = m.service.as_deref().unwrap_or(root_service);
-            let key = (
-                self.limits.models.label(&m.model).to_owned(),
-                self.limits.providers.label(&m.provider).to_owned(),
-                self.limits.services.label(service).to_owned(),
-                workflow.clone(),
-            );
-            let a = st.by_model.entry(key).or_default();
-            a.cost += m.cost;
-            a.calls = a.calls.saturating_add(u64::from(m.calls));
-            a.tokens.add(&m.tokens);
-        }
+        let by_model: Vec<(ModelLabels, &crate::engine::ModelShare)> = t
+            .totals
+            .by_model
+            .iter()
+            .map(|m| {
+                let service = m.service.as_deref().unwrap_or(root_service);
+                let key = (
+                    self.limits.models.label(&m.model).to_owned(),
+                    self.limits.providers.label(&m.provider).to_owned(),
+                    self.limits.services.label(service).to_owned(),
+                    workflow.clone(),
+                );
+                (key, m)
+            })
+            .collect();
         let service = self.limits.services.label(root_service).to_owned();
-        for (reason, n) in [
-            ("unknown_model", t.totals.unknown_model),
-            ("invalid_usage", t.totals.invalid_usage),
-        ] {
-            if n > 0 {
-                *st.unpriced
-                    .entry((service.clone(), workflow.clone(), reason))
-                    .or_default() += u64::from(n);
-            }
-        }
         let outcome = if t.verdicts.budget.as_ref().is_some_and(|b| b.2) {
             "over_budget"
         } else if t.verdicts.anomalous {
@@ -232,7 +226,27 @@ impl TraceObserver for CostAggregator {
         } else {
             "ok"
         };
-        *st.traces.entry((service, workflow, outcome)).or_default() += 1;
+        let mut st = self.state();
+        for (key, m) in by_model {
+            let a = st.by_model.entry(key).or_default();
+            a.cost += m.cost;
+            a.calls = a.calls.saturating_add(u64::from(m.calls));
+            a.tokens.add(&m.tokens);
+        }
+        for (reason, n) in [
+            ("unknown_model", t.totals.unknown_model),
+            ("invalid_usage", t.totals.invalid_usage),
+        ] {
+            if n > 0 {
+                let c = st
+                    .unpriced
+                    .entry((service.clone(), workflow.clone(), reason))
+                    .or_default();
+                *c = c.saturating_add(u64::from(n));
+            }
+        }
+        let c = st.traces.entry((service, workflow, outcome)).or_default();
+        *c = c.saturating_add(1);
     }
 }
 

@@ -8,6 +8,11 @@ mod engine;
 mod fetch;
 #[cfg(feature = "gateway")]
 pub mod gateway;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals;
+#[cfg(all(not(feature = "internals"), feature = "gateway"))]
+mod internals;
 #[cfg(feature = "processor")]
 mod metrics;
 mod money;
@@ -22,7 +27,6 @@ mod records;
 mod report;
 pub mod semconv;
 mod span_view;
-mod usage;
 
 pub use analytics::{
     CardinalityLimit, CostAggregator, CostSeries, MetricLimits, ModelLabels, SeriesTotals,
@@ -49,9 +53,6 @@ pub use pricing::{
     MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
-#[doc(hidden)]
-pub use processor::ExporterInner;
-#[cfg(feature = "processor")]
 pub use processor::{
     CostBuilder, CostSpanExporter, CostSpanExporterBuilder, CostSpanProcessor,
     CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
@@ -63,11 +64,8 @@ pub use records::{
     RecordWriter, TraceRecord, TraceRecords, RECORD_WRITER_CHECK_INTERVAL,
 };
 #[cfg(feature = "report")]
-#[doc(hidden)]
-pub use report::generate;
-#[cfg(feature = "report")]
 pub use report::{
     GroupBy, GroupRow, InputError, InputSummary, ModelRow, Report, ReportOptions, Reporter,
     StepRow, Summary, TraceRow, DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS,
 };
-pub use span_view::{AttrValue, OwnedValue, SpanView};
+pub use span_view::{AttrKey, AttrValue, KeyFilter, OwnedValue, SpanView};

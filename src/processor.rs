@@ -13,7 +13,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
@@ -23,8 +23,8 @@ use opentelemetry_sdk::Resource;
 
 use crate::analytics::MetricLimits;
 use crate::engine::{
-    AnomalyOptions, BudgetRule, Engine, EngineOptions, InputCounting, StatsSnapshot, Subtree,
-    Totals, TraceObserver,
+    AnomalyOptions, BudgetRule, Engine, EngineOptions, InputCounting, Stats, StatsSnapshot,
+    Subtree, Totals, TraceObserver,
 };
 use crate::metrics::CostMetrics;
 use crate::pricing::{Catalog, CatalogError, PriceLayers};
@@ -134,14 +134,41 @@ impl Ledger {
         }
     }
 
+    /// The entries, locked. A lock poisoned by a panic while it was held is an error, counted in
+    /// `stats` (`poisoned_locks`), and the ledger recovers from it: the panic may have left an
+    /// entry half-added, or the map, the order and the filters out of step, so every pending
+    /// entry is dropped and its trace marked incomplete (a root that still gets totals says so
+    /// instead of carrying a wrong sum; as after an eviction, one left with none carries no
+    /// cost) and the ledger goes on empty. The `pending` filters keep their counts, so the
+    /// dropped entries' parents still look here and learn their trace is incomplete; a count
+    /// left too high only costs those slots a lock.
+    fn lock(&self, stats: &Stats) -> MutexGuard<'_, LedgerInner> {
+        let p = match self.inner.lock() {
+            Ok(g) => return g,
+            Err(p) => p,
+        };
+        stats.poisoned_lock();
+        self.inner.clear_poison();
+        let mut g = p.into_inner();
+        let now = Instant::now();
+        let LedgerInner {
+            map,
+            order,
+            incomplete,
+        } = &mut *g;
+        for (k, _) in map.drain() {
+            incomplete.insert(k.0, now);
+        }
+        order.clear();
+        g
+    }
+
     /// Removes and returns the totals of `key`'s children, and whether its trace lost entries.
-    fn take(&self, key: &Key) -> (Option<Totals>, bool) {
+    fn take(&self, key: &Key, stats: &Stats) -> (Option<Totals>, bool) {
         if self.pending[slot(&key.1)].load(Ordering::Acquire) == 0 {
             return (None, false);
         }
-        let Ok(mut g) = self.inner.lock() else {
-            return (None, true);
-        };
+        let mut g = self.lock(stats);
         let t = g.map.remove(key).map(|e| e.totals);
         if t.is_some() {
             self.pending[slot(&key.1)].fetch_sub(1, Ordering::AcqRel);
@@ -160,10 +187,8 @@ impl Ledger {
 
     /// Adds a child's subtree to its parent's entry. Returns the number of entries evicted.
     /// `now` is read only when a new entry is made.
-    fn add(&self, key: Key, t: Subtree<'_>, now: impl FnOnce() -> Instant) -> u64 {
-        let Ok(mut g) = self.inner.lock() else {
-            return 0;
-        };
+    fn add(&self, key: Key, t: Subtree<'_>, now: impl FnOnce() -> Instant, stats: &Stats) -> u64 {
+        let mut g = self.lock(stats);
         let mut evicted = 0;
         if let Some(e) = g.map.get_mut(&key) {
             t.add_to(&mut e.totals);
@@ -208,8 +233,14 @@ impl Ledger {
         evicted
     }
 
+    /// Entries waiting. Only reads: a poisoned lock is left for the next write to count and
+    /// recover from, and read as it is.
     fn len(&self) -> usize {
-        self.inner.lock().map_or(0, |g| g.map.len())
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .map
+            .len()
     }
 }
 
@@ -227,7 +258,7 @@ impl Pricer {
         let own = self.engine.own(span);
         let trace = span.trace_id();
         let id = span.span_id();
-        let (children, lost) = self.ledger.take(&Key(trace, id));
+        let (children, lost) = self.ledger.take(&Key(trace, id), self.engine.stats());
         let parent = span.parent_span_id();
         if own.is_nothing() && children.is_none() {
             self.ledger.mark_ended(&id);
@@ -243,7 +274,9 @@ impl Pricer {
                     // The parent was already forwarded: this cost cannot reach it any more.
                     self.engine.stats().late.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    let evicted = self.ledger.add(Key(trace, p), subtree, Instant::now);
+                    let evicted =
+                        self.ledger
+                            .add(Key(trace, p), subtree, Instant::now, self.engine.stats());
                     self.engine
                         .stats()
                         .evicted
@@ -274,7 +307,8 @@ impl Pricer {
 /// What both placements report about themselves.
 macro_rules! pricing_accessors {
     () => {
-        /// What the pricing has done so far (spans, priced, unpriced by reason, late, evicted).
+        /// What the pricing has done so far (spans, priced, unpriced by reason, late, evicted,
+        /// poisoned locks).
         pub fn stats(&self) -> StatsSnapshot {
             self.pricer.engine.stats().snapshot()
         }
@@ -639,28 +673,154 @@ mod tests {
     #[test]
     fn ledger_is_bounded_in_size_and_counts_evictions() {
         let l = Ledger::new(2, Duration::from_secs(60));
+        let st = Stats::default();
         let now = Instant::now();
         let k = |i: u8| Key([1; 16], [i; 8]);
         let at = || now;
-        assert_eq!(l.add(k(1), totals(1), at), 0);
-        assert_eq!(l.add(k(2), totals(1), at), 0);
-        assert_eq!(l.add(k(2), totals(1), at), 0, "existing entry accumulates");
-        assert_eq!(l.add(k(3), totals(1), at), 1, "oldest evicted at capacity");
+        assert_eq!(l.add(k(1), totals(1), at, &st), 0);
+        assert_eq!(l.add(k(2), totals(1), at, &st), 0);
+        assert_eq!(
+            l.add(k(2), totals(1), at, &st),
+            0,
+            "existing entry accumulates"
+        );
+        assert_eq!(
+            l.add(k(3), totals(1), at, &st),
+            1,
+            "oldest evicted at capacity"
+        );
         assert_eq!(l.len(), 2);
-        let (t, lost) = l.take(&k(2));
+        let (t, lost) = l.take(&k(2), &st);
         assert_eq!(t.map(|t| t.calls), Some(2));
         assert!(lost, "trace that lost an entry is incomplete");
-        assert_eq!(l.take(&k(1)).0, None);
+        assert_eq!(l.take(&k(1), &st).0, None);
     }
 
     #[test]
     fn ledger_drops_entries_older_than_ttl() {
         let l = Ledger::new(100, Duration::from_millis(10));
+        let st = Stats::default();
         let t0 = Instant::now();
-        l.add(Key([1; 16], [1; 8]), totals(1), || t0);
+        l.add(Key([1; 16], [1; 8]), totals(1), || t0, &st);
         let later = t0 + Duration::from_secs(1);
-        assert_eq!(l.add(Key([2; 16], [2; 8]), totals(1), || later), 1);
+        assert_eq!(l.add(Key([2; 16], [2; 8]), totals(1), || later, &st), 1);
         assert_eq!(l.len(), 1);
+    }
+
+    /// A panic while the ledger's lock was held (poisoning it) used to make every later `add`
+    /// return 0 and drop the child's totals uncounted. Now the poisoned lock is counted once,
+    /// the entries it may have left half-updated are dropped with their traces marked
+    /// incomplete, and the ledger keeps working.
+    #[test]
+    fn poisoned_ledger_is_counted_and_recovers() {
+        let l = Arc::new(Ledger::new(100, Duration::from_secs(60)));
+        let st = Stats::default();
+        let now = Instant::now();
+        let before = Key([1; 16], [1; 8]);
+        let after = Key([2; 16], [2; 8]);
+        assert_eq!(l.add(before, totals(2), || now, &st), 0);
+        let held = l.clone();
+        let panicked = std::thread::spawn(move || {
+            let _g = held.inner.lock();
+            panic!("a bug while the ledger's lock is held");
+        })
+        .join();
+        assert!(panicked.is_err() && l.inner.is_poisoned());
+        assert_eq!(st.snapshot().poisoned_locks, 0);
+
+        assert_eq!(l.add(after, totals(3), || now, &st), 0);
+        assert_eq!(
+            st.snapshot().poisoned_locks,
+            1,
+            "the poisoned lock is counted"
+        );
+        assert!(!l.inner.is_poisoned(), "and recovered from");
+        let (t, lost) = l.take(&after, &st);
+        assert_eq!(
+            t.map(|t| t.calls),
+            Some(3),
+            "a child added after the panic is kept"
+        );
+        assert!(!lost);
+        let (t, lost) = l.take(&before, &st);
+        assert_eq!(t, None, "an entry held during the panic is dropped");
+        assert!(lost, "and its trace is marked incomplete");
+        assert_eq!(st.snapshot().poisoned_locks, 1, "counted once per panic");
+    }
+
+    /// The same through the exporter placement: a child's totals wait in the ledger, the lock
+    /// is poisoned, a second child comes, then the root: the processor's `stats()` counts the
+    /// poisoned lock and the root carries the second child's cost marked incomplete, instead
+    /// of a sum silently missing the first.
+    #[test]
+    fn a_poisoned_ledger_shows_in_stats_and_marks_the_root_incomplete() {
+        use opentelemetry::trace::{Tracer, TracerProvider as _};
+        use opentelemetry::KeyValue;
+        use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+
+        let raw = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(raw.clone())
+            .build();
+        let tracer = provider.tracer("t");
+        tracer.in_span("run", |_| {
+            for _ in 0..2 {
+                let _chat = tracer
+                    .span_builder("chat")
+                    .with_attributes(vec![
+                        KeyValue::new("gen_ai.request.model", "gpt-4o-2024-08-06"),
+                        KeyValue::new("gen_ai.usage.input_tokens", 1000),
+                        KeyValue::new("gen_ai.usage.output_tokens", 100),
+                    ])
+                    .start(&tracer);
+            }
+        });
+        let (mut chat, run): (Vec<_>, Vec<_>) = raw
+            .get_finished_spans()
+            .expect("spans")
+            .into_iter()
+            .partition(|s| s.name == "chat");
+        assert_eq!((chat.len(), run.len()), (2, 1));
+        let second = chat.split_off(1);
+
+        let priced = InMemorySpanExporter::default();
+        let x = CostSpanExporter::builder(priced.clone())
+            .build()
+            .expect("embedded catalog");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(x.export(chat)).expect("export");
+        assert_eq!(
+            x.pending_parents(),
+            1,
+            "the child's totals wait for the root"
+        );
+        let panicked = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let _g = x.pricer.ledger.inner.lock();
+                panic!("a bug while the ledger's lock is held");
+            })
+            .join()
+        });
+        assert!(panicked.is_err());
+        rt.block_on(x.export(second)).expect("export");
+        rt.block_on(x.export(run)).expect("export");
+
+        assert_eq!(x.stats().poisoned_locks, 1);
+        let out = priced.get_finished_spans().expect("spans");
+        let root = out.iter().find(|s| s.name == "run").expect("root exported");
+        let attr = |k: &str| {
+            root.attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == k)
+                .map(|kv| kv.value.clone())
+        };
+        assert_eq!(
+            attr("cost.complete"),
+            Some(opentelemetry::Value::Bool(false))
+        );
+        assert_eq!(attr("cost.llm_calls"), Some(opentelemetry::Value::I64(1)));
     }
 
     #[test]

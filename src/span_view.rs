@@ -41,8 +41,8 @@ impl AttrKey {
 }
 
 impl AttrKey {
-    /// A key. The name is interned for the life of the process (see [`intern`]): keys are a
-    /// fixed set built once per engine.
+    /// A key. The name is interned for the life of the process (up to 4,096 distinct names,
+    /// then kept reference-counted): keys are a fixed set built once per engine.
     pub fn new(name: &str) -> AttrKey {
         AttrKey {
             interned: intern(name),
@@ -106,7 +106,7 @@ pub(crate) fn is_blank(s: &str) -> bool {
 const INTERN_CAPACITY: usize = 4096;
 
 /// A `'static` copy of `s`, leaked once per distinct string and process (at most
-/// [`INTERN_CAPACITY`] of them; `None` past that or if the table's lock is poisoned).
+/// [`INTERN_CAPACITY`] of them; `None` past that).
 ///
 /// Attribute keys and a few fixed values (catalog version) are written on every priced span;
 /// as `&'static str` the SDK stores them without a reference count to bump and drop per span.
@@ -114,7 +114,11 @@ pub(crate) fn intern(s: &str) -> Option<&'static str> {
     use std::collections::HashSet;
     use std::sync::{Mutex, OnceLock};
     static TABLE: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut t = TABLE.get_or_init(Default::default).lock().ok()?;
+    // A poisoned table is taken as it is: a lookup or one insert cannot leave it half-updated.
+    let mut t = TABLE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(&k) = t.get(s) {
         return Some(k);
     }
@@ -237,17 +241,14 @@ pub trait SpanView {
         let _ = additional;
     }
     /// The span's name (the workflow name, for a root).
-    fn name(&self) -> &str {
-        ""
-    }
+    fn name(&self) -> &str;
     /// The span's `service.name`, when the representation carries its resource.
     fn service_name(&self) -> Option<&str> {
         None
     }
-    /// Adds an event (at the span's end time) with attributes.
-    fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>) {
-        let _ = (name, attrs);
-    }
+    /// Adds an event (at the span's end time) with attributes: the engine writes one on a root
+    /// over its budget (`<prefix>budget.exceeded`, with the rule, the limit and the total).
+    fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>);
 }
 
 #[cfg(feature = "processor")]

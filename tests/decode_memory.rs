@@ -4,7 +4,7 @@
 //! amplify most (empty spans, empty attributes, nested attribute values, JSON written as
 //! positional arrays, escapes, the proto3-JSON gaps). Guards issue 13, B3: one 4 MiB OTLP/JSON
 //! body took 279 MiB and nothing counted it.
-#![cfg(feature = "gateway")]
+#![cfg(all(feature = "gateway", feature = "internals"))]
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::common::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
-use otel_llm_cost::gateway::fuzzing;
+use otel_llm_cost::internals::gateway as fuzzing;
 use prost::Message;
 
 #[path = "common/counting_alloc.rs"]

@@ -5,7 +5,7 @@
 //!
 //! Everything runs the real gateway in process on 127.0.0.1:0, with real OTLP/gRPC senders and
 //! a real sink; waits are bounded and fail saying what they waited for; no duration is asserted.
-#![cfg(feature = "gateway")]
+#![cfg(all(feature = "gateway", feature = "internals"))]
 
 mod common;
 
@@ -425,8 +425,7 @@ shutdown: {{ timeout: 60s }}
     let (grpc, _, metrics) = gw.listening();
     let pid = gw.child.id();
     let status_kib = |field: &str| rss_kib(pid, field);
-    let cpu_s =
-        || otel_llm_cost::gateway::bench_support::process_cpu_seconds(pid).unwrap_or_default();
+    let cpu_s = || otel_llm_cost::internals::gateway::process_cpu_seconds(pid).unwrap_or_default();
     otel_llm_cost::gateway::install_default_crypto_provider();
     let http = reqwest::Client::new();
     let get_metrics = || async {

@@ -5,7 +5,7 @@
 //! The 1M-trace flood against the release binary, with its resident memory read from
 //! `/proc/<pid>/status`, is the ignored test `flood_real_binary` (run by `scripts/flood.sh`;
 //! figures in RELIABILITY.md).
-#![cfg(feature = "gateway")]
+#![cfg(all(feature = "gateway", feature = "internals"))]
 
 mod common;
 

@@ -2,7 +2,7 @@
 //! tonic's OTLP client and raw sockets for what no client would send. Each test names the
 //! break it guards; each fails on the code before issue 13 (see RELIABILITY.md, "Red-team
 //! round 2"). Every wait is bounded and says what it waited for.
-#![cfg(feature = "gateway")]
+#![cfg(all(feature = "gateway", feature = "internals"))]
 
 mod common;
 
@@ -13,7 +13,7 @@ use bytes::Bytes;
 use common::gateway::*;
 use common::start_grpc_sink;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
-use otel_llm_cost::gateway::bench_support::{BytesClientCodec, EXPORT_PATH};
+use otel_llm_cost::internals::gateway::{BytesClientCodec, EXPORT_PATH};
 use prost::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -552,7 +552,7 @@ async fn shutdown_drops_stalled_connections_and_drains_at_once() {
 
 #[cfg(all(feature = "cli", unix))]
 fn cpu_seconds(pid: u32) -> f64 {
-    otel_llm_cost::gateway::bench_support::process_cpu_seconds(pid).expect("read /proc/pid/stat")
+    otel_llm_cost::internals::gateway::process_cpu_seconds(pid).expect("read /proc/pid/stat")
 }
 
 /// Guards issue 13, "Also": with the file-descriptor limit reached (1,100 idle connections,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::gateway::process::{temp_dir, Serve};
 use common::gateway::*;
-use otel_llm_cost::gateway::bench_support::{
+use otel_llm_cost::internals::gateway::{
     process_cpu_seconds, process_status_kib, BytesClientCodec, EXPORT_PATH,
 };
 use prost::Message;

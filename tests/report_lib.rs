@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use otel_llm_cost::{
-    trace_records, AttrValue, CallStatus, Catalog, Engine, EngineOptions, OwnedValue, Record,
-    RecordSpan, RecordWriter, ReportOptions, Reporter, SpanView, Usd,
+    trace_records, AttrKey, AttrValue, BudgetRule, CallStatus, Catalog, Engine, EngineOptions,
+    KeyFilter, OwnedValue, Record, RecordSpan, RecordWriter, ReportOptions, Reporter, SpanView,
+    Usd,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -93,6 +94,12 @@ impl SpanView for S {
     }
     fn service_name(&self) -> Option<&str> {
         Some("svc")
+    }
+    /// Kept as attributes `event:<name>:<key>`, so the tests can read them back.
+    fn add_event(&mut self, name: &str, attrs: Vec<(AttrKey, OwnedValue)>) {
+        for (k, v) in attrs {
+            self.attrs.push((format!("event:{name}:{}", k.as_str()), v));
+        }
     }
 }
 
@@ -425,4 +432,34 @@ fn otlp_json(spans: &[S]) -> String {
         "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}],
     }]})
     .to_string()
+}
+
+/// `SpanView` is implementable outside the crate with nothing left to a silent default: the
+/// engine's budget event reaches our own `add_event` (its keys are `AttrKey`s, which we can
+/// name), and the hot-path `for_each_attr_in` takes a `KeyFilter` we can build.
+#[test]
+fn a_span_view_of_our_own_gets_the_budget_event_and_filters_keys() {
+    let budget = BudgetRule::new("everything", Usd::parse("0.000001").unwrap());
+    let engine = Engine::new(
+        catalog(),
+        EngineOptions {
+            budgets: vec![budget],
+            ..EngineOptions::default()
+        },
+    );
+    let mut spans = agent_trace();
+    engine.price_trace(&mut spans, true);
+    let root = spans.iter().find(|s| s.parent == 0).unwrap();
+    let event_key = "event:cost.budget.exceeded:cost.budget.name";
+    assert_eq!(
+        root.attr(event_key),
+        Some(AttrValue::Str("everything")),
+        "{:?}",
+        root.attrs
+    );
+    let gen_ai = KeyFilter::EMPTY.with_first_bytes(&["gen_ai."]);
+    let mut seen = Vec::new();
+    spans[1].for_each_attr_in(&gen_ai, &mut |i, k, _| seen.push((i, k.to_owned())));
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(seen.iter().all(|(_, k)| k.starts_with("gen_ai.")));
 }

@@ -6,7 +6,7 @@
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
-use otel_llm_cost::gateway::fuzzing;
+use otel_llm_cost::internals::gateway as fuzzing;
 use otel_llm_cost::{Catalog, Engine, EngineOptions};
 
 fn engine() -> &'static Engine {

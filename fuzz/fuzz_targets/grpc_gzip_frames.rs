@@ -14,7 +14,7 @@ use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use otel_llm_cost::gateway::fuzzing;
+use otel_llm_cost::internals::gateway as fuzzing;
 use prost::Message;
 
 #[path = "../../tests/common/counting_alloc.rs"]

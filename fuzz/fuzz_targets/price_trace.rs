@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::common::v1::{
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use otel_llm_cost::gateway::fuzzing::{self, ExportTraceServiceRequest};
+use otel_llm_cost::internals::gateway::{self as fuzzing, ExportTraceServiceRequest};
 use otel_llm_cost::{Catalog, Engine, EngineOptions};
 
 const KEYS: &[&str] = &[

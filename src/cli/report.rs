@@ -73,7 +73,7 @@ pub(crate) struct ReportArgs {
 pub(crate) fn run(pricing: &PricingArgs, a: ReportArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = a.generate {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        otel_llm_cost::generate::generate_otlp_lines(n, a.seed, &mut out)?;
+        otel_llm_cost::internals::synth::write_otlp_json_lines(n, a.seed, &mut out)?;
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }

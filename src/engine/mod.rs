@@ -138,9 +138,11 @@ impl Engine {
 
     /// `service.name` reported to observers for spans that do not carry their resource.
     pub fn set_default_service(&self, name: Option<&str>) {
-        if let Ok(mut s) = self.default_service.write() {
-            *s = name.map(Into::into);
-        }
+        // A poisoned lock is taken as it is: the value is replaced whole, never half-written.
+        *self
+            .default_service
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = name.map(Into::into);
     }
 
     /// Reads and prices what the span contributes by itself. Writes nothing.
@@ -213,7 +215,11 @@ impl Engine {
             self.stats.anomalies.fetch_add(1, Ordering::Relaxed);
         }
         if !self.observers.is_empty() {
-            let default_service = self.default_service.read().ok().and_then(|s| s.clone());
+            let default_service = self
+                .default_service
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
             let service = span
                 .service_name()
                 .map(str::to_owned)

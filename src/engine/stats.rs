@@ -1,10 +1,11 @@
 //! What the engine did, counted: spans seen, calls by pricing status, traces, budget and
-//! anomaly verdicts, and what the drivers report (late children, evicted ledger entries).
+//! anomaly verdicts, and what the drivers report (late children, evicted ledger entries, locks
+//! found poisoned).
 //! The spans-seen counter is bumped on every span by every thread, so it has one cache line per
 //! thread.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use super::price::PricingStatus;
 
@@ -24,7 +25,9 @@ struct ThreadSlot(usize);
 
 impl ThreadSlot {
     fn acquire() -> ThreadSlot {
-        if let Some(i) = FREE_SLOTS.lock().ok().and_then(|mut f| f.pop()) {
+        // A poisoned list is taken as it is: a push or a pop cannot leave it half-updated.
+        let free = FREE_SLOTS.lock().map(|mut f| f.pop());
+        if let Some(i) = free.unwrap_or_else(|p| p.into_inner().pop()) {
             return ThreadSlot(i);
         }
         let i = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
@@ -35,9 +38,10 @@ impl ThreadSlot {
 impl Drop for ThreadSlot {
     fn drop(&mut self) {
         if self.0 < COUNTER_SLOTS - 1 {
-            if let Ok(mut f) = FREE_SLOTS.lock() {
-                f.push(self.0);
-            }
+            FREE_SLOTS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(self.0);
         }
     }
 }
@@ -114,6 +118,7 @@ pub struct Stats {
     pub(crate) traces: AtomicU64,
     pub(crate) budget_exceeded: AtomicU64,
     pub(crate) anomalies: AtomicU64,
+    pub(crate) poisoned_locks: AtomicU64,
 }
 
 /// Counter values at one instant.
@@ -143,6 +148,11 @@ pub struct StatsSnapshot {
     pub budget_exceeded: u64,
     /// Of those, flagged as cost anomalies.
     pub anomalies: u64,
+    /// Locks found poisoned (a panic while one was held) around data a panic can leave
+    /// half-updated: the processor's ledger of children's totals (its pending entries are
+    /// dropped and their traces marked incomplete) and the gateway's cost-records writer. Any
+    /// value above 0 is a bug to report.
+    pub poisoned_locks: u64,
 }
 
 impl Stats {
@@ -157,6 +167,12 @@ impl Stats {
             PricingStatus::Aggregate => &self.aggregate,
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a lock found poisoned (see [`StatsSnapshot::poisoned_locks`]).
+    #[cfg(any(feature = "processor", feature = "gateway"))]
+    pub(crate) fn poisoned_lock(&self) {
+        self.poisoned_locks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Current values.
@@ -175,6 +191,7 @@ impl Stats {
             traces: g(&self.traces),
             budget_exceeded: g(&self.budget_exceeded),
             anomalies: g(&self.anomalies),
+            poisoned_locks: g(&self.poisoned_locks),
         }
     }
 }

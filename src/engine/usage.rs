@@ -710,6 +710,10 @@ mod tests {
                 .map(|(_, v)| conv(v))
         }
         fn set_attr(&mut self, _key: &str, _value: OwnedValue) {}
+        fn name(&self) -> &str {
+            ""
+        }
+        fn add_event(&mut self, _: &str, _: Vec<(crate::span_view::AttrKey, OwnedValue)>) {}
     }
 
     fn conv(v: &Val) -> AttrValue<'_> {

@@ -193,7 +193,14 @@ impl Judge {
             v.budget = Some((rule.name.clone(), rule.limit, totals.cost > rule.limit));
         }
         if let Some(opts) = &self.anomaly {
-            if let Ok(mut b) = self.baselines.lock() {
+            // A poisoned lock is taken as it is: nothing under it can panic (one sorted copy,
+            // a median at an index below the length, a push and pops), so no window is left
+            // half-updated.
+            {
+                let mut b = self
+                    .baselines
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let key = if b.contains_key(workflow)
                     || (b.len() < opts.max_workflows && workflow.len() <= DEFAULT_MAX_LABEL_BYTES)
                 {

@@ -131,6 +131,10 @@ mod tests {
             None
         }
         fn set_attr(&mut self, _: &str, _: OwnedValue) {}
+        fn name(&self) -> &str {
+            ""
+        }
+        fn add_event(&mut self, _: &str, _: Vec<(crate::span_view::AttrKey, OwnedValue)>) {}
     }
 
     #[test]

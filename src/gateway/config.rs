@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::usage::{ExtractOptions, InputCounting};
+use crate::engine::{ExtractOptions, InputCounting};
 
 /// Default gRPC receiver address (loopback only; bind `0.0.0.0:4317` to accept remote senders).
 pub const DEFAULT_GRPC_ENDPOINT: &str = "127.0.0.1:4317";

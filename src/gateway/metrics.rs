@@ -680,6 +680,12 @@ impl Metrics {
         );
         counter(
             &mut o,
+            "otel_llm_cost_poisoned_locks_total",
+            "Locks found poisoned (a panic while one was held; a bug to report): what they guarded was dropped, counted.",
+            &[("", e.poisoned_locks)],
+        );
+        counter(
+            &mut o,
             "otel_llm_cost_spans_late_total",
             "Spans whose trace was already released, priced and forwarded alone.",
             &[("", get(&self.traces_released[5]))],

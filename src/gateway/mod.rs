@@ -26,7 +26,8 @@
 
 mod assembly;
 mod auth;
-pub mod bench_support;
+#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+pub(crate) mod bench_support;
 mod budget;
 mod config;
 mod conn;
@@ -590,9 +591,10 @@ impl Drop for RunningGateway {
     }
 }
 
-/// Entry points for the fuzz targets under `fuzz/` (not a stable API).
-#[doc(hidden)]
-pub mod fuzzing {
+/// Entry points for the fuzz targets under `fuzz/` (not a stable API; reached through
+/// `crate::internals::gateway`, feature `internals`).
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+pub(crate) mod fuzzing {
     use std::collections::HashMap;
 
     pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

@@ -300,10 +300,16 @@ impl Pipeline {
             price_release(&self.engine, &mut r);
             if let Some((writer, prefix)) = &self.records {
                 let records = crate::records::trace_records(&r.spans, r.complete, prefix);
-                if let Ok(mut w) = writer.lock() {
-                    if let Err(e) = w.write_trace(records) {
-                        tracing::warn!(error = %e, "cost records: write failed");
-                    }
+                // Poisoned (a panic while a trace's records were written): those records are
+                // lost, counted; the writer itself recovers (each write starts from an empty
+                // buffer and reaches the file in one `write_all`).
+                let mut w = writer.lock().unwrap_or_else(|p| {
+                    self.engine.stats().poisoned_lock();
+                    writer.clear_poison();
+                    p.into_inner()
+                });
+                if let Err(e) = w.write_trace(records) {
+                    tracing::warn!(error = %e, "cost records: write failed");
                 }
             }
             let n = r.spans.len();
@@ -408,6 +414,51 @@ mod tests {
         assert!(p
             .render()
             .contains("otel_llm_cost_spans_refused_total{reason=\"persist_failed\"} 1"));
+    }
+
+    /// A panic while the cost-records writer's lock was held used to silence the writer for
+    /// good (`if let Ok(..)`: every later trace's records skipped, uncounted). Now the poisoned
+    /// lock is counted on `/metrics` and the writer goes on.
+    #[tokio::test]
+    async fn a_poisoned_records_writer_is_counted_and_keeps_writing() {
+        let path = std::env::temp_dir().join(format!(
+            "otel-llm-cost-poisoned-{}.jsonl",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_file(&path);
+        let writer = crate::records::RecordWriter::open(&path).expect("open records");
+        let p = pipeline().with_records(writer, crate::semconv::DEFAULT_PREFIX);
+        let Some((lock, _)) = &p.records else {
+            panic!("records writer set")
+        };
+        let panicked = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let _g = lock.lock();
+                panic!("a bug while the records writer is held");
+            })
+            .join()
+        });
+        assert!(panicked.is_err() && lock.is_poisoned());
+        assert!(p.render().contains("otel_llm_cost_poisoned_locks_total 0"));
+
+        assert!(p
+            .export(request(7), RefusedSpans::default(), 0, None)
+            .await
+            .is_ok());
+        p.drain();
+        let text = p.render();
+        assert!(
+            text.contains("otel_llm_cost_poisoned_locks_total 1"),
+            "{text}"
+        );
+        assert_eq!(p.engine.stats().snapshot().poisoned_locks, 1);
+        let written = std::fs::read_to_string(&path).expect("read records");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            written.lines().count(),
+            1,
+            "the trace's record is written: {written}"
+        );
     }
 
     fn request(t: u8) -> ExportTraceServiceRequest {

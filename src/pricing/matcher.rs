@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock};
 
 use super::model::{MatchRule, Model};
 use super::CatalogError;
@@ -386,16 +386,27 @@ impl Index {
                 }
             }
         }
-        if let Ok(cache) = self.cache.read() {
-            if let Some(r) = cache.get(key, provider) {
-                return r;
-            }
+        // A poisoned cache (a panic elsewhere while it was written) is read as it is: each
+        // entry is inserted whole, so a hit is still right.
+        let hit = self
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key, provider);
+        if let Some(r) = hit {
+            return r;
         }
         let r = self.resolve_slow(models, key, provider);
-        if let Ok(mut cache) = self.cache.write() {
-            cache.insert(key, provider, r, self.cache_max_bytes);
-            self.cache_bytes.store(cache.bytes(), Ordering::Relaxed);
-        }
+        let mut cache = self.cache.write().unwrap_or_else(|p| {
+            // Its byte count may be off, though: start it again empty (it refills).
+            let mut c = p.into_inner();
+            c.map.clear();
+            c.key_bytes = 0;
+            self.cache.clear_poison();
+            c
+        });
+        cache.insert(key, provider, r, self.cache_max_bytes);
+        self.cache_bytes.store(cache.bytes(), Ordering::Relaxed);
         r
     }
 

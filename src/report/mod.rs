@@ -33,9 +33,6 @@ mod output;
 mod span;
 mod stats;
 
-#[doc(hidden)]
-pub mod generate;
-
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::io::{BufRead, Read};

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::records::RecordSpan;
-use crate::span_view::{AttrValue, OwnedValue, SpanView};
+use crate::span_view::{AttrKey, AttrValue, OwnedValue, SpanView};
 
 /// An attribute value as read.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +134,9 @@ impl SpanView for ReportSpan {
     fn service_name(&self) -> Option<&str> {
         self.service.as_deref()
     }
+    /// Not kept: the report reads priced spans back only for their attributes (the budget
+    /// verdict an event would repeat is an attribute too), and writes no spans.
+    fn add_event(&mut self, _name: &str, _attrs: Vec<(AttrKey, OwnedValue)>) {}
 }
 
 impl RecordSpan for ReportSpan {

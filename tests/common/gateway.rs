@@ -678,8 +678,9 @@ pub fn span_n(trace: u64, span: u64, parent: u64, name: &str, attrs: Vec<KeyValu
 }
 
 /// A `kB` field of `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`); 0 if absent.
+#[cfg(feature = "internals")]
 pub fn rss_kib(pid: u32, field: &str) -> u64 {
-    otel_llm_cost::gateway::bench_support::process_status_kib(pid, field).unwrap_or(0)
+    otel_llm_cost::internals::gateway::process_status_kib(pid, field).unwrap_or(0)
 }
 
 /// A gauge or counter's value from a `/metrics` scrape (sum of label sets).
