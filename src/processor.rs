@@ -23,8 +23,8 @@ use opentelemetry_sdk::Resource;
 
 use crate::analytics::MetricLimits;
 use crate::engine::{
-    AnomalyOptions, BudgetRule, Engine, EngineOptions, InputCounting, StatsSnapshot, Subtree,
-    Totals, TraceObserver,
+    AnomalyOptions, BudgetRule, CatalogPin, Engine, EngineOptions, InputCounting, StatsSnapshot,
+    Subtree, Totals, TraceObserver,
 };
 use crate::metrics::CostMetrics;
 use crate::pricing::{Catalog, CatalogError, PriceLayers};
@@ -224,7 +224,8 @@ struct Pricer {
 
 impl Pricer {
     fn enrich(&self, span: &mut SpanData) {
-        let own = self.engine.own(span);
+        let pin = CatalogPin::default();
+        let own = self.engine.own(&pin, span);
         let trace = span.trace_id();
         let id = span.span_id();
         let (children, lost) = self.ledger.take(&Key(trace, id));
