@@ -43,6 +43,8 @@ pub use metrics::CostMetrics;
 pub use money::{DecimalError, Rate, Usd};
 /// The catalog builder (`otel-llm-cost catalog build`) and catalog diff.
 pub use pricing::build as catalog_build;
+/// Live prices: the catalog built at run time from the upstream feeds, validated and cached.
+pub use pricing::live as catalog_live;
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
     Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, Usage,
