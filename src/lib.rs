@@ -18,6 +18,7 @@ mod pricing;
 mod processor;
 mod provider;
 mod records;
+pub mod refresh;
 #[cfg(feature = "report")]
 mod report;
 pub mod semconv;
@@ -55,7 +56,7 @@ pub use pricing::{
 pub use processor::ExporterInner;
 #[cfg(feature = "processor")]
 pub use processor::{
-    CostBuilder, CostSpanExporter, CostSpanExporterBuilder, CostSpanProcessor,
+    CatalogHandle, CostBuilder, CostSpanExporter, CostSpanExporterBuilder, CostSpanProcessor,
     CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;
