@@ -159,8 +159,9 @@ pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -
     let (trigger, mut requests) = mpsc::channel::<Trigger>(4);
     let every = refresher.options().refresh_interval;
     let timed = !refresher.options().sources.is_empty() && !every.is_zero();
+    // Installed before the task runs: a SIGHUP right after start is handled, never fatal.
+    let mut hangup = hangup();
     let task = tokio::spawn(async move {
-        let mut hangup = hangup();
         let mut tick = tokio::time::interval_at(
             tokio::time::Instant::now() + every.max(Duration::from_millis(1)),
             every.max(Duration::from_millis(1)),

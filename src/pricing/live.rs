@@ -285,9 +285,13 @@ impl LiveOptions {
     /// The catalog to start with: from the sources; else the cached last good one; else the
     /// base (catalog file or embedded). Every failure on the way is returned to be logged and
     /// counted. Only a broken base (or broken layers) is an error.
+    ///
+    /// The sources' catalog is checked against the cached one (the last good catalog of the
+    /// same sources) for lost models; not against the embedded catalog, which a deliberately
+    /// smaller mirrored feed would always fail.
     pub fn start(&self) -> Result<(Loaded, Vec<RefreshError>), CatalogError> {
         let mut failures = Vec::new();
-        let fallback = match self.from_cache() {
+        let cached = match self.from_cache() {
             Some(Ok(l)) => Some(l),
             Some(Err(e)) => {
                 failures.push(e);
@@ -295,30 +299,29 @@ impl LiveOptions {
             }
             None => None,
         };
-        let fallback = match fallback {
+        if !self.sources.is_empty() {
+            let fresh = self.build_from_sources().and_then(|(json, at)| {
+                let l = self.layered(&json, Origin::Sources, at)?;
+                let mut l = match &cached {
+                    Some(c) => self.check_loss(&c.catalog, l)?,
+                    None => l,
+                };
+                l.cache_error = self.write_cache(&json).err();
+                Ok(l)
+            });
+            match fresh {
+                Ok(l) => return Ok((l, failures)),
+                Err(e) => failures.push(e),
+            }
+        }
+        let fallback = match cached {
             Some(l) => l,
             None => self.base().map_err(|e| CatalogError::Syntax {
                 file: "pricing".into(),
                 message: e.message,
             })?,
         };
-        if self.sources.is_empty() {
-            return Ok((fallback, failures));
-        }
-        // The fallback is "the catalog in use" the sources' one is checked against.
-        let fresh = self.build_from_sources().and_then(|(json, at)| {
-            let l = self.layered(&json, Origin::Sources, at)?;
-            let mut l = self.check_loss(&fallback.catalog, l)?;
-            l.cache_error = self.write_cache(&json).err();
-            Ok(l)
-        });
-        match fresh {
-            Ok(l) => Ok((l, failures)),
-            Err(e) => {
-                failures.push(e);
-                Ok((fallback, failures))
-            }
-        }
+        Ok((fallback, failures))
     }
 
     /// The base catalog (file or embedded) with the layers, read again.
