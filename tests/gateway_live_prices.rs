@@ -183,7 +183,7 @@ async fn every_failure_kind_keeps_the_catalog_in_use_and_is_counted() {
         (
             GENAI,
             Answer::Canned(http_server::ok_json(
-                good[..good.len() / 2].as_bytes().to_vec(),
+                good.as_bytes()[..good.len() / 2].to_vec(),
             )),
             FailureKind::Truncated,
         ),

@@ -291,7 +291,7 @@ impl LiveOptions {
     /// smaller mirrored feed would always fail.
     pub fn start(&self) -> Result<(Loaded, Vec<RefreshError>), CatalogError> {
         let mut failures = Vec::new();
-        let cached = match self.from_cache() {
+        let cached = match self.cached() {
             Some(Ok(l)) => Some(l),
             Some(Err(e)) => {
                 failures.push(e);
@@ -346,7 +346,7 @@ impl LiveOptions {
     }
 
     /// The cached catalog with the layers; `None` when there is no cache (or no file yet).
-    fn from_cache(&self) -> Option<Result<Loaded, RefreshError>> {
+    fn cached(&self) -> Option<Result<Loaded, RefreshError>> {
         let file = self.cache_file()?;
         let json = match std::fs::read_to_string(&file) {
             Ok(j) => j,
