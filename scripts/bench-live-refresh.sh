@@ -15,21 +15,13 @@ RATE=${RATE:-20000}
 SECS=${SECS:-20}
 ROUNDS=${ROUNDS:-2}
 REFRESHES=${REFRESHES:-10}
-# Ports of their own (scripts/gateway-bench-lib.sh uses 243xx).
+# The scratch directory, its cleanup and start_gateway/stop_gateway (pinned to core 1) of the
+# gateway benches; on ports of their own (that file's 243xx may be in use by another bench).
+# shellcheck source=scripts/gateway-bench-lib.sh
+source scripts/gateway-bench-lib.sh
 GRPC=127.0.0.1:25317
 METRICS=127.0.0.1:25888
 SINK=127.0.0.1:25319
-
-work=$(mktemp -d)
-gw_pid=""
-cleanup() {
-    if [ -n "$gw_pid" ] && kill -0 "$gw_pid" 2>/dev/null; then
-        kill -TERM "$gw_pid" 2>/dev/null || true
-        wait "$gw_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
 
 cat >"$work/gw.yaml" <<YAML
 receivers: { otlp: { protocols: { grpc: { endpoint: "$GRPC" } } } }
@@ -49,12 +41,7 @@ metric() { # metric NAME_WITH_LABELS
 }
 
 run() { # run ARM
-    taskset -c 1 "$BIN" serve --config "$work/gw.yaml" >"$work/gw.log" 2>&1 &
-    gw_pid=$!
-    for _ in $(seq 300); do
-        if (exec 3<>/dev/tcp/127.0.0.1/${METRICS##*:}) 2>/dev/null; then break; fi
-        sleep 0.1
-    done
+    start_gateway "$BIN" "$work/gw.yaml"
     if [ "$1" = refresh ]; then
         (
             for _ in $(seq "$REFRESHES"); do
@@ -77,9 +64,7 @@ run() { # run ARM
     printf '%-8s refreshes ok=%s failed=%s | accepted=%s received=%s lost=%s | export call ms %s | added latency ms %s | gateway cpu_s=%s\n' \
         "$1" "${ok:-?}" "$failed" "$accepted" "$received" "$((accepted - received))" "$call" "$added" "$cpu"
     grep -m1 "price catalog swapped" "$work/gw.log" | sed 's/^/         first swap log: /' || true
-    kill -TERM "$gw_pid" 2>/dev/null || true
-    wait "$gw_pid" 2>/dev/null || true
-    gw_pid=""
+    stop_gateway
 }
 
 echo "rate=$RATE spans/s, ${SECS}s per run, $REFRESHES refreshes in the refresh arm, $ROUNDS rounds; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"

@@ -14,43 +14,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::gateway::*;
-use common::{f64_attr, start_grpc_sink, str_attr, Captured};
+use common::{f64_attr, start_grpc_sink, str_attr};
 use feeds::{Answer, Feeds, GENAI, LITELLM};
 use http_server::Canned;
 use otel_llm_cost::catalog_live::FailureKind;
 use otel_llm_cost::RunningGateway;
-
-const WAIT: Duration = Duration::from_secs(15);
-
-/// Sends one trace of one LLM call (`model`, 1000 prompt tokens, 0 completion) named `name`,
-/// waits for it downstream and returns its (status, cost, catalog version).
-async fn price_one(
-    gw: &RunningGateway,
-    sink: &Captured,
-    trace: u8,
-    name: &str,
-    model: &str,
-) -> (String, Option<f64>, Option<String>) {
-    let before = sink.spans().len();
-    send_grpc(
-        gw.grpc_addr().expect("grpc"),
-        request("svc", vec![span(trace, 1, 0, name, llm(model, 1000, 0))]),
-    )
-    .await
-    .expect("accepted");
-    assert_eq!(
-        sink.wait_for(before + 1, WAIT).await,
-        before + 1,
-        "span {name} exported"
-    );
-    let spans = sink.spans();
-    let s = by_name(&spans, name);
-    (
-        str_attr(&s.attributes, "cost.pricing.status").unwrap_or_default(),
-        f64_attr(&s.attributes, "llm.cost.total"),
-        str_attr(&s.attributes, "cost.pricing.catalog"),
-    )
-}
 
 async fn start(sink: SocketAddr, catalog: &str) -> RunningGateway {
     start_gateway(
@@ -67,14 +35,6 @@ async fn start(sink: SocketAddr, catalog: &str) -> RunningGateway {
 fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
-}
-
-fn refreshes(text: &str, outcome: &str) -> f64 {
-    sample(
-        text,
-        &format!("otel_llm_cost_catalog_refresh_total{{outcome=\"{outcome}\"}}"),
-    )
-    .unwrap_or(-1.0)
 }
 
 /// Guards items 3's first two cases: a model added upstream is `unknown_model` before the

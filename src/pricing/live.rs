@@ -209,6 +209,18 @@ pub struct Loaded {
     pub cache_error: Option<RefreshError>,
 }
 
+impl Loaded {
+    fn new(catalog: Catalog, origin: Origin, built_at: SystemTime) -> Loaded {
+        Loaded {
+            catalog: Arc::new(catalog),
+            origin,
+            built_at,
+            diff: None,
+            cache_error: None,
+        }
+    }
+}
+
 impl Date {
     /// Today (UTC); `None` when the system clock is out of range.
     pub fn today() -> Option<Date> {
@@ -336,13 +348,7 @@ impl LiveOptions {
         } else {
             Origin::Embedded
         };
-        Ok(Loaded {
-            catalog: Arc::new(catalog),
-            origin,
-            built_at,
-            diff: None,
-            cache_error: None,
-        })
+        Ok(Loaded::new(catalog, origin, built_at))
     }
 
     /// The cached catalog with the layers; `None` when there is no cache (or no file yet).
@@ -428,13 +434,7 @@ impl LiveOptions {
         let hash = build::sha256(json);
         let version = format!("{}+{}", catalog.info.version, &hash[..8]);
         catalog.info.version = version.into();
-        Ok(Loaded {
-            catalog: Arc::new(catalog),
-            origin,
-            built_at,
-            diff: None,
-            cache_error: None,
-        })
+        Ok(Loaded::new(catalog, origin, built_at))
     }
 
     /// Refuses `new` when it loses more than [`MAX_MODELS_LOST_PERCENT`] of `current`'s models.
