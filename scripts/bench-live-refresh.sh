@@ -60,10 +60,12 @@ run() { # run ARM
     received=$(sed -n 's/.*received_spans=\([0-9]*\).*/\1/p' "$work/lg.txt")
     call=$(sed -n 's/.*export_call_p50_ms=\([0-9.]*\) export_call_p99_ms=\([0-9.]*\).*/p50 \1 p99 \2/p' "$work/lg.txt")
     added=$(sed -n 's/.*added_latency_beyond_grace_ms p50=\([0-9.-]*\) p99=\([0-9.-]*\) max=\([0-9.-]*\).*/p50 \1 p99 \2 max \3/p' "$work/lg.txt")
-    cpu=$(sed -n 's/.*cpu_s=\([0-9.]*\).*/\1/p' "$work/lg.txt")
+    cpu=$(sed -n 's/^cpu_s=\([0-9.]*\).*/\1/p' "$work/lg.txt")
+    took=$(sed 's/\x1b\[[0-9;]*m//g' "$work/gw.log" | sed -n 's/.*took_ms=\([0-9]*\).*/\1/p' | sort -n | tr '\n' ' ')
     printf '%-8s refreshes ok=%s failed=%s | accepted=%s received=%s lost=%s | export call ms %s | added latency ms %s | gateway cpu_s=%s\n' \
         "$1" "${ok:-?}" "$failed" "$accepted" "$received" "$((accepted - received))" "$call" "$added" "$cpu"
-    grep -m1 "price catalog swapped" "$work/gw.log" | sed 's/^/         first swap log: /' || true
+    if [ -n "$took" ]; then echo "         refresh took ms (sorted): $took"; fi
+    sed 's/\x1b\[[0-9;]*m//g' "$work/gw.log" | grep -m1 "price catalog swapped" | sed 's/^/         first swap log: /' || true
     stop_gateway
 }
 

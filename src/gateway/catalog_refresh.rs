@@ -180,6 +180,7 @@ pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -
                 },
             };
             let (r, p) = (refresher.clone(), pipeline.clone());
+            let started = std::time::Instant::now();
             let outcome = match tokio::task::spawn_blocking(move || r.refresh(p.engine())).await {
                 Ok(o) => o,
                 Err(e) => Err(RefreshError {
@@ -187,7 +188,7 @@ pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -
                     message: format!("the refresh panicked: {e}"),
                 }),
             };
-            log(&outcome);
+            log(&outcome, started.elapsed());
             if let Some(reply) = reply {
                 let _ = reply.send(outcome);
             }
@@ -196,16 +197,17 @@ pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -
     Running { task, trigger }
 }
 
-fn log(outcome: &Result<Refreshed, RefreshError>) {
+fn log(outcome: &Result<Refreshed, RefreshError>, took: Duration) {
+    let took_ms = took.as_millis() as u64;
     match outcome {
         Ok(r) => {
-            tracing::info!(summary = %r.diff.summary(), "price catalog swapped");
+            tracing::info!(summary = %r.diff.summary(), took_ms, "price catalog swapped");
             if let Some(e) = &r.cache_error {
                 tracing::warn!(error = %e.message, "price catalog: the cache could not be written");
             }
         }
         Err(e) => tracing::warn!(
-            kind = e.kind.as_str(), error = %e.message,
+            kind = e.kind.as_str(), error = %e.message, took_ms,
             "price catalog refresh failed; the catalog in use is kept"
         ),
     }
