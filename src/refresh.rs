@@ -184,3 +184,83 @@ impl RefreshThread {
         Ok(Some(RefreshThread { _stop: stop }))
     }
 }
+
+#[cfg(all(test, feature = "processor"))]
+mod tests {
+    use super::*;
+    use crate::engine::{CatalogPin, EngineOptions, Totals};
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    use opentelemetry::{InstrumentationScope, KeyValue};
+    use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+
+    fn call(id: u64) -> SpanData {
+        let now = SystemTime::now();
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(7u128),
+                SpanId::from(id),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: opentelemetry::trace::SpanKind::Client,
+            name: "chat".into(),
+            start_time: now,
+            end_time: now,
+            attributes: vec![
+                KeyValue::new("gen_ai.operation.name", "chat"),
+                KeyValue::new("gen_ai.request.model", "gpt-4o-2024-08-06"),
+                KeyValue::new("gen_ai.usage.input_tokens", 1000),
+                KeyValue::new("gen_ai.usage.output_tokens", 0),
+            ],
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: opentelemetry::trace::Status::Unset,
+            instrumentation_scope: InstrumentationScope::builder("test").build(),
+        }
+    }
+
+    fn version(s: &SpanData) -> Option<String> {
+        s.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == "cost.pricing.catalog")
+            .map(|kv| kv.value.to_string())
+    }
+
+    /// Guards "a trace is priced whole by one catalog": spans priced through one pin keep the
+    /// snapshot it loaded, even when the catalog is swapped between them; a new pin (the next
+    /// trace) gets the new catalog, and each span names the catalog that priced it.
+    #[test]
+    fn a_pin_keeps_its_snapshot_across_a_swap() {
+        let engine = Engine::new(Catalog::shared().unwrap(), EngineOptions::default());
+        let old = engine.catalog().info().version.to_string();
+        let json = crate::pricing::EMBEDDED_CATALOG.replacen(
+            &format!("\"catalog_version\":\"{old}\""),
+            "\"catalog_version\":\"2099.01.01\"",
+            1,
+        );
+        let newer = Catalog::from_catalog_json("newer", &json).unwrap();
+        let pin = CatalogPin::default();
+        let (mut a, mut b, mut c) = (call(1), call(2), call(3));
+        let own_a = engine.own(&pin, &a);
+        let replaced = engine.replace_catalog(Arc::new(newer));
+        assert_eq!(&*replaced.info().version, old);
+        let own_b = engine.own(&pin, &b);
+        engine.finish(&mut a, &own_a, Totals::default(), true, true);
+        engine.finish(&mut b, &own_b, Totals::default(), true, true);
+        assert_eq!(version(&a).as_deref(), Some(old.as_str()));
+        assert_eq!(
+            version(&b).as_deref(),
+            Some(old.as_str()),
+            "same pin, same catalog"
+        );
+        let next = CatalogPin::default();
+        let own_c = engine.own(&next, &c);
+        engine.finish(&mut c, &own_c, Totals::default(), true, true);
+        assert_eq!(version(&c).as_deref(), Some("2099.01.01"));
+        assert_eq!(&*engine.catalog().info().version, "2099.01.01");
+    }
+}

@@ -18,6 +18,8 @@
 //!
 //! The processor calls [`Engine::own`] and [`Engine::finish`] span by span as they end, with a
 //! ledger holding children's totals; the gateway calls [`Engine::price_trace`] on a whole trace.
+//! The catalog is swappable at run time ([`Engine::replace_catalog`], live prices): a
+//! [`CatalogPin`] holds the snapshot a span (processor) or a whole trace (gateway) is priced with.
 
 mod price;
 mod rollup;
@@ -129,7 +131,7 @@ impl Engine {
 
     /// Replaces the catalog in use with one atomic pointer change, and returns the one it
     /// replaces. Pricing never waits for it: a span or trace being priced keeps the catalog it
-    /// started with (its [`CatalogPin`]), later ones get `catalog`, and `cost.pricing.catalog`
+    /// started with (its catalog pin), later ones get `catalog`, and `cost.pricing.catalog`
     /// names the one that priced each span.
     pub fn replace_catalog(&self, catalog: Arc<Catalog>) -> Arc<Catalog> {
         let old = self.pricer.catalog.swap(Arc::new(Snapshot::of(catalog)));
