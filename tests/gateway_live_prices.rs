@@ -254,6 +254,37 @@ async fn sources_unreachable_at_start_serve_the_cached_catalog() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Guards item 3's interval: with `refresh_interval`, the gateway refreshes on its own; a model
+/// added upstream gets priced without any signal or call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interval_refreshes_on_its_own() {
+    let feeds = Feeds::start();
+    let (sink, captured) = start_grpc_sink().await;
+    let gw = start(
+        sink,
+        &format!(
+            "{{ sources: {}, refresh_interval: 50ms }}",
+            feeds.sources_yaml()
+        ),
+    )
+    .await;
+    let (status, _, _) = price_one(&gw, &captured, 1, "before", "acme-fresh").await;
+    assert_eq!(status, "unknown_model");
+    feeds.set_json(LITELLM, &feeds::litellm_with("acme-fresh", 2e-6, 4e-6));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while sample(&scrape(&gw).await, "otel_llm_cost_catalog_models") != Some(10.0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for an interval refresh to add acme-fresh"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, cost, _) = price_one(&gw, &captured, 2, "after", "acme-fresh").await;
+    assert_eq!(status, "priced");
+    assert_usd(cost, 0.002);
+    gw.shutdown().await;
+}
+
 /// Every problem of the live fields is reported at once.
 #[test]
 fn the_live_fields_are_validated_all_at_once() {
