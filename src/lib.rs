@@ -23,6 +23,7 @@ mod pricing;
 mod processor;
 mod provider;
 mod records;
+pub mod refresh;
 #[cfg(feature = "report")]
 mod report;
 pub mod semconv;
@@ -47,6 +48,8 @@ pub use metrics::CostMetrics;
 pub use money::{DecimalError, Rate, Usd};
 /// The catalog builder (`otel-llm-cost catalog build`) and catalog diff.
 pub use pricing::build as catalog_build;
+/// Live prices: the catalog built at run time from the upstream feeds, validated and cached.
+pub use pricing::live as catalog_live;
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
     Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, Usage,
@@ -54,7 +57,7 @@ pub use pricing::{
 };
 #[cfg(feature = "processor")]
 pub use processor::{
-    CostBuilder, CostSpanExporter, CostSpanExporterBuilder, CostSpanProcessor,
+    CatalogHandle, CostBuilder, CostSpanExporter, CostSpanExporterBuilder, CostSpanProcessor,
     CostSpanProcessorBuilder, DEFAULT_LEDGER_CAPACITY, DEFAULT_LEDGER_TTL,
 };
 pub use provider::canonical as canonical_provider;

@@ -23,11 +23,12 @@ use opentelemetry_sdk::Resource;
 
 use crate::analytics::MetricLimits;
 use crate::engine::{
-    AnomalyOptions, BudgetRule, Engine, EngineOptions, InputCounting, Stats, StatsSnapshot,
-    Subtree, Totals, TraceObserver,
+    AnomalyOptions, BudgetRule, CatalogPin, Engine, EngineOptions, InputCounting, Stats,
+    StatsSnapshot, Subtree, Totals, TraceObserver,
 };
 use crate::metrics::CostMetrics;
 use crate::pricing::{Catalog, CatalogError, PriceLayers};
+use crate::refresh::CatalogRefresher;
 use crate::span_view::SpanView;
 
 /// Default bound on open ledger entries (parents waiting for their own end).
@@ -251,11 +252,69 @@ struct Pricer {
     engine: Arc<Engine>,
     ledger: Ledger,
     panics: AtomicU64,
+    /// The live catalog's refresher, when configured.
+    refresher: Option<Arc<CatalogRefresher>>,
+    /// Its thread; stops when this is dropped.
+    #[cfg(feature = "live")]
+    _refresh_thread: Option<crate::refresh::RefreshThread>,
+}
+
+/// Replaces the catalog of a [`CostSpanProcessor`] or [`CostSpanExporter`] at run time (get it
+/// with `catalog_handle()` before handing the processor to the SDK). The swap is one atomic
+/// pointer change: spans being priced finish with the catalog they started with, later spans
+/// get the new one, and `cost.pricing.catalog` names the catalog that priced each span.
+///
+/// ```
+/// use std::sync::Arc;
+/// use otel_llm_cost::{Catalog, CostSpanProcessor};
+/// # use opentelemetry_sdk::trace::SimpleSpanProcessor;
+/// # use opentelemetry_sdk::testing::trace::NoopSpanExporter;
+/// let processor = CostSpanProcessor::builder(SimpleSpanProcessor::new(NoopSpanExporter::new()))
+///     .build()
+///     .unwrap();
+/// let handle = processor.catalog_handle();
+/// let mine = Catalog::builder()
+///     .with_overrides_toml("prices", "[[models]]\nid = \"acme-7b\"\nprovider = \"acme\"\n[[models.prices]]\ninput = 1\noutput = 2\n")
+///     .build()
+///     .unwrap();
+/// handle.replace(Arc::new(mine));
+/// assert!(handle.current().get("acme-7b").is_some());
+/// ```
+#[derive(Debug, Clone)]
+pub struct CatalogHandle {
+    engine: Arc<Engine>,
+    refresher: Option<Arc<CatalogRefresher>>,
+}
+
+impl CatalogHandle {
+    /// The catalog in use now.
+    pub fn current(&self) -> Arc<Catalog> {
+        self.engine.catalog()
+    }
+
+    /// Puts `catalog` in use; returns the one it replaces.
+    pub fn replace(&self, catalog: Arc<Catalog>) -> Arc<Catalog> {
+        self.engine.replace_catalog(catalog)
+    }
+
+    /// Refreshes from the live sources now (with [`CostBuilder::with_live_catalog`]; without,
+    /// re-reads nothing and returns `None`). Blocking: fetches and builds.
+    pub fn refresh(
+        &self,
+    ) -> Option<Result<crate::refresh::Refreshed, crate::catalog_live::RefreshError>> {
+        self.refresher.as_ref().map(|r| r.refresh(&self.engine))
+    }
+
+    /// The live catalog's refresher (status, outcomes), when configured.
+    pub fn refresher(&self) -> Option<&Arc<CatalogRefresher>> {
+        self.refresher.as_ref()
+    }
 }
 
 impl Pricer {
     fn enrich(&self, span: &mut SpanData) {
-        let own = self.engine.own(span);
+        let pin = CatalogPin::default();
+        let own = self.engine.own(&pin, span);
         let trace = span.trace_id();
         let id = span.span_id();
         let (children, lost) = self.ledger.take(&Key(trace, id), self.engine.stats());
@@ -316,6 +375,15 @@ macro_rules! pricing_accessors {
         /// The engine (catalog and options) in use.
         pub fn engine(&self) -> &Arc<Engine> {
             &self.pricer.engine
+        }
+
+        /// A handle to replace the catalog at run time (and, with a live catalog, to refresh
+        /// it now and read its refresh outcomes).
+        pub fn catalog_handle(&self) -> CatalogHandle {
+            CatalogHandle {
+                engine: Arc::clone(&self.pricer.engine),
+                refresher: self.pricer.refresher.clone(),
+            }
         }
 
         /// Ledger entries currently waiting for their parent span to end.
@@ -496,6 +564,8 @@ pub struct CostBuilder<T> {
     inner: T,
     catalog: Option<Arc<Catalog>>,
     layers: PriceLayers,
+    #[cfg(feature = "live")]
+    live: Option<crate::catalog_live::LiveOptions>,
     opts: EngineOptions,
     ledger_capacity: usize,
     ledger_ttl: Duration,
@@ -507,6 +577,8 @@ impl<T> CostBuilder<T> {
             inner,
             catalog: None,
             layers: PriceLayers::default(),
+            #[cfg(feature = "live")]
+            live: None,
             opts: EngineOptions::default(),
             ledger_capacity: DEFAULT_LEDGER_CAPACITY,
             ledger_ttl: DEFAULT_LEDGER_TTL,
@@ -542,6 +614,19 @@ impl<T> CostBuilder<T> {
     /// Maps an opaque model name (Azure deployment, Bedrock profile ARN) to a catalog id.
     pub fn with_alias(mut self, name: impl Into<String>, model_id: impl Into<String>) -> Self {
         self.layers.aliases.push((name.into(), model_id.into()));
+        self
+    }
+
+    /// Live prices: the catalog is built from `live.sources` when the processor is built
+    /// (sources -> `cache_dir` -> the base catalog, as the gateway starts), then refreshed by a
+    /// background thread every `live.refresh_interval` (none for 0), with the gateway's
+    /// validation: a refresh that fails keeps the catalog in use and is counted
+    /// ([`CatalogHandle::refresher`]). The builder's catalog file, overrides, imports and
+    /// aliases are the layers, re-read on each refresh (`live.layers` must then be empty).
+    /// Building blocks for at most the fetch `timeout` per source.
+    #[cfg(feature = "live")]
+    pub fn with_live_catalog(mut self, live: crate::catalog_live::LiveOptions) -> Self {
+        self.live = Some(live);
         self
     }
 
@@ -621,6 +706,41 @@ impl<T> CostBuilder<T> {
 
     /// Loads the catalog layers and builds the pricing state; returns it with the wrapped part.
     fn build_pricer(self) -> Result<(T, Pricer), CatalogError> {
+        #[cfg(feature = "live")]
+        if let Some(mut live) = self.live {
+            let mixed = |message: &str| CatalogError::Syntax {
+                file: "<builder>".into(),
+                message: message.into(),
+            };
+            if self.catalog.is_some() {
+                return Err(mixed(
+                    "with_catalog cannot be combined with with_live_catalog",
+                ));
+            }
+            if !live.layers.is_empty() && !self.layers.is_empty() {
+                return Err(mixed(
+                    "give the layers either to the builder or in LiveOptions::layers, not both",
+                ));
+            }
+            if live.layers.is_empty() {
+                live.layers = self.layers;
+            }
+            let refresher = Arc::new(CatalogRefresher::new(live)?);
+            // Failures on the way are counted (refresher outcomes); the fallback is used.
+            let (catalog, _failures) = refresher.start()?;
+            let engine = Arc::new(Engine::new(catalog, self.opts));
+            let thread =
+                crate::refresh::RefreshThread::spawn(refresher.clone(), Arc::downgrade(&engine))
+                    .map_err(|e| mixed(&format!("the catalog refresh thread: {e}")))?;
+            let pricer = Pricer {
+                engine,
+                ledger: Ledger::new(self.ledger_capacity, self.ledger_ttl),
+                panics: AtomicU64::new(0),
+                refresher: Some(refresher),
+                _refresh_thread: thread,
+            };
+            return Ok((self.inner, pricer));
+        }
         let catalog = match (self.catalog, !self.layers.is_empty()) {
             (Some(c), false) => c,
             (None, false) => Catalog::shared()?,
@@ -638,6 +758,9 @@ impl<T> CostBuilder<T> {
             engine: Arc::new(Engine::new(catalog, self.opts)),
             ledger: Ledger::new(self.ledger_capacity, self.ledger_ttl),
             panics: AtomicU64::new(0),
+            refresher: None,
+            #[cfg(feature = "live")]
+            _refresh_thread: None,
         };
         Ok((self.inner, pricer))
     }

@@ -240,20 +240,13 @@ fn validate(pricing: &PricingArgs, file: &std::path::Path) -> anyhow::Result<Exi
 
 /// Today (UTC).
 fn today() -> anyhow::Result<Date> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("system clock before 1970")?;
-    Date::from_unix_seconds(i64::try_from(now.as_secs()).unwrap_or(i64::MAX))
-        .context("system clock out of range")
+    Date::today().context("system clock out of range")
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).with_context(|| format!("{}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("{}", path.display()))
+    otel_llm_cost::catalog_live::write_atomically(path, bytes)
+        .with_context(|| format!("{}", path.display()))
 }
 
 /// Counts, notes and the must-have facts of a built catalog, to stderr.

@@ -18,6 +18,8 @@
 //!
 //! The processor calls [`Engine::own`] and [`Engine::finish`] span by span as they end, with a
 //! ledger holding children's totals; the gateway calls [`Engine::price_trace`] on a whole trace.
+//! The catalog is swappable at run time ([`Engine::replace_catalog`], live prices): a
+//! [`CatalogPin`] holds the snapshot a span (processor) or a whole trace (gateway) is priced with.
 
 mod price;
 mod rollup;
@@ -33,13 +35,13 @@ use std::sync::{Arc, RwLock};
 use crate::pricing::Catalog;
 use crate::semconv as k;
 use crate::span_view::SpanView;
-use price::{CallPricer, OwnKind};
+use price::{CallPricer, OwnKind, Snapshot};
 use verdicts::Judge;
 use walk::Forest;
-use write::{CatalogVersion, Keys, Writer};
+use write::{Keys, Writer};
 
-pub(crate) use price::Own;
 pub use price::PricingStatus;
+pub(crate) use price::{CatalogPin, Own};
 pub(crate) use rollup::Subtree;
 pub use rollup::{ModelShare, TokenCounts, Totals};
 pub use stats::{Stats, StatsSnapshot};
@@ -84,11 +86,9 @@ impl Default for EngineOptions {
 /// Prices spans and writes cost attributes. Shared by the processor and the gateway.
 #[derive(Debug)]
 pub struct Engine {
-    /// Reads and prices a span's own call (holds the catalog).
+    /// Reads and prices a span's own call (holds the catalog in use, swappable).
     pricer: CallPricer,
     keys: Keys,
-    /// The catalog version written on every priced span.
-    catalog_version: CatalogVersion,
     stats: Stats,
     judge: Judge,
     /// Observers of finished traces.
@@ -111,13 +111,11 @@ impl Engine {
             observers,
         } = opts;
         let keys = Keys::new(&prefix);
-        let catalog_version = CatalogVersion::of(&catalog);
         let judge = Judge::new(budgets, anomaly);
         let after_trace = judge.active() || !observers.is_empty();
         Engine {
             pricer: CallPricer::new(catalog, extract, prefix, reprice_provided),
             keys,
-            catalog_version,
             stats: Stats::default(),
             judge,
             observers,
@@ -126,9 +124,18 @@ impl Engine {
         }
     }
 
-    /// The catalog.
-    pub fn catalog(&self) -> &Catalog {
-        &self.pricer.catalog
+    /// The catalog in use now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.pricer.catalog.load().catalog)
+    }
+
+    /// Replaces the catalog in use with one atomic pointer change, and returns the one it
+    /// replaces. Pricing never waits for it: a span or trace being priced keeps the catalog it
+    /// started with (its catalog pin), later ones get `catalog`, and `cost.pricing.catalog`
+    /// names the one that priced each span.
+    pub fn replace_catalog(&self, catalog: Arc<Catalog>) -> Arc<Catalog> {
+        let old = self.pricer.catalog.swap(Arc::new(Snapshot::of(catalog)));
+        Arc::clone(&old.catalog)
     }
 
     /// Counters.
@@ -145,10 +152,15 @@ impl Engine {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = name.map(Into::into);
     }
 
-    /// Reads and prices what the span contributes by itself. Writes nothing.
-    pub(crate) fn own<V: SpanView + ?Sized>(&self, span: &V) -> Own<'_> {
+    /// Reads and prices what the span contributes by itself. Writes nothing. `pin`: the
+    /// catalog snapshot (one per span, or one per trace priced whole).
+    pub(crate) fn own<'a, V: SpanView + ?Sized>(
+        &'a self,
+        pin: &'a CatalogPin,
+        span: &V,
+    ) -> Own<'a> {
         self.stats.spans.bump();
-        self.pricer.own(span)
+        self.pricer.own(pin, span)
     }
 
     /// Decides the span's status given its children's totals, writes its attributes, and returns
@@ -176,7 +188,7 @@ impl Engine {
                     self.status(&w, span, PricingStatus::Duplicate, None);
                 } else {
                     self.status(&w, span, call.status, call.reason.as_deref());
-                    w.call(span, call, &self.catalog_version);
+                    w.call(span, call);
                     subtree.add_call(call);
                 }
             }
@@ -253,7 +265,8 @@ impl Engine {
     /// Prices a whole trace (or any set of spans): builds the tree from parent links, walks it
     /// children first, writes every span's attributes. Spans whose parent is not in the set are
     /// roots of their own, marked incomplete; parent cycles and self-parents are cut.
-    /// `complete`: whether the caller believes the set is the whole trace.
+    /// `complete`: whether the caller believes the set is the whole trace. The whole set is
+    /// priced by one catalog, even if it is replaced meanwhile.
     pub fn price_trace<V: SpanView>(
         &self,
         spans: &mut [V],
@@ -266,8 +279,9 @@ impl Engine {
         } = Forest::of(spans);
         let mut acc: Vec<Totals> = vec![Totals::default(); spans.len()];
         let mut roots = Vec::new();
+        let pin = CatalogPin::default();
         for i in order {
-            let own = self.own(&spans[i]);
+            let own = self.own(&pin, &spans[i]);
             let mut kids = std::mem::take(&mut acc[i]);
             if orphan[i] {
                 kids.incomplete = true;

@@ -7,7 +7,10 @@
 //! provided | invalid_usage | unknown_model | priced (catalog entry, date, tier) -> Own
 //! ```
 
+use std::cell::OnceCell;
 use std::sync::Arc;
+
+use arc_swap::{ArcSwap, Guard};
 
 use super::usage::{extract_with, key_filter, ExtractOptions, Extracted, ProvidedCost, UsageState};
 use crate::money::Usd;
@@ -16,7 +19,7 @@ use crate::pricing::{
 };
 use crate::provider::MAX_PROVIDER_BYTES;
 use crate::semconv as k;
-use crate::span_view::{is_blank, AttrValue, KeyFilter, SpanView};
+use crate::span_view::{intern, is_blank, AttrValue, KeyFilter, SpanView};
 
 /// `cost.pricing.status` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,6 +89,57 @@ pub(crate) struct Provenance<'e> {
     pub(super) model: &'e Model,
     pub(super) price: &'e Price,
     pub(super) tier: Option<String>,
+    /// The version of the catalog that priced the call (`cost.pricing.catalog`).
+    pub(super) version: &'e CatalogVersion,
+}
+
+/// The catalog version, written on every priced span: interned when the table had room (no
+/// reference count to bump here and drop downstream), else shared.
+#[derive(Debug)]
+pub(super) enum CatalogVersion {
+    Interned(&'static str),
+    Shared(Arc<str>),
+}
+
+impl CatalogVersion {
+    pub(super) fn of(catalog: &Catalog) -> CatalogVersion {
+        let v = &catalog.info().version;
+        match intern(v) {
+            Some(s) => CatalogVersion::Interned(s),
+            None => CatalogVersion::Shared(Arc::clone(v)),
+        }
+    }
+}
+
+/// A catalog in use and the version written on the spans it prices; replaced whole by
+/// [`Engine::replace_catalog`](super::Engine::replace_catalog).
+#[derive(Debug)]
+pub(super) struct Snapshot {
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) version: CatalogVersion,
+}
+
+impl Snapshot {
+    pub(super) fn of(catalog: Arc<Catalog>) -> Snapshot {
+        Snapshot {
+            version: CatalogVersion::of(&catalog),
+            catalog,
+        }
+    }
+}
+
+/// The catalog snapshot a span, or a whole trace, is priced with: taken at the first call that
+/// needs a price (spans that are not calls never load it), then kept by every later span
+/// priced through the same pin. A refresh that swaps the catalog meanwhile does not change it.
+#[derive(Default)]
+pub(crate) struct CatalogPin(OnceCell<Guard<Arc<Snapshot>>>);
+
+impl std::fmt::Debug for CatalogPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogPin")
+            .field("loaded", &self.0.get().is_some())
+            .finish()
+    }
 }
 
 /// One LLM call as read and priced from its own span.
@@ -185,10 +239,11 @@ fn over_limit(keys: &[&str], i: Option<usize>, value: Option<&str>, max: usize) 
 }
 
 /// Reads and prices what a span contributes by itself: the catalog, and the options of
-/// extraction and pricing. Built once per engine.
+/// extraction and pricing. Built once per engine; its catalog is swapped whole at run time.
 #[derive(Debug)]
 pub(super) struct CallPricer {
-    pub(super) catalog: Arc<Catalog>,
+    /// The catalog in use: one atomic pointer, never waited for by readers.
+    pub(super) catalog: ArcSwap<Snapshot>,
     extract: ExtractOptions,
     /// Prefix of the attributes we write (a span that has some is rewritten, not appended to).
     prefix: String,
@@ -206,7 +261,7 @@ impl CallPricer {
         reprice_provided: bool,
     ) -> CallPricer {
         CallPricer {
-            catalog,
+            catalog: ArcSwap::from_pointee(Snapshot::of(catalog)),
             extract,
             filter: key_filter(&prefix),
             prefix,
@@ -218,8 +273,13 @@ impl CallPricer {
     // another codegen unit the gateway's `price_trace` took ~1.7 % more instructions
     // (benches/gateway.rs `enrich_one_llm_span`, `batch_512/gateway`; BENCHMARKS.md, issue 14).
     /// Reads and prices what the span contributes by itself. Writes nothing.
+    /// `pin`: the catalog snapshot, loaded here at the first call that needs it.
     #[inline]
-    pub(super) fn own<V: SpanView + ?Sized>(&self, span: &V) -> Own<'_> {
+    pub(super) fn own<'a, V: SpanView + ?Sized>(
+        &'a self,
+        pin: &'a CatalogPin,
+        span: &V,
+    ) -> Own<'a> {
         let provider_of = |i: Option<usize>| {
             str_at(span, &k::PROVIDER_KEYS, i, None)
                 .filter(|p| p.len() <= MAX_PROVIDER_BYTES)
@@ -240,12 +300,17 @@ impl CallPricer {
                 rewrite: ex.has_written_keys,
             };
         }
-        self.own_kind(span, &ex)
+        self.own_kind(pin, span, &ex)
     }
 
     /// The span's own contribution, built in place (a `Call` is a few hundred bytes).
     #[inline]
-    fn own_kind<V: SpanView + ?Sized>(&self, span: &V, ex: &Extracted) -> Own<'_> {
+    fn own_kind<'a, V: SpanView + ?Sized>(
+        &'a self,
+        pin: &'a CatalogPin,
+        span: &V,
+        ex: &Extracted,
+    ) -> Own<'a> {
         let rewrite = ex.has_written_keys;
         if ex.aggregate && ex.usage != UsageState::None {
             return Own {
@@ -335,7 +400,8 @@ impl CallPricer {
         let tier = str_at(span, &k::SERVICE_TIER_KEYS, ex.tier_key, ex.tier_at)
             .and_then(ServiceTier::parse);
         let at = i64::try_from(span.start_unix_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
-        match self.catalog.price(model, provider, &usage, at, tier) {
+        let snapshot = pin.0.get_or_init(|| self.catalog.load());
+        match snapshot.catalog.price(model, provider, &usage, at, tier) {
             Ok(p) => Own {
                 kind: OwnKind::Call(Call {
                     status: PricingStatus::Priced,
@@ -349,6 +415,7 @@ impl CallPricer {
                         model: p.model,
                         price: p.price,
                         tier: p.applied.label(),
+                        version: &snapshot.version,
                     }),
                     reason: None,
                 }),

@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use super::price::{Call, OwnKind, PricingStatus};
+use super::price::{Call, CatalogVersion, OwnKind, PricingStatus};
 use super::rollup::{ModelShare, Totals};
 use super::verdicts::Verdicts;
 use crate::money::Usd;
-use crate::pricing::{Catalog, Interned};
+use crate::pricing::Interned;
 use crate::semconv::{self as k, ours};
-use crate::span_view::{intern, AttrKey, OwnedValue, SpanView};
+use crate::span_view::{AttrKey, OwnedValue, SpanView};
 
 /// Attribute keys, built once: ours under the configured prefix, and the per-call
 /// `llm.cost.*` keys.
@@ -88,24 +88,6 @@ impl Keys {
                 AttrKey::new(k::LLM_COST_COMPLETION_REASONING),
                 AttrKey::new(k::LLM_COST_COMPLETION_AUDIO),
             ],
-        }
-    }
-}
-
-/// The catalog version, written on every priced span: interned when the table had room (no
-/// reference count to bump here and drop downstream), else shared.
-#[derive(Debug)]
-pub(super) enum CatalogVersion {
-    Interned(&'static str),
-    Shared(Arc<str>),
-}
-
-impl CatalogVersion {
-    pub(super) fn of(catalog: &Catalog) -> CatalogVersion {
-        let v = &catalog.info().version;
-        match intern(v) {
-            Some(s) => CatalogVersion::Interned(s),
-            None => CatalogVersion::Shared(Arc::clone(v)),
         }
     }
 }
@@ -211,12 +193,7 @@ impl<'a> Writer<'a> {
 
     /// A counted call's `llm.cost.*` and provenance (its status is written first).
     #[inline]
-    pub(super) fn call<V: SpanView + ?Sized>(
-        &self,
-        span: &mut V,
-        call: &Call<'_>,
-        version: &CatalogVersion,
-    ) {
+    pub(super) fn call<V: SpanView + ?Sized>(&self, span: &mut V, call: &Call<'_>) {
         let k = self.keys;
         if let Some(c) = &call.cost {
             self.put(span, &k.cost_prompt, usd_attr(c.prompt()));
@@ -249,7 +226,7 @@ impl<'a> Writer<'a> {
             if let Some(t) = &p.tier {
                 self.put(span, &k.tier, OwnedValue::Str(t.clone()));
             }
-            match version {
+            match p.version {
                 CatalogVersion::Interned(v) => self.put_static(span, &k.catalog, v),
                 CatalogVersion::Shared(v) => {
                     self.put(span, &k.catalog, OwnedValue::Shared(Arc::clone(v)))

@@ -511,13 +511,42 @@ pub struct InputCountingConfig {
 }
 
 /// `pricing.catalog:` — the catalog under the price layers.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CatalogConfig {
     /// A catalog file written by `otel-llm-cost catalog build`, used instead of the embedded
     /// catalog. Relative paths are resolved against the config file's directory. Default: none
-    /// (the embedded catalog).
+    /// (the embedded catalog). With `sources`, the fallback when neither the sources nor the
+    /// cache give a catalog.
     pub file: Option<PathBuf>,
+    // Live prices (issue 16; validated and run by catalog_refresh.rs).
+    /// Upstream price feeds the catalog is built from at start and on each refresh, instead of
+    /// the embedded one: one `{format: genai-prices, url|path}` and one `{format: litellm,
+    /// url|path}`. Default: none (the embedded catalog or `file`; SIGHUP still re-reads the
+    /// overrides and LiteLLM imports).
+    pub sources: Vec<super::catalog_refresh::SourceConfig>,
+    /// Between two refreshes from the sources; `0s`: only at start. Default: `24h`.
+    #[serde(deserialize_with = "duration")]
+    pub refresh_interval: Duration,
+    /// Directory of the last good built catalog (`catalog.json`), used at start when a source
+    /// is unreachable. Relative paths are resolved against the config file's directory.
+    /// Default: none (no cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Bound on fetching one source (connection, answer, each read). Default: `60s`.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            file: None,
+            sources: Vec::new(),
+            refresh_interval: crate::catalog_live::DEFAULT_REFRESH_INTERVAL,
+            cache_dir: None,
+            timeout: crate::catalog_live::DEFAULT_FETCH_TIMEOUT,
+        }
+    }
 }
 
 /// `pricing:` — price layers on top of the embedded catalog, and what is written.
@@ -1420,11 +1449,20 @@ impl GatewayConfig {
             .iter_mut()
             .chain(pricing.litellm.iter_mut())
             .chain(pricing.catalog.file.iter_mut())
+            .chain(pricing.catalog.cache_dir.iter_mut())
+            .chain(
+                pricing
+                    .catalog
+                    .sources
+                    .iter_mut()
+                    .filter_map(|s| s.path.as_mut()),
+            )
         {
             if f.is_relative() && !base.as_os_str().is_empty() {
                 *f = base.join(&*f);
             }
         }
+        super::catalog_refresh::check(&pricing.catalog, &mut problems);
         for (name, id) in &pricing.aliases {
             if name.trim().is_empty() || id.trim().is_empty() {
                 problems.push(format!(

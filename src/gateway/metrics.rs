@@ -872,7 +872,7 @@ impl Metrics {
 }
 
 /// Escapes a Prometheus label value.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

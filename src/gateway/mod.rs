@@ -29,6 +29,7 @@ mod auth;
 #[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
 pub(crate) mod bench_support;
 mod budget;
+mod catalog_refresh;
 mod config;
 mod conn;
 mod export;
@@ -62,7 +63,7 @@ pub use tls::install_default_crypto_provider;
 
 use crate::analytics::CostAggregator;
 use crate::engine::{Engine, EngineOptions};
-use crate::pricing::{CatalogError, PriceLayers};
+use crate::pricing::CatalogError;
 use export::{Client, ConsumerSettings, ExportQueue};
 use metrics::{Listener, Metrics, NotDelivered};
 use pipeline::Pipeline;
@@ -139,6 +140,8 @@ pub struct RunningGateway {
     consumers: Vec<JoinHandle<()>>,
     deadline: watch::Sender<Option<tokio::time::Instant>>,
     shutdown_timeout: Duration,
+    /// The price catalog's refresh task (catalog_refresh.rs).
+    catalog_refresh: catalog_refresh::Running,
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, GatewayError> {
@@ -168,15 +171,8 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<RunningGateway, GatewayError> {
         install_default_crypto_provider();
-        let catalog = Arc::new(
-            PriceLayers {
-                catalog_file: s.pricing.catalog.file.clone(),
-                litellm: s.pricing.litellm.clone(),
-                overrides: s.pricing.overrides.clone(),
-                aliases: s.pricing.aliases.clone().into_iter().collect(),
-            }
-            .build()?,
-        );
+        // The price layers, from the sources, the cache or the base (catalog_refresh.rs).
+        let (refresher, catalog) = catalog_refresh::start(&s.pricing).await?;
         let cost_series = Arc::new(CostAggregator::new(s.analytics.metrics.limits()));
         let engine = Engine::new(
             catalog,
@@ -231,13 +227,15 @@ impl Gateway {
         );
         let assembler = assembly::Assembler::new(s.assembly.clone(), clock);
         let mut pipeline = Pipeline::new(engine, assembler, queue.clone(), metrics.clone())
-            .with_receive_budget(s.receiver_memory_bytes);
+            .with_receive_budget(s.receiver_memory_bytes)
+            .with_catalog_refresher(refresher.clone());
         if let Some(path) = &s.analytics.records {
             let w = crate::records::RecordWriter::open(path)
                 .map_err(|e| GatewayError::Records(path.display().to_string(), e))?;
             pipeline = pipeline.with_records(w, &s.pricing.prefix);
         }
         let pipeline = Arc::new(pipeline);
+        let catalog_refresh = catalog_refresh::spawn(refresher, pipeline.clone());
         if let Some(b) = backlog {
             recover(pipeline.clone(), b).await?;
         }
@@ -395,6 +393,7 @@ impl Gateway {
             consumers,
             deadline,
             shutdown_timeout: s.shutdown_timeout,
+            catalog_refresh,
         })
     }
 }
@@ -449,6 +448,15 @@ impl RunningGateway {
         self.pipeline.render()
     }
 
+    /// Refreshes the price catalog now, as `refresh_interval` and SIGHUP do: fetch and build
+    /// from the sources (or re-read the layers), validate, swap; on failure the catalog in use
+    /// is kept. Returns the outcome (also logged and counted).
+    pub async fn refresh_catalog(
+        &self,
+    ) -> Result<crate::refresh::Refreshed, crate::catalog_live::RefreshError> {
+        self.catalog_refresh.refresh().await
+    }
+
     /// Waits for SIGTERM or SIGINT, then shuts down.
     pub async fn run_until_signal(self) -> ShutdownReport {
         wait_for_signal().await;
@@ -466,6 +474,7 @@ impl RunningGateway {
         //    stream without END_STREAM) holds nothing (issue 13, B2: one stalled connection
         //    made shutdown wait for the whole deadline before draining, and lose the drain).
         self.pipeline.stop_accepting();
+        self.catalog_refresh.task.abort();
         for r in &self.receivers {
             r.stop();
         }
@@ -576,6 +585,7 @@ impl RunningGateway {
 impl Drop for RunningGateway {
     fn drop(&mut self) {
         self.ticker.abort();
+        self.catalog_refresh.task.abort();
         if let Some(h) = &self.memory_check {
             h.abort();
         }

@@ -55,6 +55,8 @@ pub(crate) struct Pipeline {
     records: Option<(Mutex<crate::records::RecordWriter>, String)>,
     /// What requests being received may hold (budget.rs).
     budget: Arc<MemoryBudget>,
+    /// The catalog's refresher, for `/metrics` (catalog_refresh.rs).
+    catalog: Option<Arc<crate::refresh::CatalogRefresher>>,
 }
 
 impl Pipeline {
@@ -73,7 +75,22 @@ impl Pipeline {
             memory_high: AtomicBool::new(false),
             records: None,
             budget: MemoryBudget::new(usize::MAX),
+            catalog: None,
         }
+    }
+
+    /// Reports the catalog in use and its refreshes on `/metrics`.
+    pub(crate) fn with_catalog_refresher(
+        mut self,
+        r: Arc<crate::refresh::CatalogRefresher>,
+    ) -> Pipeline {
+        self.catalog = Some(r);
+        self
+    }
+
+    /// The engine (the catalog refresh swaps its catalog).
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Bounds what requests being received may hold (`receivers.otlp.max_memory_bytes`).
@@ -344,7 +361,11 @@ impl Pipeline {
 
     pub(crate) fn render(&self) -> String {
         let (g, f) = self.metrics.read_still(|| self.gauges());
-        self.metrics.render(g, f, self.engine.stats().snapshot())
+        let mut text = self.metrics.render(g, f, self.engine.stats().snapshot());
+        if let Some(r) = &self.catalog {
+            super::catalog_refresh::render(r, &mut text);
+        }
+        text
     }
 }
 

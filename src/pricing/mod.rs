@@ -8,6 +8,7 @@
 pub mod build;
 mod file;
 mod layers;
+pub mod live;
 mod matcher;
 mod model;
 mod overrides;

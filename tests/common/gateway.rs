@@ -853,3 +853,41 @@ pub mod process {
         d
     }
 }
+
+/// Sends one trace of one LLM call (`model`, 1000 prompt tokens, 0 completion) named `name`,
+/// waits for it downstream and returns its (status, cost, catalog version).
+pub async fn price_one(
+    gw: &RunningGateway,
+    sink: &crate::common::Captured,
+    trace: u8,
+    name: &str,
+    model: &str,
+) -> (String, Option<f64>, Option<String>) {
+    let before = sink.spans().len();
+    send_grpc(
+        gw.grpc_addr().expect("grpc"),
+        request("svc", vec![span(trace, 1, 0, name, llm(model, 1000, 0))]),
+    )
+    .await
+    .expect("accepted");
+    assert_eq!(
+        sink.wait_for(before + 1, Duration::from_secs(15)).await,
+        before + 1,
+        "span {name} exported"
+    );
+    let spans = sink.spans();
+    let s = by_name(&spans, name);
+    (
+        crate::common::str_attr(&s.attributes, "cost.pricing.status").unwrap_or_default(),
+        crate::common::f64_attr(&s.attributes, "llm.cost.total"),
+        crate::common::str_attr(&s.attributes, "cost.pricing.catalog"),
+    )
+}
+
+/// `otel_llm_cost_catalog_refresh_total{outcome}` in a scrape (-1 when absent).
+pub fn refreshes(text: &str, outcome: &str) -> f64 {
+    let key = format!("otel_llm_cost_catalog_refresh_total{{outcome=\"{outcome}\"}}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(key.as_str())?.trim().parse().ok())
+        .unwrap_or(-1.0)
+}

@@ -94,23 +94,41 @@ pub(crate) fn parse_json<'a, T: serde::Deserialize<'a>>(
     expected: &'static str,
     text: &'a str,
 ) -> Result<T, BuildError> {
-    serde_json::from_str(text).map_err(|e| {
-        let head = text.trim_start();
-        let message = if head.starts_with('<') {
-            "it looks like an HTML page, not JSON (an error page, or the wrong URL?)".to_owned()
-        } else if head.is_empty() {
-            "it is empty".to_owned()
-        } else if e.is_eof() {
-            format!("it ends early (truncated?): {e}")
-        } else {
-            e.to_string()
-        };
-        BuildError::Format {
-            input: name.to_owned(),
-            expected,
-            message,
-        }
+    serde_json::from_str(text).map_err(|e| BuildError::Format {
+        input: name.to_owned(),
+        expected,
+        message: json_fault(text, &e).1,
     })
+}
+
+/// What is wrong with a text that is not the JSON expected (a refresh counts each kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonFault {
+    /// An HTML page (a proxy's or a CDN's error page, a login page, the wrong URL).
+    Html,
+    /// Nothing, or JSON that ends early.
+    Truncated,
+    /// Not JSON, or JSON of another shape.
+    Invalid,
+}
+
+/// The kind of `e`, the parser's error on `text`, and the message saying what the text looks
+/// like.
+pub(crate) fn json_fault(text: &str, e: &serde_json::Error) -> (JsonFault, String) {
+    let head = text.trim_start();
+    if head.starts_with('<') {
+        let m = "it looks like an HTML page, not JSON (an error page, or the wrong URL?)";
+        (JsonFault::Html, m.to_owned())
+    } else if head.is_empty() {
+        (JsonFault::Truncated, "it is empty".to_owned())
+    } else if e.is_eof() {
+        (
+            JsonFault::Truncated,
+            format!("it ends early (truncated?): {e}"),
+        )
+    } else {
+        (JsonFault::Invalid, e.to_string())
+    }
 }
 
 /// A provider as the catalog names it: the two sources' own spellings first, then the crate's
@@ -132,7 +150,7 @@ pub(crate) fn canonical_provider(p: &str) -> String {
     }
 }
 
-fn sha256(text: &str) -> String {
+pub(crate) fn sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -200,7 +218,8 @@ pub fn read_input(spec: &str, timeout: std::time::Duration) -> Result<String, Bu
     if spec.starts_with("http://") || spec.starts_with("https://") {
         #[cfg(feature = "fetch")]
         {
-            return crate::fetch::get_text(spec, timeout, MAX_INPUT_BYTES).map_err(err);
+            return crate::fetch::get_text(spec, timeout, MAX_INPUT_BYTES)
+                .map_err(|e| err(e.message));
         }
         #[cfg(not(feature = "fetch"))]
         {
