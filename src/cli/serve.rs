@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use otel_llm_cost::gateway::{
-    parse_duration, redact_url, Gateway, GatewayConfig, GrpcReceiverConfig, HttpReceiverConfig,
+use otel_llm_cost::gateway::config::{
+    parse_duration, redact_url, GatewayConfig, GrpcReceiverConfig, HttpReceiverConfig,
 };
+use otel_llm_cost::gateway::Gateway;
 
 use super::PricingArgs;
 

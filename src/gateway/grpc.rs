@@ -243,7 +243,7 @@ pub(crate) fn fuzz_body(body: &[u8], max: usize) -> Result<usize, String> {
         raw,
         Some("gzip"),
         max,
-        crate::gateway::DEFAULT_MAX_DECOMPRESSION_RATIO,
+        crate::gateway::config::DEFAULT_MAX_DECOMPRESSION_RATIO,
         &mut res,
     )
     .map_err(|r| r.message().to_owned())?;

@@ -14,7 +14,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use otel_llm_cost::gateway::{Gateway, GatewayConfig};
+//! use otel_llm_cost::gateway::{config::GatewayConfig, Gateway};
 //! let cfg = GatewayConfig::from_yaml("inline", "exporter: {endpoint: 'http://jaeger:4317'}", None)?;
 //! let settings = cfg.resolve(&|k| std::env::var(k).ok())?;
 //! let gw = Gateway::start(settings).await?;
@@ -28,7 +28,7 @@ mod assembly;
 mod auth;
 pub mod bench_support;
 mod budget;
-mod config;
+pub mod config;
 mod conn;
 mod export;
 mod grpc;
@@ -55,13 +55,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use assembly::{Clock, ManualClock, SystemClock};
-pub use config::*;
 pub use metrics::MetricsSnapshot;
 pub use tls::install_default_crypto_provider;
 
 use crate::analytics::CostAggregator;
 use crate::engine::{Engine, EngineOptions};
 use crate::pricing::{CatalogError, PriceLayers};
+use config::{redact_url, ConnectionLimits, GatewaySettings};
 use export::{Client, ConsumerSettings, ExportQueue};
 use metrics::{Listener, Metrics, NotDelivered};
 use pipeline::Pipeline;
@@ -626,9 +626,14 @@ pub mod fuzzing {
         let mut res = super::budget::MemoryBudget::new(usize::MAX)
             .reserve(0)
             .map_err(|e| e.message())?;
-        super::receive::gunzip(b, limit, super::DEFAULT_MAX_DECOMPRESSION_RATIO, &mut res)
-            .map(|(v, _)| v)
-            .map_err(|e| format!("{e:?}"))
+        super::receive::gunzip(
+            b,
+            limit,
+            super::config::DEFAULT_MAX_DECOMPRESSION_RATIO,
+            &mut res,
+        )
+        .map(|(v, _)| v)
+        .map_err(|e| format!("{e:?}"))
     }
 
     /// The scan's verdict on an OTLP/protobuf request: `(spans, decode bound)`, or why it

@@ -17,7 +17,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use otel_llm_cost::gateway::{Gateway, GatewayConfig};
+use otel_llm_cost::gateway::config::GatewayConfig;
+use otel_llm_cost::gateway::Gateway;
 use otel_llm_cost::RunningGateway;
 use prost::Message;
 
