@@ -36,6 +36,7 @@ mod http;
 #[cfg(all(test, feature = "report"))]
 mod json_cases;
 mod metrics;
+mod otlp;
 mod otlp_scan;
 mod persist;
 mod pipeline;

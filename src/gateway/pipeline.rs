@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! receiver -> Pipeline::admit (room in the queue for it? shutting down?), before decoding
-//!          -> Pipeline::export(request) -> admission again -> split
+//!          -> Pipeline::ingest(request) -> admission again -> split
 //!          [-> write-ahead log, persist.rs] -> Assembler::add -> releases -> Engine::price_trace
 //!          -> cost metrics -> ExportQueue
 //! ticker   -> Pipeline::tick -> Assembler::poll -> (same)
@@ -29,9 +29,10 @@ use crate::engine::Engine;
 /// Wait suggested to senders refused because the queue is full or the gateway is stopping.
 pub(crate) const REFUSED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// What a receiver answers.
+/// Why ingest refused a request; the receiver answers it (receive.rs turns it into its
+/// `Refusal`).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ExportError {
+pub(crate) enum IngestRefusal {
     /// Retryable refusal: 503 + `Retry-After` / `UNAVAILABLE` + `RetryInfo`.
     Unavailable {
         message: String,
@@ -146,9 +147,9 @@ impl Pipeline {
     /// text, larger) may come in now: the retryable refusal (counted) while the gateway is
     /// stopping, over its memory limit, or the export queue has no room for it now; `TooLarge`
     /// when the queue could never hold it (`exporter.queue.size`, `max_memory_bytes`).
-    /// Receivers ask before decoding (the scan counted the spans), and [`Pipeline::export`]
+    /// Receivers ask before decoding (the scan counted the spans), and [`Pipeline::ingest`]
     /// again.
-    pub(crate) fn admit(&self, n: usize, bytes: usize) -> Result<(), ExportError> {
+    pub(crate) fn admit(&self, n: usize, bytes: usize) -> Result<(), IngestRefusal> {
         let refusal = if !self.accepting.load(Ordering::Acquire) {
             Some((
                 Refused::ShuttingDown,
@@ -162,12 +163,12 @@ impl Pipeline {
             match self.queue.room_for(n, bytes) {
                 Room::Fits => None,
                 Room::Later => Some((Refused::QueueFull, "export queue full; retry later")),
-                Room::Never(limit, m) => return Err(ExportError::TooLarge(limit, m)),
+                Room::Never(limit, m) => return Err(IngestRefusal::TooLarge(limit, m)),
             }
         };
         if let Some((reason, message)) = refusal {
             self.metrics.refused(reason, n);
-            return Err(ExportError::Unavailable {
+            return Err(IngestRefusal::Unavailable {
                 message: message.into(),
                 retry_after: REFUSED_RETRY_AFTER,
             });
@@ -180,13 +181,13 @@ impl Pipeline {
     /// request is in the write-ahead log. `raw`: the protobuf bytes `req` was decoded from,
     /// when the receiver has them (the log writes them as they are instead of encoding `req`
     /// again).
-    pub(crate) async fn export(
+    pub(crate) async fn ingest(
         &self,
         req: ExportTraceServiceRequest,
         refused: RefusedSpans,
         bytes: usize,
         raw: Option<bytes::Bytes>,
-    ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
+    ) -> Result<Option<ExportTracePartialSuccess>, IngestRefusal> {
         let n = count_spans(&req) + refused.spans;
         self.admit(n, bytes)?;
         // Accepted means durable: with a persistent queue the request is logged before it is
@@ -214,7 +215,7 @@ impl Pipeline {
     }
 
     /// Counts and answers a request the write-ahead log could not take (retryable).
-    fn refuse_unlogged(&self, e: AppendError, n: usize) -> ExportError {
+    fn refuse_unlogged(&self, e: AppendError, n: usize) -> IngestRefusal {
         let (reason, message) = match e {
             AppendError::Full => (Refused::QueueFull, "persistent queue full; retry later"),
             AppendError::Failed(_) => (
@@ -223,7 +224,7 @@ impl Pipeline {
             ),
         };
         self.metrics.refused(reason, n);
-        ExportError::Unavailable {
+        IngestRefusal::Unavailable {
             message: message.into(),
             retry_after: REFUSED_RETRY_AFTER,
         }
@@ -392,10 +393,10 @@ mod tests {
         // The disk goes away: the append fails, the request is refused with the retryable status.
         std::fs::remove_dir_all(&dir).expect("remove");
         let refused = p
-            .export(request(2), RefusedSpans::default(), 0, None)
+            .ingest(request(2), RefusedSpans::default(), 0, None)
             .await
             .expect_err("not durable: refused");
-        let ExportError::Unavailable { message, .. } = refused else {
+        let IngestRefusal::Unavailable { message, .. } = refused else {
             panic!("{refused:?}")
         };
         assert!(message.contains("persistent queue"), "{message}");
@@ -427,7 +428,7 @@ mod tests {
         // Resident memory high but the gateway holds nothing: refusing would not help.
         p.check_memory(900, &limit);
         assert!(
-            p.export(request(1), RefusedSpans::default(), 0, None)
+            p.ingest(request(1), RefusedSpans::default(), 0, None)
                 .await
                 .is_ok(),
             "buffers empty: still accepting"
@@ -435,22 +436,22 @@ mod tests {
         // Now one span is buffered (root_grace 2 s), over the floor.
         p.check_memory(900, &limit);
         let refused = p
-            .export(request(2), RefusedSpans::default(), 0, None)
+            .ingest(request(2), RefusedSpans::default(), 0, None)
             .await
             .expect_err("over the limit");
-        let ExportError::Unavailable { message, .. } = refused else {
+        let IngestRefusal::Unavailable { message, .. } = refused else {
             panic!("{refused:?}")
         };
         assert!(message.contains("memory limit"), "{message}");
         // Between the two thresholds: still refusing (no flapping).
         p.check_memory(800, &limit);
         assert!(p
-            .export(request(3), RefusedSpans::default(), 0, None)
+            .ingest(request(3), RefusedSpans::default(), 0, None)
             .await
             .is_err());
         p.check_memory(700, &limit);
         assert!(p
-            .export(request(4), RefusedSpans::default(), 0, None)
+            .ingest(request(4), RefusedSpans::default(), 0, None)
             .await
             .is_ok());
         let m = p.snapshot();
@@ -459,14 +460,14 @@ mod tests {
         // though resident memory stays high.
         p.check_memory(900, &limit);
         assert!(p
-            .export(request(5), RefusedSpans::default(), 0, None)
+            .ingest(request(5), RefusedSpans::default(), 0, None)
             .await
             .is_err());
         p.drain();
         p.queue.take_all(); // exported, say
         p.check_memory(900, &limit);
         assert!(p
-            .export(request(6), RefusedSpans::default(), 0, None)
+            .ingest(request(6), RefusedSpans::default(), 0, None)
             .await
             .is_ok());
         assert!(p

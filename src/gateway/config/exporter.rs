@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::queue::QueueConfig;
 use super::values::{duration, opt_duration, require_files, BaseDir};
+use crate::gateway::otlp::TRACES_PATH;
 
 /// Default exporter timeout per request (`OTEL_EXPORTER_OTLP_TIMEOUT`'s default too).
 pub const DEFAULT_EXPORTER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -295,7 +296,7 @@ impl ExporterConfig {
             }
             Some((src, u, is_base)) => match normalise_url(&u) {
                 Ok(u) if protocol == ExporterProtocol::HttpProtobuf && is_base => {
-                    format!("{}/v1/traces", u.trim_end_matches('/'))
+                    format!("{}{TRACES_PATH}", u.trim_end_matches('/'))
                 }
                 Ok(u) => u,
                 Err(m) => {
