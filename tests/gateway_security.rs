@@ -324,7 +324,10 @@ async fn a_client_certificate_with_the_wrong_key_is_refused_at_start() {
                 .expect("parses")
                 .resolve(&|_| None)
                 .expect("valid");
-        let err = match otel_llm_cost::gateway::Gateway::start(settings).await {
+        let err = match otel_llm_cost::gateway::Gateway::builder(settings)
+            .start()
+            .await
+        {
             Ok(_) => panic!("{protocol}: a mismatched certificate and key must not start"),
             Err(e) => e.to_string(),
         };

@@ -187,7 +187,7 @@ pub(crate) fn run(pricing: &PricingArgs, a: ServeArgs) -> anyhow::Result<ExitCod
         .build()
         .context("starting the async runtime")?;
     let report = rt.block_on(async move {
-        let gw = Gateway::start(settings).await?;
+        let gw = Gateway::builder(settings).start().await?;
         // One machine-readable line: where it listens (ports may have been 0).
         let show = |a: Option<std::net::SocketAddr>| {
             a.map_or_else(|| "disabled".to_owned(), |a| a.to_string())
