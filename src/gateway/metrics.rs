@@ -39,6 +39,34 @@ pub(crate) enum NotDelivered {
     Shutdown,
 }
 
+/// Why a trace's JSONL cost records were not written (cost_records.rs); its spans were
+/// exported all the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordsDropped {
+    /// The writer thread's channel was full (the disk slower than the traces).
+    QueueFull,
+    /// The write failed.
+    WriteFailed,
+    /// The writer was closed (a release after shutdown began).
+    Closed,
+}
+
+impl RecordsDropped {
+    const ALL: [RecordsDropped; 3] = [
+        RecordsDropped::QueueFull,
+        RecordsDropped::WriteFailed,
+        RecordsDropped::Closed,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RecordsDropped::QueueFull => "queue_full",
+            RecordsDropped::WriteFailed => "write_failed",
+            RecordsDropped::Closed => "closed",
+        }
+    }
+}
+
 impl NotDelivered {
     const ALL: [NotDelivered; 5] = [
         NotDelivered::InvalidSpan,
@@ -180,6 +208,8 @@ pub(crate) struct Metrics {
     conns: [ConnCounters; 3],
     /// Spans taken out of the assembly buffer and not yet in the export queue (being priced).
     spans_pricing: AtomicU64,
+    /// Traces whose cost records were not written, by [`RecordsDropped`].
+    records_dropped: [AtomicU64; 3],
     /// Shared by every move between the terms of the invariant, exclusive for a scrape (see the
     /// module docs). Guards no data: a poisoned lock (a panic while a scrape held it) is taken
     /// as it is.
@@ -269,6 +299,9 @@ pub struct MetricsSnapshot {
     pub spans_exporting: u64,
     /// Engine counters.
     pub engine: StatsSnapshot,
+    /// Traces whose JSONL cost records (`analytics.records`) were not written: the writer
+    /// fell behind, a write failed, or shutdown had closed it. Their spans were exported.
+    pub cost_records_dropped: u64,
 }
 
 impl MetricsSnapshot {
@@ -457,6 +490,14 @@ impl Metrics {
     pub(crate) fn accept_error(&self, l: Listener) {
         add(&self.conns[l.index()].accept_errors, 1);
     }
+    pub(crate) fn records_dropped(&self, why: RecordsDropped) {
+        if let Some(i) = RecordsDropped::ALL.iter().position(|x| *x == why) {
+            add(&self.records_dropped[i], 1);
+        }
+    }
+    pub(crate) fn records_dropped_total(&self) -> u64 {
+        self.records_dropped.iter().map(get).sum()
+    }
     pub(crate) fn not_delivered(&self, why: NotDelivered, n: usize) {
         if let Some(i) = NotDelivered::ALL.iter().position(|x| *x == why) {
             add(&self.not_delivered[i], n as u64);
@@ -508,6 +549,7 @@ impl Metrics {
             spans_queued: g.spans_queued,
             spans_exporting: g.spans_exporting,
             engine,
+            cost_records_dropped: self.records_dropped_total(),
         }
     }
 
@@ -525,6 +567,17 @@ impl Metrics {
         render_engine(&mut o, &e);
         self.render_assembly(&mut o);
         self.render_export(&mut o, f);
+        let dropped: Vec<(String, u64)> = RecordsDropped::ALL
+            .iter()
+            .zip(&self.records_dropped)
+            .map(|(r, c)| (format!("reason=\"{}\"", r.as_str()), get(c)))
+            .collect();
+        counter_owned(
+            &mut o,
+            "otel_llm_cost_cost_records_dropped_total",
+            "Traces whose JSONL cost records were not written (their spans were exported), by reason.",
+            &dropped,
+        );
         render_gauges(&mut o, g);
         self.render_cost(&mut o);
         o

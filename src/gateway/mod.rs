@@ -30,6 +30,7 @@ pub mod bench_support;
 mod budget;
 pub mod config;
 mod conn;
+mod cost_records;
 mod export;
 mod grpc;
 mod http;
@@ -216,6 +217,14 @@ impl RunningGateway {
             let _ = h.await;
         }
         self.pipeline.drain();
+        // The cost records of every released trace written (their own thread), within the
+        // deadline.
+        if tokio::time::timeout_at(deadline, self.pipeline.close_records())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: cost records still being written at the deadline");
+        }
         // 3. Drain the queue until empty or the deadline.
         self.queue.close();
         let _ = self.deadline.send(Some(deadline));

@@ -20,6 +20,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 
 use super::assembly::{Assembler, Release, ReleaseReason};
 use super::budget::MemoryBudget;
+use super::cost_records::CostRecords;
 use super::export::{ExportQueue, Room};
 use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused, TooLarge};
 use super::persist::{self, AppendError, Wal};
@@ -52,8 +53,8 @@ pub(crate) struct Pipeline {
     accepting: AtomicBool,
     /// Set by the memory limiter while resident memory is over its refusal threshold.
     memory_high: AtomicBool,
-    /// JSONL cost records (opt-in), and the attribute prefix they read.
-    records: Option<(Mutex<crate::records::RecordWriter>, String)>,
+    /// JSONL cost records (opt-in), written by their own thread (cost_records.rs).
+    records: Option<CostRecords>,
     /// What requests being received may hold (budget.rs).
     budget: Arc<MemoryBudget>,
 }
@@ -93,14 +94,19 @@ impl Pipeline {
         self.queue.wal().is_some()
     }
 
-    /// Appends a call record per LLM call and a trace record per released trace to `writer`.
-    pub(crate) fn with_records(
-        mut self,
-        writer: crate::records::RecordWriter,
-        prefix: &str,
-    ) -> Pipeline {
-        self.records = Some((Mutex::new(writer), prefix.to_owned()));
+    /// Appends a call record per LLM call and a trace record per released trace (off the
+    /// async workers: `records` writes them on its own thread).
+    pub(crate) fn with_records(mut self, records: CostRecords) -> Pipeline {
+        self.records = Some(records);
         self
+    }
+
+    /// Waits until every cost record handed to the writer is written (shutdown, after
+    /// [`Pipeline::drain`]).
+    pub(crate) async fn close_records(&self) {
+        if let Some(r) = &self.records {
+            r.close().await;
+        }
     }
 
     fn assembler(&self) -> MutexGuard<'_, Assembler> {
@@ -299,13 +305,8 @@ impl Pipeline {
                 tracing::debug!("late span: its trace was already released; priced alone");
             }
             price_release(&self.engine, &mut r);
-            if let Some((writer, prefix)) = &self.records {
-                let records = crate::records::trace_records(&r.spans, r.complete, prefix);
-                if let Ok(mut w) = writer.lock() {
-                    if let Err(e) = w.write_trace(records) {
-                        tracing::warn!(error = %e, "cost records: write failed");
-                    }
-                }
+            if let Some(records) = &self.records {
+                records.write_trace(&r.spans, r.complete);
             }
             let n = r.spans.len();
             let _moving = self.metrics.moving();

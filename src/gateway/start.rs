@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::assembly::{self, Clock, SystemClock};
 use super::config::{redact_url, ConnectionLimits, GatewaySettings};
+use super::cost_records::CostRecords;
 use super::export::{self, Client, ConsumerSettings, ExportQueue};
 use super::metrics::{Listener, Metrics};
 use super::pipeline::Pipeline;
@@ -190,9 +191,10 @@ fn pipeline(
     let mut pipeline = Pipeline::new(engine, assembler, queue.clone(), metrics.clone())
         .with_receive_budget(s.receiver_memory_bytes);
     if let Some(path) = &s.analytics.records {
-        let w = crate::records::RecordWriter::open(path)
+        let records = crate::records::RecordWriter::open(path)
+            .and_then(|w| CostRecords::start(w, &s.pricing.prefix, metrics.clone()))
             .map_err(|e| GatewayError::Records(path.display().to_string(), e))?;
-        pipeline = pipeline.with_records(w, &s.pricing.prefix);
+        pipeline = pipeline.with_records(records);
     }
     Ok(Arc::new(pipeline))
 }
@@ -267,7 +269,8 @@ fn spawn_memory_check(s: &GatewaySettings, pipeline: &Arc<Pipeline>) -> Option<J
             iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 iv.tick().await;
-                if let Some(rss) = resident_bytes() {
+                // A file read (procfs): off the async workers like every other.
+                if let Ok(Some(rss)) = tokio::task::spawn_blocking(resident_bytes).await {
                     p.check_memory(rss, &limit);
                 }
             }

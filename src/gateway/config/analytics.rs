@@ -110,7 +110,10 @@ impl Default for CostMetricsConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecordsConfig {
-    /// File to append to (safe to rotate by renaming). Default: none (off).
+    /// File to append to (safe to rotate by renaming), by a thread of its own: when 1024
+    /// traces wait for the disk, a trace's records are dropped and counted
+    /// (`otel_llm_cost_cost_records_dropped_total`); its spans are exported all the same.
+    /// Default: none (off).
     pub path: Option<PathBuf>,
 }
 
