@@ -1,4 +1,4 @@
-# Shared by scripts/bench-gateway.sh and scripts/bench-gateway-ab.sh (sourced, not run): the
+# Shared by scripts/bench/bench-gateway.sh and scripts/bench/bench-gateway-ab.sh (sourced, not run): the
 # addresses, a scratch directory removed on exit, the gateway configurations (end to end, end to
 # end with the persistent queue, flood) and starting/stopping a gateway pinned to core 1.
 GRPC=127.0.0.1:24317

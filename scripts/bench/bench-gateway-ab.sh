@@ -4,7 +4,7 @@
 # traces (resident memory per buffered span). The gateway is pinned to core 1, the load
 # generator and its fast sink to core 0; everything binds 127.0.0.1 and stops by itself.
 #
-#   scripts/bench-gateway-ab.sh name=path/to/otel-llm-cost [name=path ...]
+#   scripts/bench/bench-gateway-ab.sh name=path/to/otel-llm-cost [name=path ...]
 #
 # A name ending in `+wal` runs its binary with the persistent queue (exporter.queue.directory, a
 # fresh directory each run; WAL_FSYNC=never|interval|group|true|false sets its fsync policy).
@@ -12,7 +12,7 @@
 # Knobs: ROUNDS (default 3), DURATION (s, default 8), FLOOD_SPANS (default 300000; 0 skips),
 # CONNECTIONS (4), LOADGEN (default: build examples/loadgen in release).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 [ $# -ge 1 ] || { echo "usage: $0 name=binary [name=binary ...]"; exit 2; }
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-8}
@@ -22,7 +22,7 @@ if [ -z "${LOADGEN:-}" ]; then
     cargo build --release --quiet --features cli --example loadgen
     LOADGEN=${CARGO_TARGET_DIR:-target}/release/examples/loadgen
 fi
-. scripts/gateway-bench-lib.sh
+. scripts/bench/gateway-bench-lib.sh
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$ROUNDS"); do
     for nb in "$@"; do
