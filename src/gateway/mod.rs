@@ -6,9 +6,16 @@
 //!   OTLP/gRPC :4317 (grpc.rs) --\  body, gunzip, scan, decode  /
 //!                                >-- (receive.rs, budget.rs) --> Pipeline (pipeline.rs): admission -> Assembler (assembly.rs)
 //!   OTLP/HTTP :4318 (http.rs) --/      -> Engine::price_trace -> ExportQueue -> consumers (export.rs) -> downstream
+//!                                                          \-> JSONL cost records (cost_records.rs, own thread)
 //! ```
 //!
-//! Start it in process with [`Gateway::builder`] (start.rs: the startup steps); stop it with [`RunningGateway::shutdown`], which
+//! The words: the receivers *receive* (grpc.rs, http.rs, their shared body handling in
+//! receive.rs), the pipeline *ingests* (`Pipeline::ingest`, pipeline.rs), and only the
+//! exporter (export.rs) *exports*. The OTLP names both sides use (paths, content types) are in
+//! otlp.rs; the write-ahead log of a persistent queue in persist.rs; the configuration, one file
+//! per section, in [`config`]; the startup steps in start.rs.
+//!
+//! Start it in process with [`Gateway::builder`]; stop it with [`RunningGateway::shutdown`], which
 //! stops accepting (stalled connections dropped at once), releases every buffered trace, drains
 //! the export queue within the configured deadline and reports what could not be delivered.
 //!
@@ -123,16 +130,11 @@ impl ShutdownReport {
 /// A running gateway; dropping it without [`RunningGateway::shutdown`] aborts its tasks.
 #[derive(Debug)]
 pub struct RunningGateway {
-    grpc_addr: Option<SocketAddr>,
-    http_addr: Option<SocketAddr>,
-    metrics_addr: Option<SocketAddr>,
+    /// The receivers and the metrics endpoint.
+    listening: start::Listening,
     pipeline: Arc<Pipeline>,
     metrics: Arc<Metrics>,
     queue: Arc<ExportQueue>,
-    receivers: Vec<conn::Served>,
-    /// Requests whose handler runs on the receivers (shutdown waits for none before draining).
-    requests: Arc<conn::Requests>,
-    metrics_server: Option<conn::Served>,
     ticker: JoinHandle<()>,
     memory_check: Option<JoinHandle<()>>,
     consumers: Vec<JoinHandle<()>>,
@@ -149,17 +151,17 @@ pub(crate) fn resident_bytes() -> Option<usize> {
 impl RunningGateway {
     /// The gRPC receiver's bound address.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.grpc_addr
+        self.listening.grpc_addr
     }
 
     /// The HTTP receiver's bound address.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
+        self.listening.http_addr
     }
 
     /// The metrics endpoint's bound address.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_addr
+        self.listening.metrics_addr
     }
 
     /// Current counters.
@@ -189,10 +191,10 @@ impl RunningGateway {
         //    stream without END_STREAM) holds nothing (issue 13, B2: one stalled connection
         //    made shutdown wait for the whole deadline before draining, and lose the drain).
         self.pipeline.stop_accepting();
-        for r in &self.receivers {
+        for r in &self.listening.receivers {
             r.stop();
         }
-        for r in self.receivers.drain(..) {
+        for r in self.listening.receivers.drain(..) {
             let abort = r.task.abort_handle();
             if tokio::time::timeout_at(deadline, r.task).await.is_err() {
                 abort.abort();
@@ -200,7 +202,7 @@ impl RunningGateway {
         }
         // No request may add spans after the drain below: wait for the handlers still running
         // (h2 runs each on a task of its own).
-        if tokio::time::timeout_at(deadline, self.requests.idle())
+        if tokio::time::timeout_at(deadline, self.listening.requests.idle())
             .await
             .is_err()
         {
@@ -286,7 +288,7 @@ impl RunningGateway {
                 "shutdown complete; every span delivered"
             );
         }
-        if let Some(m) = self.metrics_server.take() {
+        if let Some(m) = self.listening.metrics_server.take() {
             m.stop();
             let abort = m.task.abort_handle();
             if tokio::time::timeout(Duration::from_secs(1), m.task)
@@ -311,9 +313,10 @@ impl Drop for RunningGateway {
             h.abort();
         }
         for h in self
+            .listening
             .receivers
             .iter()
-            .chain(self.metrics_server.iter())
+            .chain(self.listening.metrics_server.iter())
             .map(|r| &r.task)
             .chain(self.consumers.iter())
         {

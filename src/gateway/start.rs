@@ -77,9 +77,9 @@ impl GatewayBuilder {
         let consumers = spawn_consumers(s, &queue, &client, &metrics, &deadline_rx);
         let ticker = spawn_ticker(s, &pipeline);
         let memory_check = spawn_memory_check(s, &pipeline);
-        let served = listeners.serve(s, tls, &pipeline, &metrics)?;
+        let listening = listeners.serve(s, tls, &pipeline, &metrics)?;
         tracing::info!(
-            grpc = ?served.grpc_addr, http = ?served.http_addr, metrics = ?served.metrics_addr,
+            grpc = ?listening.grpc_addr, http = ?listening.http_addr, metrics = ?listening.metrics_addr,
             grpc_tls = s.grpc_tls.is_some(), http_tls = s.http_tls.is_some(),
             auth = s.auth_token.is_some(), metrics_auth = s.metrics_auth_token.is_some(),
             exporter = %redact_url(&s.exporter.url), protocol = ?s.exporter.protocol,
@@ -87,15 +87,10 @@ impl GatewayBuilder {
             "otel-llm-cost gateway started"
         );
         Ok(RunningGateway {
-            grpc_addr: served.grpc_addr,
-            http_addr: served.http_addr,
-            metrics_addr: served.metrics_addr,
+            listening,
             pipeline,
             metrics,
             queue,
-            receivers: served.receivers,
-            requests: served.requests,
-            metrics_server: served.metrics_server,
             ticker,
             memory_check,
             consumers,
@@ -285,14 +280,16 @@ struct Listeners {
     metrics: Option<(TcpListener, SocketAddr)>,
 }
 
-/// The listeners, served.
-struct Served {
-    grpc_addr: Option<SocketAddr>,
-    http_addr: Option<SocketAddr>,
-    metrics_addr: Option<SocketAddr>,
-    receivers: Vec<conn::Served>,
-    requests: Arc<conn::Requests>,
-    metrics_server: Option<conn::Served>,
+/// The listeners, served (held by the running gateway).
+#[derive(Debug)]
+pub(super) struct Listening {
+    pub(super) grpc_addr: Option<SocketAddr>,
+    pub(super) http_addr: Option<SocketAddr>,
+    pub(super) metrics_addr: Option<SocketAddr>,
+    pub(super) receivers: Vec<conn::Served>,
+    /// Requests whose handler runs on the receivers (shutdown waits for none before draining).
+    pub(super) requests: Arc<conn::Requests>,
+    pub(super) metrics_server: Option<conn::Served>,
 }
 
 impl Listeners {
@@ -312,7 +309,7 @@ impl Listeners {
         tls: ReceiverTls,
         pipeline: &Arc<Pipeline>,
         metrics: &Arc<Metrics>,
-    ) -> Result<Served, GatewayError> {
+    ) -> Result<Listening, GatewayError> {
         let auth = s
             .auth_token
             .as_ref()
@@ -385,7 +382,7 @@ impl Listeners {
                 Arc::new(conn::Requests::default()),
             ));
         }
-        Ok(Served {
+        Ok(Listening {
             grpc_addr,
             http_addr,
             metrics_addr,
