@@ -42,7 +42,7 @@ pub use engine::{
 };
 pub use engine::{ExtractOptions, InputCounting};
 #[cfg(feature = "gateway")]
-pub use gateway::{Gateway, GatewayConfig, RunningGateway};
+pub use gateway::{config::GatewayConfig, Gateway, RunningGateway};
 #[cfg(feature = "processor")]
 pub use metrics::CostMetrics;
 pub use money::{DecimalError, Rate, Usd};

@@ -169,3 +169,39 @@ async fn released_traces_are_written_as_jsonl_cost_records() {
     assert!(lines[2].contains(r#""total_usd":"0.007""#), "{text}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Issue 14: a cost record write that fails is counted (before: a warning only), and the trace's
+/// spans are exported all the same. `/dev/full` takes the open and fails every write (ENOSPC).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_cost_record_write_is_counted_and_the_spans_still_go_out() {
+    let (sink, captured) = start_grpc_sink().await;
+    let extra = "assembly: { root_grace: 50ms, trace_timeout: 5s }\nanalytics: { records: { path: '/dev/full' } }";
+    let gw = start_gateway(&format!("http://{sink}"), "", extra).await;
+    let grpc = gw.grpc_addr().expect("grpc");
+    send_grpc(grpc, request("svc", trace(10, "support run", 2)))
+        .await
+        .expect("accepted");
+    assert_eq!(captured.wait_for(3, Duration::from_secs(10)).await, 3);
+    // The records thread writes after the release: wait (bounded) for its count.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while gw.metrics().cost_records_dropped == 0 {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "no failed cost record write counted within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let text = scrape(&gw).await;
+    let report = gw.shutdown().await;
+    assert_eq!(
+        report.metrics.cost_records_dropped, 1,
+        "one trace's records"
+    );
+    assert!(report.metrics.balanced());
+    assert_eq!(report.lost(), 0);
+    assert!(
+        text.contains("otel_llm_cost_cost_records_dropped_total{reason=\"write_failed\"} 1"),
+        "{text}"
+    );
+}

@@ -390,10 +390,10 @@ async fn over_long_models_and_providers_are_invalid_usage_and_never_cached() {
 /// "before" figures), one attack per run (`REDTEAM_ATTACK`). Prints one `REDTEAM` line: the
 /// gateway's peak resident memory (VmHWM), CPU seconds (utime + stime from /proc), one scrape's
 /// size and time, and spans acknowledged / delivered / lost. Run by
-/// `scripts/redteam-bounds.sh`; figures in RELIABILITY.md ("Red-team round 2").
+/// `scripts/redteam/redteam-bounds.sh`; figures in RELIABILITY.md ("Red-team round 2").
 #[cfg(all(feature = "cli", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "minutes long against the release binary; run by scripts/redteam-bounds.sh"]
+#[ignore = "minutes long against the release binary; run by scripts/redteam/redteam-bounds.sh"]
 async fn red_team_bounds_real_binary() {
     use common::gateway::process::{temp_dir, Serve};
     let bin = std::env::var("REDTEAM_BIN")

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use otel_llm_cost::gateway::{ExporterProtocol, GatewayConfig};
+use otel_llm_cost::gateway::config::{ExporterProtocol, GatewayConfig};
 use serde_norway::Value;
 
 fn dir() -> PathBuf {

@@ -3,7 +3,7 @@
 //! and no span is lost. Bounds checked are exact (bytes <= budget, counts equal), never timing.
 //!
 //! The 1M-trace flood against the release binary, with its resident memory read from
-//! `/proc/<pid>/status`, is the ignored test `flood_real_binary` (run by `scripts/flood.sh`;
+//! `/proc/<pid>/status`, is the ignored test `flood_real_binary` (run by `scripts/reliability/flood.sh`;
 //! figures in RELIABILITY.md).
 #![cfg(all(feature = "gateway", feature = "internals"))]
 
@@ -184,10 +184,10 @@ async fn one_huge_trace_is_released_early_in_parts_without_loss() {
 /// The 1M-trace flood against the real (release) binary: `FLOOD_TRACES` one-span open traces
 /// (default 1,000,000), `assembly.max_bytes` = `FLOOD_MAX_BYTES` (default 64 MiB); prints the
 /// gateway's VmRSS / VmHWM sampled from /proc/<pid>/status during the flood, and checks that
-/// every span is delivered. Run by `scripts/flood.sh`.
+/// every span is delivered. Run by `scripts/reliability/flood.sh`.
 #[cfg(all(feature = "cli", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "minutes long; run by scripts/flood.sh"]
+#[ignore = "minutes long; run by scripts/reliability/flood.sh"]
 async fn flood_real_binary() {
     use common::gateway::process::{temp_dir, Serve};
     let traces: u64 = std::env::var("FLOOD_TRACES")

@@ -288,7 +288,7 @@ async fn the_interval_refreshes_on_its_own() {
 /// Every problem of the live fields is reported at once.
 #[test]
 fn the_live_fields_are_validated_all_at_once() {
-    use otel_llm_cost::gateway::GatewayConfig;
+    use otel_llm_cost::gateway::config::GatewayConfig;
     let yaml = r#"
 exporter: { endpoint: "http://127.0.0.1:4317" }
 pricing:

@@ -491,12 +491,12 @@ async fn kill_9_under_load_loses_no_acknowledged_span() {
     );
 }
 
-/// The RELIABILITY.md "kill -9" table (not a test; run by `scripts/kill9-table.sh`): for each
+/// The RELIABILITY.md "kill -9" table (not a test; run by `scripts/reliability/kill9-table.sh`): for each
 /// `name=binary` of `KILL9_BINS`, `KILL9_RUNS` runs with and without the directory, `KILL9_LOAD_MS`
 /// of load each; prints one markdown row per run.
 #[cfg(all(feature = "cli", unix))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement for RELIABILITY.md; run scripts/kill9-table.sh"]
+#[ignore = "measurement for RELIABILITY.md; run scripts/reliability/kill9-table.sh"]
 async fn kill_9_table() {
     let bins = std::env::var("KILL9_BINS").expect("KILL9_BINS=name=path[ name=path...]");
     let runs: usize = std::env::var("KILL9_RUNS").map_or(3, |v| v.parse().expect("KILL9_RUNS"));

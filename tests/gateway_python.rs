@@ -3,7 +3,7 @@
 //! (both gzip), or as OTLP/JSON, through the gateway to a capture receiver.
 //!
 //! Needs `OTEL_LLM_COST_PYTHON` (a Python with tests/python/requirements.txt installed);
-//! `scripts/test.sh` sets it up. Without it these tests fail and say so.
+//! `scripts/ci/test.sh` sets it up. Without it these tests fail and say so.
 #![cfg(feature = "gateway")]
 
 mod common;
@@ -19,7 +19,7 @@ fn python() -> String {
         Ok(p) if !p.trim().is_empty() => p,
         _ => panic!(
             "OTEL_LLM_COST_PYTHON is not set: these tests drive the real OpenTelemetry Python SDK. \
-             Run scripts/test.sh (it creates .venv, installs tests/python/requirements.txt and \
+             Run scripts/ci/test.sh (it creates .venv, installs tests/python/requirements.txt and \
              sets OTEL_LLM_COST_PYTHON), or set it to a Python that has them installed."
         ),
     }

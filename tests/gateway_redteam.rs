@@ -1,6 +1,6 @@
 //! Issue 13's attacks, reproduced against a real gateway binary to measure them: peak
 //! resident memory, CPU time, and spans acknowledged / delivered / lost / duplicated. Ignored
-//! (they take minutes and are measurements, not checks); `scripts/redteam2.sh` runs them
+//! (they take minutes and are measurements, not checks); `scripts/redteam/redteam2.sh` runs them
 //! against two binaries and the figures go to RELIABILITY.md ("Red-team round 2").
 //!
 //! Environment: `REDTEAM_BIN` (the binary; default: this build's), `REDTEAM_LABEL` (a name
@@ -265,13 +265,13 @@ async fn b1(name: &'static str, n: usize, yaml: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement (scripts/redteam2.sh)"]
+#[ignore = "measurement (scripts/redteam/redteam2.sh)"]
 async fn b1_gzip_frames_200() {
     b1("B1: 200 gzip frames of 1 MiB zeros, one call", 200, "").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement (scripts/redteam2.sh)"]
+#[ignore = "measurement (scripts/redteam/redteam2.sh)"]
 async fn b1_gzip_frames_1000_limit_128() {
     b1(
         "B1: 1,000 gzip frames, memory_limiter 128 MiB",
@@ -282,7 +282,7 @@ async fn b1_gzip_frames_1000_limit_128() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement (scripts/redteam2.sh)"]
+#[ignore = "measurement (scripts/redteam/redteam2.sh)"]
 async fn b2_sigterm_with_a_stalled_client() {
     let mut run = Run::start(
         "B2: SIGTERM, 81,920 spans buffered, 300 ms downstream, one stalled client",
@@ -316,7 +316,7 @@ async fn b2_sigterm_with_a_stalled_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement (scripts/redteam2.sh)"]
+#[ignore = "measurement (scripts/redteam/redteam2.sh)"]
 async fn b3_stalled_bodies_limit_128() {
     let mut run = Run::start(
         "B3: 60 bodies of 4 MiB minus the last byte, memory_limiter 128 MiB",
@@ -372,7 +372,7 @@ fn json_bomb(first: u64) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement (scripts/redteam2.sh)"]
+#[ignore = "measurement (scripts/redteam/redteam2.sh)"]
 async fn b3_json_second_pass_eight_at_once() {
     let mut run = Run::start(
         "B3: eight 4 MiB OTLP/JSON bodies with arrayValue:{} at once, memory_limiter 128 MiB",
@@ -403,7 +403,7 @@ async fn b3_json_second_pass_eight_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement (scripts/redteam2.sh)"]
+#[ignore = "measurement (scripts/redteam/redteam2.sh)"]
 async fn b3_one_million_span_request() {
     let mut run = Run::start(
         "B3: one request of 1,000,000 spans, queue.size 100000",
@@ -449,7 +449,7 @@ async fn b3_one_million_span_request() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement (scripts/redteam2.sh)"]
+#[ignore = "measurement (scripts/redteam/redteam2.sh)"]
 async fn slow_connections_500() {
     let mut run = Run::start(
         "Also: 500 HTTP connections sending a header byte every 5 s",
@@ -495,7 +495,7 @@ async fn slow_connections_500() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "measurement (scripts/redteam2.sh)"]
+#[ignore = "measurement (scripts/redteam/redteam2.sh)"]
 async fn fd_exhaustion_1100_idle_connections() {
     let mut run = Run::start(
         "Also: 1,100 idle connections, ulimit -n 1024",

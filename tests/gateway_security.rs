@@ -319,11 +319,15 @@ async fn a_client_certificate_with_the_wrong_key_is_refused_at_start() {
             s(&pki.client_cert),
             s(&pki.key) // the server's key, not the client certificate's
         );
-        let settings = otel_llm_cost::gateway::GatewayConfig::from_yaml("t.yaml", &yaml, None)
-            .expect("parses")
-            .resolve(&|_| None)
-            .expect("valid");
-        let err = match otel_llm_cost::gateway::Gateway::start(settings).await {
+        let settings =
+            otel_llm_cost::gateway::config::GatewayConfig::from_yaml("t.yaml", &yaml, None)
+                .expect("parses")
+                .resolve(&|_| None)
+                .expect("valid");
+        let err = match otel_llm_cost::gateway::Gateway::builder(settings)
+            .start()
+            .await
+        {
             Ok(_) => panic!("{protocol}: a mismatched certificate and key must not start"),
             Err(e) => e.to_string(),
         };

@@ -81,7 +81,7 @@ async fn metrics_auth_is_off_by_default_and_validated() {
     assert_eq!(status, 200);
     assert!(body.contains("otel_llm_cost_spans_received_total"));
     gw.shutdown().await;
-    let bad = otel_llm_cost::gateway::GatewayConfig::from_yaml(
+    let bad = otel_llm_cost::gateway::config::GatewayConfig::from_yaml(
         "t",
         r#"
 exporter: { endpoint: "http://c:4317" }
@@ -101,7 +101,7 @@ telemetry: { metrics: { auth: { bearer_token: "a", bearer_token_file: "/nonexist
             ),
         "{bad}"
     );
-    let s = otel_llm_cost::gateway::GatewayConfig::from_yaml(
+    let s = otel_llm_cost::gateway::config::GatewayConfig::from_yaml(
         "t",
         "exporter: { endpoint: 'http://c:4317' }\ntelemetry: { metrics: { auth: { bearer_token: s3cr3t } } }",
         None,
@@ -129,7 +129,7 @@ fn collector_config(name: &str) -> String {
 /// exposes or publishes the telemetry port.
 #[test]
 fn compose_keeps_the_telemetry_port_off_public_interfaces() {
-    let cfg = otel_llm_cost::gateway::GatewayConfig::from_yaml(
+    let cfg = otel_llm_cost::gateway::config::GatewayConfig::from_yaml(
         "gateway.yaml",
         &collector_config("gateway.yaml"),
         None,

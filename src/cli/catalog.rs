@@ -130,7 +130,7 @@ pub(crate) fn run(pricing: &PricingArgs, cmd: CatalogCmd) -> anyhow::Result<Exit
             date,
             timeout,
         } => {
-            let timeout = otel_llm_cost::gateway::parse_duration(&timeout)
+            let timeout = otel_llm_cost::gateway::config::parse_duration(&timeout)
                 .map_err(|e| anyhow::anyhow!("--timeout: {e}"))?;
             let date: Date = match date {
                 Some(d) => d

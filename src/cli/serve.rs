@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use otel_llm_cost::gateway::{
-    parse_duration, redact_url, Gateway, GatewayConfig, GrpcReceiverConfig, HttpReceiverConfig,
+use otel_llm_cost::gateway::config::{
+    parse_duration, redact_url, GatewayConfig, GrpcReceiverConfig, HttpReceiverConfig,
 };
+use otel_llm_cost::gateway::Gateway;
 
 use super::PricingArgs;
 
@@ -186,7 +187,7 @@ pub(crate) fn run(pricing: &PricingArgs, a: ServeArgs) -> anyhow::Result<ExitCod
         .build()
         .context("starting the async runtime")?;
     let report = rt.block_on(async move {
-        let gw = Gateway::start(settings).await?;
+        let gw = Gateway::builder(settings).start().await?;
         // One machine-readable line: where it listens (ports may have been 0).
         let show = |a: Option<std::net::SocketAddr>| {
             a.map_or_else(|| "disabled".to_owned(), |a| a.to_string())

@@ -18,7 +18,7 @@ use prost::Message;
 /// bytes (the exporter's), and a server taking a request's bytes as they are (the receiver's).
 pub use super::export::EncodedCodec as BytesClientCodec;
 pub use super::grpc::RawCodec as BytesServerCodec;
-pub use super::grpc::EXPORT_PATH;
+pub use super::otlp::EXPORT_PATH;
 
 use super::assembly::{Assembler, ManualClock, Release};
 use super::config::AssemblyConfig;

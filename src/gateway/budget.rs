@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! request -> reserve(base) -> body chunks (grow) -> gunzip output (grow; compressed released)
-//!         -> decode estimate (grow; otlp_scan.rs) -> Pipeline::export -> dropped: released
+//!         -> decode estimate (grow; otlp_scan.rs) -> Pipeline::ingest -> dropped: released
 //! ```
 //!
 //! A reservation never waits: when the budget cannot take more the request is refused at once,

@@ -44,7 +44,7 @@ pub struct SourceConfig {
 }
 
 /// Adds every problem of `pricing.catalog`'s live fields to `problems`.
-pub(super) fn check(c: &CatalogConfig, problems: &mut Vec<String>) {
+pub(crate) fn check(c: &CatalogConfig, problems: &mut Vec<String>) {
     for (i, s) in c.sources.iter().enumerate() {
         if s.url.is_some() == s.path.is_some() {
             problems.push(format!(

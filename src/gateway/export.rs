@@ -25,8 +25,8 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 
 use super::config::{redact_url, Compression, ExporterProtocol, ExporterSettings, RetryConfig};
-use super::grpc::EXPORT_PATH;
 use super::metrics::{Metrics, NotDelivered, TooLarge};
+use super::otlp::{EXPORT_PATH, PROTOBUF};
 use super::persist::{Checkpoint, Wal};
 use super::proto_span::{
     resource_wire_len, scope_wire_len, GatewaySpan, Origin, ResourceInfo, ScopeInfo,
@@ -607,7 +607,7 @@ impl Client {
                 let mut rb = client
                     .post(url)
                     .headers(headers.clone())
-                    .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
+                    .header(reqwest::header::CONTENT_TYPE, PROTOBUF);
                 if *gzip {
                     rb = rb.header(reqwest::header::CONTENT_ENCODING, "gzip");
                 }

@@ -3,7 +3,7 @@
 //! ```text
 //! one length-prefixed message (<= limit, memory budget, body_read_timeout; a second one is
 //!   refused) -> gunzip (grpc-encoding: gzip; size and ratio limits, as HTTP) -> scan -> admit
-//!   -> prost decode -> Pipeline::export                                       (receive.rs)
+//!   -> prost decode -> Pipeline::ingest                                       (receive.rs)
 //!   -> ExportTraceServiceResponse | INVALID_ARGUMENT | RESOURCE_EXHAUSTED | DEADLINE_EXCEEDED
 //!      | UNAVAILABLE + RetryInfo
 //! ```
@@ -34,14 +34,10 @@ use tonic::{Code, Status};
 use super::auth::{BearerAuth, UNAUTHENTICATED};
 use super::budget::{MemoryBudget, Reservation};
 use super::metrics::{Protocol, TooLarge};
+use super::otlp::{EXPORT_PATH, TRACE_SERVICE};
 use super::pipeline::Pipeline;
 use super::receive::{self, Format, Received, Refusal};
 use super::rpc_status;
-
-const SERVICE: &str = "opentelemetry.proto.collector.trace.v1.TraceService";
-/// The gRPC path of `TraceService/Export` (served here, called by the exporter and the load
-/// generator).
-pub const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>;
 
@@ -196,7 +192,7 @@ where
     .await?;
     let encoding = headers.get(GRPC_ENCODING).and_then(|v| v.to_str().ok());
     let plain = unframe(raw, encoding, max, ratio, &mut res)?;
-    receive::export(pipeline, Format::Protobuf, plain, res).await
+    receive::ingest(pipeline, Format::Protobuf, plain, res).await
 }
 
 /// The message of a call's body, decompressed if its flag says so.
@@ -243,7 +239,7 @@ pub(crate) fn fuzz_body(body: &[u8], max: usize) -> Result<usize, String> {
         raw,
         Some("gzip"),
         max,
-        crate::gateway::DEFAULT_MAX_DECOMPRESSION_RATIO,
+        crate::gateway::config::DEFAULT_MAX_DECOMPRESSION_RATIO,
         &mut res,
     )
     .map_err(|r| r.message().to_owned())?;
@@ -390,7 +386,7 @@ where
 }
 
 impl tonic::server::NamedService for OtlpGrpcService {
-    const NAME: &'static str = SERVICE;
+    const NAME: &'static str = TRACE_SERVICE;
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! body (<= limit, memory budget, body_read_timeout) -> gunzip (<= limit, ratio) -> scan -> admit
-//!   -> decode (protobuf | OTLP/JSON) -> Pipeline::export                      (receive.rs)
+//!   -> decode (protobuf | OTLP/JSON) -> Pipeline::ingest                      (receive.rs)
 //!   -> 200 ExportTraceServiceResponse | 400/408/413/415 google.rpc.Status | 503 + Retry-After
 //! ```
 //!
@@ -33,6 +33,7 @@ use prost::Message;
 
 use super::auth::{BearerAuth, UNAUTHENTICATED};
 use super::metrics::Protocol;
+use super::otlp::TRACES_PATH;
 use super::pipeline::Pipeline;
 use super::receive::{self, format_of, Format, Refusal};
 use super::rpc_status::RpcStatus;
@@ -53,7 +54,7 @@ pub(crate) fn router(
     auth: Option<BearerAuth>,
 ) -> Router {
     Router::new()
-        .route("/v1/traces", post(export))
+        .route(TRACES_PATH, post(post_traces))
         .layer(DefaultBodyLimit::disable())
         .with_state(AppState {
             pipeline,
@@ -139,7 +140,7 @@ fn unauthenticated(format: Format) -> Response {
     r
 }
 
-async fn export(State(st): State<AppState>, req: Request) -> Response {
+async fn post_traces(State(st): State<AppState>, req: Request) -> Response {
     let (parts, mut body) = req.into_parts();
     let response = answer(&st, &parts.headers, &mut body).await;
     // A refusal may come before the body was read (its announced size, the memory budget,
@@ -194,7 +195,7 @@ async fn answer(
         )
         .await?;
         let plain = receive::decompress(encoding.as_deref(), raw, st.limit, st.ratio, &mut res)?;
-        receive::export(&st.pipeline, format, plain, res).await
+        receive::ingest(&st.pipeline, format, plain, res).await
     };
     match received.await {
         Ok(ps) => success(format, ps),

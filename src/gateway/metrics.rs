@@ -39,6 +39,34 @@ pub(crate) enum NotDelivered {
     Shutdown,
 }
 
+/// Why a trace's JSONL cost records were not written (cost_records.rs); its spans were
+/// exported all the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordsDropped {
+    /// The writer thread's channel was full (the disk slower than the traces).
+    QueueFull,
+    /// The write failed.
+    WriteFailed,
+    /// The writer was closed (a release after shutdown began).
+    Closed,
+}
+
+impl RecordsDropped {
+    const ALL: [RecordsDropped; 3] = [
+        RecordsDropped::QueueFull,
+        RecordsDropped::WriteFailed,
+        RecordsDropped::Closed,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RecordsDropped::QueueFull => "queue_full",
+            RecordsDropped::WriteFailed => "write_failed",
+            RecordsDropped::Closed => "closed",
+        }
+    }
+}
+
 impl NotDelivered {
     const ALL: [NotDelivered; 5] = [
         NotDelivered::InvalidSpan,
@@ -180,6 +208,8 @@ pub(crate) struct Metrics {
     conns: [ConnCounters; 3],
     /// Spans taken out of the assembly buffer and not yet in the export queue (being priced).
     spans_pricing: AtomicU64,
+    /// Traces whose cost records were not written, by [`RecordsDropped`].
+    records_dropped: [AtomicU64; 3],
     /// Shared by every move between the terms of the invariant, exclusive for a scrape (see the
     /// module docs). Guards no data: a poisoned lock (a panic while a scrape held it) is taken
     /// as it is.
@@ -269,6 +299,9 @@ pub struct MetricsSnapshot {
     pub spans_exporting: u64,
     /// Engine counters.
     pub engine: StatsSnapshot,
+    /// Traces whose JSONL cost records (`analytics.records`) were not written: the writer
+    /// fell behind, a write failed, or shutdown had closed it. Their spans were exported.
+    pub cost_records_dropped: u64,
 }
 
 impl MetricsSnapshot {
@@ -457,6 +490,14 @@ impl Metrics {
     pub(crate) fn accept_error(&self, l: Listener) {
         add(&self.conns[l.index()].accept_errors, 1);
     }
+    pub(crate) fn records_dropped(&self, why: RecordsDropped) {
+        if let Some(i) = RecordsDropped::ALL.iter().position(|x| *x == why) {
+            add(&self.records_dropped[i], 1);
+        }
+    }
+    pub(crate) fn records_dropped_total(&self) -> u64 {
+        self.records_dropped.iter().map(get).sum()
+    }
     pub(crate) fn not_delivered(&self, why: NotDelivered, n: usize) {
         if let Some(i) = NotDelivered::ALL.iter().position(|x| *x == why) {
             add(&self.not_delivered[i], n as u64);
@@ -508,30 +549,51 @@ impl Metrics {
             spans_queued: g.spans_queued,
             spans_exporting: g.spans_exporting,
             engine,
+            cost_records_dropped: self.records_dropped_total(),
         }
     }
 
-    /// Prometheus text exposition format 0.0.4.
+    /// Prometheus text exposition format 0.0.4, one family of metrics after another.
     pub(crate) fn render(&self, g: Gauges, f: Flow, e: StatsSnapshot) -> String {
         let mut o = String::with_capacity(8192);
-        let counter = |o: &mut String, name: &str, help: &str, rows: &[(&str, u64)]| {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (labels, v) in rows {
-                if labels.is_empty() {
-                    let _ = writeln!(o, "{name} {v}");
-                } else {
-                    let _ = writeln!(o, "{name}{{{labels}}} {v}");
-                }
-            }
-        };
+        self.render_intake(&mut o, f);
+        self.render_connections(&mut o);
         counter(
             &mut o,
+            "otel_llm_cost_queue_append_failures_total",
+            "Write-ahead log appends that failed; each request was refused with the retryable status.",
+            &[("", g.queue_append_failures)],
+        );
+        render_engine(&mut o, &e);
+        self.render_assembly(&mut o);
+        self.render_export(&mut o, f);
+        let dropped: Vec<(String, u64)> = RecordsDropped::ALL
+            .iter()
+            .zip(&self.records_dropped)
+            .map(|(r, c)| (format!("reason=\"{}\"", r.as_str()), get(c)))
+            .collect();
+        counter_owned(
+            &mut o,
+            "otel_llm_cost_cost_records_dropped_total",
+            "Traces whose JSONL cost records were not written (their spans were exported), by reason.",
+            &dropped,
+        );
+        render_gauges(&mut o, g);
+        self.render_cost(&mut o);
+        o
+    }
+
+    /// What the receivers took in and refused: spans received and refused, requests malformed,
+    /// unauthenticated, too large, over the memory budget, timed out.
+    fn render_intake(&self, o: &mut String, f: Flow) {
+        counter(
+            o,
             "otel_llm_cost_spans_received_total",
             "Spans accepted from senders.",
             &[("", f.received)],
         );
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_spans_refused_total",
             "Spans refused with a retryable status (the sender keeps and retries them).",
             &[
@@ -545,7 +607,7 @@ impl Metrics {
             ],
         );
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_requests_malformed_total",
             "Requests answered 400 / INVALID_ARGUMENT.",
             &[
@@ -554,7 +616,7 @@ impl Metrics {
             ],
         );
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_requests_unauthenticated_total",
             "Requests refused for a missing or wrong bearer token (401 / UNAUTHENTICATED), by receiver protocol or the metrics endpoint.",
             &[
@@ -573,15 +635,14 @@ impl Metrics {
                 ));
             }
         }
-        let rows: Vec<(&str, u64)> = rows.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-        counter(
-            &mut o,
+        counter_owned(
+            o,
             "otel_llm_cost_requests_too_large_total",
             "Requests refused for good by a size, memory or queue limit (413 / RESOURCE_EXHAUSTED).",
             &rows,
         );
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_requests_over_memory_budget_total",
             "Requests refused with the retryable status: the receivers' memory budget was in use.",
             &[
@@ -590,7 +651,7 @@ impl Metrics {
             ],
         );
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_requests_timed_out_total",
             "Requests whose body did not arrive within body_read_timeout.",
             &[
@@ -598,6 +659,10 @@ impl Metrics {
                 ("protocol=\"http\"", get(&self.timed_out[1])),
             ],
         );
+    }
+
+    /// Connections by listener: accepted, timed out, accept errors, open.
+    fn render_connections(&self, o: &mut String) {
         let per_listener = |f: fn(&ConnCounters) -> &AtomicU64| -> Vec<(String, u64)> {
             Listener::ALL
                 .iter()
@@ -626,9 +691,7 @@ impl Metrics {
                 |c| &c.accept_errors,
             ),
         ] {
-            let rows = per_listener(f);
-            let rows: Vec<(&str, u64)> = rows.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-            counter(&mut o, name, help, &rows);
+            counter_owned(o, name, help, &per_listener(f));
         }
         let _ = writeln!(
             o,
@@ -642,50 +705,12 @@ impl Metrics {
                 get(&self.conns[l.index()].open)
             );
         }
+    }
+
+    /// Late spans and traces released from assembly, by reason.
+    fn render_assembly(&self, o: &mut String) {
         counter(
-            &mut o,
-            "otel_llm_cost_queue_append_failures_total",
-            "Write-ahead log appends that failed; each request was refused with the retryable status.",
-            &[("", g.queue_append_failures)],
-        );
-        counter(
-            &mut o,
-            "otel_llm_cost_spans_priced_total",
-            "LLM call spans priced from the catalog.",
-            &[("", e.priced)],
-        );
-        counter(
-            &mut o,
-            "otel_llm_cost_spans_provided_total",
-            "LLM call spans that carried their own cost.",
-            &[("", e.provided)],
-        );
-        counter(
-            &mut o,
-            "otel_llm_cost_spans_unpriced_total",
-            "LLM call spans that could not be priced, by reason.",
-            &[
-                ("reason=\"unknown_model\"", e.unknown_model),
-                ("reason=\"invalid_usage\"", e.invalid_usage),
-            ],
-        );
-        counter(
-            &mut o,
-            "otel_llm_cost_spans_not_counted_total",
-            "Spans with usage not counted as calls (duplicates of an inner call, aggregates).",
-            &[
-                ("reason=\"duplicate\"", e.duplicate),
-                ("reason=\"aggregate\"", e.aggregate),
-            ],
-        );
-        counter(
-            &mut o,
-            "otel_llm_cost_poisoned_locks_total",
-            "Locks found poisoned (a panic while one was held; a bug to report): what they guarded was dropped, counted.",
-            &[("", e.poisoned_locks)],
-        );
-        counter(
-            &mut o,
+            o,
             "otel_llm_cost_spans_late_total",
             "Spans whose trace was already released, priced and forwarded alone.",
             &[("", get(&self.traces_released[5]))],
@@ -695,39 +720,43 @@ impl Metrics {
             .zip(&self.traces_released)
             .map(|(r, c)| (format!("reason=\"{}\"", r.as_str()), get(c)))
             .collect();
-        let released: Vec<(&str, u64)> = released.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-        counter(
-            &mut o,
+        counter_owned(
+            o,
             "otel_llm_cost_traces_released_total",
             "Traces released from assembly, by reason.",
             &released,
         );
+    }
+
+    /// The exporter: requests, retries, failures, partial successes, spans exported and not
+    /// delivered.
+    fn render_export(&self, o: &mut String, f: Flow) {
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_export_requests_total",
             "Export requests (first attempts).",
             &[("", get(&self.export_requests))],
         );
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_export_retries_total",
             "Export retries.",
             &[("", get(&self.export_retries))],
         );
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_export_failures_total",
             "Export requests that ended undelivered.",
             &[("", get(&self.export_failures))],
         );
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_export_partial_success_total",
             "Export responses reporting rejected spans (never retried).",
             &[("", get(&self.export_partial_success))],
         );
         counter(
-            &mut o,
+            o,
             "otel_llm_cost_spans_exported_total",
             "Spans delivered downstream.",
             &[("", f.exported)],
@@ -737,62 +766,16 @@ impl Metrics {
             .zip(f.not_delivered)
             .map(|(r, c)| (format!("reason=\"{}\"", r.as_str()), c))
             .collect();
-        let nd: Vec<(&str, u64)> = nd.iter().map(|(l, v)| (l.as_str(), *v)).collect();
-        counter(
-            &mut o,
+        counter_owned(
+            o,
             "otel_llm_cost_spans_not_delivered_total",
             "Spans received but not delivered, by reason.",
             &nd,
         );
-        for (name, help, v) in [
-            (
-                "otel_llm_cost_spans_buffered",
-                "Spans in the assembly buffer.",
-                g.spans_buffered,
-            ),
-            (
-                "otel_llm_cost_traces_buffered",
-                "Traces in the assembly buffer.",
-                g.traces_buffered,
-            ),
-            (
-                "otel_llm_cost_buffered_bytes",
-                "Estimated resident bytes of the assembly buffer (decoded spans and bookkeeping).",
-                g.bytes_buffered,
-            ),
-            (
-                "otel_llm_cost_spans_pricing",
-                "Spans taken out of the assembly buffer and not yet queued (being priced).",
-                g.spans_pricing,
-            ),
-            (
-                "otel_llm_cost_spans_queued",
-                "Spans in the export queue.",
-                g.spans_queued,
-            ),
-            (
-                "otel_llm_cost_spans_exporting",
-                "Spans in export requests under way.",
-                g.spans_exporting,
-            ),
-            (
-                "otel_llm_cost_queue_bytes",
-                "Encoded bytes held in memory by the export queue (queued and being exported).",
-                g.queue_bytes,
-            ),
-            (
-                "otel_llm_cost_receiver_bytes",
-                "Bytes reserved against the receivers' memory budget (requests being received and decoded).",
-                g.receiver_bytes,
-            ),
-            (
-                "otel_llm_cost_model_cache_bytes",
-                "Bytes held by the model-resolution cache (bounded; counted by memory_limiter).",
-                g.model_cache_bytes,
-            ),
-        ] {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        }
+    }
+
+    /// The exact cost series (fed by the engine): USD, tokens, calls, unpriced calls, traces.
+    fn render_cost(&self, o: &mut String) {
         let series = self.cost.series();
         let label = |(m, p, s, w): &ModelLabels| {
             format!(
@@ -867,7 +850,118 @@ impl Metrics {
                 esc(wf)
             );
         }
-        o
+    }
+}
+
+/// A counter family: its help and type lines, then one line per `(labels, value)` row.
+fn counter(o: &mut String, name: &str, help: &str, rows: &[(&str, u64)]) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (labels, v) in rows {
+        if labels.is_empty() {
+            let _ = writeln!(o, "{name} {v}");
+        } else {
+            let _ = writeln!(o, "{name}{{{labels}}} {v}");
+        }
+    }
+}
+
+/// [`counter`] with labels built at render time.
+fn counter_owned(o: &mut String, name: &str, help: &str, rows: &[(String, u64)]) {
+    let rows: Vec<(&str, u64)> = rows.iter().map(|(l, v)| (l.as_str(), *v)).collect();
+    counter(o, name, help, &rows);
+}
+
+/// What the engine counted: LLM call spans priced, provided, unpriced, not counted.
+fn render_engine(o: &mut String, e: &StatsSnapshot) {
+    counter(
+        o,
+        "otel_llm_cost_spans_priced_total",
+        "LLM call spans priced from the catalog.",
+        &[("", e.priced)],
+    );
+    counter(
+        o,
+        "otel_llm_cost_spans_provided_total",
+        "LLM call spans that carried their own cost.",
+        &[("", e.provided)],
+    );
+    counter(
+        o,
+        "otel_llm_cost_spans_unpriced_total",
+        "LLM call spans that could not be priced, by reason.",
+        &[
+            ("reason=\"unknown_model\"", e.unknown_model),
+            ("reason=\"invalid_usage\"", e.invalid_usage),
+        ],
+    );
+    counter(
+        o,
+        "otel_llm_cost_spans_not_counted_total",
+        "Spans with usage not counted as calls (duplicates of an inner call, aggregates).",
+        &[
+            ("reason=\"duplicate\"", e.duplicate),
+            ("reason=\"aggregate\"", e.aggregate),
+        ],
+    );
+    counter(
+        o,
+        "otel_llm_cost_poisoned_locks_total",
+        "Locks found poisoned (a panic while one was held; a bug to report): what they guarded was dropped, counted.",
+        &[("", e.poisoned_locks)],
+    );
+}
+
+/// The gauges: what the assembly buffer, the export queue, the receivers and the model cache
+/// hold.
+fn render_gauges(o: &mut String, g: Gauges) {
+    for (name, help, v) in [
+        (
+            "otel_llm_cost_spans_buffered",
+            "Spans in the assembly buffer.",
+            g.spans_buffered,
+        ),
+        (
+            "otel_llm_cost_traces_buffered",
+            "Traces in the assembly buffer.",
+            g.traces_buffered,
+        ),
+        (
+            "otel_llm_cost_buffered_bytes",
+            "Estimated resident bytes of the assembly buffer (decoded spans and bookkeeping).",
+            g.bytes_buffered,
+        ),
+        (
+            "otel_llm_cost_spans_pricing",
+            "Spans taken out of the assembly buffer and not yet queued (being priced).",
+            g.spans_pricing,
+        ),
+        (
+            "otel_llm_cost_spans_queued",
+            "Spans in the export queue.",
+            g.spans_queued,
+        ),
+        (
+            "otel_llm_cost_spans_exporting",
+            "Spans in export requests under way.",
+            g.spans_exporting,
+        ),
+        (
+            "otel_llm_cost_queue_bytes",
+            "Encoded bytes held in memory by the export queue (queued and being exported).",
+            g.queue_bytes,
+        ),
+        (
+            "otel_llm_cost_receiver_bytes",
+            "Bytes reserved against the receivers' memory budget (requests being received and decoded).",
+            g.receiver_bytes,
+        ),
+        (
+            "otel_llm_cost_model_cache_bytes",
+            "Bytes held by the model-resolution cache (bounded; counted by memory_limiter).",
+            g.model_cache_bytes,
+        ),
+    ] {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     }
 }
 

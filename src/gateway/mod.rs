@@ -6,18 +6,25 @@
 //!   OTLP/gRPC :4317 (grpc.rs) --\  body, gunzip, scan, decode  /
 //!                                >-- (receive.rs, budget.rs) --> Pipeline (pipeline.rs): admission -> Assembler (assembly.rs)
 //!   OTLP/HTTP :4318 (http.rs) --/      -> Engine::price_trace -> ExportQueue -> consumers (export.rs) -> downstream
+//!                                                          \-> JSONL cost records (cost_records.rs, own thread)
 //! ```
 //!
-//! Start it in process with [`Gateway::start`]; stop it with [`RunningGateway::shutdown`], which
+//! The words: the receivers *receive* (grpc.rs, http.rs, their shared body handling in
+//! receive.rs), the pipeline *ingests* (`Pipeline::ingest`, pipeline.rs), and only the
+//! exporter (export.rs) *exports*. The OTLP names both sides use (paths, content types) are in
+//! otlp.rs; the write-ahead log of a persistent queue in persist.rs; the configuration, one file
+//! per section, in [`config`]; the startup steps in start.rs.
+//!
+//! Start it in process with [`Gateway::builder`]; stop it with [`RunningGateway::shutdown`], which
 //! stops accepting (stalled connections dropped at once), releases every buffered trace, drains
 //! the export queue within the configured deadline and reports what could not be delivered.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use otel_llm_cost::gateway::{Gateway, GatewayConfig};
+//! use otel_llm_cost::gateway::{config::GatewayConfig, Gateway};
 //! let cfg = GatewayConfig::from_yaml("inline", "exporter: {endpoint: 'http://jaeger:4317'}", None)?;
 //! let settings = cfg.resolve(&|k| std::env::var(k).ok())?;
-//! let gw = Gateway::start(settings).await?;
+//! let gw = Gateway::builder(settings).start().await?;
 //! println!("gRPC on {:?}", gw.grpc_addr());
 //! let report = gw.shutdown().await;
 //! assert!(report.metrics.balanced());
@@ -30,20 +37,23 @@ mod auth;
 pub(crate) mod bench_support;
 mod budget;
 mod catalog_refresh;
-mod config;
+pub mod config;
 mod conn;
+mod cost_records;
 mod export;
 mod grpc;
 mod http;
 #[cfg(all(test, feature = "report"))]
 mod json_cases;
 mod metrics;
+mod otlp;
 mod otlp_scan;
 mod persist;
 mod pipeline;
 mod proto_span;
 mod receive;
 mod rpc_status;
+mod start;
 mod telemetry;
 mod tls;
 mod wire;
@@ -52,20 +62,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use assembly::{Clock, ManualClock, SystemClock};
-pub use config::*;
 pub use metrics::MetricsSnapshot;
+pub use start::GatewayBuilder;
 pub use tls::install_default_crypto_provider;
 
-use crate::analytics::CostAggregator;
-use crate::engine::{Engine, EngineOptions};
 use crate::pricing::CatalogError;
-use export::{Client, ConsumerSettings, ExportQueue};
-use metrics::{Listener, Metrics, NotDelivered};
+use export::ExportQueue;
+use metrics::{Metrics, NotDelivered};
 use pipeline::Pipeline;
 
 /// Why the gateway could not start.
@@ -125,16 +132,11 @@ impl ShutdownReport {
 /// A running gateway; dropping it without [`RunningGateway::shutdown`] aborts its tasks.
 #[derive(Debug)]
 pub struct RunningGateway {
-    grpc_addr: Option<SocketAddr>,
-    http_addr: Option<SocketAddr>,
-    metrics_addr: Option<SocketAddr>,
+    /// The receivers and the metrics endpoint.
+    listening: start::Listening,
     pipeline: Arc<Pipeline>,
     metrics: Arc<Metrics>,
     queue: Arc<ExportQueue>,
-    receivers: Vec<conn::Served>,
-    /// Requests whose handler runs on the receivers (shutdown waits for none before draining).
-    requests: Arc<conn::Requests>,
-    metrics_server: Option<conn::Served>,
     ticker: JoinHandle<()>,
     memory_check: Option<JoinHandle<()>>,
     consumers: Vec<JoinHandle<()>>,
@@ -144,298 +146,26 @@ pub struct RunningGateway {
     catalog_refresh: catalog_refresh::Running,
 }
 
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, GatewayError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| GatewayError::Bind { what, addr, source })
-}
-
-fn local(
-    l: &TcpListener,
-    what: &'static str,
-    addr: SocketAddr,
-) -> Result<SocketAddr, GatewayError> {
-    l.local_addr()
-        .map_err(|source| GatewayError::Bind { what, addr, source })
-}
-
-impl Gateway {
-    /// Builds the catalog and engine, binds the listeners and starts every task.
-    pub async fn start(s: GatewaySettings) -> Result<RunningGateway, GatewayError> {
-        Gateway::start_with_clock(s, Arc::new(SystemClock)).await
-    }
-
-    /// As [`Gateway::start`], with the assembly's clock injected.
-    pub async fn start_with_clock(
-        s: GatewaySettings,
-        clock: Arc<dyn Clock>,
-    ) -> Result<RunningGateway, GatewayError> {
-        install_default_crypto_provider();
-        // The price layers, from the sources, the cache or the base (catalog_refresh.rs).
-        let (refresher, catalog) = catalog_refresh::start(&s.pricing).await?;
-        let cost_series = Arc::new(CostAggregator::new(s.analytics.metrics.limits()));
-        let engine = Engine::new(
-            catalog,
-            EngineOptions {
-                prefix: s.pricing.prefix.clone(),
-                reprice_provided: s.pricing.reprice_provided,
-                extract: s.pricing.extract_options(),
-                budgets: s.analytics.budgets.clone(),
-                anomaly: s.analytics.anomaly.clone(),
-                observers: vec![cost_series.clone()],
-            },
-        );
-        let client = Client::new(&s.exporter).map_err(GatewayError::Exporter)?;
-
-        let metrics = Arc::new(Metrics::with_cost(cost_series));
-        let auth = s
-            .auth_token
-            .as_ref()
-            .map(|t| auth::BearerAuth::new(t.expose()));
-        let grpc_tls = match &s.grpc_tls {
-            Some(f) => Some(tls::grpc_server_config(f).map_err(GatewayError::Tls)?),
-            None => None,
-        };
-        let conn_limits = |c: &ConnectionLimits| conn::Limits {
-            header_read_timeout: c.header_read_timeout,
-            body_read_timeout: c.body_read_timeout,
-            idle_timeout: c.idle_timeout,
-            max_connections: c.max_connections,
-        };
-        let http_tls = match &s.http_tls {
-            Some(f) => Some(tls::server_config(f).map_err(GatewayError::Tls)?),
-            None => None,
-        };
-        let (wal, backlog) = match &s.exporter.queue.directory {
-            Some(dir) => {
-                let (dir, q) = (dir.clone(), s.exporter.queue.clone());
-                let (w, b) = tokio::task::spawn_blocking(move || persist::Wal::open(&dir, &q))
-                    .await
-                    .map_err(|e| GatewayError::Persist(e.to_string()))?
-                    .map_err(GatewayError::Persist)?;
-                (Some(w), Some(b))
-            }
-            None => (None, None),
-        };
-        let limits = export::BatchLimits {
-            max_spans: s.exporter.max_batch_spans,
-            max_bytes: s.exporter.max_message_bytes,
-        };
-        let queue = Arc::new(
-            ExportQueue::with_wal(s.exporter.queue.size, limits, wal)
-                .with_max_memory(s.exporter.queue.max_memory_bytes),
-        );
-        let assembler = assembly::Assembler::new(s.assembly.clone(), clock);
-        let mut pipeline = Pipeline::new(engine, assembler, queue.clone(), metrics.clone())
-            .with_receive_budget(s.receiver_memory_bytes)
-            .with_catalog_refresher(refresher.clone());
-        if let Some(path) = &s.analytics.records {
-            let w = crate::records::RecordWriter::open(path)
-                .map_err(|e| GatewayError::Records(path.display().to_string(), e))?;
-            pipeline = pipeline.with_records(w, &s.pricing.prefix);
-        }
-        let pipeline = Arc::new(pipeline);
-        let catalog_refresh = catalog_refresh::spawn(refresher, pipeline.clone());
-        if let Some(b) = backlog {
-            recover(pipeline.clone(), b).await?;
-        }
-
-        // Bind everything first so a bad address fails before any task starts.
-        let grpc_listener = match s.grpc {
-            Some(a) => Some((bind("gRPC receiver", a).await?, a)),
-            None => None,
-        };
-        let http_listener = match s.http {
-            Some(a) => Some((bind("HTTP receiver", a).await?, a)),
-            None => None,
-        };
-        let metrics_listener = match s.metrics {
-            Some(a) => Some((bind("metrics", a).await?, a)),
-            None => None,
-        };
-
-        let (deadline, deadline_rx) = watch::channel(None);
-        let consumer_settings = ConsumerSettings {
-            retry: s.exporter.retry.clone(),
-        };
-        let consumers = (0..s.exporter.queue.consumers)
-            .map(|i| {
-                tokio::spawn(export::consumer(
-                    i as u64,
-                    queue.clone(),
-                    client.clone(),
-                    consumer_settings.clone(),
-                    metrics.clone(),
-                    deadline_rx.clone(),
-                ))
-            })
-            .collect();
-
-        let tick =
-            (s.assembly.root_grace / 4).clamp(Duration::from_millis(5), Duration::from_millis(250));
-        let ticker = {
-            let p = pipeline.clone();
-            tokio::spawn(async move {
-                let mut iv = tokio::time::interval(tick);
-                iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    iv.tick().await;
-                    p.tick();
-                }
-            })
-        };
-
-        if s.memory_limit.is_some() && resident_bytes().is_none() {
-            tracing::warn!("memory_limiter: resident memory cannot be read on this system (Linux /proc only); only the assembly and queue budgets apply");
-        }
-        let memory_check = s.memory_limit.map(|limit| {
-            let p = pipeline.clone();
-            tokio::spawn(async move {
-                let mut iv = tokio::time::interval(limit.check_interval);
-                iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                loop {
-                    iv.tick().await;
-                    if let Some(rss) = resident_bytes() {
-                        p.check_memory(rss, &limit);
-                    }
-                }
-            })
-        });
-
-        let mut receivers = Vec::new();
-        let requests = Arc::new(conn::Requests::default());
-        let mut grpc_addr = None;
-        if let Some((l, a)) = grpc_listener {
-            grpc_addr = Some(local(&l, "gRPC receiver", a)?);
-            let svc = grpc::OtlpGrpcService::new(
-                pipeline.clone(),
-                s.grpc_max_request_bytes,
-                s.max_decompression_ratio,
-                auth.clone(),
-            );
-            receivers.push(conn::serve(
-                l,
-                svc,
-                conn::Options {
-                    listener: Listener::Grpc,
-                    limits: conn_limits(&s.receiver_connections),
-                    http2_only: true,
-                    tls: grpc_tls,
-                },
-                metrics.clone(),
-                requests.clone(),
-            ));
-        }
-        let mut http_addr = None;
-        if let Some((l, a)) = http_listener {
-            http_addr = Some(local(&l, "HTTP receiver", a)?);
-            let app = http::router(
-                pipeline.clone(),
-                s.http_max_request_bytes,
-                s.max_decompression_ratio,
-                auth.clone(),
-            );
-            receivers.push(conn::serve(
-                l,
-                app,
-                conn::Options {
-                    listener: Listener::Http,
-                    limits: conn_limits(&s.receiver_connections),
-                    http2_only: false,
-                    tls: http_tls,
-                },
-                metrics.clone(),
-                requests.clone(),
-            ));
-        }
-        let mut metrics_addr = None;
-        let mut metrics_server = None;
-        if let Some((l, a)) = metrics_listener {
-            metrics_addr = Some(local(&l, "metrics", a)?);
-            let metrics_auth = s
-                .metrics_auth_token
-                .as_ref()
-                .map(|t| auth::BearerAuth::new(t.expose()));
-            let app = telemetry::router(pipeline.clone(), metrics_auth);
-            metrics_server = Some(conn::serve(
-                l,
-                app,
-                conn::Options {
-                    listener: Listener::Metrics,
-                    limits: conn_limits(&s.metrics_connections),
-                    http2_only: false,
-                    tls: None,
-                },
-                metrics.clone(),
-                Arc::new(conn::Requests::default()),
-            ));
-        }
-        tracing::info!(
-            grpc = ?grpc_addr, http = ?http_addr, metrics = ?metrics_addr,
-            grpc_tls = s.grpc_tls.is_some(), http_tls = s.http_tls.is_some(),
-            auth = s.auth_token.is_some(), metrics_auth = s.metrics_auth_token.is_some(),
-            exporter = %redact_url(&s.exporter.url), protocol = ?s.exporter.protocol,
-            persistent_queue = s.exporter.queue.directory.is_some(),
-            "otel-llm-cost gateway started"
-        );
-        Ok(RunningGateway {
-            grpc_addr,
-            http_addr,
-            metrics_addr,
-            pipeline,
-            metrics,
-            queue,
-            receivers,
-            requests,
-            metrics_server,
-            ticker,
-            memory_check,
-            consumers,
-            deadline,
-            shutdown_timeout: s.shutdown_timeout,
-            catalog_refresh,
-        })
-    }
-}
-
 /// The process's resident memory (Linux: VmRSS of `/proc/<pid>/status`); `None` elsewhere.
-fn resident_bytes() -> Option<usize> {
+pub(crate) fn resident_bytes() -> Option<usize> {
     let kib = bench_support::process_status_kib(std::process::id(), "VmRSS:")?;
     usize::try_from(kib).ok()?.checked_mul(1024)
-}
-
-/// Replays what the write-ahead log held at start (before the receivers open): every span an
-/// earlier run accepted and did not deliver goes through the assembly again, counted as received
-/// by this run so the counters still balance. Off the async workers (it reads files).
-async fn recover(pipeline: Arc<Pipeline>, backlog: persist::Backlog) -> Result<(), GatewayError> {
-    let replayed =
-        tokio::task::spawn_blocking(move || backlog.replay(|spans| pipeline.replay(spans)))
-            .await
-            .map_err(|e| GatewayError::Persist(e.to_string()))?;
-    if replayed.spans > 0 {
-        tracing::info!(
-            records = replayed.records,
-            spans = replayed.spans,
-            "persistent queue: replaying what an earlier run accepted and had not delivered"
-        );
-    }
-    Ok(())
 }
 
 impl RunningGateway {
     /// The gRPC receiver's bound address.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
-        self.grpc_addr
+        self.listening.grpc_addr
     }
 
     /// The HTTP receiver's bound address.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
+        self.listening.http_addr
     }
 
     /// The metrics endpoint's bound address.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_addr
+        self.listening.metrics_addr
     }
 
     /// Current counters.
@@ -474,11 +204,10 @@ impl RunningGateway {
         //    stream without END_STREAM) holds nothing (issue 13, B2: one stalled connection
         //    made shutdown wait for the whole deadline before draining, and lose the drain).
         self.pipeline.stop_accepting();
-        self.catalog_refresh.task.abort();
-        for r in &self.receivers {
+        for r in &self.listening.receivers {
             r.stop();
         }
-        for r in self.receivers.drain(..) {
+        for r in self.listening.receivers.drain(..) {
             let abort = r.task.abort_handle();
             if tokio::time::timeout_at(deadline, r.task).await.is_err() {
                 abort.abort();
@@ -486,7 +215,7 @@ impl RunningGateway {
         }
         // No request may add spans after the drain below: wait for the handlers still running
         // (h2 runs each on a task of its own).
-        if tokio::time::timeout_at(deadline, self.requests.idle())
+        if tokio::time::timeout_at(deadline, self.listening.requests.idle())
             .await
             .is_err()
         {
@@ -503,6 +232,14 @@ impl RunningGateway {
             let _ = h.await;
         }
         self.pipeline.drain();
+        // The cost records of every released trace written (their own thread), within the
+        // deadline.
+        if tokio::time::timeout_at(deadline, self.pipeline.close_records())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: cost records still being written at the deadline");
+        }
         // 3. Drain the queue until empty or the deadline.
         self.queue.close();
         let _ = self.deadline.send(Some(deadline));
@@ -564,7 +301,7 @@ impl RunningGateway {
                 "shutdown complete; every span delivered"
             );
         }
-        if let Some(m) = self.metrics_server.take() {
+        if let Some(m) = self.listening.metrics_server.take() {
             m.stop();
             let abort = m.task.abort_handle();
             if tokio::time::timeout(Duration::from_secs(1), m.task)
@@ -590,9 +327,10 @@ impl Drop for RunningGateway {
             h.abort();
         }
         for h in self
+            .listening
             .receivers
             .iter()
-            .chain(self.metrics_server.iter())
+            .chain(self.listening.metrics_server.iter())
             .map(|r| &r.task)
             .chain(self.consumers.iter())
         {
@@ -638,9 +376,14 @@ pub(crate) mod fuzzing {
         let mut res = super::budget::MemoryBudget::new(usize::MAX)
             .reserve(0)
             .map_err(|e| e.message())?;
-        super::receive::gunzip(b, limit, super::DEFAULT_MAX_DECOMPRESSION_RATIO, &mut res)
-            .map(|(v, _)| v)
-            .map_err(|e| format!("{e:?}"))
+        super::receive::gunzip(
+            b,
+            limit,
+            super::config::DEFAULT_MAX_DECOMPRESSION_RATIO,
+            &mut res,
+        )
+        .map(|(v, _)| v)
+        .map_err(|e| format!("{e:?}"))
     }
 
     /// The scan's verdict on an OTLP/protobuf request: `(spans, decode bound)`, or why it

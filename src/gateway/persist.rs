@@ -2,7 +2,7 @@
 //! checkpoints of what left the gateway, and the replay of the rest after a restart.
 //!
 //! ```text
-//! receiver -> Pipeline::export -> log_request: bytes, Wal::append --channel--> writer thread
+//! receiver -> Pipeline::ingest -> log_request: bytes, Wal::append --channel--> writer thread
 //!          writer: gather every waiting append (group commit) -> one write (+ fsync per policy)
 //!          -> reply -> spans tagged with their Origin -> acknowledged -> assembly -> export
 //! consumer: batch delivered or counted for good -> Wal::done(origins) -> writer: checkpoint

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! receiver -> Pipeline::admit (room in the queue for it? shutting down?), before decoding
-//!          -> Pipeline::export(request) -> admission again -> split
+//!          -> Pipeline::ingest(request) -> admission again -> split
 //!          [-> write-ahead log, persist.rs] -> Assembler::add -> releases -> Engine::price_trace
 //!          -> cost metrics -> ExportQueue
 //! ticker   -> Pipeline::tick -> Assembler::poll -> (same)
@@ -20,6 +20,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 
 use super::assembly::{Assembler, Release, ReleaseReason};
 use super::budget::MemoryBudget;
+use super::cost_records::CostRecords;
 use super::export::{ExportQueue, Room};
 use super::metrics::{Gauges, Metrics, MetricsSnapshot, NotDelivered, Protocol, Refused, TooLarge};
 use super::persist::{self, AppendError, Wal};
@@ -29,9 +30,10 @@ use crate::engine::Engine;
 /// Wait suggested to senders refused because the queue is full or the gateway is stopping.
 pub(crate) const REFUSED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-/// What a receiver answers.
+/// Why ingest refused a request; the receiver answers it (receive.rs turns it into its
+/// `Refusal`).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum ExportError {
+pub(crate) enum IngestRefusal {
     /// Retryable refusal: 503 + `Retry-After` / `UNAVAILABLE` + `RetryInfo`.
     Unavailable {
         message: String,
@@ -51,8 +53,8 @@ pub(crate) struct Pipeline {
     accepting: AtomicBool,
     /// Set by the memory limiter while resident memory is over its refusal threshold.
     memory_high: AtomicBool,
-    /// JSONL cost records (opt-in), and the attribute prefix they read.
-    records: Option<(Mutex<crate::records::RecordWriter>, String)>,
+    /// JSONL cost records (opt-in), written by their own thread (cost_records.rs).
+    records: Option<CostRecords>,
     /// What requests being received may hold (budget.rs).
     budget: Arc<MemoryBudget>,
     /// The catalog's refresher, for `/metrics` (catalog_refresh.rs).
@@ -109,14 +111,19 @@ impl Pipeline {
         self.queue.wal().is_some()
     }
 
-    /// Appends a call record per LLM call and a trace record per released trace to `writer`.
-    pub(crate) fn with_records(
-        mut self,
-        writer: crate::records::RecordWriter,
-        prefix: &str,
-    ) -> Pipeline {
-        self.records = Some((Mutex::new(writer), prefix.to_owned()));
+    /// Appends a call record per LLM call and a trace record per released trace (off the
+    /// async workers: `records` writes them on its own thread).
+    pub(crate) fn with_records(mut self, records: CostRecords) -> Pipeline {
+        self.records = Some(records);
         self
+    }
+
+    /// Waits until every cost record handed to the writer is written (shutdown, after
+    /// [`Pipeline::drain`]).
+    pub(crate) async fn close_records(&self) {
+        if let Some(r) = &self.records {
+            r.close().await;
+        }
     }
 
     fn assembler(&self) -> MutexGuard<'_, Assembler> {
@@ -163,9 +170,9 @@ impl Pipeline {
     /// text, larger) may come in now: the retryable refusal (counted) while the gateway is
     /// stopping, over its memory limit, or the export queue has no room for it now; `TooLarge`
     /// when the queue could never hold it (`exporter.queue.size`, `max_memory_bytes`).
-    /// Receivers ask before decoding (the scan counted the spans), and [`Pipeline::export`]
+    /// Receivers ask before decoding (the scan counted the spans), and [`Pipeline::ingest`]
     /// again.
-    pub(crate) fn admit(&self, n: usize, bytes: usize) -> Result<(), ExportError> {
+    pub(crate) fn admit(&self, n: usize, bytes: usize) -> Result<(), IngestRefusal> {
         let refusal = if !self.accepting.load(Ordering::Acquire) {
             Some((
                 Refused::ShuttingDown,
@@ -179,12 +186,12 @@ impl Pipeline {
             match self.queue.room_for(n, bytes) {
                 Room::Fits => None,
                 Room::Later => Some((Refused::QueueFull, "export queue full; retry later")),
-                Room::Never(limit, m) => return Err(ExportError::TooLarge(limit, m)),
+                Room::Never(limit, m) => return Err(IngestRefusal::TooLarge(limit, m)),
             }
         };
         if let Some((reason, message)) = refusal {
             self.metrics.refused(reason, n);
-            return Err(ExportError::Unavailable {
+            return Err(IngestRefusal::Unavailable {
                 message: message.into(),
                 retry_after: REFUSED_RETRY_AFTER,
             });
@@ -197,13 +204,13 @@ impl Pipeline {
     /// request is in the write-ahead log. `raw`: the protobuf bytes `req` was decoded from,
     /// when the receiver has them (the log writes them as they are instead of encoding `req`
     /// again).
-    pub(crate) async fn export(
+    pub(crate) async fn ingest(
         &self,
         req: ExportTraceServiceRequest,
         refused: RefusedSpans,
         bytes: usize,
         raw: Option<bytes::Bytes>,
-    ) -> Result<Option<ExportTracePartialSuccess>, ExportError> {
+    ) -> Result<Option<ExportTracePartialSuccess>, IngestRefusal> {
         let n = count_spans(&req) + refused.spans;
         self.admit(n, bytes)?;
         // Accepted means durable: with a persistent queue the request is logged before it is
@@ -231,7 +238,7 @@ impl Pipeline {
     }
 
     /// Counts and answers a request the write-ahead log could not take (retryable).
-    fn refuse_unlogged(&self, e: AppendError, n: usize) -> ExportError {
+    fn refuse_unlogged(&self, e: AppendError, n: usize) -> IngestRefusal {
         let (reason, message) = match e {
             AppendError::Full => (Refused::QueueFull, "persistent queue full; retry later"),
             AppendError::Failed(_) => (
@@ -240,7 +247,7 @@ impl Pipeline {
             ),
         };
         self.metrics.refused(reason, n);
-        ExportError::Unavailable {
+        IngestRefusal::Unavailable {
             message: message.into(),
             retry_after: REFUSED_RETRY_AFTER,
         }
@@ -315,19 +322,8 @@ impl Pipeline {
                 tracing::debug!("late span: its trace was already released; priced alone");
             }
             price_release(&self.engine, &mut r);
-            if let Some((writer, prefix)) = &self.records {
-                let records = crate::records::trace_records(&r.spans, r.complete, prefix);
-                // Poisoned (a panic while a trace's records were written): those records are
-                // lost, counted; the writer itself recovers (each write starts from an empty
-                // buffer and reaches the file in one `write_all`).
-                let mut w = writer.lock().unwrap_or_else(|p| {
-                    self.engine.stats().poisoned_lock();
-                    writer.clear_poison();
-                    p.into_inner()
-                });
-                if let Err(e) = w.write_trace(records) {
-                    tracing::warn!(error = %e, "cost records: write failed");
-                }
+            if let Some(records) = &self.records {
+                records.write_trace(&r.spans, r.complete);
             }
             let n = r.spans.len();
             let _moving = self.metrics.moving();
@@ -419,10 +415,10 @@ mod tests {
         // The disk goes away: the append fails, the request is refused with the retryable status.
         std::fs::remove_dir_all(&dir).expect("remove");
         let refused = p
-            .export(request(2), RefusedSpans::default(), 0, None)
+            .ingest(request(2), RefusedSpans::default(), 0, None)
             .await
             .expect_err("not durable: refused");
-        let ExportError::Unavailable { message, .. } = refused else {
+        let IngestRefusal::Unavailable { message, .. } = refused else {
             panic!("{refused:?}")
         };
         assert!(message.contains("persistent queue"), "{message}");
@@ -435,51 +431,6 @@ mod tests {
         assert!(p
             .render()
             .contains("otel_llm_cost_spans_refused_total{reason=\"persist_failed\"} 1"));
-    }
-
-    /// A panic while the cost-records writer's lock was held used to silence the writer for
-    /// good (`if let Ok(..)`: every later trace's records skipped, uncounted). Now the poisoned
-    /// lock is counted on `/metrics` and the writer goes on.
-    #[tokio::test]
-    async fn a_poisoned_records_writer_is_counted_and_keeps_writing() {
-        let path = std::env::temp_dir().join(format!(
-            "otel-llm-cost-poisoned-{}.jsonl",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_file(&path);
-        let writer = crate::records::RecordWriter::open(&path).expect("open records");
-        let p = pipeline().with_records(writer, crate::semconv::DEFAULT_PREFIX);
-        let Some((lock, _)) = &p.records else {
-            panic!("records writer set")
-        };
-        let panicked = std::thread::scope(|sc| {
-            sc.spawn(|| {
-                let _g = lock.lock();
-                panic!("a bug while the records writer is held");
-            })
-            .join()
-        });
-        assert!(panicked.is_err() && lock.is_poisoned());
-        assert!(p.render().contains("otel_llm_cost_poisoned_locks_total 0"));
-
-        assert!(p
-            .export(request(7), RefusedSpans::default(), 0, None)
-            .await
-            .is_ok());
-        p.drain();
-        let text = p.render();
-        assert!(
-            text.contains("otel_llm_cost_poisoned_locks_total 1"),
-            "{text}"
-        );
-        assert_eq!(p.engine.stats().snapshot().poisoned_locks, 1);
-        let written = std::fs::read_to_string(&path).expect("read records");
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(
-            written.lines().count(),
-            1,
-            "the trace's record is written: {written}"
-        );
     }
 
     fn request(t: u8) -> ExportTraceServiceRequest {
@@ -499,7 +450,7 @@ mod tests {
         // Resident memory high but the gateway holds nothing: refusing would not help.
         p.check_memory(900, &limit);
         assert!(
-            p.export(request(1), RefusedSpans::default(), 0, None)
+            p.ingest(request(1), RefusedSpans::default(), 0, None)
                 .await
                 .is_ok(),
             "buffers empty: still accepting"
@@ -507,22 +458,22 @@ mod tests {
         // Now one span is buffered (root_grace 2 s), over the floor.
         p.check_memory(900, &limit);
         let refused = p
-            .export(request(2), RefusedSpans::default(), 0, None)
+            .ingest(request(2), RefusedSpans::default(), 0, None)
             .await
             .expect_err("over the limit");
-        let ExportError::Unavailable { message, .. } = refused else {
+        let IngestRefusal::Unavailable { message, .. } = refused else {
             panic!("{refused:?}")
         };
         assert!(message.contains("memory limit"), "{message}");
         // Between the two thresholds: still refusing (no flapping).
         p.check_memory(800, &limit);
         assert!(p
-            .export(request(3), RefusedSpans::default(), 0, None)
+            .ingest(request(3), RefusedSpans::default(), 0, None)
             .await
             .is_err());
         p.check_memory(700, &limit);
         assert!(p
-            .export(request(4), RefusedSpans::default(), 0, None)
+            .ingest(request(4), RefusedSpans::default(), 0, None)
             .await
             .is_ok());
         let m = p.snapshot();
@@ -531,14 +482,14 @@ mod tests {
         // though resident memory stays high.
         p.check_memory(900, &limit);
         assert!(p
-            .export(request(5), RefusedSpans::default(), 0, None)
+            .ingest(request(5), RefusedSpans::default(), 0, None)
             .await
             .is_err());
         p.drain();
         p.queue.take_all(); // exported, say
         p.check_memory(900, &limit);
         assert!(p
-            .export(request(6), RefusedSpans::default(), 0, None)
+            .ingest(request(6), RefusedSpans::default(), 0, None)
             .await
             .is_ok());
         assert!(p

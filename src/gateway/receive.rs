@@ -1,4 +1,4 @@
-//! What both receivers do between a request and [`Pipeline::export`], and how they refuse.
+//! What both receivers do between a request and [`Pipeline::ingest`], and how they refuse.
 //!
 //! ```text
 //! reserve(base) -> body: read within the size limit and the memory budget (chunk by chunk)
@@ -6,7 +6,7 @@
 //!      bytes released after) -> scan (otlp_scan.rs: spans, decode bound)
 //!   -> Pipeline::admit (queue room, before decoding) -> reserve the decode bound -> decode
 //!      (prost; OTLP/JSON: crate::otlp_json, the grammar the report reads too)
-//!   -> Pipeline::export -> the reservation is released
+//!   -> Pipeline::ingest -> the reservation is released
 //! ```
 //!
 //! Every byte above counts against the receivers' memory budget (budget.rs); a request that
@@ -31,13 +31,11 @@ use super::budget::{Exhausted, Reservation, REQUEST_BASE_BYTES};
 use super::config::DECOMPRESSION_RATIO_FLOOR;
 use super::conn::ReadError;
 use super::metrics::{LogLimiter, Protocol, TooLarge};
+use super::otlp::{JSON, PROTOBUF};
 use super::otlp_scan;
-use super::pipeline::{ExportError, Pipeline, REFUSED_RETRY_AFTER};
+use super::pipeline::{IngestRefusal, Pipeline, REFUSED_RETRY_AFTER};
 use super::proto_span::RefusedSpans;
 use crate::otlp_json::{self, Keep};
-
-const PROTOBUF: &str = "application/x-protobuf";
-const JSON: &str = "application/json";
 
 /// Request body encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,17 +124,17 @@ impl Refusal {
     }
 }
 
-impl From<ExportError> for Refusal {
-    fn from(e: ExportError) -> Refusal {
+impl From<IngestRefusal> for Refusal {
+    fn from(e: IngestRefusal) -> Refusal {
         match e {
-            ExportError::Unavailable {
+            IngestRefusal::Unavailable {
                 message,
                 retry_after,
             } => Refusal::Unavailable {
                 message,
                 retry_after,
             },
-            ExportError::TooLarge(limit, m) => Refusal::TooLarge(limit, m),
+            IngestRefusal::TooLarge(limit, m) => Refusal::TooLarge(limit, m),
         }
     }
 }
@@ -449,9 +447,9 @@ pub(crate) fn decode(format: Format, body: &[u8]) -> Result<ExportTraceServiceRe
     decode_with_refused(format, body).map(|(req, _)| req)
 }
 
-/// Scans, admits, decodes and exports a (decompressed) body. `Ok` carries the partial success
+/// Scans, admits, decodes and ingests a (decompressed) body. `Ok` carries the partial success
 /// to answer, if any (with a persistent queue, once the request is in the write-ahead log).
-pub(crate) async fn export(
+pub(crate) async fn ingest(
     pipeline: &Pipeline,
     format: Format,
     body: Received,
@@ -466,7 +464,7 @@ pub(crate) async fn export(
     // The write-ahead log writes a protobuf body as it came (no second encoding); otherwise the
     // body is not needed any more. Its reservation is held until the answer either way.
     let raw = (format == Format::Protobuf && pipeline.logs_requests()).then_some(body.bytes);
-    Ok(pipeline.export(req, refused, size, raw).await?)
+    Ok(pipeline.ingest(req, refused, size, raw).await?)
 }
 
 /// A message fit for logs: every `"..."` and `'...'` fragment (where serde and our own messages

@@ -17,7 +17,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
-use otel_llm_cost::gateway::{Gateway, GatewayConfig};
+use otel_llm_cost::gateway::config::GatewayConfig;
+use otel_llm_cost::gateway::Gateway;
 use otel_llm_cost::RunningGateway;
 use prost::Message;
 
@@ -406,7 +407,10 @@ exporter:
     );
     let cfg = GatewayConfig::from_yaml("test", &yaml, None).expect("test config parses");
     let settings = cfg.resolve(&|_| None).expect("test config is valid");
-    Gateway::start(settings).await.expect("gateway starts")
+    Gateway::builder(settings)
+        .start()
+        .await
+        .expect("gateway starts")
 }
 
 /// A string `KeyValue`.
@@ -602,7 +606,10 @@ pub fn assert_usd(got: Option<f64>, want: f64) {
 pub async fn start_gateway_yaml(yaml: &str) -> RunningGateway {
     let cfg = GatewayConfig::from_yaml("test", yaml, None).expect("test config parses");
     let settings = cfg.resolve(&|_| None).expect("test config is valid");
-    Gateway::start(settings).await.expect("gateway starts")
+    Gateway::builder(settings)
+        .start()
+        .await
+        .expect("gateway starts")
 }
 
 /// A loopback port that refuses connections, held until [`ClosedPort::open_grpc_sink`]: bound

@@ -1,5 +1,5 @@
 """Sends one LLM-agent trace across two services to the otel-llm-cost gateway with the real
-OpenTelemetry Python SDK. Used by tests/gateway_python.rs; run through scripts/test.sh.
+OpenTelemetry Python SDK. Used by tests/gateway_python.rs; run through scripts/ci/test.sh.
 
 Service "planner" (its own TracerProvider, OTLP/gRPC exporter, gzip):
     agent-run (OpenInference AGENT, root)

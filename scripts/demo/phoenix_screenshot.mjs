@@ -1,13 +1,13 @@
 // Screenshots Phoenix's trace view with a span's Attributes tab open (headless Chromium via
 // playwright-core; no browser download: it drives the system's chromium).
 //
-//   node scripts/phoenix_screenshot.mjs URL OUT.png [--height PX] [--search TEXT]
+//   node scripts/demo/phoenix_screenshot.mjs URL OUT.png [--height PX] [--search TEXT]
 //
 // URL is a Phoenix trace page, e.g.
 //   http://127.0.0.1:6006/projects/<project id>/traces/<trace id>?selectedSpanNodeId=<span id>
 // --height PX sets the window height (default 1000; width 1600).
 // --search TEXT scrolls the attributes view so the first occurrence of TEXT is in sight.
-// NODE_PATH must reach playwright-core (scripts/e2e-phoenix.sh installs it under .venv-phoenix/node).
+// NODE_PATH must reach playwright-core (scripts/demo/e2e-phoenix.sh installs it under .venv-phoenix/node).
 // CHROMIUM overrides the browser (default /usr/bin/chromium).
 
 import { createRequire } from "node:module";

@@ -5,8 +5,8 @@ its OTLP/gRPC server always to `[::]:PHOENIX_GRPC_PORT` (phoenix/server/grpc_ser
 every interface. The e2e check binds everything to 127.0.0.1, so this launcher rewrites that one
 address before Phoenix starts. Nothing else is changed.
 
-Used by scripts/e2e-phoenix.sh; run with the Phoenix venv's python:
-    PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=... PHOENIX_GRPC_PORT=... python scripts/phoenix_serve.py
+Used by scripts/demo/e2e-phoenix.sh; run with the Phoenix venv's python:
+    PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=... PHOENIX_GRPC_PORT=... python scripts/demo/phoenix_serve.py
 """
 
 import sys

@@ -5,11 +5,11 @@
 # buffer's bytes against `assembly.max_bytes` (FLOOD_MAX_BYTES, default 64 MiB), evictions, and
 # whether every span was delivered. Loopback only; ends by itself. Figures go to RELIABILITY.md.
 #
-#   scripts/flood.sh                      # 1M traces, 64 MiB budget
-#   FLOOD_TRACES=200000 FLOOD_MAX_BYTES=16777216 scripts/flood.sh
-#   FLOOD_MAX_BYTES=1073741824 FLOOD_MEMORY_LIMIT_MIB=256 scripts/flood.sh   # one bound for all
+#   scripts/reliability/flood.sh                      # 1M traces, 64 MiB budget
+#   FLOOD_TRACES=200000 FLOOD_MAX_BYTES=16777216 scripts/reliability/flood.sh
+#   FLOOD_MAX_BYTES=1073741824 FLOOD_MEMORY_LIMIT_MIB=256 scripts/reliability/flood.sh   # one bound for all
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 export FLOOD_TRACES="${FLOOD_TRACES:-1000000}"
 export FLOOD_MAX_BYTES="${FLOOD_MAX_BYTES:-67108864}"
 # memory_limiter.limit_mib (0: off); when set the test fails if peak RSS (VmHWM) exceeds it.

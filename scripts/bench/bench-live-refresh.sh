@@ -5,10 +5,10 @@
 # a fresh gateway per run. Per run: the loadgen's export-call and added latency, the spans sent
 # and received by the sink (lost = accepted - received), and the refreshes counted on /metrics.
 #
-#   scripts/bench-live-refresh.sh            # RATE=20000 SECS=20 ROUNDS=2 REFRESHES=10
-#   BIN=... LOADGEN=... scripts/bench-live-refresh.sh
+#   scripts/bench/bench-live-refresh.sh            # RATE=20000 SECS=20 ROUNDS=2 REFRESHES=10
+#   BIN=... LOADGEN=... scripts/bench/bench-live-refresh.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 BIN=${BIN:-target/release/otel-llm-cost}
 LOADGEN=${LOADGEN:-target/release/examples/loadgen}
 RATE=${RATE:-20000}
@@ -17,8 +17,8 @@ ROUNDS=${ROUNDS:-2}
 REFRESHES=${REFRESHES:-10}
 # The scratch directory, its cleanup and start_gateway/stop_gateway (pinned to core 1) of the
 # gateway benches; on ports of their own (that file's 243xx may be in use by another bench).
-# shellcheck source=scripts/gateway-bench-lib.sh
-source scripts/gateway-bench-lib.sh
+# shellcheck source=scripts/bench/gateway-bench-lib.sh
+source scripts/bench/gateway-bench-lib.sh
 GRPC=127.0.0.1:25317
 METRICS=127.0.0.1:25888
 SINK=127.0.0.1:25319

@@ -1,6 +1,6 @@
-# Shared by scripts/bench-gateway.sh and scripts/bench-gateway-ab.sh (sourced, not run): the
+# Shared by scripts/bench/bench-gateway.sh and scripts/bench/bench-gateway-ab.sh (sourced, not run): the
 # addresses, a scratch directory removed on exit, the gateway configurations (end to end, end to
-# end with the persistent queue, flood) and starting/stopping a gateway pinned to core 1.
+# end with the persistent queue, end to end with cost records, flood) and starting/stopping a gateway pinned to core 1.
 GRPC=127.0.0.1:24317
 METRICS=127.0.0.1:24888
 SINK=127.0.0.1:24319
@@ -30,6 +30,14 @@ receivers: { otlp: { protocols: { grpc: { endpoint: "$GRPC" } } } }
 assembly: { root_grace: ${GRACE_MS}ms, trace_timeout: 30s }
 exporter: { endpoint: "http://$SINK", protocol: grpc, compression: none, retry: { enabled: false }, queue: { directory: "$work/queue"${WAL_FSYNC:+, fsync: $WAL_FSYNC} } }
 telemetry: { metrics: { endpoint: "$METRICS" }, logs: { level: warn } }
+YAML
+# The same writing the JSONL cost records (analytics.records) to $work/costs.jsonl.
+cat >"$work/gw-records.yaml" <<YAML
+receivers: { otlp: { protocols: { grpc: { endpoint: "$GRPC" } } } }
+assembly: { root_grace: ${GRACE_MS}ms, trace_timeout: 30s }
+exporter: { endpoint: "http://$SINK", protocol: grpc, compression: none, retry: { enabled: false } }
+telemetry: { metrics: { endpoint: "$METRICS" }, logs: { level: warn } }
+analytics: { records: { path: "$work/costs.jsonl" } }
 YAML
 cat >"$work/flood.yaml" <<YAML
 receivers: { otlp: { protocols: { grpc: { endpoint: "$GRPC" } } } }

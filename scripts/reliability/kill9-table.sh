@@ -5,11 +5,11 @@
 # 4 gRPC senders flat out, a sink answering after 20 ms, everything on 127.0.0.1, every wait
 # bounded). Prints one markdown row per run.
 #
-#   scripts/kill9-table.sh [name=path/to/otel-llm-cost ...]    (default: this tree's release build)
+#   scripts/reliability/kill9-table.sh [name=path/to/otel-llm-cost ...]    (default: this tree's release build)
 #
 # Knobs: RUNS (3 per binary and mode), LOAD_MS (5000: load before the kill), ROOT_GRACE_MS (2000).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 cargo build --release --quiet --features cli
 bins="${*:-new=target/release/otel-llm-cost}"
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"

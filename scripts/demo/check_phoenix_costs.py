@@ -21,7 +21,7 @@ Prints a table (span, model, ours, Phoenix, difference, explanation) and a summa
 a check fails. --urls-out FILE writes the UI addresses of the root span and of one LLM span
 (shell assignments ROOT_URL=..., LLM_URL=...) for the screenshots.
 
-    python scripts/check_phoenix_costs.py --phoenix http://127.0.0.1:6006 --project P --trace T
+    python scripts/demo/check_phoenix_costs.py --phoenix http://127.0.0.1:6006 --project P --trace T
 """
 
 import argparse

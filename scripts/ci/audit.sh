@@ -5,7 +5,7 @@
 # The advisories check (RustSec) fetches its database from github.com; it runs when that is
 # reachable (AUDIT_ADVISORIES=auto, the default) or always (=1) or never (=0).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 if ! command -v cargo-deny >/dev/null 2>&1; then
     echo "audit: installing cargo-deny (minutes; cached in ~/.cargo/bin afterwards)"
     cargo install --locked cargo-deny

@@ -10,7 +10,7 @@
 # Not part of the default test run. Re-runnable; everything listens on 127.0.0.1 (free ports)
 # and is stopped on exit; Phoenix's database lives in a temporary directory.
 #
-#   bash scripts/e2e-phoenix.sh [--exporter grpc|http] [--screenshots [DIR]] [--keep]
+#   bash scripts/demo/e2e-phoenix.sh [--exporter grpc|http] [--screenshots [DIR]] [--keep]
 #
 #   --exporter      protocol from the gateway to Phoenix (default grpc)
 #   --screenshots   also screenshot Phoenix's trace view (root span and one LLM span, Attributes
@@ -26,7 +26,7 @@
 #                       the version this check was written against; its API is read below)
 #   PHOENIX_START_TIMEOUT  seconds to wait for Phoenix to come up (default 240)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
 EXPORTER=grpc
@@ -51,7 +51,7 @@ PHOENIX_START_TIMEOUT=${PHOENIX_START_TIMEOUT:-240}
 VENV=$ROOT/.venv-phoenix
 PY=$VENV/bin/python
 PROJECT=otel-llm-cost-e2e
-EXPECT_SPANS=15   # scripts/demo_agent_trace.py sends 15 spans
+EXPECT_SPANS=15   # scripts/demo/demo_agent_trace.py sends 15 spans
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/e2e-phoenix.XXXXXX")
 PHOENIX_PID=""
@@ -139,7 +139,7 @@ PHOENIX_ALLOW_EXTERNAL_RESOURCES=false \
 PHOENIX_AGENTS_DISABLE_BASH=true \
 PHOENIX_DB_LOGGING_LEVEL=warning \
 PHOENIX_LOG_MIGRATIONS=false \
-    "$PY" scripts/phoenix_serve.py >"$WORK/phoenix.log" 2>&1 &
+    "$PY" scripts/demo/phoenix_serve.py >"$WORK/phoenix.log" 2>&1 &
 PHOENIX_PID=$!
 phoenix_up() { kill -0 "$PHOENIX_PID" && curl -fsS "$PHOENIX/healthz"; }
 if ! wait_for "$PHOENIX_START_TIMEOUT" phoenix_up; then
@@ -168,14 +168,14 @@ GW_METRICS=$(sed -E 's/.*metrics=([^ ]+).*/\1/' <<<"$LISTEN")
 
 # --- 5. send the demo agent trace through the gateway ---------------------------------------
 log "sending the demo agent trace to the gateway ($GW_GRPC)"
-TRACE_ID=$("$PY" scripts/demo_agent_trace.py --grpc "$GW_GRPC" --project "$PROJECT")
+TRACE_ID=$("$PY" scripts/demo/demo_agent_trace.py --grpc "$GW_GRPC" --project "$PROJECT")
 [[ "$TRACE_ID" =~ ^[0-9a-f]{32}$ ]] || fail "demo sender printed no trace id: $TRACE_ID"
 echo "trace id $TRACE_ID"
 
 # --- 6. read it back from Phoenix and check -------------------------------------------------
 log "reading the trace back from Phoenix (REST /v1/projects/$PROJECT/spans, GraphQL /graphql)"
 CHECK_RC=0
-"$PY" scripts/check_phoenix_costs.py --phoenix "$PHOENIX" --project "$PROJECT" --trace "$TRACE_ID" \
+"$PY" scripts/demo/check_phoenix_costs.py --phoenix "$PHOENIX" --project "$PROJECT" --trace "$TRACE_ID" \
     --expect-spans "$EXPECT_SPANS" --wait 60 --urls-out "$WORK/urls.sh" || CHECK_RC=$?
 
 METRICS=$(curl -fsS "http://$GW_METRICS/metrics" || true)
@@ -198,8 +198,8 @@ if [ -n "$SHOTS" ] && [ -f "$WORK/urls.sh" ]; then
     . "$WORK/urls.sh"
     mkdir -p "$SHOTS"
     export NODE_PATH=$NODE_DIR/node_modules
-    timeout 180 node scripts/phoenix_screenshot.mjs "$ROOT_URL" "$SHOTS/phoenix-trace.png" --height 1000 || SHOT_RC=$?
-    timeout 180 node scripts/phoenix_screenshot.mjs "$LLM_URL" "$SHOTS/phoenix-llm-span.png" --height 1400 || SHOT_RC=$?
+    timeout 180 node scripts/demo/phoenix_screenshot.mjs "$ROOT_URL" "$SHOTS/phoenix-trace.png" --height 1000 || SHOT_RC=$?
+    timeout 180 node scripts/demo/phoenix_screenshot.mjs "$LLM_URL" "$SHOTS/phoenix-llm-span.png" --height 1400 || SHOT_RC=$?
 fi
 
 # --- 8. stop the gateway: it must have delivered every span ---------------------------------

@@ -2,7 +2,7 @@
 # The test command: sets up the Python OpenTelemetry SDK the gateway's end-to-end tests drive
 # (tests/python/requirements.txt, pinned) in .venv, then runs the whole Rust test suite.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv

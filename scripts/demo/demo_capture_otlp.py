@@ -3,7 +3,7 @@ span it receives as one JSON line (service, trace id, span id, parent, name, att
 attributes a sender or the otel-llm-cost gateway exports can be shown exactly as they left it.
 No trace UI needed (docs/jaeger.md uses it to illustrate what Jaeger shows).
 
-    python scripts/demo_capture_otlp.py --out spans.jsonl [--grpc 127.0.0.1:0] [--http 127.0.0.1:0]
+    python scripts/demo/demo_capture_otlp.py --out spans.jsonl [--grpc 127.0.0.1:0] [--http 127.0.0.1:0]
 
 Prints one line "capture: listening grpc=HOST:PORT http=HOST:PORT" on stderr, runs until SIGTERM
 or SIGINT. Needs opentelemetry-proto and grpcio (both in .venv-phoenix).

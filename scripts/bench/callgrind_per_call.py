@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Inclusive instructions per call of named functions in a callgrind output file.
 
-    python3 scripts/callgrind_per_call.py CALLGRIND_FILE [FUNCTION_SUFFIX ...]
+    python3 scripts/bench/callgrind_per_call.py CALLGRIND_FILE [FUNCTION_SUFFIX ...]
 
 For each function whose name ends with a given suffix: its inclusive instruction count (Ir) and
 the number of calls into it, both read from `callgrind_annotate --inclusive=yes --tree=caller`,

@@ -3,13 +3,13 @@
 # attack: peak RSS, CPU time, spans acknowledged / delivered / lost / duplicated, exit code and
 # time. Loopback only; each attack ends by itself. Figures go to RELIABILITY.md.
 #
-#   BEFORE=/work/bin/otel-llm-cost-base scripts/redteam2.sh            # every attack
-#   BEFORE=/path/to/old-binary scripts/redteam2.sh b1_gzip_frames_200    # one (a test name filter)
+#   BEFORE=/work/bin/otel-llm-cost-base scripts/redteam/redteam2.sh            # every attack
+#   BEFORE=/path/to/old-binary scripts/redteam/redteam2.sh b1_gzip_frames_200    # one (a test name filter)
 #
 # BEFORE: the release binary to compare with (required); AFTER: default this checkout's release
 # binary (built here). The attacks are the ignored tests of tests/gateway_redteam.rs.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 : "${BEFORE:?set BEFORE to the release binary to compare with}"
 cargo build --release --all-features --bin otel-llm-cost
 AFTER="${AFTER:-$PWD/target/release/otel-llm-cost}"

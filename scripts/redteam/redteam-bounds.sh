@@ -5,11 +5,11 @@
 # `red_team_bounds_real_binary`). Loopback only; every run ends by itself. Figures go to
 # RELIABILITY.md, "Red-team round 2" / "Pricing and metrics bounds".
 #
-#   scripts/redteam-bounds.sh                                   # this build only
-#   scripts/redteam-bounds.sh /work/bin/otel-llm-cost-base      # the starting code, then this build
-#   ATTACKS="b5 b6-names" scripts/redteam-bounds.sh ...
+#   scripts/redteam/redteam-bounds.sh                                   # this build only
+#   scripts/redteam/redteam-bounds.sh /work/bin/otel-llm-cost-base      # the starting code, then this build
+#   ATTACKS="b5 b6-names" scripts/redteam/redteam-bounds.sh ...
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ATTACKS=${ATTACKS:-"b4 b4-limiter b5 b5-1k b6-providers b6-names invariant"}
 cargo build --release --quiet --features cli --bin otel-llm-cost
 NEW=${CARGO_TARGET_DIR:-target}/release/otel-llm-cost

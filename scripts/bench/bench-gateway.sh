@@ -14,7 +14,7 @@
 # 50000), FLOOD_SPANS (default 300000), CONNECTIONS (default 4), BENCH_TIME (criterion
 # measurement seconds, default 3), SKIP_BENCH=1, CARGO_TARGET_DIR.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 # The bench profile without debug info matches the release profile: dependencies built once.
@@ -24,7 +24,7 @@ RATE=${RATE:-50000}
 FLOOD_SPANS=${FLOOD_SPANS:-300000}
 CONNECTIONS=${CONNECTIONS:-4}
 BENCH_TIME=${BENCH_TIME:-3}
-. scripts/gateway-bench-lib.sh
+. scripts/bench/gateway-bench-lib.sh
 
 echo "== machine"
 echo "nproc: $(nproc)"

@@ -21,8 +21,8 @@ OTLP with the real OpenTelemetry Python SDK (normally to the otel-llm-cost gatew
 The resource carries `openinference.project.name`, so Phoenix files the trace under that project.
 Span times are "now" (Phoenix's UI shows recent traces). Prints the trace id (32 hex digits).
 
-    python scripts/demo_agent_trace.py --grpc 127.0.0.1:4317 [--project otel-llm-cost-demo]
-    python scripts/demo_agent_trace.py --http http://127.0.0.1:4318
+    python scripts/demo/demo_agent_trace.py --grpc 127.0.0.1:4317 [--project otel-llm-cost-demo]
+    python scripts/demo/demo_agent_trace.py --http http://127.0.0.1:4318
 """
 
 import argparse
