@@ -43,10 +43,12 @@ pub use metrics::CostMetrics;
 pub use money::{DecimalError, Rate, Usd};
 /// The catalog builder (`otel-llm-cost catalog build`) and catalog diff.
 pub use pricing::build as catalog_build;
+/// The usage vocabulary: every unit a call can be billed by (issue 15).
+pub use pricing::units;
 pub use pricing::{
     AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
-    Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, Usage,
-    MAX_MODEL_ID_BYTES,
+    OtherUnits, Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, Unit,
+    UnknownModel, Usage, MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 #[doc(hidden)]

@@ -38,8 +38,14 @@ fn io(input: u64, output: u64) -> Usage {
     }
 }
 
-fn total(c: &Catalog, model: &str, usage: Usage, date: &str, tier: Option<ServiceTier>) -> Usd {
-    c.price(model, None, &usage, day(date), tier)
+fn total(
+    c: &Catalog,
+    model: &str,
+    usage: impl std::borrow::Borrow<Usage>,
+    date: &str,
+    tier: Option<ServiceTier>,
+) -> Usd {
+    c.price(model, None, usage.borrow(), day(date), tier)
         .unwrap_or_else(|e| panic!("{e}"))
         .cost
         .total()
@@ -201,21 +207,21 @@ fn own_model_with_aliases_patterns_tiers_and_service_tiers() {
     // above the 100k cliff ($0.20/$0.80) -> 0.2 + 0.8 = 1.
     let big = io(1_000_000, 1_000_000);
     assert_eq!(
-        total(&c, "acme-llm", big, at, Some(ServiceTier::Priority)),
+        total(&c, "acme-llm", &big, at, Some(ServiceTier::Priority)),
         usd("1.5")
     );
     assert_eq!(
-        total(&c, "acme-llm", big, at, Some(ServiceTier::Flex)),
+        total(&c, "acme-llm", &big, at, Some(ServiceTier::Flex)),
         usd("0.25")
     );
     assert_eq!(
-        total(&c, "acme-llm", big, at, Some(ServiceTier::Batch)),
+        total(&c, "acme-llm", &big, at, Some(ServiceTier::Batch)),
         usd("1")
     );
     // From 2026-01-01: $0.000000001 in (9 decimals, the finest rate), $0.001 out (TOML 1e-3).
     // 1M in -> 0.000000001; 1M out -> 0.001; total 0.001000001.
     assert_eq!(
-        total(&c, "acme-llm", big, "2026-01-01", None),
+        total(&c, "acme-llm", &big, "2026-01-01", None),
         usd("0.001000001")
     );
 }

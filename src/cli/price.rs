@@ -78,6 +78,7 @@ pub(crate) fn run(pricing: &PricingArgs, a: PriceArgs) -> anyhow::Result<ExitCod
         reasoning: a.reasoning,
         audio_in: a.audio_input,
         audio_out: a.audio_output,
+        other: Default::default(),
     };
     let cached = a
         .cache_read

@@ -240,12 +240,12 @@ impl CallPricer {
                 rewrite: ex.has_written_keys,
             };
         }
-        self.own_kind(span, &ex)
+        self.own_kind(span, ex)
     }
 
     /// The span's own contribution, built in place (a `Call` is a few hundred bytes).
     #[inline]
-    fn own_kind<V: SpanView + ?Sized>(&self, span: &V, ex: &Extracted) -> Own<'_> {
+    fn own_kind<V: SpanView + ?Sized>(&self, span: &V, ex: Extracted) -> Own<'_> {
         let rewrite = ex.has_written_keys;
         if ex.aggregate && ex.usage != UsageState::None {
             return Own {
@@ -289,8 +289,8 @@ impl CallPricer {
             rewrite,
         };
         if let Some(reason) = too_long {
-            let usage = match &ex.usage {
-                UsageState::Valid(u) => Some(*u),
+            let usage = match ex.usage {
+                UsageState::Valid(u) => Some(u),
                 _ => None,
             };
             return call(PricingStatus::InvalidUsage, usage, None, Some(reason));
@@ -298,7 +298,7 @@ impl CallPricer {
         let keep_provided = ex
             .provided
             .filter(|_| !self.reprice_provided && !ex.aggregate);
-        let usage = match &ex.usage {
+        let usage = match ex.usage {
             UsageState::None => {
                 return match keep_provided {
                     Some(p) => call(PricingStatus::Provided, None, Some(p), None),
@@ -311,15 +311,10 @@ impl CallPricer {
             UsageState::Invalid(reason) => {
                 return match keep_provided {
                     Some(p) => call(PricingStatus::Provided, None, Some(p), None),
-                    None => call(
-                        PricingStatus::InvalidUsage,
-                        None,
-                        None,
-                        Some(reason.clone()),
-                    ),
+                    None => call(PricingStatus::InvalidUsage, None, None, Some(reason)),
                 };
             }
-            UsageState::Valid(u) => *u,
+            UsageState::Valid(u) => u,
         };
         if let Some(p) = keep_provided {
             return call(PricingStatus::Provided, Some(usage), Some(p), None);

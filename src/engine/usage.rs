@@ -658,6 +658,7 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
         reasoning: r.min(output_total),
         audio_in: n(audio_in),
         audio_out: n(audio_out),
+        other: Default::default(),
     })
 }
 

@@ -11,6 +11,7 @@ mod layers;
 mod matcher;
 mod model;
 mod overrides;
+pub mod units;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,8 +21,10 @@ pub use file::SourceFile;
 pub use layers::PriceLayers;
 pub(crate) use model::Interned;
 pub use model::{
-    AppliedTier, CostBreakdown, Date, Model, Price, RateSet, Rates, ServiceTier, Tier, Usage,
+    AppliedTier, CostBreakdown, Date, Model, OtherUnits, Price, RateSet, Rates, ServiceTier, Tier,
+    Usage,
 };
+pub use units::Unit;
 
 use matcher::Index;
 

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::money::{Rate, Usd};
+use crate::pricing::units::Unit;
 
 /// A calendar day (UTC), the unit of `effective_from`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,9 +86,14 @@ impl fmt::Display for ServiceTier {
     }
 }
 
-/// Token usage of one LLM call, normalised (DESIGN §3): input includes cache, output includes
+/// Usage of one LLM call, normalised (DESIGN §3): input includes cache, output includes
 /// reasoning, whatever the emitter's convention was.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+///
+/// Any unit of the vocabulary ([`Unit`], [`crate::pricing::units`]) is carried exactly: the token
+/// counts every call has are inline fields; any other unit (web searches, image tokens, audio
+/// seconds ...) is in [`Usage::other`], which allocates only when a span carries one. Counts are
+/// inclusive by ancestry: a unit's count is part of each of its ancestors' ([`Unit::contains`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Usage {
     /// All input tokens, cache reads and writes and audio included.
     pub input_total: u64,
@@ -105,6 +111,176 @@ pub struct Usage {
     pub audio_in: u64,
     /// Audio output tokens.
     pub audio_out: u64,
+    /// Every other unit the call carries ([`Usage::set`], [`Usage::get`]).
+    pub other: OtherUnits,
+}
+
+/// The units of a [`Usage`] beyond its inline token counts: `(unit, count)` sorted by unit, each
+/// once, no zero. `None` (no allocation) for the common token-only call; a boxed slice (two
+/// words) otherwise, rebuilt on each change (a span sets a few units, once).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct OtherUnits(Option<Box<[(Unit, u64)]>>);
+
+impl OtherUnits {
+    fn get(&self, unit: Unit) -> u64 {
+        self.0.as_deref().map_or(0, |v| {
+            v.binary_search_by_key(&unit, |(u, _)| *u)
+                .map_or(0, |i| v[i].1)
+        })
+    }
+
+    fn set(&mut self, unit: Unit, n: u64) {
+        let mut v: Vec<(Unit, u64)> = self.0.take().map(Vec::from).unwrap_or_default();
+        match (v.binary_search_by_key(&unit, |(u, _)| *u), n) {
+            (Ok(i), 0) => {
+                v.remove(i);
+            }
+            (Ok(i), n) => v[i].1 = n,
+            (Err(_), 0) => {}
+            (Err(i), n) => v.insert(i, (unit, n)),
+        }
+        self.0 = (!v.is_empty()).then(|| v.into_boxed_slice());
+    }
+
+    /// `(unit, count)`, in table order.
+    pub fn iter(&self) -> impl Iterator<Item = (Unit, u64)> + '_ {
+        self.0.iter().flat_map(|v| v.iter().copied())
+    }
+
+    /// `true` when the call carries no unit beyond the inline token counts.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl Usage {
+    /// The inline field holding `unit`, if it has one.
+    fn inline_mut(&mut self, unit: Unit) -> Option<&mut u64> {
+        Some(match unit {
+            Unit::INPUT_TOKENS => &mut self.input_total,
+            Unit::OUTPUT_TOKENS => &mut self.output_total,
+            Unit::CACHE_READ_TOKENS => &mut self.cache_read,
+            Unit::CACHE_WRITE_5M_TOKENS => &mut self.cache_write_5m,
+            Unit::CACHE_WRITE_1H_TOKENS => &mut self.cache_write_1h,
+            Unit::OUTPUT_REASONING_TOKENS => &mut self.reasoning,
+            Unit::INPUT_AUDIO_TOKENS => &mut self.audio_in,
+            Unit::OUTPUT_AUDIO_TOKENS => &mut self.audio_out,
+            _ => return None,
+        })
+    }
+
+    /// The count of `unit` (0 when the call does not carry it). `cache_write_tokens` is the sum
+    /// of the two TTLs.
+    pub fn get(&self, unit: Unit) -> u64 {
+        match unit {
+            Unit::INPUT_TOKENS => self.input_total,
+            Unit::OUTPUT_TOKENS => self.output_total,
+            Unit::CACHE_READ_TOKENS => self.cache_read,
+            Unit::CACHE_WRITE_TOKENS => self.cache_write_5m.saturating_add(self.cache_write_1h),
+            Unit::CACHE_WRITE_5M_TOKENS => self.cache_write_5m,
+            Unit::CACHE_WRITE_1H_TOKENS => self.cache_write_1h,
+            Unit::OUTPUT_REASONING_TOKENS => self.reasoning,
+            Unit::INPUT_AUDIO_TOKENS => self.audio_in,
+            Unit::OUTPUT_AUDIO_TOKENS => self.audio_out,
+            _ => self.other.get(unit),
+        }
+    }
+
+    /// Sets the count of `unit`. `cache_write_tokens` without a TTL split is a 5 minute write
+    /// (what a total alone is billed as), keeping a 1 hour count already set.
+    pub fn set(&mut self, unit: Unit, n: u64) {
+        if unit == Unit::CACHE_WRITE_TOKENS {
+            self.cache_write_5m = n.saturating_sub(self.cache_write_1h);
+            return;
+        }
+        match self.inline_mut(unit) {
+            Some(f) => *f = n,
+            None => self.other.set(unit, n),
+        }
+    }
+
+    /// Every unit with a non-zero count, `(unit, count)`: the inline token counts, then the
+    /// others in table order. `cache_write_tokens` is not listed (its TTL parts are).
+    pub fn units(&self) -> impl Iterator<Item = (Unit, u64)> + '_ {
+        [
+            (Unit::INPUT_TOKENS, self.input_total),
+            (Unit::CACHE_READ_TOKENS, self.cache_read),
+            (Unit::CACHE_WRITE_5M_TOKENS, self.cache_write_5m),
+            (Unit::CACHE_WRITE_1H_TOKENS, self.cache_write_1h),
+            (Unit::INPUT_AUDIO_TOKENS, self.audio_in),
+            (Unit::OUTPUT_TOKENS, self.output_total),
+            (Unit::OUTPUT_REASONING_TOKENS, self.reasoning),
+            (Unit::OUTPUT_AUDIO_TOKENS, self.audio_out),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .chain(self.other.iter())
+    }
+
+    /// Checks the counts against containment: no unit may count more than a unit containing it
+    /// (more cache reads than input, more image tokens than input, more `cache_audio_read_tokens`
+    /// than `cache_read_tokens` ...). The error names both units. Extraction decides first
+    /// whether an emitter's totals leave parts out (DESIGN §3) and adds them back.
+    pub fn check_containment(&self) -> Result<(), String> {
+        if self.other.is_empty() {
+            // The inline counts: the parts of the input and of the output total.
+            let cached = self.get(Unit::CACHE_WRITE_TOKENS);
+            let pairs = [
+                (
+                    Unit::CACHE_READ_TOKENS,
+                    self.cache_read,
+                    Unit::INPUT_TOKENS,
+                    self.input_total,
+                ),
+                (
+                    Unit::CACHE_WRITE_TOKENS,
+                    cached,
+                    Unit::INPUT_TOKENS,
+                    self.input_total,
+                ),
+                (
+                    Unit::INPUT_AUDIO_TOKENS,
+                    self.audio_in,
+                    Unit::INPUT_TOKENS,
+                    self.input_total,
+                ),
+                (
+                    Unit::OUTPUT_REASONING_TOKENS,
+                    self.reasoning,
+                    Unit::OUTPUT_TOKENS,
+                    self.output_total,
+                ),
+                (
+                    Unit::OUTPUT_AUDIO_TOKENS,
+                    self.audio_out,
+                    Unit::OUTPUT_TOKENS,
+                    self.output_total,
+                ),
+            ];
+            return match pairs.iter().find(|(_, n, _, whole)| n > whole) {
+                Some((u, n, w, whole)) => Err(too_many(*u, *n, *w, *whole)),
+                None => Ok(()),
+            };
+        }
+        let all: Vec<(Unit, u64)> = Unit::all()
+            .map(|u| (u, self.get(u)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        for &(u, n) in &all {
+            for a in Unit::all().filter(|a| a.contains(u)) {
+                let whole = self.get(a);
+                if n > whole {
+                    return Err(too_many(u, n, a, whole));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cold]
+fn too_many(part: Unit, n: u64, whole: Unit, of: u64) -> String {
+    format!("{part} ({n}) is more than {whole} ({of}), which contains it")
 }
 
 /// Per-token rates of one price (USD per million tokens, exact).
@@ -421,5 +597,111 @@ impl Model {
             MatchRule::Equals(s) => Some(s.as_str()),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(id: &str) -> Unit {
+        Unit::by_id(id).unwrap()
+    }
+
+    #[test]
+    fn token_counts_stay_inline_and_other_units_go_to_the_side_list() {
+        let mut u = Usage::default();
+        for (id, n) in [
+            ("input_tokens", 8120),
+            ("cache_read_tokens", 5000),
+            ("cache_write_1h_tokens", 1000),
+            ("cache_write_5m_tokens", 2000),
+            ("output_tokens", 800),
+            ("output_reasoning_tokens", 300),
+            ("input_audio_tokens", 7),
+            ("output_audio_tokens", 9),
+        ] {
+            u.set(unit(id), n);
+            assert_eq!(u.get(unit(id)), n, "{id}");
+        }
+        assert!(u.other.is_empty(), "token-only usage allocated a side list");
+        assert_eq!(u.input_total, 8120);
+        assert_eq!(u.cache_write_1h, 1000);
+        assert_eq!(u.get(Unit::CACHE_WRITE_TOKENS), 3000);
+
+        u.set(unit("web_searches"), 3);
+        u.set(unit("input_image_tokens"), 500);
+        u.set(unit("web_fetches"), 2);
+        assert_eq!(u.get(unit("web_searches")), 3);
+        assert_eq!(u.get(unit("storage_searches")), 0);
+        let other: Vec<(Unit, u64)> = u.other.iter().collect();
+        // Sorted by table order, whatever the order they were set in.
+        assert_eq!(
+            other,
+            vec![
+                (unit("input_image_tokens"), 500),
+                (unit("web_searches"), 3),
+                (unit("web_fetches"), 2)
+            ]
+        );
+        u.set(unit("web_searches"), 4);
+        assert_eq!(u.get(unit("web_searches")), 4);
+        assert_eq!(u.units().count(), 8 + 3);
+        // Zero removes; the last removal frees the list.
+        for id in ["web_searches", "input_image_tokens", "web_fetches"] {
+            u.set(unit(id), 0);
+        }
+        assert!(u.other.is_empty());
+        assert_eq!(u.units().count(), 8);
+    }
+
+    #[test]
+    fn a_cache_write_total_is_a_5m_write_beside_a_known_1h_write() {
+        let mut u = Usage::default();
+        u.set(Unit::CACHE_WRITE_1H_TOKENS, 1000);
+        u.set(Unit::CACHE_WRITE_TOKENS, 3000);
+        assert_eq!((u.cache_write_5m, u.cache_write_1h), (2000, 1000));
+        assert!(!u.units().any(|(x, _)| x == Unit::CACHE_WRITE_TOKENS));
+    }
+
+    #[test]
+    fn containment_is_checked_by_ancestry_naming_both_units() {
+        let mut u = Usage {
+            input_total: 2600,
+            cache_read: 1024,
+            output_total: 1200,
+            reasoning: 700,
+            ..Usage::default()
+        };
+        assert_eq!(u.check_containment(), Ok(()));
+        u.reasoning = 1300;
+        assert_eq!(
+            u.check_containment(),
+            Err("output_reasoning_tokens (1300) is more than output_tokens (1200), which contains it".into())
+        );
+        u.reasoning = 700;
+        // Modality parts (side list) against the input total and against each other.
+        u.set(unit("input_image_tokens"), 800);
+        u.set(unit("input_video_tokens"), 300);
+        assert_eq!(u.check_containment(), Ok(()));
+        u.set(unit("input_image_tokens"), 2601);
+        assert_eq!(
+            u.check_containment(),
+            Err(
+                "input_image_tokens (2601) is more than input_tokens (2600), which contains it"
+                    .into()
+            )
+        );
+        u.set(unit("input_image_tokens"), 800);
+        u.set(unit("cache_image_read_tokens"), 900);
+        let e = u.check_containment().unwrap_err();
+        assert!(
+            e.starts_with("cache_image_read_tokens (900) is more than input_image_tokens (800)"),
+            "{e}"
+        );
+        // Counts of other families are contained in no token total.
+        u.set(unit("cache_image_read_tokens"), 0);
+        u.set(unit("web_searches"), 1_000_000);
+        assert_eq!(u.check_containment(), Ok(()));
     }
 }
