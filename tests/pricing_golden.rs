@@ -502,3 +502,110 @@ fn g25_tiny_huge_and_zero_amounts_are_exact() {
     let sum: Usd = std::iter::repeat_n(one, 1_000_000).sum();
     assert_eq!(sum, usd("1.05"));
 }
+
+// ---- Issue 15: charges beyond tokens (per-unit rates of catalog schema 2) ----
+
+/// `input` / `output` tokens plus other units of the vocabulary, by id.
+fn with_units(input: u64, output: u64, units: &[(&str, u64)]) -> Usage {
+    let mut u = io(input, output);
+    for (id, n) in units {
+        u.set(id.parse().unwrap(), *n);
+    }
+    u
+}
+
+#[test]
+fn i15_anthropic_web_search() {
+    // Claude Opus 4.8: $5/M in, $25/M out; web search $10 per 1,000 searches (Anthropic's
+    // pricing page, genai-prices `web_searches_kcount`). 10,000 x 5 / 1e6 = 0.05;
+    // 1,000 x 25 / 1e6 = 0.025; 3 x 10 / 1000 = 0.03; total 0.105 (the issue's bill; before
+    // schema 2: 0.075).
+    let c = catalog();
+    let u = with_units(10_000, 1_000, &[("web_searches", 3)]);
+    let p = price(
+        &c,
+        "claude-opus-4-8",
+        Some("anthropic"),
+        &u,
+        "2026-12-01",
+        None,
+    );
+    assert_eq!(p.cost.tool_calls, usd("0.03"));
+    assert_eq!(p.cost.total(), usd("0.105"));
+    // Without the searches: the token price alone.
+    let p = price(
+        &c,
+        "claude-opus-4-8",
+        Some("anthropic"),
+        io(10_000, 1_000),
+        "2026-12-01",
+        None,
+    );
+    assert_eq!(p.cost.total(), usd("0.075"));
+}
+
+#[test]
+fn i15_openai_web_and_file_search() {
+    // gpt-4o-2024-08-06: $2.50/M in, $10/M out; web search tool calls $10 per 1,000, file
+    // search tool calls $2.50 per 1,000 (OpenAI's pricing page, "Built-in tools").
+    // 1,000 x 2.5 / 1e6 = 0.0025; 500 x 10 / 1e6 = 0.005; 2 x 10 / 1000 = 0.02;
+    // 1 x 2.5 / 1000 = 0.0025; total 0.03.
+    let c = catalog();
+    let u = with_units(1_000, 500, &[("web_searches", 2), ("storage_searches", 1)]);
+    let p = price(&c, "gpt-4o-2024-08-06", None, &u, NOW, None);
+    assert_eq!(p.cost.tool_calls, usd("0.0225"));
+    assert_eq!(p.cost.total(), usd("0.03"));
+}
+
+#[test]
+fn i15_gemini_grounding() {
+    // Gemini 2.5 Flash (Gemini API): $0.30/M in, $2.50/M out; grounding with Google Search
+    // $35 per 1,000 grounded prompts. 1,000 x 0.3 / 1e6 = 0.0003; 100 x 2.5 / 1e6 = 0.00025;
+    // 1 x 35 / 1000 = 0.035; total 0.03555.
+    let c = catalog();
+    let u = with_units(1_000, 100, &[("web_searches", 1)]);
+    let p = price(&c, "gemini-2.5-flash", Some("gcp.gemini"), &u, NOW, None);
+    assert_eq!(p.cost.total(), usd("0.03555"));
+}
+
+#[test]
+fn i15_image_output_tokens() {
+    // Gemini 2.5 Flash Image: $0.30/M in, $2.50/M text out, $30/M image out (one 1024x1024
+    // image = 1,290 tokens = $0.039, Google's published per-image figure).
+    // 100 x 0.3 / 1e6 = 0.00003; (1,400 - 1,290) x 2.5 / 1e6 = 0.000275;
+    // 1,290 x 30 / 1e6 = 0.0387; total 0.039005.
+    let c = catalog();
+    let u = with_units(100, 1_400, &[("output_image_tokens", 1_290)]);
+    let p = price(
+        &c,
+        "gemini-2.5-flash-image",
+        Some("gcp.gemini"),
+        &u,
+        NOW,
+        None,
+    );
+    assert_eq!(p.cost.media_output, usd("0.0387"));
+    assert_eq!(p.cost.total(), usd("0.039005"));
+}
+
+#[test]
+fn i15_audio_seconds() {
+    // Voxtral Small (Mistral): $0.10/M in, $0.30/M out, audio input $0.004 per minute
+    // ($0.24 per hour). 600 s x 0.24 / 3600 = 0.04; 100 x 0.3 / 1e6 = 0.00003; total 0.04003.
+    let c = catalog();
+    let u = with_units(0, 100, &[("input_audio_seconds", 600)]);
+    let p = price(&c, "mistral/voxtral-small-2507", None, &u, NOW, None);
+    assert_eq!(p.cost.per_unit, usd("0.04"));
+    assert_eq!(p.cost.total(), usd("0.04003"));
+}
+
+#[test]
+fn i15_per_request_fee() {
+    // Perplexity Sonar: $1/M in, $1/M out, plus a request fee of $12 per 1,000 requests (the
+    // high search-context fee genai-prices records). One call = one request:
+    // 1,000 x 1 / 1e6 = 0.001; 1,000 x 1 / 1e6 = 0.001; 1 x 12 / 1000 = 0.012; total 0.014.
+    let c = catalog();
+    let p = price(&c, "perplexity/sonar", None, io(1_000, 1_000), NOW, None);
+    assert_eq!(p.cost.per_unit, usd("0.012"));
+    assert_eq!(p.cost.total(), usd("0.014"));
+}

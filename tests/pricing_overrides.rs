@@ -707,14 +707,35 @@ fn a_bad_catalog_file_lists_every_model_problem() {
         all.contains("entry 'bad-regex': field 'match.regex'"),
         "{all}"
     );
-    // Wrong schema version.
+    // Wrong schema version (this build reads 1 and 2).
     let e = Catalog::from_catalog_json(
-        "v2.json",
-        r#"{"schema": 2, "catalog_version": "x", "generated": "x", "models": []}"#,
+        "v3.json",
+        r#"{"schema": 3, "catalog_version": "x", "generated": "x", "models": []}"#,
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("unsupported catalog schema 2"), "{e}");
+    assert!(e.contains("unsupported catalog schema 3"), "{e}");
+    // Schema 2 `units`: an unknown unit and a unit with a field of its own, both named.
+    let e = Catalog::from_catalog_json(
+        "units.json",
+        r#"{"schema": 2, "catalog_version": "x", "generated": "x", "models": [
+            {"id": "m", "provider": "p", "mode": "chat", "match": [{"equals": "m"}],
+             "prices": [{"effective_from": null, "source": "s", "input": "1", "output": "2",
+                         "units": {"web_search": "10"}}]},
+            {"id": "n", "provider": "p", "mode": "chat", "match": [{"equals": "n"}],
+             "prices": [{"effective_from": null, "source": "s", "input": "1", "output": "2",
+                         "units": {"cache_read_tokens": "0.1"}}]}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("field 'units.web_search': unknown unit 'web_search'"),
+        "{e}"
+    );
+    assert!(
+        e.contains("field 'units.cache_read_tokens': 'cache_read_tokens' has a rate field"),
+        "{e}"
+    );
 }
 
 #[test]

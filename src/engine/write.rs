@@ -48,6 +48,10 @@ pub(super) struct Keys {
     cost_total: AttrKey,
     /// `llm.cost.prompt_details.*` / `completion_details.*`, in `CostBreakdown` field order.
     details: [AttrKey; 7],
+    /// Charges beyond those (`cost.charges.*`): media input, media output, tool calls, per unit.
+    charges: [AttrKey; 4],
+    /// `cost.charges.unpriced_units`.
+    unpriced_units: AttrKey,
 }
 
 impl Keys {
@@ -88,6 +92,13 @@ impl Keys {
                 AttrKey::new(k::LLM_COST_COMPLETION_REASONING),
                 AttrKey::new(k::LLM_COST_COMPLETION_AUDIO),
             ],
+            charges: [
+                p(ours::CHARGES_MEDIA_INPUT_USD),
+                p(ours::CHARGES_MEDIA_OUTPUT_USD),
+                p(ours::CHARGES_TOOL_CALLS_USD),
+                p(ours::CHARGES_PER_UNIT_USD),
+            ],
+            unpriced_units: p(ours::CHARGES_UNPRICED_UNITS),
         }
     }
 }
@@ -111,8 +122,19 @@ impl CatalogVersion {
 }
 
 /// Most attributes a call gets ([`Writer::status`] and [`Writer::call`]: status, reason, 3 costs,
-/// 7 details, 5 of provenance).
+/// 7 details, 5 of provenance), beyond [`charge_attrs`].
 const CALL_ATTRS: usize = 17;
+
+/// The `cost.charges.*` attributes a call gets (0 for a token-only call).
+fn charge_attrs(call: &Call<'_>) -> usize {
+    call.cost.as_ref().map_or(0, |c| {
+        [c.media_input, c.media_output, c.tool_calls, c.per_unit]
+            .iter()
+            .filter(|v| !v.is_zero())
+            .count()
+            + usize::from(c.unpriced > 0)
+    })
+}
 /// Most attributes [`Writer::rollup`] writes.
 const ROLLUP_ATTRS: usize = 7;
 /// Most root-only attributes (`by_model`, `complete`, 3 of budget, 3 of anomaly).
@@ -154,7 +176,7 @@ impl<'a> Writer<'a> {
         let (own_attrs, rolls_up) = match own {
             OwnKind::Nothing => (0, calls_below),
             OwnKind::Aggregate => (1, calls_below),
-            OwnKind::Call(_) => (CALL_ATTRS, true),
+            OwnKind::Call(c) => (CALL_ATTRS + charge_attrs(c), true),
         };
         let rollup_attrs = match (rolls_up, root) {
             (false, _) => 0,
@@ -235,6 +257,17 @@ impl<'a> Writer<'a> {
                 if !v.is_zero() {
                     self.put(span, key, usd_attr(v));
                 }
+            }
+            // Charges beyond the token parts above: in `llm.cost.total` (and media in prompt or
+            // completion), broken down in our namespace.
+            let charges = [c.media_input, c.media_output, c.tool_calls, c.per_unit];
+            for (key, v) in k.charges.iter().zip(charges) {
+                if !v.is_zero() {
+                    self.put(span, key, usd_attr(v));
+                }
+            }
+            if c.unpriced > 0 {
+                self.put(span, &k.unpriced_units, count_attr(u64::from(c.unpriced)));
             }
         }
         if let Some(p) = &call.provenance {

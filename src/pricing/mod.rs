@@ -273,11 +273,13 @@ fn load_catalog_json(name: &str, json: &str) -> Result<(CatalogInfo, Vec<Model>)
         file: name.to_owned(),
         message: e.to_string(),
     })?;
-    if f.schema != 1 {
+    // Schema 2 adds `units` (prices of the other units of the vocabulary) to rate sets; a
+    // schema 1 file is a schema 2 file without them.
+    if !(1..=2).contains(&f.schema) {
         return Err(CatalogError::Syntax {
             file: name.to_owned(),
             message: format!(
-                "unsupported catalog schema {} (this build reads 1)",
+                "unsupported catalog schema {} (this build reads 1 and 2)",
                 f.schema
             ),
         });

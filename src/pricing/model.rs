@@ -302,9 +302,65 @@ pub struct Rates {
     pub audio_input: Option<Rate>,
     /// Audio output; absent: billed at `output`.
     pub audio_output: Option<Rate>,
+    /// Prices of the other units of the vocabulary (web searches, image tokens, audio seconds
+    /// ...), each in USD per the unit's price quantity ([`Family::per`]: per million tokens, per
+    /// thousand searches, per hour of audio ...), sorted by unit, each once. A token unit without
+    /// a price is billed inside the nearest unit containing it that has one (image input tokens
+    /// at `input`); a unit of another family without one is not billed
+    /// ([`CostBreakdown::unpriced`] counts it).
+    ///
+    /// [`Family::per`]: crate::pricing::units::Family::per
+    pub other: Vec<(Unit, Usd)>,
 }
 
 impl Rates {
+    /// The price of a unit of [`Rates::other`] (USD per its price quantity), if set.
+    pub fn other(&self, unit: Unit) -> Option<Usd> {
+        self.other
+            .binary_search_by_key(&unit, |(u, _)| *u)
+            .ok()
+            .map(|i| self.other[i].1)
+    }
+
+    /// `true` when the rates hold a per-request fee.
+    pub fn has_request_fee(&self) -> bool {
+        self.other(Unit::REQUESTS).is_some()
+    }
+
+    /// `true` for the units with a rate field of their own (`input`, `cache_read` ...), and for
+    /// `cache_write_tokens` (priced by its two TTLs): never in [`Rates::other`].
+    pub fn has_field(unit: Unit) -> bool {
+        unit == Unit::CACHE_WRITE_TOKENS || Rates::ZERO_FOR_FIELDS.inline(unit).is_some()
+    }
+
+    /// Rates with every field zero: only [`Rates::has_field`] uses it.
+    const ZERO_FOR_FIELDS: Rates = Rates {
+        input: Rate::ZERO,
+        output: Rate::ZERO,
+        cache_read: None,
+        cache_write_5m: None,
+        cache_write_1h: None,
+        reasoning: None,
+        audio_input: None,
+        audio_output: None,
+        other: Vec::new(),
+    };
+
+    /// The rate of an inline unit after fallbacks; `None` for other units.
+    fn inline(&self, unit: Unit) -> Option<Rate> {
+        Some(match unit {
+            Unit::INPUT_TOKENS => self.input,
+            Unit::OUTPUT_TOKENS => self.output,
+            Unit::CACHE_READ_TOKENS => self.cache_read(),
+            Unit::CACHE_WRITE_5M_TOKENS => self.cache_write_5m(),
+            Unit::CACHE_WRITE_1H_TOKENS => self.cache_write_1h(),
+            Unit::OUTPUT_REASONING_TOKENS => self.reasoning(),
+            Unit::INPUT_AUDIO_TOKENS => self.audio_input(),
+            Unit::OUTPUT_AUDIO_TOKENS => self.audio_output(),
+            _ => return None,
+        })
+    }
+
     /// Rate for cache reads, after fallbacks.
     pub fn cache_read(&self) -> Rate {
         self.cache_read.unwrap_or(self.input)
@@ -427,7 +483,8 @@ pub struct Price {
 /// Cost of one call, by component. All exact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CostBreakdown {
-    /// Uncached text input.
+    /// Uncached text input (and input tokens of no other component: tool-use prompt, video
+    /// without a rate of its own ...).
     pub input: Usd,
     /// Cache reads.
     pub cache_read: Usd,
@@ -435,26 +492,99 @@ pub struct CostBreakdown {
     pub cache_write: Usd,
     /// Audio input.
     pub audio_input: Usd,
+    /// Image and video input tokens at rates of their own.
+    pub media_input: Usd,
     /// Text output (reasoning excluded).
     pub output: Usd,
     /// Reasoning output.
     pub reasoning: Usd,
     /// Audio output.
     pub audio_output: Usd,
+    /// Image and video output tokens at rates of their own.
+    pub media_output: Usd,
+    /// Server-side tool calls: web searches and fetches, file (storage) searches, code
+    /// executions.
+    pub tool_calls: Usd,
+    /// Every other unit billed per count: requests, characters, audio seconds, images
+    /// generated, pixels, document pages, rerank searches, messages.
+    pub per_unit: Usd,
+    /// How many units the call carried that its price has no rate for (counts of other families
+    /// than tokens: a web search on a model without a search price). Not money: a flag that the
+    /// cost may be short.
+    pub unpriced: u32,
+}
+
+/// Which [`CostBreakdown`] component a unit's cost goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Component {
+    Input,
+    CacheRead,
+    CacheWrite,
+    AudioInput,
+    MediaInput,
+    Output,
+    Reasoning,
+    AudioOutput,
+    MediaOutput,
+    ToolCalls,
+    PerUnit,
+}
+
+fn component(unit: Unit) -> Component {
+    use crate::pricing::units::{Direction, Family, Modality, TokenType};
+    let d = unit.def();
+    match (d.family, d.direction) {
+        (Family::Tokens, Some(Direction::Out)) => match (d.token_type, d.modality) {
+            (Some(TokenType::Reasoning), _) => Component::Reasoning,
+            (_, Some(Modality::Audio)) => Component::AudioOutput,
+            (_, Some(Modality::Image | Modality::Video)) => Component::MediaOutput,
+            _ => Component::Output,
+        },
+        (Family::Tokens, _) => match (d.token_type, d.modality) {
+            (Some(TokenType::CacheRead), _) => Component::CacheRead,
+            (Some(TokenType::CacheWrite), _) => Component::CacheWrite,
+            (_, Some(Modality::Audio)) => Component::AudioInput,
+            (_, Some(Modality::Image | Modality::Video)) => Component::MediaInput,
+            _ => Component::Input,
+        },
+        (Family::ToolCalls, _) => Component::ToolCalls,
+        _ => Component::PerUnit,
+    }
 }
 
 impl CostBreakdown {
     /// Everything billed on the input side.
     pub fn prompt(&self) -> Usd {
-        self.input + self.cache_read + self.cache_write + self.audio_input
+        self.input + self.cache_read + self.cache_write + self.audio_input + self.media_input
     }
     /// Everything billed on the output side.
     pub fn completion(&self) -> Usd {
-        self.output + self.reasoning + self.audio_output
+        self.output + self.reasoning + self.audio_output + self.media_output
     }
-    /// The call's cost.
+    /// Charges of neither side: tool calls and units billed per count.
+    pub fn non_token(&self) -> Usd {
+        self.tool_calls + self.per_unit
+    }
+    /// The call's cost: every charge.
     pub fn total(&self) -> Usd {
-        self.prompt() + self.completion()
+        self.prompt() + self.completion() + self.non_token()
+    }
+
+    fn add(&mut self, c: Component, v: Usd) {
+        let slot = match c {
+            Component::Input => &mut self.input,
+            Component::CacheRead => &mut self.cache_read,
+            Component::CacheWrite => &mut self.cache_write,
+            Component::AudioInput => &mut self.audio_input,
+            Component::MediaInput => &mut self.media_input,
+            Component::Output => &mut self.output,
+            Component::Reasoning => &mut self.reasoning,
+            Component::AudioOutput => &mut self.audio_output,
+            Component::MediaOutput => &mut self.media_output,
+            Component::ToolCalls => &mut self.tool_calls,
+            Component::PerUnit => &mut self.per_unit,
+        };
+        *slot += v;
     }
 }
 
@@ -464,9 +594,14 @@ impl std::ops::AddAssign for CostBreakdown {
         self.cache_read += o.cache_read;
         self.cache_write += o.cache_write;
         self.audio_input += o.audio_input;
+        self.media_input += o.media_input;
         self.output += o.output;
         self.reasoning += o.reasoning;
         self.audio_output += o.audio_output;
+        self.media_output += o.media_output;
+        self.tool_calls += o.tool_calls;
+        self.per_unit += o.per_unit;
+        self.unpriced = self.unpriced.saturating_add(o.unpriced);
     }
 }
 
@@ -506,27 +641,12 @@ impl Price {
                 None => (&self.standard, None),
             };
         let (r, above) = set.select(usage.input_total);
-        let cached = usage
-            .cache_read
-            .saturating_add(usage.cache_write_5m)
-            .saturating_add(usage.cache_write_1h);
-        let text_in = usage
-            .input_total
-            .saturating_sub(cached)
-            .saturating_sub(usage.audio_in);
-        let text_out = usage
-            .output_total
-            .saturating_sub(usage.reasoning)
-            .saturating_sub(usage.audio_out);
-        let cost = CostBreakdown {
-            input: r.input.cost(text_in),
-            cache_read: r.cache_read().cost(usage.cache_read),
-            cache_write: r.cache_write_5m().cost(usage.cache_write_5m)
-                + r.cache_write_1h().cost(usage.cache_write_1h),
-            audio_input: r.audio_input().cost(usage.audio_in),
-            output: r.output.cost(text_out),
-            reasoning: r.reasoning().cost(usage.reasoning),
-            audio_output: r.audio_output().cost(usage.audio_out),
+        // A price with a per-request fee bills one request per call (genai-prices: supplied by
+        // the pricer, never by usage) unless the usage says how many.
+        let cost = if usage.other.is_empty() && (r.other.is_empty() || !r.has_request_fee()) {
+            token_cost(r, usage)
+        } else {
+            bucket_cost(r, usage)
         };
         (
             cost,
@@ -536,6 +656,133 @@ impl Price {
             },
         )
     }
+}
+
+/// The cost of a call carrying only the inline token counts: [`bucket_cost`] written out for
+/// them (a test checks the two agree), the hot path of almost every span.
+#[inline]
+fn token_cost(r: &Rates, usage: &Usage) -> CostBreakdown {
+    let cached = usage
+        .cache_read
+        .saturating_add(usage.cache_write_5m)
+        .saturating_add(usage.cache_write_1h);
+    let text_in = usage
+        .input_total
+        .saturating_sub(cached)
+        .saturating_sub(usage.audio_in);
+    let text_out = usage
+        .output_total
+        .saturating_sub(usage.reasoning)
+        .saturating_sub(usage.audio_out);
+    CostBreakdown {
+        input: r.input.cost(text_in),
+        cache_read: r.cache_read().cost(usage.cache_read),
+        cache_write: r.cache_write_5m().cost(usage.cache_write_5m)
+            + r.cache_write_1h().cost(usage.cache_write_1h),
+        audio_input: r.audio_input().cost(usage.audio_in),
+        output: r.output.cost(text_out),
+        reasoning: r.reasoning().cost(usage.reasoning),
+        audio_output: r.audio_output().cost(usage.audio_out),
+        ..CostBreakdown::default()
+    }
+}
+
+/// The cost of any usage, by exclusive buckets (genai-prices' rule): every unit with a rate is a
+/// bucket, and so is every unit the call carries inside two buckets neither of which contains
+/// the other (an audio cache read, inside the cache reads and the audio input: billed at the
+/// rate of the one with a token type, the cache read, unless it has its own). From the most
+/// specific bucket to the least, `leaf(U) = count(U) - sum of leaf(V)` over the buckets V inside
+/// U, never below 0 (inconsistent usage prices the parts that are there); cost = sum of
+/// `leaf(U) x rate(U)`. A token count in no bucket of its own stays in the nearest one containing
+/// it; a count of another family without a rate is [`CostBreakdown::unpriced`].
+#[cold]
+#[inline(never)]
+fn bucket_cost(r: &Rates, usage: &Usage) -> CostBreakdown {
+    let mut out = CostBreakdown::default();
+    // (unit, rate, count): the inline units always (their rates have fallbacks), then the units
+    // the call carries.
+    let mut buckets: Vec<(Unit, Usd, u64)> = [
+        Unit::INPUT_TOKENS,
+        Unit::CACHE_READ_TOKENS,
+        Unit::CACHE_WRITE_5M_TOKENS,
+        Unit::CACHE_WRITE_1H_TOKENS,
+        Unit::INPUT_AUDIO_TOKENS,
+        Unit::OUTPUT_TOKENS,
+        Unit::OUTPUT_REASONING_TOKENS,
+        Unit::OUTPUT_AUDIO_TOKENS,
+    ]
+    .into_iter()
+    .filter_map(|u| Some((u, r.inline(u)?.per_mtok(), usage.get(u))))
+    .collect();
+    let requests =
+        (r.has_request_fee() && usage.get(Unit::REQUESTS) == 0).then_some((Unit::REQUESTS, 1));
+    for (u, n) in usage.other.iter().chain(requests) {
+        if let Some(price) = r.other(u) {
+            buckets.push((u, price, n));
+            continue;
+        }
+        if u.part_of().is_none() {
+            out.unpriced = out.unpriced.saturating_add(1);
+            continue;
+        }
+        // A join of two buckets neither of which contains the other: a bucket at the rate of
+        // the one with a token type (or the first).
+        let within: Vec<(Unit, Usd)> = buckets
+            .iter()
+            .filter(|(b, _, _)| b.contains(u))
+            .map(|(b, rate, _)| (*b, *rate))
+            .collect();
+        // The smallest buckets containing it; two or more: it is their join.
+        let smallest: Vec<&(Unit, Usd)> = within
+            .iter()
+            .filter(|(b, _)| !within.iter().any(|(c, _)| b.contains(*c)))
+            .collect();
+        if smallest.len() >= 2 {
+            let pick = smallest
+                .iter()
+                .find(|(b, _)| b.def().token_type.is_some())
+                .unwrap_or(&smallest[0]);
+            buckets.push((u, pick.1, n));
+        }
+    }
+    // Most specific first: a bucket's descendants have strictly more dimensions.
+    let dims = |u: Unit| {
+        let d = u.def();
+        [
+            d.direction.is_some(),
+            d.modality.is_some(),
+            d.token_type.is_some(),
+            d.cache_ttl.is_some(),
+            d.kind.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count()
+    };
+    buckets.sort_by_key(|(u, _, _)| std::cmp::Reverse(dims(*u)));
+    let mut leaves: Vec<(Unit, u64)> = Vec::with_capacity(buckets.len());
+    for (u, price, n) in &buckets {
+        let inside: u64 = leaves
+            .iter()
+            .filter(|(v, _)| u.contains(*v))
+            .fold(0u64, |a, (_, l)| a.saturating_add(*l));
+        let leaf = n.saturating_sub(inside);
+        leaves.push((*u, leaf));
+        out.add(component(*u), cost_per(*price, u.def().family.per(), leaf));
+    }
+    out
+}
+
+/// `n` units at `price` USD per `per` units: exact when `per` divides `n x price` (always for
+/// catalog prices of tokens, searches, pages ...: at most 9 decimals per power of ten); else
+/// rounded half-even to a femto-dollar, once per call (audio priced per hour, billed by the
+/// second).
+fn cost_per(price: Usd, per: u64, n: u64) -> Usd {
+    let per = u128::from(per.max(1));
+    let x = u128::from(n).saturating_mul(price.femto());
+    let (q, r) = (x / per, x % per);
+    let up = r * 2 > per || (r * 2 == per && q % 2 == 1);
+    Usd::from_femto(q + u128::from(up))
 }
 
 /// A match rule from the catalog (lower-cased; compared case-insensitively).
@@ -703,5 +950,149 @@ mod tests {
         u.set(unit("cache_image_read_tokens"), 0);
         u.set(unit("web_searches"), 1_000_000);
         assert_eq!(u.check_containment(), Ok(()));
+    }
+
+    fn rates(input: &str, output: &str) -> Rates {
+        let r = |s: &str| Rate::parse_per_mtok(s).unwrap();
+        Rates {
+            input: r(input),
+            output: r(output),
+            cache_read: None,
+            cache_write_5m: None,
+            cache_write_1h: None,
+            reasoning: None,
+            audio_input: None,
+            audio_output: None,
+            other: Vec::new(),
+        }
+    }
+
+    fn usd(s: &str) -> Usd {
+        Usd::parse(s).unwrap()
+    }
+
+    #[test]
+    fn buckets_agree_with_the_token_path_on_token_only_usage() {
+        let mut r = rates("3", "15");
+        r.cache_read = Some(Rate::parse_per_mtok("0.3").unwrap());
+        r.cache_write_5m = Some(Rate::parse_per_mtok("3.75").unwrap());
+        r.cache_write_1h = Some(Rate::parse_per_mtok("6").unwrap());
+        r.audio_input = Some(Rate::parse_per_mtok("7").unwrap());
+        r.reasoning = Some(Rate::parse_per_mtok("20").unwrap());
+        let values = [0u64, 1, 7, 300, 5_000, 8_120, u64::MAX];
+        let mut n = 0;
+        for (i, &input) in values.iter().enumerate() {
+            for &part in &values[..=i.min(values.len() - 1)] {
+                for &out in &values {
+                    let u = Usage {
+                        input_total: input,
+                        cache_read: part,
+                        cache_write_5m: part / 2,
+                        cache_write_1h: part / 3,
+                        audio_in: part / 5,
+                        output_total: out,
+                        reasoning: out / 3,
+                        audio_out: out / 7,
+                        ..Usage::default()
+                    };
+                    assert_eq!(token_cost(&r, &u), bucket_cost(&r, &u), "{u:?}");
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 100);
+    }
+
+    #[test]
+    fn other_units_are_carved_out_of_the_unit_containing_them() {
+        let mut r = rates("0.3", "2.5");
+        // USD per million image output tokens; per 1,000 web searches; per hour of audio.
+        r.other = vec![
+            (unit("output_image_tokens"), usd("30")),
+            (unit("input_audio_seconds"), usd("0.24")),
+            (unit("web_searches"), usd("35")),
+        ];
+        r.other.sort();
+        let mut u = Usage {
+            input_total: 100,
+            output_total: 1_400,
+            ..Usage::default()
+        };
+        u.set(unit("output_image_tokens"), 1_290);
+        u.set(unit("web_searches"), 1);
+        u.set(unit("input_audio_seconds"), 600);
+        // Units priced elsewhere: image input stays in `input`, a fetch is not billed.
+        u.set(unit("input_image_tokens"), 60);
+        u.set(unit("web_fetches"), 2);
+        let c = bucket_cost(&r, &u);
+        assert_eq!(c.input, usd("0.00003")); // 100 x 0.3 / 1e6 (image input included)
+        assert_eq!(c.output, usd("0.000275")); // (1400 - 1290) x 2.5 / 1e6
+        assert_eq!(c.media_output, usd("0.0387")); // 1290 x 30 / 1e6
+        assert_eq!(c.tool_calls, usd("0.035")); // 1 x 35 / 1000
+        assert_eq!(c.per_unit, usd("0.04")); // 600 s x 0.24 / 3600
+        assert_eq!(c.unpriced, 1); // the web fetches
+        assert_eq!(c.total(), usd("0.114005"));
+        assert_eq!(c.prompt() + c.completion() + c.non_token(), c.total());
+    }
+
+    #[test]
+    fn an_unpriced_join_is_billed_once_at_the_cache_rate() {
+        let mut r = rates("1", "2");
+        r.cache_read = Some(Rate::parse_per_mtok("0.1").unwrap());
+        r.audio_input = Some(Rate::parse_per_mtok("5").unwrap());
+        let mut u = Usage {
+            input_total: 1_000_000,
+            cache_read: 300_000,
+            audio_in: 200_000,
+            ..Usage::default()
+        };
+        // 100k audio tokens read from the cache: inside both the cache reads and the audio.
+        u.set(unit("cache_audio_read_tokens"), 100_000);
+        let c = bucket_cost(&r, &u);
+        // text 1M - 300k - 200k + 100k (counted in both) = 600k at $1; cache 300k at $0.1
+        // (200k text + 100k audio); audio 100k uncached at $5.
+        assert_eq!(c.input, usd("0.6"));
+        assert_eq!(c.cache_read, usd("0.03"));
+        assert_eq!(c.audio_input, usd("0.5"));
+        assert_eq!(c.total(), usd("1.13"));
+    }
+
+    #[test]
+    fn a_request_fee_is_one_request_per_call_unless_usage_says() {
+        let mut r = rates("1", "1");
+        r.other = vec![(Unit::REQUESTS, usd("12"))];
+        let price = Price {
+            effective_from: None,
+            from_secs: i64::MIN,
+            effective_from_label: "initial".into(),
+            source: "test".into(),
+            effective_from_static: Interned::default(),
+            source_static: Interned::default(),
+            standard: RateSet {
+                rates: r,
+                tiers: Vec::new(),
+            },
+            service_tiers: Vec::new(),
+        };
+        let mut u = Usage {
+            input_total: 1_000,
+            output_total: 1_000,
+            ..Usage::default()
+        };
+        // 0.001 + 0.001 + 1 request x 12 / 1000.
+        assert_eq!(price.cost(&u, None).0.total(), usd("0.014"));
+        u.set(Unit::REQUESTS, 3);
+        assert_eq!(price.cost(&u, None).0.total(), usd("0.038"));
+    }
+
+    #[test]
+    fn per_hour_prices_round_once_per_call_to_a_femto_dollar() {
+        // $1.50 per hour: 1 second = 0.000416666... USD.
+        assert_eq!(
+            cost_per(usd("1.5"), 3_600, 1),
+            Usd::from_femto(416_666_666_667)
+        );
+        assert_eq!(cost_per(usd("1.5"), 3_600, 3_600), usd("1.5"));
+        assert_eq!(cost_per(usd("10"), 1_000, 3), usd("0.03"));
     }
 }

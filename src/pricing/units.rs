@@ -820,6 +820,9 @@ impl Unit {
     /// Audio output tokens.
     pub const OUTPUT_AUDIO_TOKENS: Unit = named("output_audio_tokens");
 
+    /// Requests (one per call unless the usage says otherwise).
+    pub const REQUESTS: Unit = named("requests");
+
     /// Every unit, in table order.
     pub fn all() -> impl Iterator<Item = Unit> {
         (0..UNITS.len()).map(|i| Unit(i as u8))
