@@ -46,9 +46,9 @@ pub use pricing::build as catalog_build;
 /// The usage vocabulary: every unit a call can be billed by (issue 15).
 pub use pricing::units;
 pub use pricing::{
-    AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
-    OtherUnits, Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, Unit,
-    UnknownModel, Usage, MAX_MODEL_ID_BYTES,
+    AppliedTier, Beyond, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date,
+    Model, OtherUnits, Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier,
+    Unit, UnknownModel, Usage, MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 #[doc(hidden)]

@@ -530,7 +530,7 @@ fn i15_anthropic_web_search() {
         "2026-12-01",
         None,
     );
-    assert_eq!(p.cost.tool_calls, usd("0.03"));
+    assert_eq!(p.cost.beyond().tool_calls, usd("0.03"));
     assert_eq!(p.cost.total(), usd("0.105"));
     // Without the searches: the token price alone.
     let p = price(
@@ -553,7 +553,7 @@ fn i15_openai_web_and_file_search() {
     let c = catalog();
     let u = with_units(1_000, 500, &[("web_searches", 2), ("storage_searches", 1)]);
     let p = price(&c, "gpt-4o-2024-08-06", None, &u, NOW, None);
-    assert_eq!(p.cost.tool_calls, usd("0.0225"));
+    assert_eq!(p.cost.beyond().tool_calls, usd("0.0225"));
     assert_eq!(p.cost.total(), usd("0.03"));
 }
 
@@ -584,7 +584,7 @@ fn i15_image_output_tokens() {
         NOW,
         None,
     );
-    assert_eq!(p.cost.media_output, usd("0.0387"));
+    assert_eq!(p.cost.beyond().media_output, usd("0.0387"));
     assert_eq!(p.cost.total(), usd("0.039005"));
 }
 
@@ -595,7 +595,7 @@ fn i15_audio_seconds() {
     let c = catalog();
     let u = with_units(0, 100, &[("input_audio_seconds", 600)]);
     let p = price(&c, "mistral/voxtral-small-2507", None, &u, NOW, None);
-    assert_eq!(p.cost.per_unit, usd("0.04"));
+    assert_eq!(p.cost.beyond().per_unit, usd("0.04"));
     assert_eq!(p.cost.total(), usd("0.04003"));
 }
 
@@ -606,6 +606,6 @@ fn i15_per_request_fee() {
     // 1,000 x 1 / 1e6 = 0.001; 1,000 x 1 / 1e6 = 0.001; 1 x 12 / 1000 = 0.012; total 0.014.
     let c = catalog();
     let p = price(&c, "perplexity/sonar", None, io(1_000, 1_000), NOW, None);
-    assert_eq!(p.cost.per_unit, usd("0.012"));
+    assert_eq!(p.cost.beyond().per_unit, usd("0.012"));
     assert_eq!(p.cost.total(), usd("0.014"));
 }

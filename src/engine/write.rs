@@ -13,7 +13,7 @@ use super::price::{Call, OwnKind, PricingStatus};
 use super::rollup::{ModelShare, Totals};
 use super::verdicts::Verdicts;
 use crate::money::Usd;
-use crate::pricing::{Catalog, Interned};
+use crate::pricing::{Beyond, Catalog, Interned};
 use crate::semconv::{self as k, ours};
 use crate::span_view::{intern, AttrKey, OwnedValue, SpanView};
 
@@ -127,14 +127,18 @@ const CALL_ATTRS: usize = 17;
 
 /// The `cost.charges.*` attributes a call gets (0 for a token-only call).
 fn charge_attrs(call: &Call<'_>) -> usize {
-    call.cost.as_ref().map_or(0, |c| {
-        [c.media_input, c.media_output, c.tool_calls, c.per_unit]
-            .iter()
-            .filter(|v| !v.is_zero())
-            .count()
-            + usize::from(c.unpriced > 0)
-    })
+    match call.cost.as_ref().and_then(|c| c.beyond.as_deref()) {
+        None => 0,
+        Some(b) => {
+            [b.media_input, b.media_output, b.tool_calls, b.per_unit]
+                .iter()
+                .filter(|v| !v.is_zero())
+                .count()
+                + usize::from(b.unpriced > 0)
+        }
+    }
 }
+
 /// Most attributes [`Writer::rollup`] writes.
 const ROLLUP_ATTRS: usize = 7;
 /// Most root-only attributes (`by_model`, `complete`, 3 of budget, 3 of anomaly).
@@ -231,6 +235,22 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// `cost.charges.*` of a call with charges beyond tokens (rare: out of line).
+    #[cold]
+    #[inline(never)]
+    fn charges<V: SpanView + ?Sized>(&self, span: &mut V, b: &Beyond) {
+        let k = self.keys;
+        let charges = [b.media_input, b.media_output, b.tool_calls, b.per_unit];
+        for (key, v) in k.charges.iter().zip(charges) {
+            if !v.is_zero() {
+                self.put(span, key, usd_attr(v));
+            }
+        }
+        if b.unpriced > 0 {
+            self.put(span, &k.unpriced_units, count_attr(u64::from(b.unpriced)));
+        }
+    }
+
     /// A counted call's `llm.cost.*` and provenance (its status is written first).
     #[inline]
     pub(super) fn call<V: SpanView + ?Sized>(
@@ -260,14 +280,8 @@ impl<'a> Writer<'a> {
             }
             // Charges beyond the token parts above: in `llm.cost.total` (and media in prompt or
             // completion), broken down in our namespace.
-            let charges = [c.media_input, c.media_output, c.tool_calls, c.per_unit];
-            for (key, v) in k.charges.iter().zip(charges) {
-                if !v.is_zero() {
-                    self.put(span, key, usd_attr(v));
-                }
-            }
-            if c.unpriced > 0 {
-                self.put(span, &k.unpriced_units, count_attr(u64::from(c.unpriced)));
+            if let Some(b) = c.beyond.as_deref() {
+                self.charges(span, b);
             }
         }
         if let Some(p) = &call.provenance {

@@ -21,8 +21,8 @@ pub use file::SourceFile;
 pub use layers::PriceLayers;
 pub(crate) use model::Interned;
 pub use model::{
-    AppliedTier, CostBreakdown, Date, Model, OtherUnits, Price, RateSet, Rates, ServiceTier, Tier,
-    Usage,
+    AppliedTier, Beyond, CostBreakdown, Date, Model, OtherUnits, Price, RateSet, Rates,
+    ServiceTier, Tier, Usage,
 };
 pub use units::Unit;
 

@@ -481,7 +481,7 @@ pub struct Price {
 }
 
 /// Cost of one call, by component. All exact.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CostBreakdown {
     /// Uncached text input (and input tokens of no other component: tool-use prompt, video
     /// without a rate of its own ...).
@@ -492,15 +492,23 @@ pub struct CostBreakdown {
     pub cache_write: Usd,
     /// Audio input.
     pub audio_input: Usd,
-    /// Image and video input tokens at rates of their own.
-    pub media_input: Usd,
     /// Text output (reasoning excluded).
     pub output: Usd,
     /// Reasoning output.
     pub reasoning: Usd,
     /// Audio output.
     pub audio_output: Usd,
-    /// Image and video output tokens at rates of their own.
+    /// Charges beyond the token components above; `None` (no allocation) for a call billed by
+    /// tokens alone, the common case.
+    pub beyond: Option<Box<Beyond>>,
+}
+
+/// The charges of a call beyond its token components (issue 15).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Beyond {
+    /// Image and video input tokens at rates of their own (part of the input side).
+    pub media_input: Usd,
+    /// Image and video output tokens at rates of their own (part of the output side).
     pub media_output: Usd,
     /// Server-side tool calls: web searches and fetches, file (storage) searches, code
     /// executions.
@@ -555,36 +563,56 @@ fn component(unit: Unit) -> Component {
 impl CostBreakdown {
     /// Everything billed on the input side.
     pub fn prompt(&self) -> Usd {
-        self.input + self.cache_read + self.cache_write + self.audio_input + self.media_input
+        let own = self.input + self.cache_read + self.cache_write + self.audio_input;
+        match &self.beyond {
+            None => own,
+            Some(b) => own + b.media_input,
+        }
     }
     /// Everything billed on the output side.
     pub fn completion(&self) -> Usd {
-        self.output + self.reasoning + self.audio_output + self.media_output
+        let own = self.output + self.reasoning + self.audio_output;
+        match &self.beyond {
+            None => own,
+            Some(b) => own + b.media_output,
+        }
     }
     /// Charges of neither side: tool calls and units billed per count.
     pub fn non_token(&self) -> Usd {
-        self.tool_calls + self.per_unit
+        self.beyond
+            .as_ref()
+            .map_or(Usd::ZERO, |b| b.tool_calls + b.per_unit)
     }
     /// The call's cost: every charge.
     pub fn total(&self) -> Usd {
         self.prompt() + self.completion() + self.non_token()
     }
+    /// The charges beyond the token components (zero for a call billed by tokens alone).
+    pub fn beyond(&self) -> Beyond {
+        self.beyond.as_deref().cloned().unwrap_or_default()
+    }
 
     fn add(&mut self, c: Component, v: Usd) {
+        let b = || Box::<Beyond>::default();
         let slot = match c {
             Component::Input => &mut self.input,
             Component::CacheRead => &mut self.cache_read,
             Component::CacheWrite => &mut self.cache_write,
             Component::AudioInput => &mut self.audio_input,
-            Component::MediaInput => &mut self.media_input,
             Component::Output => &mut self.output,
             Component::Reasoning => &mut self.reasoning,
             Component::AudioOutput => &mut self.audio_output,
-            Component::MediaOutput => &mut self.media_output,
-            Component::ToolCalls => &mut self.tool_calls,
-            Component::PerUnit => &mut self.per_unit,
+            Component::MediaInput => &mut self.beyond.get_or_insert_with(b).media_input,
+            Component::MediaOutput => &mut self.beyond.get_or_insert_with(b).media_output,
+            Component::ToolCalls => &mut self.beyond.get_or_insert_with(b).tool_calls,
+            Component::PerUnit => &mut self.beyond.get_or_insert_with(b).per_unit,
         };
         *slot += v;
+    }
+
+    fn unpriced(&mut self) {
+        let b = self.beyond.get_or_insert_with(Box::default);
+        b.unpriced = b.unpriced.saturating_add(1);
     }
 }
 
@@ -594,14 +622,17 @@ impl std::ops::AddAssign for CostBreakdown {
         self.cache_read += o.cache_read;
         self.cache_write += o.cache_write;
         self.audio_input += o.audio_input;
-        self.media_input += o.media_input;
         self.output += o.output;
         self.reasoning += o.reasoning;
         self.audio_output += o.audio_output;
-        self.media_output += o.media_output;
-        self.tool_calls += o.tool_calls;
-        self.per_unit += o.per_unit;
-        self.unpriced = self.unpriced.saturating_add(o.unpriced);
+        if let Some(ob) = o.beyond {
+            let b = self.beyond.get_or_insert_with(Box::default);
+            b.media_input += ob.media_input;
+            b.media_output += ob.media_output;
+            b.tool_calls += ob.tool_calls;
+            b.per_unit += ob.per_unit;
+            b.unpriced = b.unpriced.saturating_add(ob.unpriced);
+        }
     }
 }
 
@@ -722,7 +753,7 @@ fn bucket_cost(r: &Rates, usage: &Usage) -> CostBreakdown {
             continue;
         }
         if u.part_of().is_none() {
-            out.unpriced = out.unpriced.saturating_add(1);
+            out.unpriced();
             continue;
         }
         // A join of two buckets neither of which contains the other: a bucket at the rate of
@@ -957,13 +988,7 @@ mod tests {
         Rates {
             input: r(input),
             output: r(output),
-            cache_read: None,
-            cache_write_5m: None,
-            cache_write_1h: None,
-            reasoning: None,
-            audio_input: None,
-            audio_output: None,
-            other: Vec::new(),
+            ..Rates::ZERO_FOR_FIELDS
         }
     }
 
@@ -1027,10 +1052,11 @@ mod tests {
         let c = bucket_cost(&r, &u);
         assert_eq!(c.input, usd("0.00003")); // 100 x 0.3 / 1e6 (image input included)
         assert_eq!(c.output, usd("0.000275")); // (1400 - 1290) x 2.5 / 1e6
-        assert_eq!(c.media_output, usd("0.0387")); // 1290 x 30 / 1e6
-        assert_eq!(c.tool_calls, usd("0.035")); // 1 x 35 / 1000
-        assert_eq!(c.per_unit, usd("0.04")); // 600 s x 0.24 / 3600
-        assert_eq!(c.unpriced, 1); // the web fetches
+        let b = c.beyond();
+        assert_eq!(b.media_output, usd("0.0387")); // 1290 x 30 / 1e6
+        assert_eq!(b.tool_calls, usd("0.035")); // 1 x 35 / 1000
+        assert_eq!(b.per_unit, usd("0.04")); // 600 s x 0.24 / 3600
+        assert_eq!(b.unpriced, 1); // the web fetches
         assert_eq!(c.total(), usd("0.114005"));
         assert_eq!(c.prompt() + c.completion() + c.non_token(), c.total());
     }

@@ -14,6 +14,8 @@
 
 use std::fmt;
 
+use crate::span_view::bytes_eq;
+
 /// What a unit counts, and the size of its price unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
@@ -771,26 +773,11 @@ pub const UNITS: &[UnitDef] = &[
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Unit(u8);
 
-const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
 /// The unit named `id`, at compile time (fails the build when there is none).
 const fn named(id: &str) -> Unit {
     let mut i = 0;
     while i < UNITS.len() {
-        if str_eq(UNITS[i].id, id) {
+        if bytes_eq(UNITS[i].id.as_bytes(), id.as_bytes()) {
             return Unit(i as u8);
         }
         i += 1;
