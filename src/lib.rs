@@ -50,10 +50,12 @@ pub use money::{DecimalError, Rate, Usd};
 pub use pricing::build as catalog_build;
 /// Live prices: the catalog built at run time from the upstream feeds, validated and cached.
 pub use pricing::live as catalog_live;
+/// The usage vocabulary: every unit a call can be billed by (issue 15).
+pub use pricing::units;
 pub use pricing::{
-    AppliedTier, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date, Model,
-    Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier, UnknownModel, Usage,
-    MAX_MODEL_ID_BYTES,
+    AppliedTier, Beyond, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date,
+    Model, OtherUnits, Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier,
+    Unit, UnknownModel, Usage, MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 pub use processor::{

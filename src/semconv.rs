@@ -206,6 +206,16 @@ pub mod ours {
     pub const ANOMALY_BASELINE_USD: &str = "anomaly.baseline_usd";
     /// Root only: the ratio reached the threshold (`anomaly.detected`, so `anomaly` stays a namespace).
     pub const ANOMALY: &str = "anomaly.detected";
+    /// Image and video input tokens billed at rates of their own (USD; issue 15).
+    pub const CHARGES_MEDIA_INPUT_USD: &str = "charges.media_input_usd";
+    /// Image and video output tokens billed at rates of their own (USD).
+    pub const CHARGES_MEDIA_OUTPUT_USD: &str = "charges.media_output_usd";
+    /// Server-side tool calls: web searches and fetches, file searches, code executions (USD).
+    pub const CHARGES_TOOL_CALLS_USD: &str = "charges.tool_calls_usd";
+    /// Other units billed per count: requests, characters, audio seconds, images ... (USD).
+    pub const CHARGES_PER_UNIT_USD: &str = "charges.per_unit_usd";
+    /// How many units the call carried that its price has no rate for (int).
+    pub const CHARGES_UNPRICED_UNITS: &str = "charges.unpriced_units";
 }
 
 /// Instrumentation scopes whose input token count excludes cache tokens.

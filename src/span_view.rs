@@ -68,6 +68,21 @@ impl AttrKey {
     }
 }
 
+/// `a == b` at compile time (tables built in `const` blocks).
+pub(crate) const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 /// `a == b`, inline for byte strings of 8 bytes or more: 8 bytes at a time, the last 8 read
 /// overlapping (a call to `memcmp` costs more than the compare for attribute keys).
 #[inline(always)]

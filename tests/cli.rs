@@ -848,3 +848,66 @@ fn catalog_flag_refuses_a_broken_catalog_naming_the_file() {
     );
     assert!(err.contains("/nonexistent/c.json"), "{err}");
 }
+
+#[test]
+fn price_usage_adds_any_unit_and_json_shows_every_charge() {
+    // Issue 15: Claude Opus 4.8 ($5/M in, $25/M out, web search $10 per 1,000) with 3 web
+    // searches: 0.05 + 0.025 + 0.03 = 0.105.
+    let v = json(&[
+        "price",
+        "claude-opus-4-8",
+        "--provider",
+        "anthropic",
+        "--input",
+        "10000",
+        "--output",
+        "1000",
+        "--usage",
+        "web_searches=3",
+        "--at",
+        "2026-12-01T10:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(v["cost_usd"]["tool_calls"], "0.03");
+    assert_eq!(v["cost_usd"]["total"], "0.105");
+    assert_eq!(v["usage"]["units"]["web_searches"], 3);
+    // A token unit by name sets the inline count: 4,000 of the 10,000 read from the cache.
+    let v = json(&[
+        "price",
+        "claude-opus-4-8",
+        "--input",
+        "10000",
+        "--usage",
+        "cache_read_tokens=4000",
+        "--at",
+        "2026-12-01",
+        "--json",
+    ]);
+    assert_eq!(v["usage"]["cache_read"], 4000);
+    // 6,000 x 5 / 1e6 = 0.03; 4,000 x 0.5 / 1e6 = 0.002.
+    assert_eq!(v["cost_usd"]["total"], "0.032");
+    // Bad input: an unknown unit, a negative or fractional count, a part above its whole.
+    for (arg, want) in [
+        ("web_search=3", "unknown unit 'web_search'"),
+        ("web_searches=-1", "must be a non-negative integer"),
+        ("web_searches=1.5", "must be a non-negative integer"),
+        ("web_searches", "expected NAME=N"),
+        (
+            "input_image_tokens=20000",
+            "input_image_tokens (20000) is more than input_tokens (10000)",
+        ),
+    ] {
+        let e = fails(
+            &[
+                "price",
+                "claude-opus-4-8",
+                "--input",
+                "10000",
+                "--usage",
+                arg,
+            ],
+            1,
+        );
+        assert!(e.contains(want), "{arg}: {e}");
+    }
+}

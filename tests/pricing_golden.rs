@@ -39,15 +39,20 @@ fn price<'a>(
     c: &'a Catalog,
     model: &str,
     provider: Option<&str>,
-    usage: Usage,
+    usage: impl std::borrow::Borrow<Usage>,
     date: &str,
     tier: Option<ServiceTier>,
 ) -> Priced<'a> {
-    c.price(model, provider, &usage, day(date), tier)
+    c.price(model, provider, usage.borrow(), day(date), tier)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn total(model: &str, provider: Option<&str>, usage: Usage, date: &str) -> String {
+fn total(
+    model: &str,
+    provider: Option<&str>,
+    usage: impl std::borrow::Borrow<Usage>,
+    date: &str,
+) -> String {
     let c = catalog();
     price(&c, model, provider, usage, date, None)
         .cost
@@ -149,7 +154,7 @@ fn g07_gemini_cliff_counts_cached_input_and_reprices_cache_reads() {
         output_total: 1_000,
         ..Usage::default()
     };
-    assert_eq!(total("gemini-2.5-pro", Some("gcp.gemini"), u, NOW), "0.54");
+    assert_eq!(total("gemini-2.5-pro", Some("gcp.gemini"), &u, NOW), "0.54");
     // Same call on Vertex (same published rates): same total.
     assert_eq!(
         total("gemini-2.5-pro", Some("gcp.vertex_ai"), u, NOW),
@@ -211,14 +216,14 @@ fn g10_batch_is_half_price() {
         &c,
         "gpt-4o-2024-08-06",
         None,
-        u,
+        &u,
         NOW,
         Some(ServiceTier::Batch),
     );
     assert_eq!(p.cost.total(), usd("6.25"));
     assert_eq!(p.applied.service_tier, Some(ServiceTier::Batch));
     assert_eq!(p.applied.label().as_deref(), Some("batch"));
-    let std = price(&c, "gpt-4o-2024-08-06", None, u, NOW, None);
+    let std = price(&c, "gpt-4o-2024-08-06", None, &u, NOW, None);
     assert_eq!(std.cost.total(), usd("12.5"));
 }
 
@@ -236,7 +241,7 @@ fn g11_flex_and_priority_with_cached_input() {
         ..Usage::default()
     };
     let at = "2025-07-01";
-    let t = |tier| price(&c, "o3", None, u, at, tier).cost.total();
+    let t = |tier| price(&c, "o3", None, &u, at, tier).cost.total();
     assert_eq!(t(None), usd("2.5"));
     assert_eq!(t(Some(ServiceTier::Flex)), usd("1.25"));
     assert_eq!(t(Some(ServiceTier::Priority)), usd("4.375"));
@@ -254,7 +259,7 @@ fn g12_service_tier_missing_from_the_price_in_force_falls_back_to_standard() {
         output_total: 100_000,
         ..Usage::default()
     };
-    let p = price(&c, "o3", None, u, "2025-06-01", Some(ServiceTier::Flex));
+    let p = price(&c, "o3", None, &u, "2025-06-01", Some(ServiceTier::Flex));
     assert_eq!(p.cost.total(), usd("12.1"));
     assert_eq!(p.applied.service_tier, None);
 }
@@ -267,10 +272,10 @@ fn g13_claude_sonnet_4_6_long_context_before_and_after_2026_03_13() {
     // From 2026-03-13 (no tier; $3 in, $15 out): 300k x 3 = 0.9; 10k x 15 = 0.15 -> 1.05.
     let c = catalog();
     let u = io(300_000, 10_000);
-    let before = price(&c, "claude-sonnet-4-6", None, u, "2026-03-12", None);
+    let before = price(&c, "claude-sonnet-4-6", None, &u, "2026-03-12", None);
     assert_eq!(before.cost.total(), usd("2.025"));
     assert_eq!(before.applied.above_input_tokens, Some(200_000));
-    let after = price(&c, "claude-sonnet-4-6", None, u, "2026-03-13", None);
+    let after = price(&c, "claude-sonnet-4-6", None, &u, "2026-03-13", None);
     assert_eq!(after.cost.total(), usd("1.05"));
     assert_eq!(after.applied.above_input_tokens, None);
 }
@@ -297,11 +302,11 @@ fn g15_bedrock_us_profile_costs_10_percent_more_than_global() {
     let u = io(100_000, 100_000);
     let us = "bedrock/converse/us.anthropic.claude-sonnet-4-5-20250929-v1:0";
     let global = "bedrock/converse/global.anthropic.claude-sonnet-4-5-20250929-v1:0";
-    assert_eq!(total(us, Some("aws.bedrock"), u, NOW), "1.98");
-    assert_eq!(total(global, Some("aws.bedrock"), u, NOW), "1.8");
+    assert_eq!(total(us, Some("aws.bedrock"), &u, NOW), "1.98");
+    assert_eq!(total(global, Some("aws.bedrock"), &u, NOW), "1.8");
     // The same us. profile as an inference-profile ARN prices the same.
     let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-5-20250929-v1:0";
-    assert_eq!(total(arn, None, u, NOW), "1.98");
+    assert_eq!(total(arn, None, &u, NOW), "1.98");
     // 1M + 1M crosses the cliff (>200k: us. $6.60 / $24.75): 6.6 + 24.75 = 31.35.
     assert_eq!(total(us, None, io(1_000_000, 1_000_000), NOW), "31.35");
 }
@@ -352,7 +357,7 @@ fn g18_no_cache_read_rate_falls_back_to_input() {
         ..Usage::default()
     };
     let c = catalog();
-    let p = price(&c, "gpt-3.5-turbo-0125", None, u, NOW, None);
+    let p = price(&c, "gpt-3.5-turbo-0125", None, &u, NOW, None);
     assert_eq!(p.cost.input, usd("0.002"));
     assert_eq!(p.cost.cache_read, usd("0.002"));
     assert_eq!(p.cost.cache_write, usd("0.001"));
@@ -371,7 +376,7 @@ fn g19_no_1h_write_rate_falls_back_to_5m() {
         ..Usage::default()
     };
     assert_eq!(
-        total("anthropic.claude-3-5-sonnet-20241022-v2:0", None, u, NOW),
+        total("anthropic.claude-3-5-sonnet-20241022-v2:0", None, &u, NOW),
         "0.0195"
     );
 }
@@ -405,6 +410,7 @@ fn g20_inconsistent_usage_never_goes_negative() {
         reasoning: u64::MAX,
         audio_in: u64::MAX,
         audio_out: u64::MAX,
+        other: Default::default(),
     };
     let p = price(&c, "claude-sonnet-4-5", Some("anthropic"), huge, NOW, None);
     assert!(p.cost.total() > Usd::ZERO);
@@ -424,7 +430,7 @@ fn g21_audio_tokens() {
         ..Usage::default()
     };
     let c = catalog();
-    let p = price(&c, "gpt-4o-audio-preview-2024-12-17", None, u, NOW, None);
+    let p = price(&c, "gpt-4o-audio-preview-2024-12-17", None, &u, NOW, None);
     assert_eq!(p.cost.audio_input, usd("0.024"));
     assert_eq!(p.cost.audio_output, usd("0.024"));
     assert_eq!(p.cost.total(), usd("0.051"));
@@ -436,10 +442,10 @@ fn g22_fine_tune_rates() {
     // 1M + 1M -> 1.5; the base model would be 0.75.
     let u = io(1_000_000, 1_000_000);
     assert_eq!(
-        total("ft:gpt-4o-mini-2024-07-18:acme:support:9abc", None, u, NOW),
+        total("ft:gpt-4o-mini-2024-07-18:acme:support:9abc", None, &u, NOW),
         "1.5"
     );
-    assert_eq!(total("gpt-4o-mini-2024-07-18", None, u, NOW), "0.75");
+    assert_eq!(total("gpt-4o-mini-2024-07-18", None, &u, NOW), "0.75");
 }
 
 #[test]
@@ -469,7 +475,7 @@ fn g24_deepseek_cache_hits() {
         output_total: 100_000,
         ..Usage::default()
     };
-    assert_eq!(total("deepseek-chat", None, u, NOW), "0.196");
+    assert_eq!(total("deepseek-chat", None, &u, NOW), "0.196");
 }
 
 #[test]
@@ -495,4 +501,111 @@ fn g25_tiny_huge_and_zero_amounts_are_exact() {
         .total();
     let sum: Usd = std::iter::repeat_n(one, 1_000_000).sum();
     assert_eq!(sum, usd("1.05"));
+}
+
+// ---- Issue 15: charges beyond tokens (per-unit rates of catalog schema 2) ----
+
+/// `input` / `output` tokens plus other units of the vocabulary, by id.
+fn with_units(input: u64, output: u64, units: &[(&str, u64)]) -> Usage {
+    let mut u = io(input, output);
+    for (id, n) in units {
+        u.set(id.parse().unwrap(), *n);
+    }
+    u
+}
+
+#[test]
+fn i15_anthropic_web_search() {
+    // Claude Opus 4.8: $5/M in, $25/M out; web search $10 per 1,000 searches (Anthropic's
+    // pricing page, genai-prices `web_searches_kcount`). 10,000 x 5 / 1e6 = 0.05;
+    // 1,000 x 25 / 1e6 = 0.025; 3 x 10 / 1000 = 0.03; total 0.105 (the issue's bill; before
+    // schema 2: 0.075).
+    let c = catalog();
+    let u = with_units(10_000, 1_000, &[("web_searches", 3)]);
+    let p = price(
+        &c,
+        "claude-opus-4-8",
+        Some("anthropic"),
+        &u,
+        "2026-12-01",
+        None,
+    );
+    assert_eq!(p.cost.beyond().tool_calls, usd("0.03"));
+    assert_eq!(p.cost.total(), usd("0.105"));
+    // Without the searches: the token price alone.
+    let p = price(
+        &c,
+        "claude-opus-4-8",
+        Some("anthropic"),
+        io(10_000, 1_000),
+        "2026-12-01",
+        None,
+    );
+    assert_eq!(p.cost.total(), usd("0.075"));
+}
+
+#[test]
+fn i15_openai_web_and_file_search() {
+    // gpt-4o-2024-08-06: $2.50/M in, $10/M out; web search tool calls $10 per 1,000, file
+    // search tool calls $2.50 per 1,000 (OpenAI's pricing page, "Built-in tools").
+    // 1,000 x 2.5 / 1e6 = 0.0025; 500 x 10 / 1e6 = 0.005; 2 x 10 / 1000 = 0.02;
+    // 1 x 2.5 / 1000 = 0.0025; total 0.03.
+    let c = catalog();
+    let u = with_units(1_000, 500, &[("web_searches", 2), ("storage_searches", 1)]);
+    let p = price(&c, "gpt-4o-2024-08-06", None, &u, NOW, None);
+    assert_eq!(p.cost.beyond().tool_calls, usd("0.0225"));
+    assert_eq!(p.cost.total(), usd("0.03"));
+}
+
+#[test]
+fn i15_gemini_grounding() {
+    // Gemini 2.5 Flash (Gemini API): $0.30/M in, $2.50/M out; grounding with Google Search
+    // $35 per 1,000 grounded prompts. 1,000 x 0.3 / 1e6 = 0.0003; 100 x 2.5 / 1e6 = 0.00025;
+    // 1 x 35 / 1000 = 0.035; total 0.03555.
+    let c = catalog();
+    let u = with_units(1_000, 100, &[("web_searches", 1)]);
+    let p = price(&c, "gemini-2.5-flash", Some("gcp.gemini"), &u, NOW, None);
+    assert_eq!(p.cost.total(), usd("0.03555"));
+}
+
+#[test]
+fn i15_image_output_tokens() {
+    // Gemini 2.5 Flash Image: $0.30/M in, $2.50/M text out, $30/M image out (one 1024x1024
+    // image = 1,290 tokens = $0.039, Google's published per-image figure).
+    // 100 x 0.3 / 1e6 = 0.00003; (1,400 - 1,290) x 2.5 / 1e6 = 0.000275;
+    // 1,290 x 30 / 1e6 = 0.0387; total 0.039005.
+    let c = catalog();
+    let u = with_units(100, 1_400, &[("output_image_tokens", 1_290)]);
+    let p = price(
+        &c,
+        "gemini-2.5-flash-image",
+        Some("gcp.gemini"),
+        &u,
+        NOW,
+        None,
+    );
+    assert_eq!(p.cost.beyond().media_output, usd("0.0387"));
+    assert_eq!(p.cost.total(), usd("0.039005"));
+}
+
+#[test]
+fn i15_audio_seconds() {
+    // Voxtral Small (Mistral): $0.10/M in, $0.30/M out, audio input $0.004 per minute
+    // ($0.24 per hour). 600 s x 0.24 / 3600 = 0.04; 100 x 0.3 / 1e6 = 0.00003; total 0.04003.
+    let c = catalog();
+    let u = with_units(0, 100, &[("input_audio_seconds", 600)]);
+    let p = price(&c, "mistral/voxtral-small-2507", None, &u, NOW, None);
+    assert_eq!(p.cost.beyond().per_unit, usd("0.04"));
+    assert_eq!(p.cost.total(), usd("0.04003"));
+}
+
+#[test]
+fn i15_per_request_fee() {
+    // Perplexity Sonar: $1/M in, $1/M out, plus a request fee of $12 per 1,000 requests (the
+    // high search-context fee genai-prices records). One call = one request:
+    // 1,000 x 1 / 1e6 = 0.001; 1,000 x 1 / 1e6 = 0.001; 1 x 12 / 1000 = 0.012; total 0.014.
+    let c = catalog();
+    let p = price(&c, "perplexity/sonar", None, io(1_000, 1_000), NOW, None);
+    assert_eq!(p.cost.beyond().per_unit, usd("0.012"));
+    assert_eq!(p.cost.total(), usd("0.014"));
 }

@@ -38,8 +38,14 @@ fn io(input: u64, output: u64) -> Usage {
     }
 }
 
-fn total(c: &Catalog, model: &str, usage: Usage, date: &str, tier: Option<ServiceTier>) -> Usd {
-    c.price(model, None, &usage, day(date), tier)
+fn total(
+    c: &Catalog,
+    model: &str,
+    usage: impl std::borrow::Borrow<Usage>,
+    date: &str,
+    tier: Option<ServiceTier>,
+) -> Usd {
+    c.price(model, None, usage.borrow(), day(date), tier)
         .unwrap_or_else(|e| panic!("{e}"))
         .cost
         .total()
@@ -201,21 +207,21 @@ fn own_model_with_aliases_patterns_tiers_and_service_tiers() {
     // above the 100k cliff ($0.20/$0.80) -> 0.2 + 0.8 = 1.
     let big = io(1_000_000, 1_000_000);
     assert_eq!(
-        total(&c, "acme-llm", big, at, Some(ServiceTier::Priority)),
+        total(&c, "acme-llm", &big, at, Some(ServiceTier::Priority)),
         usd("1.5")
     );
     assert_eq!(
-        total(&c, "acme-llm", big, at, Some(ServiceTier::Flex)),
+        total(&c, "acme-llm", &big, at, Some(ServiceTier::Flex)),
         usd("0.25")
     );
     assert_eq!(
-        total(&c, "acme-llm", big, at, Some(ServiceTier::Batch)),
+        total(&c, "acme-llm", &big, at, Some(ServiceTier::Batch)),
         usd("1")
     );
     // From 2026-01-01: $0.000000001 in (9 decimals, the finest rate), $0.001 out (TOML 1e-3).
     // 1M in -> 0.000000001; 1M out -> 0.001; total 0.001000001.
     assert_eq!(
-        total(&c, "acme-llm", big, "2026-01-01", None),
+        total(&c, "acme-llm", &big, "2026-01-01", None),
         usd("0.001000001")
     );
 }
@@ -701,14 +707,35 @@ fn a_bad_catalog_file_lists_every_model_problem() {
         all.contains("entry 'bad-regex': field 'match.regex'"),
         "{all}"
     );
-    // Wrong schema version.
+    // Wrong schema version (this build reads 1 and 2).
     let e = Catalog::from_catalog_json(
-        "v2.json",
-        r#"{"schema": 2, "catalog_version": "x", "generated": "x", "models": []}"#,
+        "v3.json",
+        r#"{"schema": 3, "catalog_version": "x", "generated": "x", "models": []}"#,
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("unsupported catalog schema 2"), "{e}");
+    assert!(e.contains("unsupported catalog schema 3"), "{e}");
+    // Schema 2 `units`: an unknown unit and a unit with a field of its own, both named.
+    let e = Catalog::from_catalog_json(
+        "units.json",
+        r#"{"schema": 2, "catalog_version": "x", "generated": "x", "models": [
+            {"id": "m", "provider": "p", "mode": "chat", "match": [{"equals": "m"}],
+             "prices": [{"effective_from": null, "source": "s", "input": "1", "output": "2",
+                         "units": {"web_search": "10"}}]},
+            {"id": "n", "provider": "p", "mode": "chat", "match": [{"equals": "n"}],
+             "prices": [{"effective_from": null, "source": "s", "input": "1", "output": "2",
+                         "units": {"cache_read_tokens": "0.1"}}]}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("field 'units.web_search': unknown unit 'web_search'"),
+        "{e}"
+    );
+    assert!(
+        e.contains("field 'units.cache_read_tokens': 'cache_read_tokens' has a rate field"),
+        "{e}"
+    );
 }
 
 #[test]

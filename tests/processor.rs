@@ -956,3 +956,32 @@ fn a_catalog_file_prices_instead_of_the_embedded_catalog() {
         .expect_err("a missing catalog file is an error");
     assert!(e.to_string().contains("/nonexistent/catalog.json"), "{e}");
 }
+
+#[test]
+fn a_per_request_fee_is_in_the_call_total_its_charges_and_the_roll_up() {
+    // Issue 15: Perplexity Sonar, $1/M in and out plus $12 per 1,000 requests (catalog schema 2
+    // `units.requests`; one call = one request). 1000/1000 tokens: 0.001 + 0.001 + 0.012.
+    let h = harness();
+    let root = start(&h, "root", &Context::new(), vec![]);
+    let mut attrs = call("perplexity/sonar", 1000, 1000);
+    attrs[1] = KeyValue::new("gen_ai.provider.name", "perplexity");
+    start(&h, "sonar", &root, attrs).span().end();
+    start(&h, "gpt", &root, call("gpt-4o-2024-08-06", 1000, 500))
+        .span()
+        .end();
+    root.span().end();
+    let s = h.by_name("sonar");
+    assert_usd(f64a(&s, "llm.cost.total"), 0.014, "sonar total");
+    assert_usd(f64a(&s, "llm.cost.prompt"), 0.001, "sonar prompt");
+    assert_usd(f64a(&s, "llm.cost.completion"), 0.001, "sonar completion");
+    assert_usd(
+        f64a(&s, "cost.charges.per_unit_usd"),
+        0.012,
+        "sonar request fee",
+    );
+    assert_eq!(f64a(&s, "cost.charges.tool_calls_usd"), None);
+    // A token-only call gets no charges attribute.
+    assert_eq!(f64a(&h.by_name("gpt"), "cost.charges.per_unit_usd"), None);
+    // Roll-up: 0.014 + 0.0075.
+    assert_usd(f64a(&h.by_name("root"), "cost.total_usd"), 0.0215, "root");
+}

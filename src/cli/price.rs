@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use otel_llm_cost::{Priced, ServiceTier, Usage, Usd};
+use otel_llm_cost::{Priced, ServiceTier, Unit, Usage, Usd};
 use serde_json::json;
 
 use super::PricingArgs;
@@ -37,6 +37,12 @@ pub(crate) struct PriceArgs {
     /// Audio output tokens (part of --output).
     #[arg(long, default_value_t = 0)]
     audio_output: u64,
+    /// Any unit of the usage vocabulary, `NAME=N` (repeatable): `web_searches=3`,
+    /// `input_image_tokens=1290`, `cache_read_tokens=4000`, `input_audio_seconds=600`. Token
+    /// units are parts of --input / --output as those count them (an `input_tokens=` or
+    /// `output_tokens=` here sets the total itself).
+    #[arg(long = "usage", value_name = "NAME=N")]
+    usage: Vec<String>,
     /// When the call happened: YYYY-MM-DD or RFC 3339 (default: now). Picks the price in force.
     #[arg(long)]
     at: Option<String>,
@@ -69,7 +75,7 @@ pub(crate) fn run(pricing: &PricingArgs, a: PriceArgs) -> anyhow::Result<ExitCod
         Some(s) => parse_instant(s)?,
         None => time::OffsetDateTime::now_utc().unix_timestamp(),
     };
-    let usage = Usage {
+    let mut usage = Usage {
         input_total: a.input,
         cache_read: a.cache_read,
         cache_write_5m: a.cache_write,
@@ -78,6 +84,7 @@ pub(crate) fn run(pricing: &PricingArgs, a: PriceArgs) -> anyhow::Result<ExitCod
         reasoning: a.reasoning,
         audio_in: a.audio_input,
         audio_out: a.audio_output,
+        other: Default::default(),
     };
     let cached = a
         .cache_read
@@ -92,6 +99,16 @@ pub(crate) fn run(pricing: &PricingArgs, a: PriceArgs) -> anyhow::Result<ExitCod
             "--reasoning + --audio-output exceed --output ({}): --output counts all output tokens",
             a.output
         );
+    }
+    // After the flags' own checks (their messages name the flags).
+    for item in &a.usage {
+        let (unit, n) = parse_usage(item)?;
+        usage.set(unit, n);
+    }
+    if !a.usage.is_empty() {
+        if let Err(e) = usage.check_containment() {
+            bail!("--usage: {e}");
+        }
     }
     let tier = a.service_tier.as_deref().and_then(ServiceTier::parse);
     let priced = match catalog.price(&a.model, a.provider.as_deref(), &usage, at, tier) {
@@ -121,6 +138,20 @@ pub(crate) fn run(pricing: &PricingArgs, a: PriceArgs) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
+/// `NAME=N`: a unit of the vocabulary and a non-negative integer count.
+fn parse_usage(item: &str) -> anyhow::Result<(Unit, u64)> {
+    let Some((name, n)) = item.split_once('=') else {
+        bail!("--usage '{item}': expected NAME=N (e.g. web_searches=3)");
+    };
+    let unit: Unit = name
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--usage '{item}': {e}"))?;
+    let n: u64 = n.trim().parse().map_err(|_| {
+        anyhow::anyhow!("--usage '{item}': the count must be a non-negative integer")
+    })?;
+    Ok((unit, n))
+}
+
 fn to_json(
     p: &Priced<'_>,
     u: &Usage,
@@ -141,12 +172,16 @@ fn to_json(
             "cache_write_5m": u.cache_write_5m, "cache_write_1h": u.cache_write_1h,
             "output_total": u.output_total, "reasoning": u.reasoning,
             "audio_input": u.audio_in, "audio_output": u.audio_out,
+            "units": u.units().map(|(unit, n)| (unit.id().to_owned(), json!(n))).collect::<serde_json::Map<_, _>>(),
         },
         "cost_usd": {
             "input": c.input.to_string(), "cache_read": c.cache_read.to_string(),
             "cache_write": c.cache_write.to_string(), "audio_input": c.audio_input.to_string(),
             "output": c.output.to_string(), "reasoning": c.reasoning.to_string(),
             "audio_output": c.audio_output.to_string(),
+            "media_input": c.beyond().media_input.to_string(), "media_output": c.beyond().media_output.to_string(),
+            "tool_calls": c.beyond().tool_calls.to_string(), "per_unit": c.beyond().per_unit.to_string(),
+            "unpriced_units": c.beyond().unpriced,
             "prompt": c.prompt().to_string(), "completion": c.completion().to_string(),
             "total": c.total().to_string(),
         },
@@ -259,6 +294,25 @@ fn print_table(p: &Priced<'_>, u: &Usage, version: &str, asked: Option<ServiceTi
         "",
         c.completion().to_string()
     );
+    for (name, cost) in [
+        ("media (in)", c.beyond().media_input),
+        ("media (out)", c.beyond().media_output),
+        ("tool calls", c.beyond().tool_calls),
+        ("per unit", c.beyond().per_unit),
+    ] {
+        if !cost.is_zero() {
+            println!("{name:<16}{:>12}{:>14}{:>18}", "", "", cost.to_string());
+        }
+    }
+    for (unit, n) in u.other.iter() {
+        println!("  {:<28}{n:>12}", unit.id());
+    }
+    if c.beyond().unpriced > 0 {
+        println!(
+            "note: {} unit(s) have no price for this model: the total may be short",
+            c.beyond().unpriced
+        );
+    }
     println!(
         "{:<16}{:>12}{:>14}{:>18}",
         "total",

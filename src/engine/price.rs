@@ -300,7 +300,7 @@ impl CallPricer {
                 rewrite: ex.has_written_keys,
             };
         }
-        self.own_kind(pin, span, &ex)
+        self.own_kind(pin, span, ex)
     }
 
     /// The span's own contribution, built in place (a `Call` is a few hundred bytes).
@@ -309,7 +309,7 @@ impl CallPricer {
         &'a self,
         pin: &'a CatalogPin,
         span: &V,
-        ex: &Extracted,
+        ex: Extracted,
     ) -> Own<'a> {
         let rewrite = ex.has_written_keys;
         if ex.aggregate && ex.usage != UsageState::None {
@@ -354,8 +354,8 @@ impl CallPricer {
             rewrite,
         };
         if let Some(reason) = too_long {
-            let usage = match &ex.usage {
-                UsageState::Valid(u) => Some(*u),
+            let usage = match ex.usage {
+                UsageState::Valid(u) => Some(u),
                 _ => None,
             };
             return call(PricingStatus::InvalidUsage, usage, None, Some(reason));
@@ -363,7 +363,7 @@ impl CallPricer {
         let keep_provided = ex
             .provided
             .filter(|_| !self.reprice_provided && !ex.aggregate);
-        let usage = match &ex.usage {
+        let usage = match ex.usage {
             UsageState::None => {
                 return match keep_provided {
                     Some(p) => call(PricingStatus::Provided, None, Some(p), None),
@@ -376,15 +376,10 @@ impl CallPricer {
             UsageState::Invalid(reason) => {
                 return match keep_provided {
                     Some(p) => call(PricingStatus::Provided, None, Some(p), None),
-                    None => call(
-                        PricingStatus::InvalidUsage,
-                        None,
-                        None,
-                        Some(reason.clone()),
-                    ),
+                    None => call(PricingStatus::InvalidUsage, None, None, Some(reason)),
                 };
             }
-            UsageState::Valid(u) => *u,
+            UsageState::Valid(u) => u,
         };
         if let Some(p) = keep_provided {
             return call(PricingStatus::Provided, Some(usage), Some(p), None);

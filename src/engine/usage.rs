@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::money::Usd;
 use crate::pricing::Usage;
 use crate::semconv as k;
-use crate::span_view::{eq_long, is_blank, AttrValue, KeyFilter, SpanView};
+use crate::span_view::{bytes_eq, eq_long, is_blank, AttrValue, KeyFilter, SpanView};
 
 /// Whether an emitter's input count includes cache tokens (DESIGN §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,20 +289,6 @@ const fn key_hash(b: &[u8]) -> usize {
     let h =
         (tail ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
     (h >> (64 - TABLE_BITS)) as usize
-}
-
-const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// Open-addressing table of [`READ_KEYS`], built at compile time: one hash and usually one
@@ -658,6 +644,7 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
         reasoning: r.min(output_total),
         audio_in: n(audio_in),
         audio_out: n(audio_out),
+        other: Default::default(),
     })
 }
 

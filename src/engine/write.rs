@@ -13,7 +13,7 @@ use super::price::{Call, CatalogVersion, OwnKind, PricingStatus};
 use super::rollup::{ModelShare, Totals};
 use super::verdicts::Verdicts;
 use crate::money::Usd;
-use crate::pricing::Interned;
+use crate::pricing::{Beyond, Interned};
 use crate::semconv::{self as k, ours};
 use crate::span_view::{AttrKey, OwnedValue, SpanView};
 
@@ -48,6 +48,10 @@ pub(super) struct Keys {
     cost_total: AttrKey,
     /// `llm.cost.prompt_details.*` / `completion_details.*`, in `CostBreakdown` field order.
     details: [AttrKey; 7],
+    /// Charges beyond those (`cost.charges.*`): media input, media output, tool calls, per unit.
+    charges: [AttrKey; 4],
+    /// `cost.charges.unpriced_units`.
+    unpriced_units: AttrKey,
 }
 
 impl Keys {
@@ -88,13 +92,35 @@ impl Keys {
                 AttrKey::new(k::LLM_COST_COMPLETION_REASONING),
                 AttrKey::new(k::LLM_COST_COMPLETION_AUDIO),
             ],
+            charges: [
+                p(ours::CHARGES_MEDIA_INPUT_USD),
+                p(ours::CHARGES_MEDIA_OUTPUT_USD),
+                p(ours::CHARGES_TOOL_CALLS_USD),
+                p(ours::CHARGES_PER_UNIT_USD),
+            ],
+            unpriced_units: p(ours::CHARGES_UNPRICED_UNITS),
         }
     }
 }
 
 /// Most attributes a call gets ([`Writer::status`] and [`Writer::call`]: status, reason, 3 costs,
-/// 7 details, 5 of provenance).
+/// 7 details, 5 of provenance), beyond [`charge_attrs`].
 const CALL_ATTRS: usize = 17;
+
+/// The `cost.charges.*` attributes a call gets (0 for a token-only call).
+fn charge_attrs(call: &Call<'_>) -> usize {
+    match call.cost.as_ref().and_then(|c| c.beyond.as_deref()) {
+        None => 0,
+        Some(b) => {
+            [b.media_input, b.media_output, b.tool_calls, b.per_unit]
+                .iter()
+                .filter(|v| !v.is_zero())
+                .count()
+                + usize::from(b.unpriced > 0)
+        }
+    }
+}
+
 /// Most attributes [`Writer::rollup`] writes.
 const ROLLUP_ATTRS: usize = 7;
 /// Most root-only attributes (`by_model`, `complete`, 3 of budget, 3 of anomaly).
@@ -136,7 +162,7 @@ impl<'a> Writer<'a> {
         let (own_attrs, rolls_up) = match own {
             OwnKind::Nothing => (0, calls_below),
             OwnKind::Aggregate => (1, calls_below),
-            OwnKind::Call(_) => (CALL_ATTRS, true),
+            OwnKind::Call(c) => (CALL_ATTRS + charge_attrs(c), true),
         };
         let rollup_attrs = match (rolls_up, root) {
             (false, _) => 0,
@@ -191,6 +217,22 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// `cost.charges.*` of a call with charges beyond tokens (rare: out of line).
+    #[cold]
+    #[inline(never)]
+    fn charges<V: SpanView + ?Sized>(&self, span: &mut V, b: &Beyond) {
+        let k = self.keys;
+        let charges = [b.media_input, b.media_output, b.tool_calls, b.per_unit];
+        for (key, v) in k.charges.iter().zip(charges) {
+            if !v.is_zero() {
+                self.put(span, key, usd_attr(v));
+            }
+        }
+        if b.unpriced > 0 {
+            self.put(span, &k.unpriced_units, count_attr(u64::from(b.unpriced)));
+        }
+    }
+
     /// A counted call's `llm.cost.*` and provenance (its status is written first).
     #[inline]
     pub(super) fn call<V: SpanView + ?Sized>(&self, span: &mut V, call: &Call<'_>) {
@@ -212,6 +254,11 @@ impl<'a> Writer<'a> {
                 if !v.is_zero() {
                     self.put(span, key, usd_attr(v));
                 }
+            }
+            // Charges beyond the token parts above: in `llm.cost.total` (and media in prompt or
+            // completion), broken down in our namespace.
+            if let Some(b) = c.beyond.as_deref() {
+                self.charges(span, b);
             }
         }
         if let Some(p) = &call.provenance {

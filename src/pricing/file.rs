@@ -1,4 +1,4 @@
-//! The on-disk catalog format (schema 1, see `catalog/FORMAT.md`) and its conversion into the
+//! The on-disk catalog format (schema 2, see `catalog/FORMAT.md`) and its conversion into the
 //! loaded, validated model list.
 
 use serde::Deserialize;
@@ -8,7 +8,8 @@ use super::model::{
     parse_date, Date, Interned, MatchRule, Model, Price, RateSet, Rates, ServiceTier, Tier,
 };
 use super::CatalogError;
-use crate::money::Rate;
+use crate::money::{Rate, Usd};
+use crate::pricing::units::Unit;
 
 /// Root of `catalog.json`.
 #[derive(Debug, Deserialize)]
@@ -113,6 +114,9 @@ pub(crate) struct RatesFile {
     pub reasoning: Option<String>,
     pub audio_input: Option<String>,
     pub audio_output: Option<String>,
+    /// Other units of the vocabulary: unit id -> USD per the unit's price quantity.
+    #[serde(default)]
+    pub units: BTreeMap<String, String>,
 }
 
 /// Where a value sits, for error messages: file, entry, field.
@@ -157,7 +161,24 @@ impl RatesFile {
             return Err(ctx.err(&f(missing), "required rate is missing"));
         };
         let inherit = |v: Option<Rate>, pick: fn(&Rates) -> Option<Rate>| v.or(base.and_then(pick));
+        // Other units: the base's (a tier inherits them), then this set's own.
+        let mut other: BTreeMap<Unit, Usd> = base
+            .map(|b| b.other.iter().copied().collect())
+            .unwrap_or_default();
+        for (name, v) in &self.units {
+            let field = f(&format!("units.{name}"));
+            let unit: Unit = name.parse().map_err(|e: String| ctx.err(&field, e))?;
+            if Rates::has_field(unit) {
+                return Err(ctx.err(
+                    &field,
+                    format!("'{unit}' has a rate field of its own, not an entry of 'units'"),
+                ));
+            }
+            let price = Usd::parse(v).map_err(|e| ctx.err(&field, format!("'{v}': {e}")))?;
+            other.insert(unit, price);
+        }
         Ok(Rates {
+            other: other.into_iter().collect(),
             input,
             output,
             cache_read: inherit(rate(ctx, &f("cache_read"), &self.cache_read)?, |b| {

@@ -12,6 +12,7 @@ pub mod live;
 mod matcher;
 mod model;
 mod overrides;
+pub mod units;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,10 @@ pub use file::SourceFile;
 pub use layers::PriceLayers;
 pub(crate) use model::Interned;
 pub use model::{
-    AppliedTier, CostBreakdown, Date, Model, Price, RateSet, Rates, ServiceTier, Tier, Usage,
+    AppliedTier, Beyond, CostBreakdown, Date, Model, OtherUnits, Price, RateSet, Rates,
+    ServiceTier, Tier, Usage,
 };
+pub use units::Unit;
 
 use matcher::Index;
 
@@ -271,11 +274,13 @@ fn load_catalog_json(name: &str, json: &str) -> Result<(CatalogInfo, Vec<Model>)
         file: name.to_owned(),
         message: e.to_string(),
     })?;
-    if f.schema != 1 {
+    // Schema 2 adds `units` (prices of the other units of the vocabulary) to rate sets; a
+    // schema 1 file is a schema 2 file without them.
+    if !(1..=2).contains(&f.schema) {
         return Err(CatalogError::Syntax {
             file: name.to_owned(),
             message: format!(
-                "unsupported catalog schema {} (this build reads 1)",
+                "unsupported catalog schema {} (this build reads 1 and 2)",
                 f.schema
             ),
         });

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::money::{Rate, Usd};
+use crate::pricing::units::Unit;
 
 /// A calendar day (UTC), the unit of `effective_from`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,9 +86,14 @@ impl fmt::Display for ServiceTier {
     }
 }
 
-/// Token usage of one LLM call, normalised (DESIGN §3): input includes cache, output includes
+/// Usage of one LLM call, normalised (DESIGN §3): input includes cache, output includes
 /// reasoning, whatever the emitter's convention was.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+///
+/// Any unit of the vocabulary ([`Unit`], [`crate::pricing::units`]) is carried exactly: the token
+/// counts every call has are inline fields; any other unit (web searches, image tokens, audio
+/// seconds ...) is in [`Usage::other`], which allocates only when a span carries one. Counts are
+/// inclusive by ancestry: a unit's count is part of each of its ancestors' ([`Unit::contains`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Usage {
     /// All input tokens, cache reads and writes and audio included.
     pub input_total: u64,
@@ -105,6 +111,176 @@ pub struct Usage {
     pub audio_in: u64,
     /// Audio output tokens.
     pub audio_out: u64,
+    /// Every other unit the call carries ([`Usage::set`], [`Usage::get`]).
+    pub other: OtherUnits,
+}
+
+/// The units of a [`Usage`] beyond its inline token counts: `(unit, count)` sorted by unit, each
+/// once, no zero. `None` (no allocation) for the common token-only call; a boxed slice (two
+/// words) otherwise, rebuilt on each change (a span sets a few units, once).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct OtherUnits(Option<Box<[(Unit, u64)]>>);
+
+impl OtherUnits {
+    fn get(&self, unit: Unit) -> u64 {
+        self.0.as_deref().map_or(0, |v| {
+            v.binary_search_by_key(&unit, |(u, _)| *u)
+                .map_or(0, |i| v[i].1)
+        })
+    }
+
+    fn set(&mut self, unit: Unit, n: u64) {
+        let mut v: Vec<(Unit, u64)> = self.0.take().map(Vec::from).unwrap_or_default();
+        match (v.binary_search_by_key(&unit, |(u, _)| *u), n) {
+            (Ok(i), 0) => {
+                v.remove(i);
+            }
+            (Ok(i), n) => v[i].1 = n,
+            (Err(_), 0) => {}
+            (Err(i), n) => v.insert(i, (unit, n)),
+        }
+        self.0 = (!v.is_empty()).then(|| v.into_boxed_slice());
+    }
+
+    /// `(unit, count)`, in table order.
+    pub fn iter(&self) -> impl Iterator<Item = (Unit, u64)> + '_ {
+        self.0.iter().flat_map(|v| v.iter().copied())
+    }
+
+    /// `true` when the call carries no unit beyond the inline token counts.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl Usage {
+    /// The inline field holding `unit`, if it has one.
+    fn inline_mut(&mut self, unit: Unit) -> Option<&mut u64> {
+        Some(match unit {
+            Unit::INPUT_TOKENS => &mut self.input_total,
+            Unit::OUTPUT_TOKENS => &mut self.output_total,
+            Unit::CACHE_READ_TOKENS => &mut self.cache_read,
+            Unit::CACHE_WRITE_5M_TOKENS => &mut self.cache_write_5m,
+            Unit::CACHE_WRITE_1H_TOKENS => &mut self.cache_write_1h,
+            Unit::OUTPUT_REASONING_TOKENS => &mut self.reasoning,
+            Unit::INPUT_AUDIO_TOKENS => &mut self.audio_in,
+            Unit::OUTPUT_AUDIO_TOKENS => &mut self.audio_out,
+            _ => return None,
+        })
+    }
+
+    /// The count of `unit` (0 when the call does not carry it). `cache_write_tokens` is the sum
+    /// of the two TTLs.
+    pub fn get(&self, unit: Unit) -> u64 {
+        match unit {
+            Unit::INPUT_TOKENS => self.input_total,
+            Unit::OUTPUT_TOKENS => self.output_total,
+            Unit::CACHE_READ_TOKENS => self.cache_read,
+            Unit::CACHE_WRITE_TOKENS => self.cache_write_5m.saturating_add(self.cache_write_1h),
+            Unit::CACHE_WRITE_5M_TOKENS => self.cache_write_5m,
+            Unit::CACHE_WRITE_1H_TOKENS => self.cache_write_1h,
+            Unit::OUTPUT_REASONING_TOKENS => self.reasoning,
+            Unit::INPUT_AUDIO_TOKENS => self.audio_in,
+            Unit::OUTPUT_AUDIO_TOKENS => self.audio_out,
+            _ => self.other.get(unit),
+        }
+    }
+
+    /// Sets the count of `unit`. `cache_write_tokens` without a TTL split is a 5 minute write
+    /// (what a total alone is billed as), keeping a 1 hour count already set.
+    pub fn set(&mut self, unit: Unit, n: u64) {
+        if unit == Unit::CACHE_WRITE_TOKENS {
+            self.cache_write_5m = n.saturating_sub(self.cache_write_1h);
+            return;
+        }
+        match self.inline_mut(unit) {
+            Some(f) => *f = n,
+            None => self.other.set(unit, n),
+        }
+    }
+
+    /// Every unit with a non-zero count, `(unit, count)`: the inline token counts, then the
+    /// others in table order. `cache_write_tokens` is not listed (its TTL parts are).
+    pub fn units(&self) -> impl Iterator<Item = (Unit, u64)> + '_ {
+        [
+            (Unit::INPUT_TOKENS, self.input_total),
+            (Unit::CACHE_READ_TOKENS, self.cache_read),
+            (Unit::CACHE_WRITE_5M_TOKENS, self.cache_write_5m),
+            (Unit::CACHE_WRITE_1H_TOKENS, self.cache_write_1h),
+            (Unit::INPUT_AUDIO_TOKENS, self.audio_in),
+            (Unit::OUTPUT_TOKENS, self.output_total),
+            (Unit::OUTPUT_REASONING_TOKENS, self.reasoning),
+            (Unit::OUTPUT_AUDIO_TOKENS, self.audio_out),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .chain(self.other.iter())
+    }
+
+    /// Checks the counts against containment: no unit may count more than a unit containing it
+    /// (more cache reads than input, more image tokens than input, more `cache_audio_read_tokens`
+    /// than `cache_read_tokens` ...). The error names both units. Extraction decides first
+    /// whether an emitter's totals leave parts out (DESIGN §3) and adds them back.
+    pub fn check_containment(&self) -> Result<(), String> {
+        if self.other.is_empty() {
+            // The inline counts: the parts of the input and of the output total.
+            let cached = self.get(Unit::CACHE_WRITE_TOKENS);
+            let pairs = [
+                (
+                    Unit::CACHE_READ_TOKENS,
+                    self.cache_read,
+                    Unit::INPUT_TOKENS,
+                    self.input_total,
+                ),
+                (
+                    Unit::CACHE_WRITE_TOKENS,
+                    cached,
+                    Unit::INPUT_TOKENS,
+                    self.input_total,
+                ),
+                (
+                    Unit::INPUT_AUDIO_TOKENS,
+                    self.audio_in,
+                    Unit::INPUT_TOKENS,
+                    self.input_total,
+                ),
+                (
+                    Unit::OUTPUT_REASONING_TOKENS,
+                    self.reasoning,
+                    Unit::OUTPUT_TOKENS,
+                    self.output_total,
+                ),
+                (
+                    Unit::OUTPUT_AUDIO_TOKENS,
+                    self.audio_out,
+                    Unit::OUTPUT_TOKENS,
+                    self.output_total,
+                ),
+            ];
+            return match pairs.iter().find(|(_, n, _, whole)| n > whole) {
+                Some((u, n, w, whole)) => Err(too_many(*u, *n, *w, *whole)),
+                None => Ok(()),
+            };
+        }
+        let all: Vec<(Unit, u64)> = Unit::all()
+            .map(|u| (u, self.get(u)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        for &(u, n) in &all {
+            for a in Unit::all().filter(|a| a.contains(u)) {
+                let whole = self.get(a);
+                if n > whole {
+                    return Err(too_many(u, n, a, whole));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cold]
+fn too_many(part: Unit, n: u64, whole: Unit, of: u64) -> String {
+    format!("{part} ({n}) is more than {whole} ({of}), which contains it")
 }
 
 /// Per-token rates of one price (USD per million tokens, exact).
@@ -126,9 +302,65 @@ pub struct Rates {
     pub audio_input: Option<Rate>,
     /// Audio output; absent: billed at `output`.
     pub audio_output: Option<Rate>,
+    /// Prices of the other units of the vocabulary (web searches, image tokens, audio seconds
+    /// ...), each in USD per the unit's price quantity ([`Family::per`]: per million tokens, per
+    /// thousand searches, per hour of audio ...), sorted by unit, each once. A token unit without
+    /// a price is billed inside the nearest unit containing it that has one (image input tokens
+    /// at `input`); a unit of another family without one is not billed
+    /// ([`CostBreakdown::unpriced`] counts it).
+    ///
+    /// [`Family::per`]: crate::pricing::units::Family::per
+    pub other: Vec<(Unit, Usd)>,
 }
 
 impl Rates {
+    /// The price of a unit of [`Rates::other`] (USD per its price quantity), if set.
+    pub fn other(&self, unit: Unit) -> Option<Usd> {
+        self.other
+            .binary_search_by_key(&unit, |(u, _)| *u)
+            .ok()
+            .map(|i| self.other[i].1)
+    }
+
+    /// `true` when the rates hold a per-request fee.
+    pub fn has_request_fee(&self) -> bool {
+        self.other(Unit::REQUESTS).is_some()
+    }
+
+    /// `true` for the units with a rate field of their own (`input`, `cache_read` ...), and for
+    /// `cache_write_tokens` (priced by its two TTLs): never in [`Rates::other`].
+    pub fn has_field(unit: Unit) -> bool {
+        unit == Unit::CACHE_WRITE_TOKENS || Rates::ZERO_FOR_FIELDS.inline(unit).is_some()
+    }
+
+    /// Rates with every field zero: only [`Rates::has_field`] uses it.
+    const ZERO_FOR_FIELDS: Rates = Rates {
+        input: Rate::ZERO,
+        output: Rate::ZERO,
+        cache_read: None,
+        cache_write_5m: None,
+        cache_write_1h: None,
+        reasoning: None,
+        audio_input: None,
+        audio_output: None,
+        other: Vec::new(),
+    };
+
+    /// The rate of an inline unit after fallbacks; `None` for other units.
+    fn inline(&self, unit: Unit) -> Option<Rate> {
+        Some(match unit {
+            Unit::INPUT_TOKENS => self.input,
+            Unit::OUTPUT_TOKENS => self.output,
+            Unit::CACHE_READ_TOKENS => self.cache_read(),
+            Unit::CACHE_WRITE_5M_TOKENS => self.cache_write_5m(),
+            Unit::CACHE_WRITE_1H_TOKENS => self.cache_write_1h(),
+            Unit::OUTPUT_REASONING_TOKENS => self.reasoning(),
+            Unit::INPUT_AUDIO_TOKENS => self.audio_input(),
+            Unit::OUTPUT_AUDIO_TOKENS => self.audio_output(),
+            _ => return None,
+        })
+    }
+
     /// Rate for cache reads, after fallbacks.
     pub fn cache_read(&self) -> Rate {
         self.cache_read.unwrap_or(self.input)
@@ -249,9 +481,10 @@ pub struct Price {
 }
 
 /// Cost of one call, by component. All exact.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CostBreakdown {
-    /// Uncached text input.
+    /// Uncached text input (and input tokens of no other component: tool-use prompt, video
+    /// without a rate of its own ...).
     pub input: Usd,
     /// Cache reads.
     pub cache_read: Usd,
@@ -265,20 +498,121 @@ pub struct CostBreakdown {
     pub reasoning: Usd,
     /// Audio output.
     pub audio_output: Usd,
+    /// Charges beyond the token components above; `None` (no allocation) for a call billed by
+    /// tokens alone, the common case.
+    pub beyond: Option<Box<Beyond>>,
+}
+
+/// The charges of a call beyond its token components (issue 15).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Beyond {
+    /// Image and video input tokens at rates of their own (part of the input side).
+    pub media_input: Usd,
+    /// Image and video output tokens at rates of their own (part of the output side).
+    pub media_output: Usd,
+    /// Server-side tool calls: web searches and fetches, file (storage) searches, code
+    /// executions.
+    pub tool_calls: Usd,
+    /// Every other unit billed per count: requests, characters, audio seconds, images
+    /// generated, pixels, document pages, rerank searches, messages.
+    pub per_unit: Usd,
+    /// How many units the call carried that its price has no rate for (counts of other families
+    /// than tokens: a web search on a model without a search price). Not money: a flag that the
+    /// cost may be short.
+    pub unpriced: u32,
+}
+
+/// Which [`CostBreakdown`] component a unit's cost goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Component {
+    Input,
+    CacheRead,
+    CacheWrite,
+    AudioInput,
+    MediaInput,
+    Output,
+    Reasoning,
+    AudioOutput,
+    MediaOutput,
+    ToolCalls,
+    PerUnit,
+}
+
+fn component(unit: Unit) -> Component {
+    use crate::pricing::units::{Direction, Family, Modality, TokenType};
+    let d = unit.def();
+    match (d.family, d.direction) {
+        (Family::Tokens, Some(Direction::Out)) => match (d.token_type, d.modality) {
+            (Some(TokenType::Reasoning), _) => Component::Reasoning,
+            (_, Some(Modality::Audio)) => Component::AudioOutput,
+            (_, Some(Modality::Image | Modality::Video)) => Component::MediaOutput,
+            _ => Component::Output,
+        },
+        (Family::Tokens, _) => match (d.token_type, d.modality) {
+            (Some(TokenType::CacheRead), _) => Component::CacheRead,
+            (Some(TokenType::CacheWrite), _) => Component::CacheWrite,
+            (_, Some(Modality::Audio)) => Component::AudioInput,
+            (_, Some(Modality::Image | Modality::Video)) => Component::MediaInput,
+            _ => Component::Input,
+        },
+        (Family::ToolCalls, _) => Component::ToolCalls,
+        _ => Component::PerUnit,
+    }
 }
 
 impl CostBreakdown {
     /// Everything billed on the input side.
     pub fn prompt(&self) -> Usd {
-        self.input + self.cache_read + self.cache_write + self.audio_input
+        let own = self.input + self.cache_read + self.cache_write + self.audio_input;
+        match &self.beyond {
+            None => own,
+            Some(b) => own + b.media_input,
+        }
     }
     /// Everything billed on the output side.
     pub fn completion(&self) -> Usd {
-        self.output + self.reasoning + self.audio_output
+        let own = self.output + self.reasoning + self.audio_output;
+        match &self.beyond {
+            None => own,
+            Some(b) => own + b.media_output,
+        }
     }
-    /// The call's cost.
+    /// Charges of neither side: tool calls and units billed per count.
+    pub fn non_token(&self) -> Usd {
+        self.beyond
+            .as_ref()
+            .map_or(Usd::ZERO, |b| b.tool_calls + b.per_unit)
+    }
+    /// The call's cost: every charge.
     pub fn total(&self) -> Usd {
-        self.prompt() + self.completion()
+        self.prompt() + self.completion() + self.non_token()
+    }
+    /// The charges beyond the token components (zero for a call billed by tokens alone).
+    pub fn beyond(&self) -> Beyond {
+        self.beyond.as_deref().cloned().unwrap_or_default()
+    }
+
+    fn add(&mut self, c: Component, v: Usd) {
+        let b = || Box::<Beyond>::default();
+        let slot = match c {
+            Component::Input => &mut self.input,
+            Component::CacheRead => &mut self.cache_read,
+            Component::CacheWrite => &mut self.cache_write,
+            Component::AudioInput => &mut self.audio_input,
+            Component::Output => &mut self.output,
+            Component::Reasoning => &mut self.reasoning,
+            Component::AudioOutput => &mut self.audio_output,
+            Component::MediaInput => &mut self.beyond.get_or_insert_with(b).media_input,
+            Component::MediaOutput => &mut self.beyond.get_or_insert_with(b).media_output,
+            Component::ToolCalls => &mut self.beyond.get_or_insert_with(b).tool_calls,
+            Component::PerUnit => &mut self.beyond.get_or_insert_with(b).per_unit,
+        };
+        *slot += v;
+    }
+
+    fn unpriced(&mut self) {
+        let b = self.beyond.get_or_insert_with(Box::default);
+        b.unpriced = b.unpriced.saturating_add(1);
     }
 }
 
@@ -291,6 +625,14 @@ impl std::ops::AddAssign for CostBreakdown {
         self.output += o.output;
         self.reasoning += o.reasoning;
         self.audio_output += o.audio_output;
+        if let Some(ob) = o.beyond {
+            let b = self.beyond.get_or_insert_with(Box::default);
+            b.media_input += ob.media_input;
+            b.media_output += ob.media_output;
+            b.tool_calls += ob.tool_calls;
+            b.per_unit += ob.per_unit;
+            b.unpriced = b.unpriced.saturating_add(ob.unpriced);
+        }
     }
 }
 
@@ -330,27 +672,12 @@ impl Price {
                 None => (&self.standard, None),
             };
         let (r, above) = set.select(usage.input_total);
-        let cached = usage
-            .cache_read
-            .saturating_add(usage.cache_write_5m)
-            .saturating_add(usage.cache_write_1h);
-        let text_in = usage
-            .input_total
-            .saturating_sub(cached)
-            .saturating_sub(usage.audio_in);
-        let text_out = usage
-            .output_total
-            .saturating_sub(usage.reasoning)
-            .saturating_sub(usage.audio_out);
-        let cost = CostBreakdown {
-            input: r.input.cost(text_in),
-            cache_read: r.cache_read().cost(usage.cache_read),
-            cache_write: r.cache_write_5m().cost(usage.cache_write_5m)
-                + r.cache_write_1h().cost(usage.cache_write_1h),
-            audio_input: r.audio_input().cost(usage.audio_in),
-            output: r.output.cost(text_out),
-            reasoning: r.reasoning().cost(usage.reasoning),
-            audio_output: r.audio_output().cost(usage.audio_out),
+        // A price with a per-request fee bills one request per call (genai-prices: supplied by
+        // the pricer, never by usage) unless the usage says how many.
+        let cost = if usage.other.is_empty() && (r.other.is_empty() || !r.has_request_fee()) {
+            token_cost(r, usage)
+        } else {
+            bucket_cost(r, usage)
         };
         (
             cost,
@@ -360,6 +687,133 @@ impl Price {
             },
         )
     }
+}
+
+/// The cost of a call carrying only the inline token counts: [`bucket_cost`] written out for
+/// them (a test checks the two agree), the hot path of almost every span.
+#[inline]
+fn token_cost(r: &Rates, usage: &Usage) -> CostBreakdown {
+    let cached = usage
+        .cache_read
+        .saturating_add(usage.cache_write_5m)
+        .saturating_add(usage.cache_write_1h);
+    let text_in = usage
+        .input_total
+        .saturating_sub(cached)
+        .saturating_sub(usage.audio_in);
+    let text_out = usage
+        .output_total
+        .saturating_sub(usage.reasoning)
+        .saturating_sub(usage.audio_out);
+    CostBreakdown {
+        input: r.input.cost(text_in),
+        cache_read: r.cache_read().cost(usage.cache_read),
+        cache_write: r.cache_write_5m().cost(usage.cache_write_5m)
+            + r.cache_write_1h().cost(usage.cache_write_1h),
+        audio_input: r.audio_input().cost(usage.audio_in),
+        output: r.output.cost(text_out),
+        reasoning: r.reasoning().cost(usage.reasoning),
+        audio_output: r.audio_output().cost(usage.audio_out),
+        ..CostBreakdown::default()
+    }
+}
+
+/// The cost of any usage, by exclusive buckets (genai-prices' rule): every unit with a rate is a
+/// bucket, and so is every unit the call carries inside two buckets neither of which contains
+/// the other (an audio cache read, inside the cache reads and the audio input: billed at the
+/// rate of the one with a token type, the cache read, unless it has its own). From the most
+/// specific bucket to the least, `leaf(U) = count(U) - sum of leaf(V)` over the buckets V inside
+/// U, never below 0 (inconsistent usage prices the parts that are there); cost = sum of
+/// `leaf(U) x rate(U)`. A token count in no bucket of its own stays in the nearest one containing
+/// it; a count of another family without a rate is [`CostBreakdown::unpriced`].
+#[cold]
+#[inline(never)]
+fn bucket_cost(r: &Rates, usage: &Usage) -> CostBreakdown {
+    let mut out = CostBreakdown::default();
+    // (unit, rate, count): the inline units always (their rates have fallbacks), then the units
+    // the call carries.
+    let mut buckets: Vec<(Unit, Usd, u64)> = [
+        Unit::INPUT_TOKENS,
+        Unit::CACHE_READ_TOKENS,
+        Unit::CACHE_WRITE_5M_TOKENS,
+        Unit::CACHE_WRITE_1H_TOKENS,
+        Unit::INPUT_AUDIO_TOKENS,
+        Unit::OUTPUT_TOKENS,
+        Unit::OUTPUT_REASONING_TOKENS,
+        Unit::OUTPUT_AUDIO_TOKENS,
+    ]
+    .into_iter()
+    .filter_map(|u| Some((u, r.inline(u)?.per_mtok(), usage.get(u))))
+    .collect();
+    let requests =
+        (r.has_request_fee() && usage.get(Unit::REQUESTS) == 0).then_some((Unit::REQUESTS, 1));
+    for (u, n) in usage.other.iter().chain(requests) {
+        if let Some(price) = r.other(u) {
+            buckets.push((u, price, n));
+            continue;
+        }
+        if u.part_of().is_none() {
+            out.unpriced();
+            continue;
+        }
+        // A join of two buckets neither of which contains the other: a bucket at the rate of
+        // the one with a token type (or the first).
+        let within: Vec<(Unit, Usd)> = buckets
+            .iter()
+            .filter(|(b, _, _)| b.contains(u))
+            .map(|(b, rate, _)| (*b, *rate))
+            .collect();
+        // The smallest buckets containing it; two or more: it is their join.
+        let smallest: Vec<&(Unit, Usd)> = within
+            .iter()
+            .filter(|(b, _)| !within.iter().any(|(c, _)| b.contains(*c)))
+            .collect();
+        if smallest.len() >= 2 {
+            let pick = smallest
+                .iter()
+                .find(|(b, _)| b.def().token_type.is_some())
+                .unwrap_or(&smallest[0]);
+            buckets.push((u, pick.1, n));
+        }
+    }
+    // Most specific first: a bucket's descendants have strictly more dimensions.
+    let dims = |u: Unit| {
+        let d = u.def();
+        [
+            d.direction.is_some(),
+            d.modality.is_some(),
+            d.token_type.is_some(),
+            d.cache_ttl.is_some(),
+            d.kind.is_some(),
+        ]
+        .iter()
+        .filter(|x| **x)
+        .count()
+    };
+    buckets.sort_by_key(|(u, _, _)| std::cmp::Reverse(dims(*u)));
+    let mut leaves: Vec<(Unit, u64)> = Vec::with_capacity(buckets.len());
+    for (u, price, n) in &buckets {
+        let inside: u64 = leaves
+            .iter()
+            .filter(|(v, _)| u.contains(*v))
+            .fold(0u64, |a, (_, l)| a.saturating_add(*l));
+        let leaf = n.saturating_sub(inside);
+        leaves.push((*u, leaf));
+        out.add(component(*u), cost_per(*price, u.def().family.per(), leaf));
+    }
+    out
+}
+
+/// `n` units at `price` USD per `per` units: exact when `per` divides `n x price` (always for
+/// catalog prices of tokens, searches, pages ...: at most 9 decimals per power of ten); else
+/// rounded half-even to a femto-dollar, once per call (audio priced per hour, billed by the
+/// second).
+fn cost_per(price: Usd, per: u64, n: u64) -> Usd {
+    let per = u128::from(per.max(1));
+    let x = u128::from(n).saturating_mul(price.femto());
+    let (q, r) = (x / per, x % per);
+    let up = r * 2 > per || (r * 2 == per && q % 2 == 1);
+    Usd::from_femto(q + u128::from(up))
 }
 
 /// A match rule from the catalog (lower-cased; compared case-insensitively).
@@ -421,5 +875,250 @@ impl Model {
             MatchRule::Equals(s) => Some(s.as_str()),
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(id: &str) -> Unit {
+        Unit::by_id(id).unwrap()
+    }
+
+    #[test]
+    fn token_counts_stay_inline_and_other_units_go_to_the_side_list() {
+        let mut u = Usage::default();
+        for (id, n) in [
+            ("input_tokens", 8120),
+            ("cache_read_tokens", 5000),
+            ("cache_write_1h_tokens", 1000),
+            ("cache_write_5m_tokens", 2000),
+            ("output_tokens", 800),
+            ("output_reasoning_tokens", 300),
+            ("input_audio_tokens", 7),
+            ("output_audio_tokens", 9),
+        ] {
+            u.set(unit(id), n);
+            assert_eq!(u.get(unit(id)), n, "{id}");
+        }
+        assert!(u.other.is_empty(), "token-only usage allocated a side list");
+        assert_eq!(u.input_total, 8120);
+        assert_eq!(u.cache_write_1h, 1000);
+        assert_eq!(u.get(Unit::CACHE_WRITE_TOKENS), 3000);
+
+        u.set(unit("web_searches"), 3);
+        u.set(unit("input_image_tokens"), 500);
+        u.set(unit("web_fetches"), 2);
+        assert_eq!(u.get(unit("web_searches")), 3);
+        assert_eq!(u.get(unit("storage_searches")), 0);
+        let other: Vec<(Unit, u64)> = u.other.iter().collect();
+        // Sorted by table order, whatever the order they were set in.
+        assert_eq!(
+            other,
+            vec![
+                (unit("input_image_tokens"), 500),
+                (unit("web_searches"), 3),
+                (unit("web_fetches"), 2)
+            ]
+        );
+        u.set(unit("web_searches"), 4);
+        assert_eq!(u.get(unit("web_searches")), 4);
+        assert_eq!(u.units().count(), 8 + 3);
+        // Zero removes; the last removal frees the list.
+        for id in ["web_searches", "input_image_tokens", "web_fetches"] {
+            u.set(unit(id), 0);
+        }
+        assert!(u.other.is_empty());
+        assert_eq!(u.units().count(), 8);
+    }
+
+    #[test]
+    fn a_cache_write_total_is_a_5m_write_beside_a_known_1h_write() {
+        let mut u = Usage::default();
+        u.set(Unit::CACHE_WRITE_1H_TOKENS, 1000);
+        u.set(Unit::CACHE_WRITE_TOKENS, 3000);
+        assert_eq!((u.cache_write_5m, u.cache_write_1h), (2000, 1000));
+        assert!(!u.units().any(|(x, _)| x == Unit::CACHE_WRITE_TOKENS));
+    }
+
+    #[test]
+    fn containment_is_checked_by_ancestry_naming_both_units() {
+        let mut u = Usage {
+            input_total: 2600,
+            cache_read: 1024,
+            output_total: 1200,
+            reasoning: 700,
+            ..Usage::default()
+        };
+        assert_eq!(u.check_containment(), Ok(()));
+        u.reasoning = 1300;
+        assert_eq!(
+            u.check_containment(),
+            Err("output_reasoning_tokens (1300) is more than output_tokens (1200), which contains it".into())
+        );
+        u.reasoning = 700;
+        // Modality parts (side list) against the input total and against each other.
+        u.set(unit("input_image_tokens"), 800);
+        u.set(unit("input_video_tokens"), 300);
+        assert_eq!(u.check_containment(), Ok(()));
+        u.set(unit("input_image_tokens"), 2601);
+        assert_eq!(
+            u.check_containment(),
+            Err(
+                "input_image_tokens (2601) is more than input_tokens (2600), which contains it"
+                    .into()
+            )
+        );
+        u.set(unit("input_image_tokens"), 800);
+        u.set(unit("cache_image_read_tokens"), 900);
+        let e = u.check_containment().unwrap_err();
+        assert!(
+            e.starts_with("cache_image_read_tokens (900) is more than input_image_tokens (800)"),
+            "{e}"
+        );
+        // Counts of other families are contained in no token total.
+        u.set(unit("cache_image_read_tokens"), 0);
+        u.set(unit("web_searches"), 1_000_000);
+        assert_eq!(u.check_containment(), Ok(()));
+    }
+
+    fn rates(input: &str, output: &str) -> Rates {
+        let r = |s: &str| Rate::parse_per_mtok(s).unwrap();
+        Rates {
+            input: r(input),
+            output: r(output),
+            ..Rates::ZERO_FOR_FIELDS
+        }
+    }
+
+    fn usd(s: &str) -> Usd {
+        Usd::parse(s).unwrap()
+    }
+
+    #[test]
+    fn buckets_agree_with_the_token_path_on_token_only_usage() {
+        let mut r = rates("3", "15");
+        r.cache_read = Some(Rate::parse_per_mtok("0.3").unwrap());
+        r.cache_write_5m = Some(Rate::parse_per_mtok("3.75").unwrap());
+        r.cache_write_1h = Some(Rate::parse_per_mtok("6").unwrap());
+        r.audio_input = Some(Rate::parse_per_mtok("7").unwrap());
+        r.reasoning = Some(Rate::parse_per_mtok("20").unwrap());
+        let values = [0u64, 1, 7, 300, 5_000, 8_120, u64::MAX];
+        let mut n = 0;
+        for (i, &input) in values.iter().enumerate() {
+            for &part in &values[..=i.min(values.len() - 1)] {
+                for &out in &values {
+                    let u = Usage {
+                        input_total: input,
+                        cache_read: part,
+                        cache_write_5m: part / 2,
+                        cache_write_1h: part / 3,
+                        audio_in: part / 5,
+                        output_total: out,
+                        reasoning: out / 3,
+                        audio_out: out / 7,
+                        ..Usage::default()
+                    };
+                    assert_eq!(token_cost(&r, &u), bucket_cost(&r, &u), "{u:?}");
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 100);
+    }
+
+    #[test]
+    fn other_units_are_carved_out_of_the_unit_containing_them() {
+        let mut r = rates("0.3", "2.5");
+        // USD per million image output tokens; per 1,000 web searches; per hour of audio.
+        r.other = vec![
+            (unit("output_image_tokens"), usd("30")),
+            (unit("input_audio_seconds"), usd("0.24")),
+            (unit("web_searches"), usd("35")),
+        ];
+        r.other.sort();
+        let mut u = Usage {
+            input_total: 100,
+            output_total: 1_400,
+            ..Usage::default()
+        };
+        u.set(unit("output_image_tokens"), 1_290);
+        u.set(unit("web_searches"), 1);
+        u.set(unit("input_audio_seconds"), 600);
+        // Units priced elsewhere: image input stays in `input`, a fetch is not billed.
+        u.set(unit("input_image_tokens"), 60);
+        u.set(unit("web_fetches"), 2);
+        let c = bucket_cost(&r, &u);
+        assert_eq!(c.input, usd("0.00003")); // 100 x 0.3 / 1e6 (image input included)
+        assert_eq!(c.output, usd("0.000275")); // (1400 - 1290) x 2.5 / 1e6
+        let b = c.beyond();
+        assert_eq!(b.media_output, usd("0.0387")); // 1290 x 30 / 1e6
+        assert_eq!(b.tool_calls, usd("0.035")); // 1 x 35 / 1000
+        assert_eq!(b.per_unit, usd("0.04")); // 600 s x 0.24 / 3600
+        assert_eq!(b.unpriced, 1); // the web fetches
+        assert_eq!(c.total(), usd("0.114005"));
+        assert_eq!(c.prompt() + c.completion() + c.non_token(), c.total());
+    }
+
+    #[test]
+    fn an_unpriced_join_is_billed_once_at_the_cache_rate() {
+        let mut r = rates("1", "2");
+        r.cache_read = Some(Rate::parse_per_mtok("0.1").unwrap());
+        r.audio_input = Some(Rate::parse_per_mtok("5").unwrap());
+        let mut u = Usage {
+            input_total: 1_000_000,
+            cache_read: 300_000,
+            audio_in: 200_000,
+            ..Usage::default()
+        };
+        // 100k audio tokens read from the cache: inside both the cache reads and the audio.
+        u.set(unit("cache_audio_read_tokens"), 100_000);
+        let c = bucket_cost(&r, &u);
+        // text 1M - 300k - 200k + 100k (counted in both) = 600k at $1; cache 300k at $0.1
+        // (200k text + 100k audio); audio 100k uncached at $5.
+        assert_eq!(c.input, usd("0.6"));
+        assert_eq!(c.cache_read, usd("0.03"));
+        assert_eq!(c.audio_input, usd("0.5"));
+        assert_eq!(c.total(), usd("1.13"));
+    }
+
+    #[test]
+    fn a_request_fee_is_one_request_per_call_unless_usage_says() {
+        let mut r = rates("1", "1");
+        r.other = vec![(Unit::REQUESTS, usd("12"))];
+        let price = Price {
+            effective_from: None,
+            from_secs: i64::MIN,
+            effective_from_label: "initial".into(),
+            source: "test".into(),
+            effective_from_static: Interned::default(),
+            source_static: Interned::default(),
+            standard: RateSet {
+                rates: r,
+                tiers: Vec::new(),
+            },
+            service_tiers: Vec::new(),
+        };
+        let mut u = Usage {
+            input_total: 1_000,
+            output_total: 1_000,
+            ..Usage::default()
+        };
+        // 0.001 + 0.001 + 1 request x 12 / 1000.
+        assert_eq!(price.cost(&u, None).0.total(), usd("0.014"));
+        u.set(Unit::REQUESTS, 3);
+        assert_eq!(price.cost(&u, None).0.total(), usd("0.038"));
+    }
+
+    #[test]
+    fn per_hour_prices_round_once_per_call_to_a_femto_dollar() {
+        // $1.50 per hour: 1 second = 0.000416666... USD.
+        assert_eq!(
+            cost_per(usd("1.5"), 3_600, 1),
+            Usd::from_femto(416_666_666_667)
+        );
+        assert_eq!(cost_per(usd("1.5"), 3_600, 3_600), usd("1.5"));
+        assert_eq!(cost_per(usd("10"), 1_000, 3), usd("0.03"));
     }
 }

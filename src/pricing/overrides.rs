@@ -135,6 +135,8 @@ impl OverrideRates {
             reasoning: t(&self.reasoning),
             audio_input: t(&self.audio_input),
             audio_output: t(&self.audio_output),
+            // Overrides of other units: not yet (issue 15, slice 5).
+            units: BTreeMap::new(),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The catalog builder: LiteLLM's price map + genai-prices' v2 feed -> the catalog (schema 1,
+//! The catalog builder: LiteLLM's price map + genai-prices' v2 feed -> the catalog (schema 2,
 //! `catalog/FORMAT.md`), with the merge rules of `catalog/README.md`.
 //!
 //! ```text

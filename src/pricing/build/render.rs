@@ -1,4 +1,4 @@
-//! Writes the catalog (schema 1, FORMAT.md): header members one per line, then one model per
+//! Writes the catalog (schema 2, FORMAT.md): header members one per line, then one model per
 //! line for readable diffs; compact JSON, non-ASCII as is. Deterministic: same inputs and date,
 //! same bytes.
 
@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::model::{BModel, Rule};
 use super::units::{thresholds, PriceEntry, RateSet, UnitId};
+use crate::money::Rate;
 use crate::pricing::SourceFile;
 
 /// A JSON string literal.
@@ -41,9 +42,10 @@ fn rule(out: &mut String, r: &Rule) {
 /// Rates, then `tiers`: each tier lists every unit that has its own cliff at or below that
 /// threshold, so that FORMAT.md's "unlisted = base rate" stays true.
 fn rate_set_members(out: &mut String, rs: &RateSet) {
-    for (u, t) in rs {
+    for (u, t) in rs.iter().filter(|(u, _)| u.unit().field) {
         let _ = write!(out, ",\"{}\":\"{}\"", u.name(), t.base);
     }
+    units_object(out, rs.iter().map(|(u, t)| (*u, Some(t.base))));
     let thresholds = thresholds(rs);
     if thresholds.is_empty() {
         return;
@@ -54,14 +56,34 @@ fn rate_set_members(out: &mut String, rs: &RateSet) {
             out.push(',');
         }
         let _ = write!(out, "{{\"above_input_tokens\":{th}");
-        for u in UnitId::all() {
+        for u in UnitId::all().filter(|u| u.unit().field) {
             if let Some(v) = rs.get(&u).and_then(|t| t.at(*th)) {
                 let _ = write!(out, ",\"{}\":\"{v}\"", u.name());
             }
         }
+        units_object(
+            out,
+            UnitId::all().map(|u| (u, rs.get(&u).and_then(|t| t.at(*th)))),
+        );
         out.push('}');
     }
     out.push(']');
+}
+
+/// `,"units":{...}` of the units written there (none: nothing).
+fn units_object(out: &mut String, rates: impl Iterator<Item = (UnitId, Option<Rate>)>) {
+    let mut first = true;
+    for (u, r) in rates {
+        let Some(r) = r.filter(|_| !u.unit().field) else {
+            continue;
+        };
+        out.push_str(if first { ",\"units\":{" } else { "," });
+        first = false;
+        let _ = write!(out, "\"{}\":\"{r}\"", u.name());
+    }
+    if !first {
+        out.push('}');
+    }
 }
 
 fn price(out: &mut String, p: &PriceEntry) {
@@ -140,7 +162,7 @@ pub(crate) fn catalog(
     models: &[BModel],
 ) -> String {
     let mut out = String::with_capacity(2 << 20);
-    out.push_str("{\n\"schema\":1,\n\"catalog_version\":");
+    out.push_str("{\n\"schema\":2,\n\"catalog_version\":");
     s(&mut out, &day.replace('-', "."));
     out.push_str(",\n\"generated\":");
     s(&mut out, day);
