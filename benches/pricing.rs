@@ -24,7 +24,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use otel_llm_cost::{Catalog, ServiceTier, Usage};
+use otel_llm_cost::{pricing::ServiceTier, pricing::Usage, Catalog};
 
 const NORMALISED: &str = "bedrock/converse/us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 

@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 fn report(c: &mut Criterion) {
     use std::sync::Arc;
 
-    use otel_llm_cost::{Catalog, ReportOptions, Reporter};
+    use otel_llm_cost::{report::ReportOptions, report::Reporter, Catalog};
 
     const SPANS: u64 = 20_000;
     let mut data = Vec::new();

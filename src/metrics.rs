@@ -13,7 +13,7 @@
 //! that could not be priced are counted in `llm.calls.unpriced` by reason.
 //!
 //! Cardinality is bounded: models, workflows and services each go through a
-//! [`CardinalityLimit`](crate::CardinalityLimit) (an allow-list or a first-come cap); the rest are `other`.
+//! [`CardinalityLimit`](crate::analytics::CardinalityLimit) (an allow-list or a first-come cap); the rest are `other`.
 
 use std::sync::Arc;
 

@@ -301,7 +301,7 @@ impl CatalogHandle {
     /// re-reads nothing and returns `None`). Blocking: fetches and builds.
     pub fn refresh(
         &self,
-    ) -> Option<Result<crate::refresh::Refreshed, crate::catalog_live::RefreshError>> {
+    ) -> Option<Result<crate::refresh::Refreshed, crate::pricing::live::RefreshError>> {
         self.refresher.as_ref().map(|r| r.refresh(&self.engine))
     }
 
@@ -565,7 +565,7 @@ pub struct CostBuilder<T> {
     catalog: Option<Arc<Catalog>>,
     layers: PriceLayers,
     #[cfg(feature = "live")]
-    live: Option<crate::catalog_live::LiveOptions>,
+    live: Option<crate::pricing::live::LiveOptions>,
     opts: EngineOptions,
     ledger_capacity: usize,
     ledger_ttl: Duration,
@@ -625,7 +625,7 @@ impl<T> CostBuilder<T> {
     /// aliases are the layers, re-read on each refresh (`live.layers` must then be empty).
     /// Building blocks for at most the fetch `timeout` per source.
     #[cfg(feature = "live")]
-    pub fn with_live_catalog(mut self, live: crate::catalog_live::LiveOptions) -> Self {
+    pub fn with_live_catalog(mut self, live: crate::pricing::live::LiveOptions) -> Self {
         self.live = Some(live);
         self
     }

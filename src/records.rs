@@ -364,7 +364,7 @@ pub(crate) fn root_index<S: SpanView>(spans: &[S]) -> Option<usize> {
 }
 
 /// Call and trace records of a priced trace (spans after
-/// [`Engine::price_trace`](crate::Engine::price_trace), or spans a gateway or processor already
+/// [`Engine::price_trace`](crate::engine::Engine::price_trace), or spans a gateway or processor already
 /// priced). `complete`: whether the caller holds the whole trace; the record says `false` as
 /// well when the trace has no single root or the root says `cost.complete=false`.
 pub fn trace_records<S: RecordSpan>(spans: &[S], complete: bool, prefix: &str) -> TraceRecords {

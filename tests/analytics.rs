@@ -11,7 +11,9 @@ use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
-use otel_llm_cost::{AnomalyOptions, BudgetRule, CostSpanProcessor, CostSpanProcessorBuilder, Usd};
+use otel_llm_cost::{
+    engine::AnomalyOptions, engine::BudgetRule, CostSpanProcessor, CostSpanProcessorBuilder, Usd,
+};
 
 #[derive(Debug, Clone, Default)]
 struct Collect(Arc<Mutex<Vec<SpanData>>>);

@@ -1,10 +1,10 @@
-//! The catalog builder (`otel_llm_cost::catalog_build`): the committed catalog is its output on
+//! The catalog builder (`otel_llm_cost::pricing::build`): the committed catalog is its output on
 //! the committed inputs; small fixture feeds give the golden catalog (cross-checked once against
 //! the former catalog/generate.py, see catalog/README.md); bad inputs are refused with their name;
 //! catalogs that break the FORMAT.md rules are refused; the diff of two catalogs.
 
-use otel_llm_cost::catalog_build::{self, BuildError, CatalogDiff, Input};
-use otel_llm_cost::{Catalog, Date};
+use otel_llm_cost::pricing::build::{self as catalog_build, BuildError, CatalogDiff, Input};
+use otel_llm_cost::{pricing::Date, Catalog};
 
 fn path(rel: &str) -> String {
     format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))
@@ -102,7 +102,7 @@ fn small_feeds_build_the_golden_catalog() {
     // The rules at work, priced: gpt-x takes genai-prices' dated history, with LiteLLM's batch
     // tier on the price in force now (1000 x 1.25 + 1000 x 5 = $0.00625).
     let c = &built.catalog;
-    let usage = otel_llm_cost::Usage {
+    let usage = otel_llm_cost::pricing::Usage {
         input_total: 1000,
         output_total: 1000,
         ..Default::default()
@@ -118,7 +118,7 @@ fn small_feeds_build_the_golden_catalog() {
             None,
             &usage,
             at("2025-07-01"),
-            Some(otel_llm_cost::ServiceTier::Batch),
+            Some(otel_llm_cost::pricing::ServiceTier::Batch),
         )
         .unwrap();
     assert_eq!(p.cost.total().to_string(), "0.00625");
@@ -156,20 +156,20 @@ fn price_variants_become_service_tiers_as_generate_py_wrote_them() {
     let built = variants_build();
     assert_eq!(built.json, fixture("variants_catalog.json"));
     let c = &built.catalog;
-    let usage = |input_total, output_total| otel_llm_cost::Usage {
+    let usage = |input_total, output_total| otel_llm_cost::pricing::Usage {
         input_total,
         output_total,
         ..Default::default()
     };
     let at = |d: &str| date(d).unix_seconds();
-    let cost = |model: &str, u: &otel_llm_cost::Usage, day: &str, tier| {
+    let cost = |model: &str, u: &otel_llm_cost::pricing::Usage, day: &str, tier| {
         c.price(model, None, u, at(day), tier)
             .unwrap()
             .cost
             .total()
             .to_string()
     };
-    use otel_llm_cost::ServiceTier::{Batch, Flex, Priority};
+    use otel_llm_cost::pricing::ServiceTier::{Batch, Flex, Priority};
     let small = usage(1000, 1000);
     // gpt-v batch since 2025-06-10: genai-prices' variant 1 / 4 per M, not LiteLLM's 1.1 / 4.4
     // (what a builder blind to variants takes: $0.0055).
@@ -239,7 +239,7 @@ fn malformed_price_variants_are_refused_and_counted_the_rest_kept() {
         "{}",
         built.json
     );
-    let usage = otel_llm_cost::Usage {
+    let usage = otel_llm_cost::pricing::Usage {
         input_total: 1000,
         output_total: 1000,
         ..Default::default()
@@ -250,13 +250,13 @@ fn malformed_price_variants_are_refused_and_counted_the_rest_kept() {
             .price(m, None, &usage, 0, tier)
             .map(|p| p.cost.total().to_string())
     };
-    let batch = Some(otel_llm_cost::ServiceTier::Batch);
+    let batch = Some(otel_llm_cost::pricing::ServiceTier::Batch);
     assert_eq!(price("m1", batch).unwrap(), "0.005");
     assert_eq!(price("m1", None).unwrap(), "0.01");
     assert_eq!(price("m2", None).unwrap(), "0.009");
     // No flex / priority tier was made of the refused ones: the standard price applies.
     assert_eq!(
-        price("m1", Some(otel_llm_cost::ServiceTier::Priority)).unwrap(),
+        price("m1", Some(otel_llm_cost::pricing::ServiceTier::Priority)).unwrap(),
         "0.01"
     );
 }

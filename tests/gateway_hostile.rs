@@ -23,7 +23,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A gateway exporting to `sink`, releasing traces 50 ms after their root, its receivers on
 /// 127.0.0.1:0 with `otlp` fields added.
-async fn gateway(sink: SocketAddr, otlp: &str) -> otel_llm_cost::RunningGateway {
+async fn gateway(sink: SocketAddr, otlp: &str) -> otel_llm_cost::gateway::RunningGateway {
     start_gateway(
         &format!("http://{sink}"),
         "",
@@ -94,7 +94,7 @@ async fn closed_by_peer(s: &mut TcpStream, what: &str) -> String {
     }
 }
 
-fn gauge(gw: &otel_llm_cost::RunningGateway, name: &str) -> f64 {
+fn gauge(gw: &otel_llm_cost::gateway::RunningGateway, name: &str) -> f64 {
     metric_sum(&gw.render_metrics(), name)
 }
 

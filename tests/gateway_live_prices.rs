@@ -17,8 +17,8 @@ use common::gateway::*;
 use common::{f64_attr, start_grpc_sink, str_attr};
 use feeds::{Answer, Feeds, GENAI, LITELLM};
 use http_server::Canned;
-use otel_llm_cost::catalog_live::FailureKind;
-use otel_llm_cost::RunningGateway;
+use otel_llm_cost::gateway::RunningGateway;
+use otel_llm_cost::pricing::live::FailureKind;
 
 async fn start(sink: SocketAddr, catalog: &str) -> RunningGateway {
     start_gateway(

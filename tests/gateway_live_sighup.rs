@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::gateway::*;
 use common::start_grpc_sink;
-use otel_llm_cost::RunningGateway;
+use otel_llm_cost::gateway::RunningGateway;
 
 const WAIT: Duration = Duration::from_secs(15);
 

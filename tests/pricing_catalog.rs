@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use otel_llm_cost::{Catalog, Rate, RateSet};
+use otel_llm_cost::{money::Rate, pricing::RateSet, Catalog};
 
 fn catalog() -> Arc<Catalog> {
     Catalog::shared().expect("embedded catalog loads")
@@ -278,13 +278,13 @@ fn coverage_at_least_2000_models_and_30_providers() {
     assert!(c.models().len() >= 2_000, "{} models", c.models().len());
     let providers: BTreeSet<&str> = c.models().iter().map(|m| &*m.provider).collect();
     assert!(providers.len() >= 30, "{} providers", providers.len());
-    for p in otel_llm_cost::catalog_build::REQUIRED_PROVIDERS {
+    for p in otel_llm_cost::pricing::build::REQUIRED_PROVIDERS {
         let n = c.models().iter().filter(|m| &*m.provider == p).count();
         assert!(n >= 3, "provider {p}: {n} models");
     }
     // Provider ids are canonical: canonicalising them changes nothing.
     for p in &providers {
-        assert_eq!(otel_llm_cost::canonical_provider(p), *p);
+        assert_eq!(otel_llm_cost::provider::canonical(p), *p);
     }
     // Every mode is represented, embeddings included.
     let modes: BTreeSet<&str> = c.models().iter().map(|m| m.mode.as_str()).collect();

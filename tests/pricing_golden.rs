@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use otel_llm_cost::{Catalog, Priced, ServiceTier, Usage, Usd};
+use otel_llm_cost::{pricing::Priced, pricing::ServiceTier, pricing::Usage, Catalog, Usd};
 
 fn catalog() -> Arc<Catalog> {
     Catalog::shared().expect("embedded catalog loads")

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use otel_llm_cost::{Catalog, CatalogBuilder, Rate};
+use otel_llm_cost::{money::Rate, pricing::CatalogBuilder, Catalog};
 
 fn catalog() -> Arc<Catalog> {
     Catalog::shared().expect("embedded catalog loads")
@@ -212,7 +212,7 @@ fn model_ids_as_spans_carry_them_resolve_to_the_right_entry() {
 #[test]
 fn every_row_also_prices() {
     let c = catalog();
-    let usage = otel_llm_cost::Usage {
+    let usage = otel_llm_cost::pricing::Usage {
         input_total: 1000,
         output_total: 100,
         ..Default::default()
@@ -252,7 +252,7 @@ fn bedrock_geography_is_kept_and_changes_the_price() {
         us.id.starts_with("us.") && global.id.starts_with("global.") && eu.id.starts_with("eu.")
     );
     // Regional (us.) profiles carry a 10% premium over global: $3.30 vs $3.00 input.
-    let r = |m: &otel_llm_cost::Model| m.prices.last().unwrap().standard.rates.input;
+    let r = |m: &otel_llm_cost::pricing::Model| m.prices.last().unwrap().standard.rates.input;
     assert_eq!(r(us), Rate::parse_per_mtok("3.3").unwrap());
     assert_eq!(r(global), Rate::parse_per_mtok("3").unwrap());
     // Stripping the geography would lose that: the bare foundation model is a different entry.
@@ -350,7 +350,7 @@ fn unknown_ids_are_none_never_a_zero_price() {
         );
         assert!(c.resolve(id, Some("openai")).is_none(), "{id:?}");
         let err = c
-            .price(id, None, &otel_llm_cost::Usage::default(), 0, None)
+            .price(id, None, &otel_llm_cost::pricing::Usage::default(), 0, None)
             .unwrap_err();
         assert_eq!(err.model, id);
         assert_eq!(err.to_string(), format!("unknown model '{id}'"));
@@ -385,7 +385,7 @@ fn repeated_lookups_give_the_same_answer() {
         ("models/gemini-2.5-pro", None),
         ("models/gemini-2.5-pro", Some("gcp.vertex_ai")),
     ];
-    let first: Vec<Option<*const otel_llm_cost::Model>> = ids
+    let first: Vec<Option<*const otel_llm_cost::pricing::Model>> = ids
         .iter()
         .map(|(m, p)| c.resolve(m, *p).map(|x| x as *const _))
         .collect();

@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use otel_llm_cost::{Catalog, CatalogBuilder, CatalogError, Rate, ServiceTier, Usage, Usd};
+use otel_llm_cost::{
+    money::Rate, pricing::CatalogBuilder, pricing::ServiceTier, pricing::Usage, Catalog,
+    CatalogError, Usd,
+};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(concat!(

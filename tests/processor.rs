@@ -13,7 +13,7 @@ use opentelemetry_sdk::trace::{
     BatchSpanProcessor, InMemorySpanExporter, SdkTracerProvider, Span, SpanData, SpanProcessor,
 };
 use opentelemetry_sdk::Resource;
-use otel_llm_cost::{CostSpanExporter, CostSpanProcessor, Engine};
+use otel_llm_cost::{engine::Engine, CostSpanExporter, CostSpanProcessor};
 
 /// Collects finished spans (and the resource it was given).
 #[derive(Debug, Clone, Default)]
@@ -609,8 +609,8 @@ fn the_exporter_placement_writes_exactly_what_the_processor_writes() {
 #[derive(Debug, Default)]
 struct Seen(Mutex<Vec<(String, Option<String>, u32)>>);
 
-impl otel_llm_cost::TraceObserver for Seen {
-    fn on_trace(&self, t: &otel_llm_cost::TraceSummary<'_>) {
+impl otel_llm_cost::engine::TraceObserver for Seen {
+    fn on_trace(&self, t: &otel_llm_cost::engine::TraceSummary<'_>) {
         self.0.lock().unwrap().push((
             t.workflow.to_owned(),
             t.service.map(str::to_owned),
@@ -625,7 +625,7 @@ fn the_exporter_placement_rolls_up_across_export_calls_and_knows_the_service() {
     // across calls. The observer sees the provider's service.name, which only reaches the
     // engine through the exporter's set_resource.
     let seen = Arc::new(Seen::default());
-    let observer: Arc<dyn otel_llm_cost::TraceObserver> = seen.clone();
+    let observer: Arc<dyn otel_llm_cost::engine::TraceObserver> = seen.clone();
     let e = exporter_harness_with(1, |b| b.with_observer(observer));
     three_level_tree(&e);
     let p = harness();
@@ -751,7 +751,7 @@ fn invalid_token_values_are_invalid_usage_and_never_panic() {
 /// forwarded, and counted. At the limit exactly, the value is read as usual.
 #[test]
 fn over_long_model_or_provider_is_invalid_usage_naming_the_attribute() {
-    use otel_llm_cost::{MAX_MODEL_ID_BYTES, MAX_PROVIDER_BYTES};
+    use otel_llm_cost::{pricing::MAX_MODEL_ID_BYTES, provider::MAX_PROVIDER_BYTES};
     let h = harness();
     let root = start(&h, "root", &Context::new(), vec![]);
     let long_model = format!("gpt-4o-{}", "x".repeat(MAX_MODEL_ID_BYTES));

@@ -15,7 +15,7 @@ use opentelemetry::trace::{Tracer, TracerProvider as _};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
-use otel_llm_cost::catalog_live::{CatalogSource, FailureKind, LiveOptions, SourceFormat};
+use otel_llm_cost::pricing::live::{CatalogSource, FailureKind, LiveOptions, SourceFormat};
 use otel_llm_cost::{Catalog, CatalogHandle, CostSpanProcessor};
 
 use feeds::{Answer, Feeds, GENAI, LITELLM};

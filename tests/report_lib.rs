@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use otel_llm_cost::{
-    trace_records, AttrKey, AttrValue, BudgetRule, CallStatus, Catalog, Engine, EngineOptions,
-    KeyFilter, OwnedValue, Record, RecordSpan, RecordWriter, ReportOptions, Reporter, SpanView,
-    Usd,
+    engine::BudgetRule, engine::Engine, engine::EngineOptions, records::trace_records,
+    records::CallStatus, records::Record, records::RecordSpan, records::RecordWriter,
+    report::ReportOptions, report::Reporter, span_view::AttrKey, span_view::AttrValue,
+    span_view::KeyFilter, span_view::OwnedValue, span_view::SpanView, Catalog, Usd,
 };
 
 fn fixture(name: &str) -> PathBuf {

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use otel_llm_cost::internals::gateway as fuzzing;
-use otel_llm_cost::{Catalog, Engine, EngineOptions};
+use otel_llm_cost::{Catalog, engine::Engine, engine::EngineOptions};
 
 fn engine() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();

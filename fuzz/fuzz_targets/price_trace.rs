@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::common::v1::{
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otel_llm_cost::internals::gateway::{self as fuzzing, ExportTraceServiceRequest};
-use otel_llm_cost::{Catalog, Engine, EngineOptions};
+use otel_llm_cost::{Catalog, engine::Engine, engine::EngineOptions};
 
 const KEYS: &[&str] = &[
     "gen_ai.usage.input_tokens",

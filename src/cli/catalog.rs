@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use otel_llm_cost::catalog_build::{self, CatalogDiff, Input};
-use otel_llm_cost::{Catalog, Date, Model, Rates};
+use otel_llm_cost::pricing::build::{self as catalog_build, CatalogDiff, Input};
+use otel_llm_cost::{pricing::Date, pricing::Model, pricing::Rates, Catalog};
 
 use super::PricingArgs;
 
@@ -79,7 +79,7 @@ pub(crate) fn run(pricing: &PricingArgs, cmd: CatalogCmd) -> anyhow::Result<Exit
         CatalogCmd::List { filter, provider } => {
             let catalog = pricing.catalog()?;
             let f = filter.map(|f| f.to_ascii_lowercase());
-            let p = provider.map(|p| otel_llm_cost::canonical_provider(&p));
+            let p = provider.map(|p| otel_llm_cost::provider::canonical(&p));
             let mut n = 0;
             for m in catalog.models() {
                 if f.as_ref()
@@ -245,7 +245,7 @@ fn today() -> anyhow::Result<Date> {
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    otel_llm_cost::catalog_live::write_atomically(path, bytes)
+    otel_llm_cost::pricing::live::write_atomically(path, bytes)
         .with_context(|| format!("{}", path.display()))
 }
 

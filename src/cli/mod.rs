@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use otel_llm_cost::{Catalog, PriceLayers};
+use otel_llm_cost::{pricing::PriceLayers, Catalog};
 
 /// Put dollar costs on OpenTelemetry traces of LLM applications.
 #[derive(Parser)]

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use otel_llm_cost::{Priced, ServiceTier, Unit, Usage, Usd};
+use otel_llm_cost::{pricing::Priced, pricing::ServiceTier, pricing::Unit, pricing::Usage, Usd};
 use serde_json::json;
 
 use super::PricingArgs;

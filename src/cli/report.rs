@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use otel_llm_cost::{GroupBy, RecordWriter, ReportOptions, Reporter};
+use otel_llm_cost::{
+    records::RecordWriter, report::GroupBy, report::ReportOptions, report::Reporter,
+};
 
 use super::PricingArgs;
 
@@ -50,7 +52,7 @@ pub(crate) struct ReportArgs {
     #[arg(long, value_name = "MIB", default_value_t = 256)]
     buffer_mib: usize,
     /// Spans read after a trace's root before the trace is priced (room for stragglers).
-    #[arg(long, value_name = "N", default_value_t = otel_llm_cost::DEFAULT_LINGER_SPANS)]
+    #[arg(long, value_name = "N", default_value_t = otel_llm_cost::report::DEFAULT_LINGER_SPANS)]
     linger_spans: u64,
     /// Also write cost records (JSONL: a line per call, then per trace) of every trace priced
     /// from spans to FILE (appended).

@@ -7,7 +7,7 @@
 //!          (budgets, anomaly, on a root) -> write (attributes) -> observers
 //! ```
 //!
-//! - [`usage`]: reads token counts, model and provider keys, a provided cost from a span.
+//! - `usage`: reads token counts, model and provider keys, a provided cost from a span.
 //! - `price`: the span's own contribution ([`PricingStatus`], a priced call and its provenance).
 //! - `rollup`: [`Totals`] of a subtree, spend by model ([`ModelShare`], [`TokenCounts`]).
 //! - `verdicts`: budgets and anomaly baselines judging a finished trace; its observers.
@@ -16,10 +16,10 @@
 //! - `stats`: what the engine did ([`Stats`]).
 //! - this file: [`Engine`] and its options, which run the stages in order.
 //!
-//! The processor calls [`Engine::own`] and [`Engine::finish`] span by span as they end, with a
+//! The processor calls `Engine::own` and `Engine::finish` span by span as they end, with a
 //! ledger holding children's totals; the gateway calls [`Engine::price_trace`] on a whole trace.
 //! The catalog is swappable at run time ([`Engine::replace_catalog`], live prices): a
-//! [`CatalogPin`] holds the snapshot a span (processor) or a whole trace (gateway) is priced with.
+//! `CatalogPin` holds the snapshot a span (processor) or a whole trace (gateway) is priced with.
 
 mod price;
 mod rollup;

@@ -141,7 +141,7 @@ impl Totals {
 
     /// `by_model` sorted by spend (then calls, then name), with each model's share of the spend
     /// in percent, one decimal, summing to exactly 100 by largest remainder; all 0 when nothing
-    /// was spent ([`percent_tenths`]).
+    /// was spent (`money::percent_tenths`).
     pub fn by_model_sorted(&self) -> Vec<(ModelShare, f64)> {
         // One row per model: the same model from several services or providers is merged.
         let mut v: Vec<ModelShare> = Vec::with_capacity(self.by_model.len());

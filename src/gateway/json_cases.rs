@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::proto_span::split;
 use super::receive::{decode_with_refused, Format, Refusal};
-use crate::{Catalog, ReportOptions, Reporter};
+use crate::{report::ReportOptions, report::Reporter, Catalog};
 
 /// What an entry point makes of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

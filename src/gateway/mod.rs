@@ -1,5 +1,5 @@
 //! The OTLP gateway (`otel-llm-cost serve`): receivers, trace assembly, pricing with the shared
-//! [`crate::Engine`], and an OTLP exporter (DESIGN §7).
+//! [`crate::engine::Engine`], and an OTLP exporter (DESIGN §7).
 //!
 //! ```text
 //! connections (conn.rs: limits, timeouts)                                            /-- /metrics, /healthz
@@ -183,7 +183,7 @@ impl RunningGateway {
     /// is kept. Returns the outcome (also logged and counted).
     pub async fn refresh_catalog(
         &self,
-    ) -> Result<crate::refresh::Refreshed, crate::catalog_live::RefreshError> {
+    ) -> Result<crate::refresh::Refreshed, crate::pricing::live::RefreshError> {
         self.catalog_refresh.refresh().await
     }
 

@@ -307,7 +307,7 @@ pub struct Rates {
     /// thousand searches, per hour of audio ...), sorted by unit, each once. A token unit without
     /// a price is billed inside the nearest unit containing it that has one (image input tokens
     /// at `input`); a unit of another family without one is not billed
-    /// ([`CostBreakdown::unpriced`] counts it).
+    /// (`CostBreakdown::unpriced` counts it).
     ///
     /// [`Family::per`]: crate::pricing::units::Family::per
     pub other: Vec<(Unit, Usd)>,

@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use otel_llm_cost::gateway::config::GatewayConfig;
 use otel_llm_cost::gateway::Gateway;
-use otel_llm_cost::RunningGateway;
+use otel_llm_cost::gateway::RunningGateway;
 use prost::Message;
 
 use super::Captured;

@@ -71,9 +71,9 @@ impl Default for CatalogConfig {
         CatalogConfig {
             file: None,
             sources: Vec::new(),
-            refresh_interval: crate::catalog_live::DEFAULT_REFRESH_INTERVAL,
+            refresh_interval: crate::pricing::live::DEFAULT_REFRESH_INTERVAL,
             cache_dir: None,
-            timeout: crate::catalog_live::DEFAULT_FETCH_TIMEOUT,
+            timeout: crate::pricing::live::DEFAULT_FETCH_TIMEOUT,
         }
     }
 }
