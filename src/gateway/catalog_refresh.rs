@@ -13,10 +13,9 @@
 //! The fetch and build are blocking (reqwest's blocking client, a few hundred ms of JSON): they
 //! run on tokio's blocking pool, never on the workers that receive and price.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -243,39 +242,4 @@ async fn next_hangup(h: &mut Hangup) -> Option<()> {
     }
     let _ = h;
     std::future::pending().await
-}
-
-/// The catalog families of `/metrics`.
-pub(super) fn render(r: &CatalogRefresher, o: &mut String) {
-    if let Some(s) = r.status() {
-        let age = SystemTime::now()
-            .duration_since(s.built_at)
-            .unwrap_or_default()
-            .as_secs();
-        let _ = writeln!(
-            o,
-            "# HELP otel_llm_cost_catalog_info The price catalog in use: its version and where it came from (sources, cache, file, embedded).\n# TYPE otel_llm_cost_catalog_info gauge\notel_llm_cost_catalog_info{{version=\"{}\",source=\"{}\"}} 1",
-            super::metrics::esc(&s.version),
-            s.origin.as_str()
-        );
-        let _ = writeln!(
-            o,
-            "# HELP otel_llm_cost_catalog_age_seconds Seconds since the catalog in use was built (from the sources; the cache file's write; an embedded or file catalog's generation day).\n# TYPE otel_llm_cost_catalog_age_seconds gauge\notel_llm_cost_catalog_age_seconds {age}"
-        );
-        let _ = writeln!(
-            o,
-            "# HELP otel_llm_cost_catalog_models Models in the catalog in use.\n# TYPE otel_llm_cost_catalog_models gauge\notel_llm_cost_catalog_models {}",
-            s.models
-        );
-    }
-    let _ = writeln!(
-        o,
-        "# HELP otel_llm_cost_catalog_refresh_total Catalog refreshes (and start-up fallbacks) by outcome: ok, or why the catalog in use was kept.\n# TYPE otel_llm_cost_catalog_refresh_total counter"
-    );
-    for (outcome, n) in r.outcomes() {
-        let _ = writeln!(
-            o,
-            "otel_llm_cost_catalog_refresh_total{{outcome=\"{outcome}\"}} {n}"
-        );
-    }
 }

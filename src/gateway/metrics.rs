@@ -965,8 +965,44 @@ fn render_gauges(o: &mut String, g: Gauges) {
     }
 }
 
+/// The price catalog's families (live prices: the catalog in use, its age, refreshes by
+/// outcome).
+pub(super) fn render_catalog(r: &crate::refresh::CatalogRefresher, o: &mut String) {
+    if let Some(s) = r.status() {
+        let age = std::time::SystemTime::now()
+            .duration_since(s.built_at)
+            .unwrap_or_default()
+            .as_secs();
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_catalog_info The price catalog in use: its version and where it came from (sources, cache, file, embedded).\n# TYPE otel_llm_cost_catalog_info gauge\notel_llm_cost_catalog_info{{version=\"{}\",source=\"{}\"}} 1",
+            esc(&s.version),
+            s.origin.as_str()
+        );
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_catalog_age_seconds Seconds since the catalog in use was built (from the sources; the cache file's write; an embedded or file catalog's generation day).\n# TYPE otel_llm_cost_catalog_age_seconds gauge\notel_llm_cost_catalog_age_seconds {age}"
+        );
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_catalog_models Models in the catalog in use.\n# TYPE otel_llm_cost_catalog_models gauge\notel_llm_cost_catalog_models {}",
+            s.models
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP otel_llm_cost_catalog_refresh_total Catalog refreshes (and start-up fallbacks) by outcome: ok, or why the catalog in use was kept.\n# TYPE otel_llm_cost_catalog_refresh_total counter"
+    );
+    for (outcome, n) in r.outcomes() {
+        let _ = writeln!(
+            o,
+            "otel_llm_cost_catalog_refresh_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
+}
+
 /// Escapes a Prometheus label value.
-pub(super) fn esc(s: &str) -> String {
+fn esc(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

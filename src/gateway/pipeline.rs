@@ -359,7 +359,7 @@ impl Pipeline {
         let (g, f) = self.metrics.read_still(|| self.gauges());
         let mut text = self.metrics.render(g, f, self.engine.stats().snapshot());
         if let Some(r) = &self.catalog {
-            super::catalog_refresh::render(r, &mut text);
+            super::metrics::render_catalog(r, &mut text);
         }
         text
     }
