@@ -112,7 +112,7 @@ pub(super) async fn start(
     let (catalog, failures) = tokio::task::spawn_blocking(move || r.start())
         .await
         .map_err(|e| {
-            GatewayError::Catalog(crate::CatalogError::Syntax {
+            GatewayError::Catalog(crate::pricing::CatalogError::Syntax {
                 file: "pricing.catalog".into(),
                 message: format!("the start catalog's build panicked: {e}"),
             })

@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use super::proto_span::split;
 use super::receive::{decode_with_refused, Format, Refusal};
-use crate::{report::ReportOptions, report::Reporter, Catalog};
+use crate::pricing::Catalog;
+use crate::report::{ReportOptions, Reporter};
 
 /// What an entry point makes of an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
