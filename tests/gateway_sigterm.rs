@@ -3,6 +3,10 @@
 #![cfg(all(feature = "cli", unix))]
 
 mod common;
+#[path = "common/feeds.rs"]
+mod feeds;
+#[path = "common/http_server.rs"]
+mod http_server;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -274,5 +278,112 @@ shutdown: {{ timeout: 5s }}
         "the summary counts what the downstream acknowledged"
     );
     drop((partial, chunked));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Guards "SIGTERM does not wait on a slow fetch" (live prices, issue 16): a refresh (SIGHUP)
+/// stuck on a source that never answers (fetch timeout 300 s) ran on tokio's blocking pool,
+/// and the runtime's shutdown waited for it: the process outlived its drain by the whole fetch
+/// timeout. It must exit once drained.
+#[test]
+fn sigterm_does_not_wait_for_a_slow_catalog_refresh() {
+    let feeds = feeds::Feeds::start();
+    let dir = std::env::temp_dir().join(format!(
+        "otel-llm-cost-sigterm-refresh-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:0" }}
+exporter: {{ endpoint: "http://127.0.0.1:9", protocol: grpc }}
+pricing: {{ catalog: {{ sources: {}, refresh_interval: 0s, timeout: 300s }} }}
+telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
+shutdown: {{ timeout: 5s }}
+"#,
+            feeds.sources_yaml()
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start otel-llm-cost serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    wait_line(
+        &rx,
+        "otel-llm-cost: listening",
+        Duration::from_secs(20),
+        &mut seen,
+    );
+    // From now on the genai-prices feed reads the request and says nothing.
+    feeds.set(
+        feeds::GENAI,
+        feeds::Answer::Silent(Duration::from_secs(300)),
+    );
+    feeds.set(
+        feeds::LITELLM,
+        feeds::Answer::Silent(Duration::from_secs(300)),
+    );
+    let pid = child.id().to_string();
+    let kill = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    kill("-HUP");
+    // The refresh has started once this is logged (it is spawned in the same step).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !seen.iter().any(|l| l.contains("SIGHUP: refreshing")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => seen.push(l),
+            Err(_) => panic!(
+                "no 'SIGHUP: refreshing' log line within 20 s; stderr so far:\n{}",
+                seen.join("\n")
+            ),
+        }
+    }
+    kill("-TERM");
+    // Bounded: far below the 300 s fetch timeout the old code waited for.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the gateway did not exit within 30 s of SIGTERM with a catalog refresh stuck on a silent source; stderr:\n{}",
+                seen.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,13 +5,14 @@
 //!
 //! ```text
 //! start:   spawn_blocking(CatalogRefresher::start)  sources -> cache -> base (failures logged, counted)
-//! refresh: interval | SIGHUP | refresh_catalog() -> spawn_blocking(CatalogRefresher::refresh)
+//! refresh: interval | SIGHUP | refresh_catalog() -> a thread: CatalogRefresher::refresh
 //!          -> Engine::replace_catalog (the hot path never waits) -> diff summary logged
 //! /metrics: otel_llm_cost_catalog_{info, age_seconds, refresh_total, models}
 //! ```
 //!
 //! The fetch and build are blocking (reqwest's blocking client, a few hundred ms of JSON): they
-//! run on tokio's blocking pool, never on the workers that receive and price.
+//! run on a thread of their own (not tokio's blocking pool, which shutdown waits for), never on
+//! the workers that receive and price.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -181,11 +182,11 @@ pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -
             };
             let (r, p) = (refresher.clone(), pipeline.clone());
             let started = std::time::Instant::now();
-            let outcome = match tokio::task::spawn_blocking(move || r.refresh(p.engine())).await {
+            let outcome = match off_runtime(move || r.refresh(p.engine())).await {
                 Ok(o) => o,
-                Err(e) => Err(RefreshError {
+                Err(message) => Err(RefreshError {
                     kind: crate::pricing::live::FailureKind::Layers,
-                    message: format!("the refresh panicked: {e}"),
+                    message,
                 }),
             };
             log(&outcome, started.elapsed());
@@ -195,6 +196,23 @@ pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -
         }
     });
     Running { task, trigger }
+}
+
+/// Runs a refresh on a thread of its own, not on tokio's blocking pool: a runtime shutting down
+/// waits for every blocking task, so a refresh stuck on a slow source (up to `timeout` per read)
+/// held the process's exit after SIGTERM had drained everything. A refresh left running at exit
+/// is cut off with the process; the cache is written by rename, never half.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("otel-llm-cost-catalog-refresh".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| format!("the refresh thread could not start: {e}"))?;
+    rx.await.map_err(|_| "the refresh panicked".to_owned())
 }
 
 fn log(outcome: &Result<Refreshed, RefreshError>, took: Duration) {
