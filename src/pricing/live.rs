@@ -64,8 +64,9 @@ pub struct CatalogSource {
 /// Where the catalog is built from at run time, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveOptions {
-    /// The feeds: one `genai-prices` and one `litellm` (the builder merges both). Empty: no
-    /// fetching; a refresh re-reads the layers on the base catalog (file or embedded).
+    /// The feeds: at most one `genai-prices` and one `litellm` (the builder merges both; with
+    /// one of them only, the catalog holds that feed's models). Empty: no fetching; a refresh
+    /// re-reads the layers on the base catalog (file or embedded).
     pub sources: Vec<CatalogSource>,
     /// Between two refreshes (the loops' business; [`Duration::ZERO`]: only at start).
     /// Default [`DEFAULT_REFRESH_INTERVAL`].
@@ -250,9 +251,9 @@ impl LiveOptions {
         }
         for f in [SourceFormat::GenaiPrices, SourceFormat::Litellm] {
             let n = self.sources.iter().filter(|s| s.format == f).count();
-            if n != 1 {
+            if n > 1 {
                 out.push(format!(
-                    "sources: {n} '{}' sources; exactly one is needed (the builder merges one genai-prices feed and one litellm map)",
+                    "sources: {n} '{}' sources; at most one is allowed (the builder merges one genai-prices feed and one litellm map)",
                     f.as_str()
                 ));
             }
@@ -371,19 +372,26 @@ impl LiveOptions {
         )
     }
 
-    /// Fetches every source and builds the catalog (checked by the builder): its JSON.
+    /// Fetches every source and builds the catalog (checked by the builder): its JSON. A format
+    /// without a source (a user of one feed only) is built as an empty feed of that format: the
+    /// builder merges the two, so the catalog holds the other feed's models alone.
     fn build_from_sources(&self) -> Result<(String, SystemTime), RefreshError> {
-        let text = |f: SourceFormat| -> Result<(&CatalogSource, String), RefreshError> {
-            let s = self.sources.iter().find(|s| s.format == f).ok_or_else(|| {
-                RefreshError::new(
-                    FailureKind::InvalidJson,
-                    format!("no {} source", f.as_str()),
-                )
-            })?;
-            Ok((s, read_source(&s.location, self.timeout)?))
+        let text = |f: SourceFormat, empty: &str| -> Result<(String, String, &str), RefreshError> {
+            match self.sources.iter().find(|s| s.format == f) {
+                Some(s) => Ok((
+                    s.location.clone(),
+                    read_source(&s.location, self.timeout)?,
+                    "live",
+                )),
+                None => Ok((
+                    format!("(no {} source)", f.as_str()),
+                    empty.to_owned(),
+                    "none",
+                )),
+            }
         };
-        let (ls, lt) = text(SourceFormat::Litellm)?;
-        let (gs, gt) = text(SourceFormat::GenaiPrices)?;
+        let (ln, lt, lv) = text(SourceFormat::Litellm, "{}")?;
+        let (gn, gt, gv) = text(SourceFormat::GenaiPrices, "[]")?;
         let built_at = SystemTime::now();
         let date = Date::today().ok_or_else(|| {
             RefreshError::new(
@@ -391,18 +399,16 @@ impl LiveOptions {
                 "the system clock is out of range",
             )
         })?;
-        let input = |s: &'_ CatalogSource, t| (s.location.clone(), t);
-        let ((ln, lt), (gn, gt)) = (input(ls, lt), input(gs, gt));
         build::build(
             Input {
                 name: &ln,
                 text: &lt,
-                version: "live",
+                version: lv,
             },
             Input {
                 name: &gn,
                 text: &gt,
-                version: "live",
+                version: gv,
             },
             date,
         )
