@@ -229,7 +229,16 @@ async fn sources_unreachable_at_start_serve_the_cached_catalog() {
     let (_, _, built) = price_one(&gw, &captured, 1, "first", "acme-fresh").await;
     gw.shutdown().await;
     assert!(dir.join("catalog.json").is_file(), "the cache is written");
-    assert!(!dir.join("catalog.json.tmp").exists(), "renamed into place");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["catalog.json"],
+        "renamed into place, no temporary file left"
+    );
 
     // Nothing listens at the sources any more.
     let dead = closed_port();

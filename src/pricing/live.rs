@@ -232,14 +232,24 @@ impl Date {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader
-/// sees the old file or the new one, never a part.
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk, then renames it over
+/// `path`: a reader sees the old file or the new one, never a part, even after a crash. The
+/// temporary file is named by process and write, so two writers of one path (a refresher and
+/// a handle's refresh, two gateways sharing a cache volume) never write into each other's.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".{}.{n}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 impl LiveOptions {
@@ -532,4 +542,47 @@ fn classify(e: BuildError, texts: &[(&str, &str)]) -> RefreshError {
         BuildError::Invalid(_) => FailureKind::InvalidCatalog,
     };
     RefreshError::new(kind, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards "the cache written atomically" with two writers at once (a refresher thread and a
+    /// handle's refresh; two processes on one cache volume): both used one `PATH.tmp`, so one
+    /// truncated the other's file before its rename (a cache cut short) or renamed it away
+    /// under it (`NotFound`). Each write now has its own temporary file.
+    #[test]
+    fn two_writers_at_once_never_leave_a_part() {
+        let dir = std::env::temp_dir().join(format!("otel-llm-cost-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join(CACHE_FILE);
+        let (a, b) = (vec![b'a'; 256 << 10], vec![b'b'; 256 << 10]);
+        let (a, b) = (&a, &b);
+        std::thread::scope(|sc| {
+            for bytes in [a, b] {
+                let path = &path;
+                sc.spawn(move || {
+                    for i in 0..200 {
+                        write_atomically(path, bytes)
+                            .unwrap_or_else(|e| panic!("write {i} failed: {e}"));
+                        let now = std::fs::read(path).expect("read back");
+                        assert!(now == *a || now == *b, "a part: {} bytes", now.len());
+                    }
+                });
+            }
+        });
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from(CACHE_FILE)],
+            "no temporary file left"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
