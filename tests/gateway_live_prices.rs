@@ -352,6 +352,96 @@ async fn one_source_alone_builds_the_catalog() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Guards the loss rule's reference: a gateway that started on the embedded catalog (sources
+/// down, no cache) took the sources' catalog at no refresh after they came back, when it was
+/// smaller than the embedded one by more than 10 % (a mirrored subset, one source alone):
+/// `models_lost`, every time, for good. The rule now measures against a catalog of the same
+/// sources only, as at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_at_start_is_replaced_by_the_sources_when_they_come_back() {
+    let feeds = Feeds::start();
+    feeds.set(GENAI, Answer::Close);
+    feeds.set(LITELLM, Answer::Close);
+    let (sink, captured) = start_grpc_sink().await;
+    let gw = start(sink, &format!("{{ sources: {} }}", feeds.sources_yaml())).await;
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"embedded\"} 1"), "{text}");
+    assert_eq!(refreshes(&text, "unreachable"), 1.0, "{text}");
+    let (status, _, _) = price_one(&gw, &captured, 1, "before", "odd-rate").await;
+    assert_eq!(status, "unknown_model");
+
+    feeds.set_json(GENAI, &feeds::fixture("genai_small_v2.json"));
+    feeds.set_json(LITELLM, &feeds::fixture("litellm_small.json"));
+    let r = gw
+        .refresh_catalog()
+        .await
+        .expect("the sources' catalog is taken");
+    assert!(
+        !r.diff.removed.is_empty(),
+        "smaller than the embedded one: {}",
+        r.diff
+    );
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"sources\"} 1"), "{text}");
+    assert_eq!(refreshes(&text, "models_lost"), 0.0, "{text}");
+    let (status, _, _) = price_one(&gw, &captured, 2, "after", "odd-rate").await;
+    assert_eq!(status, "priced");
+    gw.shutdown().await;
+}
+
+/// Guards "the cache is the last good catalog of the same sources": after the sources changed
+/// (here to LiteLLM's map alone), the new sources' catalog was measured against the cache of
+/// the old ones and refused (`models_lost`) at start and at every refresh, for good. Now a
+/// cache of other sources is only a fallback: the new sources' catalog is used and cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_of_other_sources_is_only_a_fallback() {
+    let dir = std::env::temp_dir().join(format!("otel-llm-cost-live-other-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = dir.display().to_string();
+    let feeds = Feeds::start();
+    let (sink, captured) = start_grpc_sink().await;
+    let both = format!(
+        "{{ sources: {}, cache_dir: '{cache}' }}",
+        feeds.sources_yaml()
+    );
+    let gw = start(sink, &both).await;
+    gw.shutdown().await;
+    assert!(dir.join("catalog.json").is_file(), "the cache is written");
+
+    let one = format!(
+        "{{ sources: [{{ format: litellm, url: '{}' }}], cache_dir: '{cache}' }}",
+        feeds.url(LITELLM)
+    );
+    let gw = start(sink, &one).await;
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"sources\"} 1"), "{text}");
+    assert_eq!(refreshes(&text, "models_lost"), 0.0, "{text}");
+    let (status, _, _) = price_one(&gw, &captured, 1, "genai-model", "gpt-new").await;
+    assert_eq!(
+        status, "unknown_model",
+        "the new sources' catalog is in use"
+    );
+    gw.refresh_catalog()
+        .await
+        .expect("a refresh of the same sources");
+    gw.shutdown().await;
+
+    // The cache now holds the new sources' catalog: with the source down, it is served.
+    drop(feeds);
+    let gw = start(sink, &one).await;
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"cache\"} 1"), "{text}");
+    let (status, _, _) = price_one(&gw, &captured, 2, "from-cache", "gpt-new").await;
+    assert_eq!(
+        status, "unknown_model",
+        "the new sources' catalog was cached"
+    );
+    let (status, _, _) = price_one(&gw, &captured, 3, "from-cache-2", "odd-rate").await;
+    assert_eq!(status, "priced");
+    gw.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Every problem of the live fields is reported at once.
 #[test]
 fn the_live_fields_are_validated_all_at_once() {

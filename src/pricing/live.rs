@@ -297,7 +297,15 @@ impl LiveOptions {
             let (json, at) = self.build_from_sources()?;
             (self.layered(&json, Origin::Sources, at)?, Some(json))
         };
-        let mut loaded = self.check_loss(current, loaded)?;
+        // Measured against the catalog in use when it came from these sources (or from the base,
+        // without sources): not against the embedded catalog or a file the gateway fell back to,
+        // nor a cache of other sources, which a smaller feed (one source, a mirrored subset)
+        // would fail at every refresh, keeping the fallback in use for good.
+        let mut loaded = if self.sources.is_empty() || self.built_from_these_sources(current) {
+            self.check_loss(current, loaded)?
+        } else {
+            loaded
+        };
         if let Some(json) = json {
             loaded.cache_error = self.write_cache(&json).err();
         }
@@ -311,7 +319,8 @@ impl LiveOptions {
     ///
     /// The sources' catalog is checked against the cached one (the last good catalog of the
     /// same sources) for lost models; not against the embedded catalog, which a deliberately
-    /// smaller mirrored feed would always fail.
+    /// smaller mirrored feed would always fail, nor against a cache of other sources (the
+    /// config changed), which is only a fallback.
     pub fn start(&self) -> Result<(Loaded, Vec<RefreshError>), CatalogError> {
         let mut failures = Vec::new();
         let cached = match self.cached() {
@@ -326,8 +335,10 @@ impl LiveOptions {
             let fresh = self.build_from_sources().and_then(|(json, at)| {
                 let l = self.layered(&json, Origin::Sources, at)?;
                 let mut l = match &cached {
-                    Some(c) => self.check_loss(&c.catalog, l)?,
-                    None => l,
+                    Some(c) if self.built_from_these_sources(&c.catalog) => {
+                        self.check_loss(&c.catalog, l)?
+                    }
+                    _ => l,
                 };
                 l.cache_error = self.write_cache(&json).err();
                 Ok(l)
@@ -387,17 +398,13 @@ impl LiveOptions {
     /// builder merges the two, so the catalog holds the other feed's models alone.
     fn build_from_sources(&self) -> Result<(String, SystemTime), RefreshError> {
         let text = |f: SourceFormat, empty: &str| -> Result<(String, String, &str), RefreshError> {
-            match self.sources.iter().find(|s| s.format == f) {
+            match self.source(f) {
                 Some(s) => Ok((
                     s.location.clone(),
                     read_source(&s.location, self.timeout)?,
                     "live",
                 )),
-                None => Ok((
-                    format!("(no {} source)", f.as_str()),
-                    empty.to_owned(),
-                    "none",
-                )),
+                None => Ok((input_name(self, f), empty.to_owned(), "none")),
             }
         };
         let (ln, lt, lv) = text(SourceFormat::Litellm, "{}")?;
@@ -424,6 +431,25 @@ impl LiveOptions {
         )
         .map(|b| (b.json, built_at))
         .map_err(|e| classify(e, &[(&ln, &lt), (&gn, &gt)]))
+    }
+
+    /// The source of a format, if any.
+    fn source(&self, f: SourceFormat) -> Option<&CatalogSource> {
+        self.sources.iter().find(|s| s.format == f)
+    }
+
+    /// Whether `c`'s base was built from these sources: its `sources` name the same feed for
+    /// each format (its URL or file name, as the builder records it; or none).
+    fn built_from_these_sources(&self, c: &Catalog) -> bool {
+        [SourceFormat::Litellm, SourceFormat::GenaiPrices]
+            .into_iter()
+            .all(|f| {
+                let label = build::source_label(&input_name(self, f));
+                c.info()
+                    .sources
+                    .iter()
+                    .any(|s| s.name == f.as_str() && s.file == label)
+            })
     }
 
     /// The layers on a catalog built from the sources (or cached), named by its content: the
@@ -491,6 +517,14 @@ impl LiveOptions {
             .and_then(|()| write_atomically(&file, json.as_bytes()))
             .map_err(|e| RefreshError::new(FailureKind::Cache, format!("{}: {e}", file.display())))
     }
+}
+
+/// The builder's input name of a format: its source's URL or path, or `(no FORMAT source)`.
+fn input_name(o: &LiveOptions, f: SourceFormat) -> String {
+    o.source(f).map_or_else(
+        || format!("(no {} source)", f.as_str()),
+        |s| s.location.clone(),
+    )
 }
 
 /// The `generated` day of a catalog, at 00:00 UTC.
