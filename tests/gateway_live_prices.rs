@@ -152,6 +152,12 @@ async fn every_failure_kind_keeps_the_catalog_in_use_and_is_counted() {
             Answer::Canned(http_server::ok_json(b"{\"providers\": ]".to_vec())),
             FailureKind::InvalidJson,
         ),
+        // Not UTF-8 (a mirror saved as UTF-16): whole, so not `truncated`.
+        (
+            GENAI,
+            Answer::Canned(http_server::ok_json(b"\xff\xfe[\x00]\x00".to_vec())),
+            FailureKind::InvalidJson,
+        ),
         (
             GENAI,
             Answer::Silent(Duration::from_secs(3)),
@@ -196,7 +202,7 @@ async fn every_failure_kind_keeps_the_catalog_in_use_and_is_counted() {
         ("http_error", 1.0),
         ("html_page", 1.0),
         ("truncated", 2.0),
-        ("invalid_json", 1.0),
+        ("invalid_json", 2.0),
         ("timeout", 1.0),
         ("unreachable", 1.0),
         ("models_lost", 1.0),

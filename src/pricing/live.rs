@@ -549,6 +549,7 @@ fn read_source(location: &str, timeout: Duration) -> Result<String, RefreshError
                 FetchKind::Timeout => FailureKind::Timeout,
                 FetchKind::Status => FailureKind::HttpError,
                 FetchKind::Body => FailureKind::Truncated,
+                FetchKind::Content => FailureKind::InvalidJson,
             };
             RefreshError::new(kind, format!("{location}: {}", e.message))
         });
