@@ -387,3 +387,120 @@ shutdown: {{ timeout: 5s }}
     assert!(status.success(), "exit status {status:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Guards "SIGHUP during the start": the SIGHUP handler was installed only after the start
+/// catalog was built, so a SIGHUP while the sources were fetched at start (up to the fetch
+/// timeout per source) killed the gateway (SIGHUP's default action). It is now installed
+/// first, and the SIGHUP is a refresh right after the start.
+#[test]
+fn sighup_while_the_start_catalog_is_fetched_is_a_refresh_not_the_end() {
+    let feeds = feeds::Feeds::start();
+    // LiteLLM's map (fetched first) says nothing past the 2 s fetch timeout.
+    feeds.set(
+        feeds::LITELLM,
+        feeds::Answer::Silent(Duration::from_secs(5)),
+    );
+    let dir =
+        std::env::temp_dir().join(format!("otel-llm-cost-sighup-start-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:0" }}
+exporter: {{ endpoint: "http://127.0.0.1:9", protocol: grpc }}
+pricing: {{ catalog: {{ sources: {}, refresh_interval: 0s, timeout: 2s }} }}
+telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
+shutdown: {{ timeout: 5s }}
+"#,
+            feeds.sources_yaml()
+        ),
+    )
+    .expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start otel-llm-cost serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while feeds.connections.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not fetch a source within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = child.id().to_string();
+    let kill = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill runs")
+            .success();
+        assert!(ok, "kill {sig} {pid}");
+    };
+    kill("-HUP");
+    let mut seen = Vec::new();
+    let listening = rx_until(&rx, "otel-llm-cost: listening", &mut seen);
+    assert!(
+        listening,
+        "the gateway ended during its start: {:?}\n{}",
+        child.try_wait(),
+        seen.join("\n")
+    );
+    assert!(
+        rx_until(&rx, "SIGHUP: refreshing", &mut seen),
+        "the SIGHUP sent during the start was not kept for a refresh:\n{}",
+        seen.join("\n")
+    );
+    kill("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the gateway did not exit within 30 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Reads stderr lines until one contains `text` (true), or stderr ends or 20 s pass (false).
+fn rx_until(rx: &mpsc::Receiver<String>, text: &str, seen: &mut Vec<String>) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) => {
+                let found = l.contains(text);
+                seen.push(l);
+                if found {
+                    return true;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+}

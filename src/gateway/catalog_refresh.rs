@@ -156,12 +156,15 @@ impl Running {
 
 /// Starts the task: every `refresh_interval` when there are sources (not at all for `0s`), on
 /// each SIGHUP, and on request. One refresh at a time.
-pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -> Running {
+/// `hangup`: the SIGHUP handler, installed before the start catalog was built ([`hangup`]).
+pub(super) fn spawn(
+    refresher: Arc<CatalogRefresher>,
+    pipeline: Arc<Pipeline>,
+    mut hangup: Hangup,
+) -> Running {
     let (trigger, mut requests) = mpsc::channel::<Trigger>(4);
     let every = refresher.options().refresh_interval;
     let timed = !refresher.options().sources.is_empty() && !every.is_zero();
-    // Installed before the task runs: a SIGHUP right after start is handled, never fatal.
-    let mut hangup = hangup();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval_at(
             tokio::time::Instant::now() + every.max(Duration::from_millis(1)),
@@ -231,13 +234,18 @@ fn log(outcome: &Result<Refreshed, RefreshError>, took: Duration) {
     }
 }
 
+/// The SIGHUP handler (none when it cannot be installed, or off Unix).
 #[cfg(unix)]
-type Hangup = Option<tokio::signal::unix::Signal>;
+pub(super) type Hangup = Option<tokio::signal::unix::Signal>;
+/// The SIGHUP handler (none when it cannot be installed, or off Unix).
 #[cfg(not(unix))]
-type Hangup = Option<()>;
+pub(super) type Hangup = Option<()>;
 
+/// Installs the SIGHUP handler: from then on a SIGHUP is kept for the refresh task, never the
+/// end of the process. Install it before the start catalog is fetched (up to the fetch timeout
+/// per source).
 #[cfg(unix)]
-fn hangup() -> Hangup {
+pub(super) fn hangup() -> Hangup {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -248,8 +256,9 @@ fn hangup() -> Hangup {
     }
 }
 
+/// Installs the SIGHUP handler (none off Unix).
 #[cfg(not(unix))]
-fn hangup() -> Hangup {
+pub(super) fn hangup() -> Hangup {
     None
 }
 

@@ -172,6 +172,9 @@ impl Gateway {
     ) -> Result<RunningGateway, GatewayError> {
         install_default_crypto_provider();
         // The price layers, from the sources, the cache or the base (catalog_refresh.rs).
+        // SIGHUP is handled from here on: one sent while the start catalog is fetched is a
+        // refresh right after the start, never the end of the process (its default action).
+        let hangup = catalog_refresh::hangup();
         let (refresher, catalog) = catalog_refresh::start(&s.pricing).await?;
         let cost_series = Arc::new(CostAggregator::new(s.analytics.metrics.limits()));
         let engine = Engine::new(
@@ -235,7 +238,7 @@ impl Gateway {
             pipeline = pipeline.with_records(w, &s.pricing.prefix);
         }
         let pipeline = Arc::new(pipeline);
-        let catalog_refresh = catalog_refresh::spawn(refresher, pipeline.clone());
+        let catalog_refresh = catalog_refresh::spawn(refresher, pipeline.clone(), hangup);
         if let Some(b) = backlog {
             recover(pipeline.clone(), b).await?;
         }
