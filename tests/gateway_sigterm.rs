@@ -281,18 +281,9 @@ shutdown: {{ timeout: 5s }}
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Guards "SIGTERM does not wait on a slow fetch" (live prices, issue 16): a refresh (SIGHUP)
-/// stuck on a source that never answers (fetch timeout 300 s) ran on tokio's blocking pool,
-/// and the runtime's shutdown waited for it: the process outlived its drain by the whole fetch
-/// timeout. It must exit once drained.
-#[test]
-fn sigterm_does_not_wait_for_a_slow_catalog_refresh() {
-    let feeds = feeds::Feeds::start();
-    let dir = std::env::temp_dir().join(format!(
-        "otel-llm-cost-sigterm-refresh-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+/// A gateway config with these price sources (YAML flow), and its temporary directory.
+fn live_config(name: &str, sources: &str, timeout: &str) -> std::path::PathBuf {
+    let dir = common::gateway::process::temp_dir(name);
     let config = dir.join("gateway.yaml");
     std::fs::write(
         &config,
@@ -303,40 +294,48 @@ receivers:
     protocols:
       grpc: {{ endpoint: "127.0.0.1:0" }}
 exporter: {{ endpoint: "http://127.0.0.1:9", protocol: grpc }}
-pricing: {{ catalog: {{ sources: {}, refresh_interval: 0s, timeout: 300s }} }}
+pricing: {{ catalog: {{ sources: {sources}, refresh_interval: 0s, timeout: {timeout} }} }}
 telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
 shutdown: {{ timeout: 5s }}
-"#,
-            feeds.sources_yaml()
+"#
         ),
     )
     .expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start otel-llm-cost serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
+    config
+}
+
+/// Waits (bounded) until stderr has a line containing `text` (log lines start with a time);
+/// fails at once if the gateway has exited.
+fn wait_log(serve: &mut common::gateway::process::Serve, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !serve.stderr().contains(text) {
+        if let Some(status) = serve.child.try_wait().expect("wait") {
+            panic!(
+                "the gateway exited ({status}) before logging {text:?}; stderr:\n{}",
+                serve.stderr()
+            );
         }
-    });
-    let mut seen = Vec::new();
-    wait_line(
-        &rx,
-        "otel-llm-cost: listening",
-        Duration::from_secs(20),
-        &mut seen,
-    );
-    // From now on the genai-prices feed reads the request and says nothing.
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {text:?} within 20 s; stderr:\n{}",
+            serve.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Guards "SIGTERM does not wait on a slow fetch" (live prices, issue 16): a refresh (SIGHUP)
+/// stuck on a source that never answers (fetch timeout 300 s) ran on tokio's blocking pool,
+/// and the runtime's shutdown waited for it: the process outlived its drain by the whole fetch
+/// timeout. It must exit once drained.
+#[test]
+fn sigterm_does_not_wait_for_a_slow_catalog_refresh() {
+    use common::gateway::process::Serve;
+    let feeds = feeds::Feeds::start();
+    let config = live_config("sigterm-refresh", &feeds.sources_yaml(), "300s");
+    let mut serve = Serve::start(&config, &[]);
+    serve.wait_line("otel-llm-cost: listening", Duration::from_secs(20));
+    // From now on the feeds read the request and say nothing.
     feeds.set(
         feeds::GENAI,
         feeds::Answer::Silent(Duration::from_secs(300)),
@@ -345,47 +344,14 @@ shutdown: {{ timeout: 5s }}
         feeds::LITELLM,
         feeds::Answer::Silent(Duration::from_secs(300)),
     );
-    let pid = child.id().to_string();
-    let kill = |sig: &str| {
-        let ok = Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "kill {sig} {pid}");
-    };
-    kill("-HUP");
+    serve.signal("HUP");
     // The refresh has started once this is logged (it is spawned in the same step).
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !seen.iter().any(|l| l.contains("SIGHUP: refreshing")) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) => seen.push(l),
-            Err(_) => panic!(
-                "no 'SIGHUP: refreshing' log line within 20 s; stderr so far:\n{}",
-                seen.join("\n")
-            ),
-        }
-    }
-    kill("-TERM");
+    wait_log(&mut serve, "SIGHUP: refreshing");
+    serve.signal("TERM");
     // Bounded: far below the 300 s fetch timeout the old code waited for.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "the gateway did not exit within 30 s of SIGTERM with a catalog refresh stuck on a silent source; stderr:\n{}",
-                seen.join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = serve.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(config.parent().expect("dir"));
 }
 
 /// Guards "SIGHUP during the start": the SIGHUP handler was installed only after the start
@@ -394,51 +360,15 @@ shutdown: {{ timeout: 5s }}
 /// first, and the SIGHUP is a refresh right after the start.
 #[test]
 fn sighup_while_the_start_catalog_is_fetched_is_a_refresh_not_the_end() {
+    use common::gateway::process::Serve;
     let feeds = feeds::Feeds::start();
     // LiteLLM's map (fetched first) says nothing past the 2 s fetch timeout.
     feeds.set(
         feeds::LITELLM,
         feeds::Answer::Silent(Duration::from_secs(5)),
     );
-    let dir =
-        std::env::temp_dir().join(format!("otel-llm-cost-sighup-start-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let config = dir.join("gateway.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-receivers:
-  otlp:
-    protocols:
-      grpc: {{ endpoint: "127.0.0.1:0" }}
-exporter: {{ endpoint: "http://127.0.0.1:9", protocol: grpc }}
-pricing: {{ catalog: {{ sources: {}, refresh_interval: 0s, timeout: 2s }} }}
-telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
-shutdown: {{ timeout: 5s }}
-"#,
-            feeds.sources_yaml()
-        ),
-    )
-    .expect("write config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otel-llm-cost"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start otel-llm-cost serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let config = live_config("sighup-start", &feeds.sources_yaml(), "2s");
+    let mut serve = Serve::start(&config, &[]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while feeds.connections.load(std::sync::atomic::Ordering::SeqCst) == 0 {
         assert!(
@@ -447,60 +377,12 @@ shutdown: {{ timeout: 5s }}
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let pid = child.id().to_string();
-    let kill = |sig: &str| {
-        let ok = Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .expect("kill runs")
-            .success();
-        assert!(ok, "kill {sig} {pid}");
-    };
-    kill("-HUP");
-    let mut seen = Vec::new();
-    let listening = rx_until(&rx, "otel-llm-cost: listening", &mut seen);
-    assert!(
-        listening,
-        "the gateway ended during its start: {:?}\n{}",
-        child.try_wait(),
-        seen.join("\n")
-    );
-    assert!(
-        rx_until(&rx, "SIGHUP: refreshing", &mut seen),
-        "the SIGHUP sent during the start was not kept for a refresh:\n{}",
-        seen.join("\n")
-    );
-    kill("-TERM");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the gateway did not exit within 30 s of SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    serve.signal("HUP");
+    wait_log(&mut serve, "otel-llm-cost: listening");
+    // The SIGHUP sent during the start was kept for a refresh.
+    wait_log(&mut serve, "SIGHUP: refreshing");
+    serve.signal("TERM");
+    let status = serve.wait_exit(Duration::from_secs(30));
     assert!(status.success(), "exit status {status:?}");
-    let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Reads stderr lines until one contains `text` (true), or stderr ends or 20 s pass (false).
-fn rx_until(rx: &mpsc::Receiver<String>, text: &str, seen: &mut Vec<String>) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) => {
-                let found = l.contains(text);
-                seen.push(l);
-                if found {
-                    return true;
-                }
-            }
-            Err(_) => return false,
-        }
-    }
+    let _ = std::fs::remove_dir_all(config.parent().expect("dir"));
 }
