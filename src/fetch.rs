@@ -23,8 +23,10 @@ pub(crate) enum FetchKind {
     Timeout,
     /// The server answered with a status other than 2xx.
     Status,
-    /// The body ended before its announced length, or is too large, or not UTF-8.
+    /// The body ended before its announced length (a cut transfer).
     Body,
+    /// The body came whole but is not an input: larger than allowed, or not UTF-8 text.
+    Content,
     /// Anything else (a malformed URL, the client could not be built).
     Other,
 }
@@ -140,12 +142,12 @@ pub(crate) fn get_text(url: &str, timeout: Duration, max_bytes: u64) -> Result<S
         .map_err(|e| FetchError::reading(&e))?;
     if bytes.len() as u64 > max_bytes {
         return Err(FetchError::new(
-            FetchKind::Body,
+            FetchKind::Content,
             format!("the body is larger than the {max_bytes} bytes an input may have"),
         ));
     }
     String::from_utf8(bytes)
-        .map_err(|e| FetchError::new(FetchKind::Body, format!("not UTF-8 text: {e}")))
+        .map_err(|e| FetchError::new(FetchKind::Content, format!("not UTF-8 text: {e}")))
 }
 
 /// An error with its causes (reqwest's own message alone says little: "error sending request").
@@ -200,7 +202,7 @@ mod tests {
         let url = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world");
         let e = get_text(&url, t, 10).unwrap_err();
         assert!(e.message.contains("larger than the 10 bytes"), "{e}");
-        assert_eq!(e.kind, FetchKind::Body);
+        assert_eq!(e.kind, FetchKind::Content);
         let url = serve_once(
             b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 9\r\nConnection: close\r\n\r\nno thanks",
         );

@@ -49,6 +49,11 @@ pub struct CatalogRefresher {
     status: ArcSwapOption<CatalogStatus>,
     /// `[0]`: swapped; `[1 + i]`: refused with `FailureKind::ALL[i]`.
     outcomes: [AtomicU64; FailureKind::ALL.len() + 1],
+    /// Held by a refresh: one at a time (the in-process thread and `CatalogHandle::refresh`
+    /// may ask at once). Otherwise a refresh that started first but finished last would swap
+    /// in its older catalog over the newer one, each measured for lost models against a
+    /// catalog the other was replacing.
+    one_at_a_time: std::sync::Mutex<()>,
 }
 
 impl CatalogRefresher {
@@ -70,6 +75,7 @@ impl CatalogRefresher {
             options,
             status: ArcSwapOption::empty(),
             outcomes: Default::default(),
+            one_at_a_time: std::sync::Mutex::new(()),
         })
     }
 
@@ -92,6 +98,13 @@ impl CatalogRefresher {
     /// Builds a new catalog and swaps it into `engine`; on failure the catalog in use stays.
     /// Counted either way. Blocking (network, files): run it off async workers.
     pub fn refresh(&self, engine: &Engine) -> Result<Refreshed, RefreshError> {
+        // Guards nothing but the order: a panic in an earlier refresh left no state behind; it
+        // is counted as a poisoned lock all the same.
+        let _one = self.one_at_a_time.lock().unwrap_or_else(|p| {
+            engine.stats().poisoned_lock();
+            self.one_at_a_time.clear_poison();
+            p.into_inner()
+        });
         let current = engine.catalog();
         match self.options.refresh(&current) {
             Ok(loaded) => {

@@ -152,6 +152,12 @@ async fn every_failure_kind_keeps_the_catalog_in_use_and_is_counted() {
             Answer::Canned(http_server::ok_json(b"{\"providers\": ]".to_vec())),
             FailureKind::InvalidJson,
         ),
+        // Not UTF-8 (a mirror saved as UTF-16): whole, so not `truncated`.
+        (
+            GENAI,
+            Answer::Canned(http_server::ok_json(b"\xff\xfe[\x00]\x00".to_vec())),
+            FailureKind::InvalidJson,
+        ),
         (
             GENAI,
             Answer::Silent(Duration::from_secs(3)),
@@ -196,7 +202,7 @@ async fn every_failure_kind_keeps_the_catalog_in_use_and_is_counted() {
         ("http_error", 1.0),
         ("html_page", 1.0),
         ("truncated", 2.0),
-        ("invalid_json", 1.0),
+        ("invalid_json", 2.0),
         ("timeout", 1.0),
         ("unreachable", 1.0),
         ("models_lost", 1.0),
@@ -229,7 +235,16 @@ async fn sources_unreachable_at_start_serve_the_cached_catalog() {
     let (_, _, built) = price_one(&gw, &captured, 1, "first", "acme-fresh").await;
     gw.shutdown().await;
     assert!(dir.join("catalog.json").is_file(), "the cache is written");
-    assert!(!dir.join("catalog.json.tmp").exists(), "renamed into place");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        ["catalog.json"],
+        "renamed into place, no temporary file left"
+    );
 
     // Nothing listens at the sources any more.
     let dead = closed_port();
@@ -285,6 +300,154 @@ async fn the_interval_refreshes_on_its_own() {
     gw.shutdown().await;
 }
 
+/// Guards "one source alone is a normal case": a user with only the genai-prices feed (here a
+/// mirrored file, as air-gapped) or only LiteLLM's map gets a catalog of that feed's models
+/// from the sources. It used to be refused at config time ("exactly one is needed").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_alone_builds_the_catalog() {
+    let dir = std::env::temp_dir().join(format!("otel-llm-cost-live-one-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mirror = dir.join("data.json");
+    std::fs::write(&mirror, feeds::fixture("genai_small_v2.json")).unwrap();
+    let (sink, captured) = start_grpc_sink().await;
+    let gw = start(
+        sink,
+        &format!(
+            "{{ sources: [{{ format: genai-prices, path: '{}' }}] }}",
+            mirror.display()
+        ),
+    )
+    .await;
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"sources\"} 1"), "{text}");
+    let (status, _, _) = price_one(&gw, &captured, 1, "genai-only", "gpt-new").await;
+    assert_eq!(status, "priced", "a genai-prices model");
+    let (status, _, _) = price_one(&gw, &captured, 2, "litellm-model", "odd-rate").await;
+    assert_eq!(status, "unknown_model", "LiteLLM's models are not in it");
+    let r = gw
+        .refresh_catalog()
+        .await
+        .expect("a refresh of the one source");
+    assert!(
+        r.diff.added.is_empty() && r.diff.removed.is_empty(),
+        "{}",
+        r.diff
+    );
+    gw.shutdown().await;
+
+    let feeds = Feeds::start();
+    let gw = start(
+        sink,
+        &format!(
+            "{{ sources: [{{ format: litellm, url: '{}' }}] }}",
+            feeds.url(LITELLM)
+        ),
+    )
+    .await;
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"sources\"} 1"), "{text}");
+    let (status, cost, _) = price_one(&gw, &captured, 3, "litellm-only", "odd-rate").await;
+    assert_eq!(status, "priced", "a LiteLLM model");
+    assert_usd(cost, 0.000_123_456_789);
+    let (status, _, _) = price_one(&gw, &captured, 4, "genai-model", "gpt-new").await;
+    assert_eq!(
+        status, "unknown_model",
+        "genai-prices' models are not in it"
+    );
+    gw.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Guards the loss rule's reference: a gateway that started on the embedded catalog (sources
+/// down, no cache) took the sources' catalog at no refresh after they came back, when it was
+/// smaller than the embedded one by more than 10 % (a mirrored subset, one source alone):
+/// `models_lost`, every time, for good. The rule now measures against a catalog of the same
+/// sources only, as at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_at_start_is_replaced_by_the_sources_when_they_come_back() {
+    let feeds = Feeds::start();
+    feeds.set(GENAI, Answer::Close);
+    feeds.set(LITELLM, Answer::Close);
+    let (sink, captured) = start_grpc_sink().await;
+    let gw = start(sink, &format!("{{ sources: {} }}", feeds.sources_yaml())).await;
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"embedded\"} 1"), "{text}");
+    assert_eq!(refreshes(&text, "unreachable"), 1.0, "{text}");
+    let (status, _, _) = price_one(&gw, &captured, 1, "before", "odd-rate").await;
+    assert_eq!(status, "unknown_model");
+
+    feeds.set_json(GENAI, &feeds::fixture("genai_small_v2.json"));
+    feeds.set_json(LITELLM, &feeds::fixture("litellm_small.json"));
+    let r = gw
+        .refresh_catalog()
+        .await
+        .expect("the sources' catalog is taken");
+    assert!(
+        !r.diff.removed.is_empty(),
+        "smaller than the embedded one: {}",
+        r.diff
+    );
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"sources\"} 1"), "{text}");
+    assert_eq!(refreshes(&text, "models_lost"), 0.0, "{text}");
+    let (status, _, _) = price_one(&gw, &captured, 2, "after", "odd-rate").await;
+    assert_eq!(status, "priced");
+    gw.shutdown().await;
+}
+
+/// Guards "the cache is the last good catalog of the same sources": after the sources changed
+/// (here to LiteLLM's map alone), the new sources' catalog was measured against the cache of
+/// the old ones and refused (`models_lost`) at start and at every refresh, for good. Now a
+/// cache of other sources is only a fallback: the new sources' catalog is used and cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_of_other_sources_is_only_a_fallback() {
+    let dir = std::env::temp_dir().join(format!("otel-llm-cost-live-other-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cache = dir.display().to_string();
+    let feeds = Feeds::start();
+    let (sink, captured) = start_grpc_sink().await;
+    let both = format!(
+        "{{ sources: {}, cache_dir: '{cache}' }}",
+        feeds.sources_yaml()
+    );
+    let gw = start(sink, &both).await;
+    gw.shutdown().await;
+    assert!(dir.join("catalog.json").is_file(), "the cache is written");
+
+    let one = format!(
+        "{{ sources: [{{ format: litellm, url: '{}' }}], cache_dir: '{cache}' }}",
+        feeds.url(LITELLM)
+    );
+    let gw = start(sink, &one).await;
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"sources\"} 1"), "{text}");
+    assert_eq!(refreshes(&text, "models_lost"), 0.0, "{text}");
+    let (status, _, _) = price_one(&gw, &captured, 1, "genai-model", "gpt-new").await;
+    assert_eq!(
+        status, "unknown_model",
+        "the new sources' catalog is in use"
+    );
+    gw.refresh_catalog()
+        .await
+        .expect("a refresh of the same sources");
+    gw.shutdown().await;
+
+    // The cache now holds the new sources' catalog: with the source down, it is served.
+    drop(feeds);
+    let gw = start(sink, &one).await;
+    let text = scrape(&gw).await;
+    assert!(text.contains("source=\"cache\"} 1"), "{text}");
+    let (status, _, _) = price_one(&gw, &captured, 2, "from-cache", "gpt-new").await;
+    assert_eq!(
+        status, "unknown_model",
+        "the new sources' catalog was cached"
+    );
+    let (status, _, _) = price_one(&gw, &captured, 3, "from-cache-2", "odd-rate").await;
+    assert_eq!(status, "priced");
+    gw.shutdown().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Every problem of the live fields is reported at once.
 #[test]
 fn the_live_fields_are_validated_all_at_once() {
@@ -307,8 +470,7 @@ pricing:
     for want in [
         "sources[0].url: 'ftp://mirror/data.json' is not an http:// or https:// URL",
         "sources[1] (genai-prices): give exactly one of url and path",
-        "2 'genai-prices' sources; exactly one is needed",
-        "0 'litellm' sources",
+        "2 'genai-prices' sources; at most one is allowed",
         "pricing.catalog.timeout: must be more than 0s",
     ] {
         assert!(e.contains(want), "{want} in {e}");

@@ -3,6 +3,10 @@
 #![cfg(all(feature = "cli", unix))]
 
 mod common;
+#[path = "common/feeds.rs"]
+mod feeds;
+#[path = "common/http_server.rs"]
+mod http_server;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -275,4 +279,110 @@ shutdown: {{ timeout: 5s }}
     );
     drop((partial, chunked));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A gateway config with these price sources (YAML flow), and its temporary directory.
+fn live_config(name: &str, sources: &str, timeout: &str) -> std::path::PathBuf {
+    let dir = common::gateway::process::temp_dir(name);
+    let config = dir.join("gateway.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+receivers:
+  otlp:
+    protocols:
+      grpc: {{ endpoint: "127.0.0.1:0" }}
+exporter: {{ endpoint: "http://127.0.0.1:9", protocol: grpc }}
+pricing: {{ catalog: {{ sources: {sources}, refresh_interval: 0s, timeout: {timeout} }} }}
+telemetry: {{ metrics: {{ endpoint: "127.0.0.1:0" }}, logs: {{ level: info }} }}
+shutdown: {{ timeout: 5s }}
+"#
+        ),
+    )
+    .expect("write config");
+    config
+}
+
+/// Waits (bounded) until stderr has a line containing `text` (log lines start with a time);
+/// fails at once if the gateway has exited.
+fn wait_log(serve: &mut common::gateway::process::Serve, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !serve.stderr().contains(text) {
+        if let Some(status) = serve.child.try_wait().expect("wait") {
+            panic!(
+                "the gateway exited ({status}) before logging {text:?}; stderr:\n{}",
+                serve.stderr()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {text:?} within 20 s; stderr:\n{}",
+            serve.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Guards "SIGTERM does not wait on a slow fetch" (live prices, issue 16): a refresh (SIGHUP)
+/// stuck on a source that never answers (fetch timeout 300 s) ran on tokio's blocking pool,
+/// and the runtime's shutdown waited for it: the process outlived its drain by the whole fetch
+/// timeout. It must exit once drained.
+#[test]
+fn sigterm_does_not_wait_for_a_slow_catalog_refresh() {
+    use common::gateway::process::Serve;
+    let feeds = feeds::Feeds::start();
+    let config = live_config("sigterm-refresh", &feeds.sources_yaml(), "300s");
+    let mut serve = Serve::start(&config, &[]);
+    serve.wait_line("otel-llm-cost: listening", Duration::from_secs(20));
+    // From now on the feeds read the request and say nothing.
+    feeds.set(
+        feeds::GENAI,
+        feeds::Answer::Silent(Duration::from_secs(300)),
+    );
+    feeds.set(
+        feeds::LITELLM,
+        feeds::Answer::Silent(Duration::from_secs(300)),
+    );
+    serve.signal("HUP");
+    // The refresh has started once this is logged (it is spawned in the same step).
+    wait_log(&mut serve, "SIGHUP: refreshing");
+    serve.signal("TERM");
+    // Bounded: far below the 300 s fetch timeout the old code waited for.
+    let status = serve.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "exit status {status:?}");
+    let _ = std::fs::remove_dir_all(config.parent().expect("dir"));
+}
+
+/// Guards "SIGHUP during the start": the SIGHUP handler was installed only after the start
+/// catalog was built, so a SIGHUP while the sources were fetched at start (up to the fetch
+/// timeout per source) killed the gateway (SIGHUP's default action). It is now installed
+/// first, and the SIGHUP is a refresh right after the start.
+#[test]
+fn sighup_while_the_start_catalog_is_fetched_is_a_refresh_not_the_end() {
+    use common::gateway::process::Serve;
+    let feeds = feeds::Feeds::start();
+    // LiteLLM's map (fetched first) says nothing past the 2 s fetch timeout.
+    feeds.set(
+        feeds::LITELLM,
+        feeds::Answer::Silent(Duration::from_secs(5)),
+    );
+    let config = live_config("sighup-start", &feeds.sources_yaml(), "2s");
+    let mut serve = Serve::start(&config, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while feeds.connections.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not fetch a source within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    serve.signal("HUP");
+    wait_log(&mut serve, "otel-llm-cost: listening");
+    // The SIGHUP sent during the start was kept for a refresh.
+    wait_log(&mut serve, "SIGHUP: refreshing");
+    serve.signal("TERM");
+    let status = serve.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "exit status {status:?}");
+    let _ = std::fs::remove_dir_all(config.parent().expect("dir"));
 }

@@ -170,7 +170,6 @@ impl Stats {
     }
 
     /// Counts a lock found poisoned (see [`StatsSnapshot::poisoned_locks`]).
-    #[cfg(feature = "processor")]
     pub(crate) fn poisoned_lock(&self) {
         self.poisoned_locks.fetch_add(1, Ordering::Relaxed);
     }

@@ -5,13 +5,14 @@
 //!
 //! ```text
 //! start:   spawn_blocking(CatalogRefresher::start)  sources -> cache -> base (failures logged, counted)
-//! refresh: interval | SIGHUP | refresh_catalog() -> spawn_blocking(CatalogRefresher::refresh)
+//! refresh: interval | SIGHUP | refresh_catalog() -> a thread: CatalogRefresher::refresh
 //!          -> Engine::replace_catalog (the hot path never waits) -> diff summary logged
 //! /metrics: otel_llm_cost_catalog_{info, age_seconds, refresh_total, models}
 //! ```
 //!
 //! The fetch and build are blocking (reqwest's blocking client, a few hundred ms of JSON): they
-//! run on tokio's blocking pool, never on the workers that receive and price.
+//! run on a thread of their own (not tokio's blocking pool, which shutdown waits for), never on
+//! the workers that receive and price.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -154,12 +155,15 @@ impl Running {
 
 /// Starts the task: every `refresh_interval` when there are sources (not at all for `0s`), on
 /// each SIGHUP, and on request. One refresh at a time.
-pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -> Running {
+/// `hangup`: the SIGHUP handler, installed before the start catalog was built ([`hangup`]).
+pub(super) fn spawn(
+    refresher: Arc<CatalogRefresher>,
+    pipeline: Arc<Pipeline>,
+    mut hangup: Hangup,
+) -> Running {
     let (trigger, mut requests) = mpsc::channel::<Trigger>(4);
     let every = refresher.options().refresh_interval;
     let timed = !refresher.options().sources.is_empty() && !every.is_zero();
-    // Installed before the task runs: a SIGHUP right after start is handled, never fatal.
-    let mut hangup = hangup();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval_at(
             tokio::time::Instant::now() + every.max(Duration::from_millis(1)),
@@ -180,11 +184,11 @@ pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -
             };
             let (r, p) = (refresher.clone(), pipeline.clone());
             let started = std::time::Instant::now();
-            let outcome = match tokio::task::spawn_blocking(move || r.refresh(p.engine())).await {
+            let outcome = match off_runtime(move || r.refresh(p.engine())).await {
                 Ok(o) => o,
-                Err(e) => Err(RefreshError {
+                Err(message) => Err(RefreshError {
                     kind: crate::pricing::live::FailureKind::Layers,
-                    message: format!("the refresh panicked: {e}"),
+                    message,
                 }),
             };
             log(&outcome, started.elapsed());
@@ -194,6 +198,23 @@ pub(super) fn spawn(refresher: Arc<CatalogRefresher>, pipeline: Arc<Pipeline>) -
         }
     });
     Running { task, trigger }
+}
+
+/// Runs a refresh on a thread of its own, not on tokio's blocking pool: a runtime shutting down
+/// waits for every blocking task, so a refresh stuck on a slow source (up to `timeout` per read)
+/// held the process's exit after SIGTERM had drained everything. A refresh left running at exit
+/// is cut off with the process; the cache is written by rename, never half.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("otel-llm-cost-catalog-refresh".into())
+        .spawn(move || {
+            let _ = tx.send(f());
+        })
+        .map_err(|e| format!("the refresh thread could not start: {e}"))?;
+    rx.await.map_err(|_| "the refresh panicked".to_owned())
 }
 
 fn log(outcome: &Result<Refreshed, RefreshError>, took: Duration) {
@@ -212,13 +233,18 @@ fn log(outcome: &Result<Refreshed, RefreshError>, took: Duration) {
     }
 }
 
+/// The SIGHUP handler (none when it cannot be installed, or off Unix).
 #[cfg(unix)]
-type Hangup = Option<tokio::signal::unix::Signal>;
+pub(super) type Hangup = Option<tokio::signal::unix::Signal>;
+/// The SIGHUP handler (none when it cannot be installed, or off Unix).
 #[cfg(not(unix))]
-type Hangup = Option<()>;
+pub(super) type Hangup = Option<()>;
 
+/// Installs the SIGHUP handler: from then on a SIGHUP is kept for the refresh task, never the
+/// end of the process. Install it before the start catalog is fetched (up to the fetch timeout
+/// per source).
 #[cfg(unix)]
-fn hangup() -> Hangup {
+pub(super) fn hangup() -> Hangup {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -229,8 +255,9 @@ fn hangup() -> Hangup {
     }
 }
 
+/// Installs the SIGHUP handler (none off Unix).
 #[cfg(not(unix))]
-fn hangup() -> Hangup {
+pub(super) fn hangup() -> Hangup {
     None
 }
 

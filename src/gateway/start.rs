@@ -64,6 +64,9 @@ impl GatewayBuilder {
         let GatewayBuilder { settings, clock } = self;
         let s = &settings;
         // The price layers, from the sources, the cache or the base (catalog_refresh.rs).
+        // SIGHUP is handled from here on: one sent while the start catalog is fetched is a
+        // refresh right after the start, never the end of the process (its default action).
+        let hangup = catalog_refresh::hangup();
         let (refresher, catalog) = catalog_refresh::start(&s.pricing).await?;
         let (engine, cost_series) = engine(s, catalog);
         let client = Client::new(&s.exporter).map_err(GatewayError::Exporter)?;
@@ -79,7 +82,7 @@ impl GatewayBuilder {
         let consumers = spawn_consumers(s, &queue, &client, &metrics, &deadline_rx);
         let ticker = spawn_ticker(s, &pipeline);
         let memory_check = spawn_memory_check(s, &pipeline);
-        let catalog_refresh = catalog_refresh::spawn(refresher, pipeline.clone());
+        let catalog_refresh = catalog_refresh::spawn(refresher, pipeline.clone(), hangup);
         let listening = listeners.serve(s, tls, &pipeline, &metrics)?;
         tracing::info!(
             grpc = ?listening.grpc_addr, http = ?listening.http_addr, metrics = ?listening.metrics_addr,

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! sources (genai-prices v2 feed + LiteLLM map; URL or path) -> fetch (crate::fetch) -> build
-//!   (catalog_build::build, the embedded catalog's builder) -> validate (invariants; at most 10 %
+//!   (pricing::build::build, the embedded catalog's builder) -> validate (invariants; at most 10 %
 //!   of the models in use lost) -> layers (PriceLayers: LiteLLM imports and overrides re-read)
 //!   -> cache (cache_dir/catalog.json, atomic rename) -> the new catalog + the diff summary
 //! start: sources -> cache -> the base (catalog file or embedded), each failure kept to be logged
@@ -64,8 +64,9 @@ pub struct CatalogSource {
 /// Where the catalog is built from at run time, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveOptions {
-    /// The feeds: one `genai-prices` and one `litellm` (the builder merges both). Empty: no
-    /// fetching; a refresh re-reads the layers on the base catalog (file or embedded).
+    /// The feeds: at most one `genai-prices` and one `litellm` (the builder merges both; with
+    /// one of them only, the catalog holds that feed's models). Empty: no fetching; a refresh
+    /// re-reads the layers on the base catalog (file or embedded).
     pub sources: Vec<CatalogSource>,
     /// Between two refreshes (the loops' business; [`Duration::ZERO`]: only at start).
     /// Default [`DEFAULT_REFRESH_INTERVAL`].
@@ -231,14 +232,24 @@ impl Date {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader
-/// sees the old file or the new one, never a part.
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk, then renames it over
+/// `path`: a reader sees the old file or the new one, never a part, even after a crash. The
+/// temporary file is named by process and write, so two writers of one path (a refresher and
+/// a handle's refresh, two gateways sharing a cache volume) never write into each other's.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
+    tmp.push(format!(".{}.{n}.tmp", std::process::id()));
     let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 impl LiveOptions {
@@ -250,9 +261,9 @@ impl LiveOptions {
         }
         for f in [SourceFormat::GenaiPrices, SourceFormat::Litellm] {
             let n = self.sources.iter().filter(|s| s.format == f).count();
-            if n != 1 {
+            if n > 1 {
                 out.push(format!(
-                    "sources: {n} '{}' sources; exactly one is needed (the builder merges one genai-prices feed and one litellm map)",
+                    "sources: {n} '{}' sources; at most one is allowed (the builder merges one genai-prices feed and one litellm map)",
                     f.as_str()
                 ));
             }
@@ -286,7 +297,15 @@ impl LiveOptions {
             let (json, at) = self.build_from_sources()?;
             (self.layered(&json, Origin::Sources, at)?, Some(json))
         };
-        let mut loaded = self.check_loss(current, loaded)?;
+        // Measured against the catalog in use when it came from these sources (or from the base,
+        // without sources): not against the embedded catalog or a file the gateway fell back to,
+        // nor a cache of other sources, which a smaller feed (one source, a mirrored subset)
+        // would fail at every refresh, keeping the fallback in use for good.
+        let mut loaded = if self.sources.is_empty() || self.built_from_these_sources(current) {
+            self.check_loss(current, loaded)?
+        } else {
+            loaded
+        };
         if let Some(json) = json {
             loaded.cache_error = self.write_cache(&json).err();
         }
@@ -300,7 +319,8 @@ impl LiveOptions {
     ///
     /// The sources' catalog is checked against the cached one (the last good catalog of the
     /// same sources) for lost models; not against the embedded catalog, which a deliberately
-    /// smaller mirrored feed would always fail.
+    /// smaller mirrored feed would always fail, nor against a cache of other sources (the
+    /// config changed), which is only a fallback.
     pub fn start(&self) -> Result<(Loaded, Vec<RefreshError>), CatalogError> {
         let mut failures = Vec::new();
         let cached = match self.cached() {
@@ -315,8 +335,10 @@ impl LiveOptions {
             let fresh = self.build_from_sources().and_then(|(json, at)| {
                 let l = self.layered(&json, Origin::Sources, at)?;
                 let mut l = match &cached {
-                    Some(c) => self.check_loss(&c.catalog, l)?,
-                    None => l,
+                    Some(c) if self.built_from_these_sources(&c.catalog) => {
+                        self.check_loss(&c.catalog, l)?
+                    }
+                    _ => l,
                 };
                 l.cache_error = self.write_cache(&json).err();
                 Ok(l)
@@ -371,19 +393,22 @@ impl LiveOptions {
         )
     }
 
-    /// Fetches every source and builds the catalog (checked by the builder): its JSON.
+    /// Fetches every source and builds the catalog (checked by the builder): its JSON. A format
+    /// without a source (a user of one feed only) is built as an empty feed of that format: the
+    /// builder merges the two, so the catalog holds the other feed's models alone.
     fn build_from_sources(&self) -> Result<(String, SystemTime), RefreshError> {
-        let text = |f: SourceFormat| -> Result<(&CatalogSource, String), RefreshError> {
-            let s = self.sources.iter().find(|s| s.format == f).ok_or_else(|| {
-                RefreshError::new(
-                    FailureKind::InvalidJson,
-                    format!("no {} source", f.as_str()),
-                )
-            })?;
-            Ok((s, read_source(&s.location, self.timeout)?))
+        let text = |f: SourceFormat, empty: &str| -> Result<(String, String, &str), RefreshError> {
+            match self.source(f) {
+                Some(s) => Ok((
+                    s.location.clone(),
+                    read_source(&s.location, self.timeout)?,
+                    "live",
+                )),
+                None => Ok((input_name(self, f), empty.to_owned(), "none")),
+            }
         };
-        let (ls, lt) = text(SourceFormat::Litellm)?;
-        let (gs, gt) = text(SourceFormat::GenaiPrices)?;
+        let (ln, lt, lv) = text(SourceFormat::Litellm, "{}")?;
+        let (gn, gt, gv) = text(SourceFormat::GenaiPrices, "[]")?;
         let built_at = SystemTime::now();
         let date = Date::today().ok_or_else(|| {
             RefreshError::new(
@@ -391,23 +416,40 @@ impl LiveOptions {
                 "the system clock is out of range",
             )
         })?;
-        let input = |s: &'_ CatalogSource, t| (s.location.clone(), t);
-        let ((ln, lt), (gn, gt)) = (input(ls, lt), input(gs, gt));
         build::build(
             Input {
                 name: &ln,
                 text: &lt,
-                version: "live",
+                version: lv,
             },
             Input {
                 name: &gn,
                 text: &gt,
-                version: "live",
+                version: gv,
             },
             date,
         )
         .map(|b| (b.json, built_at))
         .map_err(|e| classify(e, &[(&ln, &lt), (&gn, &gt)]))
+    }
+
+    /// The source of a format, if any.
+    fn source(&self, f: SourceFormat) -> Option<&CatalogSource> {
+        self.sources.iter().find(|s| s.format == f)
+    }
+
+    /// Whether `c`'s base was built from these sources: its `sources` name the same feed for
+    /// each format (its URL or file name, as the builder records it; or none).
+    fn built_from_these_sources(&self, c: &Catalog) -> bool {
+        [SourceFormat::Litellm, SourceFormat::GenaiPrices]
+            .into_iter()
+            .all(|f| {
+                let label = build::source_label(&input_name(self, f));
+                c.info()
+                    .sources
+                    .iter()
+                    .any(|s| s.name == f.as_str() && s.file == label)
+            })
     }
 
     /// The layers on a catalog built from the sources (or cached), named by its content: the
@@ -477,6 +519,14 @@ impl LiveOptions {
     }
 }
 
+/// The builder's input name of a format: its source's URL or path, or `(no FORMAT source)`.
+fn input_name(o: &LiveOptions, f: SourceFormat) -> String {
+    o.source(f).map_or_else(
+        || format!("(no {} source)", f.as_str()),
+        |s| s.location.clone(),
+    )
+}
+
 /// The `generated` day of a catalog, at 00:00 UTC.
 fn generated_at(c: &Catalog) -> SystemTime {
     let secs = c
@@ -499,6 +549,7 @@ fn read_source(location: &str, timeout: Duration) -> Result<String, RefreshError
                 FetchKind::Timeout => FailureKind::Timeout,
                 FetchKind::Status => FailureKind::HttpError,
                 FetchKind::Body => FailureKind::Truncated,
+                FetchKind::Content => FailureKind::InvalidJson,
             };
             RefreshError::new(kind, format!("{location}: {}", e.message))
         });
@@ -526,4 +577,47 @@ fn classify(e: BuildError, texts: &[(&str, &str)]) -> RefreshError {
         BuildError::Invalid(_) => FailureKind::InvalidCatalog,
     };
     RefreshError::new(kind, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards "the cache written atomically" with two writers at once (a refresher thread and a
+    /// handle's refresh; two processes on one cache volume): both used one `PATH.tmp`, so one
+    /// truncated the other's file before its rename (a cache cut short) or renamed it away
+    /// under it (`NotFound`). Each write now has its own temporary file.
+    #[test]
+    fn two_writers_at_once_never_leave_a_part() {
+        let dir = std::env::temp_dir().join(format!("otel-llm-cost-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join(CACHE_FILE);
+        let (a, b) = (vec![b'a'; 256 << 10], vec![b'b'; 256 << 10]);
+        let (a, b) = (&a, &b);
+        std::thread::scope(|sc| {
+            for bytes in [a, b] {
+                let path = &path;
+                sc.spawn(move || {
+                    for i in 0..200 {
+                        write_atomically(path, bytes)
+                            .unwrap_or_else(|e| panic!("write {i} failed: {e}"));
+                        let now = std::fs::read(path).expect("read back");
+                        assert!(now == *a || now == *b, "a part: {} bytes", now.len());
+                    }
+                });
+            }
+        });
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from(CACHE_FILE)],
+            "no temporary file left"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,6 +70,8 @@ pub fn genai_with(model_json: &str) -> String {
 /// A feed server; stops when dropped.
 pub struct Feeds {
     pub addr: SocketAddr,
+    /// Connections accepted so far (a fetch has begun).
+    pub connections: Arc<AtomicUsize>,
     routes: Arc<Mutex<Vec<(&'static str, Answer)>>>,
     stop: Arc<AtomicBool>,
 }
@@ -90,18 +92,25 @@ impl Feeds {
             ),
         ]));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, s) = (routes.clone(), stop.clone());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (r, s, n) = (routes.clone(), stop.clone(), connections.clone());
         std::thread::spawn(move || {
             for conn in l.incoming() {
                 if s.load(Ordering::Relaxed) {
                     return;
                 }
                 let Ok(mut conn) = conn else { continue };
+                n.fetch_add(1, Ordering::SeqCst);
                 let routes = r.lock().expect("routes").clone();
                 std::thread::spawn(move || serve(&mut conn, &routes));
             }
         });
-        Feeds { addr, routes, stop }
+        Feeds {
+            addr,
+            connections,
+            routes,
+            stop,
+        }
     }
 
     /// The URL of a path.

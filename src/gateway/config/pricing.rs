@@ -50,9 +50,9 @@ pub struct CatalogConfig {
     pub file: Option<PathBuf>,
     // Live prices (issue 16; validated and run by catalog_refresh.rs).
     /// Upstream price feeds the catalog is built from at start and on each refresh, instead of
-    /// the embedded one: one `{format: genai-prices, url|path}` and one `{format: litellm,
-    /// url|path}`. Default: none (the embedded catalog or `file`; SIGHUP still re-reads the
-    /// overrides and LiteLLM imports).
+    /// the embedded one: at most one `{format: genai-prices, url|path}` and one `{format:
+    /// litellm, url|path}` (one alone: a catalog of that feed's models). Default: none (the
+    /// embedded catalog or `file`; SIGHUP still re-reads the overrides and LiteLLM imports).
     pub sources: Vec<crate::gateway::catalog_refresh::SourceConfig>,
     /// Between two refreshes from the sources; `0s`: only at start. Default: `24h`.
     #[serde(deserialize_with = "duration")]

@@ -159,7 +159,7 @@ pub(crate) fn sha256(text: &str) -> String {
 
 /// The file name of a path, or a URL as given (recorded in `sources`, so that a build does not
 /// depend on the directory it ran in).
-fn source_label(name: &str) -> String {
+pub(crate) fn source_label(name: &str) -> String {
     if name.contains("://") {
         return name.to_owned();
     }
