@@ -10,11 +10,11 @@ pub const MAX_PROVIDER_BYTES: usize = 128;
 /// Unknown names are returned lower-cased and trimmed.
 ///
 /// ```
-/// use otel_llm_cost::canonical_provider;
-/// assert_eq!(canonical_provider("az.ai.openai"), "azure.ai.openai");
-/// assert_eq!(canonical_provider("vertex_ai"), "gcp.vertex_ai");
-/// assert_eq!(canonical_provider("aws"), "aws.bedrock");
-/// assert_eq!(canonical_provider("OpenAI"), "openai");
+/// use otel_llm_cost::provider::canonical;
+/// assert_eq!(canonical("az.ai.openai"), "azure.ai.openai");
+/// assert_eq!(canonical("vertex_ai"), "gcp.vertex_ai");
+/// assert_eq!(canonical("aws"), "aws.bedrock");
+/// assert_eq!(canonical("OpenAI"), "openai");
 /// ```
 pub fn canonical(name: &str) -> String {
     let lower = name.trim().to_ascii_lowercase();

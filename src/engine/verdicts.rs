@@ -31,7 +31,7 @@ pub const DEFAULT_MAX_LABEL_BYTES: usize = 256;
 /// whose total exceeds `limit`, are marked on their root and counted.
 ///
 /// ```
-/// use otel_llm_cost::{BudgetRule, Usd};
+/// use otel_llm_cost::{engine::BudgetRule, Usd};
 /// let rule = BudgetRule::new("support-bot", Usd::parse("0.50").unwrap())
 ///     .for_workflow("support-agent run")
 ///     .when_attribute("deployment.environment", "production");

@@ -19,7 +19,7 @@ use super::{Catalog, CatalogBuilder, CatalogError};
 /// then the overrides files (each list in its own order, later wins), then the aliases.
 ///
 /// ```
-/// use otel_llm_cost::PriceLayers;
+/// use otel_llm_cost::pricing::PriceLayers;
 /// let layers = PriceLayers {
 ///     aliases: vec![("prod-gpt4o".into(), "gpt-4o-2024-08-06".into())],
 ///     ..PriceLayers::default()

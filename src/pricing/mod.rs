@@ -135,7 +135,7 @@ pub struct Priced<'a> {
 /// The price catalog: models with dated prices, and the matcher that finds them.
 ///
 /// ```
-/// use otel_llm_cost::{Catalog, Usage};
+/// use otel_llm_cost::{Catalog, pricing::Usage};
 /// let catalog = Catalog::embedded().unwrap();
 /// let usage = Usage { input_total: 1000, output_total: 500, ..Usage::default() };
 /// let priced = catalog.price("gpt-4o-2024-08-06", None, &usage, 1_735_689_600, None).unwrap();

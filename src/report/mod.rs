@@ -230,7 +230,7 @@ struct Pending {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use otel_llm_cost::{Catalog, ReportOptions, Reporter};
+/// use otel_llm_cost::{Catalog, report::ReportOptions, report::Reporter};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let mut r = Reporter::new(Arc::new(Catalog::embedded()?), ReportOptions::default());
 /// r.read_input("traces.jsonl");
