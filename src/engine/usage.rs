@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use crate::money::Usd;
-use crate::pricing::Usage;
+use crate::pricing::units::named;
+use crate::pricing::{Unit, Usage};
 use crate::semconv as k;
 use crate::span_view::{bytes_eq, eq_long, is_blank, AttrValue, KeyFilter, SpanView};
 
@@ -193,10 +194,35 @@ const TOKEN_KEYS: [(&str, F); 25] = [
     (k::ANTHROPIC_CACHE_WRITE_1H, F::Cw1h),
 ];
 
+/// Usage parts beyond the inline token counts, as instrumentations write them: attribute -> unit
+/// of the vocabulary (`pricing::units`). Adding one is a row. Any unit can also be set by the
+/// application as `cost.usage.<unit id>` ([`k::COST_USAGE_PREFIX`]), which wins over these.
+const UNIT_KEYS: [(&str, Unit); 8] = [
+    (k::GEN_AI_USAGE_TEXT_INPUT, named("input_text_tokens")),
+    (k::GEN_AI_USAGE_IMAGE_INPUT, named("input_image_tokens")),
+    (k::GEN_AI_USAGE_VIDEO_INPUT, named("input_video_tokens")),
+    (k::GEN_AI_USAGE_TEXT_OUTPUT, named("output_text_tokens")),
+    (k::GEN_AI_USAGE_IMAGE_OUTPUT, named("output_image_tokens")),
+    (
+        k::GEN_AI_USAGE_TEXT_CACHE_READ,
+        named("cache_text_read_tokens"),
+    ),
+    (
+        k::GEN_AI_USAGE_IMAGE_CACHE_READ,
+        named("cache_image_read_tokens"),
+    ),
+    (
+        k::GEN_AI_USAGE_AUDIO_CACHE_READ,
+        named("cache_audio_read_tokens"),
+    ),
+];
+
 /// What an attribute key means to extraction.
 #[derive(Clone, Copy)]
 enum Role {
     Token(F),
+    /// Index into [`UNIT_KEYS`].
+    Unit(u8),
     /// Index into `semconv::MODEL_KEYS`.
     Model(u8),
     /// Index into `semconv::PROVIDER_KEYS`.
@@ -212,12 +238,18 @@ enum Role {
 
 /// Every key extraction reads, with its role. A key listed twice keeps its first role (the
 /// order the checks ran in before the table existed).
-const READ_KEYS: [(&str, Role); 25 + 5 + 4 + 5 + 6] = {
-    let mut out = [("", Role::CostTotal); 45];
+const READ_KEYS: [(&str, Role); 25 + 8 + 5 + 4 + 5 + 6] = {
+    let mut out = [("", Role::CostTotal); 53];
     let mut n = 0;
     let mut i = 0;
     while i < TOKEN_KEYS.len() {
         out[n] = (TOKEN_KEYS[i].0, Role::Token(TOKEN_KEYS[i].1));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < UNIT_KEYS.len() {
+        out[n] = (UNIT_KEYS[i].0, Role::Unit(i as u8));
         n += 1;
         i += 1;
     }
@@ -252,7 +284,8 @@ const READ_KEYS: [(&str, Role); 25 + 5 + 4 + 5 + 6] = {
 /// Prefix of the per-call cost keys (`llm.cost.*`): a span holding one was written before.
 const LLM_COST_PREFIX: &str = "llm.cost.";
 
-/// First bytes of every key read (and of `llm.cost.`): other keys are skipped unseen.
+/// First bytes of every key read (and of `llm.cost.` and `cost.usage.`): other keys are skipped
+/// unseen.
 const READ_FIRST_BYTES: KeyFilter = {
     let mut f = KeyFilter::EMPTY;
     let mut i = 0;
@@ -261,6 +294,7 @@ const READ_FIRST_BYTES: KeyFilter = {
         i += 1;
     }
     f.with(LLM_COST_PREFIX.as_bytes()[0])
+        .with(k::COST_USAGE_PREFIX.as_bytes()[0])
 };
 
 /// The keys that pass for a given prefix of written attributes: [`READ_FIRST_BYTES`] plus the
@@ -357,6 +391,11 @@ struct Raw<'p> {
     cost_total: Option<Usd>,
     cost_prompt: Option<Usd>,
     cost_completion: Option<Usd>,
+    /// Units beyond the inline token counts: `(unit, count, set by the application)`, the last
+    /// value of each (unit, origin). Empty (no allocation) for token-only spans.
+    units: Vec<(Unit, u64, bool)>,
+    /// Why a unit attribute is unusable (the first one), naming it.
+    bad_unit: Option<String>,
 }
 
 // Out of line and cold: a provided cost is rare, and its formatting would bloat `Raw::visit`.
@@ -400,6 +439,37 @@ impl<'p> Raw<'p> {
             cost_total: None,
             cost_prompt: None,
             cost_completion: None,
+            units: Vec::new(),
+            bad_unit: None,
+        }
+    }
+
+    /// `cost.usage.<unit id>`, set by the application (rare: out of line).
+    #[cold]
+    #[inline(never)]
+    fn app_unit(&mut self, key: &str, v: AttrValue<'_>) {
+        let id = &key[k::COST_USAGE_PREFIX.len()..];
+        match Unit::by_id(id) {
+            Some(unit) => self.unit(unit, key, v, true),
+            None => {
+                self.bad_unit
+                    .get_or_insert_with(|| format!("'{key}': no unit '{id}' in the vocabulary"));
+            }
+        }
+    }
+
+    /// A count of `unit` read from `key`.
+    #[cold]
+    #[inline(never)]
+    fn unit(&mut self, unit: Unit, key: &str, v: AttrValue<'_>, app: bool) {
+        let Count::Ok(n) = Count::parse(v) else {
+            self.bad_unit
+                .get_or_insert_with(|| format!("'{key}' is not a non-negative integer"));
+            return;
+        };
+        match self.units.iter_mut().find(|e| e.0 == unit && e.2 == app) {
+            Some(e) => e.1 = n,
+            None => self.units.push((unit, n, app)),
         }
     }
 
@@ -426,8 +496,10 @@ impl<'p> Raw<'p> {
             return;
         }
         let Some((name, role)) = role_of(key) else {
-            if b[0] == b'l' && key.starts_with(LLM_COST_PREFIX) {
-                self.has_written_keys = true;
+            match b[0] {
+                b'l' if key.starts_with(LLM_COST_PREFIX) => self.has_written_keys = true,
+                b'c' if key.starts_with(k::COST_USAGE_PREFIX) => self.app_unit(key, v),
+                _ => {}
             }
             return;
         };
@@ -454,6 +526,7 @@ impl<'p> Raw<'p> {
                     }
                 }
             }
+            Role::Unit(i) => self.unit(UNIT_KEYS[usize::from(i)].1, name, v, false),
             Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i.into(), at, v),
             Role::Provider(i) => rank(
                 &mut self.provider_key,
@@ -519,10 +592,12 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
         prompt: raw.cost_prompt,
         completion: raw.cost_completion,
     });
-    let usage = if raw.present == 0 {
+    let usage = if raw.present == 0 && raw.units.is_empty() && raw.bad_unit.is_none() {
         UsageState::None
     } else if let Some(key) = raw.bad_key {
         UsageState::Invalid(format!("'{key}' is not a non-negative integer"))
+    } else if let Some(why) = &raw.bad_unit {
+        UsageState::Invalid(why.clone())
     } else {
         let forced = opts.by_scope.get(span.scope_name()).copied().or_else(|| {
             if opts.by_provider.is_empty() {
@@ -530,7 +605,12 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
             }
             provider(raw.provider_key).and_then(|p| opts.by_provider.get(&p).copied())
         });
-        normalise(raw, span.scope_name(), forced)
+        let usage = normalise(raw, span.scope_name(), forced);
+        if raw.units.is_empty() {
+            usage
+        } else {
+            with_units(usage, &raw.units)
+        }
     };
     Some(Extracted {
         usage,
@@ -586,7 +666,7 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
         )
     };
     let n = |c: Count| if let Count::Ok(v) = c { v } else { 0 };
-    if !input.present() && !output.present() {
+    if !input.present() && !output.present() && raw.units.is_empty() {
         return UsageState::Invalid(
             "no input or output token count (only a total or details)".into(),
         );
@@ -646,6 +726,26 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
         audio_out: n(audio_out),
         other: Default::default(),
     })
+}
+
+/// Adds the units beyond the inline token counts to normalised usage: those the instrumentation
+/// wrote, then those the application set (`cost.usage.*`, which win), and checks every part
+/// against its whole ([`Usage::check_containment`]).
+#[cold]
+#[inline(never)]
+fn with_units(usage: UsageState, units: &[(Unit, u64, bool)]) -> UsageState {
+    let UsageState::Valid(mut u) = usage else {
+        return usage;
+    };
+    for app in [false, true] {
+        for &(unit, n, _) in units.iter().filter(|e| e.2 == app) {
+            u.set(unit, n);
+        }
+    }
+    match u.check_containment() {
+        Ok(()) => UsageState::Valid(u),
+        Err(why) => UsageState::Invalid(why),
+    }
 }
 
 #[cfg(test)]
@@ -753,6 +853,154 @@ mod tests {
     }
 
     use Val::*;
+
+    fn unit(id: &str) -> Unit {
+        Unit::by_id(id).unwrap()
+    }
+
+    fn invalid(got: UsageState) -> String {
+        match got {
+            UsageState::Invalid(why) => why,
+            other => panic!("expected invalid_usage, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn otel_genai_modality_parts_are_read() {
+        // The official google-genai instrumentation's real Gemini span (units_otel_google_genai.json).
+        let got = usage(
+            "opentelemetry.instrumentation.google_genai",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(2600)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1200)),
+                (k::GEN_AI_USAGE_CACHE_READ, I(1024)),
+                (k::GEN_AI_USAGE_REASONING, I(700)),
+                (k::GEN_AI_USAGE_TEXT_INPUT, I(1100)),
+                (k::GEN_AI_USAGE_IMAGE_INPUT, I(800)),
+                (k::GEN_AI_USAGE_AUDIO_INPUT, I(400)),
+                (k::GEN_AI_USAGE_TEXT_CACHE_READ, I(1024)),
+                (k::GEN_AI_USAGE_TEXT_OUTPUT, I(380)),
+                (k::GEN_AI_USAGE_IMAGE_OUTPUT, I(120)),
+            ],
+        );
+        let UsageState::Valid(u) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!((u.input_total, u.cache_read, u.audio_in), (2600, 1024, 400));
+        assert_eq!((u.output_total, u.reasoning), (1200, 700));
+        let others: Vec<(Unit, u64)> = u.other.iter().collect();
+        let mut want = vec![
+            (unit("input_text_tokens"), 1100),
+            (unit("input_image_tokens"), 800),
+            (unit("cache_text_read_tokens"), 1024),
+            (unit("output_text_tokens"), 380),
+            (unit("output_image_tokens"), 120),
+        ];
+        want.sort();
+        assert_eq!(others, want);
+    }
+
+    #[test]
+    fn application_units_are_read_and_win() {
+        let got = usage(
+            "my-app",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(8120)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(800)),
+                (k::GEN_AI_USAGE_IMAGE_INPUT, I(100)),
+                ("cost.usage.web_searches", I(3)),
+                ("cost.usage.web_fetches", S("2")), // a `u64` through tracing-opentelemetry
+                ("cost.usage.input_image_tokens", I(150)),
+                ("cost.usage.cache_write_1h_tokens", D(1000.0)),
+            ],
+        );
+        let UsageState::Valid(u) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(u.get(unit("web_searches")), 3);
+        assert_eq!(u.get(unit("web_fetches")), 2);
+        assert_eq!(
+            u.get(unit("input_image_tokens")),
+            150,
+            "the application's count wins"
+        );
+        assert_eq!(u.cache_write_1h, 1000);
+        assert_eq!((u.input_total, u.output_total), (8120, 800));
+    }
+
+    #[test]
+    fn a_unit_without_token_counts_is_usage() {
+        // Speech: characters only, no tokens at all.
+        let got = usage("my-app", &[("cost.usage.input_characters", I(64))]);
+        let UsageState::Valid(u) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(u.get(unit("input_characters")), 64);
+        assert_eq!((u.input_total, u.output_total), (0, 0));
+    }
+
+    #[test]
+    fn bad_units_are_invalid_usage_naming_the_attribute() {
+        let tokens = [
+            (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+            (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+        ];
+        for (key, val, says) in [
+            ("cost.usage.web_serches", I(3), "no unit 'web_serches'"),
+            (
+                "cost.usage.web_searches",
+                I(-3),
+                "not a non-negative integer",
+            ),
+            (
+                "cost.usage.web_searches",
+                D(2.5),
+                "not a non-negative integer",
+            ),
+            (
+                "cost.usage.web_searches",
+                S("three"),
+                "not a non-negative integer",
+            ),
+            (
+                "cost.usage.web_searches",
+                B(true),
+                "not a non-negative integer",
+            ),
+            (
+                k::GEN_AI_USAGE_IMAGE_INPUT,
+                I(-1),
+                "not a non-negative integer",
+            ),
+        ] {
+            let mut attrs = tokens.to_vec();
+            attrs.push((key, val));
+            let why = invalid(usage("s", &attrs));
+            assert!(why.contains(key) && why.contains(says), "{key}: {why}");
+        }
+    }
+
+    #[test]
+    fn parts_above_their_whole_are_invalid_usage() {
+        let why = invalid(usage(
+            "s",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                (k::GEN_AI_USAGE_IMAGE_INPUT, I(101)),
+            ],
+        ));
+        assert!(why.contains("input_image_tokens (101)"), "{why}");
+        let why = invalid(usage(
+            "s",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                ("cost.usage.output_text_tokens", I(11)),
+            ],
+        ));
+        assert!(why.contains("output_text_tokens (11)"), "{why}");
+    }
 
     #[test]
     fn only_cost_keys_read_start_with_the_written_prefix() {
