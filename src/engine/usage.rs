@@ -217,12 +217,48 @@ const UNIT_KEYS: [(&str, Unit); 8] = [
     ),
 ];
 
+/// Where a unit's count sits inside a string attribute.
+#[derive(Clone, Copy)]
+enum Inside {
+    /// A JSON object; the path of keys to an integer.
+    Json(&'static [&'static str]),
+    /// A comma-separated list; the count of items equal to this one.
+    Item(&'static str),
+}
+
+/// Units a library records only inside a string attribute (UNITS.md sections 2 and 4): attribute
+/// -> (where, unit) rules. Adding one is a row.
+const STRING_UNIT_KEYS: [(&str, &[(Inside, Unit)]); 2] = [
+    (
+        k::OPENINFERENCE_METADATA,
+        &[
+            (
+                Inside::Json(&["server_tool_use", "web_search_requests"]),
+                named("web_searches"),
+            ),
+            (
+                Inside::Json(&["server_tool_use", "web_fetch_requests"]),
+                named("web_fetches"),
+            ),
+        ],
+    ),
+    (
+        k::OPENLIT_BUILT_IN_TOOLS,
+        &[
+            (Inside::Item("web_search"), named("web_searches")),
+            (Inside::Item("file_search"), named("storage_searches")),
+        ],
+    ),
+];
+
 /// What an attribute key means to extraction.
 #[derive(Clone, Copy)]
 enum Role {
     Token(F),
     /// Index into [`UNIT_KEYS`].
     Unit(u8),
+    /// Index into [`STRING_UNIT_KEYS`].
+    InString(u8),
     /// Index into `semconv::MODEL_KEYS`.
     Model(u8),
     /// Index into `semconv::PROVIDER_KEYS`.
@@ -238,8 +274,8 @@ enum Role {
 
 /// Every key extraction reads, with its role. A key listed twice keeps its first role (the
 /// order the checks ran in before the table existed).
-const READ_KEYS: [(&str, Role); 25 + 8 + 5 + 4 + 5 + 6] = {
-    let mut out = [("", Role::CostTotal); 53];
+const READ_KEYS: [(&str, Role); 25 + 8 + 2 + 5 + 4 + 5 + 6] = {
+    let mut out = [("", Role::CostTotal); 55];
     let mut n = 0;
     let mut i = 0;
     while i < TOKEN_KEYS.len() {
@@ -250,6 +286,12 @@ const READ_KEYS: [(&str, Role); 25 + 8 + 5 + 4 + 5 + 6] = {
     i = 0;
     while i < UNIT_KEYS.len() {
         out[n] = (UNIT_KEYS[i].0, Role::Unit(i as u8));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < STRING_UNIT_KEYS.len() {
+        out[n] = (STRING_UNIT_KEYS[i].0, Role::InString(i as u8));
         n += 1;
         i += 1;
     }
@@ -458,6 +500,51 @@ impl<'p> Raw<'p> {
         }
     }
 
+    /// The counts inside a string attribute ([`STRING_UNIT_KEYS`]). Not a string, not JSON, or
+    /// no such path: nothing (the attribute is not a usage attribute of its own); a count there
+    /// that is not a non-negative integer: invalid usage naming the path.
+    #[cold]
+    #[inline(never)]
+    fn in_string(&mut self, rules: &[(Inside, Unit)], key: &str, v: AttrValue<'_>) {
+        let AttrValue::Str(text) = v else { return };
+        let mut json: Option<Option<serde_json::Value>> = None;
+        for &(inside, unit) in rules {
+            match inside {
+                Inside::Json(path) => {
+                    if !text.contains(path[0]) {
+                        continue;
+                    }
+                    let doc = json.get_or_insert_with(|| serde_json::from_str(text).ok());
+                    let mut found = doc.as_ref();
+                    for p in path {
+                        found = found.and_then(|v| v.get(p));
+                    }
+                    let Some(found) = found else { continue };
+                    let at = format!("{key} -> {}", path.join("."));
+                    match found.as_u64() {
+                        Some(n) => self.unit(
+                            unit,
+                            &at,
+                            AttrValue::I64(n.min(i64::MAX as u64) as i64),
+                            false,
+                        ),
+                        None => {
+                            self.bad_unit.get_or_insert_with(|| {
+                                format!("'{at}' is not a non-negative integer")
+                            });
+                        }
+                    }
+                }
+                Inside::Item(item) => {
+                    let n = text.split(',').filter(|t| t.trim() == item).count();
+                    if n > 0 {
+                        self.unit(unit, key, AttrValue::I64(n as i64), false);
+                    }
+                }
+            }
+        }
+    }
+
     /// A count of `unit` read from `key`.
     #[cold]
     #[inline(never)]
@@ -527,6 +614,7 @@ impl<'p> Raw<'p> {
                 }
             }
             Role::Unit(i) => self.unit(UNIT_KEYS[usize::from(i)].1, name, v, false),
+            Role::InString(i) => self.in_string(STRING_UNIT_KEYS[usize::from(i)].1, name, v),
             Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i.into(), at, v),
             Role::Provider(i) => rank(
                 &mut self.provider_key,
@@ -926,6 +1014,73 @@ mod tests {
         );
         assert_eq!(u.cache_write_1h, 1000);
         assert_eq!((u.input_total, u.output_total), (8120, 800));
+    }
+
+    #[test]
+    fn units_inside_library_strings_are_read() {
+        // OpenInference's Anthropic span (units_openinference.json): server tool use in `metadata`.
+        let got = usage(
+            "openinference.instrumentation.anthropic",
+            &[
+                (k::LLM_TOKEN_COUNT_PROMPT, I(8120)),
+                (k::LLM_TOKEN_COUNT_COMPLETION, I(800)),
+                (
+                    k::OPENINFERENCE_METADATA,
+                    S(
+                        r#"{"server_tool_use": {"web_fetch_requests": 2, "web_search_requests": 3}}"#,
+                    ),
+                ),
+            ],
+        );
+        let UsageState::Valid(oi) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(oi.get(unit("web_searches")), 3);
+        assert_eq!(oi.get(unit("web_fetches")), 2);
+        // OpenLIT's Responses span (units_openlit.json): the built-in tool calls by kind.
+        let got = usage(
+            "openlit.instrumentation.openai",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(2100)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(450)),
+                (
+                    k::OPENLIT_BUILT_IN_TOOLS,
+                    S("web_search, web_search, file_search"),
+                ),
+            ],
+        );
+        let UsageState::Valid(lit) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(lit.get(unit("web_searches")), 2);
+        assert_eq!(lit.get(unit("storage_searches")), 1);
+        // Metadata of other shapes is not usage; a bad count where one is expected is.
+        for other in [r#"{"user": "x"}"#, "not json", r#"{"server_tool_use": 3}"#] {
+            let got = usage(
+                "s",
+                &[
+                    (k::LLM_TOKEN_COUNT_PROMPT, I(10)),
+                    (k::LLM_TOKEN_COUNT_COMPLETION, I(1)),
+                    (k::OPENINFERENCE_METADATA, S(other)),
+                ],
+            );
+            assert_eq!(got, u(10, 0, 0, 0, 1, 0), "{other}");
+        }
+        let why = invalid(usage(
+            "s",
+            &[
+                (k::LLM_TOKEN_COUNT_PROMPT, I(10)),
+                (k::LLM_TOKEN_COUNT_COMPLETION, I(1)),
+                (
+                    k::OPENINFERENCE_METADATA,
+                    S(r#"{"server_tool_use": {"web_search_requests": -1}}"#),
+                ),
+            ],
+        ));
+        assert!(
+            why.contains("metadata -> server_tool_use.web_search_requests"),
+            "{why}"
+        );
     }
 
     #[test]
