@@ -72,12 +72,18 @@ fn fixture_calls(file: &str, next_id: &mut u8) -> Vec<(String, Span)> {
 /// Roll-up: 0.0438 + 0.01065 + 2 x 0.00378352 = 0.06201704.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_spans_with_units_are_priced_and_rolled_up_exactly() {
+    let dir = std::env::temp_dir().join(format!("olc-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("costs.jsonl");
     let (sink, captured) = start_grpc_sink().await;
     // OpenLIT writes `gen_ai.usage.cost` = 0 (no price of its own for gpt-5.4): re-price it.
     let gw = start_gateway(
         &format!("http://{sink}"),
         "",
-        "assembly: { root_grace: 100ms, trace_timeout: 5s }\npricing: { reprice_provided: true }",
+        &format!(
+            "assembly: {{ root_grace: 100ms, trace_timeout: 5s }}\npricing: {{ reprice_provided: true }}\nanalytics: {{ records: {{ path: '{}' }} }}",
+            path.display()
+        ),
     )
     .await;
     let mut id = 1;
@@ -142,4 +148,24 @@ async fn real_spans_with_units_are_priced_and_rolled_up_exactly() {
     );
     let report = gw.shutdown().await;
     assert!(report.metrics.balanced());
+    // The JSONL records: the call with tools carries its units and charges, the trace the sum.
+    let text = std::fs::read_to_string(&path).expect("records written");
+    std::fs::remove_dir_all(&dir).ok();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let call = lines
+        .iter()
+        .find(|l| l["units"]["web_searches"] == 2)
+        .unwrap_or_else(|| panic!("a call record with its web searches: {text}"));
+    assert_eq!(call["units"]["storage_searches"], 1, "{text}");
+    assert_eq!(call["cost_usd"], "0.0438", "{text}");
+    assert_eq!(call["charges_usd"]["tool_calls"], "0.0225", "{text}");
+    let trace = lines
+        .iter()
+        .find(|l| l["type"] == "trace")
+        .expect("trace record");
+    assert_eq!(trace["total_usd"], "0.06201704", "{text}");
 }
