@@ -433,8 +433,15 @@ struct Raw<'p> {
     cost_total: Option<Usd>,
     cost_prompt: Option<Usd>,
     cost_completion: Option<Usd>,
-    /// Units beyond the inline token counts: `(unit, count, set by the application)`, the last
-    /// value of each (unit, origin). Empty (no allocation) for token-only spans.
+    /// Units beyond the inline token counts: `None` (one word, nothing to drop) for token-only
+    /// spans.
+    rare: Option<Box<RareUnits>>,
+}
+
+/// What a span says beyond the inline token counts (rare).
+#[derive(Default)]
+struct RareUnits {
+    /// `(unit, count, set by the application)`, the last value of each (unit, origin).
     units: Vec<(Unit, u64, bool)>,
     /// Why a unit attribute is unusable (the first one), naming it.
     bad_unit: Option<String>,
@@ -481,8 +488,7 @@ impl<'p> Raw<'p> {
             cost_total: None,
             cost_prompt: None,
             cost_completion: None,
-            units: Vec::new(),
-            bad_unit: None,
+            rare: None,
         }
     }
 
@@ -494,7 +500,9 @@ impl<'p> Raw<'p> {
         match Unit::by_id(id) {
             Some(unit) => self.unit(unit, key, v, true),
             None => {
-                self.bad_unit
+                self.rare
+                    .get_or_insert_default()
+                    .bad_unit
                     .get_or_insert_with(|| format!("'{key}': no unit '{id}' in the vocabulary"));
             }
         }
@@ -529,9 +537,12 @@ impl<'p> Raw<'p> {
                             false,
                         ),
                         None => {
-                            self.bad_unit.get_or_insert_with(|| {
-                                format!("'{at}' is not a non-negative integer")
-                            });
+                            self.rare
+                                .get_or_insert_default()
+                                .bad_unit
+                                .get_or_insert_with(|| {
+                                    format!("'{at}' is not a non-negative integer")
+                                });
                         }
                     }
                 }
@@ -549,14 +560,15 @@ impl<'p> Raw<'p> {
     #[cold]
     #[inline(never)]
     fn unit(&mut self, unit: Unit, key: &str, v: AttrValue<'_>, app: bool) {
+        let rare = self.rare.get_or_insert_default();
         let Count::Ok(n) = Count::parse(v) else {
-            self.bad_unit
+            rare.bad_unit
                 .get_or_insert_with(|| format!("'{key}' is not a non-negative integer"));
             return;
         };
-        match self.units.iter_mut().find(|e| e.0 == unit && e.2 == app) {
+        match rare.units.iter_mut().find(|e| e.0 == unit && e.2 == app) {
             Some(e) => e.1 = n,
-            None => self.units.push((unit, n, app)),
+            None => rare.units.push((unit, n, app)),
         }
     }
 
@@ -680,11 +692,12 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
         prompt: raw.cost_prompt,
         completion: raw.cost_completion,
     });
-    let usage = if raw.present == 0 && raw.units.is_empty() && raw.bad_unit.is_none() {
+    let rare = raw.rare.as_deref();
+    let usage = if raw.present == 0 && rare.is_none() {
         UsageState::None
     } else if let Some(key) = raw.bad_key {
         UsageState::Invalid(format!("'{key}' is not a non-negative integer"))
-    } else if let Some(why) = &raw.bad_unit {
+    } else if let Some(why) = rare.and_then(|r| r.bad_unit.as_ref()) {
         UsageState::Invalid(why.clone())
     } else {
         let forced = opts.by_scope.get(span.scope_name()).copied().or_else(|| {
@@ -694,10 +707,9 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
             provider(raw.provider_key).and_then(|p| opts.by_provider.get(&p).copied())
         });
         let usage = normalise(raw, span.scope_name(), forced);
-        if raw.units.is_empty() {
-            usage
-        } else {
-            with_units(usage, &raw.units)
+        match rare {
+            None => usage,
+            Some(r) => with_units(usage, &r.units),
         }
     };
     Some(Extracted {
@@ -754,7 +766,7 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
         )
     };
     let n = |c: Count| if let Count::Ok(v) = c { v } else { 0 };
-    if !input.present() && !output.present() && raw.units.is_empty() {
+    if !input.present() && !output.present() && raw.rare.is_none() {
         return UsageState::Invalid(
             "no input or output token count (only a total or details)".into(),
         );
