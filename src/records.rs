@@ -117,6 +117,14 @@ pub struct CallRecord {
     pub output_cost_usd: Option<Usd>,
     /// Span duration, milliseconds (rounded).
     pub duration_ms: u64,
+    /// Units beyond the token counts above, by unit id (`web_searches`, `input_image_tokens`
+    /// ...); absent when none (issue 15).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub units: std::collections::BTreeMap<String, u64>,
+    /// The charges beyond tokens in `cost_usd` (`cost.charges.*`): `media_input`,
+    /// `media_output`, `tool_calls`, `per_unit`, each in USD; absent when none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub charges_usd: std::collections::BTreeMap<String, String>,
 }
 
 /// Spend of one model within a trace.
@@ -164,6 +172,9 @@ pub struct TraceRecord {
 /// One line of a cost-record file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// A record lives between the pricing and the writer thread (or the report's reader), one at a
+// time per trace: boxing the call variant would allocate per call for no saving.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     /// An LLM call.
     Call(CallRecord),
@@ -350,6 +361,20 @@ pub fn call_record<S: RecordSpan + ?Sized>(
         input_cost_usd: side(ours::INPUT_USD, k::LLM_COST_PROMPT),
         output_cost_usd: side(ours::OUTPUT_USD, k::LLM_COST_COMPLETION),
         duration_ms: duration_ms(span.start_unix_nanos(), span.end_unix_nanos()),
+        units: usage
+            .other
+            .iter()
+            .map(|(u, n)| (u.id().to_owned(), n))
+            .collect(),
+        charges_usd: [
+            ("media_input", ours::CHARGES_MEDIA_INPUT_USD),
+            ("media_output", ours::CHARGES_MEDIA_OUTPUT_USD),
+            ("tool_calls", ours::CHARGES_TOOL_CALLS_USD),
+            ("per_unit", ours::CHARGES_PER_UNIT_USD),
+        ]
+        .into_iter()
+        .filter_map(|(name, k)| Some((name.to_owned(), usd_attr(span, &key(k))?.to_string())))
+        .collect(),
     })
 }
 

@@ -108,6 +108,33 @@ pub const GEN_AI_USAGE_CACHE_CREATION_LEGACY: &str = "gen_ai.usage.cache_creatio
 /// Reasoning.
 pub const GEN_AI_USAGE_REASONING_LEGACY: &str = "gen_ai.usage.reasoning_tokens";
 
+// ---- usage parts by modality (OTel GenAI, issue 15) ----
+/// Text input tokens.
+pub const GEN_AI_USAGE_TEXT_INPUT: &str = "gen_ai.usage.text.input_tokens";
+/// Image input tokens.
+pub const GEN_AI_USAGE_IMAGE_INPUT: &str = "gen_ai.usage.image.input_tokens";
+/// Video input tokens.
+pub const GEN_AI_USAGE_VIDEO_INPUT: &str = "gen_ai.usage.video.input_tokens";
+/// Text output tokens.
+pub const GEN_AI_USAGE_TEXT_OUTPUT: &str = "gen_ai.usage.text.output_tokens";
+/// Image output tokens.
+pub const GEN_AI_USAGE_IMAGE_OUTPUT: &str = "gen_ai.usage.image.output_tokens";
+/// Text cache reads.
+pub const GEN_AI_USAGE_TEXT_CACHE_READ: &str = "gen_ai.usage.text.cache_read.input_tokens";
+/// Image cache reads.
+pub const GEN_AI_USAGE_IMAGE_CACHE_READ: &str = "gen_ai.usage.image.cache_read.input_tokens";
+/// Audio cache reads.
+pub const GEN_AI_USAGE_AUDIO_CACHE_READ: &str = "gen_ai.usage.audio.cache_read.input_tokens";
+/// OpenInference's free-form metadata (a JSON object as a string): its Anthropic instrumentation
+/// puts the response's `server_tool_use` counts there.
+pub const OPENINFERENCE_METADATA: &str = "metadata";
+/// OpenLIT: the kinds of the OpenAI built-in tool calls of a Responses call, one per call,
+/// comma-separated (`"web_search, web_search, file_search"`).
+pub const OPENLIT_BUILT_IN_TOOLS: &str = "openai.response.built_in_tools";
+/// Prefix of the counts an application sets itself: `cost.usage.<unit id>` (int), any unit of
+/// the vocabulary (`pricing::units`).
+pub const COST_USAGE_PREFIX: &str = "cost.usage.";
+
 // ---- cache-write TTL split (Anthropic) ----
 /// 5 minute cache writes.
 pub const ANTHROPIC_CACHE_WRITE_5M: &str =

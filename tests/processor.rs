@@ -985,3 +985,106 @@ fn a_per_request_fee_is_in_the_call_total_its_charges_and_the_roll_up() {
     // Roll-up: 0.014 + 0.0075.
     assert_usd(f64a(&h.by_name("root"), "cost.total_usd"), 0.0215, "root");
 }
+
+/// Issue 15: non-token units recorded by real instrumentation libraries
+/// (tests/fixtures/real-spans/UNITS.md), priced and rolled up. Rates: catalog 2026.11.22.
+mod units_expect {
+    /// OpenLIT, OpenAI Responses `gpt-5.4`, billed tier `priority` (`openai.response.service_tier`):
+    /// input 2100 incl. 600 cached, output 450 incl. 120 reasoning, and in
+    /// `openai.response.built_in_tools` 2 web searches and 1 file search.
+    /// Priority rates ($ / 1M): input 5, cache read 0.5, output 30:
+    /// 1500 x 5 = 0.0075; 600 x 0.5 = 0.0003; 450 x 30 = 0.0135 (reasoning at the output rate).
+    /// Tool calls: web search $10 / 1k x 2 = 0.02; file search $2.50 / 1k x 1 = 0.0025.
+    /// Total 0.0078 + 0.0135 + 0.0225 = 0.0438.
+    pub const LIT_RESPONSES_TOTAL: f64 = 0.0438;
+    pub const LIT_RESPONSES_TOOL_CALLS: f64 = 0.0225;
+    /// The same call streamed: no built-in tools recorded, tier `default` (OpenLIT's, UNITS.md 9):
+    /// standard rates 2.5 / 0.25 / 15: 1500 x 2.5 + 600 x 0.25 + 450 x 15 =
+    /// 0.00375 + 0.00015 + 0.00675 = 0.01065.
+    pub const LIT_RESPONSES_STREAM_TOTAL: f64 = 0.01065;
+    /// official google-genai instrumentation, `gemini-2.5-flash`: input 2600 (text 1100, image
+    /// 800, audio 400; 1024 text cache reads), output 1200 (text 380, image 120, thoughts 700).
+    /// Rates: input 0.3, cache read 0.03, audio input 1, output 2.5 (text and image tokens have
+    /// no rate of their own: the input / output rate prices them).
+    /// 1176 x 0.3 = 0.0003528; 1024 x 0.03 = 0.00003072; 400 x 1 = 0.0004; 1200 x 2.5 = 0.003.
+    /// Total 0.00378352.
+    pub const GEMINI_TOTAL: f64 = 0.00378352;
+}
+
+#[test]
+fn openlit_built_in_tool_calls_are_priced_and_rolled_up() {
+    // OpenLIT writes `gen_ai.usage.cost` = 0 (it has no price for gpt-5.4): re-price it.
+    let h = harness_with(|b| b.with_reprice_provided(true));
+    replay(&h, "units_openlit.json");
+    let spans = find(
+        &h,
+        "openlit.instrumentation.openai",
+        "chat gpt-5.4",
+        "gpt-5.4",
+    );
+    let with_tools: Vec<_> = spans
+        .iter()
+        .filter(|s| attr(s, "openai.response.built_in_tools").is_some())
+        .collect();
+    assert_eq!(with_tools.len(), 1);
+    let s = with_tools[0];
+    assert_eq!(stra(s, "cost.pricing.status").as_deref(), Some("priced"));
+    assert_usd(
+        f64a(s, "llm.cost.total"),
+        units_expect::LIT_RESPONSES_TOTAL,
+        "total",
+    );
+    assert_usd(
+        f64a(s, "cost.charges.tool_calls_usd"),
+        units_expect::LIT_RESPONSES_TOOL_CALLS,
+        "tool calls",
+    );
+    assert_eq!(attr(s, "cost.charges.unpriced_units"), None);
+    assert_usd(
+        f64a(s, "cost.total_usd"),
+        units_expect::LIT_RESPONSES_TOTAL,
+        "roll-up",
+    );
+    let stream: Vec<_> = spans
+        .iter()
+        .filter(|s| attr(s, "openai.response.built_in_tools").is_none())
+        .filter(|s| attr(s, "gen_ai.usage.input_tokens").is_some())
+        .collect();
+    assert_eq!(stream.len(), 1);
+    assert_usd(
+        f64a(stream[0], "cost.total_usd"),
+        units_expect::LIT_RESPONSES_STREAM_TOTAL,
+        "stream",
+    );
+    assert_eq!(f64a(stream[0], "cost.charges.tool_calls_usd"), None);
+}
+
+#[test]
+fn otel_google_genai_modality_tokens_are_read_and_priced() {
+    let h = harness();
+    replay(&h, "units_otel_google_genai.json");
+    let spans = find(
+        &h,
+        "opentelemetry.instrumentation.google_genai",
+        "generate_content gemini-2.5-flash",
+        "gemini-2.5-flash",
+    );
+    assert_eq!(spans.len(), 2, "the call and its stream");
+    for s in &spans {
+        assert_eq!(stra(s, "cost.pricing.status").as_deref(), Some("priced"));
+        assert_usd(
+            f64a(s, "llm.cost.total"),
+            units_expect::GEMINI_TOTAL,
+            "gemini",
+        );
+        assert_usd(
+            f64a(s, "cost.total_usd"),
+            units_expect::GEMINI_TOTAL,
+            "roll-up",
+        );
+        assert_eq!(i64a(s, "cost.input_tokens"), Some(2600));
+        assert_eq!(i64a(s, "cost.output_tokens"), Some(1200));
+        // Every unit read has a price (its own or its whole's).
+        assert_eq!(attr(s, "cost.charges.unpriced_units"), None);
+    }
+}

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use crate::money::Usd;
-use crate::pricing::Usage;
+use crate::pricing::units::named;
+use crate::pricing::{Unit, Usage};
 use crate::semconv as k;
 use crate::span_view::{bytes_eq, eq_long, is_blank, AttrValue, KeyFilter, SpanView};
 
@@ -193,10 +194,71 @@ const TOKEN_KEYS: [(&str, F); 25] = [
     (k::ANTHROPIC_CACHE_WRITE_1H, F::Cw1h),
 ];
 
+/// Usage parts beyond the inline token counts, as instrumentations write them: attribute -> unit
+/// of the vocabulary (`pricing::units`). Adding one is a row. Any unit can also be set by the
+/// application as `cost.usage.<unit id>` ([`k::COST_USAGE_PREFIX`]), which wins over these.
+const UNIT_KEYS: [(&str, Unit); 8] = [
+    (k::GEN_AI_USAGE_TEXT_INPUT, named("input_text_tokens")),
+    (k::GEN_AI_USAGE_IMAGE_INPUT, named("input_image_tokens")),
+    (k::GEN_AI_USAGE_VIDEO_INPUT, named("input_video_tokens")),
+    (k::GEN_AI_USAGE_TEXT_OUTPUT, named("output_text_tokens")),
+    (k::GEN_AI_USAGE_IMAGE_OUTPUT, named("output_image_tokens")),
+    (
+        k::GEN_AI_USAGE_TEXT_CACHE_READ,
+        named("cache_text_read_tokens"),
+    ),
+    (
+        k::GEN_AI_USAGE_IMAGE_CACHE_READ,
+        named("cache_image_read_tokens"),
+    ),
+    (
+        k::GEN_AI_USAGE_AUDIO_CACHE_READ,
+        named("cache_audio_read_tokens"),
+    ),
+];
+
+/// Where a unit's count sits inside a string attribute.
+#[derive(Clone, Copy)]
+enum Inside {
+    /// A JSON object; the path of keys to an integer.
+    Json(&'static [&'static str]),
+    /// A comma-separated list; the count of items equal to this one.
+    Item(&'static str),
+}
+
+/// Units a library records only inside a string attribute (UNITS.md sections 2 and 4): attribute
+/// -> (where, unit) rules. Adding one is a row.
+const STRING_UNIT_KEYS: [(&str, &[(Inside, Unit)]); 2] = [
+    (
+        k::OPENINFERENCE_METADATA,
+        &[
+            (
+                Inside::Json(&["server_tool_use", "web_search_requests"]),
+                named("web_searches"),
+            ),
+            (
+                Inside::Json(&["server_tool_use", "web_fetch_requests"]),
+                named("web_fetches"),
+            ),
+        ],
+    ),
+    (
+        k::OPENLIT_BUILT_IN_TOOLS,
+        &[
+            (Inside::Item("web_search"), named("web_searches")),
+            (Inside::Item("file_search"), named("storage_searches")),
+        ],
+    ),
+];
+
 /// What an attribute key means to extraction.
 #[derive(Clone, Copy)]
 enum Role {
     Token(F),
+    /// Index into [`UNIT_KEYS`].
+    Unit(u8),
+    /// Index into [`STRING_UNIT_KEYS`].
+    InString(u8),
     /// Index into `semconv::MODEL_KEYS`.
     Model(u8),
     /// Index into `semconv::PROVIDER_KEYS`.
@@ -212,12 +274,24 @@ enum Role {
 
 /// Every key extraction reads, with its role. A key listed twice keeps its first role (the
 /// order the checks ran in before the table existed).
-const READ_KEYS: [(&str, Role); 25 + 5 + 4 + 5 + 6] = {
-    let mut out = [("", Role::CostTotal); 45];
+const READ_KEYS: [(&str, Role); 25 + 8 + 2 + 5 + 4 + 5 + 6] = {
+    let mut out = [("", Role::CostTotal); 55];
     let mut n = 0;
     let mut i = 0;
     while i < TOKEN_KEYS.len() {
         out[n] = (TOKEN_KEYS[i].0, Role::Token(TOKEN_KEYS[i].1));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < UNIT_KEYS.len() {
+        out[n] = (UNIT_KEYS[i].0, Role::Unit(i as u8));
+        n += 1;
+        i += 1;
+    }
+    i = 0;
+    while i < STRING_UNIT_KEYS.len() {
+        out[n] = (STRING_UNIT_KEYS[i].0, Role::InString(i as u8));
         n += 1;
         i += 1;
     }
@@ -252,7 +326,8 @@ const READ_KEYS: [(&str, Role); 25 + 5 + 4 + 5 + 6] = {
 /// Prefix of the per-call cost keys (`llm.cost.*`): a span holding one was written before.
 const LLM_COST_PREFIX: &str = "llm.cost.";
 
-/// First bytes of every key read (and of `llm.cost.`): other keys are skipped unseen.
+/// First bytes of every key read (and of `llm.cost.` and `cost.usage.`): other keys are skipped
+/// unseen.
 const READ_FIRST_BYTES: KeyFilter = {
     let mut f = KeyFilter::EMPTY;
     let mut i = 0;
@@ -261,6 +336,7 @@ const READ_FIRST_BYTES: KeyFilter = {
         i += 1;
     }
     f.with(LLM_COST_PREFIX.as_bytes()[0])
+        .with(k::COST_USAGE_PREFIX.as_bytes()[0])
 };
 
 /// The keys that pass for a given prefix of written attributes: [`READ_FIRST_BYTES`] plus the
@@ -357,6 +433,18 @@ struct Raw<'p> {
     cost_total: Option<Usd>,
     cost_prompt: Option<Usd>,
     cost_completion: Option<Usd>,
+    /// Units beyond the inline token counts: `None` (one word, nothing to drop) for token-only
+    /// spans.
+    rare: Option<Box<RareUnits>>,
+}
+
+/// What a span says beyond the inline token counts (rare).
+#[derive(Default)]
+struct RareUnits {
+    /// `(unit, count, set by the application)`, the last value of each (unit, origin).
+    units: Vec<(Unit, u64, bool)>,
+    /// Why a unit attribute is unusable (the first one), naming it.
+    bad_unit: Option<String>,
 }
 
 // Out of line and cold: a provided cost is rare, and its formatting would bloat `Raw::visit`.
@@ -400,6 +488,87 @@ impl<'p> Raw<'p> {
             cost_total: None,
             cost_prompt: None,
             cost_completion: None,
+            rare: None,
+        }
+    }
+
+    /// `cost.usage.<unit id>`, set by the application (rare: out of line).
+    #[cold]
+    #[inline(never)]
+    fn app_unit(&mut self, key: &str, v: AttrValue<'_>) {
+        let id = &key[k::COST_USAGE_PREFIX.len()..];
+        match Unit::by_id(id) {
+            Some(unit) => self.unit(unit, key, v, true),
+            None => {
+                self.rare
+                    .get_or_insert_default()
+                    .bad_unit
+                    .get_or_insert_with(|| format!("'{key}': no unit '{id}' in the vocabulary"));
+            }
+        }
+    }
+
+    /// The counts inside a string attribute ([`STRING_UNIT_KEYS`]). Not a string, not JSON, or
+    /// no such path: nothing (the attribute is not a usage attribute of its own); a count there
+    /// that is not a non-negative integer: invalid usage naming the path.
+    #[cold]
+    #[inline(never)]
+    fn in_string(&mut self, rules: &[(Inside, Unit)], key: &str, v: AttrValue<'_>) {
+        let AttrValue::Str(text) = v else { return };
+        let mut json: Option<Option<serde_json::Value>> = None;
+        for &(inside, unit) in rules {
+            match inside {
+                Inside::Json(path) => {
+                    if !text.contains(path[0]) {
+                        continue;
+                    }
+                    let doc = json.get_or_insert_with(|| serde_json::from_str(text).ok());
+                    let mut found = doc.as_ref();
+                    for p in path {
+                        found = found.and_then(|v| v.get(p));
+                    }
+                    let Some(found) = found else { continue };
+                    let at = format!("{key} -> {}", path.join("."));
+                    match found.as_u64() {
+                        Some(n) => self.unit(
+                            unit,
+                            &at,
+                            AttrValue::I64(n.min(i64::MAX as u64) as i64),
+                            false,
+                        ),
+                        None => {
+                            self.rare
+                                .get_or_insert_default()
+                                .bad_unit
+                                .get_or_insert_with(|| {
+                                    format!("'{at}' is not a non-negative integer")
+                                });
+                        }
+                    }
+                }
+                Inside::Item(item) => {
+                    let n = text.split(',').filter(|t| t.trim() == item).count();
+                    if n > 0 {
+                        self.unit(unit, key, AttrValue::I64(n as i64), false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A count of `unit` read from `key`.
+    #[cold]
+    #[inline(never)]
+    fn unit(&mut self, unit: Unit, key: &str, v: AttrValue<'_>, app: bool) {
+        let rare = self.rare.get_or_insert_default();
+        let Count::Ok(n) = Count::parse(v) else {
+            rare.bad_unit
+                .get_or_insert_with(|| format!("'{key}' is not a non-negative integer"));
+            return;
+        };
+        match rare.units.iter_mut().find(|e| e.0 == unit && e.2 == app) {
+            Some(e) => e.1 = n,
+            None => rare.units.push((unit, n, app)),
         }
     }
 
@@ -426,8 +595,10 @@ impl<'p> Raw<'p> {
             return;
         }
         let Some((name, role)) = role_of(key) else {
-            if b[0] == b'l' && key.starts_with(LLM_COST_PREFIX) {
-                self.has_written_keys = true;
+            match b[0] {
+                b'l' if key.starts_with(LLM_COST_PREFIX) => self.has_written_keys = true,
+                b'c' if key.starts_with(k::COST_USAGE_PREFIX) => self.app_unit(key, v),
+                _ => {}
             }
             return;
         };
@@ -454,6 +625,8 @@ impl<'p> Raw<'p> {
                     }
                 }
             }
+            Role::Unit(i) => self.unit(UNIT_KEYS[usize::from(i)].1, name, v, false),
+            Role::InString(i) => self.in_string(STRING_UNIT_KEYS[usize::from(i)].1, name, v),
             Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i.into(), at, v),
             Role::Provider(i) => rank(
                 &mut self.provider_key,
@@ -519,10 +692,13 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
         prompt: raw.cost_prompt,
         completion: raw.cost_completion,
     });
-    let usage = if raw.present == 0 {
+    let rare = raw.rare.as_deref();
+    let usage = if raw.present == 0 && rare.is_none() {
         UsageState::None
     } else if let Some(key) = raw.bad_key {
         UsageState::Invalid(format!("'{key}' is not a non-negative integer"))
+    } else if let Some(why) = rare.and_then(|r| r.bad_unit.as_ref()) {
+        UsageState::Invalid(why.clone())
     } else {
         let forced = opts.by_scope.get(span.scope_name()).copied().or_else(|| {
             if opts.by_provider.is_empty() {
@@ -530,7 +706,11 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
             }
             provider(raw.provider_key).and_then(|p| opts.by_provider.get(&p).copied())
         });
-        normalise(raw, span.scope_name(), forced)
+        let usage = normalise(raw, span.scope_name(), forced);
+        match rare {
+            None => usage,
+            Some(r) => with_units(usage, &r.units),
+        }
     };
     Some(Extracted {
         usage,
@@ -586,7 +766,7 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
         )
     };
     let n = |c: Count| if let Count::Ok(v) = c { v } else { 0 };
-    if !input.present() && !output.present() {
+    if !input.present() && !output.present() && raw.rare.is_none() {
         return UsageState::Invalid(
             "no input or output token count (only a total or details)".into(),
         );
@@ -646,6 +826,26 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
         audio_out: n(audio_out),
         other: Default::default(),
     })
+}
+
+/// Adds the units beyond the inline token counts to normalised usage: those the instrumentation
+/// wrote, then those the application set (`cost.usage.*`, which win), and checks every part
+/// against its whole ([`Usage::check_containment`]).
+#[cold]
+#[inline(never)]
+fn with_units(usage: UsageState, units: &[(Unit, u64, bool)]) -> UsageState {
+    let UsageState::Valid(mut u) = usage else {
+        return usage;
+    };
+    for app in [false, true] {
+        for &(unit, n, _) in units.iter().filter(|e| e.2 == app) {
+            u.set(unit, n);
+        }
+    }
+    match u.check_containment() {
+        Ok(()) => UsageState::Valid(u),
+        Err(why) => UsageState::Invalid(why),
+    }
 }
 
 #[cfg(test)]
@@ -753,6 +953,221 @@ mod tests {
     }
 
     use Val::*;
+
+    fn unit(id: &str) -> Unit {
+        Unit::by_id(id).unwrap()
+    }
+
+    fn invalid(got: UsageState) -> String {
+        match got {
+            UsageState::Invalid(why) => why,
+            other => panic!("expected invalid_usage, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn otel_genai_modality_parts_are_read() {
+        // The official google-genai instrumentation's real Gemini span (units_otel_google_genai.json).
+        let got = usage(
+            "opentelemetry.instrumentation.google_genai",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(2600)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1200)),
+                (k::GEN_AI_USAGE_CACHE_READ, I(1024)),
+                (k::GEN_AI_USAGE_REASONING, I(700)),
+                (k::GEN_AI_USAGE_TEXT_INPUT, I(1100)),
+                (k::GEN_AI_USAGE_IMAGE_INPUT, I(800)),
+                (k::GEN_AI_USAGE_AUDIO_INPUT, I(400)),
+                (k::GEN_AI_USAGE_TEXT_CACHE_READ, I(1024)),
+                (k::GEN_AI_USAGE_TEXT_OUTPUT, I(380)),
+                (k::GEN_AI_USAGE_IMAGE_OUTPUT, I(120)),
+            ],
+        );
+        let UsageState::Valid(u) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!((u.input_total, u.cache_read, u.audio_in), (2600, 1024, 400));
+        assert_eq!((u.output_total, u.reasoning), (1200, 700));
+        let others: Vec<(Unit, u64)> = u.other.iter().collect();
+        let mut want = vec![
+            (unit("input_text_tokens"), 1100),
+            (unit("input_image_tokens"), 800),
+            (unit("cache_text_read_tokens"), 1024),
+            (unit("output_text_tokens"), 380),
+            (unit("output_image_tokens"), 120),
+        ];
+        want.sort();
+        assert_eq!(others, want);
+    }
+
+    #[test]
+    fn application_units_are_read_and_win() {
+        let got = usage(
+            "my-app",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(8120)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(800)),
+                (k::GEN_AI_USAGE_IMAGE_INPUT, I(100)),
+                ("cost.usage.web_searches", I(3)),
+                ("cost.usage.web_fetches", S("2")), // a `u64` through tracing-opentelemetry
+                ("cost.usage.input_image_tokens", I(150)),
+                ("cost.usage.cache_write_1h_tokens", D(1000.0)),
+            ],
+        );
+        let UsageState::Valid(u) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(u.get(unit("web_searches")), 3);
+        assert_eq!(u.get(unit("web_fetches")), 2);
+        assert_eq!(
+            u.get(unit("input_image_tokens")),
+            150,
+            "the application's count wins"
+        );
+        assert_eq!(u.cache_write_1h, 1000);
+        assert_eq!((u.input_total, u.output_total), (8120, 800));
+    }
+
+    #[test]
+    fn units_inside_library_strings_are_read() {
+        // OpenInference's Anthropic span (units_openinference.json): server tool use in `metadata`.
+        let got = usage(
+            "openinference.instrumentation.anthropic",
+            &[
+                (k::LLM_TOKEN_COUNT_PROMPT, I(8120)),
+                (k::LLM_TOKEN_COUNT_COMPLETION, I(800)),
+                (
+                    k::OPENINFERENCE_METADATA,
+                    S(
+                        r#"{"server_tool_use": {"web_fetch_requests": 2, "web_search_requests": 3}}"#,
+                    ),
+                ),
+            ],
+        );
+        let UsageState::Valid(oi) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(oi.get(unit("web_searches")), 3);
+        assert_eq!(oi.get(unit("web_fetches")), 2);
+        // OpenLIT's Responses span (units_openlit.json): the built-in tool calls by kind.
+        let got = usage(
+            "openlit.instrumentation.openai",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(2100)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(450)),
+                (
+                    k::OPENLIT_BUILT_IN_TOOLS,
+                    S("web_search, web_search, file_search"),
+                ),
+            ],
+        );
+        let UsageState::Valid(lit) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(lit.get(unit("web_searches")), 2);
+        assert_eq!(lit.get(unit("storage_searches")), 1);
+        // Metadata of other shapes is not usage; a bad count where one is expected is.
+        for other in [r#"{"user": "x"}"#, "not json", r#"{"server_tool_use": 3}"#] {
+            let got = usage(
+                "s",
+                &[
+                    (k::LLM_TOKEN_COUNT_PROMPT, I(10)),
+                    (k::LLM_TOKEN_COUNT_COMPLETION, I(1)),
+                    (k::OPENINFERENCE_METADATA, S(other)),
+                ],
+            );
+            assert_eq!(got, u(10, 0, 0, 0, 1, 0), "{other}");
+        }
+        let why = invalid(usage(
+            "s",
+            &[
+                (k::LLM_TOKEN_COUNT_PROMPT, I(10)),
+                (k::LLM_TOKEN_COUNT_COMPLETION, I(1)),
+                (
+                    k::OPENINFERENCE_METADATA,
+                    S(r#"{"server_tool_use": {"web_search_requests": -1}}"#),
+                ),
+            ],
+        ));
+        assert!(
+            why.contains("metadata -> server_tool_use.web_search_requests"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_unit_without_token_counts_is_usage() {
+        // Speech: characters only, no tokens at all.
+        let got = usage("my-app", &[("cost.usage.input_characters", I(64))]);
+        let UsageState::Valid(u) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(u.get(unit("input_characters")), 64);
+        assert_eq!((u.input_total, u.output_total), (0, 0));
+    }
+
+    #[test]
+    fn bad_units_are_invalid_usage_naming_the_attribute() {
+        let tokens = [
+            (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+            (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+        ];
+        for (key, val, says) in [
+            ("cost.usage.web_serches", I(3), "no unit 'web_serches'"),
+            (
+                "cost.usage.web_searches",
+                I(-3),
+                "not a non-negative integer",
+            ),
+            (
+                "cost.usage.web_searches",
+                D(2.5),
+                "not a non-negative integer",
+            ),
+            (
+                "cost.usage.web_searches",
+                S("three"),
+                "not a non-negative integer",
+            ),
+            (
+                "cost.usage.web_searches",
+                B(true),
+                "not a non-negative integer",
+            ),
+            (
+                k::GEN_AI_USAGE_IMAGE_INPUT,
+                I(-1),
+                "not a non-negative integer",
+            ),
+        ] {
+            let mut attrs = tokens.to_vec();
+            attrs.push((key, val));
+            let why = invalid(usage("s", &attrs));
+            assert!(why.contains(key) && why.contains(says), "{key}: {why}");
+        }
+    }
+
+    #[test]
+    fn parts_above_their_whole_are_invalid_usage() {
+        let why = invalid(usage(
+            "s",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                (k::GEN_AI_USAGE_IMAGE_INPUT, I(101)),
+            ],
+        ));
+        assert!(why.contains("input_image_tokens (101)"), "{why}");
+        let why = invalid(usage(
+            "s",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(100)),
+                (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(10)),
+                ("cost.usage.output_text_tokens", I(11)),
+            ],
+        ));
+        assert!(why.contains("output_text_tokens (11)"), "{why}");
+    }
 
     #[test]
     fn only_cost_keys_read_start_with_the_written_prefix() {

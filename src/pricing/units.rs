@@ -774,7 +774,7 @@ pub const UNITS: &[UnitDef] = &[
 pub struct Unit(u8);
 
 /// The unit named `id`, at compile time (fails the build when there is none).
-const fn named(id: &str) -> Unit {
+pub(crate) const fn named(id: &str) -> Unit {
     let mut i = 0;
     while i < UNITS.len() {
         if bytes_eq(UNITS[i].id.as_bytes(), id.as_bytes()) {

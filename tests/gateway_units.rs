@@ -1,0 +1,171 @@
+//! Gateway, in process on 127.0.0.1:0 (issue 15): real instrumentation spans carrying units beyond
+//! plain tokens (tests/fixtures/real-spans/UNITS.md) sent over real OTLP/gRPC in one trace,
+//! priced, and rolled up exactly (call totals and roll-up, `cost.by_model`).
+#![cfg(feature = "gateway")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::gateway::*;
+use common::{f64_attr, i64_attr, start_grpc_sink, str_attr};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+/// The call spans of `file` (those with a token or unit attribute), as OTLP spans of trace 7
+/// under the root span 1, each under its own instrumentation scope, attribute types kept.
+fn fixture_calls(file: &str, next_id: &mut u8) -> Vec<(String, Span)> {
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/real-spans/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let mut out = Vec::new();
+    for s in doc["spans"].as_array().expect("spans") {
+        let attrs = s["attributes"].as_object().expect("attributes");
+        if !attrs.contains_key("gen_ai.usage.input_tokens") {
+            continue;
+        }
+        let attributes = attrs
+            .iter()
+            .filter_map(|(k, v)| {
+                let val = &v["value"];
+                let value = match v["type"].as_str()? {
+                    "int" => any_value::Value::IntValue(val.as_i64()?),
+                    "double" => any_value::Value::DoubleValue(val.as_f64()?),
+                    "bool" => any_value::Value::BoolValue(val.as_bool()?),
+                    "string" => any_value::Value::StringValue(val.as_str()?.to_owned()),
+                    _ => return None,
+                };
+                Some(KeyValue {
+                    key: k.clone(),
+                    value: Some(AnyValue { value: Some(value) }),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        *next_id += 1;
+        let mut span = span(
+            7,
+            *next_id,
+            1,
+            s["name"].as_str().expect("name"),
+            attributes,
+        );
+        span.start_time_unix_nano = T0;
+        let scope = s["instrumentation_scope"]["name"]
+            .as_str()
+            .expect("scope")
+            .to_owned();
+        out.push((scope, span));
+    }
+    out
+}
+
+/// Rates: catalog 2026.11.22; each figure worked out in tests/processor.rs `units_expect`.
+/// OpenLIT Responses with 2 web searches and 1 file search, tier priority: 0.0438 (of which
+/// tool calls 0.0225); the same call streamed (no tools recorded, tier default): 0.01065;
+/// official google-genai Gemini with modality parts, twice: 0.00378352 each.
+/// Roll-up: 0.0438 + 0.01065 + 2 x 0.00378352 = 0.06201704.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_spans_with_units_are_priced_and_rolled_up_exactly() {
+    let dir = std::env::temp_dir().join(format!("olc-units-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("costs.jsonl");
+    let (sink, captured) = start_grpc_sink().await;
+    // OpenLIT writes `gen_ai.usage.cost` = 0 (no price of its own for gpt-5.4): re-price it.
+    let gw = start_gateway(
+        &format!("http://{sink}"),
+        "",
+        &format!(
+            "assembly: {{ root_grace: 100ms, trace_timeout: 5s }}\npricing: {{ reprice_provided: true }}\nanalytics: {{ records: {{ path: '{}' }} }}",
+            path.display()
+        ),
+    )
+    .await;
+    let mut id = 1;
+    let mut calls = fixture_calls("units_openlit.json", &mut id);
+    calls.retain(|(_, s)| s.name == "chat gpt-5.4");
+    calls.extend(fixture_calls("units_otel_google_genai.json", &mut id));
+    assert_eq!(calls.len(), 4, "2 OpenLIT Responses calls, 2 Gemini calls");
+    let mut scopes: Vec<ScopeSpans> = calls
+        .into_iter()
+        .map(|(scope, s)| ScopeSpans {
+            scope: Some(InstrumentationScope {
+                name: scope,
+                ..Default::default()
+            }),
+            spans: vec![s],
+            ..Default::default()
+        })
+        .collect();
+    scopes.push(ScopeSpans {
+        spans: vec![span(7, 1, 0, "agent run", vec![])],
+        ..Default::default()
+    });
+    let req = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv_str("service.name", "units")],
+                ..Default::default()
+            }),
+            scope_spans: scopes,
+            ..Default::default()
+        }],
+    };
+    send_grpc(gw.grpc_addr().expect("grpc"), req)
+        .await
+        .expect("accepted");
+    assert_eq!(captured.wait_for(5, Duration::from_secs(10)).await, 5);
+    let spans = captured.spans();
+    let tools: Vec<_> = spans
+        .iter()
+        .map(|(_, s)| s)
+        .filter(|s| str_attr(&s.attributes, "openai.response.built_in_tools").is_some())
+        .collect();
+    assert_eq!(tools.len(), 1);
+    assert_usd(f64_attr(&tools[0].attributes, "llm.cost.total"), 0.0438);
+    assert_usd(
+        f64_attr(&tools[0].attributes, "cost.charges.tool_calls_usd"),
+        0.0225,
+    );
+    let root = by_name(&spans, "agent run");
+    assert_usd(f64_attr(&root.attributes, "cost.total_usd"), 0.06201704);
+    assert_eq!(i64_attr(&root.attributes, "cost.llm_calls"), Some(4));
+    let by_model: serde_json::Value =
+        serde_json::from_str(&str_attr(&root.attributes, "cost.by_model").expect("by_model"))
+            .expect("JSON");
+    assert_eq!(by_model[0]["model"], "gpt-5.4", "{by_model}");
+    // gpt-5.4: 0.0438 + 0.01065; gemini-2.5-flash: 2 x 0.00378352.
+    assert_eq!(by_model[0]["cost_usd"].to_string(), "0.05445", "{by_model}");
+    assert_eq!(
+        by_model[1]["cost_usd"].to_string(),
+        "0.00756704",
+        "{by_model}"
+    );
+    let report = gw.shutdown().await;
+    assert!(report.metrics.balanced());
+    // The JSONL records: the call with tools carries its units and charges, the trace the sum.
+    let text = std::fs::read_to_string(&path).expect("records written");
+    std::fs::remove_dir_all(&dir).ok();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 5, "{text}");
+    let call = lines
+        .iter()
+        .find(|l| l["units"]["web_searches"] == 2)
+        .unwrap_or_else(|| panic!("a call record with its web searches: {text}"));
+    assert_eq!(call["units"]["storage_searches"], 1, "{text}");
+    assert_eq!(call["cost_usd"], "0.0438", "{text}");
+    assert_eq!(call["charges_usd"]["tool_calls"], "0.0225", "{text}");
+    let trace = lines
+        .iter()
+        .find(|l| l["type"] == "trace")
+        .expect("trace record");
+    assert_eq!(trace["total_usd"], "0.06201704", "{text}");
+}
