@@ -54,8 +54,8 @@ pub use pricing::live as catalog_live;
 pub use pricing::units;
 pub use pricing::{
     AppliedTier, Beyond, Catalog, CatalogBuilder, CatalogError, CatalogInfo, CostBreakdown, Date,
-    Model, OtherUnits, Price, PriceLayers, Priced, RateSet, Rates, ServiceTier, SourceFile, Tier,
-    Unit, UnknownModel, Usage, MAX_MODEL_ID_BYTES,
+    Model, OtherUnits, Price, PriceContext, PriceLayers, PriceVariant, PriceWindow, Priced,
+    RateSet, Rates, ServiceTier, SourceFile, Tier, Unit, UnknownModel, Usage, MAX_MODEL_ID_BYTES,
 };
 #[cfg(feature = "processor")]
 pub use processor::{

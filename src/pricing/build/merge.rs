@@ -92,7 +92,16 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
             m.name = Some(n.clone());
         }
     }
-    if g.dated || g.tiered {
+    // genai-prices models a dimension LiteLLM lacks (catalog/README.md, "the source that
+    // models a dimension wins"): a dated history, long-context cliffs, price variants or
+    // time-of-day windows, or Bedrock's regional premium (its `regional.*` models: the
+    // in-region and geo price, where LiteLLM keeps one undated price for every route).
+    let regional = g.raw_provider == "aws" && g.id.starts_with("regional.");
+    let modelled = g
+        .prices
+        .iter()
+        .any(|e| !e.variants.is_empty() || !e.windows.is_empty());
+    if g.dated || g.tiered || modelled || regional {
         // genai-prices has the dated history / long-context cliffs: it is the curated fact.
         let mut prices = g.prices.clone();
         // LiteLLM's service tiers describe its current rates: only the price in force now gets
@@ -106,13 +115,20 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
         }
         m.prices = prices;
         m.notes.extend(g.notes.iter().cloned());
+        let why = if g.dated || g.tiered {
+            "dated history or tiers"
+        } else if modelled {
+            "price variants or time-of-day windows"
+        } else {
+            "regional premium"
+        };
         m.notes.push(format!(
-            "prices from genai-prices model {}/{} (dated history or tiers)",
+            "prices from genai-prices model {}/{} ({why})",
             g.raw_provider, g.id
         ));
         if !diffs.is_empty() {
             notes.add(
-                "disagreements: genai-prices dated/tiered price kept over LiteLLM",
+                "disagreements: genai-prices dated/tiered/variant/regional price kept over LiteLLM",
                 m.id.clone(),
             );
             m.notes
