@@ -692,6 +692,12 @@ fn g41_priority_combined_with_the_272k_long_context_tier() {
         in_context("gpt-5.6", io(300_000, 1_000), at, &[]),
         ("2.43".into(), Some("input>272000".into()))
     );
+    // LiteLLM's `*_above_272k_tokens_priority` fields (Azure AI GPT-5.5: priority 10 / 60,
+    // above 272k 20 / 90 per M): 300,000 x 20 + 1,000 x 90 = 6 + 0.09 = $6.09.
+    assert_eq!(
+        in_context("azure_ai/gpt-5.5", io(300_000, 1_000), at, &prio),
+        ("6.09".into(), Some("priority,input>272000".into()))
+    );
 }
 
 #[test]

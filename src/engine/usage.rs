@@ -720,8 +720,10 @@ pub(crate) fn unmatched_context(
         .values
         .iter()
         .filter(|(key, v)| {
-            !STANDARD_VALUES.contains(&v.to_ascii_lowercase().as_str())
-                && !(key == "service_tier" && applied.service_tier.is_some())
+            let standard = STANDARD_VALUES.contains(&v.to_ascii_lowercase().as_str());
+            let tier_applied = key == "service_tier" && applied.service_tier.is_some();
+            !standard
+                && !tier_applied
                 && price
                     .variants
                     .iter()
