@@ -391,6 +391,25 @@ fn a_catalog_that_breaks_the_rules_is_refused() {
         "{e}"
     );
     assert!(e.contains("unknown mode 'imaging'"), "{e}");
+    // A window time that is not HH:MM[:SS], and a variant without a context, name their field.
+    let bad = good
+        .replace(r#""start":"16:30:00""#, r#""start":"25:00""#)
+        .replace(
+            r#""source":"genai-prices","input":"1","output":"4","units""#,
+            r#""source":"genai-prices","input":"1","output":"4","variants":[{"when":{},"input":"2","output":"8"}],"units""#,
+        );
+    assert_ne!(bad, good);
+    let e = Catalog::from_catalog_json("bad.json", &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("windows[0].start") && e.contains("'25:00': not HH:MM[:SS] (UTC)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("variants[0].when") && e.contains("at least one non-empty key"),
+        "{e}"
+    );
     // Through the builder used by `--catalog FILE` too.
     let f = std::env::temp_dir().join(format!("otel-llm-cost-dup-{}.json", std::process::id()));
     std::fs::write(&f, &dup).unwrap();

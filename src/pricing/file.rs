@@ -104,29 +104,21 @@ pub(crate) struct VariantFile {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct WindowFile {
-    /// `HH:MM` or `HH:MM:SS`, UTC, included.
+    /// `HH:MM[:SS]`, UTC, included.
     pub start: String,
-    /// `HH:MM` or `HH:MM:SS`, UTC, excluded; at or before `start`: wraps midnight.
+    /// `HH:MM[:SS]`, UTC, excluded; at or before `start`: wraps midnight.
     pub end: String,
     #[serde(flatten)]
     pub rates: RateSetFile,
 }
 
-/// Seconds after 00:00 of `HH:MM[:SS]`.
+/// Seconds after 00:00 UTC of `HH:MM[:SS]` (an offset, as genai-prices writes one, is applied:
+/// the builder's reader of those times).
 fn clock_secs(s: &str) -> Option<u32> {
-    let mut parts = s.split(':');
-    let mut next = |max: u32| -> Option<u32> {
-        let p = parts.next()?;
-        let n: u32 = p.parse().ok().filter(|_| p.len() == 2)?;
-        (n < max).then_some(n)
-    };
-    let (h, m) = (next(24)?, next(60)?);
-    let sec = match s.matches(':').count() {
-        1 => 0,
-        2 => next(60)?,
-        _ => return None,
-    };
-    Some(h * 3600 + m * 60 + sec)
+    let (h, m, sec) = crate::pricing::build::variants::ClockTime::parse(s)?
+        .utc
+        .as_hms();
+    Some(u32::from(h) * 3600 + u32::from(m) * 60 + u32::from(sec))
 }
 
 /// `HH:MM` (seconds shown only when not zero).

@@ -93,15 +93,16 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
         }
     }
     // genai-prices models a dimension LiteLLM lacks (catalog/README.md, "the source that
-    // models a dimension wins"): a dated history, long-context cliffs, price variants or
-    // time-of-day windows, or Bedrock's regional premium (its `regional.*` models: the
-    // in-region and geo price, where LiteLLM keeps one undated price for every route).
+    // models a dimension wins"): a dated history, long-context cliffs; and, where the two
+    // disagree on the rates, price variants or Bedrock's regional premium (its `regional.*`
+    // models: the in-region and geo price, where LiteLLM may price the in-region id like
+    // `global.`). Time-of-day windows alone do not: the undated ones the feed has are
+    // DeepSeek's discontinued off-peak discount, next to a stale base price (rule 18 keeps
+    // LiteLLM's, the windows are dropped and counted). Where they agree, rule 18's union keeps
+    // both sources' dimensions (LiteLLM's long-context cliffs next to genai-prices' variants).
     let regional = g.raw_provider == "aws" && g.id.starts_with("regional.");
-    let modelled = g
-        .prices
-        .iter()
-        .any(|e| !e.variants.is_empty() || !e.windows.is_empty());
-    if g.dated || g.tiered || modelled || regional {
+    let modelled = g.prices.iter().any(|e| !e.variants.is_empty());
+    if g.dated || g.tiered || (!diffs.is_empty() && (modelled || regional)) {
         // genai-prices has the dated history / long-context cliffs: it is the curated fact.
         let mut prices = g.prices.clone();
         // LiteLLM's service tiers describe its current rates: only the price in force now gets
@@ -118,7 +119,7 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
         let why = if g.dated || g.tiered {
             "dated history or tiers"
         } else if modelled {
-            "price variants or time-of-day windows"
+            "price variants"
         } else {
             "regional premium"
         };
@@ -139,6 +140,12 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
     if !diffs.is_empty() {
         // both undated: LiteLLM is the newer snapshot
         notes.add("disagreements: undated, LiteLLM price kept", m.id.clone());
+        if !latest.windows.is_empty() {
+            notes.add(
+                "genai-prices time-of-day windows dropped (undated, LiteLLM price kept)",
+                m.id.clone(),
+            );
+        }
         m.notes.push(format!(
             "genai-prices ({}/{}) disagrees, litellm kept: {}",
             g.raw_provider,
@@ -158,6 +165,8 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
     }
     let mut p = PriceEntry::new(None, "genai-prices+litellm", rates);
     p.service_tiers = services;
+    p.variants = latest.variants.clone();
+    p.windows = latest.windows.clone();
     m.prices = vec![p];
     m.notes.extend(g.notes.iter().cloned());
     notes.count("agreements: undated prices equal in both sources");

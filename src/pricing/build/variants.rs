@@ -44,7 +44,7 @@ pub(crate) struct ClockTime {
 
 impl ClockTime {
     /// `HH:MM[:SS[.f]]` with an optional `Z` or `±HH:MM` offset (pydantic's `time`).
-    fn parse(text: &str) -> Option<ClockTime> {
+    pub(crate) fn parse(text: &str) -> Option<ClockTime> {
         let (clock, offset_secs) = split_offset(text)?;
         let fmt = time::macros::format_description!(
             "[hour]:[minute][optional [:[second][optional [.[subsecond]]]]]"
