@@ -415,7 +415,7 @@ impl CallPricer {
                     let (cost, applied) = price.cost_in(&usage, &PriceContext::tier(tier), at);
                     (cost, applied, None)
                 } else {
-                    let ctx = read_context(span, &self.prefix, tier_value);
+                    let ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
                     let reason = unmatched_context(price, &ctx, &applied);
                     (cost, applied, reason)

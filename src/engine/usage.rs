@@ -667,11 +667,14 @@ const STANDARD_VALUES: [&str; 6] = [
 /// the recorded invocation parameters (`llm.invocation_parameters`: `speed`, `service_tier`,
 /// `inference_geo`), the service-tier attribute extraction chose (`tier_value`: the response's
 /// billed tier over the request's), and the application's own `<prefix>context.<key>`
-/// attributes (`cost.context.speed` = `fast`), the most specific statement.
+/// attributes (`cost.context.speed` = `fast`), the most specific statement; `has_ours`: the
+/// span has some attribute under `prefix` ([`Extracted::has_written_keys`]), else those are
+/// not looked for.
 pub(crate) fn read_context<V: SpanView + ?Sized>(
     span: &V,
     prefix: &str,
     tier_value: Option<&str>,
+    has_ours: bool,
 ) -> crate::pricing::PriceContext {
     let mut ctx = crate::pricing::PriceContext::default();
     if let Some(AttrValue::Str(json)) = span.attr(k::LLM_INVOCATION_PARAMETERS) {
@@ -686,6 +689,10 @@ pub(crate) fn read_context<V: SpanView + ?Sized>(
     }
     if let Some(t) = tier_value {
         ctx.set("service_tier", t);
+    }
+    if !has_ours {
+        // No attribute under our prefix (extraction saw every key): no `<prefix>context.*`.
+        return ctx;
     }
     span.for_each_attr(&mut |key, v| {
         let Some(name) = key
