@@ -2,9 +2,11 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
-// Modules, top-down as the data flow (each imports only those below it): the in-process
-// processor and the gateway feed spans to the engine, which reads usage, prices it from the
-// catalog, rolls it up and writes it; records, analytics and the report read what it wrote.
+// Modules (rustfmt keeps them sorted), top-down as the data flow, each importing only those
+// below it: processor / gateway (feed finished spans) -> report -> refresh, records, analytics
+// -> engine (reads usage, prices it, rolls it up, writes it) -> pricing (the catalog) ->
+// span_view, semconv, provider, money, otlp_json, fetch. The README's "The library's API"
+// lists what each public one holds.
 pub mod analytics;
 pub mod engine;
 #[cfg(feature = "fetch")]

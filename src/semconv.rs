@@ -47,6 +47,9 @@ pub const GEN_AI_OPENAI_REQUEST_SERVICE_TIER: &str = "gen_ai.openai.request.serv
 pub const OPENAI_REQUEST_SERVICE_TIER: &str = "openai.request.service_tier";
 /// Anthropic SDK: response service tier.
 pub const ANTHROPIC_RESPONSE_SERVICE_TIER: &str = "anthropic.response.service_tier";
+/// OpenInference: the request's parameters as a JSON object (issue 15 reads `speed`,
+/// `service_tier`, `inference_geo` from it).
+pub const LLM_INVOCATION_PARAMETERS: &str = "llm.invocation_parameters";
 /// Service tier keys in precedence order.
 pub const SERVICE_TIER_KEYS: [&str; 5] = [
     GEN_AI_OPENAI_RESPONSE_SERVICE_TIER,

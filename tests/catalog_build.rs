@@ -192,7 +192,58 @@ fn price_variants_become_service_tiers_as_generate_py_wrote_them() {
         cost("deepseek-v", &small, "2025-07-01", Some(Batch)),
         "0.000685"
     );
-    // What schema 1 cannot write is counted.
+    // Schema 2 writes the other variants and the time-of-day windows, and prices by them.
+    let ctx = |pairs: &[(&str, &str)]| {
+        let mut x = otel_llm_cost::pricing::PriceContext::default();
+        for (k, v) in pairs {
+            x.set(k, v);
+        }
+        x
+    };
+    let priced = |model: &str, u: &otel_llm_cost::pricing::Usage, at: i64, x| {
+        let p = c.price_in(model, None, u, at, &x).unwrap();
+        (p.cost.total().to_string(), p.applied.label())
+    };
+    let july = at("2025-07-01");
+    // speed=fast on the price since 2025-06-10: 10 / 40 per M -> 0.01 + 0.04.
+    assert_eq!(
+        priced("gpt-v", &small, july, ctx(&[("speed", "fast")])),
+        ("0.05".into(), Some("speed=fast".into()))
+    );
+    // A two-key variant needs both: route alone is the standard price (2 / 8), with the flex
+    // tier it is the variant (1.1 / 8), not the flex tier (1 / 4).
+    let zurich = ("route", "eu/zürich");
+    assert_eq!(
+        priced("gpt-v", &small, july, ctx(&[zurich])),
+        ("0.01".into(), None)
+    );
+    assert_eq!(
+        priced(
+            "gpt-v",
+            &small,
+            july,
+            ctx(&[zurich, ("service_tier", "flex")])
+        ),
+        (
+            "0.0091".into(),
+            Some("route=eu/zürich,service_tier=flex".into())
+        )
+    );
+    // An unknown value of a known key: the standard price, nothing named.
+    assert_eq!(
+        priced("gpt-v", &small, july, ctx(&[("speed", "warp")])),
+        ("0.01".into(), None)
+    );
+    // deepseek-v's 16:30-00:30 UTC window: half price (0.135 / 0.55) inside, 0.27 / 1.1 out.
+    let window = july + 17 * 3600;
+    assert_eq!(
+        priced("deepseek-v", &small, window, ctx(&[])),
+        ("0.000685".into(), Some("utc=16:30-00:30".into()))
+    );
+    assert_eq!(
+        priced("deepseek-v", &small, july + 12 * 3600, ctx(&[])),
+        ("0.00137".into(), None)
+    );
     let head: serde_json::Value = serde_json::from_str(&built.json).unwrap();
     let notes: Vec<&str> = head["notes"]
         .as_array()
@@ -201,10 +252,10 @@ fn price_variants_become_service_tiers_as_generate_py_wrote_them() {
         .map(|n| n.as_str().unwrap())
         .collect();
     for n in [
-        r#"genai-prices price variants skipped (not batch/flex/priority): 2 (e.g. openai/gpt-v {"speed": "fast"}, openai/gpt-v {"route": "eu/z\u00fcrich", "service_tier": "flex"})"#,
+        r#"genai-prices price variants written (other than batch/flex/priority): 2 (e.g. openai/gpt-v {"speed": "fast"}, openai/gpt-v {"route": "eu/z\u00fcrich", "service_tier": "flex"})"#,
         "genai-prices price variants skipped (non-date constraint): 1 (e.g. openai/gpt-v)",
-        "genai-prices dated service-tier variants attached to the price in force on their start date: 1 (e.g. openai/gpt-v flex@2025-09-01)",
-        "genai-prices time-of-day prices skipped (base price kept): 1 (e.g. deepseek-v)",
+        "genai-prices dated variants attached to the price in force on their start date: 1 (e.g. openai/gpt-v flex@2025-09-01)",
+        "genai-prices time-of-day prices written as windows: 1 (e.g. deepseek/deepseek-v)",
     ] {
         assert!(notes.contains(&n), "{n} not in {notes:#?}");
     }
@@ -340,6 +391,25 @@ fn a_catalog_that_breaks_the_rules_is_refused() {
         "{e}"
     );
     assert!(e.contains("unknown mode 'imaging'"), "{e}");
+    // A window time that is not HH:MM[:SS], and a variant without a context, name their field.
+    let bad = good
+        .replace(r#""start":"16:30:00""#, r#""start":"25:00""#)
+        .replace(
+            r#""source":"genai-prices","input":"1","output":"4","units""#,
+            r#""source":"genai-prices","input":"1","output":"4","variants":[{"when":{},"input":"2","output":"8"}],"units""#,
+        );
+    assert_ne!(bad, good);
+    let e = Catalog::from_catalog_json("bad.json", &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("windows[0].start") && e.contains("'25:00': not HH:MM[:SS] (UTC)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("variants[0].when") && e.contains("at least one non-empty key"),
+        "{e}"
+    );
     // Through the builder used by `--catalog FILE` too.
     let f = std::env::temp_dir().join(format!("otel-llm-cost-dup-{}.json", std::process::id()));
     std::fs::write(&f, &dup).unwrap();

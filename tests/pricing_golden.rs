@@ -609,3 +609,140 @@ fn i15_per_request_fee() {
     assert_eq!(p.cost.beyond().per_unit, usd("0.012"));
     assert_eq!(p.cost.total(), usd("0.014"));
 }
+
+/// Prices a call in a request context (`key=value` pairs) at an RFC 3339 instant: the total
+/// and the `cost.pricing.tier` label.
+fn in_context(
+    model: &str,
+    usage: Usage,
+    at: &str,
+    pairs: &[(&str, &str)],
+) -> (String, Option<String>) {
+    let c = catalog();
+    let at = time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .unix_timestamp();
+    let mut ctx = otel_llm_cost::pricing::PriceContext::default();
+    for (k, v) in pairs {
+        ctx.set(k, v);
+    }
+    let p = c
+        .price_in(model, None, &usage, at, &ctx)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (p.cost.total().to_string(), p.applied.label())
+}
+
+#[test]
+fn g40_claude_opus_fast_mode_doubles_the_price() {
+    // Anthropic's Opus 4.8: standard 5 / 25 per M; fast mode (`speed: fast`) 10 / 50 per M
+    // (genai-prices' variant). 10,000 in x 5 + 3,000 out x 25 = 0.05 + 0.075 = $0.125;
+    // fast: 10,000 x 10 + 3,000 x 50 = 0.1 + 0.15 = $0.25 (the bill).
+    let at = "2026-11-22T12:00:00Z";
+    assert_eq!(
+        in_context("claude-opus-4-8", io(10_000, 3_000), at, &[]),
+        ("0.125".into(), None)
+    );
+    assert_eq!(
+        in_context(
+            "claude-opus-4-8",
+            io(10_000, 3_000),
+            at,
+            &[("speed", "fast")]
+        ),
+        ("0.25".into(), Some("speed=fast".into()))
+    );
+    // A speed no variant names is priced at the standard rates, nothing applied.
+    assert_eq!(
+        in_context(
+            "claude-opus-4-8",
+            io(10_000, 3_000),
+            at,
+            &[("speed", "slow")]
+        ),
+        ("0.125".into(), None)
+    );
+}
+
+#[test]
+fn g41_priority_combined_with_the_272k_long_context_tier() {
+    // OpenAI GPT-5.6 (price since 2026-08-21): priority 8 / 40 per M, above 272,000 input
+    // tokens 16 / 60 per M (genai-prices' priority variant with its cliff; standard 4 / 20 and
+    // 8 / 30 above). Below: 100,000 x 8 + 1,000 x 40 = 0.8 + 0.04 = $0.84.
+    let at = "2026-11-22T12:00:00Z";
+    let prio = [("service_tier", "priority")];
+    assert_eq!(
+        in_context("gpt-5.6", io(100_000, 1_000), at, &prio),
+        ("0.84".into(), Some("priority".into()))
+    );
+    // Above: 300,000 x 16 + 1,000 x 60 = 4.8 + 0.06 = $4.86; standard above: 2.4 + 0.03.
+    assert_eq!(
+        in_context("gpt-5.6", io(300_000, 1_000), at, &prio),
+        ("4.86".into(), Some("priority,input>272000".into()))
+    );
+    assert_eq!(
+        in_context(
+            "gpt-5.6",
+            io(300_000, 1_000),
+            at,
+            &[("processing", "batch")]
+        ),
+        ("1.215".into(), Some("batch,input>272000".into())) // 300,000 x 4 + 1,000 x 15
+    );
+    assert_eq!(
+        in_context("gpt-5.6", io(300_000, 1_000), at, &[]),
+        ("2.43".into(), Some("input>272000".into()))
+    );
+    // LiteLLM's `*_above_272k_tokens_priority` fields (Azure AI GPT-5.5: priority 10 / 60,
+    // above 272k 20 / 90 per M): 300,000 x 20 + 1,000 x 90 = 6 + 0.09 = $6.09.
+    assert_eq!(
+        in_context("azure_ai/gpt-5.5", io(300_000, 1_000), at, &prio),
+        ("6.09".into(), Some("priority,input>272000".into()))
+    );
+}
+
+#[test]
+fn g42_deepseek_time_of_day_window_by_the_start_time_utc() {
+    // DeepSeek V4 Flash (price since 2026-09-10): 0.15 / 0.6 per M; 01:00-04:00 and
+    // 06:00-10:00 UTC 0.3 / 1.2 per M (genai-prices' time-of-day prices).
+    // 1,000,000 in + 100,000 out: 0.15 + 0.06 = $0.21 at noon; 0.3 + 0.12 = $0.42 at 02:00.
+    let u = || io(1_000_000, 100_000);
+    assert_eq!(
+        in_context("deepseek-v4-flash", u(), "2026-11-22T12:00:00Z", &[]),
+        ("0.21".into(), None)
+    );
+    assert_eq!(
+        in_context("deepseek-v4-flash", u(), "2026-11-22T02:00:00Z", &[]),
+        ("0.42".into(), Some("utc=01:00-04:00".into()))
+    );
+    // The end is excluded; an offset instant is read in UTC (04:30+02:00 = 02:30 UTC).
+    assert_eq!(
+        in_context("deepseek-v4-flash", u(), "2026-11-22T04:00:00Z", &[]),
+        ("0.21".into(), None)
+    );
+    assert_eq!(
+        in_context("deepseek-v4-flash", u(), "2026-11-22T04:30:00+02:00", &[]),
+        ("0.42".into(), Some("utc=01:00-04:00".into()))
+    );
+}
+
+#[test]
+fn g43_bedrock_opus_4_7_global_vs_geo_vs_in_region() {
+    // AWS Bedrock Claude Opus 4.7: global cross-region profile 5 / 25 per M; geo profiles
+    // (us., eu. ...) and in-region 10% more, 5.5 / 27.5 (genai-prices' regional model, from
+    // the AWS price list API). 10,000 in + 3,000 out: global 0.05 + 0.075 = $0.125; geo and
+    // in-region 0.055 + 0.0825 = $0.1375 (the bill; LiteLLM had 5 / 25 in-region).
+    let at = "2026-11-22T12:00:00Z";
+    let u = || io(10_000, 3_000);
+    assert_eq!(
+        in_context("global.anthropic.claude-opus-4-7-v1:0", u(), at, &[]).0,
+        "0.125"
+    );
+    assert_eq!(
+        in_context("us.anthropic.claude-opus-4-7-v1:0", u(), at, &[]).0,
+        "0.1375"
+    );
+    assert_eq!(
+        in_context("anthropic.claude-opus-4-7-v1:0", u(), at, &[]).0,
+        "0.1375"
+    );
+}

@@ -1088,3 +1088,61 @@ fn otel_google_genai_modality_tokens_are_read_and_priced() {
         assert_eq!(attr(s, "cost.charges.unpriced_units"), None);
     }
 }
+
+/// Issue 15: the request context selects a price variant. Claude Opus 4.8 is 5 / 25 per M,
+/// fast mode 10 / 50 (genai-prices): 10,000 in + 3,000 out = $0.125, fast $0.25. The context
+/// comes from the application's `cost.context.<key>` or OpenInference's recorded invocation
+/// parameters; a value no variant names is priced at the standard rates, the reason says so.
+#[test]
+fn price_context_selects_fast_mode_from_the_app_or_the_invocation_parameters() {
+    let h = harness();
+    let opus = |extra: Vec<KeyValue>| {
+        let mut a = vec![
+            KeyValue::new("gen_ai.operation.name", "chat"),
+            KeyValue::new("gen_ai.provider.name", "anthropic"),
+            KeyValue::new("gen_ai.response.model", "claude-opus-4-8"),
+            KeyValue::new("gen_ai.usage.input_tokens", 10_000_i64),
+            KeyValue::new("gen_ai.usage.output_tokens", 3_000_i64),
+        ];
+        a.extend(extra);
+        a
+    };
+    let root = start(&h, "root", &Context::new(), vec![]);
+    let spans = [
+        ("standard", vec![]),
+        ("app", vec![KeyValue::new("cost.context.speed", "fast")]),
+        (
+            "oi",
+            vec![KeyValue::new(
+                "llm.invocation_parameters",
+                r#"{"max_tokens": 1024, "speed": "fast"}"#,
+            )],
+        ),
+        ("warp", vec![KeyValue::new("cost.context.speed", "warp")]),
+    ];
+    for (name, extra) in spans {
+        start(&h, name, &root, opus(extra)).span().end();
+    }
+    root.span().end();
+    for (name, total, tier) in [
+        ("standard", 0.125, None),
+        ("app", 0.25, Some("speed=fast")),
+        ("oi", 0.25, Some("speed=fast")),
+        ("warp", 0.125, None),
+    ] {
+        let s = h.by_name(name);
+        assert_usd(f64a(&s, "llm.cost.total"), total, name);
+        assert_eq!(stra(&s, "cost.pricing.tier").as_deref(), tier, "{name}");
+        assert_eq!(
+            stra(&s, "cost.pricing.status").as_deref(),
+            Some("priced"),
+            "{name}"
+        );
+    }
+    assert_eq!(stra(&h.by_name("standard"), "cost.pricing.reason"), None);
+    assert_eq!(
+        stra(&h.by_name("warp"), "cost.pricing.reason").as_deref(),
+        Some("context speed=warp matches no price variant of this model: priced at the standard rates")
+    );
+    assert_usd(f64a(&h.by_name("root"), "cost.total_usd"), 0.75, "roll-up");
+}

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::bail;
-use otel_llm_cost::{pricing::Priced, pricing::ServiceTier, pricing::Unit, pricing::Usage, Usd};
+use otel_llm_cost::pricing::{PriceContext, Priced, ServiceTier, Unit, Usage};
+use otel_llm_cost::Usd;
 use serde_json::json;
 
 use super::PricingArgs;
@@ -49,6 +50,11 @@ pub(crate) struct PriceArgs {
     /// Service tier.
     #[arg(long, value_parser = ["batch", "flex", "priority"])]
     service_tier: Option<String>,
+    /// Request context that selects a price variant, `KEY=VALUE` (repeatable): `speed=fast`,
+    /// `service_tier=priority`, `processing=batch`, `route=mistral/eu`. A value the model has no
+    /// price for is priced at the standard rates (a note says so).
+    #[arg(long = "context", value_name = "KEY=VALUE")]
+    context: Vec<String>,
     /// Provider, to break ties (`openai`, `azure`, `aws.bedrock`, `gcp.vertex_ai` ...).
     #[arg(long)]
     provider: Option<String>,
@@ -110,8 +116,14 @@ pub(crate) fn run(pricing: &PricingArgs, a: PriceArgs) -> anyhow::Result<ExitCod
             bail!("--usage: {e}");
         }
     }
-    let tier = a.service_tier.as_deref().and_then(ServiceTier::parse);
-    let priced = match catalog.price(&a.model, a.provider.as_deref(), &usage, at, tier) {
+    let mut ctx = PriceContext::tier(a.service_tier.as_deref().and_then(ServiceTier::parse));
+    for item in &a.context {
+        match item.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => ctx.set(k, v),
+            _ => bail!("--context '{item}': expected KEY=VALUE (e.g. speed=fast)"),
+        }
+    }
+    let priced = match catalog.price_in(&a.model, a.provider.as_deref(), &usage, at, &ctx) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -129,11 +141,11 @@ pub(crate) fn run(pricing: &PricingArgs, a: PriceArgs) -> anyhow::Result<ExitCod
                 &priced,
                 &usage,
                 catalog.info().version.as_ref(),
-                tier
+                &ctx
             ))?
         );
     } else {
-        print_table(&priced, &usage, catalog.info().version.as_ref(), tier);
+        print_table(&priced, &usage, catalog.info().version.as_ref(), &ctx, at);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -152,12 +164,7 @@ fn parse_usage(item: &str) -> anyhow::Result<(Unit, u64)> {
     Ok((unit, n))
 }
 
-fn to_json(
-    p: &Priced<'_>,
-    u: &Usage,
-    version: &str,
-    asked: Option<ServiceTier>,
-) -> serde_json::Value {
+fn to_json(p: &Priced<'_>, u: &Usage, version: &str, ctx: &PriceContext) -> serde_json::Value {
     let c = &p.cost;
     json!({
         "model": &*p.model.id,
@@ -166,7 +173,9 @@ fn to_json(
         "effective_from": p.price.effective_from.map(|d| d.to_string()),
         "source": &*p.price.source,
         "tier": p.applied.label(),
-        "service_tier_requested": asked.map(|t| t.as_str()),
+        "service_tier_requested": ctx.service_tier.map(|t| t.as_str()),
+        "context": ctx.values.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "variant": p.applied.variant.as_deref(),
         "usage": {
             "input_total": u.input_total, "cache_read": u.cache_read,
             "cache_write_5m": u.cache_write_5m, "cache_write_1h": u.cache_write_1h,
@@ -188,13 +197,9 @@ fn to_json(
     })
 }
 
-fn print_table(p: &Priced<'_>, u: &Usage, version: &str, asked: Option<ServiceTier>) {
-    let (rates, _) = {
-        let set = asked
-            .and_then(|t| p.price.service_tiers.iter().find(|(s, _)| *s == t))
-            .map_or(&p.price.standard, |(_, s)| s);
-        set.select(u.input_total)
-    };
+fn print_table(p: &Priced<'_>, u: &Usage, version: &str, ctx: &PriceContext, at: i64) {
+    let asked = ctx.service_tier;
+    let (rates, _) = p.price.select(ctx, at).0.select(u.input_total);
     let c = &p.cost;
     let eff = p.price.effective_from.map_or_else(
         || "the start (no earlier price known)".to_owned(),
@@ -208,8 +213,17 @@ fn print_table(p: &Priced<'_>, u: &Usage, version: &str, asked: Option<ServiceTi
     if let Some(t) = p.applied.label() {
         println!("tier      {t}");
     }
-    if let (Some(t), None) = (asked, p.applied.service_tier) {
+    if let (Some(t), None, None) = (asked, p.applied.service_tier, &p.applied.variant) {
         println!("note      no {t} price in the catalog for this model: standard rates used");
+    }
+    if p.applied.variant.is_none() && !ctx.values.is_empty() {
+        let given: Vec<String> = ctx.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if p.applied.service_tier.is_none() {
+            println!(
+                "note      no price variant for context {} in the catalog for this model: standard rates used",
+                given.join(",")
+            );
+        }
     }
     println!();
     println!(

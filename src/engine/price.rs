@@ -12,10 +12,14 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 
-use super::usage::{extract_with, key_filter, ExtractOptions, Extracted, ProvidedCost, UsageState};
+use super::usage::{
+    extract_with, key_filter, read_context, unmatched_context, ExtractOptions, Extracted,
+    ProvidedCost, UsageState,
+};
 use crate::money::Usd;
 use crate::pricing::{
-    Catalog, CostBreakdown, Model, Price, ServiceTier, Usage, MAX_MODEL_ID_BYTES,
+    Catalog, CostBreakdown, Model, Price, PriceContext, ServiceTier, UnknownModel, Usage,
+    MAX_MODEL_ID_BYTES,
 };
 use crate::provider::MAX_PROVIDER_BYTES;
 use crate::semconv as k;
@@ -392,30 +396,50 @@ impl CallPricer {
                 Some("no model attribute".into()),
             );
         };
-        let tier = str_at(span, &k::SERVICE_TIER_KEYS, ex.tier_key, ex.tier_at)
-            .and_then(ServiceTier::parse);
+        let tier_value = str_at(span, &k::SERVICE_TIER_KEYS, ex.tier_key, ex.tier_at);
+        let tier = tier_value.and_then(ServiceTier::parse);
         let at = i64::try_from(span.start_unix_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
         let snapshot = pin.0.get_or_init(|| self.catalog.load());
-        match snapshot.catalog.price(model, provider, &usage, at, tier) {
-            Ok(p) => Own {
-                kind: OwnKind::Call(Call {
-                    status: PricingStatus::Priced,
-                    service,
-                    label: Text::Catalog(&p.model.id),
-                    provider: Text::Catalog(&p.model.provider),
-                    cost: Some(p.cost),
-                    provided: None,
-                    usage: Some(usage),
-                    provenance: Some(Provenance {
-                        model: p.model,
-                        price: p.price,
-                        tier: p.applied.label(),
-                        version: &snapshot.version,
+        let resolved = snapshot
+            .catalog
+            .resolve(model, provider)
+            .ok_or_else(|| UnknownModel {
+                model: model.to_owned(),
+            });
+        match resolved {
+            Ok(m) => {
+                let price = m.price_at(at);
+                // The context beyond the service tier is read only for a price with variants
+                // (a few models): a token-only span of any other model reads nothing more.
+                let (cost, applied, reason) = if price.variants.is_empty() {
+                    let (cost, applied) = price.cost_in(&usage, &PriceContext::tier(tier), at);
+                    (cost, applied, None)
+                } else {
+                    let ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
+                    let (cost, applied) = price.cost_in(&usage, &ctx, at);
+                    let reason = unmatched_context(price, &ctx, &applied);
+                    (cost, applied, reason)
+                };
+                Own {
+                    kind: OwnKind::Call(Call {
+                        status: PricingStatus::Priced,
+                        service,
+                        label: Text::Catalog(&m.id),
+                        provider: Text::Catalog(&m.provider),
+                        cost: Some(cost),
+                        provided: None,
+                        usage: Some(usage),
+                        provenance: Some(Provenance {
+                            model: m,
+                            price,
+                            tier: applied.label(),
+                            version: &snapshot.version,
+                        }),
+                        reason,
                     }),
-                    reason: None,
-                }),
-                rewrite,
-            },
+                    rewrite,
+                }
+            }
             Err(e) => call(
                 PricingStatus::UnknownModel,
                 Some(usage),

@@ -848,6 +848,104 @@ fn with_units(usage: UsageState, units: &[(Unit, u64, bool)]) -> UsageState {
     }
 }
 
+/// Request parameters that select a price variant, read from OpenInference's
+/// `llm.invocation_parameters` JSON (the only place a library records `speed` and
+/// `inference_geo` today: tests/fixtures/real-spans/UNITS.md).
+const CONTEXT_PARAMS: [&str; 3] = ["speed", "service_tier", "inference_geo"];
+
+/// Context values meaning the standard price (never noted as unmatched).
+const STANDARD_VALUES: [&str; 6] = [
+    "default",
+    "auto",
+    "standard",
+    "standard_only",
+    "scale",
+    "on_demand",
+];
+
+/// The request context of a call (issue 15), for a price with variants. In rising precedence:
+/// the recorded invocation parameters (`llm.invocation_parameters`: `speed`, `service_tier`,
+/// `inference_geo`), the service-tier attribute extraction chose (`tier_value`: the response's
+/// billed tier over the request's), and the application's own `<prefix>context.<key>`
+/// attributes (`cost.context.speed` = `fast`), the most specific statement; `has_ours`: the
+/// span has some attribute under `prefix` ([`Extracted::has_written_keys`]), else those are
+/// not looked for.
+pub(crate) fn read_context<V: SpanView + ?Sized>(
+    span: &V,
+    prefix: &str,
+    tier_value: Option<&str>,
+    has_ours: bool,
+) -> crate::pricing::PriceContext {
+    let mut ctx = crate::pricing::PriceContext::default();
+    if let Some(AttrValue::Str(json)) = span.attr(k::LLM_INVOCATION_PARAMETERS) {
+        // Not an object, or not JSON: nothing read from it (the span is still priced).
+        if let Ok(serde_json::Value::Object(params)) = serde_json::from_str(json) {
+            for key in CONTEXT_PARAMS {
+                if let Some(v) = params.get(key).and_then(|v| v.as_str()) {
+                    ctx.set(key, v);
+                }
+            }
+        }
+    }
+    if let Some(t) = tier_value {
+        ctx.set("service_tier", t);
+    }
+    if !has_ours {
+        // No attribute under our prefix (extraction saw every key): no `<prefix>context.*`.
+        return ctx;
+    }
+    span.for_each_attr(&mut |key, v| {
+        let Some(name) = key
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix("context."))
+        else {
+            return;
+        };
+        if let AttrValue::Str(s) = v {
+            if !name.is_empty() && !is_blank(s) {
+                ctx.set(name, s);
+            }
+        }
+    });
+    ctx
+}
+
+/// Why a priced call's context selected nothing, when it names a value of a key the price's
+/// variants use but no variant has (`speed=turbo`): the call is priced at the standard price
+/// (or its service tier) and the reason says so. A value meaning the standard price
+/// (`default`, `auto` ...) and keys no variant uses (`inference_geo`: no source prices it) are
+/// not noted.
+pub(crate) fn unmatched_context(
+    price: &crate::pricing::Price,
+    ctx: &crate::pricing::PriceContext,
+    applied: &crate::pricing::AppliedTier,
+) -> Option<String> {
+    if applied.variant.is_some() {
+        return None;
+    }
+    let unknown: Vec<String> = ctx
+        .values
+        .iter()
+        .filter(|(key, v)| {
+            let standard = STANDARD_VALUES.contains(&v.to_ascii_lowercase().as_str());
+            let tier_applied = key == "service_tier" && applied.service_tier.is_some();
+            !standard
+                && !tier_applied
+                && price
+                    .variants
+                    .iter()
+                    .any(|var| var.when.iter().any(|(k2, _)| k2 == key))
+        })
+        .map(|(key, v)| format!("{key}={v}"))
+        .collect();
+    (!unknown.is_empty()).then(|| {
+        format!(
+            "context {} matches no price variant of this model: priced at the standard rates",
+            unknown.join(",")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

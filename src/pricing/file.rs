@@ -5,7 +5,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use super::model::{
-    parse_date, Date, Interned, MatchRule, Model, Price, RateSet, Rates, ServiceTier, Tier,
+    parse_date, Date, Interned, MatchRule, Model, Price, PriceVariant, PriceWindow, RateSet, Rates,
+    ServiceTier, Tier,
 };
 use super::CatalogError;
 use crate::money::{Rate, Usd};
@@ -86,6 +87,48 @@ pub(crate) struct PriceFile {
     pub rates: RateSetFile,
     #[serde(default)]
     pub service_tiers: BTreeMap<String, RateSetFile>,
+    /// Schema 2: price variants chosen by request context (`when`), in precedence order.
+    #[serde(default)]
+    pub variants: Vec<VariantFile>,
+    /// Schema 2: time-of-day prices (UTC windows).
+    #[serde(default)]
+    pub windows: Vec<WindowFile>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct VariantFile {
+    pub when: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub rates: RateSetFile,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct WindowFile {
+    /// `HH:MM[:SS]`, UTC, included.
+    pub start: String,
+    /// `HH:MM[:SS]`, UTC, excluded; at or before `start`: wraps midnight.
+    pub end: String,
+    #[serde(flatten)]
+    pub rates: RateSetFile,
+}
+
+/// Seconds after 00:00 UTC of `HH:MM[:SS]` (an offset, as genai-prices writes one, is applied:
+/// the builder's reader of those times).
+fn clock_secs(s: &str) -> Option<u32> {
+    let (h, m, sec) = crate::pricing::build::variants::ClockTime::parse(s)?
+        .utc
+        .as_hms();
+    Some(u32::from(h) * 3600 + u32::from(m) * 60 + u32::from(sec))
+}
+
+/// `HH:MM` (seconds shown only when not zero).
+fn clock_label(secs: u32) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if s == 0 {
+        format!("{h:02}:{m:02}")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}")
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -257,6 +300,43 @@ impl PriceFile {
             let set = set.to_rate_set(ctx, &format!("service_tiers.{name}."), None)?;
             service_tiers.push((tier, set));
         }
+        let mut variants = Vec::with_capacity(self.variants.len());
+        for (i, v) in self.variants.iter().enumerate() {
+            let p = format!("variants[{i}].");
+            if v.when.is_empty() || v.when.iter().any(|(k, x)| k.is_empty() || x.is_empty()) {
+                return Err(ctx.err(
+                    &format!("{p}when"),
+                    "a variant needs at least one non-empty key and value",
+                ));
+            }
+            let when: Vec<(String, String)> =
+                v.when.iter().map(|(k, x)| (k.clone(), x.clone())).collect();
+            let label: Vec<String> = when.iter().map(|(k, x)| format!("{k}={x}")).collect();
+            variants.push(PriceVariant {
+                when,
+                label: label.join(",").into(),
+                set: v.rates.to_rate_set(ctx, &p, None)?,
+            });
+        }
+        let mut windows = Vec::with_capacity(self.windows.len());
+        for (i, w) in self.windows.iter().enumerate() {
+            let p = format!("windows[{i}].");
+            let clock = |field: &str, s: &str| {
+                clock_secs(s).ok_or_else(|| {
+                    ctx.err(
+                        &format!("{p}{field}"),
+                        format!("'{s}': not HH:MM[:SS] (UTC)"),
+                    )
+                })
+            };
+            let (start, end) = (clock("start", &w.start)?, clock("end", &w.end)?);
+            windows.push(PriceWindow {
+                start,
+                end,
+                label: format!("utc={}-{}", clock_label(start), clock_label(end)).into(),
+                set: w.rates.to_rate_set(ctx, &p, None)?,
+            });
+        }
         let source = if self.source.is_empty() {
             default_source
         } else {
@@ -272,6 +352,8 @@ impl PriceFile {
             source_static: Interned::default(),
             standard,
             service_tiers,
+            variants,
+            windows,
         })
     }
 }

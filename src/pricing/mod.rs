@@ -22,8 +22,8 @@ pub use file::SourceFile;
 pub use layers::PriceLayers;
 pub(crate) use model::Interned;
 pub use model::{
-    AppliedTier, Beyond, CostBreakdown, Date, Model, OtherUnits, Price, RateSet, Rates,
-    ServiceTier, Tier, Usage,
+    AppliedTier, Beyond, CostBreakdown, Date, Model, OtherUnits, Price, PriceContext, PriceVariant,
+    PriceWindow, RateSet, Rates, ServiceTier, Tier, Usage,
 };
 pub use units::Unit;
 
@@ -216,11 +216,31 @@ impl Catalog {
         at_unix_seconds: i64,
         service_tier: Option<ServiceTier>,
     ) -> Result<Priced<'_>, UnknownModel> {
+        self.price_in(
+            model,
+            provider,
+            usage,
+            at_unix_seconds,
+            &PriceContext::tier(service_tier),
+        )
+    }
+
+    /// Prices one call in a request context (service tier, speed, route, region ...): the
+    /// price in force at `at_unix_seconds` (the call's start), its variant or time-of-day
+    /// window as [`Price::select`] chooses.
+    pub fn price_in(
+        &self,
+        model: &str,
+        provider: Option<&str>,
+        usage: &Usage,
+        at_unix_seconds: i64,
+        ctx: &PriceContext,
+    ) -> Result<Priced<'_>, UnknownModel> {
         let m = self.resolve(model, provider).ok_or_else(|| UnknownModel {
             model: model.to_owned(),
         })?;
         let price = m.price_at(at_unix_seconds);
-        let (cost, applied) = price.cost(usage, service_tier);
+        let (cost, applied) = price.cost_in(usage, ctx, at_unix_seconds);
         Ok(Priced {
             model: m,
             price,

@@ -478,6 +478,97 @@ pub struct Price {
     pub standard: RateSet,
     /// Batch / flex / priority variants.
     pub service_tiers: Vec<(ServiceTier, RateSet)>,
+    /// Other price variants, chosen by the call's [`PriceContext`] (`speed: fast`, OpenAI
+    /// `service_tier: fast`, `route: mistral/eu` ...): the first whose every pair the context
+    /// holds wins (genai-prices' order). Empty for most models.
+    pub variants: Vec<PriceVariant>,
+    /// Time-of-day prices (UTC): in force while the call's start time falls in the window.
+    pub windows: Vec<PriceWindow>,
+}
+
+/// A price variant: a full rate set selected by request context values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceVariant {
+    /// `(key, value)` pairs, all of which the context must hold (exact match).
+    pub when: Vec<(String, String)>,
+    /// Its name in `cost.pricing.tier`: `key=value` pairs joined by `,` (`speed=fast`).
+    pub label: Arc<str>,
+    /// Its full rate set (units it does not price at the standard rates).
+    pub set: RateSet,
+}
+
+/// A daily window (UTC) with a price of its own (DeepSeek's off-peak/peak hours).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceWindow {
+    /// Start, seconds after 00:00 UTC (included).
+    pub start: u32,
+    /// End, seconds after 00:00 UTC (excluded); at or before `start`: wraps midnight.
+    pub end: u32,
+    /// Its name in `cost.pricing.tier`: `utc=HH:MM-HH:MM`.
+    pub label: Arc<str>,
+    /// Its full rate set.
+    pub set: RateSet,
+}
+
+impl PriceWindow {
+    /// `true` when `secs` (after 00:00 UTC) falls in the window.
+    pub fn contains(&self, secs: u32) -> bool {
+        if self.start < self.end {
+            (self.start..self.end).contains(&secs)
+        } else {
+            secs >= self.start || secs < self.end
+        }
+    }
+}
+
+/// What a call's price depends on beyond its model, usage and date: request context values as
+/// spans, the application or the CLI give them (`service_tier`, `speed`, `processing`, `route`,
+/// `inference_geo` ...). The default (empty) context is standard pricing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PriceContext {
+    /// The batch / flex / priority tier (from `service_tier` or `processing`).
+    pub service_tier: Option<ServiceTier>,
+    /// Every `(key, value)` given, in order (a later value of a key replaces an earlier one).
+    /// Empty (no allocation) for the common call.
+    pub values: Vec<(String, String)>,
+}
+
+impl PriceContext {
+    /// A context holding only a service tier (what spans carried before issue 15).
+    pub fn tier(service_tier: Option<ServiceTier>) -> PriceContext {
+        PriceContext {
+            service_tier,
+            values: Vec::new(),
+        }
+    }
+
+    /// Sets `key` to `value` (trimmed); `service_tier` and `processing` also set
+    /// [`PriceContext::service_tier`] when they name batch, flex or priority.
+    pub fn set(&mut self, key: &str, value: &str) {
+        let (key, value) = (key.trim(), value.trim());
+        if matches!(key, "service_tier" | "processing") {
+            if let Some(t) = ServiceTier::parse(value) {
+                self.service_tier = Some(t);
+            }
+        }
+        match self.values.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => value.clone_into(&mut slot.1),
+            None => self.values.push((key.to_owned(), value.to_owned())),
+        }
+    }
+
+    /// The value of `key`, if given.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `true` when nothing selects a price beyond the standard one.
+    pub fn is_empty(&self) -> bool {
+        self.service_tier.is_none() && self.values.is_empty()
+    }
 }
 
 /// Cost of one call, by component. All exact.
@@ -637,21 +728,28 @@ impl std::ops::AddAssign for CostBreakdown {
 }
 
 /// What applied beyond the standard base rates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppliedTier {
     /// The service tier whose rates were used (`None`: standard, or not in the catalog).
     pub service_tier: Option<ServiceTier>,
+    /// The price variant ([`PriceVariant::label`], `speed=fast`) or time-of-day window
+    /// ([`PriceWindow::label`], `utc=01:00-04:00`) whose rates were used, if any.
+    pub variant: Option<Arc<str>>,
     /// The long-context threshold crossed, if any.
     pub above_input_tokens: Option<u64>,
 }
 
 impl AppliedTier {
     /// `None` when nothing but standard base rates applied; else e.g. `batch`,
-    /// `input>200000`, `batch,input>200000`.
+    /// `input>200000`, `batch,input>200000`, `speed=fast`, `utc=01:00-04:00,input>200000`.
     pub fn label(&self) -> Option<String> {
-        match (self.service_tier, self.above_input_tokens) {
+        let named = self
+            .service_tier
+            .map(|s| s.as_str())
+            .or(self.variant.as_deref());
+        match (named, self.above_input_tokens) {
             (None, None) => None,
-            (Some(s), None) => Some(s.to_string()),
+            (Some(s), None) => Some(s.to_owned()),
             (None, Some(t)) => Some(format!("input>{t}")),
             (Some(s), Some(t)) => Some(format!("{s},input>{t}")),
         }
@@ -666,11 +764,53 @@ impl Price {
         usage: &Usage,
         service_tier: Option<ServiceTier>,
     ) -> (CostBreakdown, AppliedTier) {
-        let (set, applied_service) =
-            match service_tier.and_then(|t| self.service_tiers.iter().find(|(s, _)| *s == t)) {
-                Some((t, set)) => (set, Some(*t)),
-                None => (&self.standard, None),
+        self.cost_in(usage, &PriceContext::tier(service_tier), i64::MIN)
+    }
+
+    /// The rate set a call in `ctx` starting at `at_unix_seconds` is priced by, and what
+    /// chose it. In order: the first [`PriceVariant`] whose pairs `ctx` all holds; the
+    /// context's service tier, if this price has it; the time-of-day window the start falls
+    /// in; the standard rates. A context value no variant names prices at the next of these
+    /// (the standard price when nothing else applies): never an error.
+    pub fn select(
+        &self,
+        ctx: &PriceContext,
+        at_unix_seconds: i64,
+    ) -> (&RateSet, Option<ServiceTier>, Option<Arc<str>>) {
+        if !ctx.values.is_empty() {
+            let holds = |v: &&PriceVariant| {
+                v.when
+                    .iter()
+                    .all(|(k, val)| ctx.get(k) == Some(val.as_str()))
             };
+            if let Some(v) = self.variants.iter().find(holds) {
+                return (&v.set, None, Some(v.label.clone()));
+            }
+        }
+        if let Some((t, set)) = ctx
+            .service_tier
+            .and_then(|t| self.service_tiers.iter().find(|(s, _)| *s == t))
+        {
+            return (set, Some(*t), None);
+        }
+        if !self.windows.is_empty() && at_unix_seconds != i64::MIN {
+            let secs = u32::try_from(at_unix_seconds.rem_euclid(86_400)).unwrap_or(0);
+            if let Some(w) = self.windows.iter().find(|w| w.contains(secs)) {
+                return (&w.set, None, Some(w.label.clone()));
+            }
+        }
+        (&self.standard, None, None)
+    }
+
+    /// Prices `usage` for a call in context `ctx` starting at `at_unix_seconds`
+    /// ([`Price::select`] picks the rate set; `i64::MIN`: no start time, no window applies).
+    pub fn cost_in(
+        &self,
+        usage: &Usage,
+        ctx: &PriceContext,
+        at_unix_seconds: i64,
+    ) -> (CostBreakdown, AppliedTier) {
+        let (set, applied_service, variant) = self.select(ctx, at_unix_seconds);
         let (r, above) = set.select(usage.input_total);
         // A price with a per-request fee bills one request per call (genai-prices: supplied by
         // the pricer, never by usage) unless the usage says how many.
@@ -683,6 +823,7 @@ impl Price {
             cost,
             AppliedTier {
                 service_tier: applied_service,
+                variant,
                 above_input_tokens: above,
             },
         )
@@ -1099,6 +1240,8 @@ mod tests {
                 tiers: Vec::new(),
             },
             service_tiers: Vec::new(),
+            variants: Vec::new(),
+            windows: Vec::new(),
         };
         let mut u = Usage {
             input_total: 1_000,

@@ -269,6 +269,8 @@ pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogErr
                         )
                     })
                     .collect(),
+                variants: Vec::new(),
+                windows: Vec::new(),
             };
             match pf.to_price(&pctx, &source) {
                 Ok(p) => prices.push(p),
@@ -459,6 +461,8 @@ fn litellm_entry(
             .iter()
             .map(|(st, rs)| ((*st).to_owned(), rate_set_file(rs)))
             .collect(),
+        variants: Vec::new(),
+        windows: Vec::new(),
     }
     .to_price(ctx, source)?;
     let provider = get("litellm_provider")

@@ -299,10 +299,6 @@ fn timeline(
             Ok(None) => entries.push((None, cp.prices)),
             Ok(Some(Constraint::StartDate(d))) => entries.push((Some(d.to_string()), cp.prices)),
             Ok(Some(Constraint::TimeOfDay { start, end })) => {
-                notes.add(
-                    "genai-prices time-of-day prices skipped (base price kept)",
-                    m.id.clone(),
-                );
                 let rates = rate_list(cp.prices, what, notes);
                 time_of_day.push(TimeOfDayPrice { start, end, rates });
             }

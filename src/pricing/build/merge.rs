@@ -92,7 +92,17 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
             m.name = Some(n.clone());
         }
     }
-    if g.dated || g.tiered {
+    // genai-prices models a dimension LiteLLM lacks (catalog/README.md, "the source that
+    // models a dimension wins"): a dated history, long-context cliffs; and, where the two
+    // disagree on the rates, price variants or Bedrock's regional premium (its `regional.*`
+    // models: the in-region and geo price, where LiteLLM may price the in-region id like
+    // `global.`). Time-of-day windows alone do not: the undated ones the feed has are
+    // DeepSeek's discontinued off-peak discount, next to a stale base price (rule 18 keeps
+    // LiteLLM's, the windows are dropped and counted). Where they agree, rule 18's union keeps
+    // both sources' dimensions (LiteLLM's long-context cliffs next to genai-prices' variants).
+    let regional = g.raw_provider == "aws" && g.id.starts_with("regional.");
+    let modelled = g.prices.iter().any(|e| !e.variants.is_empty());
+    if g.dated || g.tiered || (!diffs.is_empty() && (modelled || regional)) {
         // genai-prices has the dated history / long-context cliffs: it is the curated fact.
         let mut prices = g.prices.clone();
         // LiteLLM's service tiers describe its current rates: only the price in force now gets
@@ -106,13 +116,20 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
         }
         m.prices = prices;
         m.notes.extend(g.notes.iter().cloned());
+        let why = if g.dated || g.tiered {
+            "dated history or tiers"
+        } else if modelled {
+            "price variants"
+        } else {
+            "regional premium"
+        };
         m.notes.push(format!(
-            "prices from genai-prices model {}/{} (dated history or tiers)",
+            "prices from genai-prices model {}/{} ({why})",
             g.raw_provider, g.id
         ));
         if !diffs.is_empty() {
             notes.add(
-                "disagreements: genai-prices dated/tiered price kept over LiteLLM",
+                "disagreements: genai-prices dated/tiered/variant/regional price kept over LiteLLM",
                 m.id.clone(),
             );
             m.notes
@@ -123,6 +140,12 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
     if !diffs.is_empty() {
         // both undated: LiteLLM is the newer snapshot
         notes.add("disagreements: undated, LiteLLM price kept", m.id.clone());
+        if !latest.windows.is_empty() {
+            notes.add(
+                "genai-prices time-of-day windows dropped (undated, LiteLLM price kept)",
+                m.id.clone(),
+            );
+        }
         m.notes.push(format!(
             "genai-prices ({}/{}) disagrees, litellm kept: {}",
             g.raw_provider,
@@ -142,6 +165,8 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
     }
     let mut p = PriceEntry::new(None, "genai-prices+litellm", rates);
     p.service_tiers = services;
+    p.variants = latest.variants.clone();
+    p.windows = latest.windows.clone();
     m.prices = vec![p];
     m.notes.extend(g.notes.iter().cloned());
     notes.count("agreements: undated prices equal in both sources");

@@ -24,7 +24,7 @@ pub(crate) mod model;
 pub(crate) mod notes;
 mod render;
 pub(crate) mod units;
-mod variants;
+pub(crate) mod variants;
 
 use sha2::{Digest, Sha256};
 

@@ -112,6 +112,42 @@ fn price(out: &mut String, p: &PriceEntry) {
         }
         out.push('}');
     }
+    if !p.variants.is_empty() {
+        out.push_str(",\"variants\":[");
+        for (i, (when, rs)) in p.variants.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"when\":{");
+            for (j, (k, v)) in when.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                s(out, k);
+                out.push(':');
+                s(out, v);
+            }
+            out.push('}');
+            rate_set_members(out, rs);
+            out.push('}');
+        }
+        out.push(']');
+    }
+    if !p.windows.is_empty() {
+        out.push_str(",\"windows\":[");
+        for (i, (start, end, rs)) in p.windows.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"start\":");
+            s(out, start);
+            out.push_str(",\"end\":");
+            s(out, end);
+            rate_set_members(out, rs);
+            out.push('}');
+        }
+        out.push(']');
+    }
     out.push('}');
 }
 

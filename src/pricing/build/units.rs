@@ -226,6 +226,10 @@ pub(crate) struct PriceEntry {
     pub rates: RateSet,
     /// Service tier name -> its full rate set.
     pub service_tiers: BTreeMap<&'static str, RateSet>,
+    /// Other price variants (schema 2), in precedence order: `when` -> its full rate set.
+    pub variants: Vec<(BTreeMap<String, String>, RateSet)>,
+    /// Time-of-day prices (schema 2): `(start, end)` UTC `HH:MM:SS` -> its full rate set.
+    pub windows: Vec<(String, String, RateSet)>,
 }
 
 impl PriceEntry {
@@ -239,6 +243,8 @@ impl PriceEntry {
             source,
             rates,
             service_tiers: BTreeMap::new(),
+            variants: Vec::new(),
+            windows: Vec::new(),
         }
     }
 }

@@ -39,13 +39,12 @@ pub(crate) struct ClockTime {
     /// As written (the notes quote it).
     pub text: String,
     /// In UTC (a naive time is UTC, as genai-prices reads it).
-    #[allow(dead_code)] // issue 15 (schema 2) prices by it; schema 1 cannot write a window
     pub utc: time::Time,
 }
 
 impl ClockTime {
     /// `HH:MM[:SS[.f]]` with an optional `Z` or `±HH:MM` offset (pydantic's `time`).
-    fn parse(text: &str) -> Option<ClockTime> {
+    pub(crate) fn parse(text: &str) -> Option<ClockTime> {
         let (clock, offset_secs) = split_offset(text)?;
         let fmt = time::macros::format_description!(
             "[hour]:[minute][optional [:[second][optional [.[subsecond]]]]]"
@@ -171,20 +170,24 @@ fn python_json(when: &BTreeMap<String, String>) -> String {
     out
 }
 
-/// What schema 1 keeps of a model's variants and time-of-day prices. `entries`: its dated
-/// history (ascending); `variant_notes[i]`: what reading variant `i`'s prices noted (counted only
-/// for the variants schema 1 uses, in feed order); `what`: `provider/model`. Returns the
-/// model's notes.
+/// What the catalog keeps of a model's variants and time-of-day prices. `entries`: its dated
+/// history (ascending); `variant_notes[i]`: what reading variant `i`'s prices noted (counted
+/// for the variants written, in feed order); `what`: `provider/model`. Returns the model's
+/// notes.
 ///
-/// - A time-of-day price is not written; the model's notes say so.
+/// - A time-of-day price becomes a window (schema 2) of every entry: its rates over the
+///   entry's standard ones. genai-prices lists windows after the dated prices and uses the last
+///   active price, so a window wins over every dated price while it is open.
 /// - A variant whose `when` is exactly `processing: batch`, `service_tier: flex` or
-///   `service_tier: priority` becomes that service tier: its rates over the standard ones of the
-///   price entries it overlaps. Of several variants of one tier, each entry (in force over
-///   `[effective_from, next effective_from)`) takes the newest starting before the entry ends
-///   (the first listed on a tie); one starting after the entry's own date is attached to it
-///   (noted), as schema 1 has no separate date for tiers.
-/// - `service_tier: default` is the standard price itself; any other `when`, and a variant with
-///   a time-of-day window, is skipped (counted).
+///   `service_tier: priority` becomes that service tier; any other `when` (`speed: fast`,
+///   OpenAI `service_tier: fast`, `route`, `search_type` ...) a variant (schema 2), in feed
+///   order. Either way its rates go over the standard ones of the price entries it overlaps. Of
+///   several variants of one `when`, each entry (in force over `[effective_from, next
+///   effective_from)`) takes the newest starting before the entry ends (the first listed on a
+///   tie); one starting after the entry's own date is attached to it (noted), as the catalog
+///   has no separate date for variants.
+/// - `service_tier: default` is the standard price itself; a variant with a time-of-day
+///   window is skipped (counted: the catalog has no variant-in-a-window).
 pub(crate) fn schema1(
     entries: &mut [PriceEntry],
     variants: &[Variant],
@@ -193,38 +196,26 @@ pub(crate) fn schema1(
     what: &str,
     notes: &mut Notes,
 ) -> Vec<String> {
-    let mut model_notes: Vec<String> = time_of_day
-        .iter()
-        .map(|t| {
-            let rates: Vec<String> = t
-                .rates
-                .iter()
-                .map(|(u, v)| format!("{} {}", u.name(), v.base))
-                .collect();
-            format!(
-                "genai-prices time-of-day price not representable, skipped: {}-{} {}",
-                t.start.text,
-                t.end.text,
-                rates.join(" ")
-            )
-        })
-        .collect();
-    // (entry, tier) -> (start or "", variant index): the newest start wins, then the first listed.
-    let mut chosen: BTreeMap<(usize, &'static str), (String, Reverse<usize>)> = BTreeMap::new();
-    for (vi, (var, read_notes)) in variants.iter().zip(variant_notes).enumerate() {
-        let Some(tier) = SERVICE_TIER_WHEN
-            .iter()
-            .find(|(w, _)| is_exactly(&var.when, *w))
-            .map(|(_, t)| *t)
-        else {
-            if !is_exactly(&var.when, STANDARD_WHEN) {
-                notes.add(
-                    "genai-prices price variants skipped (not batch/flex/priority)",
-                    format!("{what} {}", python_json(&var.when)),
-                );
-            }
-            continue;
+    let mut model_notes: Vec<String> = Vec::new();
+    for t in time_of_day {
+        notes.add("genai-prices time-of-day prices written as windows", what);
+        let own: RateSet = t.rates.iter().cloned().collect();
+        let clock = |c: &ClockTime| {
+            let (h, m, s) = c.utc.as_hms();
+            format!("{h:02}:{m:02}:{s:02}")
         };
+        for e in entries.iter_mut() {
+            let full = over(&e.rates, &own);
+            e.windows.push((clock(&t.start), clock(&t.end), full));
+        }
+    }
+    // (entry, when) -> (start or "", variant index): the newest start wins, then the first
+    // listed.
+    let mut chosen: BTreeMap<(usize, String), (String, Reverse<usize>)> = BTreeMap::new();
+    for (vi, (var, read_notes)) in variants.iter().zip(variant_notes).enumerate() {
+        if is_exactly(&var.when, STANDARD_WHEN) {
+            continue;
+        }
         let start = match &var.constraint {
             None => String::new(),
             Some(Constraint::StartDate(d)) => d.to_string(),
@@ -237,29 +228,60 @@ pub(crate) fn schema1(
             }
         };
         notes.absorb(read_notes);
+        let key = python_json(&var.when);
+        if !SERVICE_TIER_WHEN
+            .iter()
+            .any(|(w, _)| is_exactly(&var.when, *w))
+        {
+            notes.add(
+                "genai-prices price variants written (other than batch/flex/priority)",
+                format!("{what} {key}"),
+            );
+        }
         for i in 0..entries.len() {
             let next = entries.get(i + 1).and_then(|e| e.effective_from.as_deref());
             if next.is_some_and(|n| !start.is_empty() && start.as_str() >= n) {
                 continue; // starts after this entry was superseded
             }
             let cand = (start.clone(), Reverse(vi));
-            let best = chosen.entry((i, tier)).or_insert_with(|| cand.clone());
+            let best = chosen
+                .entry((i, key.clone()))
+                .or_insert_with(|| cand.clone());
             if cand > *best {
                 *best = cand;
             }
         }
     }
-    for ((i, tier), (start, Reverse(vi))) in chosen {
+    let mut picked: Vec<(usize, String, String, usize)> = chosen
+        .into_iter()
+        .map(|((i, key), (start, Reverse(vi)))| (i, key, start, vi))
+        .collect();
+    picked.sort_by_key(|(i, _, _, vi)| (*i, *vi)); // feed order: the variants' precedence
+    for (i, key, start, vi) in picked {
+        let var = &variants[vi];
         let e = &mut entries[i];
-        let full = over(&e.rates, &variants[vi].rates); // unlisted units at the standard rate
-        e.service_tiers.insert(tier, full);
+        let full = over(&e.rates, &var.rates); // unlisted units at the standard rate
+        let tier = SERVICE_TIER_WHEN
+            .iter()
+            .find(|(w, _)| is_exactly(&var.when, *w))
+            .map(|(_, t)| *t);
+        let name = match tier {
+            Some(t) => {
+                e.service_tiers.insert(t, full);
+                t.to_owned()
+            }
+            None => {
+                e.variants.push((var.when.clone(), full));
+                key
+            }
+        };
         if !start.is_empty() && start.as_str() > e.effective_from.as_deref().unwrap_or("") {
             notes.add(
-                "genai-prices dated service-tier variants attached to the price in force on their start date",
-                format!("{what} {tier}@{start}"),
+                "genai-prices dated variants attached to the price in force on their start date",
+                format!("{what} {name}@{start}"),
             );
             model_notes.push(format!(
-                "genai-prices: {tier} rates apply from {start}; attached to the price in force since {}",
+                "genai-prices: {name} rates apply from {start}; attached to the price in force since {}",
                 e.effective_from.as_deref().unwrap_or("the start")
             ));
         }
