@@ -1,35 +1,19 @@
 //! Budgets, cost anomalies and cost metrics from the in-process processor.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+#[path = "common/collect.rs"]
+mod collect;
+use collect::Collect;
 
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, Value};
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
 use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
 use opentelemetry_sdk::Resource;
 use otel_llm_cost::{
     engine::AnomalyOptions, engine::BudgetRule, CostSpanProcessor, CostSpanProcessorBuilder, Usd,
 };
-
-#[derive(Debug, Clone, Default)]
-struct Collect(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanProcessor for Collect {
-    fn on_start(&self, _: &mut Span, _: &Context) {}
-    fn on_end(&self, span: SpanData) {
-        self.0.lock().unwrap().push(span);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 fn provider(
     collect: &Collect,

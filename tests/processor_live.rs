@@ -8,33 +8,19 @@ mod feeds;
 #[path = "common/http_server.rs"]
 mod http_server;
 
-use std::sync::{Arc, Mutex};
+#[path = "common/collect.rs"]
+mod collect;
+use collect::Collect;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{Tracer, TracerProvider as _};
 use opentelemetry::KeyValue;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use otel_llm_cost::pricing::live::{CatalogSource, FailureKind, LiveOptions, SourceFormat};
 use otel_llm_cost::{Catalog, CatalogHandle, CostSpanProcessor};
 
 use feeds::{Answer, Feeds, GENAI, LITELLM};
-
-#[derive(Debug, Clone, Default)]
-struct Collect(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanProcessor for Collect {
-    fn on_start(&self, _: &mut Span, _: &opentelemetry::Context) {}
-    fn on_end(&self, span: SpanData) {
-        self.0.lock().unwrap().push(span);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 /// Ends one LLM call span (`model`, 1000 input tokens) and returns (status, cost, catalog).
 fn call(

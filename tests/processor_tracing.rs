@@ -1,31 +1,15 @@
 //! `tracing` + `tracing-opentelemetry` users: u64 token fields price, the tree rolls up.
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+#[path = "common/collect.rs"]
+mod collect;
+use collect::Collect;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::{Context, Value};
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor};
+use opentelemetry::Value;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
 use otel_llm_cost::CostSpanProcessor;
 use tracing::field::Empty;
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Debug, Clone, Default)]
-struct Collect(Arc<Mutex<Vec<SpanData>>>);
-
-impl SpanProcessor for Collect {
-    fn on_start(&self, _: &mut Span, _: &Context) {}
-    fn on_end(&self, span: SpanData) {
-        self.0.lock().unwrap().push(span);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 #[test]
 fn u64_fields_recorded_through_tracing_price_and_roll_up() {
