@@ -279,7 +279,7 @@ impl<'e> Subtree<'e> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -316,18 +316,23 @@ mod tests {
         assert_eq!(via_add.by_model[0].tokens.input, 20);
     }
 
+    /// One model's row of the roll-up (an OpenAI model, no tokens): the write tests' too.
+    pub(in crate::engine) fn share(model: &str, calls: u32, femto: u128) -> ModelShare {
+        ModelShare {
+            model: model.into(),
+            provider: "openai".into(),
+            service: None,
+            calls,
+            cost: Usd::from_femto(femto),
+            tokens: TokenCounts::default(),
+        }
+    }
+
     fn totals(rows: &[(&str, u32, u128)]) -> Totals {
         Totals {
             by_model: rows
                 .iter()
-                .map(|&(model, calls, femto)| ModelShare {
-                    model: model.into(),
-                    provider: "openai".into(),
-                    service: None,
-                    calls,
-                    cost: Usd::from_femto(femto),
-                    tokens: TokenCounts::default(),
-                })
+                .map(|&(model, calls, femto)| share(model, calls, femto))
                 .collect(),
             ..Totals::default()
         }

@@ -409,18 +409,7 @@ impl Totals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rollup::TokenCounts;
-
-    fn share(model: &str, calls: u32, femto: u128) -> ModelShare {
-        ModelShare {
-            model: model.into(),
-            provider: "openai".into(),
-            service: None,
-            calls,
-            cost: Usd::from_femto(femto),
-            tokens: TokenCounts::default(),
-        }
-    }
+    use crate::engine::rollup::tests::share;
 
     #[test]
     fn by_model_json_is_byte_identical_to_serde_json_values() {
