@@ -16,8 +16,6 @@ pub mod gateway;
 #[cfg(feature = "internals")]
 #[doc(hidden)]
 pub mod internals;
-#[cfg(all(not(feature = "internals"), feature = "gateway"))]
-mod internals;
 #[cfg(feature = "processor")]
 mod metrics;
 pub mod money;

@@ -203,13 +203,7 @@ pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
     Some((ut + st) / clk_tck())
 }
 
-/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`).
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`): the gateway's own reader.
 pub fn process_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    super::process_status_kib(pid, field)
 }

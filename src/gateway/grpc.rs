@@ -22,17 +22,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceResponse,
 };
 use prost::Message;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{http, Body, Service, StdError};
 use tonic::{Code, Status};
 
 use super::auth::{BearerAuth, UNAUTHENTICATED};
-use super::budget::{MemoryBudget, Reservation};
+use super::budget::Reservation;
 use super::metrics::{Protocol, TooLarge};
 use super::otlp::{EXPORT_PATH, TRACE_SERVICE};
 use super::pipeline::Pipeline;
@@ -41,51 +40,64 @@ use super::rpc_status;
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'static>>;
 
-/// Request bytes in, response message out (server side; also the load generator's sink).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RawCodec;
+/// The raw codec of the load generator's sink and the benches (feature `internals`): request
+/// bytes in, response message out.
+#[cfg(feature = "internals")]
+mod raw_codec {
+    use bytes::{Buf, Bytes};
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+    use prost::Message;
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+    use tonic::Status;
 
-/// [`RawCodec`]'s decoder: the request's bytes as they are.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RawDecoder;
+    /// Request bytes in, response message out (server side; also the load generator's sink).
+    #[derive(Debug, Default, Clone, Copy)]
+    pub struct RawCodec;
 
-/// [`RawCodec`]'s encoder: the response, with prost.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ResponseEncoder;
+    /// [`RawCodec`]'s decoder: the request's bytes as they are.
+    #[derive(Debug, Default, Clone, Copy)]
+    pub struct RawDecoder;
 
-impl Codec for RawCodec {
-    type Encode = ExportTraceServiceResponse;
-    type Decode = Bytes;
-    type Encoder = ResponseEncoder;
-    type Decoder = RawDecoder;
+    /// [`RawCodec`]'s encoder: the response, with prost.
+    #[derive(Debug, Default, Clone, Copy)]
+    pub struct ResponseEncoder;
 
-    fn encoder(&mut self) -> Self::Encoder {
-        ResponseEncoder
+    impl Codec for RawCodec {
+        type Encode = ExportTraceServiceResponse;
+        type Decode = Bytes;
+        type Encoder = ResponseEncoder;
+        type Decoder = RawDecoder;
+
+        fn encoder(&mut self) -> Self::Encoder {
+            ResponseEncoder
+        }
+        fn decoder(&mut self) -> Self::Decoder {
+            RawDecoder
+        }
     }
-    fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder
+
+    impl Encoder for ResponseEncoder {
+        type Item = ExportTraceServiceResponse;
+        type Error = Status;
+
+        fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
+            item.encode(dst)
+                .map_err(|e| Status::internal(format!("encoding the response: {e}")))
+        }
+    }
+
+    impl Decoder for RawDecoder {
+        type Item = Bytes;
+        type Error = Status;
+
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
+            let n = src.remaining();
+            Ok(Some(src.copy_to_bytes(n)))
+        }
     }
 }
-
-impl Encoder for ResponseEncoder {
-    type Item = ExportTraceServiceResponse;
-    type Error = Status;
-
-    fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        item.encode(dst)
-            .map_err(|e| Status::internal(format!("encoding the response: {e}")))
-    }
-}
-
-impl Decoder for RawDecoder {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
-        let n = src.remaining();
-        Ok(Some(src.copy_to_bytes(n)))
-    }
-}
+#[cfg(feature = "internals")]
+pub use raw_codec::RawCodec;
 
 /// The gRPC service, to add to a tonic server.
 #[derive(Clone)]
@@ -224,10 +236,11 @@ fn unframe(
     })
 }
 
+#[cfg(feature = "internals")]
 /// The fuzz targets' entry: a whole call body through the framing checks, gunzip (as if
 /// `grpc-encoding: gzip`), the scan and the decode; the decoded span count.
 pub(crate) fn fuzz_body(body: &[u8], max: usize) -> Result<usize, String> {
-    let mut res = MemoryBudget::new(usize::MAX)
+    let mut res = super::budget::MemoryBudget::new(usize::MAX)
         .reserve(0)
         .map_err(|e| e.message())?;
     one_message(body, max).map_err(|r| r.message().to_owned())?;

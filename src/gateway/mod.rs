@@ -33,7 +33,7 @@
 
 mod assembly;
 mod auth;
-#[cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+#[cfg(feature = "internals")]
 pub(crate) mod bench_support;
 mod budget;
 mod catalog_refresh;
@@ -148,8 +148,20 @@ pub struct RunningGateway {
 
 /// The process's resident memory (Linux: VmRSS of `/proc/<pid>/status`); `None` elsewhere.
 pub(crate) fn resident_bytes() -> Option<usize> {
-    let kib = bench_support::process_status_kib(std::process::id(), "VmRSS:")?;
+    let kib = process_status_kib(std::process::id(), "VmRSS:")?;
     usize::try_from(kib).ok()?.checked_mul(1024)
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`): the one reader, for the memory
+/// limiter here and, through `internals::gateway`, for the load tools and tests.
+pub(crate) fn process_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 impl RunningGateway {
@@ -341,7 +353,7 @@ impl Drop for RunningGateway {
 
 /// Entry points for the fuzz targets under `fuzz/` (not a stable API; reached through
 /// `crate::internals::gateway`, feature `internals`).
-#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+#[cfg(feature = "internals")]
 pub(crate) mod fuzzing {
     use std::collections::HashMap;
 

@@ -432,6 +432,7 @@ fn scan(format: Format, body: &[u8]) -> Result<otlp_scan::Scan, Refusal> {
     }
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// Decodes a body whole (the fuzz targets' entry): scan, then decode. Spans the OTLP/JSON
 /// decoder refused are not in the request, and counted in the second value.
 pub(crate) fn decode_with_refused(
@@ -442,6 +443,7 @@ pub(crate) fn decode_with_refused(
     decode_counted(format, body)
 }
 
+#[cfg(feature = "internals")]
 /// [`decode_with_refused`], the request only.
 pub(crate) fn decode(format: Format, body: &[u8]) -> Result<ExportTraceServiceRequest, Refusal> {
     decode_with_refused(format, body).map(|(req, _)| req)
