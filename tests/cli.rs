@@ -449,7 +449,10 @@ fn catalog_validate_bad_files() {
         ],
         1,
     );
-    assert!(err.contains("unknown field `inptu`"), "{err}");
+    assert!(
+        err.contains("entry 'x: prices[0]': field 'inptu': unknown field"),
+        "{err}"
+    );
     let err = fails(&["catalog", "validate", &fixture("litellm_bad.json")], 1);
     assert!(
         err.contains("entry 'string-cost': field 'input_cost_per_token': expected a number"),
