@@ -110,8 +110,7 @@ fn price_problems(raw: Option<&toml::Value>, p: &PriceFile) -> Vec<(String, Stri
         let mut unknown = Vec::new();
         unknown_fields(&raw, &read, "", &mut unknown);
         out.extend(unknown.into_iter().map(|f| {
-            let m = "unknown field (a price has rates, units, tiers, service_tiers, variants, \
-                     windows and effective_from: catalog/FORMAT.md)";
+            let m = "unknown field (catalog/FORMAT.md lists the fields of a price)";
             (f, m.to_owned())
         }));
     }
