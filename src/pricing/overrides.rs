@@ -1,5 +1,18 @@
 //! User price layers: an overrides file (TOML) and import of a LiteLLM-format JSON map.
 //!
+//! An override's price is read by the catalog's own reader ([`PriceFile`], catalog/FORMAT.md,
+//! schema 2), so it expresses everything a catalog price does and the two cannot drift: the
+//! token rates, `units` (any unit of the vocabulary, `src/pricing/units.rs`, in USD per the
+//! unit's price quantity: per 1M tokens or characters, per 1,000 searches or requests, per hour
+//! of audio ...), long-context `tiers`, `service_tiers`, `variants` by request context and UTC
+//! time-of-day `windows`. What TOML adds is [`Text`](super::file::Text): rates as numbers, dates
+//! and times as TOML values. A hand-written price is held to more than a catalog's: a field no
+//! price has (found by writing back what was read: the catalog's structs flatten their rate
+//! sets, which serde cannot combine with refusing unknown fields), a `source` (an override's is
+//! its file) and a context key outside [`PriceContext::KEYS`] are refused. Every problem is
+//! named with file, model, price and field, and all are listed at once (within one price, the
+//! first the reader meets).
+//!
 //! ```toml
 //! # Opaque names in spans -> catalog ids (Azure deployments, Bedrock application profiles).
 //! [aliases]
@@ -13,16 +26,36 @@
 //! input = "2.0"
 //! output = "8.0"
 //!
-//! # ... or a model of your own.
+//! # ... or a model of your own, with every kind of charge.
 //! [[models]]
 //! id = "acme-llm"
 //! provider = "acme"
 //! aliases = ["acme-llm-v2"]
 //! starts_with = ["acme-llm-"]
 //! [[models.prices]]
+//! effective_from = 2026-01-01
 //! input = 1.0
 //! output = 2.0
+//! units = { web_searches = 8, requests = 0.5 }   # $8 per 1,000 searches, $0.50 per 1,000 calls
+//! tiers = [{ above_input_tokens = 128000, input = 2.0, output = 4.0 }]
+//! service_tiers.batch = { input = 0.5, output = 1.0 }
+//! [[models.prices.variants]]                      # a full rate set, when the context says so
+//! when = { speed = "fast" }
+//! input = 2.0
+//! output = 4.0
+//! units = { web_searches = 8 }                    # (what it does not list, it does not bill)
+//! [[models.prices.windows]]                       # UTC, start included, end excluded
+//! start = 01:00:00
+//! end = "04:00"
+//! input = 0.5
+//! output = 1.0
 //! ```
+//!
+//! The LiteLLM import reads each entry with the catalog builder's LiteLLM reader
+//! ([`build::litellm::rates`], its field grammar and modes, [`build::MODES`]) and writes the
+//! price with the builder's renderer before reading it as the catalog is read: it holds exactly
+//! what a catalog built from that entry holds. A malformed price field is an error naming the
+//! entry and field; entries the builder leaves out (other modes, no input price) are left out.
 
 use std::collections::BTreeMap;
 
@@ -262,9 +295,9 @@ const LITELLM_PREFIXES: &[&str] = &[
 ];
 
 /// Imports a LiteLLM `model_prices_and_context_window.json` map, read by the catalog builder's
-/// LiteLLM reader (the same fields, tiers and service tiers as the embedded catalog). Entries
-/// without token prices (images, audio per second ...) are skipped; a malformed entry is an
-/// error naming its field.
+/// LiteLLM reader and written by its renderer (the same fields, units, tiers and service tiers
+/// as the embedded catalog). Entries the builder leaves out (modes outside [`build::MODES`], no
+/// input price) are skipped; a malformed entry is an error naming its field.
 pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, CatalogError> {
     let entries = build::litellm::entries(file, text).map_err(|e| CatalogError::Syntax {
         file: file.to_owned(),
