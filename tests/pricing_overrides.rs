@@ -904,12 +904,14 @@ fn unit_variant_and_window_mistakes_are_named_all_at_once() {
             "audio-twice",
             "audio_cache_read = 1\nunits = { cache_audio_read_tokens = 1 }",
         ),
+        // Several problems in one price: each named.
+        price("two", "units = { web_search = 8 }\nwindow = []"),
     ]
     .concat();
     let e = build_err(Catalog::builder().with_overrides_toml("u.toml", &toml));
     let all = e.to_string();
     let list = problems(e);
-    assert_eq!(list.len(), 11, "{all}");
+    assert_eq!(list.len(), 14, "{all}");
     for (entry, field, what) in [
         (
             "unknown-unit",
@@ -950,6 +952,13 @@ fn unit_variant_and_window_mistakes_are_named_all_at_once() {
         ("source", "source", "an override's source is its file"),
         ("tier-typo", "tiers[0].inptu", "unknown field"),
         ("audio-twice", "audio_cache_read", "given twice"),
+        (
+            "variant-typo",
+            "variants[0].output",
+            "required rate is missing",
+        ),
+        ("two", "window", "unknown field"),
+        ("two", "units.web_search", "unknown unit 'web_search'"),
     ] {
         let want = format!("u.toml: entry '{entry}: prices[0]': field '{field}': {what}");
         assert!(

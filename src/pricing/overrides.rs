@@ -10,8 +10,8 @@
 //! price has (found by writing back what was read: the catalog's structs flatten their rate
 //! sets, which serde cannot combine with refusing unknown fields), a `source` (an override's is
 //! its file) and a context key outside [`PriceContext::KEYS`] are refused. Every problem is
-//! named with file, model, price and field, and all are listed at once (within one price, the
-//! first the reader meets).
+//! named with file, model, price and field, and all are listed at once (within one price: every
+//! unknown field and key, and the first bad value the reader meets).
 //!
 //! ```toml
 //! # Opaque names in spans -> catalog ids (Azure deployments, Bedrock application profiles).
@@ -211,12 +211,10 @@ pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogErr
             let pe = format!("{entry}: prices[{i}]");
             let pctx = Ctx { file, entry: &pe };
             let problems = price_problems(raw_prices(mi, i), p);
-            if !problems.is_empty() {
-                errors.extend(problems.iter().map(|(f, m)| pctx.err(f, m.as_str())));
-                continue;
-            }
+            errors.extend(problems.iter().map(|(f, m)| pctx.err(f, m.as_str())));
             match p.to_price(&pctx, &source) {
-                Ok(p) => prices.push(p),
+                Ok(p) if problems.is_empty() => prices.push(p),
+                Ok(_) => {}
                 Err(e) => errors.push(e),
             }
         }
