@@ -139,13 +139,26 @@ fn unknown_fields(
 /// each problem, with its field.
 fn price_problems(raw: Option<&toml::Value>, p: &PriceFile) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    if let (Ok(raw), Ok(read)) = (serde_json::to_value(raw), serde_json::to_value(p)) {
-        let mut unknown = Vec::new();
-        unknown_fields(&raw, &read, "", &mut unknown);
-        out.extend(unknown.into_iter().map(|f| {
-            let m = "unknown field (catalog/FORMAT.md lists the fields of a price)";
-            (f, m.to_owned())
-        }));
+    let both = match raw {
+        None => Err("not found in the text".to_owned()),
+        Some(raw) => serde_json::to_value(raw)
+            .and_then(|raw| Ok((raw, serde_json::to_value(p)?)))
+            .map_err(|e| e.to_string()),
+    };
+    match both {
+        Ok((raw, read)) => {
+            let mut unknown = Vec::new();
+            unknown_fields(&raw, &read, "", &mut unknown);
+            out.extend(unknown.into_iter().map(|f| {
+                let m = "unknown field (catalog/FORMAT.md lists the fields of a price)";
+                (f, m.to_owned())
+            }));
+        }
+        // Not expected (the same text parsed): refused rather than passed unchecked.
+        Err(why) => out.push((
+            "(price)".to_owned(),
+            format!("its fields could not be checked: {why}"),
+        )),
     }
     if !p.source.is_empty() {
         out.push((
