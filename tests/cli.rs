@@ -449,7 +449,10 @@ fn catalog_validate_bad_files() {
         ],
         1,
     );
-    assert!(err.contains("unknown field `inptu`"), "{err}");
+    assert!(
+        err.contains("entry 'x: prices[0]': field 'inptu': unknown field"),
+        "{err}"
+    );
     let err = fails(&["catalog", "validate", &fixture("litellm_bad.json")], 1);
     assert!(
         err.contains("entry 'string-cost': field 'input_cost_per_token': expected a number"),
@@ -910,4 +913,47 @@ fn price_usage_adds_any_unit_and_json_shows_every_charge() {
         );
         assert!(e.contains(want), "{arg}: {e}");
     }
+}
+
+/// Issue 15 item 6: an overrides file prices any unit, a variant and a UTC window, end to end
+/// through `price` (tests/fixtures/pricing/overrides_units.toml: $1 / $4 per M, web searches
+/// $8 per 1,000, a $0.50 per 1,000 request fee; fast $2 / $8; 01:00-04:00 UTC $0.5 / $2 with
+/// searches at $4).
+#[test]
+fn price_with_overrides_prices_units_variants_and_windows() {
+    let o = fixture("overrides_units.toml");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--overrides",
+            &o,
+            "price",
+            "acme-agent",
+            "--input",
+            "10000",
+            "--output",
+            "1000",
+            "--usage",
+            "web_searches=3",
+        ];
+        args.extend_from_slice(extra);
+        args.push("--json");
+        json(&args)
+    };
+    // 0.01 + 0.004 + 3 x 8 / 1,000 = 0.024 + one request x 0.5 / 1,000 = 0.0005 -> 0.0385.
+    let v = run(&["--at", "2026-03-01T12:00:00Z"]);
+    assert_eq!(v["cost_usd"]["tool_calls"], "0.024");
+    assert_eq!(v["cost_usd"]["per_unit"], "0.0005");
+    assert_eq!(v["cost_usd"]["total"], "0.0385");
+    assert!(
+        v["source"].as_str().unwrap().starts_with("override:"),
+        "{v}"
+    );
+    // Fast: 0.02 + 0.008 + 0.024 -> 0.052.
+    let v = run(&["--context", "speed=fast", "--at", "2026-03-01T12:00:00Z"]);
+    assert_eq!(v["cost_usd"]["total"], "0.052");
+    assert_eq!(v["tier"], "speed=fast");
+    // 02:30 UTC, off-peak: 0.005 + 0.002 + 3 x 4 / 1,000 = 0.012 -> 0.019.
+    let v = run(&["--at", "2026-03-01T02:30:00Z"]);
+    assert_eq!(v["cost_usd"]["total"], "0.019");
+    assert_eq!(v["tier"], "utc=01:00-04:00");
 }

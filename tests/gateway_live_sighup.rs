@@ -26,7 +26,8 @@ async fn wait_refreshes(gw: &RunningGateway, outcome: &str, n: f64) {
 }
 
 /// Guards item 3's SIGHUP and overrides: overrides edited on disk apply after SIGHUP; a broken
-/// overrides file is refused (counted as `layers`) and the previous one stays in use.
+/// overrides file (bad TOML, or a price naming an unknown unit) is refused (counted as
+/// `layers`) and the previous one stays in use.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_rereads_the_overrides_and_a_broken_file_is_refused() {
     let file = std::env::temp_dir().join(format!("otel-llm-cost-live-{}.toml", std::process::id()));
@@ -64,6 +65,18 @@ async fn sighup_rereads_the_overrides_and_a_broken_file_is_refused() {
     hup();
     wait_refreshes(&gw, "layers", 1.0).await;
     let (_, cost, _) = price_one(&gw, &captured, 3, "broken", "acme-7b").await;
+    assert_usd(cost, 0.007);
+
+    // Well-formed TOML whose price names a unit the vocabulary lacks (issue 15): refused the
+    // same way, the previous catalog stays.
+    std::fs::write(
+        &file,
+        format!("{}units = {{ web_search = 8 }}\n", prices(9)),
+    )
+    .unwrap();
+    hup();
+    wait_refreshes(&gw, "layers", 2.0).await;
+    let (_, cost, _) = price_one(&gw, &captured, 4, "bad unit", "acme-7b").await;
     assert_usd(cost, 0.007);
     gw.shutdown().await;
     std::fs::remove_file(&file).ok();

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use otel_llm_cost::{
-    money::Rate, pricing::CatalogBuilder, pricing::ServiceTier, pricing::Usage, Catalog,
-    CatalogError, Usd,
+    money::Rate, pricing::CatalogBuilder, pricing::PriceContext, pricing::ServiceTier,
+    pricing::Unit, pricing::Usage, Catalog, CatalogError, Usd,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -548,11 +548,15 @@ fn a_bad_overrides_file_lists_every_problem_with_file_entry_and_field() {
 fn unknown_fields_and_malformed_toml_name_the_file_and_line() {
     let path = fixture("overrides_unknown_field.toml");
     let e = build_err(Catalog::builder().with_overrides_file(&path));
-    assert!(matches!(e, CatalogError::Syntax { .. }), "{e:?}");
+    assert!(matches!(e, CatalogError::Invalid { .. }), "{e:?}");
     let s = e.to_string();
     assert!(s.starts_with(&path.display().to_string()), "{s}");
-    assert!(s.contains("unknown field `inptu`"), "{s}");
-    assert!(s.contains("line 6"), "{s}");
+    // A price is read as the catalog reads one; a field no price has is named with its model
+    // and price.
+    assert!(
+        s.contains("entry 'x: prices[0]': field 'inptu': unknown field"),
+        "{s}"
+    );
 
     let path = fixture("overrides_malformed.toml");
     let e = build_err(Catalog::builder().with_overrides_file(&path)).to_string();
@@ -777,4 +781,284 @@ fn nothing_is_half_loaded() {
     // And a good build after all that still sees none of the bad layers' models.
     let c = with_overrides();
     assert!(c.get("bad-rate").is_none() && c.get("good-model").is_none());
+}
+
+// ---- issue 15: every charge a catalog price expresses, in overrides and imports -----------
+
+/// Seconds of `date` (UTC midnight) plus `secs`.
+fn at(date: &str, secs: i64) -> i64 {
+    day(date) + secs
+}
+
+fn priced(
+    c: &Catalog,
+    model: &str,
+    usage: &Usage,
+    when: i64,
+    ctx: &PriceContext,
+) -> (Usd, Option<String>) {
+    let p = c
+        .price_in(model, None, usage, when, ctx)
+        .unwrap_or_else(|e| panic!("{e}"));
+    (p.cost.total(), p.applied.label())
+}
+
+/// 10,000 input and 1,000 output tokens with `extra` units of the vocabulary.
+fn call(extra: &[(&str, u64)]) -> Usage {
+    let mut u = io(10_000, 1_000);
+    for (name, n) in extra {
+        u.set(name.parse::<Unit>().unwrap(), *n);
+    }
+    u
+}
+
+#[test]
+fn overrides_price_units_request_fees_variants_and_windows() {
+    let c = Catalog::builder()
+        .with_overrides_file(fixture("overrides_units.toml"))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let none = PriceContext::default();
+    let mut fast = PriceContext::default();
+    fast.set("speed", "fast");
+    let noon = at("2026-03-01", 12 * 3600);
+    let searches = call(&[("web_searches", 3)]);
+    // Standard: 10,000 x $1/M = 0.01; 1,000 x $4/M = 0.004; 3 searches x $8 / 1,000 = 0.024;
+    // the request fee, one request x $0.50 / 1,000 = 0.0005 -> 0.0385.
+    assert_eq!(
+        priced(&c, "acme-agent", &searches, noon, &none),
+        (usd("0.0385"), None)
+    );
+    // Fast mode, a full rate set of its own (no request fee): 10,000 x 2 = 0.02;
+    // 1,000 x 8 = 0.008; searches 0.024 -> 0.052.
+    assert_eq!(
+        priced(&c, "acme-agent", &searches, noon, &fast),
+        (usd("0.052"), Some("speed=fast".into()))
+    );
+    // Off-peak 01:00-04:00 UTC (TOML time 01:00:00, string "04:00"): 02:30 is in it.
+    // 10,000 x 0.5 = 0.005; 1,000 x 2 = 0.002; 3 x $4 / 1,000 = 0.012 -> 0.019.
+    let (cost, label) = priced(&c, "acme-agent", &searches, at("2026-03-01", 9000), &none);
+    assert_eq!(
+        (cost, label.as_deref()),
+        (usd("0.019"), Some("utc=01:00-04:00"))
+    );
+    // 04:00 is not (end excluded): standard.
+    let (cost, label) = priced(
+        &c,
+        "acme-agent",
+        &searches,
+        at("2026-03-01", 4 * 3600),
+        &none,
+    );
+    assert_eq!((cost, label), (usd("0.0385"), None));
+    // Image input tokens at their own rate, characters per million: of 10,000 input tokens
+    // 4,000 are image tokens. 6,000 x 1 = 0.006; 4,000 x 0.5 = 0.002; 1,000 x 4 = 0.004;
+    // 2,000 characters x $20 / 1M = 0.04; the request fee 0.0005 -> 0.0525.
+    let media = call(&[("input_image_tokens", 4000), ("input_characters", 2000)]);
+    let p = c.price_in("acme-agent", None, &media, noon, &none).unwrap();
+    assert_eq!(p.cost.total(), usd("0.0525"));
+    let beyond = p.cost.beyond.as_deref().unwrap();
+    assert_eq!(beyond.media_input, usd("0.002"));
+    assert_eq!(beyond.per_unit, usd("0.0405"));
+    assert_eq!(beyond.unpriced, 0);
+    // The TOML date is the price's effective_from; the file is its source.
+    let m = c.get("acme-agent").unwrap();
+    assert_eq!(
+        m.prices[0].effective_from.unwrap().to_string(),
+        "2026-01-01"
+    );
+    assert!(m.prices[0].source.starts_with("override:"));
+}
+
+/// Every mistake in the new parts of a price is named with file, model, price and field, and
+/// all are listed at once.
+#[test]
+fn unit_variant_and_window_mistakes_are_named_all_at_once() {
+    let price = |id: &str, extra: &str| {
+        format!("[[models]]\nid = \"{id}\"\n[[models.prices]]\ninput = 1\noutput = 2\n{extra}\n")
+    };
+    let toml = [
+        price("unknown-unit", "units = { web_search = 8 }"),
+        price("negative", "units = { web_searches = -8 }"),
+        price("words", "units = { web_searches = \"eight\" }"),
+        price("boolean", "units = { web_searches = true }"),
+        price("field-unit", "units = { input_tokens = 1 }"),
+        price(
+            "context-key",
+            "[[models.prices.variants]]\nwhen = { sped = \"fast\" }\ninput = 2\noutput = 4",
+        ),
+        price(
+            "window",
+            "[[models.prices.windows]]\nstart = \"25:00\"\nend = \"04:00\"\ninput = 2\noutput = 4",
+        ),
+        price(
+            "variant-typo",
+            "[[models.prices.variants]]\nwhen = { speed = \"fast\" }\ninput = 2\nouptut = 4",
+        ),
+        price("source", "source = \"my contract\""),
+        price(
+            "tier-typo",
+            "tiers = [{ above_input_tokens = 1000, inptu = 2 }]",
+        ),
+        price(
+            "audio-twice",
+            "audio_cache_read = 1\nunits = { cache_audio_read_tokens = 1 }",
+        ),
+        // Several problems in one price: each named.
+        price("two", "units = { web_search = 8 }\nwindow = []"),
+    ]
+    .concat();
+    let e = build_err(Catalog::builder().with_overrides_toml("u.toml", &toml));
+    let all = e.to_string();
+    let list = problems(e);
+    assert_eq!(list.len(), 14, "{all}");
+    for (entry, field, what) in [
+        (
+            "unknown-unit",
+            "units.web_search",
+            "unknown unit 'web_search' (known: ",
+        ),
+        (
+            "negative",
+            "units.web_searches",
+            "'-8': negative amounts are not allowed",
+        ),
+        (
+            "words",
+            "units.web_searches",
+            "'eight': not a decimal number",
+        ),
+        (
+            "boolean",
+            "units.web_searches",
+            "not a decimal number (\"2.5\" or 2.5): found a boolean",
+        ),
+        (
+            "field-unit",
+            "units.input_tokens",
+            "'input_tokens' has a rate field of its own",
+        ),
+        (
+            "context-key",
+            "variants[0].when.sped",
+            "unknown context key 'sped' (known: speed, ",
+        ),
+        (
+            "window",
+            "windows[0].start",
+            "'25:00': not HH:MM[:SS] (UTC)",
+        ),
+        ("variant-typo", "variants[0].ouptut", "unknown field"),
+        ("source", "source", "an override's source is its file"),
+        ("tier-typo", "tiers[0].inptu", "unknown field"),
+        ("audio-twice", "audio_cache_read", "given twice"),
+        (
+            "variant-typo",
+            "variants[0].output",
+            "required rate is missing",
+        ),
+        ("two", "window", "unknown field"),
+        ("two", "units.web_search", "unknown unit 'web_search'"),
+    ] {
+        let want = format!("u.toml: entry '{entry}: prices[0]': field '{field}': {what}");
+        assert!(
+            list.iter().any(|p| p.to_string().starts_with(&want)),
+            "{want}\nin\n{all}"
+        );
+    }
+}
+
+/// The catalog's `audio_cache_read` field (written by the builder) prices audio cache reads;
+/// the reader used to drop it (billed at `cache_read`).
+#[test]
+fn audio_cache_read_prices_audio_cache_reads() {
+    let toml = "[[models]]\nid = \"voice\"\n[[models.prices]]\ninput = 4\noutput = 16\n\
+                cache_read = 2\naudio_input = 40\naudio_cache_read = 2.5\n";
+    let c = Catalog::builder()
+        .with_overrides_toml("a.toml", toml)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // 10,000 input of which 4,000 audio, 1,000 of those read from the cache:
+    // 6,000 text x 4 = 0.024; 3,000 audio x 40 = 0.12; 1,000 audio cache reads x 2.5 = 0.0025.
+    let mut u = io(10_000, 0);
+    u.audio_in = 4000;
+    u.set("cache_audio_read_tokens".parse::<Unit>().unwrap(), 1000);
+    let (cost, _) = priced(&c, "voice", &u, 0, &PriceContext::default());
+    assert_eq!(cost, usd("0.1465"));
+    // The embedded catalog's audio models keep theirs too.
+    let json = include_str!("../catalog/catalog.json");
+    let holder = json
+        .lines()
+        .find(|l| l.contains("\"audio_cache_read\""))
+        .and_then(|l| l.split('"').nth(3))
+        .expect("a catalog model with audio_cache_read");
+    let m = Catalog::shared().unwrap().get(holder).unwrap().clone();
+    let unit: Unit = "cache_audio_read_tokens".parse().unwrap();
+    assert!(
+        m.prices
+            .iter()
+            .any(|p| p.standard.rates.other(unit).is_some()),
+        "{holder}"
+    );
+}
+
+/// Guards issue 15 item 6: the LiteLLM import holds what the catalog builder takes from the
+/// same entry (units, request fee, tiers, service tiers), priced the same.
+#[test]
+fn litellm_import_prices_an_entry_as_the_builder_does() {
+    use otel_llm_cost::pricing::build::{self as catalog_build, Input};
+    let path = fixture("litellm_units.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let built = catalog_build::build(
+        Input {
+            name: "litellm_units.json",
+            text: &text,
+            version: "test",
+        },
+        Input {
+            name: "none.json",
+            text: "[]",
+            version: "none",
+        },
+        "2026-01-01".parse().unwrap(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let imported = Catalog::builder()
+        .with_litellm_file(&path)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let b = &built.catalog.get("acme-units-1").unwrap().prices[0];
+    let i = &imported.get("acme-units-1").unwrap().prices[0];
+    assert_eq!(i.standard, b.standard);
+    assert_eq!(i.service_tiers, b.service_tiers);
+    assert_eq!(i.variants, b.variants);
+    assert_eq!(i.windows, b.windows);
+    // Not vacuous: the units the builder prices from LiteLLM's fields are there.
+    let other = |u: &str| {
+        i.standard
+            .rates
+            .other(u.parse().unwrap())
+            .map(|p| p.to_string())
+    };
+    assert_eq!(other("input_characters").as_deref(), Some("15")); // 1.5e-05 per char, per 1M
+    assert_eq!(other("requests").as_deref(), Some("2")); // $0.002 per request, per 1,000
+    assert_eq!(other("storage_searches").as_deref(), Some("2.5")); // per 1,000 calls
+    assert_eq!(other("input_image_tokens").as_deref(), Some("1")); // per 1M tokens
+    assert_eq!(other("cache_audio_read_tokens").as_deref(), Some("2.5"));
+    // Priced the same: 10,000 in (2,000 image), 1,000 out, 4 file searches, 500 characters.
+    let u = call(&[
+        ("input_image_tokens", 2000),
+        ("storage_searches", 4),
+        ("input_characters", 500),
+    ]);
+    let ctx = PriceContext::default();
+    let now = day("2026-06-01");
+    let (cost, _) = priced(&imported, "acme-units-1", &u, now, &ctx);
+    assert_eq!(
+        cost,
+        priced(&built.catalog, "acme-units-1", &u, now, &ctx).0
+    );
+    // 8,000 x 2 = 0.016; 2,000 x 1 = 0.002; 1,000 x 8 = 0.008; 4 x 2.5 / 1,000 = 0.01;
+    // 500 x 15 / 1M = 0.0075; one request x 2 / 1,000 = 0.002 -> 0.0455.
+    assert_eq!(cost, usd("0.0455"));
 }

@@ -1146,3 +1146,76 @@ fn price_context_selects_fast_mode_from_the_app_or_the_invocation_parameters() {
     );
     assert_usd(f64a(&h.by_name("root"), "cost.total_usd"), 0.75, "roll-up");
 }
+
+/// Issue 15 item 6: an overrides file's units, variant and UTC window priced by the processor
+/// (tests/fixtures/pricing/overrides_units.toml: $1 / $4 per M, web searches $8 per 1,000, a
+/// $0.50 per 1,000 request fee, image input tokens $0.5 per M; fast $2 / $8 with searches;
+/// 01:00-04:00 UTC $0.5 / $2, searches $4), the roll-up exact.
+#[test]
+fn overrides_units_variant_and_window_priced_by_the_processor() {
+    let h = harness_with(|b| {
+        b.with_overrides_file(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/pricing/overrides_units.toml"
+        ))
+    });
+    let tracer = h.provider.tracer("test");
+    let day = 1_772_323_200u64; // 2026-03-01T00:00:00Z
+    let root = start(&h, "root", &Context::new(), vec![]);
+    for (name, secs, extra) in [
+        ("standard", 12 * 3600, vec![]),
+        (
+            "fast",
+            12 * 3600,
+            vec![KeyValue::new("cost.context.speed", "fast")],
+        ),
+        ("off-peak", 9000, vec![]),
+        (
+            "image",
+            12 * 3600,
+            vec![KeyValue::new("cost.usage.input_image_tokens", 4000_i64)],
+        ),
+    ] {
+        let mut attrs = vec![
+            KeyValue::new("gen_ai.operation.name", "chat"),
+            KeyValue::new("gen_ai.request.model", "acme-agent"),
+            KeyValue::new("gen_ai.usage.input_tokens", 10_000_i64),
+            KeyValue::new("gen_ai.usage.output_tokens", 1_000_i64),
+            KeyValue::new("cost.usage.web_searches", 3_i64),
+        ];
+        attrs.extend(extra);
+        let s = tracer
+            .span_builder(name)
+            .with_start_time(std::time::UNIX_EPOCH + Duration::from_secs(day + secs))
+            .with_attributes(attrs)
+            .start_with_context(&tracer, &root);
+        drop(s);
+    }
+    root.span().end();
+    // standard: 0.01 + 0.004 + searches 0.024 + request fee 0.0005 = 0.0385;
+    // fast: 0.02 + 0.008 + 0.024 = 0.052; off-peak (02:30 UTC): 0.005 + 0.002 + 0.012 = 0.019;
+    // image: 6,000 x 1 + 4,000 x 0.5 = 0.008, + 0.004 + 0.024 + 0.0005 = 0.0365.
+    for (name, total, tier, tools) in [
+        ("standard", 0.0385, None, 0.024),
+        ("fast", 0.052, Some("speed=fast"), 0.024),
+        ("off-peak", 0.019, Some("utc=01:00-04:00"), 0.012),
+        ("image", 0.0365, None, 0.024),
+    ] {
+        let s = h.by_name(name);
+        assert_eq!(
+            stra(&s, "cost.pricing.status").as_deref(),
+            Some("priced"),
+            "{name}"
+        );
+        assert_usd(f64a(&s, "llm.cost.total"), total, name);
+        assert_usd(f64a(&s, "cost.charges.tool_calls_usd"), tools, name);
+        assert_eq!(stra(&s, "cost.pricing.tier").as_deref(), tier, "{name}");
+        assert!(
+            stra(&s, "cost.pricing.source")
+                .unwrap()
+                .starts_with("override:"),
+            "{name}"
+        );
+    }
+    assert_usd(f64a(&h.by_name("root"), "cost.total_usd"), 0.146, "roll-up");
+}

@@ -1,7 +1,8 @@
 //! The on-disk catalog format (schema 2, see `catalog/FORMAT.md`) and its conversion into the
 //! loaded, validated model list.
 
-use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::model::{
@@ -77,10 +78,10 @@ pub(crate) enum RuleFile {
     All(Vec<RuleFile>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub(crate) struct PriceFile {
     #[serde(default)]
-    pub effective_from: Option<String>,
+    pub effective_from: Option<Text>,
     #[serde(default)]
     pub source: String,
     #[serde(flatten)]
@@ -95,19 +96,19 @@ pub(crate) struct PriceFile {
     pub windows: Vec<WindowFile>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub(crate) struct VariantFile {
     pub when: BTreeMap<String, String>,
     #[serde(flatten)]
     pub rates: RateSetFile,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 pub(crate) struct WindowFile {
     /// `HH:MM[:SS]`, UTC, included.
-    pub start: String,
+    pub start: Text,
     /// `HH:MM[:SS]`, UTC, excluded; at or before `start`: wraps midnight.
-    pub end: String,
+    pub end: Text,
     #[serde(flatten)]
     pub rates: RateSetFile,
 }
@@ -131,7 +132,7 @@ fn clock_label(secs: u32) -> String {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub(crate) struct RateSetFile {
     #[serde(flatten)]
     pub rates: RatesFile,
@@ -139,7 +140,7 @@ pub(crate) struct RateSetFile {
     pub tiers: Vec<TierFile>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub(crate) struct TierFile {
     pub above_input_tokens: u64,
     #[serde(flatten)]
@@ -147,19 +148,106 @@ pub(crate) struct TierFile {
 }
 
 /// Rates as decimal strings, USD per million tokens.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub(crate) struct RatesFile {
-    pub input: Option<String>,
-    pub output: Option<String>,
-    pub cache_read: Option<String>,
-    pub cache_write_5m: Option<String>,
-    pub cache_write_1h: Option<String>,
-    pub reasoning: Option<String>,
-    pub audio_input: Option<String>,
-    pub audio_output: Option<String>,
+    pub input: Option<Text>,
+    pub output: Option<Text>,
+    pub cache_read: Option<Text>,
+    pub cache_write_5m: Option<Text>,
+    pub cache_write_1h: Option<Text>,
+    pub reasoning: Option<Text>,
+    pub audio_input: Option<Text>,
+    pub audio_output: Option<Text>,
+    /// Audio cache reads (unit `cache_audio_read_tokens`, held in [`Rates::other`]); the
+    /// builder writes it as a field of its own (`build::units::FIELDS`).
+    pub audio_cache_read: Option<Text>,
     /// Other units of the vocabulary: unit id -> USD per the unit's price quantity.
     #[serde(default)]
-    pub units: BTreeMap<String, String>,
+    pub units: BTreeMap<String, Text>,
+}
+
+/// A rate, a date or a time of day as a file writes it: a string (the catalog's form, exact)
+/// or, in a hand-written file (the overrides TOML), a number (the shortest decimal that reads
+/// back as the same float: `0.1` is `0.1`) or a TOML date or time (`2025-03-01`, `01:00:00`).
+/// Anything else is kept as what it was and refused, naming its field, when the value is read
+/// ([`Text::get`]): one bad value does not hide the other problems of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Text {
+    /// The value as text.
+    Is(String),
+    /// Not a string, number, date or time: what it was (`a boolean`, `an array` ...).
+    Not(&'static str),
+}
+
+impl Text {
+    /// The text, or an error naming the field and what was `expected` there (`not a date
+    /// (YYYY-MM-DD): found a boolean`).
+    pub(crate) fn get(
+        &self,
+        ctx: &Ctx<'_>,
+        field: &str,
+        expected: &str,
+    ) -> Result<&str, CatalogError> {
+        match self {
+            Text::Is(s) => Ok(s),
+            Text::Not(what) => Err(ctx.err(field, format!("not {expected}: found {what}"))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a decimal string, a number, a date or a time of day")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text, E> {
+                Ok(Text::Is(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text, E> {
+                Ok(Text::Is(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Text, E> {
+                Ok(Text::Is(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Text, E> {
+                Ok(Text::Is(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Text, E> {
+                // Rust writes the shortest decimal that round-trips, without an exponent.
+                Ok(Text::Is(v.to_string()))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Text, E> {
+                Ok(Text::Not("a boolean"))
+            }
+            fn visit_unit<E>(self) -> Result<Text, E> {
+                Ok(Text::Not("null"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text::Not("an array"))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Text, A::Error> {
+                // A TOML date or time reaches serde as a one-member table; any other table is
+                // refused when read.
+                let de = serde::de::value::MapAccessDeserializer::new(map);
+                Ok(toml::value::Datetime::deserialize(de)
+                    .map_or(Text::Not("a table"), |d| Text::Is(d.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Text::Is(v) => s.serialize_str(v),
+            Text::Not(what) => s.serialize_str(what),
+        }
+    }
 }
 
 /// Where a value sits, for error messages: file, entry, field.
@@ -179,13 +267,18 @@ impl Ctx<'_> {
     }
 }
 
-fn rate(ctx: &Ctx<'_>, field: &str, v: &Option<String>) -> Result<Option<Rate>, CatalogError> {
-    match v {
-        None => Ok(None),
-        Some(s) => Rate::parse_per_mtok(s)
-            .map(Some)
-            .map_err(|e| ctx.err(field, format!("'{s}': {e}"))),
-    }
+/// The unit of the `audio_cache_read` field.
+const AUDIO_CACHE_READ: Unit = crate::pricing::units::named("cache_audio_read_tokens");
+
+/// What a rate is written as, in errors.
+const A_RATE: &str = "a decimal number (\"2.5\" or 2.5)";
+
+fn rate(ctx: &Ctx<'_>, field: &str, v: &Option<Text>) -> Result<Option<Rate>, CatalogError> {
+    let Some(v) = v else { return Ok(None) };
+    let s = v.get(ctx, field, A_RATE)?;
+    Rate::parse_per_mtok(s)
+        .map(Some)
+        .map_err(|e| ctx.err(field, format!("'{s}': {e}")))
 }
 
 impl RatesFile {
@@ -208,15 +301,30 @@ impl RatesFile {
         let mut other: BTreeMap<Unit, Usd> = base
             .map(|b| b.other.iter().copied().collect())
             .unwrap_or_default();
-        for (name, v) in &self.units {
-            let field = f(&format!("units.{name}"));
-            let unit: Unit = name.parse().map_err(|e: String| ctx.err(&field, e))?;
+        // `audio_cache_read` is the unit's entry under another name (the builder's field).
+        let audio = self
+            .audio_cache_read
+            .as_ref()
+            .map(|v| (f("audio_cache_read"), Ok(AUDIO_CACHE_READ), v));
+        if audio.is_some() && self.units.contains_key(AUDIO_CACHE_READ.id()) {
+            return Err(ctx.err(
+                &f("audio_cache_read"),
+                "given twice: also as units.cache_audio_read_tokens",
+            ));
+        }
+        let entries = self
+            .units
+            .iter()
+            .map(|(name, v)| (f(&format!("units.{name}")), name.parse::<Unit>(), v));
+        for (field, unit, v) in audio.into_iter().chain(entries) {
+            let unit = unit.map_err(|e| ctx.err(&field, e))?;
             if Rates::has_field(unit) {
                 return Err(ctx.err(
                     &field,
                     format!("'{unit}' has a rate field of its own, not an entry of 'units'"),
                 ));
             }
+            let v = v.get(ctx, &field, A_RATE)?;
             let price = Usd::parse(v).map_err(|e| ctx.err(&field, format!("'{v}': {e}")))?;
             other.insert(unit, price);
         }
@@ -284,7 +392,8 @@ impl PriceFile {
     ) -> Result<Price, CatalogError> {
         let effective_from = match &self.effective_from {
             None => None,
-            Some(s) => {
+            Some(t) => {
+                let s = t.get(ctx, "effective_from", "a date (YYYY-MM-DD)")?;
                 Some(parse_date(s).map_err(|m| ctx.err("effective_from", format!("'{s}': {m}")))?)
             }
         };
@@ -321,13 +430,10 @@ impl PriceFile {
         let mut windows = Vec::with_capacity(self.windows.len());
         for (i, w) in self.windows.iter().enumerate() {
             let p = format!("windows[{i}].");
-            let clock = |field: &str, s: &str| {
-                clock_secs(s).ok_or_else(|| {
-                    ctx.err(
-                        &format!("{p}{field}"),
-                        format!("'{s}': not HH:MM[:SS] (UTC)"),
-                    )
-                })
+            let clock = |field: &str, t: &Text| {
+                let field = format!("{p}{field}");
+                let s = t.get(ctx, &field, "a time of day (HH:MM[:SS], UTC)")?;
+                clock_secs(s).ok_or_else(|| ctx.err(&field, format!("'{s}': not HH:MM[:SS] (UTC)")))
             };
             let (start, end) = (clock("start", &w.start)?, clock("end", &w.end)?);
             windows.push(PriceWindow {

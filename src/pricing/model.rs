@@ -534,6 +534,21 @@ pub struct PriceContext {
 }
 
 impl PriceContext {
+    /// The context keys a price variant may select on: those spans, the catalog's sources and
+    /// `price --context` give (`speed` fast mode, `service_tier` / `processing` batch, flex,
+    /// priority, `route` a host's regional route, `search_type` a search tool's mode,
+    /// `inference_geo` / `region` where the call ran). A hand-written price (an overrides
+    /// file) naming another key is refused: a misspelt key would never match a call.
+    pub const KEYS: [&'static str; 7] = [
+        "speed",
+        "service_tier",
+        "processing",
+        "route",
+        "search_type",
+        "inference_geo",
+        "region",
+    ];
+
     /// A context holding only a service tier (what spans carried before issue 15).
     pub fn tier(service_tier: Option<ServiceTier>) -> PriceContext {
         PriceContext {

@@ -1,5 +1,18 @@
 //! User price layers: an overrides file (TOML) and import of a LiteLLM-format JSON map.
 //!
+//! An override's price is read by the catalog's own reader ([`PriceFile`], catalog/FORMAT.md,
+//! schema 2), so it expresses everything a catalog price does and the two cannot drift: the
+//! token rates, `units` (any unit of the vocabulary, `src/pricing/units.rs`, in USD per the
+//! unit's price quantity: per 1M tokens or characters, per 1,000 searches or requests, per hour
+//! of audio ...), long-context `tiers`, `service_tiers`, `variants` by request context and UTC
+//! time-of-day `windows`. What TOML adds is [`Text`](super::file::Text): rates as numbers, dates
+//! and times as TOML values. A hand-written price is held to more than a catalog's: a field no
+//! price has (found by writing back what was read: the catalog's structs flatten their rate
+//! sets, which serde cannot combine with refusing unknown fields), a `source` (an override's is
+//! its file) and a context key outside [`PriceContext::KEYS`] are refused. Every problem is
+//! named with file, model, price and field, and all are listed at once (within one price: every
+//! unknown field and key, and the first bad value the reader meets).
+//!
 //! ```toml
 //! # Opaque names in spans -> catalog ids (Azure deployments, Bedrock application profiles).
 //! [aliases]
@@ -13,16 +26,36 @@
 //! input = "2.0"
 //! output = "8.0"
 //!
-//! # ... or a model of your own.
+//! # ... or a model of your own, with every kind of charge.
 //! [[models]]
 //! id = "acme-llm"
 //! provider = "acme"
 //! aliases = ["acme-llm-v2"]
 //! starts_with = ["acme-llm-"]
 //! [[models.prices]]
+//! effective_from = 2026-01-01
 //! input = 1.0
 //! output = 2.0
+//! units = { web_searches = 8, requests = 0.5 }   # $8 per 1,000 searches, $0.50 per 1,000 calls
+//! tiers = [{ above_input_tokens = 128000, input = 2.0, output = 4.0 }]
+//! service_tiers.batch = { input = 0.5, output = 1.0 }
+//! [[models.prices.variants]]                      # a full rate set, when the context says so
+//! when = { speed = "fast" }
+//! input = 2.0
+//! output = 4.0
+//! units = { web_searches = 8 }                    # (what it does not list, it does not bill)
+//! [[models.prices.windows]]                       # UTC, start included, end excluded
+//! start = 01:00:00
+//! end = "04:00"
+//! input = 0.5
+//! output = 1.0
 //! ```
+//!
+//! The LiteLLM import reads each entry with the catalog builder's LiteLLM reader
+//! ([`build::litellm::rates`], its field grammar and modes, [`build::MODES`]) and writes the
+//! price with the builder's renderer before reading it as the catalog is read: it holds exactly
+//! what a catalog built from that entry holds. A malformed price field is an error naming the
+//! entry and field; entries the builder leaves out (other modes, no input price) are left out.
 
 use std::collections::BTreeMap;
 
@@ -30,9 +63,8 @@ use serde::Deserialize;
 
 use super::build;
 use super::build::model::Scalar;
-use super::build::units::{thresholds, RateSet, Tiered};
-use super::file::{check_price_order, Ctx, PriceFile, RateSetFile, RatesFile, TierFile};
-use super::model::{Interned, MatchRule, Model};
+use super::file::{check_price_order, Ctx, PriceFile};
+use super::model::{Interned, MatchRule, Model, PriceContext};
 use super::CatalogError;
 
 /// A loaded user layer: what parsed, and every problem found. A layer with problems is never
@@ -63,162 +95,104 @@ struct OverrideModel {
     aliases: Vec<String>,
     #[serde(default)]
     starts_with: Vec<String>,
+    /// Read as the catalog reads a price (`catalog/FORMAT.md`), with the TOML conveniences of
+    /// [`Text`](super::file::Text): rates as numbers, dates and times unquoted.
     #[serde(default)]
-    prices: Vec<OverridePrice>,
+    prices: Vec<PriceFile>,
 }
 
-/// A rate written as a string (`"2.5"`, exact) or a TOML number (`2.5`).
-#[derive(Deserialize, Clone)]
-#[serde(untagged)]
-enum Num {
-    S(String),
-    I(i64),
-    F(f64),
-    /// Anything else (`true`, an array ...): refused with the entry and field when parsed.
-    Other(toml::Value),
-}
-
-impl Num {
-    fn text(&self) -> String {
-        match self {
-            Num::S(s) => s.clone(),
-            Num::I(i) => i.to_string(),
-            // Rust prints the shortest string that round-trips, so `0.1` stays `0.1`.
-            Num::F(f) => f.to_string(),
-            Num::Other(v) => v.to_string(),
+/// The members of `raw` (a price as the file writes it) that `read` (what the catalog's reader
+/// took of it, written back) lacks: fields the format does not know, as paths
+/// (`tiers[0].inptu`). The catalog's structs flatten their rate sets, which serde cannot
+/// combine with refusing unknown fields, so a hand-written file is checked this way.
+fn unknown_fields(
+    raw: &serde_json::Value,
+    read: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (raw, read) {
+        (Value::Object(raw), Value::Object(read)) => {
+            for (k, v) in raw {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match read.get(k) {
+                    Some(r) => unknown_fields(v, r, &p, out),
+                    None => out.push(p),
+                }
+            }
         }
+        (Value::Array(raw), Value::Array(read)) => {
+            for (i, (v, r)) in raw.iter().zip(read).enumerate() {
+                unknown_fields(v, r, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
     }
 }
 
-/// A date written as a string (`"2025-01-01"`) or a TOML date (`2025-01-01`).
-#[derive(Deserialize, Clone)]
-#[serde(untagged)]
-enum DateText {
-    S(String),
-    D(toml::value::Datetime),
-    /// Anything else: refused with the entry and field when parsed as a date.
-    Other(toml::Value),
-}
-
-impl DateText {
-    fn text(&self) -> String {
-        match self {
-            DateText::S(s) => s.clone(),
-            DateText::D(d) => d.to_string(),
-            DateText::Other(v) => v.to_string(),
-        }
-    }
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct OverrideRates {
-    input: Option<Num>,
-    output: Option<Num>,
-    cache_read: Option<Num>,
-    cache_write_5m: Option<Num>,
-    cache_write_1h: Option<Num>,
-    reasoning: Option<Num>,
-    audio_input: Option<Num>,
-    audio_output: Option<Num>,
-}
-
-impl OverrideRates {
-    fn to_file(&self) -> RatesFile {
-        let t = |n: &Option<Num>| n.as_ref().map(Num::text);
-        RatesFile {
-            input: t(&self.input),
-            output: t(&self.output),
-            cache_read: t(&self.cache_read),
-            cache_write_5m: t(&self.cache_write_5m),
-            cache_write_1h: t(&self.cache_write_1h),
-            reasoning: t(&self.reasoning),
-            audio_input: t(&self.audio_input),
-            audio_output: t(&self.audio_output),
-            // Overrides of other units: not yet (issue 15, slice 5).
-            units: BTreeMap::new(),
-        }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OverrideTier {
-    above_input_tokens: u64,
-    input: Option<Num>,
-    output: Option<Num>,
-    cache_read: Option<Num>,
-    cache_write_5m: Option<Num>,
-    cache_write_1h: Option<Num>,
-    reasoning: Option<Num>,
-    audio_input: Option<Num>,
-    audio_output: Option<Num>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OverrideRateSet {
-    input: Option<Num>,
-    output: Option<Num>,
-    cache_read: Option<Num>,
-    cache_write_5m: Option<Num>,
-    cache_write_1h: Option<Num>,
-    reasoning: Option<Num>,
-    audio_input: Option<Num>,
-    audio_output: Option<Num>,
-    #[serde(default)]
-    tiers: Vec<OverrideTier>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OverridePrice {
-    #[serde(default)]
-    effective_from: Option<DateText>,
-    input: Option<Num>,
-    output: Option<Num>,
-    cache_read: Option<Num>,
-    cache_write_5m: Option<Num>,
-    cache_write_1h: Option<Num>,
-    reasoning: Option<Num>,
-    audio_input: Option<Num>,
-    audio_output: Option<Num>,
-    #[serde(default)]
-    tiers: Vec<OverrideTier>,
-    #[serde(default)]
-    service_tiers: BTreeMap<String, OverrideRateSet>,
-}
-
-macro_rules! rates_of {
-    ($s:expr) => {
-        OverrideRates {
-            input: $s.input.clone(),
-            output: $s.output.clone(),
-            cache_read: $s.cache_read.clone(),
-            cache_write_5m: $s.cache_write_5m.clone(),
-            cache_write_1h: $s.cache_write_1h.clone(),
-            reasoning: $s.reasoning.clone(),
-            audio_input: $s.audio_input.clone(),
-            audio_output: $s.audio_output.clone(),
-        }
-        .to_file()
+/// What a hand-written price may not say that a catalog price may, and fields no price has:
+/// each problem, with its field.
+fn price_problems(raw: Option<&toml::Value>, p: &PriceFile) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let both = match raw {
+        None => Err("not found in the text".to_owned()),
+        Some(raw) => serde_json::to_value(raw)
+            .and_then(|raw| Ok((raw, serde_json::to_value(p)?)))
+            .map_err(|e| e.to_string()),
     };
-}
-
-fn tiers_of(v: &[OverrideTier]) -> Vec<TierFile> {
-    v.iter()
-        .map(|t| TierFile {
-            above_input_tokens: t.above_input_tokens,
-            rates: rates_of!(t),
-        })
-        .collect()
+    match both {
+        Ok((raw, read)) => {
+            let mut unknown = Vec::new();
+            unknown_fields(&raw, &read, "", &mut unknown);
+            out.extend(unknown.into_iter().map(|f| {
+                let m = "unknown field (catalog/FORMAT.md lists the fields of a price)";
+                (f, m.to_owned())
+            }));
+        }
+        // Not expected (the same text parsed): refused rather than passed unchecked.
+        Err(why) => out.push((
+            "(price)".to_owned(),
+            format!("its fields could not be checked: {why}"),
+        )),
+    }
+    if !p.source.is_empty() {
+        out.push((
+            "source".to_owned(),
+            "an override's source is its file (`override:<file>`), not a field".to_owned(),
+        ));
+    }
+    for (i, v) in p.variants.iter().enumerate() {
+        for key in v
+            .when
+            .keys()
+            .filter(|k| !PriceContext::KEYS.contains(&k.as_str()))
+        {
+            out.push((
+                format!("variants[{i}].when.{key}"),
+                format!(
+                    "unknown context key '{key}' (known: {})",
+                    PriceContext::KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    out
 }
 
 pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogError> {
-    let f: OverridesFile = toml::from_str(text).map_err(|e| CatalogError::Syntax {
+    let syntax = |e: toml::de::Error| CatalogError::Syntax {
         file: file.to_owned(),
         message: e.to_string().trim_end().to_owned(),
-    })?;
+    };
+    let f: OverridesFile = toml::from_str(text).map_err(syntax)?;
+    // The same text as written, to find the fields the reader did not take.
+    let raw: toml::Table = toml::from_str(text).map_err(syntax)?;
+    let raw_prices = |mi: usize, i: usize| raw.get("models")?.get(mi)?.get("prices")?.get(i);
     let source = format!("override:{file}");
     let mut errors = Vec::new();
     let mut models = Vec::new();
@@ -249,31 +223,11 @@ pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogErr
         for (i, p) in m.prices.iter().enumerate() {
             let pe = format!("{entry}: prices[{i}]");
             let pctx = Ctx { file, entry: &pe };
-            let pf = PriceFile {
-                effective_from: p.effective_from.as_ref().map(DateText::text),
-                source: source.clone(),
-                rates: RateSetFile {
-                    rates: rates_of!(p),
-                    tiers: tiers_of(&p.tiers),
-                },
-                service_tiers: p
-                    .service_tiers
-                    .iter()
-                    .map(|(k, s)| {
-                        (
-                            k.clone(),
-                            RateSetFile {
-                                rates: rates_of!(s),
-                                tiers: tiers_of(&s.tiers),
-                            },
-                        )
-                    })
-                    .collect(),
-                variants: Vec::new(),
-                windows: Vec::new(),
-            };
-            match pf.to_price(&pctx, &source) {
-                Ok(p) => prices.push(p),
+            let problems = price_problems(raw_prices(mi, i), p);
+            errors.extend(problems.iter().map(|(f, m)| pctx.err(f, m.as_str())));
+            match p.to_price(&pctx, &source) {
+                Ok(p) if problems.is_empty() => prices.push(p),
+                Ok(_) => {}
                 Err(e) => errors.push(e),
             }
         }
@@ -352,9 +306,9 @@ const LITELLM_PREFIXES: &[&str] = &[
 ];
 
 /// Imports a LiteLLM `model_prices_and_context_window.json` map, read by the catalog builder's
-/// LiteLLM reader (the same fields, tiers and service tiers as the embedded catalog). Entries
-/// without token prices (images, audio per second ...) are skipped; a malformed entry is an
-/// error naming its field.
+/// LiteLLM reader and written by its renderer (the same fields, units, tiers and service tiers
+/// as the embedded catalog). Entries the builder leaves out (modes outside [`build::MODES`], no
+/// input price) are skipped; a malformed entry is an error naming its field.
 pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, CatalogError> {
     let entries = build::litellm::entries(file, text).map_err(|e| CatalogError::Syntax {
         file: file.to_owned(),
@@ -384,39 +338,6 @@ pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, Catalog
         aliases: BTreeMap::new(),
         errors,
     })
-}
-
-/// A builder rate set as the catalog file writes it (tiers list the units with their own cliff).
-fn rate_set_file(rs: &RateSet) -> RateSetFile {
-    let rates = |pick: &dyn Fn(&Tiered) -> Option<crate::money::Rate>| {
-        let mut f = RatesFile::default();
-        for (u, t) in rs {
-            let v = pick(t).map(|r| r.to_string());
-            let slot = match u.name() {
-                "input" => &mut f.input,
-                "output" => &mut f.output,
-                "cache_read" => &mut f.cache_read,
-                "cache_write_5m" => &mut f.cache_write_5m,
-                "cache_write_1h" => &mut f.cache_write_1h,
-                "reasoning" => &mut f.reasoning,
-                "audio_input" => &mut f.audio_input,
-                "audio_output" => &mut f.audio_output,
-                _ => continue, // a unit the loaded catalog does not price (yet)
-            };
-            *slot = v;
-        }
-        f
-    };
-    RateSetFile {
-        rates: rates(&|t| Some(t.base)),
-        tiers: thresholds(rs)
-            .into_iter()
-            .map(|th| TierFile {
-                above_input_tokens: th,
-                rates: rates(&|t| t.at(th)),
-            })
-            .collect(),
-    }
 }
 
 fn litellm_entry(
@@ -453,18 +374,16 @@ fn litellm_entry(
             )),
         };
     };
-    let price = PriceFile {
-        effective_from: None,
-        source: source.to_owned(),
-        rates: rate_set_file(&standard),
-        service_tiers: services
-            .iter()
-            .map(|(st, rs)| ((*st).to_owned(), rate_set_file(rs)))
-            .collect(),
-        variants: Vec::new(),
-        windows: Vec::new(),
-    }
-    .to_price(ctx, source)?;
+    // Written as the builder writes the catalog, read as the catalog is read: the import
+    // holds every unit, tier and service tier the builder takes from the same entry.
+    let mut entry = build::units::PriceEntry::new(None, "litellm", standard);
+    entry.service_tiers = services;
+    let mut json = String::new();
+    build::render::price(&mut json, &entry);
+    let mut price: PriceFile =
+        serde_json::from_str(&json).map_err(|e| ctx.err("(entry)", e.to_string()))?;
+    price.source = source.to_owned();
+    let price = price.to_price(ctx, source)?;
     let provider = get("litellm_provider")
         .and_then(Scalar::as_str)
         .map(crate::provider::canonical)

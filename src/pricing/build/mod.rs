@@ -22,7 +22,7 @@ pub(crate) mod litellm;
 mod merge;
 pub(crate) mod model;
 pub(crate) mod notes;
-mod render;
+pub(crate) mod render;
 pub(crate) mod units;
 pub(crate) mod variants;
 

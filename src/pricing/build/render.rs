@@ -86,7 +86,8 @@ fn units_object(out: &mut String, rates: impl Iterator<Item = (UnitId, Option<Ra
     }
 }
 
-fn price(out: &mut String, p: &PriceEntry) {
+/// One price object, as the catalog writes it (the LiteLLM import reads its prices through it).
+pub(crate) fn price(out: &mut String, p: &PriceEntry) {
     out.push_str("{\"effective_from\":");
     match &p.effective_from {
         Some(d) => s(out, d),
