@@ -3,13 +3,15 @@
 //!
 //! ```text
 //! SpanView -> usage (extraction, normalisation) -> price (the span's own call: catalog lookup
-//!          by model, provider, start time) -> rollup (subtree Totals, by model) -> verdicts
-//!          (budgets, anomaly, on a root) -> write (attributes) -> observers
+//!          by model, provider, start time) -> rollup (subtree Totals, by model) -> duplicate
+//!          (what a span repeating the call below adds) -> verdicts (budgets, anomaly, on a
+//!          root) -> write (attributes) -> observers
 //! ```
 //!
 //! - `usage`: reads token counts, model and provider keys, a provided cost from a span.
 //! - `price`: the span's own contribution ([`PricingStatus`], a priced call and its provenance).
 //! - `rollup`: [`Totals`] of a subtree, spend by model ([`ModelShare`], [`TokenCounts`]).
+//! - `duplicate`: what a call span repeating the call below it adds to it (DESIGN §3).
 //! - `verdicts`: budgets and anomaly baselines judging a finished trace; its observers.
 //! - `write`: every attribute written, under keys built once; the `cost.by_model` JSON.
 //! - `walk`: a set of spans as a forest, children first ([`Engine::price_trace`]).
@@ -21,6 +23,7 @@
 //! The catalog is swappable at run time ([`Engine::replace_catalog`], live prices): a
 //! `CatalogPin` holds the snapshot a span (processor) or a whole trace (gateway) is priced with.
 
+mod duplicate;
 mod price;
 mod rollup;
 mod stats;
@@ -35,6 +38,7 @@ use std::sync::{Arc, RwLock};
 use crate::pricing::Catalog;
 use crate::semconv as k;
 use crate::span_view::SpanView;
+use duplicate::Extra;
 use price::{CallPricer, OwnKind, Snapshot};
 use verdicts::Judge;
 use walk::Forest;
@@ -164,10 +168,13 @@ impl Engine {
     }
 
     /// Decides the span's status given its children's totals, writes its attributes, and returns
-    /// its subtree's totals. `root`: write the root-only attributes; `complete`: whether the
-    /// driver believes nothing of the subtree is missing.
+    /// its subtree's totals. `pin`: the catalog snapshot `own` was priced with; `root`: write
+    /// the root-only attributes; `complete`: whether the driver believes nothing of the subtree
+    /// is missing.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish<'e, V: SpanView + ?Sized>(
         &'e self,
+        pin: &CatalogPin,
         span: &mut V,
         own: &Own<'e>,
         children: Totals,
@@ -184,8 +191,9 @@ impl Engine {
             }
             OwnKind::Call(call) => {
                 if subtree.calls() > 0 {
-                    // The innermost call wins (the SDK's own span under the instrumentation's).
-                    self.status(&w, span, PricingStatus::Duplicate, None);
+                    // The innermost call wins (the SDK's own span under the instrumentation's);
+                    // what only this span records is added to it (engine/duplicate.rs).
+                    self.duplicate(pin, &w, span, call, &mut subtree);
                 } else {
                     self.status(&w, span, call.status, call.reason.as_deref());
                     w.call(span, call);
@@ -207,6 +215,39 @@ impl Engine {
             }
         }
         subtree
+    }
+
+    /// A call span with a counted call below it: status `duplicate`, and what it adds to the
+    /// call below, written and rolled up once (engine/duplicate.rs).
+    fn duplicate<'e, V: SpanView + ?Sized>(
+        &'e self,
+        pin: &CatalogPin,
+        w: &Writer<'_>,
+        span: &mut V,
+        call: &price::Call<'_>,
+        subtree: &mut Subtree<'e>,
+    ) {
+        let extra = duplicate::extra(
+            || self.pricer.snapshot(pin),
+            call,
+            subtree.below(),
+            subtree.calls(),
+        );
+        match extra {
+            Extra::Nothing => self.status(w, span, PricingStatus::Duplicate, None),
+            Extra::Note(why) => self.status(w, span, PricingStatus::Duplicate, Some(&why)),
+            Extra::Same(below) => {
+                self.status(w, span, PricingStatus::Duplicate, None);
+                subtree.set_below(below);
+            }
+            Extra::Charge { call, below } => {
+                self.status(w, span, PricingStatus::Duplicate, call.reason.as_deref());
+                w.call(span, &call);
+                if let (Some(cost), Some(p)) = (&call.cost, &call.provenance) {
+                    subtree.add_charge(cost, &p.model.provider, below);
+                }
+            }
+        }
     }
 
     /// Budgets, anomaly and observers for a finished trace's root.
@@ -287,7 +328,7 @@ impl Engine {
                 kids.incomplete = true;
             }
             let is_root = parent[i].is_none();
-            let subtree = self.finish(&mut spans[i], &own, kids, is_root, complete);
+            let subtree = self.finish(&pin, &mut spans[i], &own, kids, is_root, complete);
             match parent[i] {
                 Some(p) => subtree.add_to(&mut acc[p]),
                 None => roots.push((i, subtree.into_totals())),

@@ -95,6 +95,10 @@ pub(crate) struct Provenance<'e> {
     pub(super) tier: Option<String>,
     /// The version of the catalog that priced the call (`cost.pricing.catalog`).
     pub(super) version: &'e CatalogVersion,
+    /// The call's start, Unix seconds (which price was in force, which time window applied).
+    pub(super) at: i64,
+    /// The request context the call was priced in (a duplicate above it adds to it).
+    pub(super) context: PriceContext,
 }
 
 /// The catalog version, written on every priced span: interned when the table had room (no
@@ -157,7 +161,7 @@ pub(crate) struct Call<'e> {
     /// The span's `service.name`, when its representation carries it.
     pub(super) service: Option<Arc<str>>,
     pub(super) cost: Option<CostBreakdown>,
-    provided: Option<ProvidedCost>,
+    pub(super) provided: Option<ProvidedCost>,
     pub(super) usage: Option<Usage>,
     pub(super) provenance: Option<Provenance<'e>>,
     pub(super) reason: Option<String>,
@@ -271,6 +275,11 @@ impl CallPricer {
             prefix,
             reprice_provided,
         }
+    }
+
+    /// The catalog snapshot of `pin` (loaded here if no call priced through it yet).
+    pub(super) fn snapshot<'a>(&'a self, pin: &'a CatalogPin) -> &'a Snapshot {
+        pin.0.get_or_init(|| self.catalog.load())
     }
 
     // Inline (here and `own_kind`): `Engine` calls it from another module; as calls into
@@ -399,7 +408,7 @@ impl CallPricer {
         let tier_value = str_at(span, &k::SERVICE_TIER_KEYS, ex.tier_key, ex.tier_at);
         let tier = tier_value.and_then(ServiceTier::parse);
         let at = i64::try_from(span.start_unix_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
-        let snapshot = pin.0.get_or_init(|| self.catalog.load());
+        let snapshot = self.snapshot(pin);
         let resolved = snapshot
             .catalog
             .resolve(model, provider)
@@ -411,14 +420,15 @@ impl CallPricer {
                 let price = m.price_at(at);
                 // The context beyond the service tier is read only for a price with variants
                 // (a few models): a token-only span of any other model reads nothing more.
-                let (cost, applied, reason) = if price.variants.is_empty() {
-                    let (cost, applied) = price.cost_in(&usage, &PriceContext::tier(tier), at);
-                    (cost, applied, None)
+                let (cost, applied, reason, context) = if price.variants.is_empty() {
+                    let ctx = PriceContext::tier(tier);
+                    let (cost, applied) = price.cost_in(&usage, &ctx, at);
+                    (cost, applied, None, ctx)
                 } else {
                     let ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
                     let reason = unmatched_context(price, &ctx, &applied);
-                    (cost, applied, reason)
+                    (cost, applied, reason, ctx)
                 };
                 Own {
                     kind: OwnKind::Call(Call {
@@ -434,6 +444,8 @@ impl CallPricer {
                             price,
                             tier: applied.label(),
                             version: &snapshot.version,
+                            at,
+                            context,
                         }),
                         reason,
                     }),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::price::{Call, PricingStatus, Text};
 use crate::money::{percent_tenths, Usd};
-use crate::pricing::Usage;
+use crate::pricing::{CostBreakdown, PriceContext, Usage};
 
 /// Spend of one model within a subtree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,11 +90,34 @@ pub struct Totals {
     pub by_model: Vec<ModelShare>,
     /// Some part of the subtree may be missing (late children, eviction, orphans).
     pub incomplete: bool,
+    /// The subtree's one counted call, when it holds exactly one and that one was priced from
+    /// the catalog: what a duplicate span above it adds to (DESIGN §3, `engine::duplicate`).
+    pub(crate) below: Option<Box<Below>>,
+}
+
+/// The one priced call of a subtree, as a duplicate span above it re-prices it: the model and
+/// price that priced it, its usage and request context (merged with those of the duplicates
+/// between it and here), and what has been charged for it so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Below {
+    /// Catalog id.
+    pub(super) model: Arc<str>,
+    /// The call's start, Unix seconds (the price in force, the time window).
+    pub(super) at: i64,
+    pub(super) usage: Usage,
+    pub(super) context: PriceContext,
+    /// Charged so far: the call's cost plus what duplicates above it added.
+    pub(super) cost: Usd,
 }
 
 impl Totals {
     /// Adds a subtree's totals.
     pub fn add(&mut self, o: &Totals) {
+        self.below = match (self.calls, o.calls) {
+            (_, 0) => self.below.take(),
+            (0, _) => o.below.clone(),
+            _ => None,
+        };
         self.cost += o.cost;
         self.input_cost += o.input_cost;
         self.output_cost += o.output_cost;
@@ -224,8 +247,13 @@ impl<'e> Subtree<'e> {
     }
 
     /// Adds this subtree to `t` (same result as `t.add(&self.into_totals())`).
-    pub(crate) fn add_to(self, t: &mut Totals) {
+    pub(crate) fn add_to(mut self, t: &mut Totals) {
+        let below = self.totals.below.take();
+        let alone = t.calls == 0;
         t.add(&self.totals);
+        if alone && self.totals.calls > 0 {
+            t.below = below;
+        }
         if let Some(m) = self.share {
             t.add_share(m);
         }
@@ -238,6 +266,39 @@ impl<'e> Subtree<'e> {
             t.add_share(m);
         }
         t
+    }
+
+    /// The subtree's one priced call, when it holds exactly one.
+    pub(super) fn below(&self) -> Option<&Below> {
+        self.totals.below.as_deref()
+    }
+
+    /// Replaces the subtree's one call by `below` (the same call, merged with a duplicate).
+    pub(super) fn set_below(&mut self, below: Below) {
+        self.totals.below = Some(Box::new(below));
+    }
+
+    /// Counts what a duplicate span adds to the one call below it (`engine::duplicate`): not a
+    /// call of its own, a charge on that call's model. `below`: that call as merged with the
+    /// duplicate, for a span further up.
+    pub(super) fn add_charge(&mut self, cost: &CostBreakdown, provider: &Arc<str>, below: Below) {
+        let t = &mut self.totals;
+        let total = cost.total();
+        t.cost += total;
+        t.input_cost += cost.prompt();
+        t.output_cost += cost.completion();
+        match t.by_model.iter_mut().find(|m| m.model == below.model) {
+            Some(m) => m.cost += total,
+            None => t.by_model.push(ModelShare {
+                model: Arc::clone(&below.model),
+                provider: Arc::clone(provider),
+                service: None,
+                calls: 0,
+                cost: total,
+                tokens: TokenCounts::default(),
+            }),
+        }
+        t.below = Some(Box::new(below));
     }
 
     /// Counts the span's own call.
@@ -257,6 +318,15 @@ impl<'e> Subtree<'e> {
                 t.cost += total;
                 t.input_cost += i;
                 t.output_cost += o;
+                if let (Some(p), Some(u), None) = (&c.provenance, &c.usage, &c.provided) {
+                    t.below = Some(Box::new(Below {
+                        model: Arc::clone(&p.model.id),
+                        at: p.at,
+                        usage: u.clone(),
+                        context: p.context.clone(),
+                        cost: total,
+                    }));
+                }
                 self.share = Some(Share {
                     model: c.label.clone(),
                     provider: c.provider.clone(),
