@@ -205,14 +205,18 @@ async fn real_spans_with_units_are_priced_and_rolled_up_exactly() {
     assert_eq!(trace["total_usd"], "0.06201704", "{text}");
 }
 
-/// Issue 15, the third library: OpenInference's span over the Anthropic SDK's own span
-/// (units_openinference.json, `anthropic_units` and `_stream`), with their real parent links,
-/// in one trace under `agent run`. Figures worked out in tests/processor.rs `units_expect`: the
-/// SDK span (the call) 0.0456 each; the OpenInference span, a duplicate, adds what only it
-/// records (`speed=fast`, 3 web searches): 0.0756 each, of which tool calls 0.03; the call's
-/// bill 0.1212. Roll-up: 2 x 0.1212 = 0.2424, two calls, the same as the processor's.
+/// Issue 15, the third library: OpenInference (units_openinference.json), in one trace under
+/// `agent run`, its spans' real parent links kept. Figures worked out in tests/processor.rs
+/// `units_expect`:
+/// - its span over the Anthropic SDK's own span (`anthropic_units`, `_stream`): the SDK span (the
+///   call) 0.0456 each; the OpenInference span, a duplicate, adds what only it records
+///   (`speed=fast`, 3 web searches): 0.0756 each, of which tool calls 0.03; the call 0.1212;
+/// - OpenAI Responses `gpt-5.4`, tool calls from `output.value` (3 spans): 0.0438 each;
+/// - Gemini `gemini-2.5-flash`, grounding from `output.value` (2 spans): 0.03885852 each.
+/// Roll-up: 2 x 0.1212 + 3 x 0.0438 + 2 x 0.03885852 = 0.2424 + 0.1314 + 0.07771704 =
+/// 0.45151704, seven calls; the same figures as the processor's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openinference_over_the_anthropic_sdk_keeps_what_only_it_records() {
+async fn openinference_spans_with_units_are_priced_and_rolled_up_exactly() {
     let (sink, captured) = start_grpc_sink().await;
     let gw = start_gateway(
         &format!("http://{sink}"),
@@ -224,21 +228,23 @@ async fn openinference_over_the_anthropic_sdk_keeps_what_only_it_records() {
     let calls = fixture_spans(
         "units_openinference.json",
         |s| {
-            s["case"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("anthropic_units"))
+            s["case"].as_str().is_some_and(|c| {
+                ["anthropic_units", "openai_responses_units", "gemini_units"]
+                    .iter()
+                    .any(|p| c.starts_with(p))
+            })
         },
         &mut id,
     );
     assert_eq!(
         calls.len(),
-        4,
-        "2 OpenInference spans, 2 SDK spans under them"
+        9,
+        "2 OpenInference spans over 2 SDK spans, 3 Responses, 2 Gemini"
     );
     send_grpc(gw.grpc_addr().expect("grpc"), units_request(calls))
         .await
         .expect("accepted");
-    assert_eq!(captured.wait_for(5, Duration::from_secs(10)).await, 5);
+    assert_eq!(captured.wait_for(10, Duration::from_secs(10)).await, 10);
     let spans = captured.spans();
     let named = |name: &str| -> Vec<&Span> {
         spans
@@ -270,15 +276,55 @@ async fn openinference_over_the_anthropic_sdk_keeps_what_only_it_records() {
         assert_usd(f64_attr(&s.attributes, "cost.total_usd"), 0.1212);
         assert_eq!(i64_attr(&s.attributes, "cost.llm_calls"), Some(1));
     }
+    for s in named("Response") {
+        assert_usd(f64_attr(&s.attributes, "llm.cost.total"), 0.0438);
+        assert_usd(
+            f64_attr(&s.attributes, "cost.charges.tool_calls_usd"),
+            0.0225,
+        );
+    }
+    let gemini: Vec<&Span> = ["GenerateContent", "GenerateContentStream"]
+        .iter()
+        .flat_map(|n| named(n))
+        .collect();
+    assert_eq!(gemini.len(), 2);
+    for s in gemini {
+        assert_usd(f64_attr(&s.attributes, "llm.cost.total"), 0.03885852);
+        assert_usd(
+            f64_attr(&s.attributes, "cost.charges.tool_calls_usd"),
+            0.035,
+        );
+    }
     let root = by_name(&spans, "agent run");
-    assert_usd(f64_attr(&root.attributes, "cost.total_usd"), 0.2424);
-    assert_eq!(i64_attr(&root.attributes, "cost.llm_calls"), Some(2));
+    assert_usd(f64_attr(&root.attributes, "cost.total_usd"), 0.45151704);
+    assert_eq!(i64_attr(&root.attributes, "cost.llm_calls"), Some(7));
     let by_model: serde_json::Value =
         serde_json::from_str(&str_attr(&root.attributes, "cost.by_model").expect("by_model"))
             .expect("JSON");
+    let rows: Vec<(String, u64, String)> = by_model
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap_or("").to_owned(),
+                m["calls"].as_u64().unwrap_or(0),
+                m["cost_usd"].to_string(),
+            )
+        })
+        .collect();
     assert_eq!(
-        by_model,
-        serde_json::json!([{"model": "claude-opus-4-8", "calls": 2, "cost_usd": 0.2424, "pct": 100.0}])
+        rows,
+        [
+            ("claude-opus-4-8".to_owned(), 2, "0.2424".to_owned()),
+            ("gpt-5.4".to_owned(), 3, "0.1314".to_owned()),
+            (
+                "gemini/gemini-2.5-flash".to_owned(),
+                2,
+                "0.07771704".to_owned()
+            ),
+        ],
+        "{by_model}"
     );
     let report = gw.shutdown().await;
     assert!(report.metrics.balanced());

@@ -1030,6 +1030,24 @@ mod units_expect {
     pub const OI_DUPLICATE_PROMPT: f64 = 0.0256;
     pub const OI_DUPLICATE_COMPLETION: f64 = 0.02;
     pub const OI_DUPLICATE_TOOL_CALLS: f64 = 0.03;
+    /// OpenInference, OpenAI Responses `gpt-5.4` (`openai_responses_units`, `_results`,
+    /// `_stream`): `service_tier=fast` in `llm.invocation_parameters` selects the `fast` variant
+    /// (5 / 0.5 / 30 per M); the 2 `web_search_call` and 1 `file_search_call` output items only in
+    /// `output.value`: 1500 x 5 = 0.0075; 600 x 0.5 = 0.0003; 450 x 30 = 0.0135; web searches
+    /// 2 x 10 / 1000 = 0.02, file search 1 x 2.5 / 1000 = 0.0025. Total 0.0438 (the price CLI:
+    /// `price gpt-5.4 --input 2100 --cache-read 600 --output 450 --reasoning 120 --usage
+    /// web_searches=2 --usage storage_searches=1 --context service_tier=fast`).
+    pub const OI_RESPONSES_TOTAL: f64 = 0.0438;
+    pub const OI_RESPONSES_TOOL_CALLS: f64 = 0.0225;
+    /// Its tokens alone (the body not recorded: content capture off): 0.0078 + 0.0135.
+    pub const OI_RESPONSES_TOKENS: f64 = 0.0213;
+    /// OpenInference, Gemini `gemini-2.5-flash` (catalog `gemini/gemini-2.5-flash`): input 2850
+    /// (incl. 1024 cache reads, 400 audio), output 1200 (incl. 700 thoughts, reasoning rate 2.5);
+    /// 3 grounding queries in `output.value`, billed per grounded prompt up to Gemini 2.5 ($35 /
+    /// 1,000 prompts): 1426 x 0.3 = 0.0004278; 1024 x 0.03 = 0.00003072; 400 x 1 = 0.0004;
+    /// 1200 x 2.5 = 0.003; 1 x 35 / 1000 = 0.035. Total 0.03885852.
+    pub const OI_GEMINI_TOTAL: f64 = 0.03885852;
+    pub const OI_GEMINI_GROUNDING: f64 = 0.035;
 }
 
 #[test]
@@ -1339,4 +1357,117 @@ fn a_duplicate_adds_what_is_new_once_and_never_takes_back() {
         )
     );
     assert_usd(f64a(&batch, "cost.total_usd"), 0.125, "the call's price");
+}
+
+/// Issue 15: OpenInference keeps OpenAI Responses' built-in tool calls and Gemini's grounding
+/// queries only in `output.value`, the response body; read there for calls whose model prices
+/// them (engine/response_body.rs). Without the body (content capture off) the tokens are priced
+/// alone; an unreadable body is counted and named, the call priced all the same.
+#[test]
+fn openinference_response_bodies_give_the_tool_calls() {
+    let h = harness();
+    replay(&h, "units_openinference.json");
+    let responses = find(
+        &h,
+        "openinference.instrumentation.openai",
+        "Response",
+        "gpt-5.4",
+    );
+    assert_eq!(responses.len(), 3, "units, _results, _stream");
+    for s in &responses {
+        assert_eq!(stra(s, "cost.pricing.status").as_deref(), Some("priced"));
+        assert_eq!(
+            stra(s, "cost.pricing.tier").as_deref(),
+            Some("service_tier=fast")
+        );
+        assert_usd(
+            f64a(s, "llm.cost.total"),
+            units_expect::OI_RESPONSES_TOTAL,
+            "responses",
+        );
+        assert_usd(
+            f64a(s, "cost.charges.tool_calls_usd"),
+            units_expect::OI_RESPONSES_TOOL_CALLS,
+            "responses tools",
+        );
+        assert_eq!(stra(s, "cost.pricing.reason"), None);
+    }
+    let gemini: Vec<SpanData> = h
+        .spans()
+        .into_iter()
+        .filter(|s| s.instrumentation_scope.name() == "openinference.instrumentation.google_genai")
+        .filter(|s| attr(s, "llm.token_count.prompt").is_some())
+        .collect();
+    assert_eq!(gemini.len(), 2, "the call and its stream");
+    for s in &gemini {
+        assert_eq!(
+            stra(s, "cost.pricing.model").as_deref(),
+            Some("gemini/gemini-2.5-flash")
+        );
+        assert_usd(
+            f64a(s, "llm.cost.total"),
+            units_expect::OI_GEMINI_TOTAL,
+            "gemini",
+        );
+        assert_usd(
+            f64a(s, "cost.charges.tool_calls_usd"),
+            units_expect::OI_GEMINI_GROUNDING,
+            "grounding",
+        );
+    }
+    assert_eq!(h.engine.stats().snapshot().unreadable_response_bodies, 0);
+
+    // The same Responses call without its body, and with a truncated one.
+    let body = attr(&responses[0], "output.value")
+        .unwrap()
+        .as_str()
+        .into_owned();
+    let oi = |body: Option<String>| {
+        let mut a: Vec<KeyValue> = responses[0]
+            .attributes
+            .iter()
+            .filter(|kv| {
+                kv.key.as_str() != "output.value"
+                    && !kv.key.as_str().starts_with("cost.")
+                    && !kv.key.as_str().starts_with("llm.cost.")
+            })
+            .cloned()
+            .collect();
+        a.extend(body.map(|b| KeyValue::new("output.value", b)));
+        a
+    };
+    let tracer = h.provider.tracer_with_scope(
+        InstrumentationScope::builder("openinference.instrumentation.openai").build(),
+    );
+    for (name, attrs) in [
+        ("no body", oi(None)),
+        ("truncated", oi(Some(body[..body.len() / 2].to_owned()))),
+    ] {
+        let mut span = tracer
+            .span_builder(name)
+            .with_attributes(attrs)
+            .start(&tracer);
+        opentelemetry::trace::Span::end(&mut span);
+    }
+    let none = h.by_name("no body");
+    assert_usd(
+        f64a(&none, "llm.cost.total"),
+        units_expect::OI_RESPONSES_TOKENS,
+        "no body: tokens only",
+    );
+    assert_eq!(f64a(&none, "cost.charges.tool_calls_usd"), None);
+    assert_eq!(stra(&none, "cost.pricing.reason"), None);
+    let cut = h.by_name("truncated");
+    assert_eq!(stra(&cut, "cost.pricing.status").as_deref(), Some("priced"));
+    assert_usd(
+        f64a(&cut, "llm.cost.total"),
+        units_expect::OI_RESPONSES_TOKENS,
+        "truncated: tokens only",
+    );
+    let why = stra(&cut, "cost.pricing.reason").unwrap_or_default();
+    assert!(
+        why.starts_with("'output.value' is not a response body read for tool calls (EOF"),
+        "{why}"
+    );
+    assert_eq!(h.engine.stats().snapshot().unreadable_response_bodies, 1);
 }

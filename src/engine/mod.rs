@@ -12,6 +12,7 @@
 //! - `price`: the span's own contribution ([`PricingStatus`], a priced call and its provenance).
 //! - `rollup`: [`Totals`] of a subtree, spend by model ([`ModelShare`], [`TokenCounts`]).
 //! - `duplicate`: what a call span repeating the call below it adds to it (DESIGN §3).
+//! - `response_body`: tool calls counted from OpenInference's `output.value` (`price`'s hook).
 //! - `verdicts`: budgets and anomaly baselines judging a finished trace; its observers.
 //! - `write`: every attribute written, under keys built once; the `cost.by_model` JSON.
 //! - `walk`: a set of spans as a forest, children first ([`Engine::price_trace`]).
@@ -25,6 +26,7 @@
 
 mod duplicate;
 mod price;
+mod response_body;
 mod rollup;
 mod stats;
 pub(crate) mod usage;
@@ -164,7 +166,7 @@ impl Engine {
         span: &V,
     ) -> Own<'a> {
         self.stats.spans.bump();
-        self.pricer.own(pin, span)
+        self.pricer.own(pin, span, &self.stats)
     }
 
     /// Decides the span's status given its children's totals, writes its attributes, and returns

@@ -8,10 +8,13 @@
 //! ```
 
 use std::cell::OnceCell;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 
+use super::response_body::{self, Read};
+use super::stats::Stats;
 use super::usage::{
     extract_with, key_filter, read_context, unmatched_context, ExtractOptions, Extracted,
     ProvidedCost, UsageState,
@@ -292,6 +295,7 @@ impl CallPricer {
         &'a self,
         pin: &'a CatalogPin,
         span: &V,
+        stats: &Stats,
     ) -> Own<'a> {
         let provider_of = |i: Option<usize>| {
             str_at(span, &k::PROVIDER_KEYS, i, None)
@@ -313,7 +317,7 @@ impl CallPricer {
                 rewrite: ex.has_written_keys,
             };
         }
-        self.own_kind(pin, span, ex)
+        self.own_kind(pin, span, ex, stats)
     }
 
     /// The span's own contribution, built in place (a `Call` is a few hundred bytes).
@@ -323,6 +327,7 @@ impl CallPricer {
         pin: &'a CatalogPin,
         span: &V,
         ex: Extracted,
+        stats: &Stats,
     ) -> Own<'a> {
         let rewrite = ex.has_written_keys;
         if ex.aggregate && ex.usage != UsageState::None {
@@ -376,7 +381,7 @@ impl CallPricer {
         let keep_provided = ex
             .provided
             .filter(|_| !self.reprice_provided && !ex.aggregate);
-        let usage = match ex.usage {
+        let mut usage = match ex.usage {
             UsageState::None => {
                 return match keep_provided {
                     Some(p) => call(PricingStatus::Provided, None, Some(p), None),
@@ -418,6 +423,15 @@ impl CallPricer {
         match resolved {
             Ok(m) => {
                 let price = m.price_at(at);
+                // Tool calls only OpenInference's response body holds: read for its spans whose
+                // price has a rate for them (engine/response_body.rs); any other span, nothing.
+                let body = match response_body::add_tool_calls(span, m, price, &mut usage) {
+                    Read::Unreadable(why) => {
+                        stats.unreadable_bodies.fetch_add(1, Ordering::Relaxed);
+                        Some(why)
+                    }
+                    Read::Skipped | Read::Counted => None,
+                };
                 // The context beyond the service tier is read only for a price with variants
                 // (a few models): a token-only span of any other model reads nothing more.
                 let (cost, applied, reason, context) = if price.variants.is_empty() {
@@ -429,6 +443,10 @@ impl CallPricer {
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
                     let reason = unmatched_context(price, &ctx, &applied);
                     (cost, applied, reason, ctx)
+                };
+                let reason = match (reason, body) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
                 };
                 Own {
                     kind: OwnKind::Call(Call {
