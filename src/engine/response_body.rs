@@ -10,8 +10,9 @@
 //!      .web_search_queries` -> web_searches, storage_searches
 //! ```
 //!
-//! Every other span, token-only ones above all, reads nothing more. The body is parsed once, with
-//! every field but those skipped unread (`serde::de::IgnoredAny`). A body that is not such JSON
+//! Every other span, token-only ones above all, reads nothing more; a body naming none of these
+//! (a chat completion, a Messages response) is not parsed. Else it is parsed once, with every
+//! field but those skipped unread (`serde::de::IgnoredAny`). A body that is not such JSON
 //! (truncated, another shape) or is over the size cap is counted
 //! ([`StatsSnapshot::unreadable_response_bodies`](super::StatsSnapshot)) and named in the
 //! span's `cost.pricing.reason`; the call is priced all the same, without those counts.
@@ -43,6 +44,9 @@ pub(crate) const MAX_BODY_BYTES: usize = 1 << 20;
 
 const WEB_SEARCHES: Unit = named("web_searches");
 const STORAGE_SEARCHES: Unit = named("storage_searches");
+
+/// What a body holding such counts contains (an output item type, a grounding key).
+const MARKERS: [&str; 3] = ["_search_call", "web_search_queries", "webSearchQueries"];
 
 /// The counts a body can give.
 const UNITS: [Unit; 2] = [WEB_SEARCHES, STORAGE_SEARCHES];
@@ -104,6 +108,10 @@ fn read(body: &str, per_query: bool) -> Result<[u64; 2], String> {
              not counted",
             body.len()
         ));
+    }
+    // Most bodies (a chat completion, a Messages response) name none of these: not parsed.
+    if !MARKERS.iter().any(|m| body.contains(m)) {
+        return Ok([0, 0]);
     }
     let b: Body<'_> = serde_json::from_str(body).map_err(|e| {
         format!("'{OUTPUT_VALUE}' is not a response body read for tool calls ({e}): they are not counted")
@@ -180,8 +188,9 @@ mod tests {
         assert_eq!(read(gemini, false), Ok([1, 0]), "per grounded prompt (2.5)");
         let rest = r#"{"candidates":[{"groundingMetadata":{"webSearchQueries":["a","b"]}}]}"#;
         assert_eq!(read(rest, true), Ok([2, 0]), "the REST API's names");
-        // Other bodies: nothing to count.
+        // Other bodies, even odd ones: nothing to count, not parsed.
         assert_eq!(read(r#"{"choices":[{"message":{}}]}"#, true), Ok([0, 0]));
+        assert_eq!(read("not json", true), Ok([0, 0]));
         assert!(per_query("gemini-3-pro-preview"));
         assert!(!per_query("gemini/gemini-2.5-flash"));
     }
@@ -190,10 +199,10 @@ mod tests {
     fn a_truncated_odd_or_huge_body_is_unreadable_never_a_panic() {
         for body in [
             r#"{"output":[{"type":"web_search_call"},{"ty"#,
-            r#"{"output":"a string"}"#,
-            r#"{"output":[{"type":7}]}"#,
-            "not json",
-            "",
+            r#"{"output":"web_search_call"}"#,
+            r#"{"output":[{"type":7},{"type":"file_search_call"}]}"#,
+            r#"{"candidates":[{"grounding_metadata":{"web_search_queries":3}}]}"#,
+            "web_search_call, not JSON",
         ] {
             let e = read(body, true).expect_err(body);
             assert!(
