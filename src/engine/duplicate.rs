@@ -28,6 +28,7 @@ use crate::pricing::{Beyond, CostBreakdown, PriceContext, Unit, Usage};
 
 /// What a duplicate span adds to the call below it.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // made once per duplicate span and taken apart at once
 pub(super) enum Extra<'e> {
     /// Nothing it records is new.
     Nothing,

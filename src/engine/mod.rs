@@ -173,7 +173,6 @@ impl Engine {
     /// its subtree's totals. `pin`: the catalog snapshot `own` was priced with; `root`: write
     /// the root-only attributes; `complete`: whether the driver believes nothing of the subtree
     /// is missing.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish<'e, V: SpanView + ?Sized>(
         &'e self,
         pin: &CatalogPin,
