@@ -6,7 +6,7 @@
 //! and 9). What the duplicate adds is kept, once:
 //!
 //! ```text
-//! the one priced call below (its model, price, start, usage, context: rollup::Below)
+//! the one priced call below (its model, start, usage, context, what it was charged)
 //!   + the units it reports none of and the context keys it lacks, from the duplicate
 //!   -> re-priced at the call's model and price -> merged - call = the duplicate's own charge
 //!   -> written on the duplicate (llm.cost.*, status `duplicate`, the reason naming what it
@@ -41,19 +41,20 @@ pub(super) enum Extra<'e> {
     Charge { call: Call<'e>, below: Below },
 }
 
-/// What the duplicate `dup` adds to the subtree's one priced call `below` (`None`: several
-/// calls below, or one not priced from the catalog; `calls_below` counts them). `snapshot`:
-/// the catalog the span is priced with, loaded only when a price is needed.
+/// What the duplicate `dup` adds to the subtree's one priced call `below` (the call, its
+/// catalog id, what was charged for it so far; `None`: several calls below, or one not priced
+/// from the catalog; `calls_below` counts them). `snapshot`: the catalog the span is priced
+/// with, loaded only when a price is needed.
 pub(super) fn extra<'e>(
     snapshot: impl FnOnce() -> &'e Snapshot,
     dup: &Call<'_>,
-    below: Option<&Below>,
+    below: Option<(&Below, &Arc<str>, Usd)>,
     calls_below: u32,
 ) -> Extra<'e> {
     let Some(usage) = dup.usage.as_ref() else {
         return Extra::Nothing;
     };
-    let Some(c) = below else {
+    let Some((c, model_id, charged)) = below else {
         if usage.other.is_empty() {
             return Extra::Nothing;
         }
@@ -78,16 +79,15 @@ pub(super) fn extra<'e>(
         ));
     }
     let snapshot = snapshot();
-    let Some(model) = snapshot.catalog.get(&c.model) else {
+    let Some(model) = snapshot.catalog.get(model_id) else {
         return Extra::Note(format!(
-            "the call below was priced as '{}', which the catalog no longer holds: what it adds \
-             ({added}) is not priced",
-            c.model
+            "the call below was priced as '{model_id}', which the catalog no longer holds: what \
+             it adds ({added}) is not priced"
         ));
     };
     let price = model.price_at(c.at);
     let (was, _) = price.cost_in(&c.usage, &c.context, c.at);
-    if was.total() != c.cost {
+    if was.total() != charged {
         return Extra::Note(format!(
             "the catalog changed after the call below was priced: what it adds ({added}) is not \
              priced"
@@ -103,11 +103,9 @@ pub(super) fn extra<'e>(
         ));
     };
     let below = Below {
-        model: Arc::clone(&c.model),
         at: c.at,
         usage: merged,
         context,
-        cost: now.total(),
     };
     if delta == CostBreakdown::default() {
         return Extra::Same(below);

@@ -231,7 +231,7 @@ impl Engine {
         let extra = duplicate::extra(
             || self.pricer.snapshot(pin),
             call,
-            subtree.below(),
+            subtree.one_call(),
             subtree.calls(),
         );
         match extra {
@@ -245,7 +245,7 @@ impl Engine {
                 self.status(w, span, PricingStatus::Duplicate, call.reason.as_deref());
                 w.call(span, &call);
                 if let (Some(cost), Some(p)) = (&call.cost, &call.provenance) {
-                    subtree.add_charge(cost, &p.model.provider, below);
+                    subtree.add_charge(cost, &p.model.id, &p.model.provider, below);
                 }
             }
         }

@@ -69,7 +69,7 @@ pub(super) enum Text<'e> {
 }
 
 impl Text<'_> {
-    fn as_arc(&self) -> &Arc<str> {
+    pub(super) fn as_arc(&self) -> &Arc<str> {
         match self {
             Text::Catalog(a) => a,
             Text::Span(a) => a,

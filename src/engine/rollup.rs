@@ -92,22 +92,20 @@ pub struct Totals {
     pub incomplete: bool,
     /// The subtree's one counted call, when it holds exactly one and that one was priced from
     /// the catalog: what a duplicate span above it adds to (DESIGN §3, `engine::duplicate`).
-    pub(crate) below: Option<Box<Below>>,
+    /// Inline, not boxed: no allocation per priced call.
+    pub(crate) below: Option<Below>,
 }
 
-/// The one priced call of a subtree, as a duplicate span above it re-prices it: the model and
-/// price that priced it, its usage and request context (merged with those of the duplicates
-/// between it and here), and what has been charged for it so far.
+/// The one priced call of a subtree, as a duplicate span above it re-prices it: when it started
+/// (the price in force), its usage and its request context, merged with those of the duplicates
+/// between it and here. Its model is the subtree's one `by_model` row with a call, and what was
+/// charged for it so far the subtree's cost (`Subtree::one_call`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Below {
-    /// Catalog id.
-    pub(super) model: Arc<str>,
-    /// The call's start, Unix seconds (the price in force, the time window).
+    /// The call's start, Unix seconds.
     pub(super) at: i64,
     pub(super) usage: Usage,
     pub(super) context: PriceContext,
-    /// Charged so far: the call's cost plus what duplicates above it added.
-    pub(super) cost: Usd,
 }
 
 impl Totals {
@@ -268,29 +266,45 @@ impl<'e> Subtree<'e> {
         t
     }
 
-    /// The subtree's one priced call, when it holds exactly one.
-    pub(super) fn below(&self) -> Option<&Below> {
-        self.totals.below.as_deref()
+    /// The subtree's one priced call, when it holds exactly one: the call, its catalog id, and
+    /// what was charged for it so far (its cost and what duplicates added).
+    pub(super) fn one_call(&self) -> Option<(&Below, &Arc<str>, Usd)> {
+        let t = &self.totals;
+        let below = t.below.as_ref().filter(|_| t.calls == 1)?;
+        let model = match &self.share {
+            Some(m) => m.model.as_arc(),
+            None => &t.by_model.iter().find(|m| m.calls == 1)?.model,
+        };
+        Some((below, model, t.cost))
     }
 
     /// Replaces the subtree's one call by `below` (the same call, merged with a duplicate).
     pub(super) fn set_below(&mut self, below: Below) {
-        self.totals.below = Some(Box::new(below));
+        self.totals.below = Some(below);
     }
 
     /// Counts what a duplicate span adds to the one call below it (`engine::duplicate`): not a
     /// call of its own, a charge on that call's model. `below`: that call as merged with the
     /// duplicate, for a span further up.
-    pub(super) fn add_charge(&mut self, cost: &CostBreakdown, provider: &Arc<str>, below: Below) {
+    pub(super) fn add_charge(
+        &mut self,
+        cost: &CostBreakdown,
+        model: &Arc<str>,
+        provider: &Arc<str>,
+        below: Below,
+    ) {
+        if let Some(m) = self.share.take() {
+            self.totals.add_share(m);
+        }
         let t = &mut self.totals;
         let total = cost.total();
         t.cost += total;
         t.input_cost += cost.prompt();
         t.output_cost += cost.completion();
-        match t.by_model.iter_mut().find(|m| m.model == below.model) {
+        match t.by_model.iter_mut().find(|m| m.model == *model) {
             Some(m) => m.cost += total,
             None => t.by_model.push(ModelShare {
-                model: Arc::clone(&below.model),
+                model: Arc::clone(model),
                 provider: Arc::clone(provider),
                 service: None,
                 calls: 0,
@@ -298,7 +312,7 @@ impl<'e> Subtree<'e> {
                 tokens: TokenCounts::default(),
             }),
         }
-        t.below = Some(Box::new(below));
+        t.below = Some(below);
     }
 
     /// Counts the span's own call.
@@ -319,13 +333,11 @@ impl<'e> Subtree<'e> {
                 t.input_cost += i;
                 t.output_cost += o;
                 if let (Some(p), Some(u), None) = (&c.provenance, &c.usage, &c.provided) {
-                    t.below = Some(Box::new(Below {
-                        model: Arc::clone(&p.model.id),
+                    t.below = Some(Below {
                         at: p.at,
                         usage: u.clone(),
                         context: p.context.clone(),
-                        cost: total,
-                    }));
+                    });
                 }
                 self.share = Some(Share {
                     model: c.label.clone(),
