@@ -160,6 +160,8 @@ impl Engine {
 
     /// Reads and prices what the span contributes by itself. Writes nothing. `pin`: the
     /// catalog snapshot (one per span, or one per trace priced whole).
+    // Inline: the processor's `enrich` and `price_trace` build the (large) `Own` in place.
+    #[inline]
     pub(crate) fn own<'a, V: SpanView + ?Sized>(
         &'a self,
         pin: &'a CatalogPin,
@@ -177,7 +179,7 @@ impl Engine {
         &'e self,
         pin: &CatalogPin,
         span: &mut V,
-        own: &Own<'e>,
+        own: Own<'e>,
         children: Totals,
         root: bool,
         complete: bool,
@@ -185,7 +187,7 @@ impl Engine {
         let mut subtree = Subtree::of(children);
         let w = Writer::new(&self.keys, own.rewrite);
         w.reserve(span, &own.kind, subtree.calls() > 0, root);
-        match &own.kind {
+        match own.kind {
             OwnKind::Nothing => {}
             OwnKind::Aggregate => {
                 self.status(&w, span, PricingStatus::Aggregate, None);
@@ -194,10 +196,10 @@ impl Engine {
                 if subtree.calls() > 0 {
                     // The innermost call wins (the SDK's own span under the instrumentation's);
                     // what only this span records is added to it (engine/duplicate.rs).
-                    self.duplicate(pin, &w, span, call, &mut subtree);
+                    self.duplicate(pin, &w, span, &call, &mut subtree);
                 } else {
                     self.status(&w, span, call.status, call.reason.as_deref());
-                    w.call(span, call);
+                    w.call(span, &call);
                     subtree.add_call(call);
                 }
             }
@@ -329,7 +331,7 @@ impl Engine {
                 kids.incomplete = true;
             }
             let is_root = parent[i].is_none();
-            let subtree = self.finish(&pin, &mut spans[i], &own, kids, is_root, complete);
+            let subtree = self.finish(&pin, &mut spans[i], own, kids, is_root, complete);
             match parent[i] {
                 Some(p) => subtree.add_to(&mut acc[p]),
                 None => roots.push((i, subtree.into_totals())),

@@ -111,11 +111,19 @@ pub(crate) struct Below {
 impl Totals {
     /// Adds a subtree's totals.
     pub fn add(&mut self, o: &Totals) {
-        self.below = match (self.calls, o.calls) {
-            (_, 0) => self.below.take(),
-            (0, _) => o.below.clone(),
-            _ => None,
-        };
+        if o.calls > 0 {
+            self.below = if self.calls == 0 {
+                o.below.clone()
+            } else {
+                None
+            };
+        }
+        self.add_counts(o);
+    }
+
+    /// [`Totals::add`] but for `below`.
+    #[inline]
+    fn add_counts(&mut self, o: &Totals) {
         self.cost += o.cost;
         self.input_cost += o.input_cost;
         self.output_cost += o.output_cost;
@@ -246,12 +254,15 @@ impl<'e> Subtree<'e> {
 
     /// Adds this subtree to `t` (same result as `t.add(&self.into_totals())`).
     pub(crate) fn add_to(mut self, t: &mut Totals) {
-        let below = self.totals.below.take();
-        let alone = t.calls == 0;
-        t.add(&self.totals);
-        if alone && self.totals.calls > 0 {
-            t.below = below;
+        if self.totals.calls > 0 {
+            // One call in all: this subtree's (moved, not cloned); more: none.
+            if t.calls == 0 {
+                t.below = self.totals.below.take();
+            } else if t.below.is_some() {
+                t.below = None;
+            }
         }
+        t.add_counts(&self.totals);
         if let Some(m) = self.share {
             t.add_share(m);
         }
@@ -316,35 +327,34 @@ impl<'e> Subtree<'e> {
     }
 
     /// Counts the span's own call.
-    pub(super) fn add_call(&mut self, c: &Call<'e>) {
+    pub(super) fn add_call(&mut self, c: Call<'e>) {
         if let Some(m) = self.share.take() {
             self.totals.add_share(m);
         }
         let t = &mut self.totals;
         t.calls = t.calls.saturating_add(1);
-        if let Some(u) = &c.usage {
-            t.input_tokens = t.input_tokens.saturating_add(u.input_total);
-            t.output_tokens = t.output_tokens.saturating_add(u.output_total);
-        }
+        let tokens = c.usage.as_ref().map(TokenCounts::of).unwrap_or_default();
+        t.input_tokens = t.input_tokens.saturating_add(tokens.input);
+        t.output_tokens = t.output_tokens.saturating_add(tokens.output);
         match c.total() {
             Some(total) => {
                 let (i, o) = c.input_output();
                 t.cost += total;
                 t.input_cost += i;
                 t.output_cost += o;
-                if let (Some(p), Some(u), None) = (&c.provenance, &c.usage, &c.provided) {
+                if let (Some(p), Some(usage), None) = (c.provenance, c.usage, &c.provided) {
                     t.below = Some(Below {
                         at: p.at,
-                        usage: u.clone(),
-                        context: p.context.clone(),
+                        usage,
+                        context: p.context,
                     });
                 }
                 self.share = Some(Share {
-                    model: c.label.clone(),
-                    provider: c.provider.clone(),
-                    service: c.service.clone(),
+                    model: c.label,
+                    provider: c.provider,
+                    service: c.service,
                     cost: total,
-                    tokens: c.usage.as_ref().map(TokenCounts::of).unwrap_or_default(),
+                    tokens,
                 });
             }
             None => {
