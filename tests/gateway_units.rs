@@ -17,18 +17,46 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 /// The call spans of `file` (those with a token or unit attribute), as OTLP spans of trace 7
 /// under the root span 1, each under its own instrumentation scope, attribute types kept.
 fn fixture_calls(file: &str, next_id: &mut u8) -> Vec<(String, Span)> {
+    fixture_spans(
+        file,
+        |s| {
+            s["attributes"]
+                .as_object()
+                .is_some_and(|a| a.contains_key("gen_ai.usage.input_tokens"))
+        },
+        next_id,
+    )
+}
+
+/// The spans of `file` that `keep` selects, as OTLP spans of trace 7, each under its own
+/// instrumentation scope, attribute types kept. A span whose parent is selected too keeps that
+/// link; the others go under the root span 1.
+fn fixture_spans(
+    file: &str,
+    keep: impl Fn(&serde_json::Value) -> bool,
+    next_id: &mut u8,
+) -> Vec<(String, Span)> {
     let text = std::fs::read_to_string(format!(
         "{}/tests/fixtures/real-spans/{file}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("fixture");
     let doc: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let kept: Vec<&serde_json::Value> = doc["spans"]
+        .as_array()
+        .expect("spans")
+        .iter()
+        .filter(|s| keep(s))
+        .collect();
+    let first = *next_id + 1;
+    let id_of = |fixture_id: &serde_json::Value| {
+        kept.iter()
+            .position(|s| s["span_id"] == *fixture_id)
+            .map(|i| first + i as u8)
+    };
     let mut out = Vec::new();
-    for s in doc["spans"].as_array().expect("spans") {
+    for s in &kept {
         let attrs = s["attributes"].as_object().expect("attributes");
-        if !attrs.contains_key("gen_ai.usage.input_tokens") {
-            continue;
-        }
         let attributes = attrs
             .iter()
             .filter_map(|(k, v)| {
@@ -48,10 +76,11 @@ fn fixture_calls(file: &str, next_id: &mut u8) -> Vec<(String, Span)> {
             })
             .collect();
         *next_id += 1;
+        let parent = id_of(&s["parent_span_id"]).unwrap_or(1);
         let mut span = span(
             7,
             *next_id,
-            1,
+            parent,
             s["name"].as_str().expect("name"),
             attributes,
         );
@@ -63,6 +92,36 @@ fn fixture_calls(file: &str, next_id: &mut u8) -> Vec<(String, Span)> {
         out.push((scope, span));
     }
     out
+}
+
+/// One request of trace 7: `calls` (scope, span) each under its own scope, and the root span 1
+/// `agent run`, from service `units`.
+fn units_request(calls: Vec<(String, Span)>) -> ExportTraceServiceRequest {
+    let mut scopes: Vec<ScopeSpans> = calls
+        .into_iter()
+        .map(|(scope, s)| ScopeSpans {
+            scope: Some(InstrumentationScope {
+                name: scope,
+                ..Default::default()
+            }),
+            spans: vec![s],
+            ..Default::default()
+        })
+        .collect();
+    scopes.push(ScopeSpans {
+        spans: vec![span(7, 1, 0, "agent run", vec![])],
+        ..Default::default()
+    });
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv_str("service.name", "units")],
+                ..Default::default()
+            }),
+            scope_spans: scopes,
+            ..Default::default()
+        }],
+    }
 }
 
 /// Rates: catalog 2026.11.22; each figure worked out in tests/processor.rs `units_expect`.
@@ -91,31 +150,7 @@ async fn real_spans_with_units_are_priced_and_rolled_up_exactly() {
     calls.retain(|(_, s)| s.name == "chat gpt-5.4");
     calls.extend(fixture_calls("units_otel_google_genai.json", &mut id));
     assert_eq!(calls.len(), 4, "2 OpenLIT Responses calls, 2 Gemini calls");
-    let mut scopes: Vec<ScopeSpans> = calls
-        .into_iter()
-        .map(|(scope, s)| ScopeSpans {
-            scope: Some(InstrumentationScope {
-                name: scope,
-                ..Default::default()
-            }),
-            spans: vec![s],
-            ..Default::default()
-        })
-        .collect();
-    scopes.push(ScopeSpans {
-        spans: vec![span(7, 1, 0, "agent run", vec![])],
-        ..Default::default()
-    });
-    let req = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv_str("service.name", "units")],
-                ..Default::default()
-            }),
-            scope_spans: scopes,
-            ..Default::default()
-        }],
-    };
+    let req = units_request(calls);
     send_grpc(gw.grpc_addr().expect("grpc"), req)
         .await
         .expect("accepted");
@@ -168,4 +203,129 @@ async fn real_spans_with_units_are_priced_and_rolled_up_exactly() {
         .find(|l| l["type"] == "trace")
         .expect("trace record");
     assert_eq!(trace["total_usd"], "0.06201704", "{text}");
+}
+
+/// Issue 15, the third library: OpenInference (units_openinference.json), in one trace under
+/// `agent run`, its spans' real parent links kept. Figures worked out in tests/processor.rs
+/// `units_expect`:
+/// - its span over the Anthropic SDK's own span (`anthropic_units`, `_stream`): the SDK span (the
+///   call) 0.0456 each; the OpenInference span, a duplicate, adds what only it records
+///   (`speed=fast`, 3 web searches): 0.0756 each, of which tool calls 0.03; the call 0.1212;
+/// - OpenAI Responses `gpt-5.4`, tool calls from `output.value` (3 spans): 0.0438 each;
+/// - Gemini `gemini-2.5-flash`, grounding from `output.value` (2 spans): 0.03885852 each.
+/// Roll-up: 2 x 0.1212 + 3 x 0.0438 + 2 x 0.03885852 = 0.2424 + 0.1314 + 0.07771704 =
+/// 0.45151704, seven calls; the same figures as the processor's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openinference_spans_with_units_are_priced_and_rolled_up_exactly() {
+    let (sink, captured) = start_grpc_sink().await;
+    let gw = start_gateway(
+        &format!("http://{sink}"),
+        "",
+        "assembly: { root_grace: 100ms, trace_timeout: 5s }",
+    )
+    .await;
+    let mut id = 1;
+    let calls = fixture_spans(
+        "units_openinference.json",
+        |s| {
+            s["case"].as_str().is_some_and(|c| {
+                ["anthropic_units", "openai_responses_units", "gemini_units"]
+                    .iter()
+                    .any(|p| c.starts_with(p))
+            })
+        },
+        &mut id,
+    );
+    assert_eq!(
+        calls.len(),
+        9,
+        "2 OpenInference spans over 2 SDK spans, 3 Responses, 2 Gemini"
+    );
+    send_grpc(gw.grpc_addr().expect("grpc"), units_request(calls))
+        .await
+        .expect("accepted");
+    assert_eq!(captured.wait_for(10, Duration::from_secs(10)).await, 10);
+    let spans = captured.spans();
+    let named = |name: &str| -> Vec<&Span> {
+        spans
+            .iter()
+            .map(|(_, s)| s)
+            .filter(|s| s.name == name)
+            .collect()
+    };
+    let (sdk, oi) = (named("anthropic.messages.create"), named("messages.create"));
+    assert_eq!((sdk.len(), oi.len()), (2, 2));
+    for s in sdk {
+        assert_eq!(
+            str_attr(&s.attributes, "cost.pricing.status").as_deref(),
+            Some("priced")
+        );
+        assert_usd(f64_attr(&s.attributes, "llm.cost.total"), 0.0456);
+    }
+    for s in oi {
+        assert_eq!(
+            str_attr(&s.attributes, "cost.pricing.status").as_deref(),
+            Some("duplicate")
+        );
+        assert_usd(f64_attr(&s.attributes, "llm.cost.total"), 0.0756);
+        assert_usd(f64_attr(&s.attributes, "cost.charges.tool_calls_usd"), 0.03);
+        assert_eq!(
+            str_attr(&s.attributes, "cost.pricing.tier").as_deref(),
+            Some("speed=fast")
+        );
+        assert_usd(f64_attr(&s.attributes, "cost.total_usd"), 0.1212);
+        assert_eq!(i64_attr(&s.attributes, "cost.llm_calls"), Some(1));
+    }
+    for s in named("Response") {
+        assert_usd(f64_attr(&s.attributes, "llm.cost.total"), 0.0438);
+        assert_usd(
+            f64_attr(&s.attributes, "cost.charges.tool_calls_usd"),
+            0.0225,
+        );
+    }
+    let gemini: Vec<&Span> = ["GenerateContent", "GenerateContentStream"]
+        .iter()
+        .flat_map(|n| named(n))
+        .collect();
+    assert_eq!(gemini.len(), 2);
+    for s in gemini {
+        assert_usd(f64_attr(&s.attributes, "llm.cost.total"), 0.03885852);
+        assert_usd(
+            f64_attr(&s.attributes, "cost.charges.tool_calls_usd"),
+            0.035,
+        );
+    }
+    let root = by_name(&spans, "agent run");
+    assert_usd(f64_attr(&root.attributes, "cost.total_usd"), 0.45151704);
+    assert_eq!(i64_attr(&root.attributes, "cost.llm_calls"), Some(7));
+    let by_model: serde_json::Value =
+        serde_json::from_str(&str_attr(&root.attributes, "cost.by_model").expect("by_model"))
+            .expect("JSON");
+    let rows: Vec<(String, u64, String)> = by_model
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|m| {
+            (
+                m["model"].as_str().unwrap_or("").to_owned(),
+                m["calls"].as_u64().unwrap_or(0),
+                m["cost_usd"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("claude-opus-4-8".to_owned(), 2, "0.2424".to_owned()),
+            ("gpt-5.4".to_owned(), 3, "0.1314".to_owned()),
+            (
+                "gemini/gemini-2.5-flash".to_owned(),
+                2,
+                "0.07771704".to_owned()
+            ),
+        ],
+        "{by_model}"
+    );
+    let report = gw.shutdown().await;
+    assert!(report.metrics.balanced());
 }

@@ -1009,6 +1009,45 @@ mod units_expect {
     /// 1176 x 0.3 = 0.0003528; 1024 x 0.03 = 0.00003072; 400 x 1 = 0.0004; 1200 x 2.5 = 0.003.
     /// Total 0.00378352.
     pub const GEMINI_TOTAL: f64 = 0.00378352;
+    /// OpenInference's `messages.create` over the Anthropic SDK's own `anthropic.messages.create`
+    /// (units_openinference.json, `anthropic_units` and `_stream`), `claude-opus-4-8`: input 8120
+    /// incl. 5000 cache reads and 3000 writes (SDK span: 2000 at 5m, 1000 at 1h), output 800 incl.
+    /// 300 reasoning (billed as output: no reasoning rate). Standard rates ($ / 1M): input 5,
+    /// cache read 0.5, write 5m 6.25, write 1h 10, output 25; fast mode (`speed=fast`): 10, 1,
+    /// 12.5, 20, 50; web searches $10 / 1k in both; web fetches: no rate (unpriced units).
+    /// The SDK span (billed tier `priority`: no such tier for this model, standard rates):
+    /// 120 x 5 = 0.0006; 5000 x 0.5 = 0.0025; 2000 x 6.25 = 0.0125; 1000 x 10 = 0.01;
+    /// 800 x 25 = 0.02. Total 0.0456 (prompt 0.0256, completion 0.02).
+    pub const ANT_SDK_TOTAL: f64 = 0.0456;
+    /// The same call with what only the OpenInference span records (`speed=fast` in
+    /// `llm.invocation_parameters`, 3 web searches and 2 fetches in `metadata`): fast rates
+    /// 120 x 10 = 0.0012; 5000 x 1 = 0.005; 2000 x 12.5 = 0.025; 1000 x 20 = 0.02;
+    /// 800 x 50 = 0.04 (0.0912) + 3 x 10 / 1000 = 0.03. Total 0.1212.
+    pub const OI_ANT_CALL_TOTAL: f64 = 0.1212;
+    /// What the OpenInference span adds, its own charge: 0.1212 - 0.0456 = 0.0756, of which
+    /// input side 0.0512 - 0.0256 = 0.0256, output side 0.04 - 0.02 = 0.02, tool calls 0.03.
+    pub const OI_DUPLICATE_ADDS: f64 = 0.0756;
+    pub const OI_DUPLICATE_PROMPT: f64 = 0.0256;
+    pub const OI_DUPLICATE_COMPLETION: f64 = 0.02;
+    pub const OI_DUPLICATE_TOOL_CALLS: f64 = 0.03;
+    /// OpenInference, OpenAI Responses `gpt-5.4` (`openai_responses_units`, `_results`,
+    /// `_stream`): `service_tier=fast` in `llm.invocation_parameters` selects the `fast` variant
+    /// (5 / 0.5 / 30 per M); the 2 `web_search_call` and 1 `file_search_call` output items only in
+    /// `output.value`: 1500 x 5 = 0.0075; 600 x 0.5 = 0.0003; 450 x 30 = 0.0135; web searches
+    /// 2 x 10 / 1000 = 0.02, file search 1 x 2.5 / 1000 = 0.0025. Total 0.0438 (the price CLI:
+    /// `price gpt-5.4 --input 2100 --cache-read 600 --output 450 --reasoning 120 --usage
+    /// web_searches=2 --usage storage_searches=1 --context service_tier=fast`).
+    pub const OI_RESPONSES_TOTAL: f64 = 0.0438;
+    pub const OI_RESPONSES_TOOL_CALLS: f64 = 0.0225;
+    /// Its tokens alone (the body not recorded: content capture off): 0.0078 + 0.0135.
+    pub const OI_RESPONSES_TOKENS: f64 = 0.0213;
+    /// OpenInference, Gemini `gemini-2.5-flash` (catalog `gemini/gemini-2.5-flash`): input 2850
+    /// (incl. 1024 cache reads, 400 audio), output 1200 (incl. 700 thoughts, reasoning rate 2.5);
+    /// 3 grounding queries in `output.value`, billed per grounded prompt up to Gemini 2.5 ($35 /
+    /// 1,000 prompts): 1426 x 0.3 = 0.0004278; 1024 x 0.03 = 0.00003072; 400 x 1 = 0.0004;
+    /// 1200 x 2.5 = 0.003; 1 x 35 / 1000 = 0.035. Total 0.03885852.
+    pub const OI_GEMINI_TOTAL: f64 = 0.03885852;
+    pub const OI_GEMINI_GROUNDING: f64 = 0.035;
 }
 
 #[test]
@@ -1089,6 +1128,19 @@ fn otel_google_genai_modality_tokens_are_read_and_priced() {
     }
 }
 
+/// A Claude Opus 4.8 call span, 10,000 tokens in, 3,000 out, with `extra` attributes.
+fn opus(extra: Vec<KeyValue>) -> Vec<KeyValue> {
+    let mut a = vec![
+        KeyValue::new("gen_ai.operation.name", "chat"),
+        KeyValue::new("gen_ai.provider.name", "anthropic"),
+        KeyValue::new("gen_ai.response.model", "claude-opus-4-8"),
+        KeyValue::new("gen_ai.usage.input_tokens", 10_000_i64),
+        KeyValue::new("gen_ai.usage.output_tokens", 3_000_i64),
+    ];
+    a.extend(extra);
+    a
+}
+
 /// Issue 15: the request context selects a price variant. Claude Opus 4.8 is 5 / 25 per M,
 /// fast mode 10 / 50 (genai-prices): 10,000 in + 3,000 out = $0.125, fast $0.25. The context
 /// comes from the application's `cost.context.<key>` or OpenInference's recorded invocation
@@ -1096,17 +1148,6 @@ fn otel_google_genai_modality_tokens_are_read_and_priced() {
 #[test]
 fn price_context_selects_fast_mode_from_the_app_or_the_invocation_parameters() {
     let h = harness();
-    let opus = |extra: Vec<KeyValue>| {
-        let mut a = vec![
-            KeyValue::new("gen_ai.operation.name", "chat"),
-            KeyValue::new("gen_ai.provider.name", "anthropic"),
-            KeyValue::new("gen_ai.response.model", "claude-opus-4-8"),
-            KeyValue::new("gen_ai.usage.input_tokens", 10_000_i64),
-            KeyValue::new("gen_ai.usage.output_tokens", 3_000_i64),
-        ];
-        a.extend(extra);
-        a
-    };
     let root = start(&h, "root", &Context::new(), vec![]);
     let spans = [
         ("standard", vec![]),
@@ -1218,4 +1259,288 @@ fn overrides_units_variant_and_window_priced_by_the_processor() {
         );
     }
     assert_usd(f64a(&h.by_name("root"), "cost.total_usd"), 0.146, "roll-up");
+}
+
+/// Issue 15, the third library: OpenInference over the Anthropic SDK's own span (real spans,
+/// units_openinference.json). The SDK span, the innermost call, is priced alone (it records
+/// neither the web searches nor `speed=fast`) and exported first; the OpenInference span is a
+/// `duplicate` that adds what only it records, once: its own charge is the call re-priced with
+/// them minus what the SDK span was charged (DESIGN §3 as changed by this issue).
+#[test]
+fn openinference_over_the_anthropic_sdk_keeps_the_units_and_fast_mode_only_it_records() {
+    let h = harness();
+    replay(&h, "units_openinference.json");
+    let sdk = find(
+        &h,
+        "com.anthropic.sdk.python",
+        "anthropic.messages.create",
+        "claude-opus-4-8",
+    );
+    let oi = find(
+        &h,
+        "openinference.instrumentation.anthropic",
+        "messages.create",
+        "claude-opus-4-8",
+    );
+    assert_eq!((sdk.len(), oi.len()), (2, 2), "the call and its stream");
+    for s in &sdk {
+        assert_eq!(stra(s, "cost.pricing.status").as_deref(), Some("priced"));
+        assert_usd(
+            f64a(s, "llm.cost.total"),
+            units_expect::ANT_SDK_TOTAL,
+            "sdk",
+        );
+        assert_eq!(stra(s, "cost.pricing.tier"), None, "standard rates");
+        assert_eq!(f64a(s, "cost.charges.tool_calls_usd"), None);
+    }
+    for s in &oi {
+        let what = format!("oi {:?}", s.span_context.span_id());
+        assert_eq!(stra(s, "cost.pricing.status").as_deref(), Some("duplicate"));
+        assert_usd(
+            f64a(s, "llm.cost.total"),
+            units_expect::OI_DUPLICATE_ADDS,
+            &what,
+        );
+        assert_usd(
+            f64a(s, "llm.cost.prompt"),
+            units_expect::OI_DUPLICATE_PROMPT,
+            &what,
+        );
+        assert_usd(
+            f64a(s, "llm.cost.completion"),
+            units_expect::OI_DUPLICATE_COMPLETION,
+            &what,
+        );
+        assert_usd(
+            f64a(s, "cost.charges.tool_calls_usd"),
+            units_expect::OI_DUPLICATE_TOOL_CALLS,
+            &what,
+        );
+        // Web fetches: no rate in the catalog, flagged (the cost may be short), never $0 silently.
+        assert_eq!(i64a(s, "cost.charges.unpriced_units"), Some(1), "{what}");
+        assert_eq!(stra(s, "cost.pricing.tier").as_deref(), Some("speed=fast"));
+        assert_eq!(
+            stra(s, "cost.pricing.model").as_deref(),
+            Some("claude-opus-4-8")
+        );
+        assert_eq!(
+            stra(s, "cost.pricing.reason").as_deref(),
+            Some(
+                "repeats the call below (claude-opus-4-8); adds what only this span records: \
+                 web_searches=3, web_fetches=2, speed=fast, inference_geo=us"
+            )
+        );
+        // The roll-up counts the call once, with everything on its bill.
+        assert_usd(
+            f64a(s, "cost.total_usd"),
+            units_expect::OI_ANT_CALL_TOTAL,
+            &what,
+        );
+        assert_eq!(i64a(s, "cost.llm_calls"), Some(1));
+        assert_eq!(i64a(s, "cost.input_tokens"), Some(8120));
+        let by_model: serde_json::Value =
+            serde_json::from_str(&stra(s, "cost.by_model").unwrap()).unwrap();
+        assert_eq!(
+            by_model,
+            serde_json::json!([{"model": "claude-opus-4-8", "calls": 1, "cost_usd": 0.1212, "pct": 100.0}])
+        );
+    }
+}
+
+/// The duplicate rule's edges (DESIGN §3 as changed by issue 15). Claude Opus 4.8, 10,000 in and
+/// 3,000 out: standard 0.05 + 0.075 = 0.125; fast (10 / 50) 0.1 + 0.15 = 0.25; batch (2.5 /
+/// 12.5) 0.025 + 0.0375 = 0.0625; web searches $10 / 1k.
+/// - A chain: a span adding fast mode and 2 searches over the call adds 0.25 + 0.02 - 0.125 =
+///   0.145; a span above both recording the same adds nothing (it is added once). Bill 0.27.
+/// - Two calls below: which call its searches belong to is unknown; nothing added, the reason
+///   says so. Bill 2 x 0.125.
+/// - A context that would make the call cheaper (batch) cannot take back what the call below
+///   was charged (exported already, in process): the call's price stands, the reason says so.
+#[test]
+fn a_duplicate_adds_what_is_new_once_and_never_takes_back() {
+    let h = harness();
+    let adds = || {
+        opus(vec![
+            KeyValue::new("cost.usage.web_searches", 2_i64),
+            KeyValue::new("cost.context.speed", "fast"),
+        ])
+    };
+    let root = start(&h, "chain", &Context::new(), adds());
+    let mid = start(&h, "mid", &root, adds());
+    start(&h, "call", &mid, opus(vec![])).span().end();
+    mid.span().end();
+    root.span().end();
+    assert_usd(f64a(&h.by_name("call"), "llm.cost.total"), 0.125, "call");
+    let mid = h.by_name("mid");
+    assert_eq!(
+        stra(&mid, "cost.pricing.status").as_deref(),
+        Some("duplicate")
+    );
+    assert_usd(f64a(&mid, "llm.cost.total"), 0.145, "mid adds");
+    assert_usd(f64a(&mid, "cost.charges.tool_calls_usd"), 0.02, "mid");
+    let chain = h.by_name("chain");
+    assert_eq!(
+        stra(&chain, "cost.pricing.status").as_deref(),
+        Some("duplicate")
+    );
+    assert_eq!(
+        attr(&chain, "llm.cost.total"),
+        None,
+        "nothing new above mid"
+    );
+    assert_eq!(stra(&chain, "cost.pricing.reason"), None);
+    assert_usd(f64a(&chain, "cost.total_usd"), 0.27, "the bill, once");
+    assert_eq!(i64a(&chain, "cost.llm_calls"), Some(1));
+
+    let two = start(
+        &h,
+        "two",
+        &Context::new(),
+        opus(vec![KeyValue::new("cost.usage.web_searches", 2_i64)]),
+    );
+    start(&h, "first", &two, opus(vec![])).span().end();
+    start(&h, "second", &two, opus(vec![])).span().end();
+    two.span().end();
+    let two = h.by_name("two");
+    assert_eq!(attr(&two, "llm.cost.total"), None);
+    assert_eq!(
+        stra(&two, "cost.pricing.reason").as_deref(),
+        Some(
+            "repeats 2 call(s) below, not one priced from the catalog: the units it records \
+             (web_searches=2) are not added to them"
+        )
+    );
+    assert_usd(f64a(&two, "cost.total_usd"), 0.25, "two calls");
+
+    let batch = start(
+        &h,
+        "batch",
+        &Context::new(),
+        opus(vec![KeyValue::new("cost.context.service_tier", "batch")]),
+    );
+    start(&h, "standard", &batch, opus(vec![])).span().end();
+    batch.span().end();
+    let batch = h.by_name("batch");
+    assert_eq!(attr(&batch, "llm.cost.total"), None);
+    assert_eq!(
+        stra(&batch, "cost.pricing.reason").as_deref(),
+        Some(
+            "with what it adds (service_tier=batch) the call below would cost less (0.0625 \
+             instead of 0.125): the call's price stands"
+        )
+    );
+    assert_usd(f64a(&batch, "cost.total_usd"), 0.125, "the call's price");
+}
+
+/// Issue 15: OpenInference keeps OpenAI Responses' built-in tool calls and Gemini's grounding
+/// queries only in `output.value`, the response body; read there for calls whose model prices
+/// them (engine/response_body.rs). Without the body (content capture off) the tokens are priced
+/// alone; an unreadable body is counted and named, the call priced all the same.
+#[test]
+fn openinference_response_bodies_give_the_tool_calls() {
+    let h = harness();
+    replay(&h, "units_openinference.json");
+    let responses = find(
+        &h,
+        "openinference.instrumentation.openai",
+        "Response",
+        "gpt-5.4",
+    );
+    assert_eq!(responses.len(), 3, "units, _results, _stream");
+    for s in &responses {
+        assert_eq!(stra(s, "cost.pricing.status").as_deref(), Some("priced"));
+        assert_eq!(
+            stra(s, "cost.pricing.tier").as_deref(),
+            Some("service_tier=fast")
+        );
+        assert_usd(
+            f64a(s, "llm.cost.total"),
+            units_expect::OI_RESPONSES_TOTAL,
+            "responses",
+        );
+        assert_usd(
+            f64a(s, "cost.charges.tool_calls_usd"),
+            units_expect::OI_RESPONSES_TOOL_CALLS,
+            "responses tools",
+        );
+        assert_eq!(stra(s, "cost.pricing.reason"), None);
+    }
+    let gemini: Vec<SpanData> = h
+        .spans()
+        .into_iter()
+        .filter(|s| s.instrumentation_scope.name() == "openinference.instrumentation.google_genai")
+        .filter(|s| attr(s, "llm.token_count.prompt").is_some())
+        .collect();
+    assert_eq!(gemini.len(), 2, "the call and its stream");
+    for s in &gemini {
+        assert_eq!(
+            stra(s, "cost.pricing.model").as_deref(),
+            Some("gemini/gemini-2.5-flash")
+        );
+        assert_usd(
+            f64a(s, "llm.cost.total"),
+            units_expect::OI_GEMINI_TOTAL,
+            "gemini",
+        );
+        assert_usd(
+            f64a(s, "cost.charges.tool_calls_usd"),
+            units_expect::OI_GEMINI_GROUNDING,
+            "grounding",
+        );
+    }
+    assert_eq!(h.engine.stats().snapshot().unreadable_response_bodies, 0);
+
+    // The same Responses call without its body, and with a truncated one.
+    let body = attr(&responses[0], "output.value")
+        .unwrap()
+        .as_str()
+        .into_owned();
+    let oi = |body: Option<String>| {
+        let mut a: Vec<KeyValue> = responses[0]
+            .attributes
+            .iter()
+            .filter(|kv| {
+                kv.key.as_str() != "output.value"
+                    && !kv.key.as_str().starts_with("cost.")
+                    && !kv.key.as_str().starts_with("llm.cost.")
+            })
+            .cloned()
+            .collect();
+        a.extend(body.map(|b| KeyValue::new("output.value", b)));
+        a
+    };
+    let tracer = h.provider.tracer_with_scope(
+        InstrumentationScope::builder("openinference.instrumentation.openai").build(),
+    );
+    for (name, attrs) in [
+        ("no body", oi(None)),
+        ("truncated", oi(Some(body[..body.len() / 2].to_owned()))),
+    ] {
+        let mut span = tracer
+            .span_builder(name)
+            .with_attributes(attrs)
+            .start(&tracer);
+        opentelemetry::trace::Span::end(&mut span);
+    }
+    let none = h.by_name("no body");
+    assert_usd(
+        f64a(&none, "llm.cost.total"),
+        units_expect::OI_RESPONSES_TOKENS,
+        "no body: tokens only",
+    );
+    assert_eq!(f64a(&none, "cost.charges.tool_calls_usd"), None);
+    assert_eq!(stra(&none, "cost.pricing.reason"), None);
+    let cut = h.by_name("truncated");
+    assert_eq!(stra(&cut, "cost.pricing.status").as_deref(), Some("priced"));
+    assert_usd(
+        f64a(&cut, "llm.cost.total"),
+        units_expect::OI_RESPONSES_TOKENS,
+        "truncated: tokens only",
+    );
+    let why = stra(&cut, "cost.pricing.reason").unwrap_or_default();
+    assert!(
+        why.starts_with("'output.value' is not a response body read for tool calls (EOF"),
+        "{why}"
+    );
+    assert_eq!(h.engine.stats().snapshot().unreadable_response_bodies, 1);
 }

@@ -3,13 +3,16 @@
 //!
 //! ```text
 //! SpanView -> usage (extraction, normalisation) -> price (the span's own call: catalog lookup
-//!          by model, provider, start time) -> rollup (subtree Totals, by model) -> verdicts
-//!          (budgets, anomaly, on a root) -> write (attributes) -> observers
+//!          by model, provider, start time) -> rollup (subtree Totals, by model) -> duplicate
+//!          (what a span repeating the call below adds) -> verdicts (budgets, anomaly, on a
+//!          root) -> write (attributes) -> observers
 //! ```
 //!
 //! - `usage`: reads token counts, model and provider keys, a provided cost from a span.
 //! - `price`: the span's own contribution ([`PricingStatus`], a priced call and its provenance).
 //! - `rollup`: [`Totals`] of a subtree, spend by model ([`ModelShare`], [`TokenCounts`]).
+//! - `duplicate`: what a call span repeating the call below it adds to it (DESIGN §3).
+//! - `response_body`: tool calls counted from OpenInference's `output.value` (`price`'s hook).
 //! - `verdicts`: budgets and anomaly baselines judging a finished trace; its observers.
 //! - `write`: every attribute written, under keys built once; the `cost.by_model` JSON.
 //! - `walk`: a set of spans as a forest, children first ([`Engine::price_trace`]).
@@ -21,7 +24,9 @@
 //! The catalog is swappable at run time ([`Engine::replace_catalog`], live prices): a
 //! `CatalogPin` holds the snapshot a span (processor) or a whole trace (gateway) is priced with.
 
+mod duplicate;
 mod price;
+mod response_body;
 mod rollup;
 mod stats;
 pub(crate) mod usage;
@@ -35,6 +40,7 @@ use std::sync::{Arc, RwLock};
 use crate::pricing::Catalog;
 use crate::semconv as k;
 use crate::span_view::SpanView;
+use duplicate::Extra;
 use price::{CallPricer, OwnKind, Snapshot};
 use verdicts::Judge;
 use walk::Forest;
@@ -154,22 +160,26 @@ impl Engine {
 
     /// Reads and prices what the span contributes by itself. Writes nothing. `pin`: the
     /// catalog snapshot (one per span, or one per trace priced whole).
+    // Inline: the processor's `enrich` and `price_trace` build the (large) `Own` in place.
+    #[inline]
     pub(crate) fn own<'a, V: SpanView + ?Sized>(
         &'a self,
         pin: &'a CatalogPin,
         span: &V,
     ) -> Own<'a> {
         self.stats.spans.bump();
-        self.pricer.own(pin, span)
+        self.pricer.own(pin, span, &self.stats)
     }
 
     /// Decides the span's status given its children's totals, writes its attributes, and returns
-    /// its subtree's totals. `root`: write the root-only attributes; `complete`: whether the
-    /// driver believes nothing of the subtree is missing.
+    /// its subtree's totals. `pin`: the catalog snapshot `own` was priced with; `root`: write
+    /// the root-only attributes; `complete`: whether the driver believes nothing of the subtree
+    /// is missing.
     pub(crate) fn finish<'e, V: SpanView + ?Sized>(
         &'e self,
+        pin: &CatalogPin,
         span: &mut V,
-        own: &Own<'e>,
+        own: Own<'e>,
         children: Totals,
         root: bool,
         complete: bool,
@@ -177,18 +187,19 @@ impl Engine {
         let mut subtree = Subtree::of(children);
         let w = Writer::new(&self.keys, own.rewrite);
         w.reserve(span, &own.kind, subtree.calls() > 0, root);
-        match &own.kind {
+        match own.kind {
             OwnKind::Nothing => {}
             OwnKind::Aggregate => {
                 self.status(&w, span, PricingStatus::Aggregate, None);
             }
             OwnKind::Call(call) => {
                 if subtree.calls() > 0 {
-                    // The innermost call wins (the SDK's own span under the instrumentation's).
-                    self.status(&w, span, PricingStatus::Duplicate, None);
+                    // The innermost call wins (the SDK's own span under the instrumentation's);
+                    // what only this span records is added to it (engine/duplicate.rs).
+                    self.duplicate(pin, &w, span, &call, &mut subtree);
                 } else {
                     self.status(&w, span, call.status, call.reason.as_deref());
-                    w.call(span, call);
+                    w.call(span, &call);
                     subtree.add_call(call);
                 }
             }
@@ -207,6 +218,39 @@ impl Engine {
             }
         }
         subtree
+    }
+
+    /// A call span with a counted call below it: status `duplicate`, and what it adds to the
+    /// call below, written and rolled up once (engine/duplicate.rs).
+    fn duplicate<'e, V: SpanView + ?Sized>(
+        &'e self,
+        pin: &CatalogPin,
+        w: &Writer<'_>,
+        span: &mut V,
+        call: &price::Call<'_>,
+        subtree: &mut Subtree<'e>,
+    ) {
+        let extra = duplicate::extra(
+            || self.pricer.snapshot(pin),
+            call,
+            subtree.one_call(),
+            subtree.calls(),
+        );
+        match extra {
+            Extra::Nothing => self.status(w, span, PricingStatus::Duplicate, None),
+            Extra::Note(why) => self.status(w, span, PricingStatus::Duplicate, Some(&why)),
+            Extra::Same(below) => {
+                self.status(w, span, PricingStatus::Duplicate, None);
+                subtree.set_below(below);
+            }
+            Extra::Charge { call, below } => {
+                self.status(w, span, PricingStatus::Duplicate, call.reason.as_deref());
+                w.call(span, &call);
+                if let (Some(cost), Some(p)) = (&call.cost, &call.provenance) {
+                    subtree.add_charge(cost, &p.model.id, &p.model.provider, below);
+                }
+            }
+        }
     }
 
     /// Budgets, anomaly and observers for a finished trace's root.
@@ -287,7 +331,7 @@ impl Engine {
                 kids.incomplete = true;
             }
             let is_root = parent[i].is_none();
-            let subtree = self.finish(&mut spans[i], &own, kids, is_root, complete);
+            let subtree = self.finish(&pin, &mut spans[i], own, kids, is_root, complete);
             match parent[i] {
                 Some(p) => subtree.add_to(&mut acc[p]),
                 None => roots.push((i, subtree.into_totals())),

@@ -8,10 +8,13 @@
 //! ```
 
 use std::cell::OnceCell;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 
+use super::response_body::{self, Read};
+use super::stats::Stats;
 use super::usage::{
     extract_with, key_filter, read_context, unmatched_context, ExtractOptions, Extracted,
     ProvidedCost, UsageState,
@@ -66,7 +69,7 @@ pub(super) enum Text<'e> {
 }
 
 impl Text<'_> {
-    fn as_arc(&self) -> &Arc<str> {
+    pub(super) fn as_arc(&self) -> &Arc<str> {
         match self {
             Text::Catalog(a) => a,
             Text::Span(a) => a,
@@ -95,6 +98,10 @@ pub(crate) struct Provenance<'e> {
     pub(super) tier: Option<String>,
     /// The version of the catalog that priced the call (`cost.pricing.catalog`).
     pub(super) version: &'e CatalogVersion,
+    /// The call's start, Unix seconds (which price was in force, which time window applied).
+    pub(super) at: i64,
+    /// The request context the call was priced in (a duplicate above it adds to it).
+    pub(super) context: PriceContext,
 }
 
 /// The catalog version, written on every priced span: interned when the table had room (no
@@ -157,7 +164,7 @@ pub(crate) struct Call<'e> {
     /// The span's `service.name`, when its representation carries it.
     pub(super) service: Option<Arc<str>>,
     pub(super) cost: Option<CostBreakdown>,
-    provided: Option<ProvidedCost>,
+    pub(super) provided: Option<ProvidedCost>,
     pub(super) usage: Option<Usage>,
     pub(super) provenance: Option<Provenance<'e>>,
     pub(super) reason: Option<String>,
@@ -273,6 +280,11 @@ impl CallPricer {
         }
     }
 
+    /// The catalog snapshot of `pin` (loaded here if no call priced through it yet).
+    pub(super) fn snapshot<'a>(&'a self, pin: &'a CatalogPin) -> &'a Snapshot {
+        pin.0.get_or_init(|| self.catalog.load())
+    }
+
     // Inline (here and `own_kind`): `Engine` calls it from another module; as calls into
     // another codegen unit the gateway's `price_trace` took ~1.7 % more instructions
     // (benches/gateway.rs `enrich_one_llm_span`, `batch_512/gateway`; BENCHMARKS.md, issue 14).
@@ -283,6 +295,7 @@ impl CallPricer {
         &'a self,
         pin: &'a CatalogPin,
         span: &V,
+        stats: &Stats,
     ) -> Own<'a> {
         let provider_of = |i: Option<usize>| {
             str_at(span, &k::PROVIDER_KEYS, i, None)
@@ -304,7 +317,7 @@ impl CallPricer {
                 rewrite: ex.has_written_keys,
             };
         }
-        self.own_kind(pin, span, ex)
+        self.own_kind(pin, span, ex, stats)
     }
 
     /// The span's own contribution, built in place (a `Call` is a few hundred bytes).
@@ -314,6 +327,7 @@ impl CallPricer {
         pin: &'a CatalogPin,
         span: &V,
         ex: Extracted,
+        stats: &Stats,
     ) -> Own<'a> {
         let rewrite = ex.has_written_keys;
         if ex.aggregate && ex.usage != UsageState::None {
@@ -367,7 +381,7 @@ impl CallPricer {
         let keep_provided = ex
             .provided
             .filter(|_| !self.reprice_provided && !ex.aggregate);
-        let usage = match ex.usage {
+        let mut usage = match ex.usage {
             UsageState::None => {
                 return match keep_provided {
                     Some(p) => call(PricingStatus::Provided, None, Some(p), None),
@@ -399,7 +413,7 @@ impl CallPricer {
         let tier_value = str_at(span, &k::SERVICE_TIER_KEYS, ex.tier_key, ex.tier_at);
         let tier = tier_value.and_then(ServiceTier::parse);
         let at = i64::try_from(span.start_unix_nanos() / 1_000_000_000).unwrap_or(i64::MAX);
-        let snapshot = pin.0.get_or_init(|| self.catalog.load());
+        let snapshot = self.snapshot(pin);
         let resolved = snapshot
             .catalog
             .resolve(model, provider)
@@ -409,16 +423,30 @@ impl CallPricer {
         match resolved {
             Ok(m) => {
                 let price = m.price_at(at);
+                // Tool calls only OpenInference's response body holds: read for its spans whose
+                // price has a rate for them (engine/response_body.rs); any other span, nothing.
+                let body = match response_body::add_tool_calls(span, m, price, &mut usage) {
+                    Read::Unreadable(why) => {
+                        stats.unreadable_bodies.fetch_add(1, Ordering::Relaxed);
+                        Some(why)
+                    }
+                    Read::Skipped | Read::Counted => None,
+                };
                 // The context beyond the service tier is read only for a price with variants
                 // (a few models): a token-only span of any other model reads nothing more.
-                let (cost, applied, reason) = if price.variants.is_empty() {
-                    let (cost, applied) = price.cost_in(&usage, &PriceContext::tier(tier), at);
-                    (cost, applied, None)
+                let (cost, applied, reason, context) = if price.variants.is_empty() {
+                    let ctx = PriceContext::tier(tier);
+                    let (cost, applied) = price.cost_in(&usage, &ctx, at);
+                    (cost, applied, None, ctx)
                 } else {
                     let ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
                     let reason = unmatched_context(price, &ctx, &applied);
-                    (cost, applied, reason)
+                    (cost, applied, reason, ctx)
+                };
+                let reason = match (reason, body) {
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or(b),
                 };
                 Own {
                     kind: OwnKind::Call(Call {
@@ -434,6 +462,8 @@ impl CallPricer {
                             price,
                             tier: applied.label(),
                             version: &snapshot.version,
+                            at,
+                            context,
                         }),
                         reason,
                     }),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::price::{Call, PricingStatus, Text};
 use crate::money::{percent_tenths, Usd};
-use crate::pricing::Usage;
+use crate::pricing::{CostBreakdown, PriceContext, Usage};
 
 /// Spend of one model within a subtree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,11 +90,40 @@ pub struct Totals {
     pub by_model: Vec<ModelShare>,
     /// Some part of the subtree may be missing (late children, eviction, orphans).
     pub incomplete: bool,
+    /// The subtree's one counted call, when it holds exactly one and that one was priced from
+    /// the catalog: what a duplicate span above it adds to (DESIGN §3, `engine::duplicate`).
+    /// Inline, not boxed: no allocation per priced call.
+    pub(crate) below: Option<Below>,
+}
+
+/// The one priced call of a subtree, as a duplicate span above it re-prices it: when it started
+/// (the price in force), its usage and its request context, merged with those of the duplicates
+/// between it and here. Its model is the subtree's one `by_model` row with a call, and what was
+/// charged for it so far the subtree's cost (`Subtree::one_call`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Below {
+    /// The call's start, Unix seconds.
+    pub(super) at: i64,
+    pub(super) usage: Usage,
+    pub(super) context: PriceContext,
 }
 
 impl Totals {
     /// Adds a subtree's totals.
     pub fn add(&mut self, o: &Totals) {
+        if o.calls > 0 {
+            self.below = if self.calls == 0 {
+                o.below.clone()
+            } else {
+                None
+            };
+        }
+        self.add_counts(o);
+    }
+
+    /// [`Totals::add`] but for `below`.
+    #[inline]
+    fn add_counts(&mut self, o: &Totals) {
         self.cost += o.cost;
         self.input_cost += o.input_cost;
         self.output_cost += o.output_cost;
@@ -224,8 +253,16 @@ impl<'e> Subtree<'e> {
     }
 
     /// Adds this subtree to `t` (same result as `t.add(&self.into_totals())`).
-    pub(crate) fn add_to(self, t: &mut Totals) {
-        t.add(&self.totals);
+    pub(crate) fn add_to(mut self, t: &mut Totals) {
+        if self.totals.calls > 0 {
+            // One call in all: this subtree's (moved, not cloned); more: none.
+            if t.calls == 0 {
+                t.below = self.totals.below.take();
+            } else if t.below.is_some() {
+                t.below = None;
+            }
+        }
+        t.add_counts(&self.totals);
         if let Some(m) = self.share {
             t.add_share(m);
         }
@@ -240,29 +277,84 @@ impl<'e> Subtree<'e> {
         t
     }
 
+    /// The subtree's one priced call, when it holds exactly one: the call, its catalog id, and
+    /// what was charged for it so far (its cost and what duplicates added).
+    pub(super) fn one_call(&self) -> Option<(&Below, &Arc<str>, Usd)> {
+        let t = &self.totals;
+        let below = t.below.as_ref().filter(|_| t.calls == 1)?;
+        let model = match &self.share {
+            Some(m) => m.model.as_arc(),
+            None => &t.by_model.iter().find(|m| m.calls == 1)?.model,
+        };
+        Some((below, model, t.cost))
+    }
+
+    /// Replaces the subtree's one call by `below` (the same call, merged with a duplicate).
+    pub(super) fn set_below(&mut self, below: Below) {
+        self.totals.below = Some(below);
+    }
+
+    /// Counts what a duplicate span adds to the one call below it (`engine::duplicate`): not a
+    /// call of its own, a charge on that call's model. `below`: that call as merged with the
+    /// duplicate, for a span further up.
+    pub(super) fn add_charge(
+        &mut self,
+        cost: &CostBreakdown,
+        model: &Arc<str>,
+        provider: &Arc<str>,
+        below: Below,
+    ) {
+        if let Some(m) = self.share.take() {
+            self.totals.add_share(m);
+        }
+        let t = &mut self.totals;
+        let total = cost.total();
+        t.cost += total;
+        t.input_cost += cost.prompt();
+        t.output_cost += cost.completion();
+        match t.by_model.iter_mut().find(|m| m.model == *model) {
+            Some(m) => m.cost += total,
+            None => t.by_model.push(ModelShare {
+                model: Arc::clone(model),
+                provider: Arc::clone(provider),
+                service: None,
+                calls: 0,
+                cost: total,
+                tokens: TokenCounts::default(),
+            }),
+        }
+        t.below = Some(below);
+    }
+
     /// Counts the span's own call.
-    pub(super) fn add_call(&mut self, c: &Call<'e>) {
+    pub(super) fn add_call(&mut self, c: Call<'e>) {
         if let Some(m) = self.share.take() {
             self.totals.add_share(m);
         }
         let t = &mut self.totals;
         t.calls = t.calls.saturating_add(1);
-        if let Some(u) = &c.usage {
-            t.input_tokens = t.input_tokens.saturating_add(u.input_total);
-            t.output_tokens = t.output_tokens.saturating_add(u.output_total);
-        }
+        let tokens = c.usage.as_ref().map(TokenCounts::of).unwrap_or_default();
+        t.input_tokens = t.input_tokens.saturating_add(tokens.input);
+        t.output_tokens = t.output_tokens.saturating_add(tokens.output);
         match c.total() {
             Some(total) => {
                 let (i, o) = c.input_output();
                 t.cost += total;
                 t.input_cost += i;
                 t.output_cost += o;
+                if let (Some(p), Some(usage), None) = (c.provenance, c.usage, &c.provided) {
+                    t.below = Some(Below {
+                        at: p.at,
+                        usage,
+                        context: p.context,
+                    });
+                }
                 self.share = Some(Share {
-                    model: c.label.clone(),
-                    provider: c.provider.clone(),
-                    service: c.service.clone(),
+                    model: c.label,
+                    provider: c.provider,
+                    service: c.service,
                     cost: total,
-                    tokens: c.usage.as_ref().map(TokenCounts::of).unwrap_or_default(),
+                    tokens,
                 });
             }
             None => {

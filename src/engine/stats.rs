@@ -119,6 +119,7 @@ pub struct Stats {
     pub(crate) budget_exceeded: AtomicU64,
     pub(crate) anomalies: AtomicU64,
     pub(crate) poisoned_locks: AtomicU64,
+    pub(crate) unreadable_bodies: AtomicU64,
 }
 
 /// Counter values at one instant.
@@ -153,6 +154,10 @@ pub struct StatsSnapshot {
     /// dropped and their traces marked incomplete) and the gateway's cost-records writer. Any
     /// value above 0 is a bug to report.
     pub poisoned_locks: u64,
+    /// OpenInference response bodies (`output.value`) that were to be read for tool calls and
+    /// could not be (not JSON, another shape, over the size cap): those calls were priced
+    /// without their tool calls, their `cost.pricing.reason` says so.
+    pub unreadable_response_bodies: u64,
 }
 
 impl Stats {
@@ -191,6 +196,7 @@ impl Stats {
             budget_exceeded: g(&self.budget_exceeded),
             anomalies: g(&self.anomalies),
             poisoned_locks: g(&self.poisoned_locks),
+            unreadable_response_bodies: g(&self.unreadable_bodies),
         }
     }
 }
