@@ -78,7 +78,9 @@ impl CostMetrics {
         let by_kind = meter
             .f64_observable_counter("llm.cost.by_kind")
             .with_unit("USD")
-            .with_description("Cost of LLM calls by charge kind (exact sums, converted at collection)")
+            .with_description(
+                "Cost of LLM calls by charge kind (exact sums, converted at collection)",
+            )
             .with_callback(move |o| {
                 for (k, t) in a.series().by_model {
                     for (kind, usd) in t.kinds.iter().filter(|(_, u)| !u.is_zero()) {
