@@ -58,20 +58,24 @@ impl CostByKind {
 
     /// A priced call's cost, by kind.
     pub fn of(c: &CostBreakdown) -> CostByKind {
-        let b = c.beyond.as_deref();
-        let beyond = |f: fn(&crate::pricing::Beyond) -> Usd| b.map_or(Usd::ZERO, f);
+        let [input, cache_read, cache_write, audio_input, output, reasoning, audio_output] =
+            c.token_parts();
+        let (media_input, media_output, tool_calls, per_unit) =
+            c.beyond.as_deref().map_or(Default::default(), |b| {
+                (b.media_input, b.media_output, b.tool_calls, b.per_unit)
+            });
         CostByKind([
-            c.input,
-            c.cache_read,
-            c.cache_write,
-            c.audio_input,
-            c.output,
-            c.reasoning,
-            c.audio_output,
-            beyond(|b| b.media_input),
-            beyond(|b| b.media_output),
-            beyond(|b| b.tool_calls),
-            beyond(|b| b.per_unit),
+            input,
+            cache_read,
+            cache_write,
+            audio_input,
+            output,
+            reasoning,
+            audio_output,
+            media_input,
+            media_output,
+            tool_calls,
+            per_unit,
             Usd::ZERO,
         ])
     }
