@@ -208,7 +208,15 @@ impl Totals {
                 x.tokens.add(&m.tokens);
                 x.kinds.add(&m.kinds);
             }
-            None => self.by_model.push(m.into_model_share()),
+            None => {
+                // Most traces use one model: room for one row (a `Vec`'s first growth makes
+                // room for 4, which with the per-kind costs is past the allocator's fast size
+                // classes: +2.3 % on `enrich_one_llm_span`, BENCHMARKS.md issue 15 report).
+                if self.by_model.capacity() == 0 {
+                    self.by_model.reserve_exact(1);
+                }
+                self.by_model.push(m.into_model_share())
+            }
         }
     }
 
