@@ -1,7 +1,8 @@
-//! Cost series for metrics: exact cumulative cost, calls and tokens by model, provider,
-//! service and workflow, fed by every finished trace (a [`TraceObserver`]), with every label
-//! that comes from span data bounded in count and length ([`CardinalityLimit`]). Read by the
-//! processor's OTel metrics (`crate::metrics`) and the gateway's `/metrics`.
+//! Cost series for metrics: exact cumulative cost (also by charge kind), calls and tokens by
+//! model, provider, service and workflow, fed by every finished trace (a [`TraceObserver`]),
+//! with every label that comes from span data bounded in count and length
+//! ([`CardinalityLimit`]); the charge kinds are a fixed set ([`CostByKind::KINDS`]). Read by
+//! the processor's OTel metrics (`crate::metrics`) and the gateway's `/metrics`.
 //!
 //! ```text
 //! Engine (root finished) -> TraceSummary -> CostAggregator::on_trace -> labels bounded ->
@@ -11,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
-use crate::engine::TokenCounts;
+use crate::engine::{CostByKind, TokenCounts};
 use crate::money::Usd;
 // The verdict side of what was `analytics` lives in `engine::verdicts` now; its names stay
 // reachable here for code written against the old paths until the public API is trimmed.
@@ -104,6 +105,8 @@ pub struct SeriesTotals {
     pub calls: u64,
     /// Tokens by type.
     pub tokens: TokenCounts,
+    /// Cost by charge kind (sums to `cost`).
+    pub kinds: CostByKind,
 }
 
 /// Every series at one instant.
@@ -232,6 +235,7 @@ impl TraceObserver for CostAggregator {
             a.cost += m.cost;
             a.calls = a.calls.saturating_add(u64::from(m.calls));
             a.tokens.add(&m.tokens);
+            a.kinds.add(&m.kinds);
         }
         for (reason, n) in [
             ("unknown_model", t.totals.unknown_model),

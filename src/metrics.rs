@@ -4,6 +4,7 @@
 //! | instrument | unit | attributes |
 //! |---|---|---|
 //! | `llm.cost` | `USD` | `model`, `provider`, `service.name`, `workflow` |
+//! | `llm.cost.by_kind` | `USD` | the same + `kind` (the charge kinds of [`CostByKind::KINDS`](crate::engine::CostByKind::KINDS): `input`, `cache_read`, `cache_write`, `audio_input`, `output`, `reasoning`, `audio_output`, `media_input`, `media_output`, `tool_calls`, `per_unit`, `provided`; only those charged) |
 //! | `llm.token.usage` | `{token}` | the same + `token.type` (`input`, `output`, `cache_read`, `cache_write`, `reasoning`) |
 //! | `llm.calls` | `{call}` | the same (priced and provided calls) |
 //! | `llm.calls.unpriced` | `{call}` | `service.name`, `workflow`, `reason` (`unknown_model`, `invalid_usage`) |
@@ -12,8 +13,12 @@
 //! `llm.token.usage` and `llm.calls` count calls that have a cost (priced or provided); calls
 //! that could not be priced are counted in `llm.calls.unpriced` by reason.
 //!
+//! `llm.cost.by_kind` splits `llm.cost` by charge kind (the kinds of a series sum to its
+//! `llm.cost`): token parts, charges beyond tokens, and costs the spans carried (`provided`).
+//!
 //! Cardinality is bounded: models, workflows and services each go through a
 //! [`CardinalityLimit`](crate::analytics::CardinalityLimit) (an allow-list or a first-come cap); the rest are `other`.
+//! The charge kinds are a fixed set of 12.
 
 use std::sync::Arc;
 
@@ -33,7 +38,7 @@ pub struct CostMetrics {
 /// Kept alive for as long as the callbacks should run.
 #[derive(Debug)]
 struct Instruments {
-    _cost: ObservableCounter<f64>,
+    _cost: [ObservableCounter<f64>; 2],
     _counts: [ObservableCounter<u64>; 4],
 }
 
@@ -66,6 +71,23 @@ impl CostMetrics {
             .with_callback(move |o| {
                 for (k, t) in a.series().by_model {
                     o.observe(t.cost.as_f64(), &model_attrs(&k));
+                }
+            })
+            .build();
+        let a = agg.clone();
+        let by_kind = meter
+            .f64_observable_counter("llm.cost.by_kind")
+            .with_unit("USD")
+            .with_description(
+                "Cost of LLM calls by charge kind (exact sums, converted at collection)",
+            )
+            .with_callback(move |o| {
+                for (k, t) in a.series().by_model {
+                    for (kind, usd) in t.kinds.iter().filter(|(_, u)| !u.is_zero()) {
+                        let mut attrs = model_attrs(&k);
+                        attrs.push(KeyValue::new("kind", kind));
+                        o.observe(usd.as_f64(), &attrs);
+                    }
                 }
             })
             .build();
@@ -127,7 +149,7 @@ impl CostMetrics {
         CostMetrics {
             agg,
             _instruments: Instruments {
-                _cost: cost,
+                _cost: [cost, by_kind],
                 _counts: [tokens, calls, unpriced, traces],
             },
         }

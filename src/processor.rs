@@ -675,8 +675,8 @@ impl<T> CostBuilder<T> {
         self
     }
 
-    /// Cost metrics (`llm.cost`, `llm.token.usage`, `llm.calls`, `llm.calls.unpriced`,
-    /// `llm.traces`) on this meter, with default label limits.
+    /// Cost metrics (`llm.cost`, `llm.cost.by_kind`, `llm.token.usage`, `llm.calls`,
+    /// `llm.calls.unpriced`, `llm.traces`) on this meter, with default label limits.
     pub fn with_meter(self, meter: &opentelemetry::metrics::Meter) -> Self {
         self.with_cost_metrics(CostMetrics::new(meter, MetricLimits::default()))
     }

@@ -125,7 +125,24 @@ pub struct CallRecord {
     /// `media_output`, `tool_calls`, `per_unit`, each in USD; absent when none.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub charges_usd: std::collections::BTreeMap<String, String>,
+    /// Units the call carried that its price has no rate for (`cost.charges.unpriced_units`):
+    /// its cost may be short; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unpriced_units: u64,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// The charges beyond tokens, as named in [`CallRecord::charges_usd`], and the attribute each is
+/// read from (under the prefix).
+pub(crate) const CHARGES: [(&str, &str); 4] = [
+    ("media_input", ours::CHARGES_MEDIA_INPUT_USD),
+    ("media_output", ours::CHARGES_MEDIA_OUTPUT_USD),
+    ("tool_calls", ours::CHARGES_TOOL_CALLS_USD),
+    ("per_unit", ours::CHARGES_PER_UNIT_USD),
+];
 
 /// Spend of one model within a trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -366,15 +383,11 @@ pub fn call_record<S: RecordSpan + ?Sized>(
             .iter()
             .map(|(u, n)| (u.id().to_owned(), n))
             .collect(),
-        charges_usd: [
-            ("media_input", ours::CHARGES_MEDIA_INPUT_USD),
-            ("media_output", ours::CHARGES_MEDIA_OUTPUT_USD),
-            ("tool_calls", ours::CHARGES_TOOL_CALLS_USD),
-            ("per_unit", ours::CHARGES_PER_UNIT_USD),
-        ]
-        .into_iter()
-        .filter_map(|(name, k)| Some((name.to_owned(), usd_attr(span, &key(k))?.to_string())))
-        .collect(),
+        charges_usd: CHARGES
+            .into_iter()
+            .filter_map(|(name, k)| Some((name.to_owned(), usd_attr(span, &key(k))?.to_string())))
+            .collect(),
+        unpriced_units: count_attr(span, &key(ours::CHARGES_UNPRICED_UNITS)).unwrap_or(0),
     })
 }
 

@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use otel_llm_cost::Usd;
 
 /// The call spans of `file` (those with a token or unit attribute), as OTLP spans of trace 7
 /// under the root span 1, each under its own instrumentation scope, attribute types kept.
@@ -181,6 +182,29 @@ async fn real_spans_with_units_are_priced_and_rolled_up_exactly() {
         "0.00756704",
         "{by_model}"
     );
+    // `/metrics`: the cost by charge kind, the web and file searches as `tool_calls`; every
+    // series' kinds sum exactly to its `otel_llm_cost_usd_total` (kept as it was).
+    let text = scrape(&gw).await;
+    let by_kind = kinds_sum_to_totals(&text, 2);
+    // gpt-5.4 (tests/processor.rs `units_expect`): priority 1500 x 5 + standard 1500 x 2.5 =
+    // 0.01125 input; 600 x 0.5 + 600 x 0.25 = 0.00045 cache reads; output 450 of which 120
+    // reasoning, at the output rate: 330 x 30 + 330 x 15 = 0.01485 output and 120 x 30 +
+    // 120 x 15 = 0.0054 reasoning; tool calls 0.0225. Sum 0.05445.
+    let gpt = |kind: &str| {
+        let want = format!(
+            "model=\"gpt-5.4\",provider=\"openai\",service=\"units\",workflow=\"agent run\",kind=\"{kind}\""
+        );
+        by_kind
+            .iter()
+            .find(|(l, _)| *l == want)
+            .map(|(_, v)| v.to_string())
+    };
+    assert_eq!(gpt("tool_calls").as_deref(), Some("0.0225"), "{text}");
+    assert_eq!(gpt("input").as_deref(), Some("0.01125"), "{text}");
+    assert_eq!(gpt("cache_read").as_deref(), Some("0.00045"), "{text}");
+    assert_eq!(gpt("output").as_deref(), Some("0.01485"), "{text}");
+    assert_eq!(gpt("reasoning").as_deref(), Some("0.0054"), "{text}");
+    assert_eq!(gpt("media_input"), None, "only the kinds charged: {text}");
     let report = gw.shutdown().await;
     assert!(report.metrics.balanced());
     // The JSONL records: the call with tools carries its units and charges, the trace the sum.
@@ -326,6 +350,43 @@ async fn openinference_spans_with_units_are_priced_and_rolled_up_exactly() {
         ],
         "{by_model}"
     );
+    // `/metrics`: what the OpenInference duplicates add (web searches, fast mode) is counted by
+    // kind too, so every model's kinds still sum exactly to its cost series.
+    let text = scrape(&gw).await;
+    let by_kind = kinds_sum_to_totals(&text, 3);
+    assert!(
+        by_kind.iter().any(|(l, v)| l.contains("claude-opus-4-8")
+            && l.ends_with("kind=\"tool_calls\"")
+            && !v.is_zero()),
+        "{text}"
+    );
     let report = gw.shutdown().await;
     assert!(report.metrics.balanced());
+}
+
+/// The `/metrics` series `otel_llm_cost_usd_by_kind_total` as (labels, value), after checking
+/// that there are `models` cost series and that each one's kinds sum exactly to its
+/// `otel_llm_cost_usd_total`.
+fn kinds_sum_to_totals(text: &str, models: usize) -> Vec<(String, Usd)> {
+    let series = |name: &str| -> Vec<(String, Usd)> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix(name)?.strip_prefix('{'))
+            .map(|l| {
+                let (labels, v) = l.rsplit_once("} ").expect("a sample");
+                (labels.to_owned(), Usd::parse(v).expect("an exact decimal"))
+            })
+            .collect()
+    };
+    let totals = series("otel_llm_cost_usd_total");
+    let by_kind = series("otel_llm_cost_usd_by_kind_total");
+    assert_eq!(totals.len(), models, "{text}");
+    for (labels, total) in &totals {
+        let kinds: Usd = by_kind
+            .iter()
+            .filter(|(l, _)| l.rsplit_once(",kind=").map(|(s, _)| s) == Some(labels))
+            .map(|(_, v)| *v)
+            .sum();
+        assert_eq!(kinds, *total, "{labels}: {text}");
+    }
+    by_kind
 }

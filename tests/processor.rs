@@ -1098,6 +1098,69 @@ fn openlit_built_in_tool_calls_are_priced_and_rolled_up() {
     assert_eq!(f64a(stream[0], "cost.charges.tool_calls_usd"), None);
 }
 
+/// Issue 15: the processor's cost metrics by charge kind, read through a real OTel metrics
+/// reader. OpenLIT's gpt-5.4 calls (`units_expect`): the priority call with 2 web searches and
+/// 1 file search, and the streamed one. Input 1500 x 5 + 1500 x 2.5 = 0.01125; cache reads
+/// 600 x 0.5 + 600 x 0.25 = 0.00045; output 330 x 30 + 330 x 15 = 0.01485; reasoning 120 x 30 +
+/// 120 x 15 = 0.0054; tool calls 0.0225. Sum 0.05445 = `llm.cost` of the model.
+#[test]
+fn cost_metrics_by_charge_kind_through_an_otel_metrics_reader() {
+    use opentelemetry::metrics::MeterProvider as _;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    let exporter = InMemoryMetricExporter::default();
+    let meters = SdkMeterProvider::builder()
+        .with_reader(PeriodicReader::builder(exporter.clone()).build())
+        .build();
+    let meter = meters.meter("otel-llm-cost");
+    let h = harness_with(|b| b.with_reprice_provided(true).with_meter(&meter));
+    replay(&h, "units_openlit.json");
+    meters.force_flush().unwrap();
+    // (metric, kind) -> sum over the gpt-5.4 series.
+    let mut got: HashMap<(String, String), f64> = HashMap::new();
+    for rm in exporter.get_finished_metrics().unwrap() {
+        for sm in rm.scope_metrics() {
+            for m in sm.metrics() {
+                let AggregatedMetrics::F64(MetricData::Sum(sum)) = m.data() else {
+                    continue;
+                };
+                for dp in sum.data_points() {
+                    let label = |k: &str| {
+                        dp.attributes()
+                            .find(|kv| kv.key.as_str() == k)
+                            .map(|kv| kv.value.to_string())
+                            .unwrap_or_default()
+                    };
+                    if label("model") == "gpt-5.4" {
+                        *got.entry((m.name().to_owned(), label("kind"))).or_default() += dp.value();
+                    }
+                }
+            }
+        }
+    }
+    let by_kind = |kind: &str| got.get(&("llm.cost.by_kind".to_owned(), kind.to_owned()));
+    for (kind, want) in [
+        ("input", 0.01125),
+        ("cache_read", 0.00045),
+        ("output", 0.01485),
+        ("reasoning", 0.0054),
+        ("tool_calls", 0.0225),
+    ] {
+        let v = by_kind(kind).unwrap_or_else(|| panic!("{kind}: {got:?}"));
+        assert!((v - want).abs() < 1e-12, "{kind}: {v} != {want}");
+    }
+    // Only the kinds charged; the kinds add up to the model's `llm.cost`.
+    assert_eq!(by_kind("media_input"), None, "{got:?}");
+    let kinds: f64 = got
+        .iter()
+        .filter(|((m, _), _)| m == "llm.cost.by_kind")
+        .map(|(_, v)| v)
+        .sum();
+    let total = got[&("llm.cost".to_owned(), String::new())];
+    assert!((total - 0.05445).abs() < 1e-12, "{total}");
+    assert!((kinds - total).abs() < 1e-12, "{kinds} != {total}");
+}
+
 #[test]
 fn otel_google_genai_modality_tokens_are_read_and_priced() {
     let h = harness();

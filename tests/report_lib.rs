@@ -464,3 +464,300 @@ fn a_span_view_of_our_own_gets_the_budget_event_and_filters_keys() {
     assert_eq!(seen.len(), 5, "{seen:?}");
     assert!(seen.iter().all(|(_, k)| k.starts_with("gen_ai.")));
 }
+
+/// The call spans of real-span fixtures (tests/fixtures/real-spans, those with GenAI input
+/// tokens, `keep` choosing by span name) as one OTLP/JSON request: one trace, under a root
+/// `agent run`, each call under its own instrumentation scope, attribute types kept.
+fn units_trace(files: &[&str], keep: impl Fn(&str) -> bool) -> String {
+    let mut scopes = Vec::new();
+    let mut id = 1u8;
+    for file in files {
+        let path = format!(
+            "{}/tests/fixtures/real-spans/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for s in doc["spans"].as_array().unwrap() {
+            let attrs = s["attributes"].as_object().unwrap();
+            let name = s["name"].as_str().unwrap();
+            if !attrs.contains_key("gen_ai.usage.input_tokens") || !keep(name) {
+                continue;
+            }
+            let attributes: Vec<serde_json::Value> = attrs
+                .iter()
+                .filter_map(|(k, v)| {
+                    let val = &v["value"];
+                    let value = match v["type"].as_str()? {
+                        "int" => serde_json::json!({"intValue": val.as_i64()?.to_string()}),
+                        "double" => serde_json::json!({"doubleValue": val.as_f64()?}),
+                        "bool" => serde_json::json!({"boolValue": val.as_bool()?}),
+                        "string" => serde_json::json!({"stringValue": val.as_str()?}),
+                        _ => return None,
+                    };
+                    Some(serde_json::json!({"key": k, "value": value}))
+                })
+                .collect();
+            id += 1;
+            scopes.push(serde_json::json!({
+                "scope": {"name": s["instrumentation_scope"]["name"]},
+                "spans": [{
+                    "traceId": "07".repeat(16),
+                    "spanId": format!("{id:02x}").repeat(8),
+                    "parentSpanId": "01".repeat(8),
+                    "name": name,
+                    "startTimeUnixNano": (T0 + 1_000_000).to_string(),
+                    "endTimeUnixNano": (T0 + 2_000_000).to_string(),
+                    "attributes": attributes,
+                }],
+            }));
+        }
+    }
+    scopes.push(serde_json::json!({"scope": {"name": "app"}, "spans": [{
+        "traceId": "07".repeat(16),
+        "spanId": "01".repeat(8),
+        "name": "agent run",
+        "startTimeUnixNano": T0.to_string(),
+        "endTimeUnixNano": (T0 + 3_000_000).to_string(),
+    }]}));
+    serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "units"}}]},
+        "scopeSpans": scopes,
+    }]})
+    .to_string()
+}
+
+/// Issue 15: the report shows the cost by kind of charge, per model, per trace and in the
+/// totals, in every format, exact, summing to the cost. Real spans: OpenLIT's two Responses calls
+/// to gpt-5.4 and the official google-genai instrumentation's two Gemini calls (the gateway test
+/// `tests/gateway_units.rs` sends the same; each figure worked out in tests/processor.rs
+/// `units_expect`): gpt-5.4 0.0438 (of which tool calls: 2 web searches x $10 / 1k + 1 file
+/// search x $2.50 / 1k = 0.0225) + 0.01065 (streamed, no tools recorded) = 0.05445, tokens
+/// 0.05445 - 0.0225 = 0.03195; gemini-2.5-flash 2 x 0.00378352 = 0.00756704, all tokens.
+/// Total 0.06201704 = tokens 0.03951704 + tool calls 0.0225.
+#[test]
+fn the_report_shows_charges_by_kind_summing_to_the_cost() {
+    let opts = ReportOptions {
+        // OpenLIT writes `gen_ai.usage.cost` = 0 (no price of its own for gpt-5.4): re-price it.
+        engine: EngineOptions {
+            reprice_provided: true,
+            ..EngineOptions::default()
+        },
+        ..ReportOptions::default()
+    };
+    let mut r = Reporter::new(Arc::new(Catalog::embedded().unwrap()), opts);
+    let line = units_trace(
+        &["units_openlit.json", "units_otel_google_genai.json"],
+        |name| name == "chat gpt-5.4" || name.starts_with("generate_content"),
+    );
+    r.read("mem", line.as_bytes());
+    assert_eq!(r.error_count(), 0, "{:?}", r.errors());
+    let rep = r.finish();
+    let usd = |s: &str| Usd::parse(s).unwrap();
+    let s = &rep.summary;
+    assert_eq!((s.llm_calls, s.unpriced_calls), (4, 0));
+    assert_eq!(s.total_usd, usd("0.06201704"));
+    let c = s.charges.expect("charges in the totals");
+    assert_eq!(c.token_usd, usd("0.03951704"));
+    assert_eq!(c.tool_calls_usd, usd("0.0225"));
+    assert_eq!(
+        (c.media_input_usd, c.media_output_usd, c.per_unit_usd),
+        (Usd::ZERO, Usd::ZERO, Usd::ZERO)
+    );
+    assert_eq!(c.unpriced_units, 0);
+    let sum = |c: &otel_llm_cost::report::ChargeColumns| {
+        c.token_usd + c.media_input_usd + c.media_output_usd + c.tool_calls_usd + c.per_unit_usd
+    };
+    assert_eq!(sum(&c), s.total_usd);
+    // Per model: each row's kinds sum to its cost.
+    let models: Vec<(&str, Usd, Usd, Usd)> = rep
+        .models
+        .iter()
+        .map(|m| {
+            let c = m.charges.expect("charges on every model row");
+            assert_eq!(sum(&c), m.cost_usd, "{}", m.model);
+            (m.model.as_str(), m.cost_usd, c.token_usd, c.tool_calls_usd)
+        })
+        .collect();
+    assert_eq!(
+        models,
+        [
+            ("gpt-5.4", usd("0.05445"), usd("0.03195"), usd("0.0225")),
+            (
+                "gemini/gemini-2.5-flash",
+                usd("0.00756704"),
+                usd("0.00756704"),
+                Usd::ZERO
+            ),
+        ]
+    );
+    // Per trace.
+    let t = &rep.top_traces[0];
+    assert_eq!(t.charges, Some(c));
+    // The steps have them too.
+    assert!(rep.steps.iter().all(|s| s.charges.is_some()));
+    // JSON: exact decimal strings, fields added beside the old ones.
+    let mut out = Vec::new();
+    rep.write_json(&mut out).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["summary"]["total_usd"], "0.06201704");
+    assert_eq!(json["summary"]["token_usd"], "0.03951704");
+    assert_eq!(json["summary"]["tool_calls_usd"], "0.0225");
+    assert_eq!(json["summary"]["media_input_usd"], "0");
+    assert_eq!(json["summary"]["unpriced_units"], 0);
+    assert_eq!(json["models"][0]["cost_usd"], "0.05445");
+    assert_eq!(json["models"][0]["token_usd"], "0.03195");
+    assert_eq!(json["top_traces"][0]["tool_calls_usd"], "0.0225");
+    // CSV: six columns after the old seventeen.
+    let mut out = Vec::new();
+    rep.write_csv(&mut out).unwrap();
+    let csv = String::from_utf8(out).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "section,key,label,traces,llm_calls,unpriced_calls,cost_usd,pct,avg_input_tokens,\
+         avg_output_tokens,input_tokens,output_tokens,duration_ms,p50_ms,p95_ms,p99_ms,complete,\
+         token_usd,media_input_usd,media_output_usd,tool_calls_usd,per_unit_usd,unpriced_units"
+    );
+    let total = lines.next().unwrap();
+    assert!(
+        total.starts_with("total,all,,1,4,0,0.06201704,100,"),
+        "{csv}"
+    );
+    assert!(total.ends_with(",0.03951704,0,0,0.0225,0,0"), "{csv}");
+    let gpt = csv
+        .lines()
+        .find(|l| l.starts_with("model,gpt-5.4,"))
+        .unwrap();
+    assert!(gpt.ends_with(",0.03195,0,0,0.0225,0,0"), "{csv}");
+    // Table: the charge columns and a line of totals.
+    let mut out = Vec::new();
+    rep.write_table(&mut out).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert!(
+        table.contains("Charges: tokens $0.039517, media in $0.000000, media out $0.000000, tool calls $0.022500, per unit $0.000000; 0 units unpriced"),
+        "{table}"
+    );
+    assert!(table.contains("TOOL CALLS"), "{table}");
+    let row = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("gpt-5.4"))
+        .unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        cells[..10],
+        [
+            "gpt-5.4",
+            "2",
+            "0",
+            "$0.054450",
+            "$0.031950",
+            "$0.000000",
+            "$0.000000",
+            "$0.022500",
+            "$0.000000",
+            "0"
+        ],
+        "{table}"
+    );
+}
+
+/// A token-only report is as it was: no charge fields in JSON, no charge columns in CSV or
+/// the tables.
+#[test]
+fn a_token_only_report_has_no_charge_columns() {
+    let mut r = Reporter::new(catalog(), ReportOptions::default());
+    let data = std::fs::read(fixture("collector.jsonl")).unwrap();
+    r.read("mem", &data[..]);
+    let rep = r.finish();
+    assert_eq!(rep.summary.charges, None);
+    assert!(rep.models.iter().all(|m| m.charges.is_none()));
+    assert!(rep.top_traces.iter().all(|t| t.charges.is_none()));
+    let mut out = Vec::new();
+    rep.write_json(&mut out).unwrap();
+    let json = String::from_utf8(out).unwrap();
+    assert!(
+        !json.contains("token_usd") && !json.contains("unpriced_units"),
+        "{json}"
+    );
+    let mut out = Vec::new();
+    rep.write_csv(&mut out).unwrap();
+    let csv = String::from_utf8(out).unwrap();
+    assert!(
+        csv.lines().next().unwrap().ends_with(",p99_ms,complete"),
+        "{csv}"
+    );
+    assert!(csv.lines().all(|l| l.split(',').count() == 17), "{csv}");
+    let mut out = Vec::new();
+    rep.write_table(&mut out).unwrap();
+    let table = String::from_utf8(out).unwrap();
+    assert!(
+        !table.contains("TOKENS") && !table.contains("Charges:"),
+        "{table}"
+    );
+}
+
+/// Cost records carry the charges (`charges_usd`, `unpriced_units`): the report adds them up
+/// exactly, every kind; a charge that is not a dollar amount is an input error naming it, and
+/// the call still counts with its whole cost. Figures: call 1 $0.5 = media in 0.1 + per unit
+/// 0.15 + tokens 0.25, 3 units unpriced; call 2 $0.125 = media out 0.025 + tokens 0.1;
+/// call 3 $0.2 with a bad `tool_calls` (left out: tokens 0.2). Total 0.825 = tokens 0.55 +
+/// media in 0.1 + media out 0.025 + per unit 0.15.
+#[test]
+fn charges_from_cost_records_add_up_and_bad_ones_are_errors() {
+    let call = |span: &str, model: &str, cost: &str, charges: &str, unpriced: u64| {
+        format!(
+            r#"{{"type":"call","time":"2025-06-01T00:00:00Z","trace_id":"t1","span_id":"{span}","parent_span_id":"r","service":"s","workflow":"w","span_name":"chat","model":"{model}","provider":"openai","status":"priced","input_tokens":1,"output_tokens":1,"cache_read_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"cost_usd":"{cost}","input_cost_usd":null,"output_cost_usd":null,"duration_ms":5,"charges_usd":{{{charges}}},"unpriced_units":{unpriced}}}"#
+        )
+    };
+    let input = [
+        call(
+            "a",
+            "m1",
+            "0.5",
+            r#""media_input":"0.1","per_unit":"0.15""#,
+            3,
+        ),
+        call("b", "m1", "0.125", r#""media_output":"0.025""#, 0),
+        call("c", "m2", "0.2", r#""tool_calls":"lots""#, 0),
+        r#"{"type":"trace","time":"2025-06-01T00:00:00Z","trace_id":"t1","service":"s","workflow":"w","total_usd":"0.825","llm_calls":3,"unpriced_calls":0,"input_tokens":3,"output_tokens":3,"by_model":[],"complete":true,"duration_ms":10}"#.to_owned(),
+    ]
+    .join("\n");
+    let mut r = Reporter::new(catalog(), ReportOptions::default());
+    r.read("records", input.as_bytes());
+    assert_eq!(r.error_count(), 1);
+    let e = r.errors()[0].to_string();
+    assert!(
+        e.starts_with("records:3:") && e.contains("tool_calls 'lots'"),
+        "{e}"
+    );
+    let rep = r.finish();
+    let usd = |s: &str| Usd::parse(s).unwrap();
+    assert_eq!(rep.summary.total_usd, usd("0.825"));
+    let c = rep.summary.charges.unwrap();
+    assert_eq!(
+        (
+            c.token_usd,
+            c.media_input_usd,
+            c.media_output_usd,
+            c.tool_calls_usd,
+            c.per_unit_usd,
+            c.unpriced_units
+        ),
+        (
+            usd("0.55"),
+            usd("0.1"),
+            usd("0.025"),
+            Usd::ZERO,
+            usd("0.15"),
+            3
+        )
+    );
+    let m1 = rep.models.iter().find(|m| m.model == "m1").unwrap();
+    let c1 = m1.charges.unwrap();
+    assert_eq!(m1.cost_usd, usd("0.625"));
+    assert_eq!(c1.token_usd, usd("0.35"));
+    assert_eq!(c1.unpriced_units, 3);
+    let m2 = rep.models.iter().find(|m| m.model == "m2").unwrap();
+    assert_eq!(m2.charges.unwrap().token_usd, usd("0.2"));
+}

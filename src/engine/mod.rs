@@ -49,7 +49,7 @@ use write::{Keys, Writer};
 pub use price::PricingStatus;
 pub(crate) use price::{CatalogPin, Own};
 pub(crate) use rollup::Subtree;
-pub use rollup::{ModelShare, TokenCounts, Totals};
+pub use rollup::{CostByKind, ModelShare, TokenCounts, Totals};
 pub use stats::{Stats, StatsSnapshot};
 pub use usage::{ExtractOptions, InputCounting};
 pub use verdicts::{

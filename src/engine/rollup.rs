@@ -27,6 +27,77 @@ pub struct ModelShare {
     pub cost: Usd,
     /// Tokens of these calls, by type.
     pub tokens: TokenCounts,
+    /// Their cost by charge kind (sums to `cost`).
+    pub kinds: CostByKind,
+}
+
+/// A cost by charge kind: the parts `llm.cost.total` is made of, as the engine writes them on a
+/// call span (`llm.cost.prompt_details.*`, `llm.cost.completion_details.*`, `cost.charges.*`),
+/// plus `provided` for a cost the span carried itself (no breakdown). Exact; the kinds sum to the
+/// cost. A fixed set: the `kind` label of the cost metrics ([`CostByKind::KINDS`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CostByKind(pub [Usd; CostByKind::KINDS.len()]);
+
+impl CostByKind {
+    /// The kinds, in this order: the token parts (input side, then output side), the charges
+    /// beyond tokens, and a provided cost.
+    pub const KINDS: [&'static str; 12] = [
+        "input",
+        "cache_read",
+        "cache_write",
+        "audio_input",
+        "output",
+        "reasoning",
+        "audio_output",
+        "media_input",
+        "media_output",
+        "tool_calls",
+        "per_unit",
+        "provided",
+    ];
+
+    /// A priced call's cost, by kind.
+    pub fn of(c: &CostBreakdown) -> CostByKind {
+        let [input, cache_read, cache_write, audio_input, output, reasoning, audio_output] =
+            c.token_parts();
+        let (media_input, media_output, tool_calls, per_unit) =
+            c.beyond.as_deref().map_or(Default::default(), |b| {
+                (b.media_input, b.media_output, b.tool_calls, b.per_unit)
+            });
+        CostByKind([
+            input,
+            cache_read,
+            cache_write,
+            audio_input,
+            output,
+            reasoning,
+            audio_output,
+            media_input,
+            media_output,
+            tool_calls,
+            per_unit,
+            Usd::ZERO,
+        ])
+    }
+
+    /// A cost the span carried itself.
+    pub fn provided(total: Usd) -> CostByKind {
+        let mut k = CostByKind::default();
+        k.0[CostByKind::KINDS.len() - 1] = total;
+        k
+    }
+
+    /// Adds another cost.
+    pub fn add(&mut self, o: &CostByKind) {
+        for (a, b) in self.0.iter_mut().zip(o.0) {
+            *a += b;
+        }
+    }
+
+    /// Every kind with its cost (zeros included), in [`CostByKind::KINDS`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, Usd)> + '_ {
+        CostByKind::KINDS.into_iter().zip(self.0)
+    }
 }
 
 /// Token counts by type (input includes cache, output includes reasoning).
@@ -149,6 +220,7 @@ impl Totals {
                 x.calls = x.calls.saturating_add(m.calls);
                 x.cost += m.cost;
                 x.tokens.add(&m.tokens);
+                x.kinds.add(&m.kinds);
             }
             None => self.by_model.push(m.clone()),
         }
@@ -163,8 +235,18 @@ impl Totals {
                 x.calls = x.calls.saturating_add(1);
                 x.cost += m.cost;
                 x.tokens.add(&m.tokens);
+                x.kinds.add(&m.kinds);
             }
-            None => self.by_model.push(m.into_model_share()),
+            None => {
+                // Most traces use one model: room for one row (a `Vec`'s first growth makes
+                // room for 4, which with the per-kind costs is past the allocator's fast size
+                // classes: +227 instructions on `enrich_one_llm_span`; BENCHMARKS.md, issue 15,
+                // h17-report).
+                if self.by_model.capacity() == 0 {
+                    self.by_model.reserve_exact(1);
+                }
+                self.by_model.push(m.into_model_share())
+            }
         }
     }
 
@@ -180,6 +262,7 @@ impl Totals {
                     x.calls = x.calls.saturating_add(m.calls);
                     x.cost += m.cost;
                     x.tokens.add(&m.tokens);
+                    x.kinds.add(&m.kinds);
                 }
                 None => v.push(m.clone()),
             }
@@ -210,6 +293,7 @@ struct Share<'e> {
     service: Option<Arc<str>>,
     cost: Usd,
     tokens: TokenCounts,
+    kinds: CostByKind,
 }
 
 impl Share<'_> {
@@ -221,6 +305,7 @@ impl Share<'_> {
             calls: 1,
             cost: self.cost,
             tokens: self.tokens,
+            kinds: self.kinds,
         }
     }
 }
@@ -312,8 +397,12 @@ impl<'e> Subtree<'e> {
         t.cost += total;
         t.input_cost += cost.prompt();
         t.output_cost += cost.completion();
+        let kinds = CostByKind::of(cost);
         match t.by_model.iter_mut().find(|m| m.model == *model) {
-            Some(m) => m.cost += total,
+            Some(m) => {
+                m.cost += total;
+                m.kinds.add(&kinds);
+            }
             None => t.by_model.push(ModelShare {
                 model: Arc::clone(model),
                 provider: Arc::clone(provider),
@@ -321,6 +410,7 @@ impl<'e> Subtree<'e> {
                 calls: 0,
                 cost: total,
                 tokens: TokenCounts::default(),
+                kinds,
             }),
         }
         t.below = Some(below);
@@ -355,6 +445,10 @@ impl<'e> Subtree<'e> {
                     service: c.service,
                     cost: total,
                     tokens,
+                    kinds: match &c.cost {
+                        Some(b) => CostByKind::of(b),
+                        None => CostByKind::provided(total),
+                    },
                 });
             }
             None => {
@@ -393,6 +487,7 @@ pub(super) mod tests {
                     input: 10,
                     ..TokenCounts::default()
                 },
+                kinds: CostByKind::provided(Usd::from_femto(cost)),
             }),
         };
         let mut via_add = Totals::default();
@@ -406,6 +501,56 @@ pub(super) mod tests {
         assert_eq!(via_add.by_model[0].calls, 2);
         assert_eq!(via_add.by_model[0].cost, Usd::from_femto(12));
         assert_eq!(via_add.by_model[0].tokens.input, 20);
+        assert_eq!(
+            via_add.by_model[0].kinds,
+            CostByKind::provided(Usd::from_femto(12))
+        );
+    }
+
+    /// The kinds are the parts the engine writes on a call span, and sum to its total.
+    #[test]
+    fn cost_by_kind_follows_the_breakdown_and_sums_to_the_total() {
+        let f = Usd::from_femto;
+        let mut c = CostBreakdown {
+            input: f(1),
+            cache_read: f(2),
+            cache_write: f(4),
+            audio_input: f(8),
+            output: f(16),
+            reasoning: f(32),
+            audio_output: f(64),
+            beyond: None,
+        };
+        let k = CostByKind::of(&c);
+        assert_eq!(k.0.iter().copied().sum::<Usd>(), c.total());
+        assert_eq!(k.iter().nth(5), Some(("reasoning", f(32))));
+        c.beyond = Some(Box::new(crate::pricing::Beyond {
+            media_input: f(128),
+            media_output: f(256),
+            tool_calls: f(512),
+            per_unit: f(1024),
+            unpriced: 3,
+        }));
+        let k = CostByKind::of(&c);
+        assert_eq!(k.0.iter().copied().sum::<Usd>(), c.total());
+        let named: Vec<(&str, u128)> = k
+            .iter()
+            .filter(|(_, v)| !v.is_zero())
+            .map(|(n, v)| (n, v.femto()))
+            .collect();
+        assert_eq!(
+            named[7..],
+            [
+                ("media_input", 128),
+                ("media_output", 256),
+                ("tool_calls", 512),
+                ("per_unit", 1024)
+            ]
+        );
+        let mut sum = k;
+        sum.add(&CostByKind::provided(f(2048)));
+        assert_eq!(sum.iter().last(), Some(("provided", f(2048))));
+        assert_eq!(sum.0.iter().copied().sum::<Usd>(), c.total() + f(2048));
     }
 
     /// One model's row of the roll-up (an OpenAI model, no tokens): the write tests' too.
@@ -417,6 +562,7 @@ pub(super) mod tests {
             calls,
             cost: Usd::from_femto(femto),
             tokens: TokenCounts::default(),
+            kinds: CostByKind::provided(Usd::from_femto(femto)),
         }
     }
 

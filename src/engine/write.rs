@@ -241,16 +241,7 @@ impl<'a> Writer<'a> {
             self.put(span, &k.cost_prompt, usd_attr(c.prompt()));
             self.put(span, &k.cost_completion, usd_attr(c.completion()));
             self.put(span, &k.cost_total, usd_attr(c.total()));
-            let parts = [
-                c.input,
-                c.cache_read,
-                c.cache_write,
-                c.audio_input,
-                c.output,
-                c.reasoning,
-                c.audio_output,
-            ];
-            for (key, v) in k.details.iter().zip(parts) {
+            for (key, v) in k.details.iter().zip(c.token_parts()) {
                 if !v.is_zero() {
                     self.put(span, key, usd_attr(v));
                 }

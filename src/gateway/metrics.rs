@@ -794,6 +794,20 @@ impl Metrics {
         for (k, v) in &series.by_model {
             let _ = writeln!(o, "otel_llm_cost_usd_total{{{}}} {}", label(k), v.cost);
         }
+        // The same cost by charge kind (a fixed set of 12; only the kinds a series was charged).
+        let _ = writeln!(
+            o,
+            "# HELP otel_llm_cost_usd_by_kind_total Cost of LLM calls in USD by charge kind (input, cache_read, cache_write, audio_input, output, reasoning, audio_output, media_input, media_output, tool_calls, per_unit, provided), by model, provider, service and workflow.\n# TYPE otel_llm_cost_usd_by_kind_total counter"
+        );
+        for (k, v) in &series.by_model {
+            for (kind, usd) in v.kinds.iter().filter(|(_, u)| !u.is_zero()) {
+                let _ = writeln!(
+                    o,
+                    "otel_llm_cost_usd_by_kind_total{{{},kind=\"{kind}\"}} {usd}",
+                    label(k)
+                );
+            }
+        }
         let _ = writeln!(
             o,
             "# HELP otel_llm_cost_tokens_total Tokens of LLM calls with a cost, by model, provider, service, workflow and type.\n# TYPE otel_llm_cost_tokens_total counter"
@@ -1014,7 +1028,7 @@ mod tests {
 
     fn trace(agg: &CostAggregator, model: &str, service: &str, femto: u128) {
         use crate::analytics::{TraceObserver, TraceSummary, Verdicts};
-        use crate::engine::{ModelShare, TokenCounts, Totals};
+        use crate::engine::{CostByKind, ModelShare, TokenCounts, Totals};
         let totals = Totals {
             calls: 1,
             cost: crate::money::Usd::from_femto(femto),
@@ -1029,6 +1043,7 @@ mod tests {
                     output: 20,
                     ..TokenCounts::default()
                 },
+                kinds: CostByKind::provided(crate::money::Usd::from_femto(femto)),
             }],
             ..Totals::default()
         };
@@ -1060,6 +1075,10 @@ mod tests {
         assert!(text.contains("otel_llm_cost_spans_not_delivered_total{reason=\"rejected\"} 1"));
         assert!(text.contains("service=\"svc \\\"a\\\"\""));
         assert!(text.contains("workflow=\"wf\"} 0.5\n"), "{text}");
+        assert!(
+            text.contains("workflow=\"wf\",kind=\"provided\"} 0.5\n"),
+            "{text}"
+        );
         assert!(text.contains("type=\"output\"} 20"));
         assert!(text.contains("otel_llm_cost_traces_total{service=\"svc \\\"a\\\"\",workflow=\"wf\",outcome=\"ok\"} 1"));
         let snap = m.snapshot(g, f, StatsSnapshot::default());

@@ -693,6 +693,20 @@ impl CostBreakdown {
     pub fn total(&self) -> Usd {
         self.prompt() + self.completion() + self.non_token()
     }
+    /// The token components in field order: input, cache read, cache write, audio input,
+    /// output, reasoning, audio output.
+    #[inline(always)]
+    pub fn token_parts(&self) -> [Usd; 7] {
+        [
+            self.input,
+            self.cache_read,
+            self.cache_write,
+            self.audio_input,
+            self.output,
+            self.reasoning,
+            self.audio_output,
+        ]
+    }
     /// The charges beyond the token components (zero for a call billed by tokens alone).
     pub fn beyond(&self) -> Beyond {
         self.beyond.as_deref().cloned().unwrap_or_default()

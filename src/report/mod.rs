@@ -57,7 +57,7 @@ pub use assemble::{DEFAULT_BUFFER_BYTES, DEFAULT_LINGER_SPANS};
 use containers::{Container, Interner, Outcome};
 use input::Progress;
 use span::ReportSpan;
-use stats::Acc;
+use stats::{Acc, Charges};
 
 /// Errors kept with their text (all are counted).
 const MAX_KEPT_ERRORS: usize = 100;
@@ -167,6 +167,7 @@ impl std::error::Error for InputError {}
 struct CallUnit {
     model: String,
     cost: Option<Usd>,
+    charges: Charges,
     input: u64,
     output: u64,
     latency: u32,
@@ -537,7 +538,18 @@ impl Reporter {
         };
         self.records += 1;
         match r {
-            Record::Call(c) => {
+            Record::Call(mut c) => {
+                let (_, errors) = Charges::of(&c);
+                if !errors.is_empty() {
+                    for e in errors {
+                        self.error(name, Some(line), format!("invalid cost record: {e}"));
+                    }
+                    // The call counts (its cost is whole); the charges that could not be read
+                    // are left out of the breakdown.
+                    c.charges_usd.retain(|k, v| {
+                        stats::CHARGE_NAMES.contains(&k.as_str()) && Usd::parse(v).is_ok()
+                    });
+                }
                 let p = &mut self.pending;
                 let v = p.calls.entry(c.trace_id.clone()).or_default();
                 if v.is_empty() {
@@ -616,6 +628,7 @@ impl Reporter {
         let calls = calls
             .into_iter()
             .map(|c| CallUnit {
+                charges: Charges::of(&c).0,
                 model: c.model.unwrap_or_else(|| "unknown".into()),
                 cost: c.cost_usd,
                 input: c.input_tokens,
@@ -667,6 +680,7 @@ impl Reporter {
             .into_iter()
             .zip(steps)
             .map(|(c, step)| CallUnit {
+                charges: Charges::of(&c).0,
                 model: c.model.unwrap_or_else(|| "unknown".into()),
                 cost: c.cost_usd,
                 input: c.input_tokens,
@@ -755,23 +769,25 @@ impl Reporter {
             g
         });
         let mut own = Vec::with_capacity(t.calls.len());
+        let mut charges = Charges::default();
         for c in &t.calls {
             agg.total
-                .add_call(c.cost, c.input, c.output, c.latency, true);
+                .add_call(c.cost, &c.charges, c.input, c.output, c.latency, true);
             if let Some(g) = group.as_mut() {
-                g.add_call(c.cost, c.input, c.output, c.latency, true);
+                g.add_call(c.cost, &c.charges, c.input, c.output, c.latency, true);
             }
+            charges.add(&c.charges);
             own.push(c.latency);
         }
         for c in t.calls {
             agg.models
                 .entry(c.model)
                 .or_default()
-                .add_call(c.cost, c.input, c.output, c.latency, true);
+                .add_call(c.cost, &c.charges, c.input, c.output, c.latency, true);
             agg.steps
                 .entry(c.step)
                 .or_default()
-                .add_call(c.cost, c.input, c.output, 0, false);
+                .add_call(c.cost, &c.charges, c.input, c.output, 0, false);
         }
         if self.opts.top != Some(0) {
             let p = stats::nearest_rank(&mut own, &[50, 95, 99]);
@@ -791,6 +807,7 @@ impl Reporter {
                 p95_ms: p[1],
                 p99_ms: p[2],
                 complete: tr.complete,
+                charges: Some(ChargeColumns::of(tr.total_usd, &charges)),
             }));
             if let Some(n) = self.opts.top {
                 while agg.top.len() > n {
@@ -877,7 +894,12 @@ fn build_report(agg: Aggregator, opts: &ReportOptions, input: InputSummary) -> R
         top,
     } = agg;
     let [p50, p95, p99] = total.percentiles();
+    // Charge columns only when some call had a charge beyond tokens (or an unpriced unit): a
+    // token-only report is as it was.
+    let shown = !total.charges.is_empty();
+    let cols = |a: &Acc| shown.then(|| ChargeColumns::of(a.cost, &a.charges));
     let summary = Summary {
+        charges: cols(&total),
         traces: total.traces,
         incomplete_traces: total.incomplete,
         llm_calls: total.calls,
@@ -905,6 +927,7 @@ fn build_report(agg: Aggregator, opts: &ReportOptions, input: InputSummary) -> R
         .map(|((key, mut a), share)| {
             let [p50, p95, p99] = a.percentiles();
             GroupRow {
+                charges: cols(&a),
                 avg_usd_per_trace: Usd::from_femto(a.cost.femto() / u128::from(a.traces.max(1))),
                 key,
                 traces: a.traces,
@@ -926,6 +949,7 @@ fn build_report(agg: Aggregator, opts: &ReportOptions, input: InputSummary) -> R
         .map(|((model, mut a), share)| {
             let [p50, p95, p99] = a.percentiles();
             ModelRow {
+                charges: cols(&a),
                 model,
                 calls: a.calls,
                 unpriced_calls: a.unpriced,
@@ -941,6 +965,7 @@ fn build_report(agg: Aggregator, opts: &ReportOptions, input: InputSummary) -> R
         .collect();
     let steps = sorted(steps)
         .map(|((step, a), share)| StepRow {
+            charges: cols(&a),
             step,
             calls: a.calls,
             unpriced_calls: a.unpriced,
@@ -950,7 +975,13 @@ fn build_report(agg: Aggregator, opts: &ReportOptions, input: InputSummary) -> R
             avg_output_tokens: stats::avg1(a.output_tokens, a.calls),
         })
         .collect();
-    let mut top: Vec<TraceRow> = top.into_iter().map(|e| e.0).collect();
+    let mut top: Vec<TraceRow> = top
+        .into_iter()
+        .map(|e| TraceRow {
+            charges: e.0.charges.filter(|_| shown),
+            ..e.0
+        })
+        .collect();
     top.sort_by(|a, b| {
         b.total_usd
             .cmp(&a.total_usd)
@@ -993,6 +1024,52 @@ pub struct Summary {
     pub p95_ms: Option<u32>,
     /// 99th percentile LLM call latency, ms (nearest rank).
     pub p99_ms: Option<u32>,
+    /// The cost by kind of charge, when the report has charges beyond tokens.
+    #[serde(flatten)]
+    pub charges: Option<ChargeColumns>,
+}
+
+/// A row's cost by kind of charge (issue 15): on every row when some call of the report had a
+/// charge beyond tokens (`cost.charges.*`) or a unit no rate priced; `None` otherwise, so a
+/// token-only report is as it was. The dollar columns sum exactly to the row's cost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ChargeColumns {
+    /// The cost of tokens: the row's cost less the charges below (a cost the span carried
+    /// itself, with no breakdown, is counted here).
+    #[serde(serialize_with = "ser_usd")]
+    pub token_usd: Usd,
+    /// Image and video tokens at rates of their own (`cost.charges.media_input_usd`).
+    #[serde(serialize_with = "ser_usd")]
+    pub media_input_usd: Usd,
+    /// Image and video output tokens (`cost.charges.media_output_usd`).
+    #[serde(serialize_with = "ser_usd")]
+    pub media_output_usd: Usd,
+    /// Server-side tool calls: web searches and fetches, file searches, code executions
+    /// (`cost.charges.tool_calls_usd`).
+    #[serde(serialize_with = "ser_usd")]
+    pub tool_calls_usd: Usd,
+    /// Other units billed per count: requests, characters, audio seconds, images ...
+    /// (`cost.charges.per_unit_usd`).
+    #[serde(serialize_with = "ser_usd")]
+    pub per_unit_usd: Usd,
+    /// Units the calls carried that their price has no rate for (`cost.charges.unpriced_units`):
+    /// the cost may be short.
+    pub unpriced_units: u64,
+}
+
+impl ChargeColumns {
+    fn of(cost: Usd, c: &Charges) -> ChargeColumns {
+        let [media_input_usd, media_output_usd, tool_calls_usd, per_unit_usd] = c.usd;
+        ChargeColumns {
+            // The charges are parts of the cost; never below zero on inconsistent records.
+            token_usd: Usd::from_femto(cost.femto().saturating_sub(c.sum().femto())),
+            media_input_usd,
+            media_output_usd,
+            tool_calls_usd,
+            per_unit_usd,
+            unpriced_units: c.unpriced_units,
+        }
+    }
 }
 
 /// One group of traces (`--group-by`).
@@ -1028,6 +1105,9 @@ pub struct GroupRow {
     pub p95_ms: Option<u32>,
     /// 99th percentile LLM call latency, ms.
     pub p99_ms: Option<u32>,
+    /// The cost by kind of charge, when the report has charges beyond tokens.
+    #[serde(flatten)]
+    pub charges: Option<ChargeColumns>,
 }
 
 /// Spend of one model.
@@ -1054,6 +1134,9 @@ pub struct ModelRow {
     pub p95_ms: Option<u32>,
     /// 99th percentile latency, ms.
     pub p99_ms: Option<u32>,
+    /// The cost by kind of charge, when the report has charges beyond tokens.
+    #[serde(flatten)]
+    pub charges: Option<ChargeColumns>,
 }
 
 /// Spend of one step.
@@ -1075,6 +1158,9 @@ pub struct StepRow {
     pub avg_input_tokens: f64,
     /// Output tokens per call (one decimal).
     pub avg_output_tokens: f64,
+    /// The cost by kind of charge, when the report has charges beyond tokens.
+    #[serde(flatten)]
+    pub charges: Option<ChargeColumns>,
 }
 
 /// One trace.
@@ -1109,6 +1195,9 @@ pub struct TraceRow {
     pub p99_ms: Option<u32>,
     /// `false` when the trace may miss spans.
     pub complete: bool,
+    /// The cost by kind of charge, when the report has charges beyond tokens.
+    #[serde(flatten)]
+    pub charges: Option<ChargeColumns>,
 }
 
 /// What was read.

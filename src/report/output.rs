@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{Report, TraceRow};
+use super::{ChargeColumns, Report, TraceRow};
 use crate::money::Usd;
 
 /// `$1.234568`: rounded half up to the micro-dollar (tables only; JSON and CSV are exact).
@@ -80,6 +80,50 @@ fn table(w: &mut dyn Write, head: &[&str], right: &[bool], rows: &[Vec<String>])
     Ok(())
 }
 
+/// The charge columns of the tables, after COST (when the report has charges beyond tokens).
+const CHARGE_HEADS: [&str; 6] = [
+    "TOKENS",
+    "MEDIA IN",
+    "MEDIA OUT",
+    "TOOL CALLS",
+    "PER UNIT",
+    "UNPRICED UNITS",
+];
+
+fn charge_cells(c: &ChargeColumns) -> [String; 6] {
+    [
+        money(c.token_usd),
+        money(c.media_input_usd),
+        money(c.media_output_usd),
+        money(c.tool_calls_usd),
+        money(c.per_unit_usd),
+        group_digits(c.unpriced_units),
+    ]
+}
+
+/// [`table`], with the charge columns after column `at` when the rows have them (all or none).
+fn table_charged(
+    w: &mut dyn Write,
+    head: &[&str],
+    right: &[bool],
+    mut rows: Vec<Vec<String>>,
+    charges: &[Option<ChargeColumns>],
+    at: usize,
+) -> io::Result<()> {
+    if !charges.iter().any(Option::is_some) {
+        return table(w, head, right, &rows);
+    }
+    let mut head = head.to_vec();
+    let mut right = right.to_vec();
+    head.splice(at..at, CHARGE_HEADS);
+    right.splice(at..at, [true; 6]);
+    for (r, c) in rows.iter_mut().zip(charges) {
+        let cells = c.as_ref().map(charge_cells).unwrap_or_default();
+        r.splice(at..at, cells);
+    }
+    table(w, &head, &right, &rows)
+}
+
 fn trace_cells(t: &TraceRow) -> Vec<String> {
     vec![
         t.trace_id.clone(),
@@ -126,6 +170,18 @@ impl Report {
             ms(s.p95_ms),
             ms(s.p99_ms)
         )?;
+        if let Some(c) = &s.charges {
+            writeln!(
+                w,
+                "Charges: tokens {}, media in {}, media out {}, tool calls {}, per unit {}; {} units unpriced",
+                money(c.token_usd),
+                money(c.media_input_usd),
+                money(c.media_output_usd),
+                money(c.tool_calls_usd),
+                money(c.per_unit_usd),
+                group_digits(c.unpriced_units)
+            )?;
+        }
         let i = &self.input;
         writeln!(
             w,
@@ -153,7 +209,8 @@ impl Report {
                     ]
                 })
                 .collect();
-            table(
+            let charges: Vec<_> = self.groups.iter().map(|g| g.charges).collect();
+            table_charged(
                 w,
                 &[
                     "GROUP",
@@ -171,7 +228,9 @@ impl Report {
                 &[
                     false, true, true, true, true, true, true, true, true, true, true,
                 ],
-                &rows,
+                rows,
+                &charges,
+                5,
             )?;
         }
         if !self.models.is_empty() {
@@ -194,14 +253,17 @@ impl Report {
                     ]
                 })
                 .collect();
-            table(
+            let charges: Vec<_> = self.models.iter().map(|m| m.charges).collect();
+            table_charged(
                 w,
                 &[
                     "MODEL", "CALLS", "UNPRICED", "COST", "SHARE", "AVG IN", "AVG OUT", "P50 MS",
                     "P95 MS", "P99 MS",
                 ],
                 &[false, true, true, true, true, true, true, true, true, true],
-                &rows,
+                rows,
+                &charges,
+                4,
             )?;
         }
         if !self.steps.is_empty() {
@@ -221,19 +283,23 @@ impl Report {
                     ]
                 })
                 .collect();
-            table(
+            let charges: Vec<_> = self.steps.iter().map(|m| m.charges).collect();
+            table_charged(
                 w,
                 &[
                     "STEP", "CALLS", "UNPRICED", "COST", "SHARE", "AVG IN", "AVG OUT",
                 ],
                 &[false, true, true, true, true, true, true],
-                &rows,
+                rows,
+                &charges,
+                4,
             )?;
         }
         if !self.top_traces.is_empty() {
             writeln!(w, "\nTop {} traces by cost", self.top_traces.len())?;
             let rows: Vec<Vec<String>> = self.top_traces.iter().map(trace_cells).collect();
-            table(
+            let charges: Vec<_> = self.top_traces.iter().map(|t| t.charges).collect();
+            table_charged(
                 w,
                 &[
                     "TRACE",
@@ -250,7 +316,9 @@ impl Report {
                 &[
                     false, false, false, true, true, true, true, true, true, false,
                 ],
-                &rows,
+                rows,
+                &charges,
+                6,
             )?;
         }
         Ok(())
@@ -264,7 +332,9 @@ impl Report {
 
     /// Writes the report as one CSV table (RFC 4180), a row per total, group, model, step and
     /// top trace, told apart by the `section` column; money exact. Columns that do not apply
-    /// to a section are empty.
+    /// to a section are empty. When the report has charges beyond tokens, six columns follow
+    /// the others: `token_usd`, `media_input_usd`, `media_output_usd`, `tool_calls_usd`,
+    /// `per_unit_usd`, `unpriced_units` ([`ChargeColumns`]).
     pub fn write_csv(&self, w: &mut dyn Write) -> io::Result<()> {
         const HEAD: [&str; 17] = [
             "section",
@@ -285,9 +355,22 @@ impl Report {
             "p99_ms",
             "complete",
         ];
-        writeln!(w, "{}", HEAD.join(","))?;
+        const CHARGE_HEAD: [&str; 6] = [
+            "token_usd",
+            "media_input_usd",
+            "media_output_usd",
+            "tool_calls_usd",
+            "per_unit_usd",
+            "unpriced_units",
+        ];
+        let shown = self.summary.charges.is_some();
+        let mut head = HEAD.to_vec();
+        if shown {
+            head.extend(CHARGE_HEAD);
+        }
+        writeln!(w, "{}", head.join(","))?;
         let mut put = |r: CsvRow| -> io::Result<()> {
-            let cells: Vec<String> = r.cells().iter().map(|c| csv_field(c)).collect();
+            let cells: Vec<String> = r.cells(shown).iter().map(|c| csv_field(c)).collect();
             writeln!(w, "{}", cells.join(","))
         };
         let s = &self.summary;
@@ -302,6 +385,7 @@ impl Report {
             tokens: Some((s.input_tokens, s.output_tokens)),
             duration_ms: Some(s.duration_ms),
             latency: Some([s.p50_ms, s.p95_ms, s.p99_ms]),
+            charges: s.charges,
             ..CsvRow::default()
         })?;
         for g in &self.groups {
@@ -317,6 +401,7 @@ impl Report {
                 tokens: Some((g.input_tokens, g.output_tokens)),
                 duration_ms: Some(g.duration_ms),
                 latency: Some([g.p50_ms, g.p95_ms, g.p99_ms]),
+                charges: g.charges,
                 ..CsvRow::default()
             })?;
         }
@@ -330,6 +415,7 @@ impl Report {
                 pct: Some(m.pct.to_string()),
                 avg_tokens: Some((m.avg_input_tokens, m.avg_output_tokens)),
                 latency: Some([m.p50_ms, m.p95_ms, m.p99_ms]),
+                charges: m.charges,
                 ..CsvRow::default()
             })?;
         }
@@ -342,6 +428,7 @@ impl Report {
                 cost_usd: m.cost_usd.to_string(),
                 pct: Some(m.pct.to_string()),
                 avg_tokens: Some((m.avg_input_tokens, m.avg_output_tokens)),
+                charges: m.charges,
                 ..CsvRow::default()
             })?;
         }
@@ -358,6 +445,7 @@ impl Report {
                 duration_ms: Some(t.duration_ms),
                 latency: Some([t.p50_ms, t.p95_ms, t.p99_ms]),
                 complete: Some(t.complete),
+                charges: t.charges,
                 ..CsvRow::default()
             })?;
         }
@@ -382,15 +470,17 @@ struct CsvRow {
     /// p50, p95, p99 (a percentile may be unknown: empty).
     latency: Option<[Option<u32>; 3]>,
     complete: Option<bool>,
+    charges: Option<ChargeColumns>,
 }
 
 impl CsvRow {
-    fn cells(self) -> [String; 17] {
+    /// The row's cells; `charges`: with the six charge columns.
+    fn cells(self, charges: bool) -> Vec<String> {
         fn or_empty<T: ToString>(v: Option<T>) -> String {
             v.map(|x| x.to_string()).unwrap_or_default()
         }
         let [p50, p95, p99] = self.latency.unwrap_or_default();
-        [
+        let mut cells = vec![
             self.section.to_owned(),
             self.key,
             self.label,
@@ -408,7 +498,19 @@ impl CsvRow {
             or_empty(p95),
             or_empty(p99),
             or_empty(self.complete),
-        ]
+        ];
+        if charges {
+            let c = self.charges;
+            cells.extend([
+                or_empty(c.map(|c| c.token_usd)),
+                or_empty(c.map(|c| c.media_input_usd)),
+                or_empty(c.map(|c| c.media_output_usd)),
+                or_empty(c.map(|c| c.tool_calls_usd)),
+                or_empty(c.map(|c| c.per_unit_usd)),
+                or_empty(c.map(|c| c.unpriced_units)),
+            ]);
+        }
+        cells
     }
 }
 

@@ -1,6 +1,58 @@
 //! Streaming aggregates: exact money sums, counts, and the latencies kept for percentiles.
 
 use crate::money::Usd;
+use crate::records::{CallRecord, CHARGES};
+
+/// The names of [`CHARGES`] (`media_input`, `media_output`, `tool_calls`, `per_unit`).
+pub(crate) const CHARGE_NAMES: [&str; 4] = [CHARGES[0].0, CHARGES[1].0, CHARGES[2].0, CHARGES[3].0];
+
+/// The charges of calls beyond tokens (`cost.charges.*`), exact, and the units no rate priced.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Charges {
+    /// In [`CHARGES`] order: media input, media output, tool calls, per unit.
+    pub usd: [Usd; 4],
+    pub unpriced_units: u64,
+}
+
+impl Charges {
+    /// A call record's charges; a value that is not a dollar amount or a kind the records do not
+    /// name is an error (naming it), and the rest is kept.
+    pub(crate) fn of(c: &CallRecord) -> (Charges, Vec<String>) {
+        let mut out = Charges {
+            unpriced_units: c.unpriced_units,
+            ..Charges::default()
+        };
+        let mut errors = Vec::new();
+        for (name, v) in &c.charges_usd {
+            let Some(i) = CHARGE_NAMES.iter().position(|n| n == name) else {
+                errors.push(format!("unknown charge kind '{name}' in charges_usd"));
+                continue;
+            };
+            match Usd::parse(v) {
+                Ok(u) => out.usd[i] = u,
+                Err(e) => errors.push(format!("charges_usd.{name} '{v}': {e}")),
+            }
+        }
+        (out, errors)
+    }
+
+    pub(crate) fn add(&mut self, o: &Charges) {
+        for (a, b) in self.usd.iter_mut().zip(o.usd) {
+            *a += b;
+        }
+        self.unpriced_units = self.unpriced_units.saturating_add(o.unpriced_units);
+    }
+
+    /// No charge beyond tokens and no unpriced unit.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.usd.iter().all(|u| u.is_zero()) && self.unpriced_units == 0
+    }
+
+    /// The charges' sum.
+    pub(crate) fn sum(&self) -> Usd {
+        self.usd.iter().copied().sum()
+    }
+}
 
 /// Nearest-rank percentiles of `values` (sorted in place): for each `p` in `ps` (0 < p <= 100),
 /// the smallest value such that at least `p`% of the values are less than or equal to it, i.e.
@@ -41,6 +93,8 @@ pub(crate) struct Acc {
     pub calls: u64,
     pub unpriced: u64,
     pub cost: Usd,
+    /// Of `cost`, the charges beyond tokens.
+    pub charges: Charges,
     pub input_tokens: u64,
     pub output_tokens: u64,
     /// Earliest span start and latest span end (Unix ns) of the traces: wall-clock extent.
@@ -54,6 +108,7 @@ impl Acc {
     pub(crate) fn add_call(
         &mut self,
         cost: Option<Usd>,
+        charges: &Charges,
         input: u64,
         output: u64,
         latency_ms: u32,
@@ -64,6 +119,7 @@ impl Acc {
             Some(c) => self.cost += c,
             None => self.unpriced += 1,
         }
+        self.charges.add(charges);
         self.input_tokens = self.input_tokens.saturating_add(input);
         self.output_tokens = self.output_tokens.saturating_add(output);
         if keep_latency {
