@@ -412,12 +412,15 @@ impl CallPricer {
                 // The context beyond the service tier is read only for a price with variants
                 // (a few models): a token-only span of any other model reads nothing more.
                 let (cost, applied, reason) = if price.variants.is_empty() {
-                    let (cost, applied) = price.cost_in(&usage, &PriceContext::tier(tier), at);
-                    (cost, applied, None)
+                    let ctx = PriceContext::tier(tier);
+                    let (cost, applied) = price.cost_in(&usage, &ctx, at);
+                    let reason = unpriced_units(price, &usage, &cost, &ctx, at, None);
+                    (cost, applied, reason)
                 } else {
                     let ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
                     let reason = unmatched_context(price, &ctx, &applied);
+                    let reason = unpriced_units(price, &usage, &cost, &ctx, at, reason);
                     (cost, applied, reason)
                 };
                 Own {
@@ -448,4 +451,46 @@ impl CallPricer {
             ),
         }
     }
+}
+
+/// `reason`, with the units the call carries that the rate set applied has no price for
+/// named (`input_tokens=1200` on a model with no token price, `output_images=2` when no size
+/// or quality picked a per-image price): they are not billed, and the span says so. Only a
+/// cost with unpriced units looks further (a call billed by tokens alone has no `beyond`).
+#[inline]
+fn unpriced_units(
+    price: &Price,
+    usage: &Usage,
+    cost: &CostBreakdown,
+    ctx: &PriceContext,
+    at: i64,
+    reason: Option<String>,
+) -> Option<String> {
+    if cost.beyond.as_ref().is_none_or(|b| b.unpriced == 0) {
+        return reason;
+    }
+    unpriced_reason(price, usage, ctx, at, reason)
+}
+
+#[cold]
+#[inline(never)]
+fn unpriced_reason(
+    price: &Price,
+    usage: &Usage,
+    ctx: &PriceContext,
+    at: i64,
+    reason: Option<String>,
+) -> Option<String> {
+    let named = price.unpriced_units(usage, ctx, at);
+    if named.is_empty() {
+        return reason;
+    }
+    let note = format!(
+        "not billed, no price for them in the rates applied: {}",
+        named.join(", ")
+    );
+    Some(match reason {
+        Some(r) => format!("{r}; {note}"),
+        None => note,
+    })
 }
