@@ -415,9 +415,16 @@ pub(crate) fn load(
             continue;
         };
         if mode == "image_generation" {
-            if let Some(split) = image_key(&key) {
-                image_variant(&key, split, &spec, provider_raw, &mut image_variants, notes);
-                continue;
+            match image_key(&key) {
+                Ok(Some(split)) => {
+                    image_variant(&key, split, &spec, provider_raw, &mut image_variants, notes);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    notes.add(&format!("LiteLLM entries skipped: {why}"), key);
+                    continue;
+                }
             }
         }
         let Some((standard, services)) = rates(&key, &spec, mode, notes) else {
@@ -523,11 +530,13 @@ type ImageKey = (String, Option<String>, Option<(u64, u64)>);
 const IMAGE_QUALITIES: [&str; 6] = ["low", "medium", "high", "standard", "hd", "auto"];
 
 /// Splits `low/1024-x-1024/gpt-image-1` (or `azure/hd/1024-x-1024/dall-e-3`) into the model
-/// id and the quality and size it names; `None` when it names neither, or names what no span
-/// carries (diffusion steps, `max-x-max`: left as they are, and skipped as unpriced).
-fn image_key(key: &str) -> Option<ImageKey> {
+/// id and the quality and size it names; `Ok(None)` when it names neither; `Err(why)` when it
+/// names what no span carries (diffusion steps, a `max-x-max` size).
+fn image_key(key: &str) -> Result<Option<ImageKey>, &'static str> {
     let parts: Vec<&str> = key.split('/').collect();
-    let (last, path) = parts.split_last()?;
+    let Some((last, path)) = parts.split_last() else {
+        return Ok(None);
+    };
     let mut rest = Vec::new();
     let (mut quality, mut size) = (None, None);
     for p in path {
@@ -536,19 +545,21 @@ fn image_key(key: &str) -> Option<ImageKey> {
         } else if let Some((w, h)) = p.split_once("-x-") {
             match (w.parse::<u64>(), h.parse::<u64>()) {
                 (Ok(w), Ok(h)) => size = Some((w, h)),
-                _ => return None,
+                _ => return Err("an image price by a size no request names (`max-x-max`)"),
             }
         } else if p.ends_with("-steps") {
-            return None;
+            return Err(
+                "an image price by diffusion steps (`50-steps`, `max-steps`): no span carries the step count",
+            );
         } else {
             rest.push(*p);
         }
     }
     if quality.is_none() && size.is_none() {
-        return None;
+        return Ok(None);
     }
     rest.push(last);
-    Some((rest.join("/"), quality, size))
+    Ok(Some((rest.join("/"), quality, size)))
 }
 
 /// Reads one size/quality-keyed image entry as a price variant of its model: the price of one
