@@ -448,7 +448,11 @@ fn operations_beyond_chat_are_priced_by_their_units() {
     use otel_llm_cost::pricing::{PriceContext, Unit, Usage};
     let built = catalog_build::build(
         input("litellm_ops.json", &fixture("litellm_ops.json"), "unknown"),
-        input("genai_ops_v2.json", &fixture("genai_ops_v2.json"), "unknown"),
+        input(
+            "genai_ops_v2.json",
+            &fixture("genai_ops_v2.json"),
+            "unknown",
+        ),
         date("2026-01-01"),
     )
     .unwrap();
@@ -484,7 +488,10 @@ fn operations_beyond_chat_are_priced_by_their_units() {
     assert_eq!(cost("gpt-img", &images, &ctx(&[])), ("0".into(), 1));
     // Per pixel x 1024 x 1024, a model made of its size/quality entries alone.
     let hd = ctx(&[("image_quality", "hd"), ("image_size", "1024x1024")]);
-    assert_eq!(cost("azure/dall-e-z", &images, &hd), ("0.175999916".into(), 0));
+    assert_eq!(
+        cost("azure/dall-e-z", &images, &hd),
+        ("0.175999916".into(), 0)
+    );
     // Transcription: 600 s at 0.0001 USD/s = 0.36 USD/h -> 0.06.
     let seconds = with(&[("input_audio_seconds", 600)]);
     assert_eq!(cost("whisper-z", &seconds, &ctx(&[])), ("0.06".into(), 0));
@@ -518,7 +525,9 @@ fn operations_beyond_chat_are_priced_by_their_units() {
     // What is not read is noted with why: a field no row of the reason table explains says so.
     let notes = &c.info().notes;
     let note = |needle: &str| notes.iter().any(|n| n.contains(needle));
-    assert!(note("input_dbu_cost_per_token (Databricks DBUs, not dollars"));
+    assert!(note(
+        "input_dbu_cost_per_token (Databricks DBUs, not dollars"
+    ));
     assert!(note("some_new_cost_per_thing (not in the builder's table"));
     assert!(note("mode 'video_generation' (video priced per second"));
     assert!(note("an image price by diffusion steps"));

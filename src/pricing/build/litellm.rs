@@ -429,10 +429,7 @@ pub(crate) fn load(
         }
         let Some((standard, services)) = rates(&key, &spec, mode, notes) else {
             notes.add(
-                &format!(
-                    "LiteLLM entries skipped: {}",
-                    unpriced_reason(&spec, mode)
-                ),
+                &format!("LiteLLM entries skipped: {}", unpriced_reason(&spec, mode)),
                 key,
             );
             continue;
@@ -483,13 +480,10 @@ const SKIPPED_MODES: &[(&str, &str)] = &[
 
 /// The reason of [`SKIPPED_MODES`] for `mode`.
 fn skipped_mode_reason(mode: &str) -> &'static str {
-    SKIPPED_MODES
-        .iter()
-        .find(|(m, _)| *m == mode)
-        .map_or(
-            "not a model: LiteLLM's fallback and commitment-tier entries have no mode",
-            |(_, why)| why,
-        )
+    SKIPPED_MODES.iter().find(|(m, _)| *m == mode).map_or(
+        "not a model: LiteLLM's fallback and commitment-tier entries have no mode",
+        |(_, why)| why,
+    )
 }
 
 /// Why an entry of a kept mode has no price the catalog can hold.
@@ -630,7 +624,8 @@ fn attach_image_variants(
     notes: &mut Notes,
 ) {
     for (id, mut iv) in by_id {
-        iv.variants.sort_by_key(|(when, _)| std::cmp::Reverse(when.len()));
+        iv.variants
+            .sort_by_key(|(when, _)| std::cmp::Reverse(when.len()));
         match models.iter_mut().find(|m| m.id == id) {
             Some(m) => {
                 for p in &mut m.prices {

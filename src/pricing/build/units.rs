@@ -120,12 +120,24 @@ const FIELDS: &[Unit] = &[
 /// of a chat model is per image sent, not generated).
 const LITELLM_UNITS: &[(&str, LiteField)] = &[
     // USD per token -> per million tokens.
-    ("input_image_tokens", lite("input_cost_per_image_token", 6, 1, &[])),
-    ("output_image_tokens", lite("output_cost_per_image_token", 6, 1, &[])),
+    (
+        "input_image_tokens",
+        lite("input_cost_per_image_token", 6, 1, &[]),
+    ),
+    (
+        "output_image_tokens",
+        lite("output_cost_per_image_token", 6, 1, &[]),
+    ),
     // USD per character -> per million characters.
-    ("input_characters", lite("input_cost_per_character", 6, 1, &[])),
+    (
+        "input_characters",
+        lite("input_cost_per_character", 6, 1, &[]),
+    ),
     // USD per 1,000 calls, as the catalog.
-    ("storage_searches", lite("file_search_cost_per_1k_calls", 0, 1, &[])),
+    (
+        "storage_searches",
+        lite("file_search_cost_per_1k_calls", 0, 1, &[]),
+    ),
     // USD per request -> per 1,000 requests.
     ("requests", lite("input_cost_per_request", 3, 1, &[])),
     // Token units by modality and kind (USD per token -> per million tokens).
@@ -133,9 +145,18 @@ const LITELLM_UNITS: &[(&str, LiteField)] = &[
         "cache_image_read_tokens",
         lite("cache_read_input_image_token_cost", 6, 1, &[]),
     ),
-    ("input_video_tokens", lite("input_cost_per_video_token", 6, 1, &[])),
-    ("output_video_tokens", lite("output_cost_per_video_token", 6, 1, &[])),
-    ("output_citation_tokens", lite("citation_cost_per_token", 6, 1, &[])),
+    (
+        "input_video_tokens",
+        lite("input_cost_per_video_token", 6, 1, &[]),
+    ),
+    (
+        "output_video_tokens",
+        lite("output_cost_per_video_token", 6, 1, &[]),
+    ),
+    (
+        "output_citation_tokens",
+        lite("citation_cost_per_token", 6, 1, &[]),
+    ),
     // USD per second of audio transcribed -> per hour (genai-prices' `input_audio_hours`).
     (
         "input_audio_seconds",
@@ -152,7 +173,10 @@ const LITELLM_UNITS: &[(&str, LiteField)] = &[
         lite("input_cost_per_query", 3, 1, &["rerank"]),
     ),
     // USD per page -> per 1,000 pages (OCR; an annotated page at its own price).
-    ("input_document_pages", lite("ocr_cost_per_page", 3, 1, &["ocr"])),
+    (
+        "input_document_pages",
+        lite("ocr_cost_per_page", 3, 1, &["ocr"]),
+    ),
     (
         "input_annotated_document_pages",
         lite("annotation_cost_per_page", 3, 1, &["ocr"]),
