@@ -533,3 +533,29 @@ fn operations_beyond_chat_are_priced_by_their_units() {
     assert!(note("an image price by diffusion steps"));
     assert!(c.resolve("sora-z", None).is_none());
 }
+
+/// A rate set with no token price is only for the operations beyond chat: in a token mode it
+/// is refused (a chat model that lost its rates must never price tokens at $0), and one of
+/// `input` / `output` without the other is refused in every mode.
+#[test]
+fn no_token_price_is_refused_outside_the_operations_beyond_chat() {
+    let good = fixture("small_catalog.json");
+    let embed = r#""source":"litellm","input":"0.02","output":"0"}"#;
+    assert!(good.contains(embed));
+    let no_tokens = good.replace(embed, r#""source":"litellm","units":{"requests":"1"}}"#);
+    let e = Catalog::from_catalog_json("bad.json", &no_tokens)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("text-embed-z") && e.contains("only for the operations beyond chat"),
+        "{e}"
+    );
+    let tts = r#""units":{"input_characters":"15"}}"#;
+    assert!(good.contains(tts));
+    let half = good.replace(tts, r#""input":"1","units":{"input_characters":"15"}}"#);
+    let e = Catalog::from_catalog_json("bad.json", &half)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("output") && e.contains("required rate is missing"), "{e}");
+    Catalog::from_catalog_json("good.json", &good).unwrap();
+}

@@ -853,6 +853,21 @@ fn with_units(usage: UsageState, units: &[(Unit, u64, bool)]) -> UsageState {
 /// `inference_geo` today: tests/fixtures/real-spans/UNITS.md).
 const CONTEXT_PARAMS: [&str; 3] = ["speed", "service_tier", "inference_geo"];
 
+/// Request parameters of an image generation call that select its per-image price (LiteLLM's
+/// size/quality variants), as OpenInference records them inside `llm.invocation_parameters`
+/// (`size`, `quality`): parameter -> context key.
+const IMAGE_PARAMS: [(&str, &str); 2] = [("size", "image_size"), ("quality", "image_quality")];
+
+/// Attributes naming a price-selecting request parameter (tests/fixtures/real-spans/UNITS.md
+/// section 4: OpenLIT's image size and quality; the response's, when there, after the
+/// request's): attribute -> context key. Read only for a price with variants.
+const CONTEXT_ATTRS: [(&str, &str); 4] = [
+    ("gen_ai.request.image_size", "image_size"),
+    ("gen_ai.request.image_quality", "image_quality"),
+    ("gen_ai.response.image_size", "image_size"),
+    ("gen_ai.response.image_quality", "image_quality"),
+];
+
 /// Context values meaning the standard price (never noted as unmatched).
 const STANDARD_VALUES: [&str; 6] = [
     "default",
@@ -865,11 +880,12 @@ const STANDARD_VALUES: [&str; 6] = [
 
 /// The request context of a call (issue 15), for a price with variants. In rising precedence:
 /// the recorded invocation parameters (`llm.invocation_parameters`: `speed`, `service_tier`,
-/// `inference_geo`), the service-tier attribute extraction chose (`tier_value`: the response's
-/// billed tier over the request's), and the application's own `<prefix>context.<key>`
-/// attributes (`cost.context.speed` = `fast`), the most specific statement; `has_ours`: the
-/// span has some attribute under `prefix` ([`Extracted::has_written_keys`]), else those are
-/// not looked for.
+/// `inference_geo`; an image's `size` and `quality` as `image_size` / `image_quality`), the
+/// attributes of [`CONTEXT_ATTRS`] (OpenLIT's image size and quality), the service-tier
+/// attribute extraction chose (`tier_value`: the response's billed tier over the request's),
+/// and the application's own `<prefix>context.<key>` attributes (`cost.context.speed` =
+/// `fast`), the most specific statement; `has_ours`: the span has some attribute under
+/// `prefix` ([`Extracted::has_written_keys`]), else those are not looked for.
 pub(crate) fn read_context<V: SpanView + ?Sized>(
     span: &V,
     prefix: &str,
@@ -884,6 +900,18 @@ pub(crate) fn read_context<V: SpanView + ?Sized>(
                 if let Some(v) = params.get(key).and_then(|v| v.as_str()) {
                     ctx.set(key, v);
                 }
+            }
+            for (param, key) in IMAGE_PARAMS {
+                if let Some(v) = params.get(param).and_then(|v| v.as_str()) {
+                    ctx.set(key, v);
+                }
+            }
+        }
+    }
+    for (attr, key) in CONTEXT_ATTRS {
+        if let Some(AttrValue::Str(v)) = span.attr(attr) {
+            if !is_blank(v) {
+                ctx.set(key, v);
             }
         }
     }

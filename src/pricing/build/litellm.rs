@@ -157,6 +157,7 @@ pub(crate) const IGNORED: &[(&str, &str)] = &[
     ("input_cost_per_second", "per second of a chat model's reserved capacity (Bedrock provisioned throughput), billed whether called or not"),
     ("cost_per_second", "per second of reserved capacity (Bedrock provisioned throughput), billed whether called or not"),
     ("output_cost_per_character", "output characters: no span carries an output character count"),
+    ("regional_endpoint_uplift_multiplier", "Vertex AI regional endpoints priced above the global one: no span attribute names the endpoint's location (catalog/README.md, regions)"),
 ];
 
 /// The reason of [`IGNORED`] for field `name`.
@@ -198,6 +199,14 @@ fn rate(u: UnitId, v: &Scalar<'_>, what: &str, notes: &mut Notes) -> Option<Rate
     noted_rate_times(n, scale, factor, what, notes)
 }
 
+/// A field that states a price (counted as ignored when not read): its name says `cost`,
+/// `price` or `multiplier`.
+fn is_price_field(name: &str) -> bool {
+    ["cost", "price", "multiplier"]
+        .iter()
+        .any(|w| name.contains(w))
+}
+
 /// Python's truth value of a JSON scalar as a number (`isinstance(v, (int, float)) and v`).
 fn nonzero_number(v: &Scalar<'_>) -> bool {
     match v {
@@ -224,7 +233,7 @@ pub(crate) fn rates(
     for (name, v) in spec {
         let name = read_as(name, mode, spec);
         let Some(k) = field_key(name).filter(|k| in_mode(k.0, mode)) else {
-            if (name.contains("cost") || name.contains("price")) && nonzero_number(v) {
+            if is_price_field(name) && nonzero_number(v) {
                 notes.add(
                     &format!(
                         "LiteLLM price fields ignored: {name} ({})",
@@ -490,7 +499,7 @@ fn skipped_mode_reason(mode: &str) -> &'static str {
 fn unpriced_reason(spec: &[(String, Scalar<'_>)], mode: &str) -> String {
     let priced: Vec<&str> = spec
         .iter()
-        .filter(|(k, v)| (k.contains("cost") || k.contains("price")) && nonzero_number(v))
+        .filter(|(k, v)| is_price_field(k) && nonzero_number(v))
         .map(|(k, _)| read_as(k, mode, spec))
         .collect();
     if priced
