@@ -157,6 +157,7 @@ pub(crate) const IGNORED: &[(&str, &str)] = &[
     ("input_cost_per_second", "per second of a chat model's reserved capacity (Bedrock provisioned throughput), billed whether called or not"),
     ("cost_per_second", "per second of reserved capacity (Bedrock provisioned throughput), billed whether called or not"),
     ("output_cost_per_character", "output characters: no span carries an output character count"),
+    ("regional_processing_uplift_multiplier", "OpenAI data residency (processing kept in the EU or the US) priced above the global one: no span attribute says where a request was processed (catalog/README.md, regions)"),
     ("regional_endpoint_uplift_multiplier", "Vertex AI regional endpoints priced above the global one: no span attribute names the endpoint's location (catalog/README.md, regions)"),
 ];
 
