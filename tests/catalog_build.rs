@@ -556,6 +556,9 @@ fn no_token_price_is_refused_outside_the_operations_beyond_chat() {
     let e = Catalog::from_catalog_json("bad.json", &half)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("output") && e.contains("required rate is missing"), "{e}");
+    assert!(
+        e.contains("output") && e.contains("required rate is missing"),
+        "{e}"
+    );
     Catalog::from_catalog_json("good.json", &good).unwrap();
 }

@@ -1177,7 +1177,12 @@ fn image_generation_and_transcription_spans_are_priced_by_their_units() {
     };
     // gpt-image-1, medium, 1024x1024: 2 x $0.042.
     let s = one("image gpt-image-1");
-    assert_eq!(stra(&s, "cost.pricing.status").as_deref(), Some("priced"));
+    assert_eq!(
+        stra(&s, "cost.pricing.status").as_deref(),
+        Some("priced"),
+        "{:?}",
+        stra(&s, "cost.pricing.reason")
+    );
     assert_eq!(
         stra(&s, "cost.pricing.tier").as_deref(),
         Some("image_quality=medium,image_size=1024x1024")

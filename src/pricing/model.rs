@@ -269,6 +269,12 @@ impl Usage {
         for &(u, n) in &all {
             for a in Unit::all().filter(|a| a.contains(u)) {
                 let whole = self.get(a);
+                // A count whole that is not carried is not reported, not zero: transcription
+                // seconds (`input_audio_seconds`) without the direction-less `audio_seconds`,
+                // annotated pages without the page total. Token wholes are always read.
+                if whole == 0 && a.def().family != crate::pricing::units::Family::Tokens {
+                    continue;
+                }
                 if n > whole {
                     return Err(too_many(u, n, a, whole));
                 }
@@ -1173,6 +1179,16 @@ mod tests {
         u.set(unit("cache_image_read_tokens"), 0);
         u.set(unit("web_searches"), 1_000_000);
         assert_eq!(u.check_containment(), Ok(()));
+        // A count whole not carried is not reported: transcription seconds alone, annotated
+        // pages alone; carried, it bounds its parts.
+        u.set(unit("input_audio_seconds"), 600);
+        u.set(unit("input_annotated_document_pages"), 4);
+        assert_eq!(u.check_containment(), Ok(()));
+        u.set(unit("input_document_pages"), 3);
+        assert_eq!(
+            u.check_containment(),
+            Err("input_annotated_document_pages (4) is more than input_document_pages (3), which contains it".into())
+        );
     }
 
     fn rates(input: &str, output: &str) -> Rates {
