@@ -610,7 +610,7 @@ fn catalog_build_from_files_writes_the_golden_catalog() {
     assert_eq!(built, golden);
     let err = stderr(&o);
     assert!(
-        err.contains("catalog 2026.01.01: 9 models, 5 providers"),
+        err.contains("catalog 2026.01.01: 10 models, 5 providers"),
         "{err}"
     );
     assert!(

@@ -453,6 +453,11 @@ fn litellm_entry(
             )),
         };
     };
+    if standard.keys().all(|u| !u.unit().field) {
+        // Priced by units alone (an operation beyond chat: images, audio per second ...):
+        // not imported, as the doc above says (the import writes token rates only).
+        return Ok(None);
+    }
     let price = PriceFile {
         effective_from: None,
         source: source.to_owned(),
