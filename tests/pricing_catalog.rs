@@ -51,8 +51,8 @@ fn every_model_has_a_price_with_input_and_output() {
         assert!(!prices.is_empty(), "{id}: no price");
         // Both, or neither (no token price) in a model of an operation beyond chat priced by
         // its units (FORMAT.md).
-        let unit_mode = otel_llm_cost::pricing::build::UNIT_MODES
-            .contains(&m["mode"].as_str().unwrap());
+        let unit_mode =
+            otel_llm_cost::pricing::build::UNIT_MODES.contains(&m["mode"].as_str().unwrap());
         for p in prices {
             let (i, o) = (p["input"].is_string(), p["output"].is_string());
             assert!(

@@ -446,32 +446,37 @@ pub(crate) fn load(
         };
         let mut price = PriceEntry::new(None, "litellm", standard);
         price.service_tiers = services;
-        let mut alias_candidates = vec![(key.clone(), 0)];
-        alias_candidates.extend(aliases(&key, provider_raw));
-        // Names tried against genai-prices clauses: the most stripped first (what spans carry),
-        // the full key last; not those with a location removed (a regional entry must not take
-        // the price genai-prices gives the plain model unless its clause names the full key).
-        let mut by_prio = alias_candidates.clone();
-        by_prio.sort_by_key(|(_, p)| std::cmp::Reverse(*p));
-        let match_names = by_prio
-            .into_iter()
-            .filter(|(_, p)| *p < 2)
-            .map(|(a, _)| a)
-            .collect();
-        models.push(BModel {
-            id: key.clone(),
-            provider: super::canonical_provider(provider_raw),
-            mode: mode.to_owned(),
-            name: None,
-            prices: vec![price],
-            alias_candidates,
-            rules: Vec::new(),
-            notes: Vec::new(),
-            match_names,
-        });
+        models.push(model(key, provider_raw, mode, price));
     }
     attach_image_variants(&mut models, image_variants, notes);
     Ok(models)
+}
+
+/// A LiteLLM model of key `key` with its one price, and its alias candidates.
+fn model(key: String, provider_raw: &str, mode: &str, price: PriceEntry) -> BModel {
+    let mut alias_candidates = vec![(key.clone(), 0)];
+    alias_candidates.extend(aliases(&key, provider_raw));
+    // Names tried against genai-prices clauses: the most stripped first (what spans carry),
+    // the full key last; not those with a location removed (a regional entry must not take
+    // the price genai-prices gives the plain model unless its clause names the full key).
+    let mut by_prio = alias_candidates.clone();
+    by_prio.sort_by_key(|(_, p)| std::cmp::Reverse(*p));
+    let match_names = by_prio
+        .into_iter()
+        .filter(|(_, p)| *p < 2)
+        .map(|(a, _)| a)
+        .collect();
+    BModel {
+        id: key,
+        provider: super::canonical_provider(provider_raw),
+        mode: mode.to_owned(),
+        name: None,
+        prices: vec![price],
+        alias_candidates,
+        rules: Vec::new(),
+        notes: Vec::new(),
+        match_names,
+    }
 }
 
 /// Why LiteLLM entries of a mode are left out (the catalog's notes name each mode with it).
@@ -653,25 +658,7 @@ fn attach_image_variants(
                 );
                 let mut price = PriceEntry::new(None, "litellm", RateSet::new());
                 price.variants = iv.variants;
-                let mut alias_candidates = vec![(id.clone(), 0)];
-                alias_candidates.extend(aliases(&id, &iv.provider));
-                let match_names = alias_candidates
-                    .iter()
-                    .filter(|(_, p)| *p < 2)
-                    .map(|(a, _)| a.clone())
-                    .rev()
-                    .collect();
-                models.push(BModel {
-                    id: id.clone(),
-                    provider: super::canonical_provider(&iv.provider),
-                    mode: "image_generation".to_owned(),
-                    name: None,
-                    prices: vec![price],
-                    alias_candidates,
-                    rules: Vec::new(),
-                    notes: Vec::new(),
-                    match_names,
-                });
+                models.push(model(id, &iv.provider, "image_generation", price));
             }
         }
     }
