@@ -13,8 +13,8 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 
 use super::usage::{
-    extract_with, key_filter, read_context, unmatched_context, ExtractOptions, Extracted,
-    ProvidedCost, UsageState,
+    extract_with, image_variants, key_filter, read_context, read_image_context, unmatched_context,
+    ExtractOptions, Extracted, ProvidedCost, UsageState,
 };
 use crate::money::Usd;
 use crate::pricing::{
@@ -417,7 +417,10 @@ impl CallPricer {
                     let reason = unpriced_units(price, &usage, &cost, &ctx, at, None);
                     (cost, applied, reason)
                 } else {
-                    let ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
+                    let mut ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
+                    if image_variants(price) {
+                        read_image_context(span, &mut ctx);
+                    }
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
                     let reason = unmatched_context(price, &ctx, &applied);
                     let reason = unpriced_units(price, &usage, &cost, &ctx, at, reason);
