@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::check::UNIT_MODES;
 use super::genai::{clause_rules, GenaiModel};
 use super::model::{BModel, Rule};
 use super::notes::Notes;
@@ -71,6 +72,20 @@ pub(crate) fn merge(
         if assigned[gi].is_empty() {
             extra.push(genai_only(g, &mut existing, notes));
             continue;
+        }
+        // A model priced per token whose clause only LiteLLM models of the operations beyond
+        // chat fall in (`gemini-2.0-flash`'s prefix clause and LiteLLM's
+        // `gemini-2.0-flash-exp-image-generation`) is still its own entry: those are not the
+        // chat model it names, and without it a `gemini-2.0-flash` span would price elsewhere.
+        let only_ops = assigned[gi]
+            .iter()
+            .all(|&li| UNIT_MODES.contains(&litellm[li].mode.as_str()));
+        if g.unit_mode.is_none() && only_ops {
+            notes.add(
+                "genai-prices models kept as their own entry (matched only LiteLLM models of operations beyond chat)",
+                format!("{}/{}", g.raw_provider, g.id),
+            );
+            extra.push(genai_only(g, &mut existing, notes));
         }
         for &li in &assigned[gi] {
             merge_one(&mut litellm[li], g, day, notes);
