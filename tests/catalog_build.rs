@@ -437,3 +437,128 @@ fn diff_of_two_small_catalogs_is_the_golden_one() {
     );
     assert!(CatalogDiff::between(&old, &old).is_empty());
 }
+
+/// Operations beyond chat (issue 15): LiteLLM's image generation, transcription, speech,
+/// rerank and OCR entries come in priced in units of the vocabulary; size/quality-keyed image
+/// entries are price variants of one model; a model may have no token price (its tokens are
+/// then named unpriced, never billed $0); every ignored field and skipped entry is noted with
+/// its reason.
+#[test]
+fn operations_beyond_chat_are_priced_by_their_units() {
+    use otel_llm_cost::pricing::{PriceContext, Unit, Usage};
+    let built = catalog_build::build(
+        input("litellm_ops.json", &fixture("litellm_ops.json"), "unknown"),
+        input(
+            "genai_ops_v2.json",
+            &fixture("genai_ops_v2.json"),
+            "unknown",
+        ),
+        date("2026-01-01"),
+    )
+    .unwrap();
+    assert_eq!(built.json, fixture("ops_catalog.json"));
+    let c = &built.catalog;
+    let unit = |id: &str| id.parse::<Unit>().unwrap();
+    let with = |pairs: &[(&str, u64)]| {
+        let mut u = Usage::default();
+        for (id, n) in pairs {
+            u.set(unit(id), *n);
+        }
+        u
+    };
+    let ctx = |pairs: &[(&str, &str)]| {
+        let mut c = PriceContext::default();
+        for (k, v) in pairs {
+            c.set(k, v);
+        }
+        c
+    };
+    let cost = |model: &str, u: &Usage, cx: &PriceContext| {
+        let p = c.price_in(model, None, u, 0, cx).unwrap();
+        (p.cost.total().to_string(), p.cost.beyond().unpriced)
+    };
+    // Two medium 1024x1024 images: the {quality, size} variant (0.042 each) wins over the
+    // {size} one (0.02).
+    let images = with(&[("output_images", 2)]);
+    let medium = ctx(&[("image_quality", "medium"), ("image_size", "1024x1024")]);
+    assert_eq!(cost("gpt-img", &images, &medium), ("0.084".into(), 0));
+    let auto = ctx(&[("image_quality", "auto"), ("image_size", "1024x1024")]);
+    assert_eq!(cost("gpt-img", &images, &auto), ("0.04".into(), 0));
+    // No size or quality: no per-image price applies; the images are unpriced, not $0.
+    assert_eq!(cost("gpt-img", &images, &ctx(&[])), ("0".into(), 1));
+    // Per pixel x 1024 x 1024, a model made of its size/quality entries alone.
+    let hd = ctx(&[("image_quality", "hd"), ("image_size", "1024x1024")]);
+    assert_eq!(
+        cost("azure/dall-e-z", &images, &hd),
+        ("0.175999916".into(), 0)
+    );
+    // Transcription: 600 s at 0.0001 USD/s = 0.36 USD/h -> 0.06.
+    let seconds = with(&[("input_audio_seconds", 600)]);
+    assert_eq!(cost("whisper-z", &seconds, &ctx(&[])), ("0.06".into(), 0));
+    // Speech: 64 characters at 15 USD per million.
+    let chars = with(&[("input_characters", 64)]);
+    assert_eq!(cost("tts-z", &chars, &ctx(&[])), ("0.00096".into(), 0));
+    // Rerank: 3 searches at 2 USD per 1,000.
+    let searches = with(&[("rerank_searches", 3)]);
+    assert_eq!(cost("rerank-z", &searches, &ctx(&[])), ("0.006".into(), 0));
+    // OCR: 10 pages of which 4 annotated: 6 x 2 + 4 x 3 per 1,000; batch 6 x 1 + 4 x 3.
+    let pages = with(&[
+        ("input_document_pages", 10),
+        ("input_annotated_document_pages", 4),
+    ]);
+    assert_eq!(cost("ocr-z", &pages, &ctx(&[])), ("0.024".into(), 0));
+    let batch = ctx(&[("processing", "batch")]);
+    assert_eq!(cost("ocr-z", &pages, &batch), ("0.018".into(), 0));
+    // A model with no token price given only tokens: nothing billed, both sides unpriced,
+    // and named.
+    let tokens = Usage {
+        input_total: 1200,
+        output_total: 240,
+        ..Usage::default()
+    };
+    assert_eq!(cost("whisper-z", &tokens, &ctx(&[])), ("0".into(), 2));
+    let m = c.resolve("whisper-z", None).unwrap();
+    assert_eq!(
+        m.price_at(0).unpriced_units(&tokens, &ctx(&[]), 0),
+        ["input_tokens=1200", "output_tokens=240"]
+    );
+    // What is not read is noted with why: a field no row of the reason table explains says so.
+    let notes = &c.info().notes;
+    let note = |needle: &str| notes.iter().any(|n| n.contains(needle));
+    assert!(note(
+        "input_dbu_cost_per_token (Databricks DBUs, not dollars"
+    ));
+    assert!(note("some_new_cost_per_thing (not in the builder's table"));
+    assert!(note("mode 'video_generation' (video priced per second"));
+    assert!(note("an image price by diffusion steps"));
+    assert!(c.resolve("sora-z", None).is_none());
+}
+
+/// A rate set with no token price is only for the operations beyond chat: in a token mode it
+/// is refused (a chat model that lost its rates must never price tokens at $0), and one of
+/// `input` / `output` without the other is refused in every mode.
+#[test]
+fn no_token_price_is_refused_outside_the_operations_beyond_chat() {
+    let good = fixture("small_catalog.json");
+    let embed = r#""source":"litellm","input":"0.02","output":"0"}"#;
+    assert!(good.contains(embed));
+    let no_tokens = good.replace(embed, r#""source":"litellm","units":{"requests":"1"}}"#);
+    let e = Catalog::from_catalog_json("bad.json", &no_tokens)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("text-embed-z") && e.contains("only for the operations beyond chat"),
+        "{e}"
+    );
+    let tts = r#""units":{"input_characters":"15"}}"#;
+    assert!(good.contains(tts));
+    let half = good.replace(tts, r#""input":"1","units":{"input_characters":"15"}}"#);
+    let e = Catalog::from_catalog_json("bad.json", &half)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("output") && e.contains("required rate is missing"),
+        "{e}"
+    );
+    Catalog::from_catalog_json("good.json", &good).unwrap();
+}

@@ -396,9 +396,12 @@ fn catalog_validate_good_files() {
         out.contains("overrides: ") && out.contains("(1 new)"),
         "{out}"
     );
+    // 4 new: the three token models and the image-generation entry priced per image (the
+    // builder's modes beyond chat reach the import); the chat entry priced per second alone is
+    // left out as the builder leaves it out.
     let out = ok(&["catalog", "validate", &fixture("litellm_small.json")]);
     assert!(
-        out.contains("LiteLLM import: ") && out.contains("(3 new)"),
+        out.contains("LiteLLM import: ") && out.contains("(4 new)"),
         "{out}"
     );
     let out = ok(&["catalog", "validate", &fixture("catalog_min.json")]);
@@ -541,6 +544,17 @@ fn import_litellm_and_alias_flags() {
         "--json",
     ]);
     assert_eq!(v["cost_usd"]["total"], "0.0008");
+    // An imported image-generation entry: 2 images at its $0.04 per image.
+    let v = json(&[
+        "--import-litellm",
+        &fixture("litellm_small.json"),
+        "price",
+        "my-gateway/image-gen",
+        "--usage",
+        "output_images=2",
+        "--json",
+    ]);
+    assert_eq!(v["cost_usd"]["total"], "0.08", "{v}");
     let v = json(&[
         "--alias",
         "prod-deployment=azure/eu/gpt-4o-2024-08-06",
@@ -613,7 +627,7 @@ fn catalog_build_from_files_writes_the_golden_catalog() {
     assert_eq!(built, golden);
     let err = stderr(&o);
     assert!(
-        err.contains("catalog 2026.01.01: 9 models, 5 providers"),
+        err.contains("catalog 2026.01.01: 10 models, 5 providers"),
         "{err}"
     );
     assert!(

@@ -51,7 +51,7 @@ async fn a_new_model_and_a_price_change_apply_after_the_swap_only() {
             && text.contains("source=\"sources\"} 1"),
         "{text}"
     );
-    assert_eq!(sample(&text, "otel_llm_cost_catalog_models"), Some(9.0));
+    assert_eq!(sample(&text, "otel_llm_cost_catalog_models"), Some(10.0));
 
     // Before: the new model is unknown; odd-rate costs 0.123456789 per M.
     let (status, _, _) = price_one(&gw, &captured, 1, "new-before", "acme-fresh").await;
@@ -94,7 +94,7 @@ async fn a_new_model_and_a_price_change_apply_after_the_swap_only() {
 
     let text = scrape(&gw).await;
     assert_eq!(refreshes(&text, "ok"), 1.0, "{text}");
-    assert_eq!(sample(&text, "otel_llm_cost_catalog_models"), Some(10.0));
+    assert_eq!(sample(&text, "otel_llm_cost_catalog_models"), Some(11.0));
     assert!(text.contains(&format!("version=\"{v2}\"")), "{text}");
     let age = sample(&text, "otel_llm_cost_catalog_age_seconds").expect("age");
     assert!((0.0..3600.0).contains(&age), "{age}");
@@ -287,7 +287,7 @@ async fn the_interval_refreshes_on_its_own() {
     assert_eq!(status, "unknown_model");
     feeds.set_json(LITELLM, &feeds::litellm_with("acme-fresh", 2e-6, 4e-6));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while sample(&scrape(&gw).await, "otel_llm_cost_catalog_models") != Some(10.0) {
+    while sample(&scrape(&gw).await, "otel_llm_cost_catalog_models") != Some(11.0) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out waiting for an interval refresh to add acme-fresh"

@@ -746,3 +746,126 @@ fn g43_bedrock_opus_4_7_global_vs_geo_vs_in_region() {
         "0.1375"
     );
 }
+
+// ---- Issue 15: operations beyond chat, priced by their units ----
+
+#[test]
+fn g44_image_generation_per_image_by_size_and_quality() {
+    // gpt-image-1, quality medium, 1024x1024: $0.042 per image (OpenAI's pricing page, "Image
+    // generation"; LiteLLM's `medium/1024-x-1024/gpt-image-1`, a price variant of the one
+    // model). Two images: 2 x 0.042 = $0.084; with the prompt's 50 text tokens at $5/M
+    // (50 x 5 / 1e6 = 0.00025): $0.08425.
+    let images = with_units(0, 0, &[("output_images", 2)]);
+    let medium = [("image_quality", "medium"), ("image_size", "1024x1024")];
+    let at = "2026-11-22T12:00:00Z";
+    let (total, tier) = in_context("gpt-image-1", images, at, &medium);
+    assert_eq!(total, "0.084");
+    assert_eq!(
+        tier.as_deref(),
+        Some("image_quality=medium,image_size=1024x1024")
+    );
+    let with_prompt = with_units(50, 0, &[("output_images", 2)]);
+    assert_eq!(
+        in_context("gpt-image-1", with_prompt, at, &medium).0,
+        "0.08425"
+    );
+    // High quality, 1536x1024 (landscape): $0.25 per image.
+    let one = with_units(0, 0, &[("output_images", 1)]);
+    let high = [("image_quality", "high"), ("image_size", "1536x1024")];
+    assert_eq!(in_context("gpt-image-1", one, at, &high).0, "0.25");
+    // No size or quality said: no per-image price applies; the images are unpriced (counted
+    // and named on the span), never $0 silently.
+    let c = catalog();
+    let p = price(
+        &c,
+        "gpt-image-1",
+        None,
+        with_units(0, 0, &[("output_images", 2)]),
+        NOW,
+        None,
+    );
+    assert_eq!(p.cost.total(), Usd::ZERO);
+    assert_eq!(p.cost.beyond().unpriced, 1);
+}
+
+#[test]
+fn g45_speech_characters_tts_1() {
+    // tts-1: $15 per million characters (OpenAI's pricing page, "TTS"). A 64-character input:
+    // 64 x 15 / 1e6 = $0.00096. tts-1-hd, $30/M: $0.00192.
+    let u = with_units(0, 0, &[("input_characters", 64)]);
+    assert_eq!(total("tts-1", Some("openai"), &u, NOW), "0.00096");
+    assert_eq!(total("tts-1-hd", Some("openai"), &u, NOW), "0.00192");
+}
+
+#[test]
+fn g46_transcription_audio_seconds_whisper_1() {
+    // whisper-1: $0.006 per minute (OpenAI's pricing page), i.e. $0.36 per hour. Ten minutes
+    // (600 s, the `usage.seconds` whisper returns): 600 x 0.36 / 3600 = $0.06. One second:
+    // 0.36 / 3600 = $0.0001.
+    let ten_min = with_units(0, 0, &[("input_audio_seconds", 600)]);
+    assert_eq!(total("whisper-1", Some("openai"), &ten_min, NOW), "0.06");
+    let one = with_units(0, 0, &[("input_audio_seconds", 1)]);
+    assert_eq!(total("whisper-1", Some("openai"), &one, NOW), "0.0001");
+}
+
+#[test]
+fn g47_rerank_searches_cohere() {
+    // Cohere Rerank 3.5: $2.00 per 1,000 searches (Cohere's pricing page; LiteLLM
+    // `input_cost_per_query` 0.002). Three searches: 3 x 2 / 1000 = $0.006; its tokens are
+    // free (LiteLLM prices them at 0).
+    let u = with_units(5_000, 0, &[("rerank_searches", 3)]);
+    assert_eq!(total("rerank-v3.5", Some("cohere"), &u, NOW), "0.006");
+}
+
+#[test]
+fn g48_ocr_pages_mistral() {
+    // Mistral OCR (`mistral-ocr-latest`, price in force since 2026-06-23 in both sources):
+    // $4 per 1,000 pages, $5 per 1,000 annotated pages; batch half: $2 and $2.50. Ten pages,
+    // four of them annotated (annotated pages are part of the pages): 6 x 4 / 1000 +
+    // 4 x 5 / 1000 = 0.024 + 0.02 = $0.044; batch: 6 x 2 / 1000 + 4 x 2.5 / 1000 = $0.022.
+    let u = with_units(
+        0,
+        0,
+        &[
+            ("input_document_pages", 10),
+            ("input_annotated_document_pages", 4),
+        ],
+    );
+    let c = catalog();
+    let p = price(
+        &c,
+        "mistral-ocr-latest",
+        Some("mistral_ai"),
+        &u,
+        "2026-11-22",
+        None,
+    );
+    assert_eq!(p.cost.total(), usd("0.044"));
+    assert_eq!(p.cost.beyond().per_unit, usd("0.044"));
+    let p = price(
+        &c,
+        "mistral-ocr-latest",
+        Some("mistral_ai"),
+        &u,
+        "2026-11-22",
+        Some(ServiceTier::Batch),
+    );
+    assert_eq!(p.cost.total(), usd("0.022"));
+}
+
+#[test]
+fn g49_tokens_on_a_model_with_no_token_price_are_named_unpriced() {
+    // whisper-1 has no token price (billed per second). A span carrying only tokens (a
+    // library that recorded gpt-4o-transcribe-style usage) is not billed $0 silently: both
+    // sides are counted unpriced and named.
+    let c = catalog();
+    let u = io(1_200, 240);
+    let p = price(&c, "whisper-1", Some("openai"), &u, NOW, None);
+    assert_eq!(p.cost.total(), Usd::ZERO);
+    assert_eq!(p.cost.beyond().unpriced, 2);
+    let ctx = otel_llm_cost::pricing::PriceContext::default();
+    assert_eq!(
+        p.price.unpriced_units(&u, &ctx, day(NOW)),
+        ["input_tokens=1200", "output_tokens=240"]
+    );
+}

@@ -397,7 +397,7 @@ fn litellm_import_strips_routing_prefixes_for_an_alias() {
 }
 
 #[test]
-fn litellm_import_replaces_a_catalog_price_and_skips_what_it_cannot_price() {
+fn litellm_import_replaces_a_catalog_price_and_takes_what_the_builder_prices() {
     let c = with_litellm();
     // gpt-4o-mini re-priced at $0.12 / $0.48: 1M + 1M -> 0.6 (catalog: 0.75).
     assert_eq!(
@@ -423,14 +423,19 @@ fn litellm_import_replaces_a_catalog_price_and_skips_what_it_cannot_price() {
         ),
         usd("0.01")
     );
-    // Image generation and per-second prices are out of scope: skipped, not errors.
-    assert!(c.get("my-gateway/image-gen").is_none());
+    // Image generation is an operation the builder prices per image, so the import takes it
+    // too (its mode, no token price); a chat entry priced per second alone is left out as the
+    // builder leaves it out: skipped, not an error.
+    let img = c
+        .get("my-gateway/image-gen")
+        .expect("image generation imported");
+    assert_eq!(img.mode, "image_generation");
     assert!(c.get("my-gateway/per-second-audio").is_none());
     assert!(c.get("sample_spec").is_none());
-    // 4 priced entries, one of which replaced a catalog model.
+    // 5 priced entries, one of which replaced a catalog model.
     assert_eq!(
         c.models().len(),
-        Catalog::shared().unwrap().models().len() + 3
+        Catalog::shared().unwrap().models().len() + 4
     );
 }
 

@@ -167,6 +167,11 @@ fn assert_usd(got: Option<f64>, want: f64, what: &str) {
 /// Replays a captured span file (tests/fixtures/real-spans) through the SDK: same names, scopes,
 /// attributes (with their value types) and parent links; children end before parents.
 fn replay(h: &Harness, file: &str) {
+    replay_with(h, file, |_| Vec::new());
+}
+
+/// [`replay`], with attributes an application adds to the spans of a case (`extra(case)`).
+fn replay_with(h: &Harness, file: &str, extra: impl Fn(&str) -> Vec<KeyValue>) {
     let text = std::fs::read_to_string(format!(
         "{}/tests/fixtures/real-spans/{file}",
         env!("CARGO_MANIFEST_DIR")
@@ -192,7 +197,7 @@ fn replay(h: &Harness, file: &str) {
                     .with_version(scope["version"].as_str().unwrap_or("").to_owned())
                     .build(),
             );
-            let attrs: Vec<KeyValue> = s["attributes"]
+            let mut attrs: Vec<KeyValue> = s["attributes"]
                 .as_object()
                 .unwrap()
                 .iter()
@@ -214,6 +219,7 @@ fn replay(h: &Harness, file: &str) {
                     KeyValue::new(k.clone(), value)
                 })
                 .collect();
+            attrs.extend(extra(s["case"].as_str().unwrap()));
             let parent_cx = match s["parent_span_id"].as_str() {
                 Some(p) => started
                     .iter()
@@ -1606,4 +1612,53 @@ fn openinference_response_bodies_give_the_tool_calls() {
         "{why}"
     );
     assert_eq!(h.engine.stats().snapshot().unreadable_response_bodies, 1);
+}
+
+/// Operations beyond chat through the processor (issue 15): OpenLIT's image generation and
+/// transcription spans (tests/fixtures/real-spans/units_openlit.json) carry no count of what
+/// they bill (UNITS.md finding 5), so the application adds it (`cost.usage.output_images`,
+/// `cost.usage.input_audio_seconds`, README); the image's size and quality are read from
+/// OpenLIT's own `gen_ai.request.image_size` / `image_quality`. A transcription priced by
+/// tokens needs nothing added.
+#[test]
+fn image_generation_and_transcription_spans_are_priced_by_their_units() {
+    // OpenLIT writes `gen_ai.usage.cost` = 0 on every span: re-price it.
+    let h = harness_with(|b| b.with_reprice_provided(true));
+    replay_with(&h, "units_openlit.json", |case| match case {
+        "openai_image_gpt_image" => vec![KeyValue::new("cost.usage.output_images", 2)],
+        "openai_transcription_duration" => {
+            vec![KeyValue::new("cost.usage.input_audio_seconds", 600)]
+        }
+        _ => Vec::new(),
+    });
+    let one = |name: &str| {
+        let v: Vec<SpanData> = h.spans().into_iter().filter(|s| s.name == name).collect();
+        assert_eq!(v.len(), 1, "{name}");
+        v.into_iter().next().unwrap()
+    };
+    // gpt-image-1, medium, 1024x1024: 2 x $0.042.
+    let s = one("image gpt-image-1");
+    assert_eq!(
+        stra(&s, "cost.pricing.status").as_deref(),
+        Some("priced"),
+        "{:?}",
+        stra(&s, "cost.pricing.reason")
+    );
+    assert_eq!(
+        stra(&s, "cost.pricing.tier").as_deref(),
+        Some("image_quality=medium,image_size=1024x1024")
+    );
+    assert_usd(f64a(&s, "llm.cost.total"), 0.084, "images");
+    assert_usd(f64a(&s, "cost.total_usd"), 0.084, "images roll-up");
+    // whisper-1, 600 s at $0.006 a minute.
+    let s = one("speech_to_text whisper-1");
+    assert_eq!(stra(&s, "cost.pricing.status").as_deref(), Some("priced"));
+    assert_usd(f64a(&s, "llm.cost.total"), 0.06, "transcription seconds");
+    // gpt-4o-transcribe, by its tokens (1200 in at $2.50/M, 240 out at $10/M, the catalog's
+    // LiteLLM price): 0.003 + 0.0024.
+    let s = one("speech_to_text gpt-4o-transcribe");
+    assert_usd(f64a(&s, "llm.cost.total"), 0.0054, "transcription tokens");
+    // dall-e-3 with no count added: the span carries nothing billable, it is not a call.
+    let s = one("image dall-e-3");
+    assert_eq!(stra(&s, "cost.pricing.status"), None);
 }

@@ -116,7 +116,7 @@ fn the_refresher_thread_follows_the_feeds_and_keeps_the_catalog_on_failure() {
     let provider = provider_of(p);
     assert_eq!(
         handle.current().models().len(),
-        9,
+        10,
         "built from the small feeds"
     );
     let (status, _, v1) = call(&provider, &c, "acme-fresh");

@@ -16,8 +16,8 @@ use arc_swap::{ArcSwap, Guard};
 use super::response_body::{self, Read};
 use super::stats::Stats;
 use super::usage::{
-    extract_with, key_filter, read_context, unmatched_context, ExtractOptions, Extracted,
-    ProvidedCost, UsageState,
+    extract_with, image_variants, key_filter, read_context, read_image_context, unmatched_context,
+    ExtractOptions, Extracted, ProvidedCost, UsageState,
 };
 use crate::money::Usd;
 use crate::pricing::{
@@ -437,11 +437,16 @@ impl CallPricer {
                 let (cost, applied, reason, context) = if price.variants.is_empty() {
                     let ctx = PriceContext::tier(tier);
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
-                    (cost, applied, None, ctx)
+                    let reason = unpriced_units(price, &usage, &cost, &ctx, at, None);
+                    (cost, applied, reason, ctx)
                 } else {
-                    let ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
+                    let mut ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
+                    if image_variants(price) {
+                        read_image_context(span, &mut ctx);
+                    }
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
                     let reason = unmatched_context(price, &ctx, &applied);
+                    let reason = unpriced_units(price, &usage, &cost, &ctx, at, reason);
                     (cost, applied, reason, ctx)
                 };
                 let reason = match (reason, body) {
@@ -478,4 +483,46 @@ impl CallPricer {
             ),
         }
     }
+}
+
+/// `reason`, with the units the call carries that the rate set applied has no price for
+/// named (`input_tokens=1200` on a model with no token price, `output_images=2` when no size
+/// or quality picked a per-image price): they are not billed, and the span says so. Only a
+/// cost with unpriced units looks further (a call billed by tokens alone has no `beyond`).
+#[inline]
+fn unpriced_units(
+    price: &Price,
+    usage: &Usage,
+    cost: &CostBreakdown,
+    ctx: &PriceContext,
+    at: i64,
+    reason: Option<String>,
+) -> Option<String> {
+    if cost.beyond.as_ref().is_none_or(|b| b.unpriced == 0) {
+        return reason;
+    }
+    unpriced_reason(price, usage, ctx, at, reason)
+}
+
+#[cold]
+#[inline(never)]
+fn unpriced_reason(
+    price: &Price,
+    usage: &Usage,
+    ctx: &PriceContext,
+    at: i64,
+    reason: Option<String>,
+) -> Option<String> {
+    let named = price.unpriced_units(usage, ctx, at);
+    if named.is_empty() {
+        return reason;
+    }
+    let note = format!(
+        "not billed, no price for them in the rates applied: {}",
+        named.join(", ")
+    );
+    Some(match reason {
+        Some(r) => format!("{r}; {note}"),
+        None => note,
+    })
 }

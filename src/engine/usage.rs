@@ -853,6 +853,21 @@ fn with_units(usage: UsageState, units: &[(Unit, u64, bool)]) -> UsageState {
 /// `inference_geo` today: tests/fixtures/real-spans/UNITS.md).
 const CONTEXT_PARAMS: [&str; 3] = ["speed", "service_tier", "inference_geo"];
 
+/// Request parameters of an image generation call that select its per-image price (LiteLLM's
+/// size/quality variants), as OpenInference records them inside `llm.invocation_parameters`
+/// (`size`, `quality`): parameter -> context key.
+const IMAGE_PARAMS: [(&str, &str); 2] = [("size", "image_size"), ("quality", "image_quality")];
+
+/// Attributes naming a price-selecting request parameter (tests/fixtures/real-spans/UNITS.md
+/// section 4: OpenLIT's image size and quality; the response's, when there, after the
+/// request's): attribute -> context key. Read only for a price with variants.
+const CONTEXT_ATTRS: [(&str, &str); 4] = [
+    ("gen_ai.request.image_size", "image_size"),
+    ("gen_ai.request.image_quality", "image_quality"),
+    ("gen_ai.response.image_size", "image_size"),
+    ("gen_ai.response.image_quality", "image_quality"),
+];
+
 /// Context values meaning the standard price (never noted as unmatched).
 const STANDARD_VALUES: [&str; 6] = [
     "default",
@@ -869,7 +884,7 @@ const STANDARD_VALUES: [&str; 6] = [
 /// billed tier over the request's), and the application's own `<prefix>context.<key>`
 /// attributes (`cost.context.speed` = `fast`), the most specific statement; `has_ours`: the
 /// span has some attribute under `prefix` ([`Extracted::has_written_keys`]), else those are
-/// not looked for.
+/// not looked for. An image's size and quality: [`read_image_context`].
 pub(crate) fn read_context<V: SpanView + ?Sized>(
     span: &V,
     prefix: &str,
@@ -908,6 +923,54 @@ pub(crate) fn read_context<V: SpanView + ?Sized>(
         }
     });
     ctx
+}
+
+/// Adds an image generation call's size and quality to `ctx` (issue 15), for a price whose
+/// variants name them ([`image_variants`]): OpenLIT's attributes ([`CONTEXT_ATTRS`]), else
+/// OpenInference's invocation parameters `size` / `quality` ([`IMAGE_PARAMS`]); a key the
+/// application set (`cost.context.image_size`) is kept. Out of [`read_context`], so that a call
+/// of any other model looks up none of these keys.
+#[cold]
+#[inline(never)]
+pub(crate) fn read_image_context<V: SpanView + ?Sized>(
+    span: &V,
+    ctx: &mut crate::pricing::PriceContext,
+) {
+    let mut found: Vec<(&str, String)> = Vec::new();
+    if let Some(AttrValue::Str(json)) = span.attr(k::LLM_INVOCATION_PARAMETERS) {
+        if let Ok(serde_json::Value::Object(params)) = serde_json::from_str(json) {
+            for (param, key) in IMAGE_PARAMS {
+                if let Some(v) = params.get(param).and_then(|v| v.as_str()) {
+                    found.push((key, v.to_owned()));
+                }
+            }
+        }
+    }
+    for (attr, key) in CONTEXT_ATTRS {
+        if let Some(AttrValue::Str(v)) = span.attr(attr) {
+            if !is_blank(v) {
+                found.push((key, v.to_owned()));
+            }
+        }
+    }
+    let app: Vec<&str> = found
+        .iter()
+        .map(|(key, _)| *key)
+        .filter(|key| ctx.get(key).is_some())
+        .collect();
+    for (key, v) in &found {
+        if !app.contains(key) {
+            ctx.set(key, v);
+        }
+    }
+}
+
+/// `true` when a variant of `price` is chosen by an image's size or quality.
+pub(crate) fn image_variants(price: &crate::pricing::Price) -> bool {
+    price
+        .variants
+        .iter()
+        .any(|v| v.when.iter().any(|(key, _)| key.starts_with("image_")))
 }
 
 /// Why a priced call's context selected nothing, when it names a value of a key the price's

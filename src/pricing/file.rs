@@ -292,9 +292,19 @@ impl RatesFile {
         let f = |name: &str| format!("{prefix}{name}");
         let input = rate(ctx, &f("input"), &self.input)?.or(base.map(|b| b.input));
         let output = rate(ctx, &f("output"), &self.output)?.or(base.map(|b| b.output));
-        let (Some(input), Some(output)) = (input, output) else {
-            let missing = if input.is_none() { "input" } else { "output" };
-            return Err(ctx.err(&f(missing), "required rate is missing"));
+        // Neither: a rate set with no token price (FORMAT.md; only models of the operations
+        // beyond chat may have one, `build::check`), unless the base it inherits from has one.
+        let no_token_price = match (input, output) {
+            (None, None) => base.is_none_or(|b| b.no_token_price),
+            _ => false,
+        };
+        let (input, output) = match (input, output) {
+            (Some(i), Some(o)) => (i, o),
+            (None, None) if no_token_price => (Rate::ZERO, Rate::ZERO),
+            _ => {
+                let missing = if input.is_none() { "input" } else { "output" };
+                return Err(ctx.err(&f(missing), "required rate is missing"));
+            }
         };
         let inherit = |v: Option<Rate>, pick: fn(&Rates) -> Option<Rate>| v.or(base.and_then(pick));
         // Other units: the base's (a tier inherits them), then this set's own.
@@ -329,6 +339,7 @@ impl RatesFile {
             other.insert(unit, price);
         }
         Ok(Rates {
+            no_token_price,
             other: other.into_iter().collect(),
             input,
             output,

@@ -269,6 +269,12 @@ impl Usage {
         for &(u, n) in &all {
             for a in Unit::all().filter(|a| a.contains(u)) {
                 let whole = self.get(a);
+                // A count whole that is not carried is not reported, not zero: transcription
+                // seconds (`input_audio_seconds`) without the direction-less `audio_seconds`,
+                // annotated pages without the page total. Token wholes are always read.
+                if whole == 0 && a.def().family != crate::pricing::units::Family::Tokens {
+                    continue;
+                }
                 if n > whole {
                     return Err(too_many(u, n, a, whole));
                 }
@@ -311,6 +317,11 @@ pub struct Rates {
     ///
     /// [`Family::per`]: crate::pricing::units::Family::per
     pub other: Vec<(Unit, Usd)>,
+    /// `true`: no token price at all (an operation beyond chat priced by its units alone:
+    /// images, audio seconds, characters, rerank searches, pages). `input` and `output` are
+    /// then zero and never billed: a call's tokens are not billed and are named unpriced
+    /// ([`CostBreakdown::unpriced`], [`Price::unpriced_units`]), never a silent $0.
+    pub no_token_price: bool,
 }
 
 impl Rates {
@@ -344,6 +355,7 @@ impl Rates {
         audio_input: None,
         audio_output: None,
         other: Vec::new(),
+        no_token_price: false,
     };
 
     /// The rate of an inline unit after fallbacks; `None` for other units.
@@ -843,7 +855,10 @@ impl Price {
         let (r, above) = set.select(usage.input_total);
         // A price with a per-request fee bills one request per call (genai-prices: supplied by
         // the pricer, never by usage) unless the usage says how many.
-        let cost = if usage.other.is_empty() && (r.other.is_empty() || !r.has_request_fee()) {
+        let cost = if usage.other.is_empty()
+            && (r.other.is_empty() || !r.has_request_fee())
+            && !r.no_token_price
+        {
             token_cost(r, usage)
         } else {
             bucket_cost(r, usage)
@@ -856,6 +871,39 @@ impl Price {
                 above_input_tokens: above,
             },
         )
+    }
+}
+
+impl Price {
+    /// What a call in `ctx` at `at_unix_seconds` carries that the rate set applied has no
+    /// price for (`input_tokens=1200` on a model with no token price, `output_images=2` when
+    /// no size or quality picked a per-image price): what [`CostBreakdown::unpriced`] counts,
+    /// named. Empty when everything is priced.
+    pub fn unpriced_units(
+        &self,
+        usage: &Usage,
+        ctx: &PriceContext,
+        at_unix_seconds: i64,
+    ) -> Vec<String> {
+        let (set, _, _) = self.select(ctx, at_unix_seconds);
+        let (r, _) = set.select(usage.input_total);
+        let mut out = Vec::new();
+        if r.no_token_price {
+            for (u, n) in [
+                (Unit::INPUT_TOKENS, usage.input_total),
+                (Unit::OUTPUT_TOKENS, usage.output_total),
+            ] {
+                if n > 0 {
+                    out.push(format!("{u}={n}"));
+                }
+            }
+        }
+        for (u, n) in usage.other.iter() {
+            if r.other(u).is_none() && u.part_of().is_none() {
+                out.push(format!("{u}={n}"));
+            }
+        }
+        out
     }
 }
 
@@ -913,8 +961,17 @@ fn bucket_cost(r: &Rates, usage: &Usage) -> CostBreakdown {
         Unit::OUTPUT_AUDIO_TOKENS,
     ]
     .into_iter()
+    .filter(|_| !r.no_token_price)
     .filter_map(|u| Some((u, r.inline(u)?.per_mtok(), usage.get(u))))
     .collect();
+    if r.no_token_price {
+        // No token price: the call's tokens are not billed, and said to be (input, output).
+        for n in [usage.input_total, usage.output_total] {
+            if n > 0 {
+                out.unpriced();
+            }
+        }
+    }
     let requests =
         (r.has_request_fee() && usage.get(Unit::REQUESTS) == 0).then_some((Unit::REQUESTS, 1));
     for (u, n) in usage.other.iter().chain(requests) {
@@ -1151,6 +1208,16 @@ mod tests {
         u.set(unit("cache_image_read_tokens"), 0);
         u.set(unit("web_searches"), 1_000_000);
         assert_eq!(u.check_containment(), Ok(()));
+        // A count whole not carried is not reported: transcription seconds alone, annotated
+        // pages alone; carried, it bounds its parts.
+        u.set(unit("input_audio_seconds"), 600);
+        u.set(unit("input_annotated_document_pages"), 4);
+        assert_eq!(u.check_containment(), Ok(()));
+        u.set(unit("input_document_pages"), 3);
+        assert_eq!(
+            u.check_containment(),
+            Err("input_annotated_document_pages (4) is more than input_document_pages (3), which contains it".into())
+        );
     }
 
     fn rates(input: &str, output: &str) -> Rates {

@@ -11,8 +11,29 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::pricing::{Catalog, CatalogError, Model, Price};
 
-/// Modes a catalog model may have.
-pub const MODES: [&str; 4] = ["chat", "completion", "responses", "embedding"];
+/// Modes a catalog model may have: the token modes, then [`UNIT_MODES`].
+pub const MODES: [&str; 9] = [
+    "chat",
+    "completion",
+    "responses",
+    "embedding",
+    "image_generation",
+    "audio_transcription",
+    "audio_speech",
+    "rerank",
+    "ocr",
+];
+
+/// Operations beyond chat (issue 15), priced by units of the vocabulary (images generated,
+/// audio seconds, characters, rerank searches, document pages): a rate set of such a model may
+/// have no token price (FORMAT.md).
+pub const UNIT_MODES: [&str; 5] = [
+    "image_generation",
+    "audio_transcription",
+    "audio_speech",
+    "rerank",
+    "ocr",
+];
 
 /// Providers the embedded catalog must cover.
 pub const REQUIRED_PROVIDERS: [&str; 14] = [
@@ -58,6 +79,20 @@ pub(crate) fn invariants(file: &str, models: &[Model]) -> Vec<CatalogError> {
                 format!("unknown mode '{}' (expected {})", m.mode, MODES.join(", ")),
             ));
         }
+        if !UNIT_MODES.contains(&m.mode.as_str()) {
+            if let Some(i) = m.prices.iter().position(unit_only) {
+                errors.push(err(
+                    &format!("{}: prices[{i}]", m.id),
+                    "input",
+                    format!(
+                        "a rate set without input and output (no token price) is only for the \
+                         operations beyond chat ({}), not mode '{}'",
+                        UNIT_MODES.join(", "),
+                        m.mode
+                    ),
+                ));
+            }
+        }
         for a in m.aliases() {
             match aliases.insert((&m.provider, a), &m.id) {
                 Some(other) if other != &*m.id => errors.push(err(
@@ -73,6 +108,16 @@ pub(crate) fn invariants(file: &str, models: &[Model]) -> Vec<CatalogError> {
         }
     }
     errors
+}
+
+/// `true` when some rate set of `p` has no token price.
+fn unit_only(p: &Price) -> bool {
+    let sets = std::iter::once(&p.standard)
+        .chain(p.service_tiers.iter().map(|(_, s)| s))
+        .chain(p.variants.iter().map(|v| &v.set))
+        .chain(p.windows.iter().map(|w| &w.set));
+    sets.flat_map(|s| std::iter::once(&s.rates).chain(s.tiers.iter().map(|t| &t.rates)))
+        .any(|r| r.no_token_price)
 }
 
 /// One must-have fact: whether it holds, and what was found.

@@ -216,6 +216,44 @@ pub(crate) struct GenaiModel {
     pub dated: bool,
     pub tiered: bool,
     pub notes: Vec<String>,
+    /// The mode of a model priced by units alone (no token price), from its units
+    /// ([`unit_only_mode`]); `None` for a model with token prices.
+    pub unit_mode: Option<&'static str>,
+}
+
+/// The operation a model priced by units alone performs, by the family of its units (the
+/// first row that one of its units is of): `None` when a rate set holds a rate field, is
+/// empty, or no row fits. genai-prices' voice models priced per audio hour (xAI voice,
+/// OpenAI live) get `audio_transcription`: the mode only says the model may have no token
+/// price.
+fn unit_only_mode<'a>(sets: impl Iterator<Item = &'a RateSet> + Clone) -> Option<&'static str> {
+    use crate::pricing::units::Family;
+    const MODE_BY_FAMILY: [(Family, &str); 5] = [
+        (Family::Images, "image_generation"),
+        (Family::Characters, "audio_speech"),
+        (Family::Rerank, "rerank"),
+        (Family::DocumentPages, "ocr"),
+        (Family::Durations, "audio_transcription"),
+    ];
+    let mut any = false;
+    for rs in sets.clone() {
+        if rs.is_empty() || rs.keys().any(|u| u.unit().field) {
+            return None;
+        }
+        any = true;
+    }
+    if !any {
+        return None;
+    }
+    let families: Vec<Family> = sets
+        .flat_map(|rs| rs.keys())
+        .filter_map(|u| u.name().parse::<crate::pricing::Unit>().ok())
+        .map(|u| u.def().family)
+        .collect();
+    MODE_BY_FAMILY
+        .iter()
+        .find(|(f, _)| families.contains(f))
+        .map(|(_, m)| *m)
 }
 
 /// A value as a rate, rounded half-even to 9 decimals (counted); refused values are counted.
@@ -415,8 +453,26 @@ pub(crate) fn load(
                     rs.contains_key(&units::input()) || rs.contains_key(&units::output())
                 })
             });
-            let Some(tl) = tl.filter(|_| has_token_price) else {
-                notes.add("genai-prices models skipped: no token price", what);
+            // Priced by units alone (speech characters, audio hours, document pages ...): an
+            // operation beyond chat with no token price, every price entry holding only units.
+            let unit_mode = tl
+                .as_ref()
+                .filter(|_| !has_token_price)
+                .and_then(|tl| unit_only_mode(tl.iter().map(|(_, rs)| rs)));
+            let priced = tl
+                .as_ref()
+                .is_some_and(|tl| tl.iter().any(|(_, rs)| !rs.is_empty()));
+            let Some(tl) = tl.filter(|_| has_token_price || unit_mode.is_some()) else {
+                notes.add(
+                    if priced {
+                        "genai-prices models skipped: no input or output token price, and no \
+                         unit of an operation beyond chat (images, characters, audio, pages, \
+                         rerank searches)"
+                    } else {
+                        "genai-prices models skipped: no price at all (free, or unpriced in the feed)"
+                    },
+                    what,
+                );
                 continue;
             };
             let entries: Vec<PriceEntry> = tl
@@ -437,6 +493,7 @@ pub(crate) fn load(
                 dated: false,
                 tiered: false,
                 notes: Vec::new(),
+                unit_mode,
             };
             g.notes = variants::schema1(
                 &mut g.prices,
@@ -449,7 +506,7 @@ pub(crate) fn load(
             let complete = |e: &PriceEntry| {
                 e.rates.contains_key(&units::input()) && e.rates.contains_key(&units::output())
             };
-            if !g.prices.iter().all(complete) {
+            if g.unit_mode.is_none() && !g.prices.iter().all(complete) {
                 // input and output are required: embeddings get output 0, the rest are skipped
                 let all_input = g
                     .prices

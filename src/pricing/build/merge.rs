@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::check::UNIT_MODES;
 use super::genai::{clause_rules, GenaiModel};
 use super::model::{BModel, Rule};
 use super::notes::Notes;
@@ -72,6 +73,20 @@ pub(crate) fn merge(
             extra.push(genai_only(g, &mut existing, notes));
             continue;
         }
+        // A model priced per token whose clause only LiteLLM models of the operations beyond
+        // chat fall in (`gemini-2.0-flash`'s prefix clause and LiteLLM's
+        // `gemini-2.0-flash-exp-image-generation`) is still its own entry: those are not the
+        // chat model it names, and without it a `gemini-2.0-flash` span would price elsewhere.
+        let only_ops = assigned[gi]
+            .iter()
+            .all(|&li| UNIT_MODES.contains(&litellm[li].mode.as_str()));
+        if g.unit_mode.is_none() && only_ops {
+            notes.add(
+                "genai-prices models kept as their own entry (matched only LiteLLM models of operations beyond chat)",
+                format!("{}/{}", g.raw_provider, g.id),
+            );
+            extra.push(genai_only(g, &mut existing, notes));
+        }
         for &li in &assigned[gi] {
             merge_one(&mut litellm[li], g, day, notes);
         }
@@ -113,6 +128,13 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
                 cur.service_tiers.insert(st, rs.clone());
                 m.notes.push(format!("{st} service tier from litellm"));
             }
+        }
+        // So do LiteLLM's variants (per-image prices by size and quality), over the rates now.
+        let lit_variants = litellm_variants(&lit, &cur.rates);
+        if !lit_variants.is_empty() {
+            m.notes
+                .push("price variants (per image by size/quality) from litellm".to_owned());
+            cur.variants.extend(lit_variants);
         }
         m.prices = prices;
         m.notes.extend(g.notes.iter().cloned());
@@ -166,10 +188,31 @@ fn merge_one(m: &mut BModel, g: &GenaiModel, day: &str, notes: &mut Notes) {
     let mut p = PriceEntry::new(None, "genai-prices+litellm", rates);
     p.service_tiers = services;
     p.variants = latest.variants.clone();
+    p.variants.extend(litellm_variants(&lit, &p.rates));
     p.windows = latest.windows.clone();
     m.prices = vec![p];
     m.notes.extend(g.notes.iter().cloned());
     notes.count("agreements: undated prices equal in both sources");
+}
+
+/// LiteLLM's price variants of `lit` (per-image prices by size and quality, `litellm.rs`) as
+/// full rate sets over `rates`: each variant's own rates (those not equal to `lit`'s standard
+/// ones) over the rates the merged price has.
+fn litellm_variants(
+    lit: &PriceEntry,
+    rates: &RateSet,
+) -> Vec<(std::collections::BTreeMap<String, String>, RateSet)> {
+    lit.variants
+        .iter()
+        .map(|(when, full)| {
+            let own: RateSet = full
+                .iter()
+                .filter(|(u, t)| lit.rates.get(u) != Some(t))
+                .map(|(u, t)| (*u, t.clone()))
+                .collect();
+            (when.clone(), over(rates, &own))
+        })
+        .collect()
 }
 
 /// A genai-prices model that matched no LiteLLM model becomes its own entry.
@@ -189,7 +232,9 @@ fn genai_only(g: &GenaiModel, existing: &mut HashSet<String>, notes: &mut Notes)
             ctx,
         );
     }
-    let mode = if g.id.to_lowercase().contains("embed") {
+    let mode = if let Some(m) = g.unit_mode {
+        m
+    } else if g.id.to_lowercase().contains("embed") {
         "embedding"
     } else {
         "chat"

@@ -29,7 +29,7 @@ pub(crate) mod variants;
 use sha2::{Digest, Sha256};
 
 pub(crate) use check::invariants;
-pub use check::{must_have_facts, Fact, MODES, REQUIRED_PROVIDERS};
+pub use check::{must_have_facts, Fact, MODES, REQUIRED_PROVIDERS, UNIT_MODES};
 pub use diff::{CatalogDiff, ModelChange, ModelRef, RateChange};
 
 use crate::pricing::{Catalog, CatalogError, Date, SourceFile};

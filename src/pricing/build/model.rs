@@ -104,31 +104,65 @@ impl<'a> Scalar<'a> {
 
 /// A number literal as a rate in the catalog's unit (USD per million tokens): the source's
 /// value times `10^scale` (LiteLLM's USD per token: 6; genai-prices' per million tokens: 0),
-/// rounded half-even to 9 decimals; `Ok((rate, rounded))`. The value is the one Python's `json`
-/// (and JavaScript) reads: the float nearest to the literal, as the shortest decimal that reads
-/// back as that float.
-pub(crate) fn literal_rate(literal: &str, scale: i32) -> Result<(Rate, bool), DecimalError> {
+/// times `factor` (exactly, before the rounding: USD per second -> per hour: 3,600; a price
+/// per pixel -> per image of W x H pixels), rounded half-even to 9 decimals;
+/// `Ok((rate, rounded))`. The value is the one Python's `json` (and JavaScript) reads: the
+/// float nearest to the literal, as the shortest decimal that reads back as that float.
+pub(crate) fn literal_rate_times(
+    literal: &str,
+    scale: i32,
+    factor: u64,
+) -> Result<(Rate, bool), DecimalError> {
     let f: f64 = literal.trim().parse().map_err(|_| DecimalError::Syntax)?;
     if !f.is_finite() {
         return Err(DecimalError::Syntax);
     }
-    if f == 0.0 {
+    if f == 0.0 || factor == 0 {
         return Ok((Rate::ZERO, false)); // -0.0 included: no negative zero rate
     }
     let shortest = format!("{f:e}");
     let (mantissa, exp) = shortest.split_once('e').ok_or(DecimalError::Syntax)?;
     let exp: i32 = exp.parse().map_err(|_| DecimalError::Syntax)?;
-    Rate::parse_per_mtok_rounded(&format!("{mantissa}e{}", exp + scale))
+    if factor == 1 {
+        return Rate::parse_per_mtok_rounded(&format!("{mantissa}e{}", exp + scale));
+    }
+    // The mantissa's digits as an integer (at most 17 of them), times the factor.
+    let (sign, digits) = match mantissa.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", mantissa),
+    };
+    let frac = digits.split_once('.').map_or(0, |(_, f)| f.len());
+    let int: u128 = digits
+        .replace('.', "")
+        .parse()
+        .map_err(|_| DecimalError::Syntax)?;
+    let product = int
+        .checked_mul(u128::from(factor))
+        .ok_or(DecimalError::TooLarge)?;
+    let frac = i32::try_from(frac).map_err(|_| DecimalError::Syntax)?;
+    Rate::parse_per_mtok_rounded(&format!("{sign}{product}e{}", exp + scale - frac))
 }
 
-/// [`literal_rate`], counting in `notes` a rate rounded or refused (`what` names it).
+/// [`literal_rate_times`] with factor 1, counting in `notes` a rate rounded or refused (`what`
+/// names it).
 pub(crate) fn noted_rate(
     literal: &str,
     scale: i32,
     what: &str,
     notes: &mut super::notes::Notes,
 ) -> Option<Rate> {
-    match literal_rate(literal, scale) {
+    noted_rate_times(literal, scale, 1, what, notes)
+}
+
+/// [`literal_rate_times`], counting in `notes` a rate rounded or refused (`what` names it).
+pub(crate) fn noted_rate_times(
+    literal: &str,
+    scale: i32,
+    factor: u64,
+    what: &str,
+    notes: &mut super::notes::Notes,
+) -> Option<Rate> {
+    match literal_rate_times(literal, scale, factor) {
         Ok((r, rounded)) => {
             if rounded {
                 notes.add("rates rounded half-even to 9 decimals", what);

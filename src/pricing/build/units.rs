@@ -27,9 +27,34 @@ pub(crate) struct Unit {
     /// Its key in a genai-prices v2 `ModelPrice`, and the power of ten from that key's unit to
     /// the catalog's (`*_mtok`, USD per million tokens: 0).
     pub genai: (&'static str, i32),
-    /// LiteLLM's base field name (before `_above_<N>k_tokens` and a service-tier suffix), and
-    /// the power of ten from LiteLLM's unit to the catalog's (USD per token -> per million: 6).
-    pub litellm: Option<(&'static str, i32)>,
+    /// LiteLLM's base field name (before `_above_<N>k_tokens` and a service-tier suffix), the
+    /// power of ten from LiteLLM's unit to the catalog's (USD per token -> per million: 6), and
+    /// the modes it means this unit in.
+    pub litellm: Option<LiteField>,
+}
+
+/// How a LiteLLM field reads as a unit's rate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LiteField {
+    /// The base field name.
+    pub field: &'static str,
+    /// Power of ten from LiteLLM's unit to the catalog's.
+    pub scale: i32,
+    /// A factor besides (USD per second -> per hour: 3,600); 1 for most.
+    pub factor: u64,
+    /// The LiteLLM modes in which the field means this unit; empty: every mode. In another
+    /// mode the field is ignored, with its reason (`litellm.rs`, `IGNORED`).
+    pub modes: &'static [&'static str],
+}
+
+/// A per-token LiteLLM field of a rate field: USD per token -> per million, every mode.
+const fn per_token(field: &'static str) -> Option<LiteField> {
+    Some(LiteField {
+        field,
+        scale: 6,
+        factor: 1,
+        modes: &[],
+    })
 }
 
 /// The catalog's rate fields, in the order the catalog writes them.
@@ -38,71 +63,145 @@ const FIELDS: &[Unit] = &[
         field: true,
         name: "input",
         genai: ("input_mtok", 0),
-        litellm: Some(("input_cost_per_token", 6)),
+        litellm: per_token("input_cost_per_token"),
     },
     Unit {
         field: true,
         name: "output",
         genai: ("output_mtok", 0),
-        litellm: Some(("output_cost_per_token", 6)),
+        litellm: per_token("output_cost_per_token"),
     },
     Unit {
         field: true,
         name: "cache_read",
         genai: ("cache_read_mtok", 0),
-        litellm: Some(("cache_read_input_token_cost", 6)),
+        litellm: per_token("cache_read_input_token_cost"),
     },
     Unit {
         field: true,
         name: "cache_write_5m",
         genai: ("cache_write_mtok", 0),
-        litellm: Some(("cache_creation_input_token_cost", 6)),
+        litellm: per_token("cache_creation_input_token_cost"),
     },
     Unit {
         field: true,
         name: "cache_write_1h",
         genai: ("cache_write_1h_mtok", 0),
-        litellm: Some(("cache_creation_input_token_cost_above_1hr", 6)),
+        litellm: per_token("cache_creation_input_token_cost_above_1hr"),
     },
     Unit {
         field: true,
         name: "reasoning",
         genai: ("output_reasoning_mtok", 0),
-        litellm: Some(("output_cost_per_reasoning_token", 6)),
+        litellm: per_token("output_cost_per_reasoning_token"),
     },
     Unit {
         field: true,
         name: "audio_input",
         genai: ("input_audio_mtok", 0),
-        litellm: Some(("input_cost_per_audio_token", 6)),
+        litellm: per_token("input_cost_per_audio_token"),
     },
     Unit {
         field: true,
         name: "audio_output",
         genai: ("output_audio_mtok", 0),
-        litellm: Some(("output_cost_per_audio_token", 6)),
+        litellm: per_token("output_cost_per_audio_token"),
     },
     Unit {
         field: true,
         name: "audio_cache_read",
         genai: ("cache_audio_read_mtok", 0),
-        litellm: Some(("cache_read_input_audio_token_cost", 6)),
+        litellm: per_token("cache_read_input_audio_token_cost"),
     },
 ];
 
-/// LiteLLM fields priced in a vocabulary unit without a rate field: (unit id, LiteLLM base
-/// field, power of ten from LiteLLM's unit to the catalog's).
-const LITELLM_UNITS: &[(&str, &str, i32)] = &[
+/// LiteLLM fields priced in a vocabulary unit without a rate field: (unit id, how the field
+/// reads). A field limited to some modes means something else elsewhere (`input_cost_per_image`
+/// of a chat model is per image sent, not generated).
+const LITELLM_UNITS: &[(&str, LiteField)] = &[
     // USD per token -> per million tokens.
-    ("input_image_tokens", "input_cost_per_image_token", 6),
-    ("output_image_tokens", "output_cost_per_image_token", 6),
+    (
+        "input_image_tokens",
+        lite("input_cost_per_image_token", 6, 1, &[]),
+    ),
+    (
+        "output_image_tokens",
+        lite("output_cost_per_image_token", 6, 1, &[]),
+    ),
     // USD per character -> per million characters.
-    ("input_characters", "input_cost_per_character", 6),
+    (
+        "input_characters",
+        lite("input_cost_per_character", 6, 1, &[]),
+    ),
     // USD per 1,000 calls, as the catalog.
-    ("storage_searches", "file_search_cost_per_1k_calls", 0),
+    (
+        "storage_searches",
+        lite("file_search_cost_per_1k_calls", 0, 1, &[]),
+    ),
     // USD per request -> per 1,000 requests.
-    ("requests", "input_cost_per_request", 3),
+    ("requests", lite("input_cost_per_request", 3, 1, &[])),
+    // Token units by modality and kind (USD per token -> per million tokens).
+    (
+        "cache_image_read_tokens",
+        lite("cache_read_input_image_token_cost", 6, 1, &[]),
+    ),
+    (
+        "input_video_tokens",
+        lite("input_cost_per_video_token", 6, 1, &[]),
+    ),
+    (
+        "output_video_tokens",
+        lite("output_cost_per_video_token", 6, 1, &[]),
+    ),
+    (
+        "output_citation_tokens",
+        lite("citation_cost_per_token", 6, 1, &[]),
+    ),
+    // USD per second of audio transcribed -> per hour (genai-prices' `input_audio_hours`).
+    (
+        "input_audio_seconds",
+        lite("input_cost_per_second", 0, 3_600, &["audio_transcription"]),
+    ),
+    // USD per second of speech generated -> per hour.
+    (
+        "output_audio_seconds",
+        lite("output_cost_per_second", 0, 3_600, &["audio_speech"]),
+    ),
+    // USD per rerank query -> per 1,000 searches.
+    (
+        "rerank_searches",
+        lite("input_cost_per_query", 3, 1, &["rerank"]),
+    ),
+    // USD per page -> per 1,000 pages (OCR; an annotated page at its own price).
+    (
+        "input_document_pages",
+        lite("ocr_cost_per_page", 3, 1, &["ocr"]),
+    ),
+    (
+        "input_annotated_document_pages",
+        lite("annotation_cost_per_page", 3, 1, &["ocr"]),
+    ),
+    // USD per image generated (`input_cost_per_image` of an image generation entry without
+    // this field reads as it: litellm.rs, `SYNONYMS`).
+    (
+        "output_images",
+        lite("output_cost_per_image", 0, 1, &["image_generation"]),
+    ),
 ];
+
+const fn lite(
+    field: &'static str,
+    scale: i32,
+    factor: u64,
+    modes: &'static [&'static str],
+) -> LiteField {
+    LiteField {
+        field,
+        scale,
+        factor,
+        modes,
+    }
+}
 
 /// Every unit the catalog holds, in the order it writes them: the rate fields, then each
 /// vocabulary unit that genai-prices or LiteLLM prices and no rate field holds.
@@ -125,8 +224,8 @@ pub(crate) static UNITS: LazyLock<Vec<Unit>> = LazyLock::new(|| {
             .filter(|k| !FIELDS.iter().any(|f| f.genai.0 == *k));
         let litellm = LITELLM_UNITS
             .iter()
-            .find(|(id, _, _)| *id == d.id)
-            .map(|(_, field, scale)| (*field, *scale));
+            .find(|(id, _)| *id == d.id)
+            .map(|(_, f)| *f);
         if genai.is_none() && litellm.is_none() {
             continue;
         }
