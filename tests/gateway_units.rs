@@ -354,6 +354,11 @@ async fn openinference_spans_with_units_are_priced_and_rolled_up_exactly() {
     // kind too, so every model's kinds still sum exactly to its cost series.
     let text = scrape(&gw).await;
     let by_kind = kinds_sum_to_totals(&text, 3);
+    // The fixture's response bodies are all readable: exposed, and none counted.
+    assert!(
+        text.contains("\notel_llm_cost_unreadable_response_bodies_total 0\n"),
+        "{text}"
+    );
     assert!(
         by_kind.iter().any(|(l, v)| l.contains("claude-opus-4-8")
             && l.ends_with("kind=\"tool_calls\"")

@@ -923,6 +923,12 @@ fn render_engine(o: &mut String, e: &StatsSnapshot) {
         "Locks found poisoned (a panic while one was held; a bug to report): what they guarded was dropped, counted.",
         &[("", e.poisoned_locks)],
     );
+    counter(
+        o,
+        "otel_llm_cost_unreadable_response_bodies_total",
+        "OpenInference response bodies (`output.value`) that could not be read for tool-call counts: the call was priced without them.",
+        &[("", e.unreadable_response_bodies)],
+    );
 }
 
 /// The gauges: what the assembly buffer, the export queue, the receivers and the model cache
