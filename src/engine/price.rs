@@ -415,7 +415,8 @@ impl CallPricer {
                     let (cost, applied) = price.cost_in(&usage, &PriceContext::tier(tier), at);
                     (cost, applied, None)
                 } else {
-                    let ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
+                    let ctx =
+                        read_context(span, &self.prefix, tier_value, ex.params_at, ex.has_context);
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
                     let reason = unmatched_context(price, &ctx, &applied);
                     (cost, applied, reason)
