@@ -952,7 +952,8 @@ pub(crate) fn unmatched_context(
     ctx: &crate::pricing::PriceContext,
     applied: &crate::pricing::AppliedTier,
 ) -> Option<String> {
-    if applied.variant.is_some() {
+    if applied.variant.is_some() || ctx.values.is_empty() {
+        // A variant applied, or no context value to name (the common call).
         return None;
     }
     let unknown: Vec<String> = ctx
