@@ -16,8 +16,8 @@ use arc_swap::{ArcSwap, Guard};
 use super::response_body::{self, Read};
 use super::stats::Stats;
 use super::usage::{
-    extract_with, image_variants, key_filter, read_context, read_image_context, unmatched_context,
-    ExtractOptions, Extracted, ProvidedCost, UsageState,
+    extract_with, image_variants, key_filter, read_context, unmatched_context, ExtractOptions,
+    Extracted, ProvidedCost, UsageState,
 };
 use crate::money::Usd;
 use crate::pricing::{
@@ -440,10 +440,14 @@ impl CallPricer {
                     let reason = unpriced_units(price, &usage, &cost, &ctx, at, None);
                     (cost, applied, reason, ctx)
                 } else {
-                    let mut ctx = read_context(span, &self.prefix, tier_value, ex.has_written_keys);
-                    if image_variants(price) {
-                        read_image_context(span, &mut ctx);
-                    }
+                    let ctx = read_context(
+                        span,
+                        &self.prefix,
+                        tier_value,
+                        ex.params_at,
+                        ex.has_context,
+                        image_variants(price),
+                    );
                     let (cost, applied) = price.cost_in(&usage, &ctx, at);
                     let reason = unmatched_context(price, &ctx, &applied);
                     let reason = unpriced_units(price, &usage, &cost, &ctx, at, reason);

@@ -65,6 +65,10 @@ pub(crate) struct Extracted {
     pub provider_at: Option<usize>,
     /// Position of the last attribute named `SERVICE_TIER_KEYS[tier_key]`.
     pub tier_at: Option<usize>,
+    /// Position of the last `llm.invocation_parameters` ([`read_context`] reads it there).
+    pub params_at: Option<usize>,
+    /// The span has a `<prefix>context.*` attribute ([`read_context`] looks for them only then).
+    pub has_context: bool,
     /// The span already has attributes we write (`llm.cost.*` or our prefix): replace, do not
     /// append.
     pub has_written_keys: bool,
@@ -82,6 +86,8 @@ impl Extracted {
         model_at: None,
         provider_at: None,
         tier_at: None,
+        params_at: None,
+        has_context: false,
         has_written_keys: false,
     };
 }
@@ -265,6 +271,8 @@ enum Role {
     Provider(u8),
     /// Index into `semconv::SERVICE_TIER_KEYS`.
     Tier(u8),
+    /// `llm.invocation_parameters`: only its position is kept.
+    Params,
     OperationName,
     SpanKind,
     CostTotal,
@@ -274,8 +282,8 @@ enum Role {
 
 /// Every key extraction reads, with its role. A key listed twice keeps its first role (the
 /// order the checks ran in before the table existed).
-const READ_KEYS: [(&str, Role); 25 + 8 + 2 + 5 + 4 + 5 + 6] = {
-    let mut out = [("", Role::CostTotal); 55];
+const READ_KEYS: [(&str, Role); 25 + 8 + 2 + 5 + 4 + 5 + 7] = {
+    let mut out = [("", Role::CostTotal); 56];
     let mut n = 0;
     let mut i = 0;
     while i < TOKEN_KEYS.len() {
@@ -319,7 +327,8 @@ const READ_KEYS: [(&str, Role); 25 + 8 + 2 + 5 + 4 + 5 + 6] = {
     out[n + 3] = (k::GEN_AI_USAGE_COST, Role::CostTotal);
     out[n + 4] = (k::LLM_COST_PROMPT, Role::CostPrompt);
     out[n + 5] = (k::LLM_COST_COMPLETION, Role::CostCompletion);
-    assert!(n + 6 == out.len());
+    out[n + 6] = (k::LLM_INVOCATION_PARAMETERS, Role::Params);
+    assert!(n + 7 == out.len());
     out
 };
 
@@ -427,7 +436,11 @@ struct Raw<'p> {
     model_pos: [u32; k::MODEL_KEYS.len()],
     provider_pos: [u32; k::PROVIDER_KEYS.len()],
     tier_pos: [u32; k::SERVICE_TIER_KEYS.len()],
+    /// Position of the last `llm.invocation_parameters`.
+    params_pos: Option<usize>,
     has_written_keys: bool,
+    /// Some key is `<prefix>context.*`.
+    has_context: bool,
     bad_key: Option<&'static str>,
     aggregate: bool,
     cost_total: Option<Usd>,
@@ -482,7 +495,9 @@ impl<'p> Raw<'p> {
             model_pos: [NO_POS; k::MODEL_KEYS.len()],
             provider_pos: [NO_POS; k::PROVIDER_KEYS.len()],
             tier_pos: [NO_POS; k::SERVICE_TIER_KEYS.len()],
+            params_pos: None,
             has_written_keys: false,
+            has_context: false,
             bad_key: None,
             aggregate: false,
             cost_total: None,
@@ -590,6 +605,7 @@ impl<'p> Raw<'p> {
         let p = self.prefix.as_bytes();
         if p.first().is_none_or(|f| b.first() == Some(f)) && key.starts_with(self.prefix) {
             self.has_written_keys = true;
+            self.has_context |= b[p.len()..].starts_with(CONTEXT_INFIX.as_bytes());
         }
         if b.len() < 8 {
             return;
@@ -636,6 +652,7 @@ impl<'p> Raw<'p> {
                 v,
             ),
             Role::Tier(i) => rank(&mut self.tier_key, &mut self.tier_pos, i.into(), at, v),
+            Role::Params => self.params_pos = Some(at),
             Role::OperationName => {
                 if let AttrValue::Str(s) = v {
                     self.aggregate |= k::AGGREGATE_OPERATIONS.contains(&s);
@@ -722,6 +739,8 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
         model_at: pos_of(raw.model_key, &raw.model_pos),
         provider_at: pos_of(raw.provider_key, &raw.provider_pos),
         tier_at: pos_of(raw.tier_key, &raw.tier_pos),
+        params_at: raw.params_pos,
+        has_context: raw.has_context,
         has_written_keys: raw.has_written_keys,
     })
 }
@@ -868,6 +887,9 @@ const CONTEXT_ATTRS: [(&str, &str); 4] = [
     ("gen_ai.response.image_quality", "image_quality"),
 ];
 
+/// What follows the prefix in the application's context attributes: `<prefix>context.<key>`.
+const CONTEXT_INFIX: &str = "context.";
+
 /// Context values meaning the standard price (never noted as unmatched).
 const STANDARD_VALUES: [&str; 6] = [
     "default",
@@ -882,37 +904,64 @@ const STANDARD_VALUES: [&str; 6] = [
 /// the recorded invocation parameters (`llm.invocation_parameters`: `speed`, `service_tier`,
 /// `inference_geo`), the service-tier attribute extraction chose (`tier_value`: the response's
 /// billed tier over the request's), and the application's own `<prefix>context.<key>`
-/// attributes (`cost.context.speed` = `fast`), the most specific statement; `has_ours`: the
-/// span has some attribute under `prefix` ([`Extracted::has_written_keys`]), else those are
-/// not looked for. An image's size and quality: [`read_image_context`].
+/// attributes (`cost.context.speed` = `fast`), the most specific statement. Where to look
+/// comes from extraction's one pass over the keys: `params_at`, the position of the last
+/// `llm.invocation_parameters` ([`Extracted::params_at`]; `None`: the span has none), and
+/// `has_context`, the span has a `<prefix>context.*` attribute ([`Extracted::has_context`];
+/// else those are not looked for). `images`: the price has variants chosen by an image's size
+/// or quality ([`image_variants`]), so those are read too: OpenInference's invocation parameters
+/// `size` / `quality` ([`IMAGE_PARAMS`]), then OpenLIT's attributes ([`CONTEXT_ATTRS`]), both
+/// below the application's own keys.
 pub(crate) fn read_context<V: SpanView + ?Sized>(
     span: &V,
     prefix: &str,
     tier_value: Option<&str>,
-    has_ours: bool,
+    params_at: Option<usize>,
+    has_context: bool,
+    images: bool,
 ) -> crate::pricing::PriceContext {
     let mut ctx = crate::pricing::PriceContext::default();
-    if let Some(AttrValue::Str(json)) = span.attr(k::LLM_INVOCATION_PARAMETERS) {
-        // Not an object, or not JSON: nothing read from it (the span is still priced).
-        if let Ok(serde_json::Value::Object(params)) = serde_json::from_str(json) {
+    let params = params_at.and_then(|i| span.attr_at(i, k::LLM_INVOCATION_PARAMETERS));
+    if let Some(AttrValue::Str(json)) = params {
+        // Not an object, or not JSON: nothing read from it (the span is still priced). Parsed
+        // only when it can name a parameter read: one of their names, or an escape that could
+        // spell one (`\u0073peed`).
+        let may_name = |j: &str| {
+            j.contains('\\')
+                || CONTEXT_PARAMS.iter().any(|p| j.contains(p))
+                || (images && IMAGE_PARAMS.iter().any(|(p, _)| j.contains(p)))
+        };
+        if let Some(serde_json::Value::Object(params)) = may_name(json)
+            .then(|| serde_json::from_str(json).ok())
+            .flatten()
+        {
             for key in CONTEXT_PARAMS {
                 if let Some(v) = params.get(key).and_then(|v| v.as_str()) {
                     ctx.set(key, v);
                 }
             }
+            let image_params = if images { &IMAGE_PARAMS[..] } else { &[] };
+            for (param, key) in image_params {
+                if let Some(v) = params.get(*param).and_then(|v| v.as_str()) {
+                    ctx.set(key, v);
+                }
+            }
         }
+    }
+    if images {
+        read_image_attrs(span, &mut ctx);
     }
     if let Some(t) = tier_value {
         ctx.set("service_tier", t);
     }
-    if !has_ours {
-        // No attribute under our prefix (extraction saw every key): no `<prefix>context.*`.
+    if !has_context {
+        // Extraction saw every key under our prefix: no `<prefix>context.*`.
         return ctx;
     }
     span.for_each_attr(&mut |key, v| {
         let Some(name) = key
             .strip_prefix(prefix)
-            .and_then(|r| r.strip_prefix("context."))
+            .and_then(|r| r.strip_prefix(CONTEXT_INFIX))
         else {
             return;
         };
@@ -925,42 +974,17 @@ pub(crate) fn read_context<V: SpanView + ?Sized>(
     ctx
 }
 
-/// Adds an image generation call's size and quality to `ctx` (issue 15), for a price whose
-/// variants name them ([`image_variants`]): OpenLIT's attributes ([`CONTEXT_ATTRS`]), else
-/// OpenInference's invocation parameters `size` / `quality` ([`IMAGE_PARAMS`]); a key the
-/// application set (`cost.context.image_size`) is kept. Out of [`read_context`], so that a call
-/// of any other model looks up none of these keys.
+/// OpenLIT's image size and quality attributes ([`CONTEXT_ATTRS`]) into `ctx`, for
+/// [`read_context`] when the price has image variants: out of line, so that a call of any other
+/// model looks up none of these keys.
 #[cold]
 #[inline(never)]
-pub(crate) fn read_image_context<V: SpanView + ?Sized>(
-    span: &V,
-    ctx: &mut crate::pricing::PriceContext,
-) {
-    let mut found: Vec<(&str, String)> = Vec::new();
-    if let Some(AttrValue::Str(json)) = span.attr(k::LLM_INVOCATION_PARAMETERS) {
-        if let Ok(serde_json::Value::Object(params)) = serde_json::from_str(json) {
-            for (param, key) in IMAGE_PARAMS {
-                if let Some(v) = params.get(param).and_then(|v| v.as_str()) {
-                    found.push((key, v.to_owned()));
-                }
-            }
-        }
-    }
+fn read_image_attrs<V: SpanView + ?Sized>(span: &V, ctx: &mut crate::pricing::PriceContext) {
     for (attr, key) in CONTEXT_ATTRS {
         if let Some(AttrValue::Str(v)) = span.attr(attr) {
             if !is_blank(v) {
-                found.push((key, v.to_owned()));
+                ctx.set(key, v);
             }
-        }
-    }
-    let app: Vec<&str> = found
-        .iter()
-        .map(|(key, _)| *key)
-        .filter(|key| ctx.get(key).is_some())
-        .collect();
-    for (key, v) in &found {
-        if !app.contains(key) {
-            ctx.set(key, v);
         }
     }
 }
@@ -983,7 +1007,8 @@ pub(crate) fn unmatched_context(
     ctx: &crate::pricing::PriceContext,
     applied: &crate::pricing::AppliedTier,
 ) -> Option<String> {
-    if applied.variant.is_some() {
+    if applied.variant.is_some() || ctx.values.is_empty() {
+        // A variant applied, or no context value to name (the common call).
         return None;
     }
     let unknown: Vec<String> = ctx
@@ -1056,6 +1081,12 @@ mod tests {
                 .rev()
                 .find(|(k, _)| k == key)
                 .map(|(_, v)| conv(v))
+        }
+        fn attr_at(&self, index: usize, key: &str) -> Option<AttrValue<'_>> {
+            match self.attrs.get(index) {
+                Some((k, v)) if k == key => Some(conv(v)),
+                _ => self.attr(key),
+            }
         }
         fn set_attr(&mut self, _key: &str, _value: OwnedValue) {}
         fn name(&self) -> &str {
@@ -1650,6 +1681,153 @@ mod tests {
         assert_eq!(e.model_at, Some(3));
         assert_eq!(e.provider_at, Some(4));
         assert_eq!(e.tier_at, None);
+    }
+
+    /// The context as `read_context` gets it from extraction (positions, `has_context`).
+    fn context(s: &TestSpan, prefix: &str) -> (Extracted, crate::pricing::PriceContext) {
+        let e = extract(s, &ExtractOptions::default(), prefix, |_| None);
+        let ctx = read_context(s, prefix, None, e.params_at, e.has_context, false);
+        (e, ctx)
+    }
+
+    #[test]
+    fn invocation_parameters_are_read_at_their_recorded_position_last_one_wins() {
+        let tokens = [
+            (k::GEN_AI_USAGE_INPUT_TOKENS, I(1)),
+            (k::GEN_AI_USAGE_OUTPUT_TOKENS, I(1)),
+        ];
+        let with = |extra: &[(&str, Val)]| {
+            let mut a = tokens.to_vec();
+            a.extend_from_slice(extra);
+            span("x", &a)
+        };
+        // Duplicated: the last one, as `attr()` reads it.
+        let s = with(&[
+            (k::LLM_INVOCATION_PARAMETERS, S(r#"{"speed": "fast"}"#)),
+            ("http.route", S("/")),
+            (k::LLM_INVOCATION_PARAMETERS, S(r#"{"speed": "turbo"}"#)),
+        ]);
+        let (e, ctx) = context(&s, "cost.");
+        assert_eq!(e.params_at, Some(4));
+        assert_eq!(ctx.get("speed"), Some("turbo"));
+        // A key duplicated inside the JSON: the last one (serde_json's map).
+        let s = with(&[(
+            k::LLM_INVOCATION_PARAMETERS,
+            S(r#"{"service_tier": "flex", "service_tier": "priority"}"#),
+        )]);
+        assert_eq!(context(&s, "cost.").1.get("service_tier"), Some("priority"));
+        // A name spelt with an escape is still read; parameters naming none read nothing.
+        let s = with(&[(
+            k::LLM_INVOCATION_PARAMETERS,
+            S(r#"{"\u0073peed": "fast", "inference_geo": "us"}"#),
+        )]);
+        let ctx = context(&s, "cost.").1;
+        assert_eq!(
+            (ctx.get("speed"), ctx.get("inference_geo")),
+            (Some("fast"), Some("us"))
+        );
+        for json in [r#"{"temperature": 0.2}"#, "not json", r#"["speed"]"#, ""] {
+            let s = with(&[(k::LLM_INVOCATION_PARAMETERS, S(json))]);
+            let (e, ctx) = context(&s, "cost.");
+            assert_eq!(e.params_at, Some(2), "{json}");
+            assert!(ctx.is_empty(), "{json}");
+        }
+        // Not a string, or absent: nothing.
+        let s = with(&[(k::LLM_INVOCATION_PARAMETERS, I(3))]);
+        assert!(context(&s, "cost.").1.is_empty());
+        let (e, ctx) = context(&with(&[]), "cost.");
+        assert_eq!(e.params_at, None);
+        assert!(ctx.is_empty());
+    }
+
+    /// An image generation call's size and quality (issue 15): read only for a price with image
+    /// variants; OpenInference's parameters, then OpenLIT's attributes, then the application's.
+    #[test]
+    fn image_size_and_quality_are_read_only_for_image_variants_in_rising_precedence() {
+        let read = |attrs: &[(&str, Val)], images: bool| {
+            let s = span("image", attrs);
+            let e = extract(&s, &ExtractOptions::default(), "cost.", |_| None);
+            read_context(&s, "cost.", None, e.params_at, e.has_context, images)
+        };
+        let params = (
+            k::LLM_INVOCATION_PARAMETERS,
+            S(r#"{"n": 2, "size": "1024x1536", "quality": "low"}"#),
+        );
+        let ctx = read(&[params.clone()], true);
+        assert_eq!(
+            (ctx.get("image_size"), ctx.get("image_quality")),
+            (Some("1024x1536"), Some("low"))
+        );
+        assert!(
+            read(&[params.clone()], false).is_empty(),
+            "not an image price"
+        );
+        // OpenLIT's attribute over the parameters, the application's key over both.
+        let ctx = read(
+            &[
+                params,
+                ("gen_ai.request.image_quality", S("high")),
+                ("cost.context.image_size", S("1024x1024")),
+            ],
+            true,
+        );
+        assert_eq!(
+            (ctx.get("image_size"), ctx.get("image_quality")),
+            (Some("1024x1024"), Some("high"))
+        );
+    }
+
+    #[test]
+    fn application_context_is_looked_for_only_when_extraction_saw_one() {
+        let s = span(
+            "x",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(1)),
+                (k::LLM_INVOCATION_PARAMETERS, S(r#"{"speed": "fast"}"#)),
+                ("cost.context.speed", S("turbo")),
+                ("cost.context.route", S("eu")),
+                ("cost.context.", S("no key")),
+                ("cost.context.blank", S(" ")),
+            ],
+        );
+        let (e, ctx) = context(&s, "cost.");
+        assert!(e.has_context);
+        // The application's value wins over the recorded parameters.
+        assert_eq!(
+            ctx.values,
+            [
+                ("speed".into(), "turbo".into()),
+                ("route".into(), "eu".into())
+            ]
+        );
+        // Other keys under our prefix (a span written before) are no context.
+        let s = span(
+            "x",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(1)),
+                ("cost.total_usd", D(0.5)),
+                (k::LLM_COST_TOTAL, D(0.5)),
+                ("context.speed", S("fast")),
+            ],
+        );
+        let (e, ctx) = context(&s, "cost.");
+        assert!(e.has_written_keys && !e.has_context);
+        assert!(ctx.is_empty());
+        // Under another prefix, and under the empty prefix (every key is ours).
+        let (e, ctx) = context(&s, "");
+        assert!(e.has_context);
+        assert_eq!(ctx.get("speed"), Some("fast"));
+        let s = span(
+            "x",
+            &[
+                (k::GEN_AI_USAGE_INPUT_TOKENS, I(1)),
+                ("my.context.speed", S("fast")),
+            ],
+        );
+        let (e, ctx) = context(&s, "my.");
+        assert!(e.has_context);
+        assert_eq!(ctx.get("speed"), Some("fast"));
+        assert!(!context(&s, "cost.").0.has_context);
     }
 
     #[test]
