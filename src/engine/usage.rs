@@ -1753,13 +1753,13 @@ mod tests {
             k::LLM_INVOCATION_PARAMETERS,
             S(r#"{"n": 2, "size": "1024x1536", "quality": "low"}"#),
         );
-        let ctx = read(&[params.clone()], true);
+        let ctx = read(std::slice::from_ref(&params), true);
         assert_eq!(
             (ctx.get("image_size"), ctx.get("image_quality")),
             (Some("1024x1536"), Some("low"))
         );
         assert!(
-            read(&[params.clone()], false).is_empty(),
+            read(std::slice::from_ref(&params), false).is_empty(),
             "not an image price"
         );
         // OpenLIT's attribute over the parameters, the application's key over both.
