@@ -326,7 +326,7 @@ impl Pricer {
         let root = parent.is_none() || span.parent_is_remote();
         let subtree =
             self.engine
-                .finish(&pin, span, own, children.unwrap_or_default(), root, !lost);
+                .finish(&pin, span, &own, children.unwrap_or_default(), root, !lost);
         if let (Some(p), false) = (parent, root) {
             if subtree.calls() > 0 {
                 if self.ledger.has_ended(&p) {

@@ -262,8 +262,8 @@ mod tests {
         let replaced = engine.replace_catalog(Arc::new(newer));
         assert_eq!(&*replaced.info().version, old);
         let own_b = engine.own(&pin, &b);
-        engine.finish(&pin, &mut a, own_a, Totals::default(), true, true);
-        engine.finish(&pin, &mut b, own_b, Totals::default(), true, true);
+        engine.finish(&pin, &mut a, &own_a, Totals::default(), true, true);
+        engine.finish(&pin, &mut b, &own_b, Totals::default(), true, true);
         assert_eq!(version(&a).as_deref(), Some(old.as_str()));
         assert_eq!(
             version(&b).as_deref(),
@@ -272,7 +272,7 @@ mod tests {
         );
         let next = CatalogPin::default();
         let own_c = engine.own(&next, &c);
-        engine.finish(&next, &mut c, own_c, Totals::default(), true, true);
+        engine.finish(&next, &mut c, &own_c, Totals::default(), true, true);
         assert_eq!(version(&c).as_deref(), Some("2099.01.01"));
         assert_eq!(&*engine.catalog().info().version, "2099.01.01");
     }

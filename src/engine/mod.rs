@@ -174,12 +174,13 @@ impl Engine {
     /// Decides the span's status given its children's totals, writes its attributes, and returns
     /// its subtree's totals. `pin`: the catalog snapshot `own` was priced with; `root`: write
     /// the root-only attributes; `complete`: whether the driver believes nothing of the subtree
-    /// is missing.
+    /// is missing. `own` is borrowed (not moved: a `Call` is a few hundred bytes) by the
+    /// subtree, which makes of it what a duplicate above needs only if a parent can use it.
     pub(crate) fn finish<'e, V: SpanView + ?Sized>(
         &'e self,
         pin: &CatalogPin,
         span: &mut V,
-        own: Own<'e>,
+        own: &'e Own<'e>,
         children: Totals,
         root: bool,
         complete: bool,
@@ -187,7 +188,7 @@ impl Engine {
         let mut subtree = Subtree::of(children);
         let w = Writer::new(&self.keys, own.rewrite);
         w.reserve(span, &own.kind, subtree.calls() > 0, root);
-        match own.kind {
+        match &own.kind {
             OwnKind::Nothing => {}
             OwnKind::Aggregate => {
                 self.status(&w, span, PricingStatus::Aggregate, None);
@@ -196,10 +197,10 @@ impl Engine {
                 if subtree.calls() > 0 {
                     // The innermost call wins (the SDK's own span under the instrumentation's);
                     // what only this span records is added to it (engine/duplicate.rs).
-                    self.duplicate(pin, &w, span, &call, &mut subtree);
+                    self.duplicate(pin, &w, span, call, &mut subtree);
                 } else {
                     self.status(&w, span, call.status, call.reason.as_deref());
-                    w.call(span, &call);
+                    w.call(span, call);
                     subtree.add_call(call);
                 }
             }
@@ -207,7 +208,7 @@ impl Engine {
         if subtree.calls() > 0 {
             w.rollup(span, subtree.totals());
             if root {
-                let subtree = subtree.into_totals();
+                let subtree = subtree.into_root_totals();
                 let complete = complete && !subtree.incomplete;
                 w.root(span, &subtree, complete);
                 self.stats.traces.fetch_add(1, Ordering::Relaxed);
@@ -331,7 +332,7 @@ impl Engine {
                 kids.incomplete = true;
             }
             let is_root = parent[i].is_none();
-            let subtree = self.finish(&pin, &mut spans[i], own, kids, is_root, complete);
+            let subtree = self.finish(&pin, &mut spans[i], &own, kids, is_root, complete);
             match parent[i] {
                 Some(p) => subtree.add_to(&mut acc[p]),
                 None => roots.push((i, subtree.into_totals())),

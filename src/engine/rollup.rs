@@ -163,8 +163,11 @@ pub struct Totals {
     pub incomplete: bool,
     /// The subtree's one counted call, when it holds exactly one and that one was priced from
     /// the catalog: what a duplicate span above it adds to (DESIGN §3, `engine::duplicate`).
-    /// Inline, not boxed: no allocation per priced call.
-    pub(crate) below: Option<Below>,
+    /// Boxed (one pointer in every `Totals`) and made only when a subtree's call joins a
+    /// parent that holds no call yet ([`Subtree::add_to`]): a call span whose parent already
+    /// holds calls, or that is a root, copies and allocates nothing for it (benches/processor.rs
+    /// `on_end/llm`, benches/gateway.rs `enrich_one_llm_span`; BENCHMARKS.md, issue 15).
+    pub(crate) below: Option<Box<Below>>,
 }
 
 /// The one priced call of a subtree, as a duplicate span above it re-prices it: when it started
@@ -177,6 +180,20 @@ pub(crate) struct Below {
     pub(super) at: i64,
     pub(super) usage: Usage,
     pub(super) context: PriceContext,
+}
+
+impl Below {
+    /// The call `c` as a duplicate above it re-prices it, when it was priced from the catalog.
+    fn of(c: &Call<'_>) -> Option<Box<Below>> {
+        match (&c.provenance, &c.usage, &c.provided) {
+            (Some(p), Some(usage), None) => Some(Box::new(Below {
+                at: p.at,
+                usage: usage.clone(),
+                context: p.context.clone(),
+            })),
+            _ => None,
+        }
+    }
 }
 
 impl Totals {
@@ -312,11 +329,15 @@ impl Share<'_> {
 
 /// A subtree's totals as [`Engine::finish`](super::Engine::finish) returns them: the span's own
 /// call is counted in `totals` but its `by_model` share is held aside, so that a leaf call merged
-/// into its parent's ledger entry allocates no `by_model` list of its own.
+/// into its parent's ledger entry allocates no `by_model` list of its own. Likewise the call
+/// itself: borrowed, and made into the `Totals::below` a duplicate above may need only when it
+/// joins a parent that holds no call yet.
 #[derive(Debug, Default)]
 pub(crate) struct Subtree<'e> {
     totals: Totals,
     share: Option<Share<'e>>,
+    /// The span's own call, when it is the one counted here.
+    call: Option<&'e Call<'e>>,
 }
 
 impl<'e> Subtree<'e> {
@@ -324,6 +345,7 @@ impl<'e> Subtree<'e> {
         Subtree {
             totals,
             share: None,
+            call: None,
         }
     }
 
@@ -342,7 +364,7 @@ impl<'e> Subtree<'e> {
         if self.totals.calls > 0 {
             // One call in all: this subtree's (moved, not cloned); more: none.
             if t.calls == 0 {
-                t.below = self.totals.below.take();
+                t.below = self.below();
             } else if t.below.is_some() {
                 t.below = None;
             }
@@ -354,7 +376,13 @@ impl<'e> Subtree<'e> {
     }
 
     /// The complete totals.
-    pub(crate) fn into_totals(self) -> Totals {
+    pub(crate) fn into_totals(mut self) -> Totals {
+        self.totals.below = self.below();
+        self.into_root_totals()
+    }
+
+    /// The complete totals but for `below`, which no span above a root reads.
+    pub(super) fn into_root_totals(self) -> Totals {
         let mut t = self.totals;
         if let Some(m) = self.share {
             t.add_share(m);
@@ -362,11 +390,19 @@ impl<'e> Subtree<'e> {
         t
     }
 
+    /// The subtree's one priced call, for a parent: its children's, or the span's own made now.
+    fn below(&mut self) -> Option<Box<Below>> {
+        match self.call {
+            Some(c) => Below::of(c),
+            None => self.totals.below.take(),
+        }
+    }
+
     /// The subtree's one priced call, when it holds exactly one: the call, its catalog id, and
     /// what was charged for it so far (its cost and what duplicates added).
     pub(super) fn one_call(&self) -> Option<(&Below, &Arc<str>, Usd)> {
         let t = &self.totals;
-        let below = t.below.as_ref().filter(|_| t.calls == 1)?;
+        let below = t.below.as_deref().filter(|_| t.calls == 1)?;
         let model = match &self.share {
             Some(m) => m.model.as_arc(),
             None => &t.by_model.iter().find(|m| m.calls == 1)?.model,
@@ -376,7 +412,7 @@ impl<'e> Subtree<'e> {
 
     /// Replaces the subtree's one call by `below` (the same call, merged with a duplicate).
     pub(super) fn set_below(&mut self, below: Below) {
-        self.totals.below = Some(below);
+        self.totals.below = Some(Box::new(below));
     }
 
     /// Counts what a duplicate span adds to the one call below it (`engine::duplicate`): not a
@@ -413,14 +449,15 @@ impl<'e> Subtree<'e> {
                 kinds,
             }),
         }
-        t.below = Some(below);
+        t.below = Some(Box::new(below));
     }
 
     /// Counts the span's own call.
-    pub(super) fn add_call(&mut self, c: Call<'e>) {
+    pub(super) fn add_call(&mut self, c: &'e Call<'e>) {
         if let Some(m) = self.share.take() {
             self.totals.add_share(m);
         }
+        self.call = Some(c);
         let t = &mut self.totals;
         t.calls = t.calls.saturating_add(1);
         let tokens = c.usage.as_ref().map(TokenCounts::of).unwrap_or_default();
@@ -432,17 +469,10 @@ impl<'e> Subtree<'e> {
                 t.cost += total;
                 t.input_cost += i;
                 t.output_cost += o;
-                if let (Some(p), Some(usage), None) = (c.provenance, c.usage, &c.provided) {
-                    t.below = Some(Below {
-                        at: p.at,
-                        usage,
-                        context: p.context,
-                    });
-                }
                 self.share = Some(Share {
-                    model: c.label,
-                    provider: c.provider,
-                    service: c.service,
+                    model: c.label.clone(),
+                    provider: c.provider.clone(),
+                    service: c.service.clone(),
                     cost: total,
                     tokens,
                     kinds: match &c.cost {
@@ -489,6 +519,7 @@ pub(super) mod tests {
                 },
                 kinds: CostByKind::provided(Usd::from_femto(cost)),
             }),
+            call: None,
         };
         let mut via_add = Totals::default();
         sub(5).add_to(&mut via_add);
