@@ -97,7 +97,7 @@ impl CardinalityLimit {
 pub type ModelLabels = (String, String, String, String);
 
 /// Exact cumulative cost and tokens of one series.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SeriesTotals {
     /// Cost in femto-dollars (exact).
     pub cost: Usd,
@@ -190,7 +190,11 @@ impl CostAggregator {
     pub fn series(&self) -> CostSeries {
         let st = self.state();
         let mut out = CostSeries {
-            by_model: st.by_model.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            by_model: st
+                .by_model
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             unpriced: st.unpriced.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             traces: st.traces.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         };

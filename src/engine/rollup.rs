@@ -35,8 +35,17 @@ pub struct ModelShare {
 /// call span (`llm.cost.prompt_details.*`, `llm.cost.completion_details.*`, `cost.charges.*`),
 /// plus `provided` for a cost the span carried itself (no breakdown). Exact; the kinds sum to the
 /// cost. A fixed set: the `kind` label of the cost metrics ([`CostByKind::KINDS`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CostByKind(pub [Usd; CostByKind::KINDS.len()]);
+///
+/// Held as the call's own [`CostBreakdown`] (moved in, not rebuilt; the charges beyond tokens
+/// boxed, `None` for a call billed by tokens alone) plus the provided cost: 48 bytes less than
+/// 12 `Usd` in every `by_model` row (BENCHMARKS.md, issue 15, h17-kindperf).
+#[derive(Debug, Clone, Default)]
+pub struct CostByKind {
+    /// The priced parts. Its `beyond.unpriced` count is no kind (added up, never read).
+    parts: CostBreakdown,
+    /// A cost the span carried itself.
+    provided: Usd,
+}
 
 impl CostByKind {
     /// The kinds, in this order: the token parts (input side, then output side), the charges
@@ -58,13 +67,38 @@ impl CostByKind {
 
     /// A priced call's cost, by kind.
     pub fn of(c: &CostBreakdown) -> CostByKind {
+        CostByKind::from(c.clone())
+    }
+
+    /// A cost the span carried itself.
+    pub fn provided(total: Usd) -> CostByKind {
+        CostByKind {
+            parts: CostBreakdown::default(),
+            provided: total,
+        }
+    }
+
+    /// Adds another cost.
+    pub fn add(&mut self, o: &CostByKind) {
+        self.parts += &o.parts;
+        self.provided += o.provided;
+    }
+
+    /// Every kind with its cost (zeros included), in [`CostByKind::KINDS`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, Usd)> + '_ {
+        CostByKind::KINDS.into_iter().zip(self.by_kind())
+    }
+
+    /// The costs in [`CostByKind::KINDS`] order.
+    fn by_kind(&self) -> [Usd; CostByKind::KINDS.len()] {
+        let c = &self.parts;
         let [input, cache_read, cache_write, audio_input, output, reasoning, audio_output] =
             c.token_parts();
         let (media_input, media_output, tool_calls, per_unit) =
             c.beyond.as_deref().map_or(Default::default(), |b| {
                 (b.media_input, b.media_output, b.tool_calls, b.per_unit)
             });
-        CostByKind([
+        [
             input,
             cache_read,
             cache_write,
@@ -76,29 +110,29 @@ impl CostByKind {
             media_output,
             tool_calls,
             per_unit,
-            Usd::ZERO,
-        ])
-    }
-
-    /// A cost the span carried itself.
-    pub fn provided(total: Usd) -> CostByKind {
-        let mut k = CostByKind::default();
-        k.0[CostByKind::KINDS.len() - 1] = total;
-        k
-    }
-
-    /// Adds another cost.
-    pub fn add(&mut self, o: &CostByKind) {
-        for (a, b) in self.0.iter_mut().zip(o.0) {
-            *a += b;
-        }
-    }
-
-    /// Every kind with its cost (zeros included), in [`CostByKind::KINDS`] order.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static str, Usd)> + '_ {
-        CostByKind::KINDS.into_iter().zip(self.0)
+            self.provided,
+        ]
     }
 }
+
+impl From<CostBreakdown> for CostByKind {
+    /// A priced call's cost, by kind, taking its breakdown (no copy of the charges beyond tokens).
+    fn from(parts: CostBreakdown) -> CostByKind {
+        CostByKind {
+            parts,
+            provided: Usd::ZERO,
+        }
+    }
+}
+
+/// Equal when every kind is (however the parts are held: no box and a box of zeros alike).
+impl PartialEq for CostByKind {
+    fn eq(&self, o: &CostByKind) -> bool {
+        self.by_kind() == o.by_kind()
+    }
+}
+
+impl Eq for CostByKind {}
 
 /// Token counts by type (input includes cache, output includes reasoning).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -475,6 +509,8 @@ impl<'e> Subtree<'e> {
                     service: c.service.clone(),
                     cost: total,
                     tokens,
+                    // The call is borrowed (the duplicate rule may need it): its breakdown is
+                    // copied (a token-only call's has no box to copy).
                     kinds: match &c.cost {
                         Some(b) => CostByKind::of(b),
                         None => CostByKind::provided(total),
@@ -553,7 +589,7 @@ pub(super) mod tests {
             beyond: None,
         };
         let k = CostByKind::of(&c);
-        assert_eq!(k.0.iter().copied().sum::<Usd>(), c.total());
+        assert_eq!(k.iter().map(|(_, v)| v).sum::<Usd>(), c.total());
         assert_eq!(k.iter().nth(5), Some(("reasoning", f(32))));
         c.beyond = Some(Box::new(crate::pricing::Beyond {
             media_input: f(128),
@@ -563,7 +599,7 @@ pub(super) mod tests {
             unpriced: 3,
         }));
         let k = CostByKind::of(&c);
-        assert_eq!(k.0.iter().copied().sum::<Usd>(), c.total());
+        assert_eq!(k.iter().map(|(_, v)| v).sum::<Usd>(), c.total());
         let named: Vec<(&str, u128)> = k
             .iter()
             .filter(|(_, v)| !v.is_zero())
@@ -581,7 +617,27 @@ pub(super) mod tests {
         let mut sum = k;
         sum.add(&CostByKind::provided(f(2048)));
         assert_eq!(sum.iter().last(), Some(("provided", f(2048))));
-        assert_eq!(sum.0.iter().copied().sum::<Usd>(), c.total() + f(2048));
+        assert_eq!(sum.iter().map(|(_, v)| v).sum::<Usd>(), c.total() + f(2048));
+    }
+
+    /// Kinds compare by their costs, however the parts are held: a call that only names units
+    /// it has no price for (a box of zero charges) costs no more by kind than one without.
+    #[test]
+    fn cost_by_kind_equality_is_by_the_kinds() {
+        let mut c = CostBreakdown {
+            beyond: Some(Box::new(crate::pricing::Beyond {
+                unpriced: 1,
+                ..Default::default()
+            })),
+            ..CostBreakdown::default()
+        };
+        assert_eq!(CostByKind::of(&c), CostByKind::default());
+        c.beyond = Some(Box::new(crate::pricing::Beyond {
+            per_unit: Usd::from_femto(1),
+            ..Default::default()
+        }));
+        assert_ne!(CostByKind::of(&c), CostByKind::default());
+        assert_ne!(CostByKind::provided(Usd::from_femto(1)), CostByKind::of(&c));
     }
 
     /// One model's row of the roll-up (an OpenAI model, no tokens): the write tests' too.

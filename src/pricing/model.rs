@@ -750,6 +750,12 @@ impl CostBreakdown {
 
 impl std::ops::AddAssign for CostBreakdown {
     fn add_assign(&mut self, o: CostBreakdown) {
+        *self += &o;
+    }
+}
+
+impl std::ops::AddAssign<&CostBreakdown> for CostBreakdown {
+    fn add_assign(&mut self, o: &CostBreakdown) {
         self.input += o.input;
         self.cache_read += o.cache_read;
         self.cache_write += o.cache_write;
@@ -757,7 +763,7 @@ impl std::ops::AddAssign for CostBreakdown {
         self.output += o.output;
         self.reasoning += o.reasoning;
         self.audio_output += o.audio_output;
-        if let Some(ob) = o.beyond {
+        if let Some(ob) = &o.beyond {
             let b = self.beyond.get_or_insert_with(Box::default);
             b.media_input += ob.media_input;
             b.media_output += ob.media_output;
