@@ -404,6 +404,12 @@ fn catalog_validate_good_files() {
         out.contains("LiteLLM import: ") && out.contains("(4 new)"),
         "{out}"
     );
+    // What it left out is said, with the builder's reason and the entry.
+    assert!(
+        out.contains("left out: LiteLLM entries skipped: priced only by input_cost_per_second")
+            && out.contains("my-gateway/per-second-audio"),
+        "{out}"
+    );
     let out = ok(&["catalog", "validate", &fixture("catalog_min.json")]);
     assert!(out.contains("catalog with 2 models"), "{out}");
     // The shipped catalog validates.

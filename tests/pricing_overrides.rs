@@ -655,7 +655,9 @@ fn a_bad_litellm_file_names_entry_and_field() {
     let e = build_err(Catalog::builder().with_litellm_file(&path));
     let all = e.to_string();
     let list = problems(e);
-    assert_eq!(list.len(), 4, "{all}");
+    // `output-only` is not a problem: the builder leaves such an entry out (LiteLLM's own map
+    // has them), and so does the import (`litellm_import_leaves_out_what_the_builder_leaves_out`).
+    assert_eq!(list.len(), 3, "{all}");
     let file = path.display().to_string();
     let has = |entry: &str, field: &str, what: &str| {
         assert!(
@@ -675,9 +677,46 @@ fn a_bad_litellm_file_names_entry_and_field() {
         "expected a number, found \"0.000001\"",
     );
     has("negative-cost", "output_cost_per_token", "negative");
-    has("output-only", "input_cost_per_token", "input is not");
     has("not-an-object", "(entry)", "expected an object");
     assert!(!all.contains("good-model"), "{all}");
+    assert!(!all.contains("output-only"), "{all}");
+}
+
+/// The import is the catalog builder's LiteLLM loader: it takes what the builder takes (image
+/// size/quality entries become variants of one model) and leaves out what it leaves out,
+/// counted under the builder's reasons in the catalog's `layer_notes`. It used to refuse the
+/// whole file for an entry priced by output alone, which LiteLLM's own map has (23 of them).
+#[test]
+fn litellm_import_leaves_out_what_the_builder_leaves_out() {
+    let path = fixture("litellm_leaves_out.json");
+    let c = Catalog::builder()
+        .with_litellm_file(&path)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let chat = c.get("acme-chat").expect("the chat model is imported");
+    assert_eq!(chat.prices[0].standard.rates.input.to_string(), "1");
+    assert!(c.get("acme-output-only").is_none());
+    assert!(c.get("acme-realtime").is_none());
+    // The two size/quality entries are one model priced per image by context.
+    let img = c.get("acme-img").expect("the image model is imported");
+    assert!(c.get("low/1024-x-1024/acme-img").is_none());
+    assert_eq!(img.prices[0].variants.len(), 2, "{:?}", img.prices[0]);
+    assert!(img.prices[0].source.starts_with("litellm-import:"));
+    let file = path.display().to_string();
+    let notes = &c.info().layer_notes;
+    let noted = |what: &str, example: &str| {
+        assert!(
+            notes.iter().any(|n| n
+                .starts_with(&format!("{file}: LiteLLM entries skipped: {what}"))
+                && n.contains(example)),
+            "{what} / {example} not in {notes:#?}"
+        )
+    };
+    noted(
+        "a token price without input or output: 1",
+        "acme-output-only",
+    );
+    noted("mode 'realtime'", "acme-realtime");
 }
 
 #[test]
@@ -758,7 +797,7 @@ fn nothing_is_half_loaded() {
             .with_overrides_file(fixture("overrides.toml"))
             .with_litellm_file(fixture("litellm_bad.json")),
     );
-    assert_eq!(problems(e).len(), 4);
+    assert_eq!(problems(e).len(), 3);
     // Good + bad overrides + bad LiteLLM + a dangling builder alias: every problem, one flat list.
     let e = build_err(
         Catalog::builder()
@@ -769,7 +808,7 @@ fn nothing_is_half_loaded() {
     );
     let all = e.to_string();
     let list = problems(e);
-    assert_eq!(list.len(), 6 + 4 + 1, "{all}");
+    assert_eq!(list.len(), 6 + 3 + 1, "{all}");
     assert!(
         list.iter().all(|p| !matches!(p, CatalogError::Many(_))),
         "nested: {all}"

@@ -190,6 +190,9 @@ pub(crate) fn run(pricing: &PricingArgs, cmd: CatalogCmd) -> anyhow::Result<Exit
             for l in &info.layers {
                 println!("layer   {l}");
             }
+            for n in &info.layer_notes {
+                println!("left    {n}");
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -219,11 +222,20 @@ fn validate(pricing: &PricingArgs, file: &std::path::Path) -> anyhow::Result<Exi
             } else {
                 "LiteLLM import"
             };
-            format!(
+            let mut msg = format!(
                 "{kind}: {} models after layering ({} new)",
                 c.models().len(),
                 c.models().len().saturating_sub(before)
-            )
+            );
+            // What the file left out, and why (a LiteLLM import skips what the builder skips).
+            let own = format!("{name}: ");
+            for n in &c.info().layer_notes {
+                if let Some(n) = n.strip_prefix(&own) {
+                    msg.push_str("\n  left out: ");
+                    msg.push_str(n);
+                }
+            }
+            msg
         })
     };
     match result {

@@ -117,6 +117,10 @@ pub struct CatalogInfo {
     pub notes: Vec<String>,
     /// User files layered on top (overrides, imports), in load order.
     pub layers: Vec<String>,
+    /// What those layers left out, counted with examples, each prefixed by its file
+    /// (`<file>: LiteLLM entries skipped: mode 'realtime' (...): 55 (e.g. ...)`): a LiteLLM
+    /// import skips what the catalog builder skips, for the same reasons.
+    pub layer_notes: Vec<String>,
 }
 
 /// A priced call: which model and price, and the cost.
@@ -322,6 +326,7 @@ fn load_catalog_json(name: &str, json: &str) -> Result<(CatalogInfo, Vec<Model>)
             sources: f.sources,
             notes: f.notes,
             layers: Vec::new(),
+            layer_notes: Vec::new(),
         },
         models,
     ))
@@ -420,6 +425,9 @@ impl CatalogBuilder {
                     // problem is listed); the build then fails, so nothing is half-loaded.
                     errors.extend(l.errors);
                     info.layers.push(l.file.clone());
+                    let file = &l.file;
+                    info.layer_notes
+                        .extend(l.notes.iter().map(|n| format!("{file}: {n}")));
                     for m in l.models {
                         overrides::merge(&mut models, &mut user_first, m);
                     }

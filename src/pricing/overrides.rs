@@ -62,7 +62,6 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::build;
-use super::build::model::Scalar;
 use super::file::{check_price_order, Ctx, PriceFile};
 use super::model::{Interned, MatchRule, Model, PriceContext};
 use super::CatalogError;
@@ -74,6 +73,9 @@ pub(crate) struct UserLayer {
     pub models: Vec<Model>,
     pub aliases: BTreeMap<String, String>,
     pub errors: Vec<CatalogError>,
+    /// What the layer left out, counted with examples (the LiteLLM import's skipped entries,
+    /// in the builder's words); empty for an overrides file, which leaves nothing out.
+    pub notes: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +284,7 @@ pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogErr
         models,
         aliases,
         errors,
+        notes: Vec::new(),
     })
 }
 
@@ -305,30 +308,42 @@ const LITELLM_PREFIXES: &[&str] = &[
     "openrouter/",
 ];
 
-/// Imports a LiteLLM `model_prices_and_context_window.json` map, read by the catalog builder's
-/// LiteLLM reader and written by its renderer (the same fields, units, tiers and service tiers
-/// as the embedded catalog). Entries the builder leaves out (modes outside [`build::MODES`], no
-/// input price) are skipped; a malformed entry is an error naming its field.
+/// Imports a LiteLLM `model_prices_and_context_window.json` map with the catalog builder's own
+/// LiteLLM loader ([`build::litellm::load`]): the same entries are taken (modes, units, tiers,
+/// service tiers, image size/quality variants) and the same are left out, each counted under the
+/// builder's reason in the layer's notes, as in the embedded catalog's notes. Each price is
+/// written by the builder's renderer and read by the catalog's reader. A value that is not a
+/// rate (a string, a negative number ...) is an error naming the entry and field; so is an entry
+/// that is not an object.
 pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, CatalogError> {
-    let entries = build::litellm::entries(file, text).map_err(|e| CatalogError::Syntax {
+    let syntax = |e: build::BuildError| CatalogError::Syntax {
         file: file.to_owned(),
         message: match e {
             build::BuildError::Format { message, .. } => message,
             e => e.to_string(),
         },
-    })?;
-    let source = format!("litellm-import:{file}");
+    };
     let mut errors = Vec::new();
-    let mut models = Vec::new();
-    for (key, fields) in &entries {
+    for (key, fields) in &build::litellm::entries(file, text).map_err(syntax)? {
         let ctx = Ctx { file, entry: key };
         let Some(fields) = fields else {
             errors.push(ctx.err("(entry)", "expected an object"));
             continue;
         };
-        match litellm_entry(&ctx, key, fields, &source) {
-            Ok(Some(m)) => models.push(m),
-            Ok(None) => {}
+        if let Some((field, problem)) = fields
+            .iter()
+            .find_map(|(k, v)| build::litellm::field_problem(k, v).map(|p| (k, p)))
+        {
+            errors.push(ctx.err(field, problem));
+        }
+    }
+    let mut notes = build::notes::Notes::default();
+    let loaded = build::litellm::load(file, text, &mut notes).map_err(syntax)?;
+    let source = format!("litellm-import:{file}");
+    let mut models = Vec::with_capacity(loaded.len());
+    for m in loaded {
+        match imported(file, &source, m) {
+            Ok(m) => models.push(m),
             Err(e) => errors.push(e),
         }
     }
@@ -337,72 +352,39 @@ pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, Catalog
         models,
         aliases: BTreeMap::new(),
         errors,
+        notes: notes.render(),
     })
 }
 
-fn litellm_entry(
-    ctx: &Ctx<'_>,
-    key: &str,
-    fields: &[(String, Scalar<'_>)],
-    source: &str,
-) -> Result<Option<Model>, CatalogError> {
-    if let Some((field, problem)) = fields
-        .iter()
-        .find_map(|(k, v)| build::litellm::field_problem(k, v).map(|p| (k, p)))
-    {
-        return Err(ctx.err(field, problem));
+/// A model the builder's loader read, as the catalog reads it: each price rendered as the
+/// builder writes the catalog and read back, matched by its key and the key without a LiteLLM
+/// route prefix ([`LITELLM_PREFIXES`]).
+fn imported(file: &str, source: &str, m: build::model::BModel) -> Result<Model, CatalogError> {
+    let ctx = Ctx { file, entry: &m.id };
+    let mut prices = Vec::with_capacity(m.prices.len());
+    for entry in &m.prices {
+        let mut json = String::new();
+        build::render::price(&mut json, entry);
+        let mut price: PriceFile =
+            serde_json::from_str(&json).map_err(|e| ctx.err("(entry)", e.to_string()))?;
+        price.source = source.to_owned();
+        prices.push(price.to_price(&ctx, source)?);
     }
-    let get = |f: &str| fields.iter().find(|(k, _)| k == f).map(|(_, v)| v);
-    let mode = get("mode").and_then(Scalar::as_str).unwrap_or("chat");
-    if !build::MODES.contains(&mode) {
-        return Ok(None);
-    }
-    let mut notes = build::notes::Notes::default();
-    let Some((standard, services)) = build::litellm::rates(key, fields, mode, &mut notes) else {
-        let priced = |f: &str| matches!(get(f), Some(Scalar::Number(_)));
-        return match (
-            priced("input_cost_per_token"),
-            priced("output_cost_per_token"),
-        ) {
-            (false, false) => Ok(None), // no token prices: images, audio per second ...
-            (false, true) => {
-                Err(ctx.err("input_cost_per_token", "output is priced but input is not"))
-            }
-            _ => Err(ctx.err(
-                "output_cost_per_token",
-                "input is priced but output is not (only embeddings may omit it)",
-            )),
-        };
-    };
-    // Written as the builder writes the catalog, read as the catalog is read: the import
-    // holds every unit, tier and service tier the builder takes from the same entry.
-    let mut entry = build::units::PriceEntry::new(None, "litellm", standard);
-    entry.service_tiers = services;
-    let mut json = String::new();
-    build::render::price(&mut json, &entry);
-    let mut price: PriceFile =
-        serde_json::from_str(&json).map_err(|e| ctx.err("(entry)", e.to_string()))?;
-    price.source = source.to_owned();
-    let price = price.to_price(ctx, source)?;
-    let provider = get("litellm_provider")
-        .and_then(Scalar::as_str)
-        .map(crate::provider::canonical)
-        .unwrap_or_default();
-    let lower = key.to_ascii_lowercase();
+    let lower = m.id.to_ascii_lowercase();
     let mut rules = vec![MatchRule::Equals(lower.clone())];
     if let Some(p) = LITELLM_PREFIXES.iter().find(|p| lower.starts_with(**p)) {
         rules.push(MatchRule::Equals(lower[p.len()..].to_owned()));
     }
-    Ok(Some(Model {
-        id: key.into(),
-        provider: provider.into(),
+    Ok(Model {
+        id: m.id.into(),
+        provider: m.provider.into(),
         id_static: Interned::default(),
         name: None,
-        mode: mode.to_owned(),
+        mode: m.mode,
         rules,
-        notes: vec![format!("imported from {}", ctx.file)],
-        prices: vec![price],
-    }))
+        notes: vec![format!("imported from {file}")],
+        prices,
+    })
 }
 
 /// Adds a user model: replaces the prices of a catalog model with the same id (keeping its
@@ -430,7 +412,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn litellm_import_reads_tiers_as_the_builder_and_refuses_a_missing_output() {
+    fn litellm_import_reads_tiers_as_the_builder_and_leaves_out_a_missing_input() {
         let text = r#"{
           "long": {"litellm_provider": "acme", "mode": "chat",
                    "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,
@@ -454,11 +436,16 @@ mod tests {
         assert_eq!(st.as_str(), "flex");
         assert_eq!(flex.rates.output.to_string(), "1");
         assert_eq!(flex.rates.input.to_string(), "1");
-        assert_eq!(l.errors.len(), 1);
-        let e = l.errors[0].to_string();
+        // Priced by input alone in a chat mode: left out as the builder leaves it out, and
+        // counted in the layer's notes (it used to fail the import).
+        assert!(l.errors.is_empty(), "{}", l.errors.len());
+        assert_eq!(l.models.len(), 1);
         assert!(
-            e.contains("entry 'input-only': field 'output_cost_per_token': input is priced but output is not"),
-            "{e}"
+            l.notes.iter().any(|n| n
+                .starts_with("LiteLLM entries skipped: a token price without input or output: 1")
+                && n.contains("input-only")),
+            "{:?}",
+            l.notes
         );
     }
 }
