@@ -223,6 +223,8 @@ impl Own<'_> {
 
 /// The string value of `keys[i]`, when extraction found one there; `at`: where extraction saw
 /// that key last.
+// Inline: three uses per call span, each a few instructions around the span's own lookup.
+#[inline(always)]
 fn str_at<'a, V: SpanView + ?Sized>(
     span: &'a V,
     keys: &[&str],
@@ -433,26 +435,34 @@ impl CallPricer {
                     Read::Skipped | Read::Counted => None,
                 };
                 // The context beyond the service tier is read only for a price with variants
-                // (a few models): a token-only span of any other model reads nothing more.
-                let (cost, applied, reason, context) = if price.variants.is_empty() {
-                    let ctx = PriceContext::tier(tier);
-                    let (cost, applied) = price.cost_in(&usage, &ctx, at);
-                    let reason = unpriced_units(price, &usage, &cost, &ctx, at, None);
-                    (cost, applied, reason, ctx)
+                // (a few models): a token-only span of any other model reads nothing more. Nor
+                // does a span with no context to read (no service tier, invocation parameters
+                // or `<prefix>context.*`) of a model whose variants no image attribute selects:
+                // its context is empty, what `read_context` would return.
+                let standard_context = price.variants.is_empty()
+                    || (tier_value.is_none()
+                        && ex.params_at.is_none()
+                        && !ex.has_context
+                        && !image_variants(price));
+                let context = if standard_context {
+                    PriceContext::tier(tier)
                 } else {
-                    let ctx = read_context(
+                    read_context(
                         span,
                         &self.prefix,
                         tier_value,
                         ex.params_at,
                         ex.has_context,
                         image_variants(price),
-                    );
-                    let (cost, applied) = price.cost_in(&usage, &ctx, at);
-                    let reason = unmatched_context(price, &ctx, &applied);
-                    let reason = unpriced_units(price, &usage, &cost, &ctx, at, reason);
-                    (cost, applied, reason, ctx)
+                    )
                 };
+                let (cost, applied) = price.cost_in(&usage, &context, at);
+                let reason = if standard_context {
+                    None
+                } else {
+                    unmatched_context(price, &context, &applied)
+                };
+                let reason = unpriced_units(price, &usage, &cost, &context, at, reason);
                 let reason = match (reason, body) {
                     (Some(a), Some(b)) => Some(format!("{a}; {b}")),
                     (a, b) => a.or(b),
