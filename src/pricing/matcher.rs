@@ -344,6 +344,8 @@ impl Index {
         self.ids.get(id.to_ascii_lowercase().as_str()).copied()
     }
 
+    // Inline: the common answer (an exact alias) is a few lookups; the rest is out of line.
+    #[inline]
     pub(crate) fn resolve(
         &self,
         models: &[Model],
@@ -395,6 +397,18 @@ impl Index {
                 }
             }
         }
+        self.resolve_cached(models, key, provider)
+    }
+
+    /// [`Index::resolve`] past the user aliases and exact aliases: the cache, else the ladder
+    /// ([`Index::resolve_slow`]), whose answer the cache keeps.
+    #[inline(never)]
+    fn resolve_cached(
+        &self,
+        models: &[Model],
+        key: &str,
+        provider: Option<&str>,
+    ) -> Option<ModelIdx> {
         // A poisoned cache (a panic elsewhere while it was written) is read as it is: each
         // entry is inserted whole, so a hit is still right.
         let hit = self

@@ -1120,7 +1120,12 @@ pub struct Model {
 impl Model {
     /// The price in force at `unix_seconds` (the call's start): the last price whose
     /// `effective_from` is not after it; a call before the first known date gets the first price.
+    #[inline]
     pub fn price_at(&self, unix_seconds: i64) -> &Price {
+        if let [only] = self.prices.as_slice() {
+            // One price (most models): in force at any time.
+            return only;
+        }
         let idx = self.prices.partition_point(|p| p.from_secs <= unix_seconds);
         &self.prices[idx.saturating_sub(1)]
     }
