@@ -304,8 +304,11 @@ impl CallPricer {
                 .filter(|p| p.len() <= MAX_PROVIDER_BYTES)
                 .map(crate::provider::canonical)
         };
-        let Some(ex) = extract_with(span, &self.extract, &self.prefix, &self.filter, provider_of)
-        else {
+        // Kept where extraction returned it, and lent: moving it (a few hundred bytes) cost more
+        // than taking the usage out of it.
+        let mut extracted =
+            extract_with(span, &self.extract, &self.prefix, &self.filter, provider_of);
+        let Some(ex) = extracted.as_mut() else {
             // No key worth reading (most spans).
             return Own {
                 kind: OwnKind::Nothing,
@@ -328,7 +331,7 @@ impl CallPricer {
         &'a self,
         pin: &'a CatalogPin,
         span: &V,
-        ex: Extracted,
+        ex: &mut Extracted,
         stats: &Stats,
     ) -> Own<'a> {
         let rewrite = ex.has_written_keys;
@@ -374,7 +377,7 @@ impl CallPricer {
             rewrite,
         };
         if let Some(reason) = too_long {
-            let usage = match ex.usage {
+            let usage = match std::mem::replace(&mut ex.usage, UsageState::None) {
                 UsageState::Valid(u) => Some(u),
                 _ => None,
             };
@@ -383,7 +386,7 @@ impl CallPricer {
         let keep_provided = ex
             .provided
             .filter(|_| !self.reprice_provided && !ex.aggregate);
-        let mut usage = match ex.usage {
+        let mut usage = match std::mem::replace(&mut ex.usage, UsageState::None) {
             UsageState::None => {
                 return match keep_provided {
                     Some(p) => call(PricingStatus::Provided, None, Some(p), None),
