@@ -1266,53 +1266,27 @@ fn price_context_selects_fast_mode_from_the_app_or_the_invocation_parameters() {
 fn a_model_with_variants_reads_each_context_source_alone() {
     let h = harness();
     let root = start(&h, "root", &Context::new(), vec![]);
+    let fast = Some("service_tier=fast");
+    let turbo = "context service_tier=turbo matches no price variant of this model: priced at \
+                 the standard rates";
+    let (tier, app, oi) = (
+        "openai.response.service_tier",
+        "cost.context.service_tier",
+        "llm.invocation_parameters",
+    );
+    let params = r#"{"service_tier": "fast"}"#;
+    // (span, context attribute, total, tier, reason)
     let cases = [
-        ("none", vec![], 3.5, None, None),
-        (
-            "tier",
-            vec![KeyValue::new("openai.response.service_tier", "fast")],
-            5.95,
-            Some("service_tier=fast"),
-            None,
-        ),
-        (
-            "tier-default",
-            vec![KeyValue::new("openai.response.service_tier", "default")],
-            3.5,
-            None,
-            None,
-        ),
-        (
-            "params",
-            vec![KeyValue::new(
-                "llm.invocation_parameters",
-                r#"{"service_tier": "fast"}"#,
-            )],
-            5.95,
-            Some("service_tier=fast"),
-            None,
-        ),
-        (
-            "app",
-            vec![KeyValue::new("cost.context.service_tier", "fast")],
-            5.95,
-            Some("service_tier=fast"),
-            None,
-        ),
-        (
-            "app-unknown",
-            vec![KeyValue::new("cost.context.service_tier", "turbo")],
-            3.5,
-            None,
-            Some(
-                "context service_tier=turbo matches no price variant of this model: priced at \
-                 the standard rates",
-            ),
-        ),
+        ("none", None, 3.5, None, None),
+        ("tier", Some((tier, "fast")), 5.95, fast, None),
+        ("tier-default", Some((tier, "default")), 3.5, None, None),
+        ("params", Some((oi, params)), 5.95, fast, None),
+        ("app", Some((app, "fast")), 5.95, fast, None),
+        ("app-unknown", Some((app, "turbo")), 3.5, None, Some(turbo)),
     ];
-    for (name, extra, ..) in &cases {
+    for (name, context, ..) in cases {
         let mut attrs = call("gpt-4o", 1_000_000, 100_000);
-        attrs.extend(extra.iter().cloned());
+        attrs.extend(context.map(|(k, v)| KeyValue::new(k, v)));
         start(&h, name, &root, attrs).span().end();
     }
     root.span().end();
