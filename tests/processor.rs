@@ -1257,6 +1257,52 @@ fn price_context_selects_fast_mode_from_the_app_or_the_invocation_parameters() {
     assert_usd(f64a(&h.by_name("root"), "cost.total_usd"), 0.75, "roll-up");
 }
 
+/// Issue 15, token-only path: a call of a model whose price has a variant (gpt-4o:
+/// `service_tier=fast`, $4.25 / $17 per M against $2.50 / $10) reads its request context from
+/// each source alone (the service tier attribute, the invocation parameters, the application's
+/// `cost.context.*`); with none of them it is priced at the standard rates without reading
+/// further, and says nothing. 1M in + 100k out: $3.50 standard, $5.95 fast.
+#[test]
+fn a_model_with_variants_reads_each_context_source_alone() {
+    let h = harness();
+    let root = start(&h, "root", &Context::new(), vec![]);
+    let fast = Some("service_tier=fast");
+    let turbo = "context service_tier=turbo matches no price variant of this model: priced at \
+                 the standard rates";
+    let (tier, app, oi) = (
+        "openai.response.service_tier",
+        "cost.context.service_tier",
+        "llm.invocation_parameters",
+    );
+    let params = r#"{"service_tier": "fast"}"#;
+    // (span, context attribute, total, tier, reason)
+    let cases = [
+        ("none", None, 3.5, None, None),
+        ("tier", Some((tier, "fast")), 5.95, fast, None),
+        ("tier-default", Some((tier, "default")), 3.5, None, None),
+        ("params", Some((oi, params)), 5.95, fast, None),
+        ("app", Some((app, "fast")), 5.95, fast, None),
+        ("app-unknown", Some((app, "turbo")), 3.5, None, Some(turbo)),
+    ];
+    for (name, context, ..) in cases {
+        let mut attrs = call("gpt-4o", 1_000_000, 100_000);
+        attrs.extend(context.map(|(k, v)| KeyValue::new(k, v)));
+        start(&h, name, &root, attrs).span().end();
+    }
+    root.span().end();
+    for (name, _, total, tier, reason) in cases {
+        let s = h.by_name(name);
+        assert_eq!(
+            stra(&s, "cost.pricing.status").as_deref(),
+            Some("priced"),
+            "{name}"
+        );
+        assert_usd(f64a(&s, "llm.cost.total"), total, name);
+        assert_eq!(stra(&s, "cost.pricing.tier").as_deref(), tier, "{name}");
+        assert_eq!(stra(&s, "cost.pricing.reason").as_deref(), reason, "{name}");
+    }
+}
+
 /// Issue 15 item 6: an overrides file's units, variant and UTC window priced by the processor
 /// (tests/fixtures/pricing/overrides_units.toml: $1 / $4 per M, web searches $8 per 1,000, a
 /// $0.50 per 1,000 request fee, image input tokens $0.5 per M; fast $2 / $8 with searches;

@@ -223,6 +223,8 @@ impl Own<'_> {
 
 /// The string value of `keys[i]`, when extraction found one there; `at`: where extraction saw
 /// that key last.
+// Inline: three uses per call span, each a few instructions around the span's own lookup.
+#[inline(always)]
 fn str_at<'a, V: SpanView + ?Sized>(
     span: &'a V,
     keys: &[&str],
@@ -302,8 +304,11 @@ impl CallPricer {
                 .filter(|p| p.len() <= MAX_PROVIDER_BYTES)
                 .map(crate::provider::canonical)
         };
-        let Some(ex) = extract_with(span, &self.extract, &self.prefix, &self.filter, provider_of)
-        else {
+        // Kept where extraction returned it, and lent: moving it (a few hundred bytes) cost more
+        // than taking the usage out of it.
+        let mut extracted =
+            extract_with(span, &self.extract, &self.prefix, &self.filter, provider_of);
+        let Some(ex) = extracted.as_mut() else {
             // No key worth reading (most spans).
             return Own {
                 kind: OwnKind::Nothing,
@@ -326,7 +331,7 @@ impl CallPricer {
         &'a self,
         pin: &'a CatalogPin,
         span: &V,
-        ex: Extracted,
+        ex: &mut Extracted,
         stats: &Stats,
     ) -> Own<'a> {
         let rewrite = ex.has_written_keys;
@@ -372,7 +377,7 @@ impl CallPricer {
             rewrite,
         };
         if let Some(reason) = too_long {
-            let usage = match ex.usage {
+            let usage = match std::mem::replace(&mut ex.usage, UsageState::None) {
                 UsageState::Valid(u) => Some(u),
                 _ => None,
             };
@@ -381,7 +386,7 @@ impl CallPricer {
         let keep_provided = ex
             .provided
             .filter(|_| !self.reprice_provided && !ex.aggregate);
-        let mut usage = match ex.usage {
+        let mut usage = match std::mem::replace(&mut ex.usage, UsageState::None) {
             UsageState::None => {
                 return match keep_provided {
                     Some(p) => call(PricingStatus::Provided, None, Some(p), None),
@@ -433,26 +438,34 @@ impl CallPricer {
                     Read::Skipped | Read::Counted => None,
                 };
                 // The context beyond the service tier is read only for a price with variants
-                // (a few models): a token-only span of any other model reads nothing more.
-                let (cost, applied, reason, context) = if price.variants.is_empty() {
-                    let ctx = PriceContext::tier(tier);
-                    let (cost, applied) = price.cost_in(&usage, &ctx, at);
-                    let reason = unpriced_units(price, &usage, &cost, &ctx, at, None);
-                    (cost, applied, reason, ctx)
+                // (a few models): a token-only span of any other model reads nothing more. Nor
+                // does a span with no context to read (no service tier, invocation parameters
+                // or `<prefix>context.*`) of a model whose variants no image attribute selects:
+                // its context is empty, what `read_context` would return.
+                let standard_context = price.variants.is_empty()
+                    || (tier_value.is_none()
+                        && ex.params_at.is_none()
+                        && !ex.has_context
+                        && !image_variants(price));
+                let context = if standard_context {
+                    PriceContext::tier(tier)
                 } else {
-                    let ctx = read_context(
+                    read_context(
                         span,
                         &self.prefix,
                         tier_value,
                         ex.params_at,
                         ex.has_context,
                         image_variants(price),
-                    );
-                    let (cost, applied) = price.cost_in(&usage, &ctx, at);
-                    let reason = unmatched_context(price, &ctx, &applied);
-                    let reason = unpriced_units(price, &usage, &cost, &ctx, at, reason);
-                    (cost, applied, reason, ctx)
+                    )
                 };
+                let (cost, applied) = price.cost_in(&usage, &context, at);
+                let reason = if standard_context {
+                    None
+                } else {
+                    unmatched_context(price, &context, &applied)
+                };
+                let reason = unpriced_units(price, &usage, &cost, &context, at, reason);
                 let reason = match (reason, body) {
                     (Some(a), Some(b)) => Some(format!("{a}; {b}")),
                     (a, b) => a.or(b),

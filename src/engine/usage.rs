@@ -990,11 +990,18 @@ fn read_image_attrs<V: SpanView + ?Sized>(span: &V, ctx: &mut crate::pricing::Pr
 }
 
 /// `true` when a variant of `price` is chosen by an image's size or quality.
+// Inline: asked for every priced span of a model with variants (a loop over one or two).
+#[inline(always)]
 pub(crate) fn image_variants(price: &crate::pricing::Price) -> bool {
-    price
-        .variants
-        .iter()
-        .any(|v| v.when.iter().any(|(key, _)| key.starts_with("image_")))
+    // Plain loops: inlined whole where iterator adapters left a call behind.
+    for v in &price.variants {
+        for (key, _) in &v.when {
+            if key.starts_with("image_") {
+                return true;
+            }
+        }
+    }
+    false
 }
 
 /// Why a priced call's context selected nothing, when it names a value of a key the price's

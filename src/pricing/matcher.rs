@@ -230,6 +230,15 @@ fn has_ascii_uppercase(s: &[u8]) -> bool {
     chunks.remainder().iter().any(u8::is_ascii_uppercase)
 }
 
+/// `s.trim()`: an id that begins and ends with an ASCII letter or digit (almost every one) has
+/// nothing to trim, and skips the Unicode walk from both ends.
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(f), Some(l)) if f.is_ascii_alphanumeric() && l.is_ascii_alphanumeric() => s,
+        _ => s.trim(),
+    }
+}
+
 /// The candidate served by `provider`, if any.
 fn of_provider(models: &[Model], cands: &[ModelIdx], provider: &str) -> Option<ModelIdx> {
     cands
@@ -335,6 +344,8 @@ impl Index {
         self.ids.get(id.to_ascii_lowercase().as_str()).copied()
     }
 
+    // Inline: the common answer (an exact alias) is a few lookups; the rest is out of line.
+    #[inline]
     pub(crate) fn resolve(
         &self,
         models: &[Model],
@@ -355,7 +366,7 @@ impl Index {
             },
         };
         // Trim any surrounding whitespace (`"gpt-4o\n"`); lower-case only when needed.
-        let model = model.trim();
+        let model = trim(model);
         let lowered;
         let key: &str = if has_ascii_uppercase(model.as_bytes()) {
             lowered = model.to_ascii_lowercase();
@@ -386,6 +397,18 @@ impl Index {
                 }
             }
         }
+        self.resolve_cached(models, key, provider)
+    }
+
+    /// [`Index::resolve`] past the user aliases and exact aliases: the cache, else the ladder
+    /// ([`Index::resolve_slow`]), whose answer the cache keeps.
+    #[inline(never)]
+    fn resolve_cached(
+        &self,
+        models: &[Model],
+        key: &str,
+        provider: Option<&str>,
+    ) -> Option<ModelIdx> {
         // A poisoned cache (a panic elsewhere while it was written) is read as it is: each
         // entry is inserted whole, so a hit is still right.
         let hit = self
@@ -724,6 +747,43 @@ mod tests {
                 c.iter().any(u8::is_ascii_uppercase),
                 "{c:?}"
             );
+        }
+    }
+
+    #[test]
+    fn trim_matches_str_trim() {
+        let mut cases: Vec<String> = [
+            "",
+            " ",
+            "\n",
+            "gpt-4o",
+            " gpt-4o",
+            "gpt-4o\n",
+            "\u{a0}gpt-4o",
+            "gpt-4o\u{3000}",
+            "gpt-4o\u{2028}",
+            "modèle",
+            "é",
+            "a",
+            "4",
+            "-gpt-4o-",
+            "gpt 4o",
+        ]
+        .map(String::from)
+        .to_vec();
+        // Every character below U+0100 (and some whitespace above) at either end.
+        let ends = (0u32..0x100)
+            .chain([
+                0x1680, 0x2000, 0x200a, 0x2028, 0x2029, 0x202f, 0x205f, 0x3000, 0xfeff,
+            ])
+            .filter_map(char::from_u32);
+        for c in ends {
+            cases.push(format!("{c}gpt-4o"));
+            cases.push(format!("gpt-4o{c}"));
+            cases.push(format!("{c}"));
+        }
+        for c in &cases {
+            assert_eq!(trim(c), c.trim(), "{c:?}");
         }
     }
 

@@ -335,7 +335,12 @@ impl Rates {
 
     /// `true` when the rates hold a per-request fee.
     pub fn has_request_fee(&self) -> bool {
-        self.other(Unit::REQUESTS).is_some()
+        // `other` is sorted by unit: the walk ends at the first unit after `requests` (for most
+        // rate sets with units, the first one: web searches ...), before any search would.
+        self.other
+            .iter()
+            .take_while(|(u, _)| *u <= Unit::REQUESTS)
+            .any(|(u, _)| *u == Unit::REQUESTS)
     }
 
     /// `true` for the units with a rate field of their own (`input`, `cache_read` ...), and for
@@ -789,7 +794,21 @@ pub struct AppliedTier {
 impl AppliedTier {
     /// `None` when nothing but standard base rates applied; else e.g. `batch`,
     /// `input>200000`, `batch,input>200000`, `speed=fast`, `utc=01:00-04:00,input>200000`.
+    #[inline]
     pub fn label(&self) -> Option<String> {
+        if self.service_tier.is_none()
+            && self.variant.is_none()
+            && self.above_input_tokens.is_none()
+        {
+            // Standard base rates (almost every call): no label, nothing allocated.
+            return None;
+        }
+        self.named_label()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn named_label(&self) -> Option<String> {
         let named = self
             .service_tier
             .map(|s| s.as_str())
@@ -857,26 +876,30 @@ impl Price {
         ctx: &PriceContext,
         at_unix_seconds: i64,
     ) -> (CostBreakdown, AppliedTier) {
-        let (set, applied_service, variant) = self.select(ctx, at_unix_seconds);
+        // No context and no time-of-day window (almost every call): the standard rates, what
+        // `select` would pick, without the call.
+        let (set, applied_service, variant) = if ctx.is_empty() && self.windows.is_empty() {
+            (&self.standard, None, None)
+        } else {
+            self.select(ctx, at_unix_seconds)
+        };
         let (r, above) = set.select(usage.input_total);
         // A price with a per-request fee bills one request per call (genai-prices: supplied by
         // the pricer, never by usage) unless the usage says how many.
-        let cost = if usage.other.is_empty()
+        let applied = AppliedTier {
+            service_tier: applied_service,
+            variant,
+            above_input_tokens: above,
+        };
+        // Each branch builds the cost in the returned pair (no copy through a local).
+        if usage.other.is_empty()
             && (r.other.is_empty() || !r.has_request_fee())
             && !r.no_token_price
         {
-            token_cost(r, usage)
+            (token_cost(r, usage), applied)
         } else {
-            bucket_cost(r, usage)
-        };
-        (
-            cost,
-            AppliedTier {
-                service_tier: applied_service,
-                variant,
-                above_input_tokens: above,
-            },
-        )
+            (bucket_cost(r, usage), applied)
+        }
     }
 }
 
@@ -938,7 +961,7 @@ fn token_cost(r: &Rates, usage: &Usage) -> CostBreakdown {
         output: r.output.cost(text_out),
         reasoning: r.reasoning().cost(usage.reasoning),
         audio_output: r.audio_output().cost(usage.audio_out),
-        ..CostBreakdown::default()
+        beyond: None,
     }
 }
 
@@ -1097,7 +1120,12 @@ pub struct Model {
 impl Model {
     /// The price in force at `unix_seconds` (the call's start): the last price whose
     /// `effective_from` is not after it; a call before the first known date gets the first price.
+    #[inline]
     pub fn price_at(&self, unix_seconds: i64) -> &Price {
+        if let [only] = self.prices.as_slice() {
+            // One price (most models): in force at any time.
+            return only;
+        }
         let idx = self.prices.partition_point(|p| p.from_secs <= unix_seconds);
         &self.prices[idx.saturating_sub(1)]
     }
@@ -1237,6 +1265,26 @@ mod tests {
 
     fn usd(s: &str) -> Usd {
         Usd::parse(s).unwrap()
+    }
+
+    #[test]
+    fn has_request_fee_finds_requests_among_any_units() {
+        let units: Vec<Unit> = Unit::all().filter(|u| !Rates::has_field(*u)).collect();
+        let mut r = rates("1", "1");
+        assert!(!r.has_request_fee());
+        for &a in &units {
+            for &b in &units {
+                let mut other: Vec<(Unit, Usd)> = vec![(a, usd("1")), (b, usd("2"))];
+                other.sort_by_key(|(u, _)| *u);
+                other.dedup_by_key(|(u, _)| *u);
+                r.other = other;
+                let searched = r
+                    .other
+                    .binary_search_by_key(&Unit::REQUESTS, |(u, _)| *u)
+                    .is_ok();
+                assert_eq!(r.has_request_fee(), searched, "{a} {b}");
+            }
+        }
     }
 
     #[test]
