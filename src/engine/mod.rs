@@ -322,7 +322,10 @@ impl Engine {
             orphan,
             order,
         } = Forest::of(spans);
-        let mut acc: Vec<Totals> = vec![Totals::default(); spans.len()];
+        // Each made, not cloned (`vec![t; n]` clones `Totals` n - 1 times).
+        let mut acc: Vec<Totals> = std::iter::repeat_with(Totals::default)
+            .take(spans.len())
+            .collect();
         let mut roots = Vec::new();
         let pin = CatalogPin::default();
         for i in order {

@@ -765,6 +765,7 @@ impl std::ops::AddAssign for CostBreakdown {
 }
 
 impl std::ops::AddAssign<&CostBreakdown> for CostBreakdown {
+    #[inline]
     fn add_assign(&mut self, o: &CostBreakdown) {
         self.input += o.input;
         self.cache_read += o.cache_read;
