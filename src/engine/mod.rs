@@ -208,16 +208,18 @@ impl Engine {
         if subtree.calls() > 0 {
             w.rollup(span, subtree.totals());
             if root {
-                let subtree = subtree.into_root_totals();
-                let complete = complete && !subtree.incomplete;
-                w.root(span, &subtree, complete);
+                let t = std::mem::take(&mut subtree).into_root_totals();
+                let complete = complete && !t.incomplete;
+                w.root(span, &t, complete);
                 self.stats.traces.fetch_add(1, Ordering::Relaxed);
                 if self.after_trace {
-                    self.finish_trace(&w, span, &subtree, complete);
+                    self.finish_trace(&w, span, &t, complete);
                 }
-                return Subtree::of(subtree);
+                subtree = Subtree::of(t);
             }
         }
+        // One value returned on every path: built where the caller receives it, not copied
+        // there (a few hundred bytes; benches/processor.rs `on_end/llm`).
         subtree
     }
 
@@ -326,7 +328,8 @@ impl Engine {
         let mut acc: Vec<Totals> = std::iter::repeat_with(Totals::default)
             .take(spans.len())
             .collect();
-        let mut roots = Vec::new();
+        // Most sets are one trace: room for its root, made once (not `push`'s first growth).
+        let mut roots = Vec::with_capacity(1);
         let pin = CatalogPin::default();
         for i in order {
             let own = self.own(&pin, &spans[i]);
