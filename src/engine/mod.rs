@@ -208,18 +208,19 @@ impl Engine {
         if subtree.calls() > 0 {
             w.rollup(span, subtree.totals());
             if root {
-                let t = std::mem::take(&mut subtree).into_root_totals();
+                // The share held aside joins the totals in place: the subtree is not moved out
+                // and back, and one value is returned on every path (built where the caller
+                // receives it: a few hundred bytes not copied; benches/processor.rs `on_end/llm`).
+                subtree.flush_share();
+                let t = subtree.totals();
                 let complete = complete && !t.incomplete;
-                w.root(span, &t, complete);
+                w.root(span, t, complete);
                 self.stats.traces.fetch_add(1, Ordering::Relaxed);
                 if self.after_trace {
-                    self.finish_trace(&w, span, &t, complete);
+                    self.finish_trace(&w, span, t, complete);
                 }
-                subtree = Subtree::of(t);
             }
         }
-        // One value returned on every path: built where the caller receives it, not copied
-        // there (a few hundred bytes; benches/processor.rs `on_end/llm`).
         subtree
     }
 

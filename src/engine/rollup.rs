@@ -483,8 +483,9 @@ impl<'e> Subtree<'e> {
     }
 
     /// Adds the share held aside to the totals: the subtree's own call (if any) is then only
-    /// counted, no longer its own (its `below`, if any, is the totals').
-    fn flush_share(&mut self) {
+    /// counted, no longer its own (its `below`, if any, is the totals'). A root's subtree is
+    /// so made complete but for `below` (as [`Subtree::into_root_totals`]), in place.
+    pub(super) fn flush_share(&mut self) {
         Subtree::join(self.share.take(), self.call.take(), &mut self.totals);
     }
 
