@@ -176,6 +176,7 @@ impl Engine {
     /// the root-only attributes; `complete`: whether the driver believes nothing of the subtree
     /// is missing. `own` is borrowed (not moved: a `Call` is a few hundred bytes) by the
     /// subtree, which makes of it what a duplicate above needs only if a parent can use it.
+    #[inline]
     pub(crate) fn finish<'e, V: SpanView + ?Sized>(
         &'e self,
         pin: &CatalogPin,

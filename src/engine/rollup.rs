@@ -657,6 +657,78 @@ pub(super) mod tests {
         );
     }
 
+    /// A call priced from the catalog has its share read from the borrowed call, not held in a
+    /// `Share`: through `add_to` (a new row, then merged into it) it adds up as through
+    /// `into_totals`, a root's share joins its totals in place as `into_root_totals` gives, and
+    /// the row is what the call's own breakdown makes.
+    #[test]
+    fn a_priced_calls_share_is_read_from_the_call() {
+        let id: Arc<str> = "gpt-4o".into();
+        let prov: Arc<str> = "openai".into();
+        let f = Usd::from_femto;
+        let cost = CostBreakdown {
+            input: f(3),
+            cache_read: f(1),
+            output: f(4),
+            ..CostBreakdown::default()
+        };
+        let call = Call {
+            status: PricingStatus::Priced,
+            label: Text::Catalog(&id),
+            provider: Text::Catalog(&prov),
+            service: None,
+            cost: Some(cost.clone()),
+            provided: None,
+            usage: Some(Usage {
+                input_total: 10,
+                output_total: 5,
+                cache_read: 2,
+                ..Usage::default()
+            }),
+            provenance: None,
+            reason: None,
+        };
+        let sub = || {
+            let mut s = Subtree::default();
+            s.add_call(&call);
+            s
+        };
+        assert_eq!(sub().totals().cost, f(8));
+        assert!(sub().totals().by_model.is_empty(), "held aside");
+        let mut via_add = Totals::default();
+        sub().add_to(&mut via_add);
+        sub().add_to(&mut via_add);
+        let mut via_totals = Totals::default();
+        via_totals.add(&sub().into_totals());
+        via_totals.add(&sub().into_totals());
+        assert_eq!(via_add, via_totals);
+        let mut twice = cost.clone();
+        twice += &cost;
+        let row = ModelShare {
+            model: Arc::clone(&id),
+            provider: Arc::clone(&prov),
+            service: None,
+            calls: 2,
+            cost: f(16),
+            tokens: TokenCounts {
+                input: 20,
+                output: 10,
+                cache_read: 4,
+                ..TokenCounts::default()
+            },
+            kinds: CostByKind::of(&twice),
+        };
+        assert_eq!(via_add.by_model, [row]);
+        assert_eq!(
+            (via_add.calls, via_add.cost, via_add.input_cost),
+            (2, f(16), f(8))
+        );
+        let mut root = sub();
+        root.flush_share();
+        assert_eq!(root.totals(), &sub().into_root_totals());
+        assert_eq!(root.totals().by_model.len(), 1);
+    }
+
     /// The kinds are the parts the engine writes on a call span, and sum to its total.
     #[test]
     fn cost_by_kind_follows_the_breakdown_and_sums_to_the_total() {
