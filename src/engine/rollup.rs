@@ -325,13 +325,9 @@ impl Totals {
         provider: &Text<'_>,
         service: &Option<Arc<str>>,
     ) -> Option<&mut ModelShare> {
-        // A loop, not `find`: its closure was left a call of its own (53 instructions a span).
-        for x in self.by_model.iter_mut() {
-            if model.same(&x.model) && provider.same(&x.provider) && x.service == *service {
-                return Some(x);
-            }
-        }
-        None
+        self.by_model
+            .iter_mut()
+            .find(|x| model.same(&x.model) && provider.same(&x.provider) && x.service == *service)
     }
 
     /// A new `by_model` row.
