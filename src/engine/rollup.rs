@@ -561,6 +561,7 @@ impl<'e> Subtree<'e> {
 
     /// Counts the span's own call; its share of its model's spend is held aside (a call priced
     /// from the catalog: with the call itself).
+    #[inline]
     pub(super) fn add_call(&mut self, c: &'e Call<'e>) {
         if self.share.is_some() || self.call.is_some() {
             self.flush_share();
