@@ -143,11 +143,24 @@ impl Ledger {
     /// cost) and the ledger goes on empty. The `pending` filters keep their counts, so the
     /// dropped entries' parents still look here and learn their trace is incomplete; a count
     /// left too high only costs those slots a lock.
+    // Inline: the taken lock is the common case (every span with a parent waiting, or with
+    // children); the recovery is out of line.
+    #[inline]
     fn lock(&self, stats: &Stats) -> MutexGuard<'_, LedgerInner> {
-        let p = match self.inner.lock() {
-            Ok(g) => return g,
-            Err(p) => p,
-        };
+        match self.inner.lock() {
+            Ok(g) => g,
+            Err(p) => self.recover(p, stats),
+        }
+    }
+
+    /// [`Ledger::lock`]'s recovery from a poisoned lock.
+    #[cold]
+    #[inline(never)]
+    fn recover<'a>(
+        &'a self,
+        p: PoisonError<MutexGuard<'a, LedgerInner>>,
+        stats: &Stats,
+    ) -> MutexGuard<'a, LedgerInner> {
         stats.poisoned_lock();
         self.inner.clear_poison();
         let mut g = p.into_inner();

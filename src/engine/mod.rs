@@ -176,6 +176,7 @@ impl Engine {
     /// the root-only attributes; `complete`: whether the driver believes nothing of the subtree
     /// is missing. `own` is borrowed (not moved: a `Call` is a few hundred bytes) by the
     /// subtree, which makes of it what a duplicate above needs only if a parent can use it.
+    #[inline]
     pub(crate) fn finish<'e, V: SpanView + ?Sized>(
         &'e self,
         pin: &CatalogPin,
@@ -208,14 +209,17 @@ impl Engine {
         if subtree.calls() > 0 {
             w.rollup(span, subtree.totals());
             if root {
-                let subtree = subtree.into_root_totals();
-                let complete = complete && !subtree.incomplete;
-                w.root(span, &subtree, complete);
+                // The share held aside joins the totals in place: the subtree is not moved out
+                // and back, and one value is returned on every path (built where the caller
+                // receives it: a few hundred bytes not copied; benches/processor.rs `on_end/llm`).
+                subtree.flush_share();
+                let t = subtree.totals();
+                let complete = complete && !t.incomplete;
+                w.root(span, t, complete);
                 self.stats.traces.fetch_add(1, Ordering::Relaxed);
                 if self.after_trace {
-                    self.finish_trace(&w, span, &subtree, complete);
+                    self.finish_trace(&w, span, t, complete);
                 }
-                return Subtree::of(subtree);
             }
         }
         subtree
@@ -322,8 +326,12 @@ impl Engine {
             orphan,
             order,
         } = Forest::of(spans);
-        let mut acc: Vec<Totals> = vec![Totals::default(); spans.len()];
-        let mut roots = Vec::new();
+        // Each made, not cloned (`vec![t; n]` clones `Totals` n - 1 times).
+        let mut acc: Vec<Totals> = std::iter::repeat_with(Totals::default)
+            .take(spans.len())
+            .collect();
+        // Most sets are one trace: room for its root, made once (not `push`'s first growth).
+        let mut roots = Vec::with_capacity(1);
         let pin = CatalogPin::default();
         for i in order {
             let own = self.own(&pin, &spans[i]);

@@ -80,8 +80,14 @@ impl CostByKind {
 
     /// Adds another cost.
     pub fn add(&mut self, o: &CostByKind) {
-        self.parts += &o.parts;
+        self.add_parts(&o.parts);
         self.provided += o.provided;
+    }
+
+    /// Adds a priced call's cost (its breakdown, read where it is: no copy made first).
+    #[inline]
+    fn add_parts(&mut self, c: &CostBreakdown) {
+        self.parts += c;
     }
 
     /// Every kind with its cost (zeros included), in [`CostByKind::KINDS`] order.
@@ -279,26 +285,61 @@ impl Totals {
 
     /// Adds one model's share, merging with an entry of the same model, provider and service.
     fn add_share(&mut self, m: Share<'_>) {
-        match self.by_model.iter_mut().find(|x| {
-            m.model.same(&x.model) && m.provider.same(&x.provider) && x.service == m.service
-        }) {
+        match self.row(&m.model, &m.provider, &m.service) {
             Some(x) => {
-                x.calls = x.calls.saturating_add(1);
-                x.cost += m.cost;
-                x.tokens.add(&m.tokens);
+                x.count_call(m.cost, &m.tokens);
                 x.kinds.add(&m.kinds);
             }
-            None => {
-                // Most traces use one model: room for one row (a `Vec`'s first growth makes
-                // room for 4, which with the per-kind costs is past the allocator's fast size
-                // classes: +227 instructions on `enrich_one_llm_span`; BENCHMARKS.md, issue 15,
-                // h17-report).
-                if self.by_model.capacity() == 0 {
-                    self.by_model.reserve_exact(1);
-                }
-                self.by_model.push(m.into_model_share())
-            }
+            None => self.push_row(m.into_model_share()),
         }
+    }
+
+    /// Adds the share of a call priced from the catalog (`b`: its cost breakdown), read from
+    /// the call: the breakdown is added to a row of its model as it is, and copied only into a
+    /// new row.
+    fn add_priced(&mut self, c: &Call<'_>, b: &CostBreakdown) {
+        let cost = b.total();
+        let tokens = c.usage.as_ref().map(TokenCounts::of).unwrap_or_default();
+        match self.row(&c.label, &c.provider, &c.service) {
+            Some(x) => {
+                x.count_call(cost, &tokens);
+                x.kinds.add_parts(b);
+            }
+            None => self.push_row(ModelShare {
+                model: Arc::clone(c.label.as_arc()),
+                provider: Arc::clone(c.provider.as_arc()),
+                service: c.service.clone(),
+                calls: 1,
+                cost,
+                tokens,
+                kinds: CostByKind::of(b),
+            }),
+        }
+    }
+
+    /// The `by_model` row of a model, provider and service, when there is one.
+    #[inline]
+    fn row(
+        &mut self,
+        model: &Text<'_>,
+        provider: &Text<'_>,
+        service: &Option<Arc<str>>,
+    ) -> Option<&mut ModelShare> {
+        self.by_model
+            .iter_mut()
+            .find(|x| model.same(&x.model) && provider.same(&x.provider) && x.service == *service)
+    }
+
+    /// A new `by_model` row.
+    #[inline]
+    fn push_row(&mut self, m: ModelShare) {
+        // Most traces use one model: room for one row (a `Vec`'s first growth makes room for
+        // 4, which with the per-kind costs is past the allocator's fast size classes: +227
+        // instructions on `enrich_one_llm_span`; BENCHMARKS.md, issue 15, h17-report).
+        if self.by_model.capacity() == 0 {
+            self.by_model.reserve_exact(1);
+        }
+        self.by_model.push(m)
     }
 
     /// `by_model` sorted by spend (then calls, then name), with each model's share of the spend
@@ -335,8 +376,19 @@ impl Totals {
     }
 }
 
-/// One call's share of its model's spend, kept aside (borrowed from the catalog) until it has
-/// to join a `by_model` list.
+impl ModelShare {
+    /// Counts one more call of `cost` and `tokens` (its cost by kind is added apart).
+    #[inline]
+    fn count_call(&mut self, cost: Usd, tokens: &TokenCounts) {
+        self.calls = self.calls.saturating_add(1);
+        self.cost += cost;
+        self.tokens.add(tokens);
+    }
+}
+
+/// The share of a call with a provided cost in its model's spend, kept aside (borrowed from the
+/// catalog) until it has to join a `by_model` list. (A call priced from the catalog needs none:
+/// its share is read from the call, [`Subtree::join`].)
 #[derive(Debug, Clone)]
 struct Share<'e> {
     model: Text<'e>,
@@ -365,12 +417,16 @@ impl Share<'_> {
 /// call is counted in `totals` but its `by_model` share is held aside, so that a leaf call merged
 /// into its parent's ledger entry allocates no `by_model` list of its own. Likewise the call
 /// itself: borrowed, and made into the `Totals::below` a duplicate above may need only when it
-/// joins a parent that holds no call yet.
+/// joins a parent that holds no call yet. A call priced from the catalog has its share read from
+/// it then ([`Subtree::join`]): its cost breakdown is not copied into the subtree and moved with
+/// it (benches/processor.rs `on_end/llm`; BENCHMARKS.md, issue 15, token-only regression).
 #[derive(Debug, Default)]
 pub(crate) struct Subtree<'e> {
     totals: Totals,
+    /// The held-aside share of a call with a provided cost.
     share: Option<Share<'e>>,
-    /// The span's own call, when it is the one counted here.
+    /// The span's own call, when it is the one counted here; when priced from the catalog, its
+    /// share is held aside with it.
     call: Option<&'e Call<'e>>,
 }
 
@@ -404,9 +460,29 @@ impl<'e> Subtree<'e> {
             }
         }
         t.add_counts(&self.totals);
-        if let Some(m) = self.share {
-            t.add_share(m);
+        Subtree::join(self.share, self.call, t);
+    }
+
+    /// Adds the share held aside to `t`'s `by_model`: a provided cost's, or that of the span's
+    /// own call priced from the catalog (`call`), read from the call.
+    #[inline]
+    fn join(share: Option<Share<'_>>, call: Option<&Call<'_>>, t: &mut Totals) {
+        match (share, call) {
+            (Some(m), _) => t.add_share(m),
+            (None, Some(c)) => {
+                if let Some(b) = &c.cost {
+                    t.add_priced(c, b);
+                }
+            }
+            (None, None) => {}
         }
+    }
+
+    /// Adds the share held aside to the totals: the subtree's own call (if any) is then only
+    /// counted, no longer its own (its `below`, if any, is the totals'). A root's subtree is
+    /// so made complete but for `below` (as [`Subtree::into_root_totals`]), in place.
+    pub(super) fn flush_share(&mut self) {
+        Subtree::join(self.share.take(), self.call.take(), &mut self.totals);
     }
 
     /// The complete totals.
@@ -418,9 +494,7 @@ impl<'e> Subtree<'e> {
     /// The complete totals but for `below`, which no span above a root reads.
     pub(super) fn into_root_totals(self) -> Totals {
         let mut t = self.totals;
-        if let Some(m) = self.share {
-            t.add_share(m);
-        }
+        Subtree::join(self.share, self.call, &mut t);
         t
     }
 
@@ -437,9 +511,10 @@ impl<'e> Subtree<'e> {
     pub(super) fn one_call(&self) -> Option<(&Below, &Arc<str>, Usd)> {
         let t = &self.totals;
         let below = t.below.as_deref().filter(|_| t.calls == 1)?;
-        let model = match &self.share {
-            Some(m) => m.model.as_arc(),
-            None => &t.by_model.iter().find(|m| m.calls == 1)?.model,
+        let model = match (&self.share, self.call) {
+            (Some(m), _) => m.model.as_arc(),
+            (None, Some(c)) if c.cost.is_some() => c.label.as_arc(),
+            _ => &t.by_model.iter().find(|m| m.calls == 1)?.model,
         };
         Some((below, model, t.cost))
     }
@@ -459,9 +534,7 @@ impl<'e> Subtree<'e> {
         provider: &Arc<str>,
         below: Below,
     ) {
-        if let Some(m) = self.share.take() {
-            self.totals.add_share(m);
-        }
+        self.flush_share();
         let t = &mut self.totals;
         let total = cost.total();
         t.cost += total;
@@ -486,36 +559,43 @@ impl<'e> Subtree<'e> {
         t.below = Some(Box::new(below));
     }
 
-    /// Counts the span's own call.
+    /// Counts the span's own call; its share of its model's spend is held aside (a call priced
+    /// from the catalog: with the call itself).
+    #[inline]
     pub(super) fn add_call(&mut self, c: &'e Call<'e>) {
-        if let Some(m) = self.share.take() {
-            self.totals.add_share(m);
+        if self.share.is_some() || self.call.is_some() {
+            self.flush_share();
         }
         self.call = Some(c);
         let t = &mut self.totals;
         t.calls = t.calls.saturating_add(1);
-        let tokens = c.usage.as_ref().map(TokenCounts::of).unwrap_or_default();
-        t.input_tokens = t.input_tokens.saturating_add(tokens.input);
-        t.output_tokens = t.output_tokens.saturating_add(tokens.output);
-        match c.total() {
-            Some(total) => {
+        if let Some(u) = &c.usage {
+            t.input_tokens = t.input_tokens.saturating_add(u.input_total);
+            t.output_tokens = t.output_tokens.saturating_add(u.output_total);
+        }
+        let sides = match &c.cost {
+            // Each side summed once (not again for the total).
+            Some(b) => Some(b.sides()),
+            None => c.total().map(|total| {
                 let (i, o) = c.input_output();
+                (i, o, total)
+            }),
+        };
+        match sides {
+            Some((i, o, total)) => {
                 t.cost += total;
                 t.input_cost += i;
                 t.output_cost += o;
-                self.share = Some(Share {
-                    model: c.label.clone(),
-                    provider: c.provider.clone(),
-                    service: c.service.clone(),
-                    cost: total,
-                    tokens,
-                    // The call is borrowed (the duplicate rule may need it): its breakdown is
-                    // copied (a token-only call's has no box to copy).
-                    kinds: match &c.cost {
-                        Some(b) => CostByKind::of(b),
-                        None => CostByKind::provided(total),
-                    },
-                });
+                if c.cost.is_none() {
+                    self.share = Some(Share {
+                        model: c.label.clone(),
+                        provider: c.provider.clone(),
+                        service: c.service.clone(),
+                        cost: total,
+                        tokens: c.usage.as_ref().map(TokenCounts::of).unwrap_or_default(),
+                        kinds: CostByKind::provided(total),
+                    });
+                }
             }
             None => {
                 t.unpriced = t.unpriced.saturating_add(1);
@@ -572,6 +652,78 @@ pub(super) mod tests {
             via_add.by_model[0].kinds,
             CostByKind::provided(Usd::from_femto(12))
         );
+    }
+
+    /// A call priced from the catalog has its share read from the borrowed call, not held in a
+    /// `Share`: through `add_to` (a new row, then merged into it) it adds up as through
+    /// `into_totals`, a root's share joins its totals in place as `into_root_totals` gives, and
+    /// the row is what the call's own breakdown makes.
+    #[test]
+    fn a_priced_calls_share_is_read_from_the_call() {
+        let id: Arc<str> = "gpt-4o".into();
+        let prov: Arc<str> = "openai".into();
+        let f = Usd::from_femto;
+        let cost = CostBreakdown {
+            input: f(3),
+            cache_read: f(1),
+            output: f(4),
+            ..CostBreakdown::default()
+        };
+        let call = Call {
+            status: PricingStatus::Priced,
+            label: Text::Catalog(&id),
+            provider: Text::Catalog(&prov),
+            service: None,
+            cost: Some(cost.clone()),
+            provided: None,
+            usage: Some(Usage {
+                input_total: 10,
+                output_total: 5,
+                cache_read: 2,
+                ..Usage::default()
+            }),
+            provenance: None,
+            reason: None,
+        };
+        let sub = || {
+            let mut s = Subtree::default();
+            s.add_call(&call);
+            s
+        };
+        assert_eq!(sub().totals().cost, f(8));
+        assert!(sub().totals().by_model.is_empty(), "held aside");
+        let mut via_add = Totals::default();
+        sub().add_to(&mut via_add);
+        sub().add_to(&mut via_add);
+        let mut via_totals = Totals::default();
+        via_totals.add(&sub().into_totals());
+        via_totals.add(&sub().into_totals());
+        assert_eq!(via_add, via_totals);
+        let mut twice = cost.clone();
+        twice += &cost;
+        let row = ModelShare {
+            model: Arc::clone(&id),
+            provider: Arc::clone(&prov),
+            service: None,
+            calls: 2,
+            cost: f(16),
+            tokens: TokenCounts {
+                input: 20,
+                output: 10,
+                cache_read: 4,
+                ..TokenCounts::default()
+            },
+            kinds: CostByKind::of(&twice),
+        };
+        assert_eq!(via_add.by_model, [row]);
+        assert_eq!(
+            (via_add.calls, via_add.cost, via_add.input_cost),
+            (2, f(16), f(8))
+        );
+        let mut root = sub();
+        root.flush_share();
+        assert_eq!(root.totals(), &sub().into_root_totals());
+        assert_eq!(root.totals().by_model.len(), 1);
     }
 
     /// The kinds are the parts the engine writes on a call span, and sum to its total.

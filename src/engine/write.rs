@@ -238,9 +238,10 @@ impl<'a> Writer<'a> {
     pub(super) fn call<V: SpanView + ?Sized>(&self, span: &mut V, call: &Call<'_>) {
         let k = self.keys;
         if let Some(c) = &call.cost {
-            self.put(span, &k.cost_prompt, usd_attr(c.prompt()));
-            self.put(span, &k.cost_completion, usd_attr(c.completion()));
-            self.put(span, &k.cost_total, usd_attr(c.total()));
+            let (prompt, completion, total) = c.sides();
+            self.put(span, &k.cost_prompt, usd_attr(prompt));
+            self.put(span, &k.cost_completion, usd_attr(completion));
+            self.put(span, &k.cost_total, usd_attr(total));
             for (key, v) in k.details.iter().zip(c.token_parts()) {
                 if !v.is_zero() {
                     self.put(span, key, usd_attr(v));

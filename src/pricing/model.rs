@@ -685,20 +685,14 @@ fn component(unit: Unit) -> Component {
 
 impl CostBreakdown {
     /// Everything billed on the input side.
+    #[inline]
     pub fn prompt(&self) -> Usd {
-        let own = self.input + self.cache_read + self.cache_write + self.audio_input;
-        match &self.beyond {
-            None => own,
-            Some(b) => own + b.media_input,
-        }
+        self.sides().0
     }
     /// Everything billed on the output side.
+    #[inline]
     pub fn completion(&self) -> Usd {
-        let own = self.output + self.reasoning + self.audio_output;
-        match &self.beyond {
-            None => own,
-            Some(b) => own + b.media_output,
-        }
+        self.sides().1
     }
     /// Charges of neither side: tool calls and units billed per count.
     pub fn non_token(&self) -> Usd {
@@ -707,8 +701,24 @@ impl CostBreakdown {
             .map_or(Usd::ZERO, |b| b.tool_calls + b.per_unit)
     }
     /// The call's cost: every charge.
+    #[inline]
     pub fn total(&self) -> Usd {
-        self.prompt() + self.completion() + self.non_token()
+        self.sides().2
+    }
+    /// [`prompt`](Self::prompt), [`completion`](Self::completion) and [`total`](Self::total),
+    /// each part added once (a writer or roll-up that needs all three sums the parts once, not
+    /// four times); the one definition of the three.
+    #[inline]
+    pub fn sides(&self) -> (Usd, Usd, Usd) {
+        let prompt = self.input + self.cache_read + self.cache_write + self.audio_input;
+        let completion = self.output + self.reasoning + self.audio_output;
+        match self.beyond.as_deref() {
+            None => (prompt, completion, prompt + completion),
+            Some(b) => {
+                let (prompt, completion) = (prompt + b.media_input, completion + b.media_output);
+                (prompt, completion, prompt + completion + self.non_token())
+            }
+        }
     }
     /// The token components in field order: input, cache read, cache write, audio input,
     /// output, reasoning, audio output.
@@ -760,6 +770,7 @@ impl std::ops::AddAssign for CostBreakdown {
 }
 
 impl std::ops::AddAssign<&CostBreakdown> for CostBreakdown {
+    #[inline]
     fn add_assign(&mut self, o: &CostBreakdown) {
         self.input += o.input;
         self.cache_read += o.cache_read;
