@@ -83,8 +83,10 @@ pub(crate) const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     true
 }
 
-/// `a == b`, inline for byte strings of 8 bytes or more: 8 bytes at a time, the last 8 read
-/// overlapping (a call to `memcmp` costs more than the compare for attribute keys).
+/// `a == b`, inline for byte strings of 8 bytes or more: up to 16 bytes as two words (the
+/// second overlapping), longer ones 16 bytes at a time, the last 16 read overlapping (a call to
+/// `memcmp` costs more than the compare for attribute keys; a word at a time, twice as many
+/// compares: BENCHMARKS.md, issue 15 token-only regression).
 #[inline(always)]
 pub(crate) fn eq_long(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -96,14 +98,22 @@ pub(crate) fn eq_long(a: &[u8], b: &[u8]) -> bool {
         w.copy_from_slice(&s[i..i + 8]);
         u64::from_ne_bytes(w)
     };
+    if n <= 16 {
+        return (word(a, 0) ^ word(b, 0)) | (word(a, n - 8) ^ word(b, n - 8)) == 0;
+    }
+    let pair = |s: &[u8], i: usize| {
+        let mut w = [0u8; 16];
+        w.copy_from_slice(&s[i..i + 16]);
+        u128::from_ne_bytes(w)
+    };
     let mut i = 0;
-    while i + 8 < n {
-        if word(a, i) != word(b, i) {
+    while i + 16 < n {
+        if pair(a, i) != pair(b, i) {
             return false;
         }
-        i += 8;
+        i += 16;
     }
-    word(a, n - 8) == word(b, n - 8)
+    pair(a, n - 16) == pair(b, n - 16)
 }
 
 /// `s` is empty or white space only (as `s.trim().is_empty()`, without the scan for the usual

@@ -172,6 +172,27 @@ enum F {
     N,
 }
 
+/// The OpenInference fields, as bits of `Raw::present`.
+const OI_FIELDS: u32 = {
+    let oi = [
+        F::OiPrompt,
+        F::OiCompletion,
+        F::OiTotal,
+        F::OiCacheRead,
+        F::OiCacheWrite,
+        F::OiAudioIn,
+        F::OiReasoning,
+        F::OiAudioOut,
+    ];
+    let mut m = 0;
+    let mut i = 0;
+    while i < oi.len() {
+        m |= 1 << (oi[i] as u32);
+        i += 1;
+    }
+    m
+};
+
 const TOKEN_KEYS: [(&str, F); 25] = [
     (k::LLM_TOKEN_COUNT_PROMPT, F::OiPrompt),
     (k::LLM_TOKEN_COUNT_COMPLETION, F::OiCompletion),
@@ -357,65 +378,167 @@ pub(crate) fn key_filter(prefix: &str) -> KeyFilter {
     }
 }
 
-/// Slots of [`KEY_TABLE`] (a power of two, at least twice the keys).
-const TABLE_BITS: u32 = 7;
-const TABLE_MASK: usize = (1 << TABLE_BITS) - 1;
+/// Slots of [`KEY_SLOTS`] (a power of two, over four times the keys: a collision-free
+/// placement is then found within a few thousand multipliers).
+const TABLE_BITS: u32 = 8;
 
-/// Hash of a key of 8 bytes or more: its length and last 8 bytes (the keys share long
-/// prefixes, not endings).
-const fn key_hash(b: &[u8]) -> usize {
-    let n = b.len();
-    let mut tail = 0u64;
+/// Keys of this length or longer are not read (the table's build checks every key is shorter).
+const MAX_KEY_LEN: usize = 64;
+
+/// The 8 bytes of `b` at `at`, little-endian, at compile time (building the tables).
+const fn word(b: &[u8], at: usize) -> u64 {
+    let mut w = 0u64;
     let mut i = 0;
     while i < 8 {
-        tail |= (b[n - 8 + i] as u64) << (8 * i);
+        w |= (b[at + i] as u64) << (8 * i);
         i += 1;
     }
-    let h =
-        (tail ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    (h >> (64 - TABLE_BITS)) as usize
+    w
 }
 
-/// Open-addressing table of [`READ_KEYS`], built at compile time: one hash and usually one
-/// comparison per key looked up, instead of a comparison against every key read.
-static KEY_TABLE: [Option<(&str, Role)>; 1 << TABLE_BITS] = {
-    let mut t: [Option<(&str, Role)>; 1 << TABLE_BITS] = [None; 1 << TABLE_BITS];
+/// [`word`] at run time: one load.
+#[inline(always)]
+fn word_at(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// The same 8 bytes of `a` and `b`, at compile time.
+const fn word_eq(a: &[u8], b: &[u8], at: usize) -> bool {
+    word(a, at) == word(b, at)
+}
+
+/// Per key length, where the second word [`key_mix`] hashes starts (the first is the last 8
+/// bytes): the first offset at which no two keys read of that length have both words alike
+/// (`gen_ai.usage.audio.input_tokens` and `gen_ai.usage.video.input_tokens` share length and
+/// ending). The build fails if a length has none.
+static SECOND_WORD: [u8; MAX_KEY_LEN] = {
+    let mut out = [0u8; MAX_KEY_LEN];
+    let mut n = 8;
+    while n < MAX_KEY_LEN {
+        let mut at = 0;
+        let found = loop {
+            if at + 8 > n {
+                break false;
+            }
+            // Every pair of distinct keys of length `n` differs in the word at `at` or the last.
+            let mut ok = true;
+            let mut i = 0;
+            while ok && i < READ_KEYS.len() {
+                let a = READ_KEYS[i].0.as_bytes();
+                let mut j = i + 1;
+                while ok && a.len() == n && j < READ_KEYS.len() {
+                    let b = READ_KEYS[j].0.as_bytes();
+                    if b.len() == n && !bytes_eq(a, b) && word_eq(a, b, at) && word_eq(a, b, n - 8)
+                    {
+                        ok = false;
+                    }
+                    j += 1;
+                }
+                i += 1;
+            }
+            if ok {
+                break true;
+            }
+            at += 1;
+        };
+        assert!(found, "two keys read share length and every pair of words");
+        out[n] = at as u8;
+        n += 1;
+    }
+    out
+};
+
+/// The two words of a key (of 8 to [`MAX_KEY_LEN`] bytes) and its length, mixed: distinct for
+/// distinct keys read ([`SECOND_WORD`]).
+const fn key_mix(b: &[u8]) -> u64 {
+    let n = b.len();
+    word(b, n - 8) ^ word(b, SECOND_WORD[n] as usize).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n as u64
+}
+
+/// A mix's slot in [`KEY_SLOTS`] under `seed` (odd).
+const fn slot_of(mix: u64, seed: u64) -> usize {
+    (mix.wrapping_mul(seed) >> (64 - TABLE_BITS)) as usize
+}
+
+/// The multiplier that puts every key read in a slot of its own, searched at compile time:
+/// a lookup is then one hash, one slot and one comparison. The build fails if none is found.
+const KEY_SEED: u64 = {
+    let mut mixes = [0u64; READ_KEYS.len()];
+    // A key listed twice keeps its first slot (and role): only the first needs a slot.
+    let mut first = [true; READ_KEYS.len()];
     let mut i = 0;
     while i < READ_KEYS.len() {
-        let (name, role) = READ_KEYS[i];
-        assert!(name.len() >= 8, "key_hash needs keys of at least 8 bytes");
-        let mut slot = key_hash(name.as_bytes());
-        loop {
-            match t[slot] {
-                None => {
-                    t[slot] = Some((name, role));
-                    break;
-                }
-                // A key listed twice keeps its first role.
-                Some((other, _)) if bytes_eq(other.as_bytes(), name.as_bytes()) => break,
-                Some(_) => slot = (slot + 1) & TABLE_MASK,
-            }
+        let b = READ_KEYS[i].0.as_bytes();
+        assert!(
+            b.len() >= 8 && b.len() < MAX_KEY_LEN,
+            "the key table holds keys of 8 to 63 bytes"
+        );
+        mixes[i] = key_mix(b);
+        let mut j = 0;
+        while j < i {
+            first[i] &= !bytes_eq(READ_KEYS[j].0.as_bytes(), b);
+            j += 1;
         }
         i += 1;
+    }
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut tries = 0;
+    loop {
+        assert!(
+            tries < 100_000,
+            "no collision-free multiplier for the key table"
+        );
+        let mut used = [0u64; (1 << TABLE_BITS) / 64];
+        let mut free = true;
+        let mut i = 0;
+        while free && i < READ_KEYS.len() {
+            let s = slot_of(mixes[i], seed);
+            if first[i] {
+                free = used[s / 64] & (1 << (s % 64)) == 0;
+                used[s / 64] |= 1 << (s % 64);
+            }
+            i += 1;
+        }
+        if free {
+            break seed;
+        }
+        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C16);
+        tries += 1;
+    }
+};
+
+/// No key in this slot.
+const EMPTY_SLOT: u8 = u8::MAX;
+
+/// Collision-free table of [`READ_KEYS`], built at compile time: slot -> index of the key
+/// (the first, for a key listed twice) or [`EMPTY_SLOT`].
+static KEY_SLOTS: [u8; 1 << TABLE_BITS] = {
+    assert!(READ_KEYS.len() < EMPTY_SLOT as usize);
+    let mut t = [EMPTY_SLOT; 1 << TABLE_BITS];
+    let mut i = READ_KEYS.len();
+    // Backwards, so that the first of a key listed twice is the one kept.
+    while i > 0 {
+        i -= 1;
+        t[slot_of(key_mix(READ_KEYS[i].0.as_bytes()), KEY_SEED)] = i as u8;
     }
     t
 };
 
-/// The role of `key`, if extraction reads it.
+/// The role of `key`, if extraction reads it: one hash, one slot, one comparison.
 #[inline]
 fn role_of(key: &str) -> Option<(&'static str, Role)> {
     let b = key.as_bytes();
-    if b.len() < 8 {
+    let n = b.len();
+    if !(8..MAX_KEY_LEN).contains(&n) {
         return None;
     }
-    let mut slot = key_hash(b);
-    loop {
-        match KEY_TABLE[slot] {
-            None => return None,
-            Some((name, role)) if eq_long(name.as_bytes(), b) => return Some((name, role)),
-            Some(_) => slot = (slot + 1) & TABLE_MASK,
-        }
-    }
+    let second = word_at(b, usize::from(SECOND_WORD[n]));
+    let mix = word_at(b, n - 8) ^ second.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n as u64;
+    let i = KEY_SLOTS[slot_of(mix, KEY_SEED)];
+    let &(name, role) = READ_KEYS.get(usize::from(i))?;
+    eq_long(name.as_bytes(), b).then_some((name, role))
 }
 
 /// Sentinel position: the key was not seen.
@@ -425,6 +548,8 @@ const NO_POS: u32 = u32::MAX;
 /// value), the best model / provider / tier key, and where each candidate key last occurred.
 struct Raw<'p> {
     prefix: &'p str,
+    /// The prefix's first byte (`None`: the prefix is empty, every key starts with it).
+    lead: Option<u8>,
     present: u32,
     bad: u32,
     vals: [u64; F::N as usize],
@@ -486,6 +611,7 @@ impl<'p> Raw<'p> {
     fn new(prefix: &'p str) -> Raw<'p> {
         Raw {
             prefix,
+            lead: prefix.as_bytes().first().copied(),
             present: 0,
             bad: 0,
             vals: [0; F::N as usize],
@@ -598,34 +724,31 @@ impl<'p> Raw<'p> {
         }
     }
 
+    /// A key under our prefix: the span was written before; `<prefix>context.*` is noted for
+    /// [`read_context`].
+    #[inline]
+    fn ours(&mut self, key: &str) {
+        if let Some(rest) = key.strip_prefix(self.prefix) {
+            self.has_written_keys = true;
+            self.has_context |= rest.starts_with(CONTEXT_INFIX);
+        }
+    }
+
     #[inline(always)]
     fn visit(&mut self, at: usize, key: &str, v: AttrValue<'_>) {
         let b = key.as_bytes();
         // `key.starts_with(prefix)`, the first byte compared inline before the call.
-        let p = self.prefix.as_bytes();
-        if p.first().is_none_or(|f| b.first() == Some(f)) && key.starts_with(self.prefix) {
-            self.has_written_keys = true;
-            self.has_context |= b[p.len()..].starts_with(CONTEXT_INFIX.as_bytes());
-        }
-        if b.len() < 8 {
-            return;
+        if self.lead.is_none_or(|f| b.first() == Some(&f)) {
+            self.ours(key);
         }
         let Some((name, role)) = role_of(key) else {
-            match b[0] {
-                b'l' if key.starts_with(LLM_COST_PREFIX) => self.has_written_keys = true,
-                b'c' if key.starts_with(k::COST_USAGE_PREFIX) => self.app_unit(key, v),
+            match b.first() {
+                Some(b'l') if key.starts_with(LLM_COST_PREFIX) => self.has_written_keys = true,
+                Some(b'c') if key.starts_with(k::COST_USAGE_PREFIX) => self.app_unit(key, v),
                 _ => {}
             }
             return;
         };
-        // Of the keys read, only the cost ones can start with `llm.cost.` (a test checks).
-        if matches!(
-            role,
-            Role::CostTotal | Role::CostPrompt | Role::CostCompletion
-        ) && name.starts_with(LLM_COST_PREFIX)
-        {
-            self.has_written_keys = true;
-        }
         match role {
             Role::Token(f) => {
                 let bit = 1u32 << (f as u32);
@@ -663,10 +786,22 @@ impl<'p> Raw<'p> {
                     self.aggregate |= k::AGGREGATE_KINDS.contains(&s);
                 }
             }
-            Role::CostTotal => self.cost_total = usd(v),
-            Role::CostPrompt => self.cost_prompt = usd(v),
-            Role::CostCompletion => self.cost_completion = usd(v),
+            Role::CostTotal | Role::CostPrompt | Role::CostCompletion => self.cost(name, role, v),
         }
+    }
+
+    /// A cost already on the span (rare: out of line). Of the keys read, only these can start
+    /// with `llm.cost.` (a test checks): such a key also means the span was written before.
+    #[cold]
+    #[inline(never)]
+    fn cost(&mut self, name: &str, role: Role, v: AttrValue<'_>) {
+        self.has_written_keys |= name.starts_with(LLM_COST_PREFIX);
+        let slot = match role {
+            Role::CostPrompt => &mut self.cost_prompt,
+            Role::CostCompletion => &mut self.cost_completion,
+            _ => &mut self.cost_total,
+        };
+        *slot = usd(v);
     }
 }
 
@@ -746,18 +881,7 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
 }
 
 fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageState {
-    let oi = [
-        F::OiPrompt,
-        F::OiCompletion,
-        F::OiTotal,
-        F::OiCacheRead,
-        F::OiCacheWrite,
-        F::OiAudioIn,
-        F::OiReasoning,
-        F::OiAudioOut,
-    ]
-    .iter()
-    .any(|f| raw.get(*f).present());
+    let oi = raw.present & OI_FIELDS != 0;
     // One convention per span: OpenInference if it has any count, else GenAI (new names first).
     let (input, output, total, cache_read, cache_write, reasoning, audio_in, audio_out) = if oi {
         (
