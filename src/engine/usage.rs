@@ -308,6 +308,9 @@ const READ_KEYS: [(&str, Role); 25 + 8 + 2 + 5 + 4 + 5 + 7] = {
     let mut n = 0;
     let mut i = 0;
     while i < TOKEN_KEYS.len() {
+        // The token keys come first, each at its field's index: `Raw::visit` takes the index
+        // of a token key for its field, without a look at the role.
+        assert!(TOKEN_KEYS[i].1 as usize == i);
         out[n] = (TOKEN_KEYS[i].0, Role::Token(TOKEN_KEYS[i].1));
         n += 1;
         i += 1;
@@ -526,9 +529,10 @@ static KEY_SLOTS: [u8; 1 << TABLE_BITS] = {
     t
 };
 
-/// The role of `key`, if extraction reads it: one hash, one slot, one comparison.
+/// The index in [`READ_KEYS`] of `key`, if extraction reads it: one hash, one slot, one
+/// comparison.
 #[inline]
-fn role_of(key: &str) -> Option<(&'static str, Role)> {
+fn key_index(key: &str) -> Option<usize> {
     let b = key.as_bytes();
     let n = b.len();
     if !(8..MAX_KEY_LEN).contains(&n) {
@@ -536,13 +540,22 @@ fn role_of(key: &str) -> Option<(&'static str, Role)> {
     }
     let second = word_at(b, usize::from(SECOND_WORD[n]));
     let mix = word_at(b, n - 8) ^ second.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n as u64;
-    let i = KEY_SLOTS[slot_of(mix, KEY_SEED)];
-    let &(name, role) = READ_KEYS.get(usize::from(i))?;
-    eq_long(name.as_bytes(), b).then_some((name, role))
+    let i = usize::from(KEY_SLOTS[slot_of(mix, KEY_SEED)]);
+    let (name, _) = READ_KEYS.get(i)?;
+    eq_long(name.as_bytes(), b).then_some(i)
+}
+
+/// The role of `key`, if extraction reads it.
+#[cfg(test)]
+fn role_of(key: &str) -> Option<(&'static str, Role)> {
+    key_index(key).map(|i| READ_KEYS[i])
 }
 
 /// Sentinel position: the key was not seen.
 const NO_POS: u32 = u32::MAX;
+
+/// Sentinel key index: no key with a value seen.
+const NO_KEY: u8 = u8::MAX;
 
 /// Raw reads of one span: token counts by field (a presence bit, a bad-value bit and the
 /// value), the best model / provider / tier key, and where each candidate key last occurred.
@@ -553,27 +566,36 @@ struct Raw<'p> {
     present: u32,
     bad: u32,
     vals: [u64; F::N as usize],
-    model_key: Option<usize>,
-    provider_key: Option<usize>,
-    tier_key: Option<usize>,
+    /// Best (lowest) index into `MODEL_KEYS` / `PROVIDER_KEYS` / `SERVICE_TIER_KEYS` with a
+    /// non-blank value, or [`NO_KEY`].
+    model_key: u8,
+    provider_key: u8,
+    tier_key: u8,
     /// Position of the last attribute named `MODEL_KEYS[i]` / `PROVIDER_KEYS[i]` /
     /// `SERVICE_TIER_KEYS[i]`.
     model_pos: [u32; k::MODEL_KEYS.len()],
     provider_pos: [u32; k::PROVIDER_KEYS.len()],
     tier_pos: [u32; k::SERVICE_TIER_KEYS.len()],
     /// Position of the last `llm.invocation_parameters`.
-    params_pos: Option<usize>,
+    params_pos: u32,
     has_written_keys: bool,
     /// Some key is `<prefix>context.*`.
     has_context: bool,
     bad_key: Option<&'static str>,
     aggregate: bool,
-    cost_total: Option<Usd>,
-    cost_prompt: Option<Usd>,
-    cost_completion: Option<Usd>,
+    /// Costs already on the span: `None` (one word) for most spans.
+    costs: Option<Box<GivenCosts>>,
     /// Units beyond the inline token counts: `None` (one word, nothing to drop) for token-only
     /// spans.
     rare: Option<Box<RareUnits>>,
+}
+
+/// Costs a span already carries (rare), as read: the last value of each key.
+#[derive(Default)]
+struct GivenCosts {
+    total: Option<Usd>,
+    prompt: Option<Usd>,
+    completion: Option<Usd>,
 }
 
 /// What a span says beyond the inline token counts (rare).
@@ -600,11 +622,20 @@ fn usd(v: AttrValue<'_>) -> Option<Usd> {
 /// Keeps the best (lowest) precedence index of a non-empty string attribute, and the key's
 /// last position.
 #[inline]
-fn rank(slot: &mut Option<usize>, pos: &mut [u32], i: usize, at: usize, v: AttrValue<'_>) {
-    pos[i] = u32::try_from(at).unwrap_or(NO_POS);
-    if matches!(v, AttrValue::Str(s) if !is_blank(s)) {
-        *slot = Some(slot.map_or(i, |j| j.min(i)));
+fn rank(slot: &mut u8, pos: &mut [u32], i: u8, at: usize, v: AttrValue<'_>) {
+    if let Some(p) = pos.get_mut(usize::from(i)) {
+        *p = position(at);
     }
+    if matches!(v, AttrValue::Str(s) if !is_blank(s)) {
+        // `NO_KEY` is above every index.
+        *slot = (*slot).min(i);
+    }
+}
+
+/// A position as kept in `Raw`. One past `u32` (never in practice) is kept as the largest
+/// other: `SpanView::attr_at` finds another key there and looks the key up by name.
+fn position(at: usize) -> u32 {
+    u32::try_from(at).map_or(NO_POS - 1, |p| p.min(NO_POS - 1))
 }
 
 impl<'p> Raw<'p> {
@@ -615,20 +646,18 @@ impl<'p> Raw<'p> {
             present: 0,
             bad: 0,
             vals: [0; F::N as usize],
-            model_key: None,
-            provider_key: None,
-            tier_key: None,
+            model_key: NO_KEY,
+            provider_key: NO_KEY,
+            tier_key: NO_KEY,
             model_pos: [NO_POS; k::MODEL_KEYS.len()],
             provider_pos: [NO_POS; k::PROVIDER_KEYS.len()],
             tier_pos: [NO_POS; k::SERVICE_TIER_KEYS.len()],
-            params_pos: None,
+            params_pos: NO_POS,
             has_written_keys: false,
             has_context: false,
             bad_key: None,
             aggregate: false,
-            cost_total: None,
-            cost_prompt: None,
-            cost_completion: None,
+            costs: None,
             rare: None,
         }
     }
@@ -741,7 +770,7 @@ impl<'p> Raw<'p> {
         if self.lead.is_none_or(|f| b.first() == Some(&f)) {
             self.ours(key);
         }
-        let Some((name, role)) = role_of(key) else {
+        let Some(i) = key_index(key) else {
             match b.first() {
                 Some(b'l') if key.starts_with(LLM_COST_PREFIX) => self.has_written_keys = true,
                 Some(b'c') if key.starts_with(k::COST_USAGE_PREFIX) => self.app_unit(key, v),
@@ -749,33 +778,19 @@ impl<'p> Raw<'p> {
             }
             return;
         };
+        if i < TOKEN_KEYS.len() {
+            // A token count (the common key), `i` its field (`READ_KEYS` checks).
+            return self.token(i, v);
+        }
+        let (name, role) = READ_KEYS[i];
         match role {
-            Role::Token(f) => {
-                let bit = 1u32 << (f as u32);
-                self.present |= bit;
-                match Count::parse(v) {
-                    Count::Ok(n) => {
-                        self.bad &= !bit;
-                        self.vals[f as usize] = n;
-                    }
-                    _ => {
-                        self.bad |= bit;
-                        self.bad_key = Some(name);
-                    }
-                }
-            }
+            Role::Token(f) => self.token(f as usize, v),
             Role::Unit(i) => self.unit(UNIT_KEYS[usize::from(i)].1, name, v, false),
             Role::InString(i) => self.in_string(STRING_UNIT_KEYS[usize::from(i)].1, name, v),
-            Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i.into(), at, v),
-            Role::Provider(i) => rank(
-                &mut self.provider_key,
-                &mut self.provider_pos,
-                i.into(),
-                at,
-                v,
-            ),
-            Role::Tier(i) => rank(&mut self.tier_key, &mut self.tier_pos, i.into(), at, v),
-            Role::Params => self.params_pos = Some(at),
+            Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i, at, v),
+            Role::Provider(i) => rank(&mut self.provider_key, &mut self.provider_pos, i, at, v),
+            Role::Tier(i) => rank(&mut self.tier_key, &mut self.tier_pos, i, at, v),
+            Role::Params => self.params_pos = position(at),
             Role::OperationName => {
                 if let AttrValue::Str(s) = v {
                     self.aggregate |= k::AGGREGATE_OPERATIONS.contains(&s);
@@ -790,25 +805,52 @@ impl<'p> Raw<'p> {
         }
     }
 
+    /// A token count for field `f` (an index into `Raw::vals`, and into [`READ_KEYS`]).
+    #[inline(always)]
+    fn token(&mut self, f: usize, v: AttrValue<'_>) {
+        let bit = 1u32 << f;
+        self.present |= bit;
+        match Count::parse(v) {
+            Count::Ok(n) => {
+                self.bad &= !bit;
+                self.vals[f] = n;
+            }
+            _ => {
+                self.bad |= bit;
+                self.bad_key = Some(READ_KEYS[f].0);
+            }
+        }
+    }
+
     /// A cost already on the span (rare: out of line). Of the keys read, only these can start
     /// with `llm.cost.` (a test checks): such a key also means the span was written before.
     #[cold]
     #[inline(never)]
     fn cost(&mut self, name: &str, role: Role, v: AttrValue<'_>) {
         self.has_written_keys |= name.starts_with(LLM_COST_PREFIX);
+        let costs = self.costs.get_or_insert_default();
         let slot = match role {
-            Role::CostPrompt => &mut self.cost_prompt,
-            Role::CostCompletion => &mut self.cost_completion,
-            _ => &mut self.cost_total,
+            Role::CostPrompt => &mut costs.prompt,
+            Role::CostCompletion => &mut costs.completion,
+            _ => &mut costs.total,
         };
         *slot = usd(v);
     }
 }
 
 /// Position of the chosen key's last occurrence.
-fn pos_of(key: Option<usize>, pos: &[u32]) -> Option<usize> {
-    let p = *pos.get(key?)?;
+fn pos_of(key: u8, pos: &[u32]) -> Option<usize> {
+    pos.get(usize::from(key)).and_then(|&p| seen(p))
+}
+
+/// A kept position, unless [`NO_POS`].
+fn seen(p: u32) -> Option<usize> {
     (p != NO_POS).then_some(p as usize)
+}
+
+/// A kept key index, unless [`NO_KEY`].
+fn key_of(i: u8) -> Option<usize> {
+    (i != NO_KEY).then_some(usize::from(i))
 }
 
 /// Reads usage, kind and provided cost from a span (DESIGN §3). `prefix`: the prefix of the
@@ -839,10 +881,12 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
             .visit(at, key, v)
     });
     let raw = raw.as_ref()?;
-    let provided = raw.cost_total.map(|total| ProvidedCost {
-        total,
-        prompt: raw.cost_prompt,
-        completion: raw.cost_completion,
+    let provided = raw.costs.as_deref().and_then(|c| {
+        c.total.map(|total| ProvidedCost {
+            total,
+            prompt: c.prompt,
+            completion: c.completion,
+        })
     });
     let rare = raw.rare.as_deref();
     let usage = if raw.present == 0 && rare.is_none() {
@@ -856,7 +900,7 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
             if opts.by_provider.is_empty() {
                 return None;
             }
-            provider(raw.provider_key).and_then(|p| opts.by_provider.get(&p).copied())
+            provider(key_of(raw.provider_key)).and_then(|p| opts.by_provider.get(&p).copied())
         });
         let usage = normalise(raw, span.scope_name(), forced);
         match rare {
@@ -868,13 +912,13 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
         usage,
         aggregate: raw.aggregate,
         provided,
-        model_key: raw.model_key,
-        provider_key: raw.provider_key,
-        tier_key: raw.tier_key,
+        model_key: key_of(raw.model_key),
+        provider_key: key_of(raw.provider_key),
+        tier_key: key_of(raw.tier_key),
         model_at: pos_of(raw.model_key, &raw.model_pos),
         provider_at: pos_of(raw.provider_key, &raw.provider_pos),
         tier_at: pos_of(raw.tier_key, &raw.tier_pos),
-        params_at: raw.params_pos,
+        params_at: seen(raw.params_pos),
         has_context: raw.has_context,
         has_written_keys: raw.has_written_keys,
     })
