@@ -1813,6 +1813,61 @@ mod tests {
     }
 
     #[test]
+    fn every_key_read_has_a_slot_of_its_own() {
+        // The build asserts it; this names the keys if a change to the hash breaks it.
+        let mut taken = std::collections::HashMap::new();
+        for (i, (name, _)) in READ_KEYS.iter().enumerate() {
+            let slot = slot_of(key_mix(name.as_bytes()), KEY_SEED);
+            let first = READ_KEYS.iter().position(|(n, _)| n == name);
+            assert_eq!(usize::from(KEY_SLOTS[slot]), first.unwrap_or(i), "{name}");
+            if let Some(other) = taken.insert(slot, *name) {
+                assert_eq!(other, *name, "{name} and {other} share slot {slot}");
+            }
+        }
+        assert_eq!(
+            KEY_SLOTS.iter().filter(|&&i| i != EMPTY_SLOT).count(),
+            taken.len()
+        );
+    }
+
+    #[test]
+    fn a_key_one_byte_off_a_key_read_is_not_read() {
+        // Same length, and the same last and second words where the byte is elsewhere: only
+        // the comparison tells these apart.
+        for (name, _) in READ_KEYS {
+            for at in 0..name.len() {
+                for b in [b'.', b'_', b'x', b'0'] {
+                    let mut off = name.as_bytes().to_vec();
+                    if off[at] == b {
+                        continue;
+                    }
+                    off[at] = b;
+                    let off = String::from_utf8(off).unwrap_or_default();
+                    let read = READ_KEYS.iter().any(|(n, _)| *n == off);
+                    assert_eq!(role_of(&off).is_some(), read, "{off}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn eq_long_is_slice_equality_at_every_length_and_byte() {
+        let base: Vec<u8> = (0..70u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..=base.len() {
+            let a = &base[..n];
+            assert!(eq_long(a, a));
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] ^= 0x20;
+                assert!(!eq_long(a, &b), "length {n}, byte {at}");
+            }
+            if n > 0 {
+                assert!(!eq_long(a, &base[..n - 1]), "length {n}");
+            }
+        }
+    }
+
+    #[test]
     fn filter_passes_our_prefix_and_every_key_for_an_empty_prefix() {
         let f = key_filter("cost.");
         assert!(f.passes("cost.total_usd") && f.passes("llm.cost.total"));
