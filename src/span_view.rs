@@ -84,9 +84,10 @@ pub(crate) const fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `a == b`, inline for byte strings of 8 bytes or more: up to 16 bytes as two words (the
-/// second overlapping), longer ones 16 bytes at a time, the last 16 read overlapping (a call to
-/// `memcmp` costs more than the compare for attribute keys; a word at a time, twice as many
-/// compares: BENCHMARKS.md, issue 15 token-only regression).
+/// second overlapping), up to 64 as two or four blocks of 16 (overlapping), without a branch
+/// per block; longer ones 16 bytes at a time (a call to `memcmp` costs more than the compare
+/// for attribute keys, and a loop a word at a time more than this: BENCHMARKS.md, issue 15
+/// token-only regression).
 #[inline(always)]
 pub(crate) fn eq_long(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -106,14 +107,21 @@ pub(crate) fn eq_long(a: &[u8], b: &[u8]) -> bool {
         w.copy_from_slice(&s[i..i + 16]);
         u128::from_ne_bytes(w)
     };
+    let differ = |i: usize| pair(a, i) ^ pair(b, i);
+    if n <= 32 {
+        return differ(0) | differ(n - 16) == 0;
+    }
+    if n <= 64 {
+        return differ(0) | differ(16) | differ(n - 32) | differ(n - 16) == 0;
+    }
     let mut i = 0;
     while i + 16 < n {
-        if pair(a, i) != pair(b, i) {
+        if differ(i) != 0 {
             return false;
         }
         i += 16;
     }
-    pair(a, n - 16) == pair(b, n - 16)
+    differ(n - 16) == 0
 }
 
 /// `s` is empty or white space only (as `s.trim().is_empty()`, without the scan for the usual

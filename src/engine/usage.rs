@@ -359,18 +359,22 @@ const READ_KEYS: [(&str, Role); 25 + 8 + 2 + 5 + 4 + 5 + 7] = {
 /// Prefix of the per-call cost keys (`llm.cost.*`): a span holding one was written before.
 const LLM_COST_PREFIX: &str = "llm.cost.";
 
-/// First bytes of every key read (and of `llm.cost.` and `cost.usage.`): other keys are skipped
-/// unseen.
-const READ_FIRST_BYTES: KeyFilter = {
+/// First bytes of every key read.
+const READ_KEY_FIRST_BYTES: KeyFilter = {
     let mut f = KeyFilter::EMPTY;
     let mut i = 0;
     while i < READ_KEYS.len() {
         f = f.with(READ_KEYS[i].0.as_bytes()[0]);
         i += 1;
     }
-    f.with(LLM_COST_PREFIX.as_bytes()[0])
-        .with(k::COST_USAGE_PREFIX.as_bytes()[0])
+    f
 };
+
+/// First bytes of every key read (and of `llm.cost.` and `cost.usage.`): other keys are skipped
+/// unseen.
+const READ_FIRST_BYTES: KeyFilter = READ_KEY_FIRST_BYTES
+    .with(LLM_COST_PREFIX.as_bytes()[0])
+    .with(k::COST_USAGE_PREFIX.as_bytes()[0]);
 
 /// The keys that pass for a given prefix of written attributes: [`READ_FIRST_BYTES`] plus the
 /// prefix's first byte (every key for an empty prefix, which every key starts with).
@@ -416,7 +420,7 @@ const fn word_eq(a: &[u8], b: &[u8], at: usize) -> bool {
 /// bytes): the first offset at which no two keys read of that length have both words alike
 /// (`gen_ai.usage.audio.input_tokens` and `gen_ai.usage.video.input_tokens` share length and
 /// ending). The build fails if a length has none.
-static SECOND_WORD: [u8; MAX_KEY_LEN] = {
+const SECOND_WORD: [u8; MAX_KEY_LEN] = {
     let mut out = [0u8; MAX_KEY_LEN];
     let mut n = 8;
     while n < MAX_KEY_LEN {
@@ -517,7 +521,7 @@ const EMPTY_SLOT: u8 = u8::MAX;
 
 /// Collision-free table of [`READ_KEYS`], built at compile time: slot -> index of the key
 /// (the first, for a key listed twice) or [`EMPTY_SLOT`].
-static KEY_SLOTS: [u8; 1 << TABLE_BITS] = {
+const KEY_SLOTS: [u8; 1 << TABLE_BITS] = {
     assert!(READ_KEYS.len() < EMPTY_SLOT as usize);
     let mut t = [EMPTY_SLOT; 1 << TABLE_BITS];
     let mut i = READ_KEYS.len();
@@ -563,6 +567,8 @@ struct Raw<'p> {
     prefix: &'p str,
     /// The prefix's first byte (`None`: the prefix is empty, every key starts with it).
     lead: Option<u8>,
+    /// Some key read starts with the prefix's first byte (or the prefix is empty).
+    lead_reads: bool,
     present: u32,
     bad: u32,
     vals: [u64; F::N as usize],
@@ -607,15 +613,26 @@ struct RareUnits {
     bad_unit: Option<String>,
 }
 
-// Out of line and cold: a provided cost is rare, and its formatting would bloat `Raw::visit`.
-#[cold]
-#[inline(never)]
+/// A provided cost's value in dollars. Inline, and its parts out of line by value: the value
+/// is never passed by address, so the hot path keeps it in registers.
+#[inline(always)]
 fn usd(v: AttrValue<'_>) -> Option<Usd> {
     match v {
-        AttrValue::F64(f) if f.is_finite() && f >= 0.0 => Usd::parse(&f.to_string()).ok(),
+        AttrValue::F64(f) => usd_f64(f),
         AttrValue::I64(i) if i >= 0 => Some(Usd::from_femto(i as u128 * 1_000_000_000_000_000)),
         AttrValue::Str(s) => Usd::parse(s).ok(),
         _ => None,
+    }
+}
+
+// Out of line and cold: a provided cost is rare, and its formatting would bloat `Raw::visit`.
+#[cold]
+#[inline(never)]
+fn usd_f64(f: f64) -> Option<Usd> {
+    if f.is_finite() && f >= 0.0 {
+        Usd::parse(&f.to_string()).ok()
+    } else {
+        None
     }
 }
 
@@ -643,6 +660,7 @@ impl<'p> Raw<'p> {
         Raw {
             prefix,
             lead: prefix.as_bytes().first().copied(),
+            lead_reads: prefix.is_empty() || READ_KEY_FIRST_BYTES.passes(prefix),
             present: 0,
             bad: 0,
             vals: [0; F::N as usize],
@@ -665,10 +683,10 @@ impl<'p> Raw<'p> {
     /// `cost.usage.<unit id>`, set by the application (rare: out of line).
     #[cold]
     #[inline(never)]
-    fn app_unit(&mut self, key: &str, v: AttrValue<'_>) {
+    fn app_unit(&mut self, key: &str, n: Count) {
         let id = &key[k::COST_USAGE_PREFIX.len()..];
         match Unit::by_id(id) {
-            Some(unit) => self.unit(unit, key, v, true),
+            Some(unit) => self.unit(unit, key, n, true),
             None => {
                 self.rare
                     .get_or_insert_default()
@@ -683,8 +701,7 @@ impl<'p> Raw<'p> {
     /// that is not a non-negative integer: invalid usage naming the path.
     #[cold]
     #[inline(never)]
-    fn in_string(&mut self, rules: &[(Inside, Unit)], key: &str, v: AttrValue<'_>) {
-        let AttrValue::Str(text) = v else { return };
+    fn in_string(&mut self, rules: &[(Inside, Unit)], key: &str, text: &str) {
         let mut json: Option<Option<serde_json::Value>> = None;
         for &(inside, unit) in rules {
             match inside {
@@ -700,12 +717,7 @@ impl<'p> Raw<'p> {
                     let Some(found) = found else { continue };
                     let at = format!("{key} -> {}", path.join("."));
                     match found.as_u64() {
-                        Some(n) => self.unit(
-                            unit,
-                            &at,
-                            AttrValue::I64(n.min(i64::MAX as u64) as i64),
-                            false,
-                        ),
+                        Some(n) => self.unit(unit, &at, Count::Ok(n.min(i64::MAX as u64)), false),
                         None => {
                             self.rare
                                 .get_or_insert_default()
@@ -719,19 +731,19 @@ impl<'p> Raw<'p> {
                 Inside::Item(item) => {
                     let n = text.split(',').filter(|t| t.trim() == item).count();
                     if n > 0 {
-                        self.unit(unit, key, AttrValue::I64(n as i64), false);
+                        self.unit(unit, key, Count::Ok(n as u64), false);
                     }
                 }
             }
         }
     }
 
-    /// A count of `unit` read from `key`.
+    /// A count of `unit` read from `key` (`Count::parse` of its value).
     #[cold]
     #[inline(never)]
-    fn unit(&mut self, unit: Unit, key: &str, v: AttrValue<'_>, app: bool) {
+    fn unit(&mut self, unit: Unit, key: &str, n: Count, app: bool) {
         let rare = self.rare.get_or_insert_default();
-        let Count::Ok(n) = Count::parse(v) else {
+        let Count::Ok(n) = n else {
             rare.bad_unit
                 .get_or_insert_with(|| format!("'{key}' is not a non-negative integer"));
             return;
@@ -763,21 +775,18 @@ impl<'p> Raw<'p> {
         }
     }
 
+    // Values go to the out-of-line paths by value in registers (a `Count`, a `&str`), never by
+    // address: the value then stays in registers on the common path.
     #[inline(always)]
     fn visit(&mut self, at: usize, key: &str, v: AttrValue<'_>) {
-        let b = key.as_bytes();
-        // `key.starts_with(prefix)`, the first byte compared inline before the call.
-        if self.lead.is_none_or(|f| b.first() == Some(&f)) {
+        let Some(i) = key_index(key) else {
+            return self.other(key, v);
+        };
+        // `key.starts_with(prefix)`, looked at only when the prefix starts like a key read
+        // (never for the default `cost.`), the first byte compared inline before the call.
+        if self.lead_reads && self.lead.is_none_or(|f| key.as_bytes().first() == Some(&f)) {
             self.ours(key);
         }
-        let Some(i) = key_index(key) else {
-            match b.first() {
-                Some(b'l') if key.starts_with(LLM_COST_PREFIX) => self.has_written_keys = true,
-                Some(b'c') if key.starts_with(k::COST_USAGE_PREFIX) => self.app_unit(key, v),
-                _ => {}
-            }
-            return;
-        };
         if i < TOKEN_KEYS.len() {
             // A token count (the common key), `i` its field (`READ_KEYS` checks).
             return self.token(i, v);
@@ -785,23 +794,46 @@ impl<'p> Raw<'p> {
         let (name, role) = READ_KEYS[i];
         match role {
             Role::Token(f) => self.token(f as usize, v),
-            Role::Unit(i) => self.unit(UNIT_KEYS[usize::from(i)].1, name, v, false),
-            Role::InString(i) => self.in_string(STRING_UNIT_KEYS[usize::from(i)].1, name, v),
+            Role::Unit(i) => self.unit(UNIT_KEYS[usize::from(i)].1, name, Count::parse(v), false),
+            Role::InString(i) => {
+                if let AttrValue::Str(text) = v {
+                    self.in_string(STRING_UNIT_KEYS[usize::from(i)].1, name, text);
+                }
+            }
             Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i, at, v),
             Role::Provider(i) => rank(&mut self.provider_key, &mut self.provider_pos, i, at, v),
             Role::Tier(i) => rank(&mut self.tier_key, &mut self.tier_pos, i, at, v),
             Role::Params => self.params_pos = position(at),
             Role::OperationName => {
                 if let AttrValue::Str(s) = v {
-                    self.aggregate |= k::AGGREGATE_OPERATIONS.contains(&s);
+                    self.aggregate |= k::AGGREGATE_OPERATIONS.iter().any(|a| *a == s);
                 }
             }
             Role::SpanKind => {
                 if let AttrValue::Str(s) = v {
-                    self.aggregate |= k::AGGREGATE_KINDS.contains(&s);
+                    self.aggregate |= k::AGGREGATE_KINDS.iter().any(|a| *a == s);
                 }
             }
-            Role::CostTotal | Role::CostPrompt | Role::CostCompletion => self.cost(name, role, v),
+            Role::CostTotal | Role::CostPrompt | Role::CostCompletion => {
+                self.cost(name, role, usd(v));
+            }
+        }
+    }
+
+    /// A key passing the filter that is not a key read: ours, a cost we wrote
+    /// (`llm.cost.*`), an application's unit (`cost.usage.*`), or nothing.
+    #[inline]
+    fn other(&mut self, key: &str, v: AttrValue<'_>) {
+        let b = key.as_bytes();
+        if self.lead.is_none_or(|f| b.first() == Some(&f)) {
+            self.ours(key);
+        }
+        match b.first() {
+            Some(b'l') if key.starts_with(LLM_COST_PREFIX) => self.has_written_keys = true,
+            Some(b'c') if key.starts_with(k::COST_USAGE_PREFIX) => {
+                self.app_unit(key, Count::parse(v));
+            }
+            _ => {}
         }
     }
 
@@ -826,7 +858,7 @@ impl<'p> Raw<'p> {
     /// with `llm.cost.` (a test checks): such a key also means the span was written before.
     #[cold]
     #[inline(never)]
-    fn cost(&mut self, name: &str, role: Role, v: AttrValue<'_>) {
+    fn cost(&mut self, name: &str, role: Role, value: Option<Usd>) {
         self.has_written_keys |= name.starts_with(LLM_COST_PREFIX);
         let costs = self.costs.get_or_insert_default();
         let slot = match role {
@@ -834,7 +866,7 @@ impl<'p> Raw<'p> {
             Role::CostCompletion => &mut costs.completion,
             _ => &mut costs.total,
         };
-        *slot = usd(v);
+        *slot = value;
     }
 }
 
