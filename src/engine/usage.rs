@@ -420,7 +420,7 @@ const fn word_eq(a: &[u8], b: &[u8], at: usize) -> bool {
 /// bytes): the first offset at which no two keys read of that length have both words alike
 /// (`gen_ai.usage.audio.input_tokens` and `gen_ai.usage.video.input_tokens` share length and
 /// ending). The build fails if a length has none.
-const SECOND_WORD: [u8; MAX_KEY_LEN] = {
+static SECOND_WORD: [u8; MAX_KEY_LEN] = {
     let mut out = [0u8; MAX_KEY_LEN];
     let mut n = 8;
     while n < MAX_KEY_LEN {
@@ -521,7 +521,7 @@ const EMPTY_SLOT: u8 = u8::MAX;
 
 /// Collision-free table of [`READ_KEYS`], built at compile time: slot -> index of the key
 /// (the first, for a key listed twice) or [`EMPTY_SLOT`].
-const KEY_SLOTS: [u8; 1 << TABLE_BITS] = {
+static KEY_SLOTS: [u8; 1 << TABLE_BITS] = {
     assert!(READ_KEYS.len() < EMPTY_SLOT as usize);
     let mut t = [EMPTY_SLOT; 1 << TABLE_BITS];
     let mut i = READ_KEYS.len();
@@ -535,7 +535,7 @@ const KEY_SLOTS: [u8; 1 << TABLE_BITS] = {
 
 /// The index in [`READ_KEYS`] of `key`, if extraction reads it: one hash, one slot, one
 /// comparison.
-#[inline]
+#[inline(always)]
 fn key_index(key: &str) -> Option<usize> {
     let b = key.as_bytes();
     let n = b.len();
@@ -822,7 +822,7 @@ impl<'p> Raw<'p> {
 
     /// A key passing the filter that is not a key read: ours, a cost we wrote
     /// (`llm.cost.*`), an application's unit (`cost.usage.*`), or nothing.
-    #[inline]
+    #[inline(always)]
     fn other(&mut self, key: &str, v: AttrValue<'_>) {
         let b = key.as_bytes();
         if self.lead.is_none_or(|f| b.first() == Some(&f)) {
