@@ -92,11 +92,9 @@ impl Extracted {
     };
 }
 
-/// A token count as read: absent, a count, or an unusable value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A count as read: a count, or an unusable value (presence is a bit of `Raw::present`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Count {
-    #[default]
-    Absent,
     Ok(u64),
     Bad,
 }
@@ -126,16 +124,6 @@ impl Count {
             s.parse().map_or(Count::Bad, Count::Ok)
         } else {
             Count::Bad
-        }
-    }
-    fn present(self) -> bool {
-        self != Count::Absent
-    }
-    fn or(self, other: Count) -> Count {
-        if self.present() {
-            self
-        } else {
-            other
         }
     }
 }
@@ -754,17 +742,6 @@ impl<'p> Raw<'p> {
         }
     }
 
-    fn get(&self, f: F) -> Count {
-        let bit = 1u32 << (f as u32);
-        if self.present & bit == 0 {
-            Count::Absent
-        } else if self.bad & bit != 0 {
-            Count::Bad
-        } else {
-            Count::Ok(self.vals[f as usize])
-        }
-    }
-
     /// A key under our prefix: the span was written before; `<prefix>context.*` is noted for
     /// [`read_context`].
     #[inline]
@@ -957,45 +934,50 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
 }
 
 fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageState {
+    // Fields, not counts: a field's presence is a bit, its count (0 when absent or bad) a
+    // masked read, without an enum built and matched per field (BENCHMARKS.md, issue 15
+    // token-only regression).
+    let has = |f: F| raw.present & (1 << f as u32) != 0;
+    let ok = |f: F| (raw.present & !raw.bad) & (1 << f as u32) != 0;
+    let n = |f: F| if ok(f) { raw.vals[f as usize] } else { 0 };
+    // `get(a).or(get(b))`: the first field present.
+    let first = |a: F, b: F| if has(a) { a } else { b };
     let oi = raw.present & OI_FIELDS != 0;
     // One convention per span: OpenInference if it has any count, else GenAI (new names first).
     let (input, output, total, cache_read, cache_write, reasoning, audio_in, audio_out) = if oi {
         (
-            raw.get(F::OiPrompt),
-            raw.get(F::OiCompletion),
-            raw.get(F::OiTotal),
-            raw.get(F::OiCacheRead),
-            raw.get(F::OiCacheWrite),
-            raw.get(F::OiReasoning),
-            raw.get(F::OiAudioIn),
-            raw.get(F::OiAudioOut),
+            F::OiPrompt,
+            F::OiCompletion,
+            F::OiTotal,
+            F::OiCacheRead,
+            F::OiCacheWrite,
+            F::OiReasoning,
+            F::OiAudioIn,
+            F::OiAudioOut,
         )
     } else {
         (
-            raw.get(F::GInput).or(raw.get(F::LPrompt)),
-            raw.get(F::GOutput).or(raw.get(F::LCompletion)),
-            raw.get(F::LTotal).or(raw.get(F::LLlmTotal)),
-            raw.get(F::GCacheRead).or(raw.get(F::LCacheRead)),
-            raw.get(F::GCacheWrite)
-                .or(raw.get(F::GCacheCreation))
-                .or(raw.get(F::LCacheCreation)),
-            raw.get(F::GReasoning).or(raw.get(F::LReasoning)),
-            raw.get(F::GAudioIn),
-            raw.get(F::GAudioOut),
+            first(F::GInput, F::LPrompt),
+            first(F::GOutput, F::LCompletion),
+            first(F::LTotal, F::LLlmTotal),
+            first(F::GCacheRead, F::LCacheRead),
+            first(F::GCacheWrite, first(F::GCacheCreation, F::LCacheCreation)),
+            first(F::GReasoning, F::LReasoning),
+            F::GAudioIn,
+            F::GAudioOut,
         )
     };
-    let n = |c: Count| if let Count::Ok(v) = c { v } else { 0 };
-    if !input.present() && !output.present() && raw.rare.is_none() {
+    if !has(input) && !has(output) && raw.rare.is_none() {
         return UsageState::Invalid(
             "no input or output token count (only a total or details)".into(),
         );
     }
     let (i, o) = (n(input), n(output));
     // Cache writes, split by TTL when the Anthropic SDK says so.
-    let (cw5, cw1) = match (raw.get(F::Cw5m), raw.get(F::Cw1h)) {
-        (Count::Absent, Count::Absent) => (n(cache_write), 0),
-        (a, b) => {
-            let (mut five, one) = (n(a), n(b));
+    let (cw5, cw1) = match (has(F::Cw5m), has(F::Cw1h)) {
+        (false, false) => (n(cache_write), 0),
+        _ => {
+            let (mut five, one) = (n(F::Cw5m), n(F::Cw1h));
             let cw = n(cache_write);
             if cw > five + one {
                 five += cw - (five + one);
@@ -1005,11 +987,7 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
     };
     let cr = n(cache_read);
     let cache = cr.saturating_add(cw5).saturating_add(cw1);
-    let t = if let Count::Ok(t) = total {
-        Some(t)
-    } else {
-        None
-    };
+    let t = ok(total).then(|| raw.vals[total as usize]);
     let exclusive = match forced {
         Some(c) => c == InputCounting::Exclusive,
         None => {
