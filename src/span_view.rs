@@ -362,11 +362,12 @@ mod sdk {
             filter: &KeyFilter,
             f: &mut dyn FnMut(usize, &str, AttrValue<'_>),
         ) {
-            for (i, kv) in self.attributes.iter().enumerate() {
-                let k = kv.key.as_str();
-                if filter.passes(k) {
-                    f(i, k, view(&kv.value));
-                }
+            // A tight scan to the next key that passes (most keys of most spans do not), its
+            // position taken from what is left only then.
+            let mut rest = self.attributes.iter();
+            while let Some(kv) = rest.find(|kv| filter.passes(kv.key.as_str())) {
+                let i = self.attributes.len() - rest.len() - 1;
+                f(i, kv.key.as_str(), view(&kv.value));
             }
         }
         fn attr(&self, key: &str) -> Option<AttrValue<'_>> {

@@ -783,12 +783,12 @@ impl<'p> Raw<'p> {
             Role::Params => self.params_pos = position(at),
             Role::OperationName => {
                 if let AttrValue::Str(s) = v {
-                    self.aggregate |= k::AGGREGATE_OPERATIONS.iter().any(|a| *a == s);
+                    self.aggregate |= k::AGGREGATE_OPERATIONS.contains(&s);
                 }
             }
             Role::SpanKind => {
                 if let AttrValue::Str(s) = v {
-                    self.aggregate |= k::AGGREGATE_KINDS.iter().any(|a| *a == s);
+                    self.aggregate |= k::AGGREGATE_KINDS.contains(&s);
                 }
             }
             Role::CostTotal | Role::CostPrompt | Role::CostCompletion => {
