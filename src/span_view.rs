@@ -328,6 +328,14 @@ mod sdk {
         span.attributes.push(KeyValue::new(key.otel_key(), value));
     }
 
+    /// The position of the first attribute whose key passes `filter`.
+    #[inline(never)]
+    fn first_passing(attributes: &[KeyValue], filter: &KeyFilter) -> Option<usize> {
+        attributes
+            .iter()
+            .position(|kv| filter.passes(kv.key.as_str()))
+    }
+
     impl SpanView for SpanData {
         fn trace_id(&self) -> [u8; 16] {
             self.span_context.trace_id().to_bytes()
@@ -362,12 +370,16 @@ mod sdk {
             filter: &KeyFilter,
             f: &mut dyn FnMut(usize, &str, AttrValue<'_>),
         ) {
-            // A tight scan to the next key that passes (most keys of most spans do not), its
-            // position taken from what is left only then.
-            let mut rest = self.attributes.iter();
-            while let Some(kv) = rest.find(|kv| filter.passes(kv.key.as_str())) {
-                let i = self.attributes.len() - rest.len() - 1;
-                f(i, kv.key.as_str(), view(&kv.value));
+            // Most spans have no key that passes: found out by a loop of its own, which keeps
+            // its few values in registers (inside the caller's loop they are not).
+            let Some(start) = first_passing(&self.attributes, filter) else {
+                return;
+            };
+            for (i, kv) in self.attributes.iter().enumerate().skip(start) {
+                let k = kv.key.as_str();
+                if filter.passes(k) {
+                    f(i, k, view(&kv.value));
+                }
             }
         }
         fn attr(&self, key: &str) -> Option<AttrValue<'_>> {
