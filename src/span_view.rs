@@ -328,14 +328,6 @@ mod sdk {
         span.attributes.push(KeyValue::new(key.otel_key(), value));
     }
 
-    /// The position of the first attribute whose key passes `filter`.
-    #[inline(never)]
-    fn first_passing(attributes: &[KeyValue], filter: &KeyFilter) -> Option<usize> {
-        attributes
-            .iter()
-            .position(|kv| filter.passes(kv.key.as_str()))
-    }
-
     impl SpanView for SpanData {
         fn trace_id(&self) -> [u8; 16] {
             self.span_context.trace_id().to_bytes()
@@ -370,12 +362,7 @@ mod sdk {
             filter: &KeyFilter,
             f: &mut dyn FnMut(usize, &str, AttrValue<'_>),
         ) {
-            // Most spans have no key that passes: found out by a loop of its own, which keeps
-            // its few values in registers (inside the caller's loop they are not).
-            let Some(start) = first_passing(&self.attributes, filter) else {
-                return;
-            };
-            for (i, kv) in self.attributes.iter().enumerate().skip(start) {
+            for (i, kv) in self.attributes.iter().enumerate() {
                 let k = kv.key.as_str();
                 if filter.passes(k) {
                     f(i, k, view(&kv.value));
