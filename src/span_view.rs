@@ -248,6 +248,13 @@ pub trait SpanView {
             i += 1;
         });
     }
+    /// `false` when no attribute's key passes `filter` (most spans of an application): a first
+    /// look in a loop of its own, before the walk of [`Self::for_each_attr_in`]. `true` when
+    /// some key may pass (the default, for a representation without a cheaper scan).
+    fn may_have_attr_in(&self, filter: &KeyFilter) -> bool {
+        let _ = filter;
+        true
+    }
     /// The value of `key` (the last one when duplicated).
     fn attr(&self, key: &str) -> Option<AttrValue<'_>>;
     /// The value of the attribute at `index` (a position [`Self::for_each_attr_in`] gave) when
@@ -368,6 +375,14 @@ mod sdk {
                     f(i, k, view(&kv.value));
                 }
             }
+        }
+        // Out of line: in a loop of its own its few values stay in registers (inside the
+        // extraction's walk, with the visit inlined, they do not).
+        #[inline(never)]
+        fn may_have_attr_in(&self, filter: &KeyFilter) -> bool {
+            self.attributes
+                .iter()
+                .any(|kv| filter.passes(kv.key.as_str()))
         }
         fn attr(&self, key: &str) -> Option<AttrValue<'_>> {
             self.attributes

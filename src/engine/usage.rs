@@ -883,7 +883,10 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
     provider: impl FnOnce(Option<usize>) -> Option<String>,
 ) -> Option<Extracted> {
     // Built on the first key that passes the filter: a span without one costs one pass over
-    // its keys' first bytes.
+    // its keys' first bytes, in a loop of its own where the representation has one.
+    if !span.may_have_attr_in(filter) {
+        return None;
+    }
     let mut raw: Option<Raw<'_>> = None;
     span.for_each_attr_in(filter, &mut |at, key, v| {
         raw.get_or_insert_with(|| Raw::new(prefix))
