@@ -335,6 +335,12 @@ mod sdk {
         span.attributes.push(KeyValue::new(key.otel_key(), value));
     }
 
+    /// Whether some key of `attributes` passes `filter`.
+    #[inline(never)]
+    fn any_passes(attributes: &[KeyValue], filter: &KeyFilter) -> bool {
+        attributes.iter().any(|kv| filter.passes(kv.key.as_str()))
+    }
+
     impl SpanView for SpanData {
         fn trace_id(&self) -> [u8; 16] {
             self.span_context.trace_id().to_bytes()
@@ -376,13 +382,16 @@ mod sdk {
                 }
             }
         }
-        // Out of line: in a loop of its own its few values stay in registers (inside the
-        // extraction's walk, with the visit inlined, they do not).
-        #[inline(never)]
+        // The first key inline (an LLM call's first key usually passes), the rest out of line:
+        // in a loop of its own its few values stay in registers (inside the extraction's walk,
+        // with the visit inlined, they do not).
+        #[inline]
         fn may_have_attr_in(&self, filter: &KeyFilter) -> bool {
-            self.attributes
-                .iter()
-                .any(|kv| filter.passes(kv.key.as_str()))
+            match self.attributes.split_first() {
+                Some((first, _)) if filter.passes(first.key.as_str()) => true,
+                Some((_, rest)) => any_passes(rest, filter),
+                None => false,
+            }
         }
         fn attr(&self, key: &str) -> Option<AttrValue<'_>> {
             self.attributes
