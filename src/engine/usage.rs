@@ -92,11 +92,9 @@ impl Extracted {
     };
 }
 
-/// A token count as read: absent, a count, or an unusable value.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A count as read: a count, or an unusable value (presence is a bit of `Raw::present`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Count {
-    #[default]
-    Absent,
     Ok(u64),
     Bad,
 }
@@ -126,16 +124,6 @@ impl Count {
             s.parse().map_or(Count::Bad, Count::Ok)
         } else {
             Count::Bad
-        }
-    }
-    fn present(self) -> bool {
-        self != Count::Absent
-    }
-    fn or(self, other: Count) -> Count {
-        if self.present() {
-            self
-        } else {
-            other
         }
     }
 }
@@ -171,6 +159,27 @@ enum F {
     Cw1h,
     N,
 }
+
+/// The OpenInference fields, as bits of `Raw::present`.
+const OI_FIELDS: u32 = {
+    let oi = [
+        F::OiPrompt,
+        F::OiCompletion,
+        F::OiTotal,
+        F::OiCacheRead,
+        F::OiCacheWrite,
+        F::OiAudioIn,
+        F::OiReasoning,
+        F::OiAudioOut,
+    ];
+    let mut m = 0;
+    let mut i = 0;
+    while i < oi.len() {
+        m |= 1 << (oi[i] as u32);
+        i += 1;
+    }
+    m
+};
 
 const TOKEN_KEYS: [(&str, F); 25] = [
     (k::LLM_TOKEN_COUNT_PROMPT, F::OiPrompt),
@@ -287,6 +296,9 @@ const READ_KEYS: [(&str, Role); 25 + 8 + 2 + 5 + 4 + 5 + 7] = {
     let mut n = 0;
     let mut i = 0;
     while i < TOKEN_KEYS.len() {
+        // The token keys come first, each at its field's index: `Raw::visit` takes the index
+        // of a token key for its field, without a look at the role.
+        assert!(TOKEN_KEYS[i].1 as usize == i);
         out[n] = (TOKEN_KEYS[i].0, Role::Token(TOKEN_KEYS[i].1));
         n += 1;
         i += 1;
@@ -335,18 +347,22 @@ const READ_KEYS: [(&str, Role); 25 + 8 + 2 + 5 + 4 + 5 + 7] = {
 /// Prefix of the per-call cost keys (`llm.cost.*`): a span holding one was written before.
 const LLM_COST_PREFIX: &str = "llm.cost.";
 
-/// First bytes of every key read (and of `llm.cost.` and `cost.usage.`): other keys are skipped
-/// unseen.
-const READ_FIRST_BYTES: KeyFilter = {
+/// First bytes of every key read.
+const READ_KEY_FIRST_BYTES: KeyFilter = {
     let mut f = KeyFilter::EMPTY;
     let mut i = 0;
     while i < READ_KEYS.len() {
         f = f.with(READ_KEYS[i].0.as_bytes()[0]);
         i += 1;
     }
-    f.with(LLM_COST_PREFIX.as_bytes()[0])
-        .with(k::COST_USAGE_PREFIX.as_bytes()[0])
+    f
 };
+
+/// First bytes of every key read (and of `llm.cost.` and `cost.usage.`): other keys are skipped
+/// unseen.
+const READ_FIRST_BYTES: KeyFilter = READ_KEY_FIRST_BYTES
+    .with(LLM_COST_PREFIX.as_bytes()[0])
+    .with(k::COST_USAGE_PREFIX.as_bytes()[0]);
 
 /// The keys that pass for a given prefix of written attributes: [`READ_FIRST_BYTES`] plus the
 /// prefix's first byte (every key for an empty prefix, which every key starts with).
@@ -357,98 +373,223 @@ pub(crate) fn key_filter(prefix: &str) -> KeyFilter {
     }
 }
 
-/// Slots of [`KEY_TABLE`] (a power of two, at least twice the keys).
-const TABLE_BITS: u32 = 7;
-const TABLE_MASK: usize = (1 << TABLE_BITS) - 1;
+/// Slots of [`KEY_SLOTS`] (a power of two, over four times the keys: a collision-free
+/// placement is then found within a few thousand multipliers).
+const TABLE_BITS: u32 = 8;
 
-/// Hash of a key of 8 bytes or more: its length and last 8 bytes (the keys share long
-/// prefixes, not endings).
-const fn key_hash(b: &[u8]) -> usize {
-    let n = b.len();
-    let mut tail = 0u64;
+/// Keys of this length or longer are not read (the table's build checks every key is shorter).
+const MAX_KEY_LEN: usize = 64;
+
+/// The 8 bytes of `b` at `at`, little-endian, at compile time (building the tables).
+const fn word(b: &[u8], at: usize) -> u64 {
+    let mut w = 0u64;
     let mut i = 0;
     while i < 8 {
-        tail |= (b[n - 8 + i] as u64) << (8 * i);
+        w |= (b[at + i] as u64) << (8 * i);
         i += 1;
     }
-    let h =
-        (tail ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    (h >> (64 - TABLE_BITS)) as usize
+    w
 }
 
-/// Open-addressing table of [`READ_KEYS`], built at compile time: one hash and usually one
-/// comparison per key looked up, instead of a comparison against every key read.
-static KEY_TABLE: [Option<(&str, Role)>; 1 << TABLE_BITS] = {
-    let mut t: [Option<(&str, Role)>; 1 << TABLE_BITS] = [None; 1 << TABLE_BITS];
+/// [`word`] at run time: one load.
+#[inline(always)]
+fn word_at(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .and_then(|w| <[u8; 8]>::try_from(w).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// The same 8 bytes of `a` and `b`, at compile time.
+const fn word_eq(a: &[u8], b: &[u8], at: usize) -> bool {
+    word(a, at) == word(b, at)
+}
+
+/// Per key length, where the second word [`key_mix`] hashes starts (the first is the last 8
+/// bytes): the first offset at which no two keys read of that length have both words alike
+/// (`gen_ai.usage.audio.input_tokens` and `gen_ai.usage.video.input_tokens` share length and
+/// ending). The build fails if a length has none.
+static SECOND_WORD: [u8; MAX_KEY_LEN] = {
+    let mut out = [0u8; MAX_KEY_LEN];
+    let mut n = 8;
+    while n < MAX_KEY_LEN {
+        let mut at = 0;
+        let found = loop {
+            if at + 8 > n {
+                break false;
+            }
+            // Every pair of distinct keys of length `n` differs in the word at `at` or the last.
+            let mut ok = true;
+            let mut i = 0;
+            while ok && i < READ_KEYS.len() {
+                let a = READ_KEYS[i].0.as_bytes();
+                let mut j = i + 1;
+                while ok && a.len() == n && j < READ_KEYS.len() {
+                    let b = READ_KEYS[j].0.as_bytes();
+                    if b.len() == n && !bytes_eq(a, b) && word_eq(a, b, at) && word_eq(a, b, n - 8)
+                    {
+                        ok = false;
+                    }
+                    j += 1;
+                }
+                i += 1;
+            }
+            if ok {
+                break true;
+            }
+            at += 1;
+        };
+        assert!(found, "two keys read share length and every pair of words");
+        out[n] = at as u8;
+        n += 1;
+    }
+    out
+};
+
+/// The two words of a key (of 8 to [`MAX_KEY_LEN`] bytes) and its length, mixed: distinct for
+/// distinct keys read ([`SECOND_WORD`]).
+const fn key_mix(b: &[u8]) -> u64 {
+    let n = b.len();
+    word(b, n - 8) ^ word(b, SECOND_WORD[n] as usize).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n as u64
+}
+
+/// A mix's slot in [`KEY_SLOTS`] under `seed` (odd).
+const fn slot_of(mix: u64, seed: u64) -> usize {
+    (mix.wrapping_mul(seed) >> (64 - TABLE_BITS)) as usize
+}
+
+/// The multiplier that puts every key read in a slot of its own, searched at compile time:
+/// a lookup is then one hash, one slot and one comparison. The build fails if none is found.
+const KEY_SEED: u64 = {
+    let mut mixes = [0u64; READ_KEYS.len()];
+    // A key listed twice keeps its first slot (and role): only the first needs a slot.
+    let mut first = [true; READ_KEYS.len()];
     let mut i = 0;
     while i < READ_KEYS.len() {
-        let (name, role) = READ_KEYS[i];
-        assert!(name.len() >= 8, "key_hash needs keys of at least 8 bytes");
-        let mut slot = key_hash(name.as_bytes());
-        loop {
-            match t[slot] {
-                None => {
-                    t[slot] = Some((name, role));
-                    break;
-                }
-                // A key listed twice keeps its first role.
-                Some((other, _)) if bytes_eq(other.as_bytes(), name.as_bytes()) => break,
-                Some(_) => slot = (slot + 1) & TABLE_MASK,
-            }
+        let b = READ_KEYS[i].0.as_bytes();
+        assert!(
+            b.len() >= 8 && b.len() < MAX_KEY_LEN,
+            "the key table holds keys of 8 to 63 bytes"
+        );
+        mixes[i] = key_mix(b);
+        let mut j = 0;
+        while j < i {
+            first[i] &= !bytes_eq(READ_KEYS[j].0.as_bytes(), b);
+            j += 1;
         }
         i += 1;
+    }
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut tries = 0;
+    loop {
+        assert!(
+            tries < 100_000,
+            "no collision-free multiplier for the key table"
+        );
+        let mut used = [0u64; (1 << TABLE_BITS) / 64];
+        let mut free = true;
+        let mut i = 0;
+        while free && i < READ_KEYS.len() {
+            let s = slot_of(mixes[i], seed);
+            if first[i] {
+                free = used[s / 64] & (1 << (s % 64)) == 0;
+                used[s / 64] |= 1 << (s % 64);
+            }
+            i += 1;
+        }
+        if free {
+            break seed;
+        }
+        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C16);
+        tries += 1;
+    }
+};
+
+/// No key in this slot.
+const EMPTY_SLOT: u8 = u8::MAX;
+
+/// Collision-free table of [`READ_KEYS`], built at compile time: slot -> index of the key
+/// (the first, for a key listed twice) or [`EMPTY_SLOT`].
+static KEY_SLOTS: [u8; 1 << TABLE_BITS] = {
+    assert!(READ_KEYS.len() < EMPTY_SLOT as usize);
+    let mut t = [EMPTY_SLOT; 1 << TABLE_BITS];
+    let mut i = READ_KEYS.len();
+    // Backwards, so that the first of a key listed twice is the one kept.
+    while i > 0 {
+        i -= 1;
+        t[slot_of(key_mix(READ_KEYS[i].0.as_bytes()), KEY_SEED)] = i as u8;
     }
     t
 };
 
-/// The role of `key`, if extraction reads it.
-#[inline]
-fn role_of(key: &str) -> Option<(&'static str, Role)> {
+/// The index in [`READ_KEYS`] of `key`, if extraction reads it: one hash, one slot, one
+/// comparison.
+#[inline(always)]
+fn key_index(key: &str) -> Option<usize> {
     let b = key.as_bytes();
-    if b.len() < 8 {
+    let n = b.len();
+    if !(8..MAX_KEY_LEN).contains(&n) {
         return None;
     }
-    let mut slot = key_hash(b);
-    loop {
-        match KEY_TABLE[slot] {
-            None => return None,
-            Some((name, role)) if eq_long(name.as_bytes(), b) => return Some((name, role)),
-            Some(_) => slot = (slot + 1) & TABLE_MASK,
-        }
-    }
+    let second = word_at(b, usize::from(SECOND_WORD[n]));
+    let mix = word_at(b, n - 8) ^ second.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n as u64;
+    let i = usize::from(KEY_SLOTS[slot_of(mix, KEY_SEED)]);
+    let (name, _) = READ_KEYS.get(i)?;
+    eq_long(name.as_bytes(), b).then_some(i)
+}
+
+/// The role of `key`, if extraction reads it.
+#[cfg(test)]
+fn role_of(key: &str) -> Option<(&'static str, Role)> {
+    key_index(key).map(|i| READ_KEYS[i])
 }
 
 /// Sentinel position: the key was not seen.
 const NO_POS: u32 = u32::MAX;
 
+/// Sentinel key index: no key with a value seen.
+const NO_KEY: u8 = u8::MAX;
+
 /// Raw reads of one span: token counts by field (a presence bit, a bad-value bit and the
 /// value), the best model / provider / tier key, and where each candidate key last occurred.
 struct Raw<'p> {
     prefix: &'p str,
+    /// The prefix's first byte (`None`: the prefix is empty, every key starts with it).
+    lead: Option<u8>,
+    /// Some key read starts with the prefix's first byte (or the prefix is empty).
+    lead_reads: bool,
     present: u32,
     bad: u32,
     vals: [u64; F::N as usize],
-    model_key: Option<usize>,
-    provider_key: Option<usize>,
-    tier_key: Option<usize>,
+    /// Best (lowest) index into `MODEL_KEYS` / `PROVIDER_KEYS` / `SERVICE_TIER_KEYS` with a
+    /// non-blank value, or [`NO_KEY`].
+    model_key: u8,
+    provider_key: u8,
+    tier_key: u8,
     /// Position of the last attribute named `MODEL_KEYS[i]` / `PROVIDER_KEYS[i]` /
     /// `SERVICE_TIER_KEYS[i]`.
     model_pos: [u32; k::MODEL_KEYS.len()],
     provider_pos: [u32; k::PROVIDER_KEYS.len()],
     tier_pos: [u32; k::SERVICE_TIER_KEYS.len()],
     /// Position of the last `llm.invocation_parameters`.
-    params_pos: Option<usize>,
+    params_pos: u32,
     has_written_keys: bool,
     /// Some key is `<prefix>context.*`.
     has_context: bool,
     bad_key: Option<&'static str>,
     aggregate: bool,
-    cost_total: Option<Usd>,
-    cost_prompt: Option<Usd>,
-    cost_completion: Option<Usd>,
+    /// Costs already on the span: `None` (one word) for most spans.
+    costs: Option<Box<GivenCosts>>,
     /// Units beyond the inline token counts: `None` (one word, nothing to drop) for token-only
     /// spans.
     rare: Option<Box<RareUnits>>,
+}
+
+/// Costs a span already carries (rare), as read: the last value of each key.
+#[derive(Default)]
+struct GivenCosts {
+    total: Option<Usd>,
+    prompt: Option<Usd>,
+    completion: Option<Usd>,
 }
 
 /// What a span says beyond the inline token counts (rare).
@@ -460,49 +601,69 @@ struct RareUnits {
     bad_unit: Option<String>,
 }
 
-// Out of line and cold: a provided cost is rare, and its formatting would bloat `Raw::visit`.
-#[cold]
-#[inline(never)]
+/// A provided cost's value in dollars. Inline, and its parts out of line by value: the value
+/// is never passed by address, so the hot path keeps it in registers.
+#[inline(always)]
 fn usd(v: AttrValue<'_>) -> Option<Usd> {
     match v {
-        AttrValue::F64(f) if f.is_finite() && f >= 0.0 => Usd::parse(&f.to_string()).ok(),
+        AttrValue::F64(f) => usd_f64(f),
         AttrValue::I64(i) if i >= 0 => Some(Usd::from_femto(i as u128 * 1_000_000_000_000_000)),
         AttrValue::Str(s) => Usd::parse(s).ok(),
         _ => None,
     }
 }
 
+// Out of line and cold: a provided cost is rare, and its formatting would bloat `Raw::visit`.
+#[cold]
+#[inline(never)]
+fn usd_f64(f: f64) -> Option<Usd> {
+    if f.is_finite() && f >= 0.0 {
+        Usd::parse(&f.to_string()).ok()
+    } else {
+        None
+    }
+}
+
 /// Keeps the best (lowest) precedence index of a non-empty string attribute, and the key's
 /// last position.
 #[inline]
-fn rank(slot: &mut Option<usize>, pos: &mut [u32], i: usize, at: usize, v: AttrValue<'_>) {
-    pos[i] = u32::try_from(at).unwrap_or(NO_POS);
-    if matches!(v, AttrValue::Str(s) if !is_blank(s)) {
-        *slot = Some(slot.map_or(i, |j| j.min(i)));
+fn rank(slot: &mut u8, pos: &mut [u32], i: u8, at: usize, v: AttrValue<'_>) {
+    if let Some(p) = pos.get_mut(usize::from(i)) {
+        *p = position(at);
     }
+    if matches!(v, AttrValue::Str(s) if !is_blank(s)) {
+        // `NO_KEY` is above every index.
+        *slot = (*slot).min(i);
+    }
+}
+
+/// A position as kept in `Raw`. One past `u32` (never in practice) is kept as the largest
+/// other: `SpanView::attr_at` finds another key there and looks the key up by name.
+fn position(at: usize) -> u32 {
+    u32::try_from(at).map_or(NO_POS - 1, |p| p.min(NO_POS - 1))
 }
 
 impl<'p> Raw<'p> {
     fn new(prefix: &'p str) -> Raw<'p> {
         Raw {
             prefix,
+            lead: prefix.as_bytes().first().copied(),
+            lead_reads: prefix.is_empty() || READ_KEY_FIRST_BYTES.passes(prefix),
             present: 0,
             bad: 0,
             vals: [0; F::N as usize],
-            model_key: None,
-            provider_key: None,
-            tier_key: None,
+            model_key: NO_KEY,
+            provider_key: NO_KEY,
+            tier_key: NO_KEY,
             model_pos: [NO_POS; k::MODEL_KEYS.len()],
             provider_pos: [NO_POS; k::PROVIDER_KEYS.len()],
             tier_pos: [NO_POS; k::SERVICE_TIER_KEYS.len()],
-            params_pos: None,
+            params_pos: NO_POS,
             has_written_keys: false,
             has_context: false,
             bad_key: None,
             aggregate: false,
-            cost_total: None,
-            cost_prompt: None,
-            cost_completion: None,
+            costs: None,
             rare: None,
         }
     }
@@ -510,10 +671,10 @@ impl<'p> Raw<'p> {
     /// `cost.usage.<unit id>`, set by the application (rare: out of line).
     #[cold]
     #[inline(never)]
-    fn app_unit(&mut self, key: &str, v: AttrValue<'_>) {
+    fn app_unit(&mut self, key: &str, n: Count) {
         let id = &key[k::COST_USAGE_PREFIX.len()..];
         match Unit::by_id(id) {
-            Some(unit) => self.unit(unit, key, v, true),
+            Some(unit) => self.unit(unit, key, n, true),
             None => {
                 self.rare
                     .get_or_insert_default()
@@ -528,8 +689,7 @@ impl<'p> Raw<'p> {
     /// that is not a non-negative integer: invalid usage naming the path.
     #[cold]
     #[inline(never)]
-    fn in_string(&mut self, rules: &[(Inside, Unit)], key: &str, v: AttrValue<'_>) {
-        let AttrValue::Str(text) = v else { return };
+    fn in_string(&mut self, rules: &[(Inside, Unit)], key: &str, text: &str) {
         let mut json: Option<Option<serde_json::Value>> = None;
         for &(inside, unit) in rules {
             match inside {
@@ -545,12 +705,7 @@ impl<'p> Raw<'p> {
                     let Some(found) = found else { continue };
                     let at = format!("{key} -> {}", path.join("."));
                     match found.as_u64() {
-                        Some(n) => self.unit(
-                            unit,
-                            &at,
-                            AttrValue::I64(n.min(i64::MAX as u64) as i64),
-                            false,
-                        ),
+                        Some(n) => self.unit(unit, &at, Count::Ok(n.min(i64::MAX as u64)), false),
                         None => {
                             self.rare
                                 .get_or_insert_default()
@@ -564,19 +719,19 @@ impl<'p> Raw<'p> {
                 Inside::Item(item) => {
                     let n = text.split(',').filter(|t| t.trim() == item).count();
                     if n > 0 {
-                        self.unit(unit, key, AttrValue::I64(n as i64), false);
+                        self.unit(unit, key, Count::Ok(n as u64), false);
                     }
                 }
             }
         }
     }
 
-    /// A count of `unit` read from `key`.
+    /// A count of `unit` read from `key` (`Count::parse` of its value).
     #[cold]
     #[inline(never)]
-    fn unit(&mut self, unit: Unit, key: &str, v: AttrValue<'_>, app: bool) {
+    fn unit(&mut self, unit: Unit, key: &str, n: Count, app: bool) {
         let rare = self.rare.get_or_insert_default();
-        let Count::Ok(n) = Count::parse(v) else {
+        let Count::Ok(n) = n else {
             rare.bad_unit
                 .get_or_insert_with(|| format!("'{key}' is not a non-negative integer"));
             return;
@@ -587,72 +742,45 @@ impl<'p> Raw<'p> {
         }
     }
 
-    fn get(&self, f: F) -> Count {
-        let bit = 1u32 << (f as u32);
-        if self.present & bit == 0 {
-            Count::Absent
-        } else if self.bad & bit != 0 {
-            Count::Bad
-        } else {
-            Count::Ok(self.vals[f as usize])
+    /// A key under our prefix: the span was written before; `<prefix>context.*` is noted for
+    /// [`read_context`].
+    #[inline]
+    fn ours(&mut self, key: &str) {
+        if let Some(rest) = key.strip_prefix(self.prefix) {
+            self.has_written_keys = true;
+            self.has_context |= rest.starts_with(CONTEXT_INFIX);
         }
     }
 
+    // Values go to the out-of-line paths by value in registers (a `Count`, a `&str`), never by
+    // address: the value then stays in registers on the common path.
     #[inline(always)]
     fn visit(&mut self, at: usize, key: &str, v: AttrValue<'_>) {
-        let b = key.as_bytes();
-        // `key.starts_with(prefix)`, the first byte compared inline before the call.
-        let p = self.prefix.as_bytes();
-        if p.first().is_none_or(|f| b.first() == Some(f)) && key.starts_with(self.prefix) {
-            self.has_written_keys = true;
-            self.has_context |= b[p.len()..].starts_with(CONTEXT_INFIX.as_bytes());
-        }
-        if b.len() < 8 {
-            return;
-        }
-        let Some((name, role)) = role_of(key) else {
-            match b[0] {
-                b'l' if key.starts_with(LLM_COST_PREFIX) => self.has_written_keys = true,
-                b'c' if key.starts_with(k::COST_USAGE_PREFIX) => self.app_unit(key, v),
-                _ => {}
-            }
-            return;
+        let Some(i) = key_index(key) else {
+            return self.other(key, v);
         };
-        // Of the keys read, only the cost ones can start with `llm.cost.` (a test checks).
-        if matches!(
-            role,
-            Role::CostTotal | Role::CostPrompt | Role::CostCompletion
-        ) && name.starts_with(LLM_COST_PREFIX)
-        {
-            self.has_written_keys = true;
+        // `key.starts_with(prefix)`, looked at only when the prefix starts like a key read
+        // (never for the default `cost.`), the first byte compared inline before the call.
+        if self.lead_reads && self.lead.is_none_or(|f| key.as_bytes().first() == Some(&f)) {
+            self.ours(key);
         }
+        if i < TOKEN_KEYS.len() {
+            // A token count (the common key), `i` its field (`READ_KEYS` checks).
+            return self.token(i, v);
+        }
+        let (name, role) = READ_KEYS[i];
         match role {
-            Role::Token(f) => {
-                let bit = 1u32 << (f as u32);
-                self.present |= bit;
-                match Count::parse(v) {
-                    Count::Ok(n) => {
-                        self.bad &= !bit;
-                        self.vals[f as usize] = n;
-                    }
-                    _ => {
-                        self.bad |= bit;
-                        self.bad_key = Some(name);
-                    }
+            Role::Token(f) => self.token(f as usize, v),
+            Role::Unit(i) => self.unit(UNIT_KEYS[usize::from(i)].1, name, Count::parse(v), false),
+            Role::InString(i) => {
+                if let AttrValue::Str(text) = v {
+                    self.in_string(STRING_UNIT_KEYS[usize::from(i)].1, name, text);
                 }
             }
-            Role::Unit(i) => self.unit(UNIT_KEYS[usize::from(i)].1, name, v, false),
-            Role::InString(i) => self.in_string(STRING_UNIT_KEYS[usize::from(i)].1, name, v),
-            Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i.into(), at, v),
-            Role::Provider(i) => rank(
-                &mut self.provider_key,
-                &mut self.provider_pos,
-                i.into(),
-                at,
-                v,
-            ),
-            Role::Tier(i) => rank(&mut self.tier_key, &mut self.tier_pos, i.into(), at, v),
-            Role::Params => self.params_pos = Some(at),
+            Role::Model(i) => rank(&mut self.model_key, &mut self.model_pos, i, at, v),
+            Role::Provider(i) => rank(&mut self.provider_key, &mut self.provider_pos, i, at, v),
+            Role::Tier(i) => rank(&mut self.tier_key, &mut self.tier_pos, i, at, v),
+            Role::Params => self.params_pos = position(at),
             Role::OperationName => {
                 if let AttrValue::Str(s) = v {
                     self.aggregate |= k::AGGREGATE_OPERATIONS.contains(&s);
@@ -663,17 +791,75 @@ impl<'p> Raw<'p> {
                     self.aggregate |= k::AGGREGATE_KINDS.contains(&s);
                 }
             }
-            Role::CostTotal => self.cost_total = usd(v),
-            Role::CostPrompt => self.cost_prompt = usd(v),
-            Role::CostCompletion => self.cost_completion = usd(v),
+            Role::CostTotal | Role::CostPrompt | Role::CostCompletion => {
+                self.cost(name, role, usd(v));
+            }
         }
+    }
+
+    /// A key passing the filter that is not a key read: ours, a cost we wrote
+    /// (`llm.cost.*`), an application's unit (`cost.usage.*`), or nothing.
+    #[inline(always)]
+    fn other(&mut self, key: &str, v: AttrValue<'_>) {
+        let b = key.as_bytes();
+        if self.lead.is_none_or(|f| b.first() == Some(&f)) {
+            self.ours(key);
+        }
+        match b.first() {
+            Some(b'l') if key.starts_with(LLM_COST_PREFIX) => self.has_written_keys = true,
+            Some(b'c') if key.starts_with(k::COST_USAGE_PREFIX) => {
+                self.app_unit(key, Count::parse(v));
+            }
+            _ => {}
+        }
+    }
+
+    /// A token count for field `f` (an index into `Raw::vals`, and into [`READ_KEYS`]).
+    #[inline(always)]
+    fn token(&mut self, f: usize, v: AttrValue<'_>) {
+        let bit = 1u32 << f;
+        self.present |= bit;
+        match Count::parse(v) {
+            Count::Ok(n) => {
+                self.bad &= !bit;
+                self.vals[f] = n;
+            }
+            _ => {
+                self.bad |= bit;
+                self.bad_key = Some(READ_KEYS[f].0);
+            }
+        }
+    }
+
+    /// A cost already on the span (rare: out of line). Of the keys read, only these can start
+    /// with `llm.cost.` (a test checks): such a key also means the span was written before.
+    #[cold]
+    #[inline(never)]
+    fn cost(&mut self, name: &str, role: Role, value: Option<Usd>) {
+        self.has_written_keys |= name.starts_with(LLM_COST_PREFIX);
+        let costs = self.costs.get_or_insert_default();
+        let slot = match role {
+            Role::CostPrompt => &mut costs.prompt,
+            Role::CostCompletion => &mut costs.completion,
+            _ => &mut costs.total,
+        };
+        *slot = value;
     }
 }
 
 /// Position of the chosen key's last occurrence.
-fn pos_of(key: Option<usize>, pos: &[u32]) -> Option<usize> {
-    let p = *pos.get(key?)?;
+fn pos_of(key: u8, pos: &[u32]) -> Option<usize> {
+    pos.get(usize::from(key)).and_then(|&p| seen(p))
+}
+
+/// A kept position, unless [`NO_POS`].
+fn seen(p: u32) -> Option<usize> {
     (p != NO_POS).then_some(p as usize)
+}
+
+/// A kept key index, unless [`NO_KEY`].
+fn key_of(i: u8) -> Option<usize> {
+    (i != NO_KEY).then_some(usize::from(i))
 }
 
 /// Reads usage, kind and provided cost from a span (DESIGN §3). `prefix`: the prefix of the
@@ -697,17 +883,22 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
     provider: impl FnOnce(Option<usize>) -> Option<String>,
 ) -> Option<Extracted> {
     // Built on the first key that passes the filter: a span without one costs one pass over
-    // its keys' first bytes.
+    // its keys' first bytes, in a loop of its own where the representation has one.
+    if !span.may_have_attr_in(filter) {
+        return None;
+    }
     let mut raw: Option<Raw<'_>> = None;
     span.for_each_attr_in(filter, &mut |at, key, v| {
         raw.get_or_insert_with(|| Raw::new(prefix))
             .visit(at, key, v)
     });
     let raw = raw.as_ref()?;
-    let provided = raw.cost_total.map(|total| ProvidedCost {
-        total,
-        prompt: raw.cost_prompt,
-        completion: raw.cost_completion,
+    let provided = raw.costs.as_deref().and_then(|c| {
+        c.total.map(|total| ProvidedCost {
+            total,
+            prompt: c.prompt,
+            completion: c.completion,
+        })
     });
     let rare = raw.rare.as_deref();
     let usage = if raw.present == 0 && rare.is_none() {
@@ -721,7 +912,7 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
             if opts.by_provider.is_empty() {
                 return None;
             }
-            provider(raw.provider_key).and_then(|p| opts.by_provider.get(&p).copied())
+            provider(key_of(raw.provider_key)).and_then(|p| opts.by_provider.get(&p).copied())
         });
         let usage = normalise(raw, span.scope_name(), forced);
         match rare {
@@ -733,69 +924,63 @@ pub(crate) fn extract_with<V: SpanView + ?Sized>(
         usage,
         aggregate: raw.aggregate,
         provided,
-        model_key: raw.model_key,
-        provider_key: raw.provider_key,
-        tier_key: raw.tier_key,
+        model_key: key_of(raw.model_key),
+        provider_key: key_of(raw.provider_key),
+        tier_key: key_of(raw.tier_key),
         model_at: pos_of(raw.model_key, &raw.model_pos),
         provider_at: pos_of(raw.provider_key, &raw.provider_pos),
         tier_at: pos_of(raw.tier_key, &raw.tier_pos),
-        params_at: raw.params_pos,
+        params_at: seen(raw.params_pos),
         has_context: raw.has_context,
         has_written_keys: raw.has_written_keys,
     })
 }
 
 fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageState {
-    let oi = [
-        F::OiPrompt,
-        F::OiCompletion,
-        F::OiTotal,
-        F::OiCacheRead,
-        F::OiCacheWrite,
-        F::OiAudioIn,
-        F::OiReasoning,
-        F::OiAudioOut,
-    ]
-    .iter()
-    .any(|f| raw.get(*f).present());
+    // Fields, not counts: a field's presence is a bit, its count (0 when absent or bad) a
+    // masked read, without an enum built and matched per field (BENCHMARKS.md, issue 15
+    // token-only regression).
+    let has = |f: F| raw.present & (1 << f as u32) != 0;
+    let ok = |f: F| (raw.present & !raw.bad) & (1 << f as u32) != 0;
+    let n = |f: F| if ok(f) { raw.vals[f as usize] } else { 0 };
+    // `get(a).or(get(b))`: the first field present.
+    let first = |a: F, b: F| if has(a) { a } else { b };
+    let oi = raw.present & OI_FIELDS != 0;
     // One convention per span: OpenInference if it has any count, else GenAI (new names first).
     let (input, output, total, cache_read, cache_write, reasoning, audio_in, audio_out) = if oi {
         (
-            raw.get(F::OiPrompt),
-            raw.get(F::OiCompletion),
-            raw.get(F::OiTotal),
-            raw.get(F::OiCacheRead),
-            raw.get(F::OiCacheWrite),
-            raw.get(F::OiReasoning),
-            raw.get(F::OiAudioIn),
-            raw.get(F::OiAudioOut),
+            F::OiPrompt,
+            F::OiCompletion,
+            F::OiTotal,
+            F::OiCacheRead,
+            F::OiCacheWrite,
+            F::OiReasoning,
+            F::OiAudioIn,
+            F::OiAudioOut,
         )
     } else {
         (
-            raw.get(F::GInput).or(raw.get(F::LPrompt)),
-            raw.get(F::GOutput).or(raw.get(F::LCompletion)),
-            raw.get(F::LTotal).or(raw.get(F::LLlmTotal)),
-            raw.get(F::GCacheRead).or(raw.get(F::LCacheRead)),
-            raw.get(F::GCacheWrite)
-                .or(raw.get(F::GCacheCreation))
-                .or(raw.get(F::LCacheCreation)),
-            raw.get(F::GReasoning).or(raw.get(F::LReasoning)),
-            raw.get(F::GAudioIn),
-            raw.get(F::GAudioOut),
+            first(F::GInput, F::LPrompt),
+            first(F::GOutput, F::LCompletion),
+            first(F::LTotal, F::LLlmTotal),
+            first(F::GCacheRead, F::LCacheRead),
+            first(F::GCacheWrite, first(F::GCacheCreation, F::LCacheCreation)),
+            first(F::GReasoning, F::LReasoning),
+            F::GAudioIn,
+            F::GAudioOut,
         )
     };
-    let n = |c: Count| if let Count::Ok(v) = c { v } else { 0 };
-    if !input.present() && !output.present() && raw.rare.is_none() {
+    if !has(input) && !has(output) && raw.rare.is_none() {
         return UsageState::Invalid(
             "no input or output token count (only a total or details)".into(),
         );
     }
     let (i, o) = (n(input), n(output));
     // Cache writes, split by TTL when the Anthropic SDK says so.
-    let (cw5, cw1) = match (raw.get(F::Cw5m), raw.get(F::Cw1h)) {
-        (Count::Absent, Count::Absent) => (n(cache_write), 0),
-        (a, b) => {
-            let (mut five, one) = (n(a), n(b));
+    let (cw5, cw1) = match (has(F::Cw5m), has(F::Cw1h)) {
+        (false, false) => (n(cache_write), 0),
+        _ => {
+            let (mut five, one) = (n(F::Cw5m), n(F::Cw1h));
             let cw = n(cache_write);
             if cw > five + one {
                 five += cw - (five + one);
@@ -805,11 +990,7 @@ fn normalise(raw: &Raw, scope: &str, forced: Option<InputCounting>) -> UsageStat
     };
     let cr = n(cache_read);
     let cache = cr.saturating_add(cw5).saturating_add(cw1);
-    let t = if let Count::Ok(t) = total {
-        Some(t)
-    } else {
-        None
-    };
+    let t = ok(total).then(|| raw.vals[total as usize]);
     let exclusive = match forced {
         Some(c) => c == InputCounting::Exclusive,
         None => {
@@ -1648,6 +1829,61 @@ mod tests {
             "x",
         ] {
             assert!(role_of(other).is_none(), "{other}");
+        }
+    }
+
+    #[test]
+    fn every_key_read_has_a_slot_of_its_own() {
+        // The build asserts it; this names the keys if a change to the hash breaks it.
+        let mut taken = std::collections::HashMap::new();
+        for (i, (name, _)) in READ_KEYS.iter().enumerate() {
+            let slot = slot_of(key_mix(name.as_bytes()), KEY_SEED);
+            let first = READ_KEYS.iter().position(|(n, _)| n == name);
+            assert_eq!(usize::from(KEY_SLOTS[slot]), first.unwrap_or(i), "{name}");
+            if let Some(other) = taken.insert(slot, *name) {
+                assert_eq!(other, *name, "{name} and {other} share slot {slot}");
+            }
+        }
+        assert_eq!(
+            KEY_SLOTS.iter().filter(|&&i| i != EMPTY_SLOT).count(),
+            taken.len()
+        );
+    }
+
+    #[test]
+    fn a_key_one_byte_off_a_key_read_is_not_read() {
+        // Same length, and the same last and second words where the byte is elsewhere: only
+        // the comparison tells these apart.
+        for (name, _) in READ_KEYS {
+            for at in 0..name.len() {
+                for b in [b'.', b'_', b'x', b'0'] {
+                    let mut off = name.as_bytes().to_vec();
+                    if off[at] == b {
+                        continue;
+                    }
+                    off[at] = b;
+                    let off = String::from_utf8(off).unwrap_or_default();
+                    let read = READ_KEYS.iter().any(|(n, _)| *n == off);
+                    assert_eq!(role_of(&off).is_some(), read, "{off}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn eq_long_is_slice_equality_at_every_length_and_byte() {
+        let base: Vec<u8> = (0..70u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..=base.len() {
+            let a = &base[..n];
+            assert!(eq_long(a, a));
+            for at in 0..n {
+                let mut b = a.to_vec();
+                b[at] ^= 0x20;
+                assert!(!eq_long(a, &b), "length {n}, byte {at}");
+            }
+            if n > 0 {
+                assert!(!eq_long(a, &base[..n - 1]), "length {n}");
+            }
         }
     }
 
