@@ -283,7 +283,15 @@ impl CallPricer {
     }
 
     /// The catalog snapshot of `pin` (loaded here if no call priced through it yet).
+    // The first load sets the cell directly (inline) instead of through `get_or_init`'s
+    // out-of-line `try_init` (its closure call and re-entrancy check): once per processor
+    // span (benches/processor.rs `on_end/llm`, issue 15).
+    #[inline]
     pub(super) fn snapshot<'a>(&'a self, pin: &'a CatalogPin) -> &'a Snapshot {
+        if pin.0.get().is_none() {
+            // Cannot fail: empty just above, and a pin is not shared between threads.
+            let _ = pin.0.set(self.catalog.load());
+        }
         pin.0.get_or_init(|| self.catalog.load())
     }
 
