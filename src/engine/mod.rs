@@ -201,8 +201,9 @@ impl Engine {
                     self.duplicate(pin, &w, span, call, &mut subtree);
                 } else {
                     self.status(&w, span, call.status, call.reason.as_deref());
-                    w.call(span, call);
-                    subtree.add_call(call);
+                    // Counted first: the writer takes the cost as the roll-up summed it.
+                    let sides = subtree.add_call(call);
+                    w.call_summed(span, call, sides);
                 }
             }
         }

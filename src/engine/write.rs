@@ -13,7 +13,7 @@ use super::price::{Call, CatalogVersion, OwnKind, PricingStatus};
 use super::rollup::{ModelShare, Totals};
 use super::verdicts::Verdicts;
 use crate::money::Usd;
-use crate::pricing::{Beyond, Interned};
+use crate::pricing::{Beyond, CostBreakdown, Interned};
 use crate::semconv::{self as k, ours};
 use crate::span_view::{AttrKey, OwnedValue, SpanView};
 
@@ -236,9 +236,21 @@ impl<'a> Writer<'a> {
     /// A counted call's `llm.cost.*` and provenance (its status is written first).
     #[inline]
     pub(super) fn call<V: SpanView + ?Sized>(&self, span: &mut V, call: &Call<'_>) {
+        self.call_summed(span, call, call.cost.as_ref().map(CostBreakdown::sides));
+    }
+
+    /// [`Writer::call`] with the call's cost summed already (`sides`: input side, output
+    /// side, total, as [`CostBreakdown::sides`] gives for a priced call; the roll-up sums
+    /// them for the call it counts, `Subtree::add_call`, and they are not summed twice).
+    #[inline]
+    pub(super) fn call_summed<V: SpanView + ?Sized>(
+        &self,
+        span: &mut V,
+        call: &Call<'_>,
+        sides: Option<(Usd, Usd, Usd)>,
+    ) {
         let k = self.keys;
-        if let Some(c) = &call.cost {
-            let (prompt, completion, total) = c.sides();
+        if let (Some(c), Some((prompt, completion, total))) = (&call.cost, sides) {
             self.put(span, &k.cost_prompt, usd_attr(prompt));
             self.put(span, &k.cost_completion, usd_attr(completion));
             self.put(span, &k.cost_total, usd_attr(total));
