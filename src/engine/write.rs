@@ -344,32 +344,54 @@ impl Totals {
     /// The `cost.by_model` JSON.
     pub fn by_model_json(&self) -> String {
         // Written directly (no `serde_json::Value` tree per row): the same bytes as
-        // `serde_json::json!` gives, keys in its (sorted) order, numbers and strings formatted
-        // by serde_json itself. This runs on every root span with LLM calls.
-        fn row(out: &mut Vec<u8>, m: &ModelShare, pct: f64) -> bool {
-            let mut ok = true;
-            out.extend_from_slice(b"{\"calls\":");
-            ok &= serde_json::to_writer(&mut *out, &m.calls).is_ok();
-            out.extend_from_slice(b",\"cost_usd\":");
-            ok &= serde_json::to_writer(&mut *out, &m.cost.as_f64()).is_ok();
-            out.extend_from_slice(b",\"model\":");
-            ok &= serde_json::to_writer(&mut *out, &*m.model).is_ok();
-            out.extend_from_slice(b",\"pct\":");
+        // `serde_json::json!` gives, keys in its (sorted) order, numbers formatted by serde_json
+        // itself (`serde_json::Number`'s `Display` is its serializer's). A row is one `write!`
+        // into the string (no bytes to check as UTF-8 after); a model name with a character
+        // JSON escapes (a quote, a backslash, a control character: none in any catalog id) is
+        // spelled by serde_json. This runs on every root span with LLM calls.
+        fn row(out: &mut String, m: &ModelShare, pct: f64) -> bool {
+            use std::fmt::Write;
+            let (Some(cost), Some(pct_n)) = (
+                serde_json::Number::from_f64(m.cost.as_f64()),
+                serde_json::Number::from_f64(pct),
+            ) else {
+                return false;
+            };
             // A single row (most traces) is 100 or 0: serde_json's own spelling of those,
             // without running the float formatter (the test below checks the bytes).
-            if pct == 100.0 {
-                out.extend_from_slice(b"100.0");
+            let pct: &dyn std::fmt::Display = if pct == 100.0 {
+                &"100.0"
             } else if pct == 0.0 && pct.is_sign_positive() {
-                out.extend_from_slice(b"0.0");
+                &"0.0"
             } else {
-                ok &= serde_json::to_writer(&mut *out, &pct).is_ok();
-            }
-            out.push(b'}');
-            ok
+                &pct_n
+            };
+            let plain = m
+                .model
+                .bytes()
+                .all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+            let quoted;
+            let model: &str = if plain {
+                &m.model
+            } else {
+                match serde_json::to_string(&*m.model) {
+                    Ok(q) => {
+                        quoted = q;
+                        quoted.get(1..quoted.len() - 1).unwrap_or_default()
+                    }
+                    Err(_) => return false,
+                }
+            };
+            write!(
+                out,
+                "{{\"calls\":{},\"cost_usd\":{cost},\"model\":\"{model}\",\"pct\":{pct}}}",
+                m.calls
+            )
+            .is_ok()
         }
-        let mut out: Vec<u8> = Vec::with_capacity(2 + self.by_model.len() * 96);
+        let mut out = String::with_capacity(2 + self.by_model.len() * 96);
         let mut ok = true;
-        out.push(b'[');
+        out.push('[');
         match self.by_model.as_slice() {
             // One row (most traces use one model): nothing to merge or sort; it has all of
             // the spend (`by_model_sorted` gives 100, or 0 when nothing was spent).
@@ -379,16 +401,17 @@ impl Totals {
             _ => {
                 for (i, (m, pct)) in self.by_model_sorted().iter().enumerate() {
                     if i > 0 {
-                        out.push(b',');
+                        out.push(',');
                     }
                     ok &= row(&mut out, m, *pct);
                 }
             }
         }
-        out.push(b']');
-        match String::from_utf8(out) {
-            Ok(s) if ok => s,
-            _ => self.by_model_json_via_value(),
+        out.push(']');
+        if ok {
+            out
+        } else {
+            self.by_model_json_via_value()
         }
     }
 
@@ -438,6 +461,36 @@ mod tests {
                 ..Totals::default()
             };
             assert_eq!(t.by_model_json(), t.by_model_json_via_value());
+        }
+    }
+
+    /// A name is written as it is unless JSON escapes a character of it (then serde_json
+    /// spells it): the same bytes either way, one row or several, for every byte class the
+    /// plain check tells apart (printable ASCII, DEL, non-ASCII, quote, backslash, controls).
+    #[test]
+    fn by_model_json_writes_every_name_as_serde_json_does() {
+        let names = [
+            "gpt-4o-mini",
+            "anthropic/claude-3.5-sonnet@20240620",
+            "mod\u{e8}le-\u{65e5}\u{672c}",
+            "del\u{7f}",
+            " ~",
+            "q\"uote",
+            "back\\slash",
+            "tab\tnl\n\u{1f}",
+            "",
+        ];
+        for name in names {
+            for by_model in [
+                vec![share(name, 2, 7)],
+                vec![share(name, 1, 5), share("other", 3, 11)],
+            ] {
+                let t = Totals {
+                    by_model,
+                    ..Totals::default()
+                };
+                assert_eq!(t.by_model_json(), t.by_model_json_via_value(), "{name:?}");
+            }
         }
     }
 
