@@ -344,54 +344,45 @@ impl Totals {
     /// The `cost.by_model` JSON.
     pub fn by_model_json(&self) -> String {
         // Written directly (no `serde_json::Value` tree per row): the same bytes as
-        // `serde_json::json!` gives, keys in its (sorted) order, numbers formatted by serde_json
-        // itself (`serde_json::Number`'s `Display` is its serializer's). A row is one `write!`
-        // into the string (no bytes to check as UTF-8 after); a model name with a character
-        // JSON escapes (a quote, a backslash, a control character: none in any catalog id) is
-        // spelled by serde_json. This runs on every root span with LLM calls.
-        fn row(out: &mut String, m: &ModelShare, pct: f64) -> bool {
-            use std::fmt::Write;
-            let (Some(cost), Some(pct_n)) = (
-                serde_json::Number::from_f64(m.cost.as_f64()),
-                serde_json::Number::from_f64(pct),
-            ) else {
-                return false;
-            };
+        // `serde_json::json!` gives, keys in its (sorted) order, numbers formatted by
+        // serde_json itself, and strings too when JSON escapes a character of them. This runs
+        // on every root span with LLM calls.
+        fn row(out: &mut Vec<u8>, m: &ModelShare, pct: f64) -> bool {
+            let mut ok = true;
+            out.extend_from_slice(b"{\"calls\":");
+            ok &= serde_json::to_writer(&mut *out, &m.calls).is_ok();
+            out.extend_from_slice(b",\"cost_usd\":");
+            ok &= serde_json::to_writer(&mut *out, &m.cost.as_f64()).is_ok();
+            out.extend_from_slice(b",\"model\":");
+            // A catalog id has no character JSON escapes (a quote, a backslash, a control
+            // character): written as it is, without serde_json's escaper; any other name is
+            // spelled by serde_json.
+            if m.model
+                .bytes()
+                .all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+            {
+                out.push(b'"');
+                out.extend_from_slice(m.model.as_bytes());
+                out.push(b'"');
+            } else {
+                ok &= serde_json::to_writer(&mut *out, &*m.model).is_ok();
+            }
+            out.extend_from_slice(b",\"pct\":");
             // A single row (most traces) is 100 or 0: serde_json's own spelling of those,
             // without running the float formatter (the test below checks the bytes).
-            let pct: &dyn std::fmt::Display = if pct == 100.0 {
-                &"100.0"
+            if pct == 100.0 {
+                out.extend_from_slice(b"100.0");
             } else if pct == 0.0 && pct.is_sign_positive() {
-                &"0.0"
+                out.extend_from_slice(b"0.0");
             } else {
-                &pct_n
-            };
-            let plain = m
-                .model
-                .bytes()
-                .all(|b| b >= 0x20 && b != b'"' && b != b'\\');
-            let quoted;
-            let model: &str = if plain {
-                &m.model
-            } else {
-                match serde_json::to_string(&*m.model) {
-                    Ok(q) => {
-                        quoted = q;
-                        quoted.get(1..quoted.len() - 1).unwrap_or_default()
-                    }
-                    Err(_) => return false,
-                }
-            };
-            write!(
-                out,
-                "{{\"calls\":{},\"cost_usd\":{cost},\"model\":\"{model}\",\"pct\":{pct}}}",
-                m.calls
-            )
-            .is_ok()
+                ok &= serde_json::to_writer(&mut *out, &pct).is_ok();
+            }
+            out.push(b'}');
+            ok
         }
-        let mut out = String::with_capacity(2 + self.by_model.len() * 96);
+        let mut out: Vec<u8> = Vec::with_capacity(2 + self.by_model.len() * 96);
         let mut ok = true;
-        out.push('[');
+        out.push(b'[');
         match self.by_model.as_slice() {
             // One row (most traces use one model): nothing to merge or sort; it has all of
             // the spend (`by_model_sorted` gives 100, or 0 when nothing was spent).
@@ -401,17 +392,16 @@ impl Totals {
             _ => {
                 for (i, (m, pct)) in self.by_model_sorted().iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     ok &= row(&mut out, m, *pct);
                 }
             }
         }
-        out.push(']');
-        if ok {
-            out
-        } else {
-            self.by_model_json_via_value()
+        out.push(b']');
+        match String::from_utf8(out) {
+            Ok(s) if ok => s,
+            _ => self.by_model_json_via_value(),
         }
     }
 
