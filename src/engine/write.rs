@@ -340,6 +340,34 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Whether a JSON string of `s` escapes none of its bytes (no control character, quote or
+/// backslash), eight bytes at a time: a byte-by-byte test costs what serde_json's escaper does
+/// (BENCHMARKS.md, issue 15, token-only regression, round 2).
+fn json_plain(s: &str) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // Some byte of `x` is below `n` (n <= 0x80): exact as a yes or no (Hacker's Delight 6-1).
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
+    let escapes = |x: u64| {
+        below(x, 0x20)
+            || below(x ^ (ONES * u64::from(b'"')), 1)
+            || below(x ^ (ONES * u64::from(b'\\')), 1)
+    };
+    let mut words = s.as_bytes().chunks_exact(8);
+    for w in words.by_ref() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        if escapes(u64::from_le_bytes(b)) {
+            return false;
+        }
+    }
+    // The last bytes, padded with a byte never escaped.
+    let mut b = [b'a'; 8];
+    let rest = words.remainder();
+    b[..rest.len()].copy_from_slice(rest);
+    !escapes(u64::from_le_bytes(b))
+}
+
 impl Totals {
     /// The `cost.by_model` JSON.
     pub fn by_model_json(&self) -> String {
@@ -357,10 +385,7 @@ impl Totals {
             // A catalog id has no character JSON escapes (a quote, a backslash, a control
             // character): written as it is, without serde_json's escaper; any other name is
             // spelled by serde_json.
-            if m.model
-                .bytes()
-                .all(|b| b >= 0x20 && b != b'"' && b != b'\\')
-            {
+            if json_plain(&m.model) {
                 out.push(b'"');
                 out.extend_from_slice(m.model.as_bytes());
                 out.push(b'"');
@@ -482,6 +507,29 @@ mod tests {
                 assert_eq!(t.by_model_json(), t.by_model_json_via_value(), "{name:?}");
             }
         }
+    }
+
+    /// The word-at-a-time test agrees with the byte-by-byte rule (serde_json escapes bytes
+    /// below 0x20, a quote and a backslash) for every ASCII byte at every place of names of
+    /// every length up to past two words, and passes non-ASCII text.
+    #[test]
+    fn json_plain_agrees_with_the_byte_by_byte_rule() {
+        for len in 1..=17 {
+            for at in 0..len {
+                for b in 0u8..=0x7f {
+                    let mut v = vec![b'x'; len];
+                    v[at] = b;
+                    let s = std::str::from_utf8(&v).unwrap();
+                    let want = v.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
+                    assert_eq!(json_plain(s), want, "{s:?}");
+                }
+            }
+        }
+        assert!(json_plain(""));
+        assert!(json_plain(
+            "mod\u{e8}le-\u{65e5}\u{672c}\u{8a9e}-\u{7f}\u{80}\u{ff}"
+        ));
+        assert!(!json_plain("mod\u{e8}le-\u{65e5}\u{672c}\u{8a9e}-\u{1f}"));
     }
 
     #[test]
