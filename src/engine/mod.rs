@@ -344,7 +344,10 @@ impl Engine {
             let subtree = self.finish(&pin, &mut spans[i], &own, kids, is_root, complete);
             match parent[i] {
                 Some(p) => subtree.add_to(&mut acc[p]),
-                None => roots.push((i, subtree.into_totals())),
+                // `finish` joined a root's own call to its totals already: its `below` (if
+                // any) is in them, and nothing is to be made of the call (`into_totals` would
+                // take it out and put it back).
+                None => roots.push((i, subtree.into_root_totals())),
             }
         }
         roots

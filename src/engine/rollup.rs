@@ -250,7 +250,9 @@ impl Totals {
     }
 
     /// [`Totals::add`] but for `below`.
-    #[inline]
+    // Always inline: `Subtree::add_into` (a child's subtree into its parent's ledger entry,
+    // once per call span) runs it without the call's cost of saving and restoring registers.
+    #[inline(always)]
     fn add_counts(&mut self, o: &Totals) {
         self.cost += o.cost;
         self.input_cost += o.input_cost;
