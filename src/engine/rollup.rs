@@ -462,7 +462,9 @@ impl<'e> Subtree<'e> {
         Subtree::join(self.call.take(), &mut self.totals);
     }
 
-    /// The complete totals.
+    /// The complete totals (a new ledger entry's, processor; a root's are
+    /// [`Subtree::into_root_totals`]).
+    #[cfg(any(feature = "processor", test))]
     pub(crate) fn into_totals(mut self) -> Totals {
         self.totals.below = self.below();
         self.into_root_totals()
