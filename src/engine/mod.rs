@@ -201,8 +201,9 @@ impl Engine {
                     self.duplicate(pin, &w, span, call, &mut subtree);
                 } else {
                     self.status(&w, span, call.status, call.reason.as_deref());
-                    w.call(span, call);
-                    subtree.add_call(call);
+                    // Counted first: the writer takes the cost as the roll-up summed it.
+                    let sides = subtree.add_call(call);
+                    w.call_summed(span, call, sides);
                 }
             }
         }
@@ -343,7 +344,10 @@ impl Engine {
             let subtree = self.finish(&pin, &mut spans[i], &own, kids, is_root, complete);
             match parent[i] {
                 Some(p) => subtree.add_to(&mut acc[p]),
-                None => roots.push((i, subtree.into_totals())),
+                // `finish` joined a root's own call to its totals already: its `below` (if
+                // any) is in them, and nothing is to be made of the call (`into_totals` would
+                // take it out and put it back).
+                None => roots.push((i, subtree.into_root_totals())),
             }
         }
         roots

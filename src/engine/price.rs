@@ -76,13 +76,6 @@ impl Text<'_> {
         }
     }
 
-    pub(super) fn into_arc(self) -> Arc<str> {
-        match self {
-            Text::Catalog(a) => Arc::clone(a),
-            Text::Span(a) => a,
-        }
-    }
-
     /// Same string as `a` (pointer first).
     pub(super) fn same(&self, a: &Arc<str>) -> bool {
         let s = self.as_arc();

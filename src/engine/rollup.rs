@@ -250,7 +250,9 @@ impl Totals {
     }
 
     /// [`Totals::add`] but for `below`.
-    #[inline]
+    // Always inline: `Subtree::add_into` (a child's subtree into its parent's ledger entry,
+    // once per call span) runs it without the call's cost of saving and restoring registers.
+    #[inline(always)]
     fn add_counts(&mut self, o: &Totals) {
         self.cost += o.cost;
         self.input_cost += o.input_cost;
@@ -283,27 +285,21 @@ impl Totals {
         }
     }
 
-    /// Adds one model's share, merging with an entry of the same model, provider and service.
-    fn add_share(&mut self, m: Share<'_>) {
-        match self.row(&m.model, &m.provider, &m.service) {
-            Some(x) => {
-                x.count_call(m.cost, &m.tokens);
-                x.kinds.add(&m.kinds);
-            }
-            None => self.push_row(m.into_model_share()),
-        }
-    }
-
-    /// Adds the share of a call priced from the catalog (`b`: its cost breakdown), read from
-    /// the call: the breakdown is added to a row of its model as it is, and copied only into a
-    /// new row.
-    fn add_priced(&mut self, c: &Call<'_>, b: &CostBreakdown) {
-        let cost = b.total();
+    /// Adds the share of a call in its model's spend, read from the call, merging with an entry
+    /// of the same model, provider and service. `cost`: the call's cost, as
+    /// [`Subtree::add_call`] summed it (not summed again). Priced from the catalog (`b`: its
+    /// cost breakdown): the breakdown is added to a row of its model as it is, and copied only
+    /// into a new row; else a cost the span carried itself (kind `provided`).
+    #[inline]
+    fn add_call_share(&mut self, c: &Call<'_>, cost: Usd, b: Option<&CostBreakdown>) {
         let tokens = c.usage.as_ref().map(TokenCounts::of).unwrap_or_default();
         match self.row(&c.label, &c.provider, &c.service) {
             Some(x) => {
                 x.count_call(cost, &tokens);
-                x.kinds.add_parts(b);
+                match b {
+                    Some(b) => x.kinds.add_parts(b),
+                    None => x.kinds.provided += cost,
+                }
             }
             None => self.push_row(ModelShare {
                 model: Arc::clone(c.label.as_arc()),
@@ -312,12 +308,14 @@ impl Totals {
                 calls: 1,
                 cost,
                 tokens,
-                kinds: CostByKind::of(b),
+                kinds: b.map_or(CostByKind::provided(cost), CostByKind::of),
             }),
         }
     }
 
-    /// The `by_model` row of a model, provider and service, when there is one.
+    /// The `by_model` row of a model, provider and service, when there is one. The last row
+    /// is looked at first: the one a trace of one model has, and the one a call of the model
+    /// just seen adds to.
     #[inline]
     fn row(
         &mut self,
@@ -325,9 +323,14 @@ impl Totals {
         provider: &Text<'_>,
         service: &Option<Arc<str>>,
     ) -> Option<&mut ModelShare> {
-        self.by_model
-            .iter_mut()
-            .find(|x| model.same(&x.model) && provider.same(&x.provider) && x.service == *service)
+        let is = |x: &ModelShare| {
+            model.same(&x.model) && provider.same(&x.provider) && x.service == *service
+        };
+        let (last, rest) = self.by_model.split_last_mut()?;
+        if is(last) {
+            return Some(last);
+        }
+        rest.iter_mut().find(|x| is(x))
     }
 
     /// A new `by_model` row.
@@ -386,57 +389,25 @@ impl ModelShare {
     }
 }
 
-/// The share of a call with a provided cost in its model's spend, kept aside (borrowed from the
-/// catalog) until it has to join a `by_model` list. (A call priced from the catalog needs none:
-/// its share is read from the call, [`Subtree::join`].)
-#[derive(Debug, Clone)]
-struct Share<'e> {
-    model: Text<'e>,
-    provider: Text<'e>,
-    service: Option<Arc<str>>,
-    cost: Usd,
-    tokens: TokenCounts,
-    kinds: CostByKind,
-}
-
-impl Share<'_> {
-    fn into_model_share(self) -> ModelShare {
-        ModelShare {
-            model: self.model.into_arc(),
-            provider: self.provider.into_arc(),
-            service: self.service,
-            calls: 1,
-            cost: self.cost,
-            tokens: self.tokens,
-            kinds: self.kinds,
-        }
-    }
-}
-
 /// A subtree's totals as [`Engine::finish`](super::Engine::finish) returns them: the span's own
 /// call is counted in `totals` but its `by_model` share is held aside, so that a leaf call merged
 /// into its parent's ledger entry allocates no `by_model` list of its own. Likewise the call
 /// itself: borrowed, and made into the `Totals::below` a duplicate above may need only when it
-/// joins a parent that holds no call yet. A call priced from the catalog has its share read from
-/// it then ([`Subtree::join`]): its cost breakdown is not copied into the subtree and moved with
-/// it (benches/processor.rs `on_end/llm`; BENCHMARKS.md, issue 15, token-only regression).
+/// joins a parent that holds no call yet. The share is read from the borrowed call when it joins
+/// a `by_model` list ([`Subtree::join`]): nothing of it (a cost breakdown, a provided cost's
+/// row) is copied into the subtree and moved with it (benches/processor.rs `on_end/llm`;
+/// BENCHMARKS.md, issue 15, token-only regression, round 2).
 #[derive(Debug, Default)]
 pub(crate) struct Subtree<'e> {
     totals: Totals,
-    /// The held-aside share of a call with a provided cost.
-    share: Option<Share<'e>>,
-    /// The span's own call, when it is the one counted here; when priced from the catalog, its
-    /// share is held aside with it.
-    call: Option<&'e Call<'e>>,
+    /// The span's own call, when it is the one counted here and its share is held aside, with
+    /// its cost (priced, else provided; zero when unpriced) as [`Subtree::add_call`] summed it.
+    call: Option<(&'e Call<'e>, Usd)>,
 }
 
 impl<'e> Subtree<'e> {
     pub(crate) fn of(totals: Totals) -> Subtree<'e> {
-        Subtree {
-            totals,
-            share: None,
-            call: None,
-        }
+        Subtree { totals, call: None }
     }
 
     /// LLM calls counted in the subtree.
@@ -450,7 +421,15 @@ impl<'e> Subtree<'e> {
     }
 
     /// Adds this subtree to `t` (same result as `t.add(&self.into_totals())`).
+    // Inline: the subtree is not copied to be handed over by value ([`Subtree::add_into`]).
+    #[inline]
     pub(crate) fn add_to(mut self, t: &mut Totals) {
+        self.add_into(t);
+    }
+
+    /// [`Subtree::add_to`], the subtree read in place: what it leaves is to be dropped unread
+    /// (the processor's ledger adds a subtree it holds, not copied to be handed over).
+    pub(crate) fn add_into(&mut self, t: &mut Totals) {
         if self.totals.calls > 0 {
             // One call in all: this subtree's (moved, not cloned); more: none.
             if t.calls == 0 {
@@ -460,21 +439,19 @@ impl<'e> Subtree<'e> {
             }
         }
         t.add_counts(&self.totals);
-        Subtree::join(self.share, self.call, t);
+        Subtree::join(self.call.take(), t);
     }
 
-    /// Adds the share held aside to `t`'s `by_model`: a provided cost's, or that of the span's
-    /// own call priced from the catalog (`call`), read from the call.
+    /// Adds the share held aside to `t`'s `by_model`: that of the span's own call, priced from
+    /// the catalog or with a provided cost, read from the call (an unpriced call has none).
     #[inline]
-    fn join(share: Option<Share<'_>>, call: Option<&Call<'_>>, t: &mut Totals) {
-        match (share, call) {
-            (Some(m), _) => t.add_share(m),
-            (None, Some(c)) => {
-                if let Some(b) = &c.cost {
-                    t.add_priced(c, b);
-                }
+    fn join(call: Option<(&Call<'_>, Usd)>, t: &mut Totals) {
+        if let Some((c, cost)) = call {
+            match (&c.cost, &c.provided) {
+                (Some(b), _) => t.add_call_share(c, cost, Some(b)),
+                (None, Some(_)) => t.add_call_share(c, cost, None),
+                (None, None) => {}
             }
-            (None, None) => {}
         }
     }
 
@@ -482,10 +459,12 @@ impl<'e> Subtree<'e> {
     /// counted, no longer its own (its `below`, if any, is the totals'). A root's subtree is
     /// so made complete but for `below` (as [`Subtree::into_root_totals`]), in place.
     pub(super) fn flush_share(&mut self) {
-        Subtree::join(self.share.take(), self.call.take(), &mut self.totals);
+        Subtree::join(self.call.take(), &mut self.totals);
     }
 
-    /// The complete totals.
+    /// The complete totals (a new ledger entry's, processor; a root's are
+    /// [`Subtree::into_root_totals`]).
+    #[cfg(any(feature = "processor", test))]
     pub(crate) fn into_totals(mut self) -> Totals {
         self.totals.below = self.below();
         self.into_root_totals()
@@ -494,14 +473,14 @@ impl<'e> Subtree<'e> {
     /// The complete totals but for `below`, which no span above a root reads.
     pub(super) fn into_root_totals(self) -> Totals {
         let mut t = self.totals;
-        Subtree::join(self.share, self.call, &mut t);
+        Subtree::join(self.call, &mut t);
         t
     }
 
     /// The subtree's one priced call, for a parent: its children's, or the span's own made now.
     fn below(&mut self) -> Option<Box<Below>> {
         match self.call {
-            Some(c) => Below::of(c),
+            Some((c, _)) => Below::of(c),
             None => self.totals.below.take(),
         }
     }
@@ -511,9 +490,8 @@ impl<'e> Subtree<'e> {
     pub(super) fn one_call(&self) -> Option<(&Below, &Arc<str>, Usd)> {
         let t = &self.totals;
         let below = t.below.as_deref().filter(|_| t.calls == 1)?;
-        let model = match (&self.share, self.call) {
-            (Some(m), _) => m.model.as_arc(),
-            (None, Some(c)) if c.cost.is_some() => c.label.as_arc(),
+        let model = match self.call {
+            Some((c, _)) if c.cost.is_some() || c.provided.is_some() => c.label.as_arc(),
             _ => &t.by_model.iter().find(|m| m.calls == 1)?.model,
         };
         Some((below, model, t.cost))
@@ -559,14 +537,14 @@ impl<'e> Subtree<'e> {
         t.below = Some(Box::new(below));
     }
 
-    /// Counts the span's own call; its share of its model's spend is held aside (a call priced
-    /// from the catalog: with the call itself).
+    /// Counts the span's own call; its share of its model's spend is held aside (read from the
+    /// call when it joins a `by_model` list). Returns the call's cost as summed here, for the
+    /// writer (not summed again): input side, output side, total; `None` when unpriced.
     #[inline]
-    pub(super) fn add_call(&mut self, c: &'e Call<'e>) {
-        if self.share.is_some() || self.call.is_some() {
+    pub(super) fn add_call(&mut self, c: &'e Call<'e>) -> Option<(Usd, Usd, Usd)> {
+        if self.call.is_some() {
             self.flush_share();
         }
-        self.call = Some(c);
         let t = &mut self.totals;
         t.calls = t.calls.saturating_add(1);
         if let Some(u) = &c.usage {
@@ -581,21 +559,12 @@ impl<'e> Subtree<'e> {
                 (i, o, total)
             }),
         };
-        match sides {
+        let total = match sides {
             Some((i, o, total)) => {
                 t.cost += total;
                 t.input_cost += i;
                 t.output_cost += o;
-                if c.cost.is_none() {
-                    self.share = Some(Share {
-                        model: c.label.clone(),
-                        provider: c.provider.clone(),
-                        service: c.service.clone(),
-                        cost: total,
-                        tokens: c.usage.as_ref().map(TokenCounts::of).unwrap_or_default(),
-                        kinds: CostByKind::provided(total),
-                    });
-                }
+                total
             }
             None => {
                 t.unpriced = t.unpriced.saturating_add(1);
@@ -605,8 +574,11 @@ impl<'e> Subtree<'e> {
                     }
                     _ => t.invalid_usage = t.invalid_usage.saturating_add(1),
                 }
+                Usd::ZERO
             }
-        }
+        };
+        self.call = Some((c, total));
+        sides
     }
 }
 
@@ -618,24 +590,30 @@ pub(super) mod tests {
     fn a_subtree_adds_up_like_the_totals_it_stands_for() {
         let id: Arc<str> = "gpt-4o".into();
         let prov: Arc<str> = "openai".into();
-        let sub = |cost: u128| Subtree {
-            totals: Totals {
-                calls: 1,
-                cost: Usd::from_femto(cost),
-                ..Totals::default()
-            },
-            share: Some(Share {
-                model: Text::Catalog(&id),
-                provider: Text::Catalog(&prov),
-                service: None,
-                cost: Usd::from_femto(cost),
-                tokens: TokenCounts {
-                    input: 10,
-                    ..TokenCounts::default()
-                },
-                kinds: CostByKind::provided(Usd::from_femto(cost)),
+        // A call with a provided cost (its share held aside, read from the call).
+        let call = |cost: u128| Call {
+            status: PricingStatus::Provided,
+            label: Text::Catalog(&id),
+            provider: Text::Catalog(&prov),
+            service: None,
+            cost: None,
+            provided: Some(super::super::usage::ProvidedCost {
+                total: Usd::from_femto(cost),
+                prompt: None,
+                completion: None,
             }),
-            call: None,
+            usage: Some(Usage {
+                input_total: 10,
+                ..Usage::default()
+            }),
+            provenance: None,
+            reason: None,
+        };
+        let (c5, c7) = (call(5), call(7));
+        let sub = |cost: u128| {
+            let mut s = Subtree::default();
+            s.add_call(if cost == 5 { &c5 } else { &c7 });
+            s
         };
         let mut via_add = Totals::default();
         sub(5).add_to(&mut via_add);

@@ -13,7 +13,7 @@ use super::price::{Call, CatalogVersion, OwnKind, PricingStatus};
 use super::rollup::{ModelShare, Totals};
 use super::verdicts::Verdicts;
 use crate::money::Usd;
-use crate::pricing::{Beyond, Interned};
+use crate::pricing::{Beyond, CostBreakdown, Interned};
 use crate::semconv::{self as k, ours};
 use crate::span_view::{AttrKey, OwnedValue, SpanView};
 
@@ -236,9 +236,21 @@ impl<'a> Writer<'a> {
     /// A counted call's `llm.cost.*` and provenance (its status is written first).
     #[inline]
     pub(super) fn call<V: SpanView + ?Sized>(&self, span: &mut V, call: &Call<'_>) {
+        self.call_summed(span, call, call.cost.as_ref().map(CostBreakdown::sides));
+    }
+
+    /// [`Writer::call`] with the call's cost summed already (`sides`: input side, output
+    /// side, total, as [`CostBreakdown::sides`] gives for a priced call; the roll-up sums
+    /// them for the call it counts, `Subtree::add_call`, and they are not summed twice).
+    #[inline]
+    pub(super) fn call_summed<V: SpanView + ?Sized>(
+        &self,
+        span: &mut V,
+        call: &Call<'_>,
+        sides: Option<(Usd, Usd, Usd)>,
+    ) {
         let k = self.keys;
-        if let Some(c) = &call.cost {
-            let (prompt, completion, total) = c.sides();
+        if let (Some(c), Some((prompt, completion, total))) = (&call.cost, sides) {
             self.put(span, &k.cost_prompt, usd_attr(prompt));
             self.put(span, &k.cost_completion, usd_attr(completion));
             self.put(span, &k.cost_total, usd_attr(total));
@@ -328,12 +340,41 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Whether a JSON string of `s` escapes none of its bytes (no control character, quote or
+/// backslash), eight bytes at a time: a byte-by-byte test costs what serde_json's escaper does
+/// (BENCHMARKS.md, issue 15, token-only regression, round 2).
+fn json_plain(s: &str) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    // Some byte of `x` is below `n` (n <= 0x80): exact as a yes or no (Hacker's Delight 6-1).
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGH != 0;
+    let escapes = |x: u64| {
+        below(x, 0x20)
+            || below(x ^ (ONES * u64::from(b'"')), 1)
+            || below(x ^ (ONES * u64::from(b'\\')), 1)
+    };
+    let mut words = s.as_bytes().chunks_exact(8);
+    for w in words.by_ref() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        if escapes(u64::from_le_bytes(b)) {
+            return false;
+        }
+    }
+    // The last bytes, padded with a byte never escaped.
+    let mut b = [b'a'; 8];
+    let rest = words.remainder();
+    b[..rest.len()].copy_from_slice(rest);
+    !escapes(u64::from_le_bytes(b))
+}
+
 impl Totals {
     /// The `cost.by_model` JSON.
     pub fn by_model_json(&self) -> String {
         // Written directly (no `serde_json::Value` tree per row): the same bytes as
-        // `serde_json::json!` gives, keys in its (sorted) order, numbers and strings formatted
-        // by serde_json itself. This runs on every root span with LLM calls.
+        // `serde_json::json!` gives, keys in its (sorted) order, numbers formatted by
+        // serde_json itself, and strings too when JSON escapes a character of them. This runs
+        // on every root span with LLM calls.
         fn row(out: &mut Vec<u8>, m: &ModelShare, pct: f64) -> bool {
             let mut ok = true;
             out.extend_from_slice(b"{\"calls\":");
@@ -341,7 +382,16 @@ impl Totals {
             out.extend_from_slice(b",\"cost_usd\":");
             ok &= serde_json::to_writer(&mut *out, &m.cost.as_f64()).is_ok();
             out.extend_from_slice(b",\"model\":");
-            ok &= serde_json::to_writer(&mut *out, &*m.model).is_ok();
+            // A catalog id has no character JSON escapes (a quote, a backslash, a control
+            // character): written as it is, without serde_json's escaper; any other name is
+            // spelled by serde_json.
+            if json_plain(&m.model) {
+                out.push(b'"');
+                out.extend_from_slice(m.model.as_bytes());
+                out.push(b'"');
+            } else {
+                ok &= serde_json::to_writer(&mut *out, &*m.model).is_ok();
+            }
             out.extend_from_slice(b",\"pct\":");
             // A single row (most traces) is 100 or 0: serde_json's own spelling of those,
             // without running the float formatter (the test below checks the bytes).
@@ -427,6 +477,59 @@ mod tests {
             };
             assert_eq!(t.by_model_json(), t.by_model_json_via_value());
         }
+    }
+
+    /// A name is written as it is unless JSON escapes a character of it (then serde_json
+    /// spells it): the same bytes either way, one row or several, for every byte class the
+    /// plain check tells apart (printable ASCII, DEL, non-ASCII, quote, backslash, controls).
+    #[test]
+    fn by_model_json_writes_every_name_as_serde_json_does() {
+        let names = [
+            "gpt-4o-mini",
+            "anthropic/claude-3.5-sonnet@20240620",
+            "mod\u{e8}le-\u{65e5}\u{672c}",
+            "del\u{7f}",
+            " ~",
+            "q\"uote",
+            "back\\slash",
+            "tab\tnl\n\u{1f}",
+            "",
+        ];
+        for name in names {
+            for by_model in [
+                vec![share(name, 2, 7)],
+                vec![share(name, 1, 5), share("other", 3, 11)],
+            ] {
+                let t = Totals {
+                    by_model,
+                    ..Totals::default()
+                };
+                assert_eq!(t.by_model_json(), t.by_model_json_via_value(), "{name:?}");
+            }
+        }
+    }
+
+    /// The word-at-a-time test agrees with the byte-by-byte rule (serde_json escapes bytes
+    /// below 0x20, a quote and a backslash) for every ASCII byte at every place of names of
+    /// every length up to past two words, and passes non-ASCII text.
+    #[test]
+    fn json_plain_agrees_with_the_byte_by_byte_rule() {
+        for len in 1..=17 {
+            for at in 0..len {
+                for b in 0u8..=0x7f {
+                    let mut v = vec![b'x'; len];
+                    v[at] = b;
+                    let s = std::str::from_utf8(&v).unwrap();
+                    let want = v.iter().all(|&b| b >= 0x20 && b != b'"' && b != b'\\');
+                    assert_eq!(json_plain(s), want, "{s:?}");
+                }
+            }
+        }
+        assert!(json_plain(""));
+        assert!(json_plain(
+            "mod\u{e8}le-\u{65e5}\u{672c}\u{8a9e}-\u{7f}\u{80}\u{ff}"
+        ));
+        assert!(!json_plain("mod\u{e8}le-\u{65e5}\u{672c}\u{8a9e}-\u{1f}"));
     }
 
     #[test]
