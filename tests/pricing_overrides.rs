@@ -717,6 +717,7 @@ fn litellm_import_leaves_out_what_the_builder_leaves_out() {
         "acme-output-only",
     );
     noted("mode 'realtime'", "acme-realtime");
+    assert_eq!(c.info().layers_left_out, 2);
 }
 
 #[test]

@@ -127,6 +127,15 @@ pub(super) async fn start(
             "price catalog in use"
         );
     }
+    let left_out = catalog.info().layers_left_out;
+    if left_out > 0 {
+        // A LiteLLM import leaves out what the catalog builder leaves out; said once here, and
+        // by reason in `otel-llm-cost catalog info` / `catalog validate FILE`.
+        tracing::warn!(
+            entries = left_out,
+            "price layers: some entries were left out (not priced); `otel-llm-cost catalog info` lists them with the reasons"
+        );
+    }
     Ok((refresher, catalog))
 }
 

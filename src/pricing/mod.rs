@@ -121,6 +121,8 @@ pub struct CatalogInfo {
     /// (`<file>: LiteLLM entries skipped: mode 'realtime' (...): 55 (e.g. ...)`): a LiteLLM
     /// import skips what the catalog builder skips, for the same reasons.
     pub layer_notes: Vec<String>,
+    /// Entries of those layers left out, all layers together (each counted in `layer_notes`).
+    pub layers_left_out: u64,
 }
 
 /// A priced call: which model and price, and the cost.
@@ -327,6 +329,7 @@ fn load_catalog_json(name: &str, json: &str) -> Result<(CatalogInfo, Vec<Model>)
             notes: f.notes,
             layers: Vec::new(),
             layer_notes: Vec::new(),
+            layers_left_out: 0,
         },
         models,
     ))
@@ -425,6 +428,7 @@ impl CatalogBuilder {
                     // problem is listed); the build then fails, so nothing is half-loaded.
                     errors.extend(l.errors);
                     info.layers.push(l.file.clone());
+                    info.layers_left_out += l.left_out;
                     let file = &l.file;
                     info.layer_notes
                         .extend(l.notes.iter().map(|n| format!("{file}: {n}")));

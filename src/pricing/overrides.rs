@@ -76,6 +76,8 @@ pub(crate) struct UserLayer {
     /// What the layer left out, counted with examples (the LiteLLM import's skipped entries,
     /// in the builder's words); empty for an overrides file, which leaves nothing out.
     pub notes: Vec<String>,
+    /// Entries the layer left out (counted in `notes` by reason).
+    pub left_out: u64,
 }
 
 #[derive(Deserialize)]
@@ -285,6 +287,7 @@ pub(crate) fn parse_toml(file: &str, text: &str) -> Result<UserLayer, CatalogErr
         aliases,
         errors,
         notes: Vec::new(),
+        left_out: 0,
     })
 }
 
@@ -324,7 +327,8 @@ pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, Catalog
         },
     };
     let mut errors = Vec::new();
-    for (key, fields) in &build::litellm::entries(file, text).map_err(syntax)? {
+    let entries = build::litellm::entries(file, text).map_err(syntax)?;
+    for (key, fields) in &entries {
         let ctx = Ctx { file, entry: key };
         let Some(fields) = fields else {
             errors.push(ctx.err("(entry)", "expected an object"));
@@ -347,14 +351,39 @@ pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, Catalog
             Err(e) => errors.push(e),
         }
     }
+    let left_out = notes.count_of(LEFT_OUT);
+    if models.is_empty() && left_out > 0 && errors.is_empty() {
+        // Nothing of the file imported: a hand-written map missing what every entry needs (a
+        // `mode`, a `litellm_provider`, both token prices), not a map to load as nothing.
+        let why = notes.render();
+        errors.push(CatalogError::Invalid {
+            file: file.to_owned(),
+            entry: "(file)".into(),
+            field: "(entries)".into(),
+            message: format!(
+                "none of its {} entries can be imported, {left_out} left out: {}",
+                entries.len(),
+                why.iter()
+                    .filter(|n| n.starts_with(LEFT_OUT))
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        });
+    }
     Ok(UserLayer {
         file: file.to_owned(),
         models,
         aliases: BTreeMap::new(),
         errors,
         notes: notes.render(),
+        left_out,
     })
 }
+
+/// The builder's notes that count an entry left out (the others count fields ignored, rates
+/// rounded ...).
+const LEFT_OUT: &str = "LiteLLM entries skipped";
 
 /// A model the builder's loader read, as the catalog reads it: each price rendered as the
 /// builder writes the catalog and read back, matched by its key and the key without a LiteLLM
@@ -410,6 +439,44 @@ pub(crate) fn merge(models: &mut Vec<Model>, user_first: &mut Vec<u32>, m: Model
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_litellm_map_of_which_nothing_imports_is_an_error_naming_why() {
+        // A hand-written map missing what every entry needs: no mode, no provider, a misspelt
+        // output price. Each alone is left out as the builder leaves it out; none at all
+        // imported is an error, not a layer that silently adds nothing.
+        let text = r#"{
+          "no-mode": {"litellm_provider": "acme", "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06},
+          "no-provider": {"mode": "chat", "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06},
+          "output-typo": {"mode": "chat", "litellm_provider": "acme", "input_cost_per_token": 1e-06, "output_cost_per_tokens": 2e-06}
+        }"#;
+        let l = parse_litellm("hand.json", text).unwrap();
+        assert!(l.models.is_empty());
+        assert_eq!(l.left_out, 3);
+        assert_eq!(l.errors.len(), 1);
+        let e = l.errors[0].to_string();
+        assert!(e.starts_with("hand.json: "), "{e}");
+        assert!(
+            e.contains("none of its 3 entries can be imported, 3 left out"),
+            "{e}"
+        );
+        assert!(e.contains("mode None") && e.contains("no-mode"), "{e}");
+        assert!(
+            e.contains("no litellm_provider") && e.contains("no-provider"),
+            "{e}"
+        );
+        assert!(e.contains("output-typo"), "{e}");
+        // One entry that imports: the others are left out, counted, and the layer loads.
+        let text = text.replacen(
+            "{\n",
+            "{\n\"ok\": {\"mode\": \"chat\", \"litellm_provider\": \"acme\", \"input_cost_per_token\": 1e-06, \"output_cost_per_token\": 2e-06},\n",
+            1,
+        );
+        let l = parse_litellm("hand.json", &text).unwrap();
+        assert_eq!(l.models.len(), 1);
+        assert_eq!(l.left_out, 3);
+        assert!(l.errors.is_empty(), "{}", l.errors.len());
+    }
 
     #[test]
     fn litellm_import_reads_tiers_as_the_builder_and_leaves_out_a_missing_input() {

@@ -42,6 +42,15 @@ impl Notes {
         }
     }
 
+    /// Occurrences counted under keys starting with `prefix`.
+    pub(crate) fn count_of(&self, prefix: &str) -> u64 {
+        self.entries
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, (n, _))| n)
+            .sum()
+    }
+
     fn entry(&mut self, key: &str) -> &mut (u64, Vec<String>) {
         if !self.entries.contains_key(key) {
             self.entries.insert(key.to_owned(), (0, Vec::new()));
