@@ -162,6 +162,17 @@ fn assert_usd(got: Option<f64>, want: f64, what: &str) {
     assert!((got - want).abs() < 1e-12, "{what}: got {got}, want {want}");
 }
 
+/// The span is `priced`, at `total` dollars, with `tier` as `cost.pricing.tier`.
+fn assert_priced(s: &SpanData, name: &str, total: f64, tier: Option<&str>) {
+    assert_eq!(
+        stra(s, "cost.pricing.status").as_deref(),
+        Some("priced"),
+        "{name}"
+    );
+    assert_usd(f64a(s, "llm.cost.total"), total, name);
+    assert_eq!(stra(s, "cost.pricing.tier").as_deref(), tier, "{name}");
+}
+
 // ---------------------------------------------------------------- real instrumentation spans
 
 /// Replays a captured span file (tests/fixtures/real-spans) through the SDK: same names, scopes,
@@ -1240,14 +1251,7 @@ fn price_context_selects_fast_mode_from_the_app_or_the_invocation_parameters() {
         ("oi", 0.25, Some("speed=fast")),
         ("warp", 0.125, None),
     ] {
-        let s = h.by_name(name);
-        assert_usd(f64a(&s, "llm.cost.total"), total, name);
-        assert_eq!(stra(&s, "cost.pricing.tier").as_deref(), tier, "{name}");
-        assert_eq!(
-            stra(&s, "cost.pricing.status").as_deref(),
-            Some("priced"),
-            "{name}"
-        );
+        assert_priced(&h.by_name(name), name, total, tier);
     }
     assert_eq!(stra(&h.by_name("standard"), "cost.pricing.reason"), None);
     assert_eq!(
@@ -1292,13 +1296,7 @@ fn a_model_with_variants_reads_each_context_source_alone() {
     root.span().end();
     for (name, _, total, tier, reason) in cases {
         let s = h.by_name(name);
-        assert_eq!(
-            stra(&s, "cost.pricing.status").as_deref(),
-            Some("priced"),
-            "{name}"
-        );
-        assert_usd(f64a(&s, "llm.cost.total"), total, name);
-        assert_eq!(stra(&s, "cost.pricing.tier").as_deref(), tier, "{name}");
+        assert_priced(&s, name, total, tier);
         assert_eq!(stra(&s, "cost.pricing.reason").as_deref(), reason, "{name}");
     }
 }
@@ -1358,14 +1356,8 @@ fn overrides_units_variant_and_window_priced_by_the_processor() {
         ("image", 0.0365, None, 0.024),
     ] {
         let s = h.by_name(name);
-        assert_eq!(
-            stra(&s, "cost.pricing.status").as_deref(),
-            Some("priced"),
-            "{name}"
-        );
-        assert_usd(f64a(&s, "llm.cost.total"), total, name);
+        assert_priced(&s, name, total, tier);
         assert_usd(f64a(&s, "cost.charges.tool_calls_usd"), tools, name);
-        assert_eq!(stra(&s, "cost.pricing.tier").as_deref(), tier, "{name}");
         assert!(
             stra(&s, "cost.pricing.source")
                 .unwrap()
