@@ -8,7 +8,6 @@
 //! batch     -> export(Vec<SpanData>) -> the same, span by span in end order -> inner.export(batch)
 //! ```
 
-use std::borrow::BorrowMut;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -203,14 +202,13 @@ impl Ledger {
     /// Adds a child's subtree to its parent's entry (taken from `t`, read in place: a subtree
     /// is not copied to be handed over). Returns the number of entries evicted. `now` is read
     /// only when a new entry is made.
-    fn add<'e>(
+    fn add(
         &self,
         key: Key,
-        mut t: impl BorrowMut<Subtree<'e>>,
+        t: &mut Subtree<'_>,
         now: impl FnOnce() -> Instant,
         stats: &Stats,
     ) -> u64 {
-        let t = t.borrow_mut();
         let mut g = self.lock(stats);
         let mut evicted = 0;
         if let Some(e) = g.map.get_mut(&key) {
@@ -829,15 +827,15 @@ mod tests {
         let now = Instant::now();
         let k = |i: u8| Key([1; 16], [i; 8]);
         let at = || now;
-        assert_eq!(l.add(k(1), totals(1), at, &st), 0);
-        assert_eq!(l.add(k(2), totals(1), at, &st), 0);
+        assert_eq!(l.add(k(1), &mut totals(1), at, &st), 0);
+        assert_eq!(l.add(k(2), &mut totals(1), at, &st), 0);
         assert_eq!(
-            l.add(k(2), totals(1), at, &st),
+            l.add(k(2), &mut totals(1), at, &st),
             0,
             "existing entry accumulates"
         );
         assert_eq!(
-            l.add(k(3), totals(1), at, &st),
+            l.add(k(3), &mut totals(1), at, &st),
             1,
             "oldest evicted at capacity"
         );
@@ -853,9 +851,12 @@ mod tests {
         let l = Ledger::new(100, Duration::from_millis(10));
         let st = Stats::default();
         let t0 = Instant::now();
-        l.add(Key([1; 16], [1; 8]), totals(1), || t0, &st);
+        l.add(Key([1; 16], [1; 8]), &mut totals(1), || t0, &st);
         let later = t0 + Duration::from_secs(1);
-        assert_eq!(l.add(Key([2; 16], [2; 8]), totals(1), || later, &st), 1);
+        assert_eq!(
+            l.add(Key([2; 16], [2; 8]), &mut totals(1), || later, &st),
+            1
+        );
         assert_eq!(l.len(), 1);
     }
 
@@ -870,7 +871,7 @@ mod tests {
         let now = Instant::now();
         let before = Key([1; 16], [1; 8]);
         let after = Key([2; 16], [2; 8]);
-        assert_eq!(l.add(before, totals(2), || now, &st), 0);
+        assert_eq!(l.add(before, &mut totals(2), || now, &st), 0);
         let held = l.clone();
         let panicked = std::thread::spawn(move || {
             let _g = held.inner.lock();
@@ -880,7 +881,7 @@ mod tests {
         assert!(panicked.is_err() && l.inner.is_poisoned());
         assert_eq!(st.snapshot().poisoned_locks, 0);
 
-        assert_eq!(l.add(after, totals(3), || now, &st), 0);
+        assert_eq!(l.add(after, &mut totals(3), || now, &st), 0);
         assert_eq!(
             st.snapshot().poisoned_locks,
             1,
