@@ -341,8 +341,9 @@ pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, Catalog
             errors.push(ctx.err(field, problem));
         }
     }
+    let count = entries.len();
     let mut notes = build::notes::Notes::default();
-    let loaded = build::litellm::load(file, text, &mut notes).map_err(syntax)?;
+    let loaded = build::litellm::models(entries, &mut notes);
     let source = format!("litellm-import:{file}");
     let mut models = Vec::with_capacity(loaded.len());
     for m in loaded {
@@ -352,18 +353,18 @@ pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, Catalog
         }
     }
     let left_out = notes.count_of(LEFT_OUT);
+    let notes = notes.render();
     if models.is_empty() && left_out > 0 && errors.is_empty() {
         // Nothing of the file imported: a hand-written map missing what every entry needs (a
         // `mode`, a `litellm_provider`, both token prices), not a map to load as nothing.
-        let why = notes.render();
         errors.push(CatalogError::Invalid {
             file: file.to_owned(),
             entry: "(file)".into(),
             field: "(entries)".into(),
             message: format!(
-                "none of its {} entries can be imported, {left_out} left out: {}",
-                entries.len(),
-                why.iter()
+                "none of its {count} entries can be imported, {left_out} left out: {}",
+                notes
+                    .iter()
                     .filter(|n| n.starts_with(LEFT_OUT))
                     .map(String::as_str)
                     .collect::<Vec<_>>()
@@ -376,7 +377,7 @@ pub(crate) fn parse_litellm(file: &str, text: &str) -> Result<UserLayer, Catalog
         models,
         aliases: BTreeMap::new(),
         errors,
-        notes: notes.render(),
+        notes,
         left_out,
     })
 }

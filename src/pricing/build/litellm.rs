@@ -392,8 +392,13 @@ pub(crate) fn load(
     text: &str,
     notes: &mut Notes,
 ) -> Result<Vec<BModel>, super::BuildError> {
+    Ok(models(entries(name, text)?, notes))
+}
+
+/// The models of the map's entries ([`entries`]), what is left out counted in `notes`.
+pub(crate) fn models(entries: Vec<(String, Option<Fields<'_>>)>, notes: &mut Notes) -> Vec<BModel> {
     // An entry that is not an object is not a model (LiteLLM's own loader skips it too).
-    let mut entries: Vec<(String, Fields<'_>)> = entries(name, text)?
+    let mut entries: Vec<(String, Fields<'_>)> = entries
         .into_iter()
         .filter_map(|(k, f)| Some((k, f?)))
         .collect();
@@ -449,7 +454,7 @@ pub(crate) fn load(
         models.push(model(key, provider_raw, mode, price));
     }
     attach_image_variants(&mut models, image_variants, notes);
-    Ok(models)
+    models
 }
 
 /// A LiteLLM model of key `key` with its one price, and its alias candidates.
