@@ -449,7 +449,14 @@ static SECOND_WORD: [u8; MAX_KEY_LEN] = {
 /// distinct keys read ([`SECOND_WORD`]).
 const fn key_mix(b: &[u8]) -> u64 {
     let n = b.len();
-    word(b, n - 8) ^ word(b, SECOND_WORD[n] as usize).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n as u64
+    mix(word(b, n - 8), word(b, SECOND_WORD[n] as usize), n)
+}
+
+/// The mix of a key's last word, its second word and its length: the one formula of the
+/// table's build ([`key_mix`]) and of a lookup ([`key_index`]).
+#[inline(always)]
+const fn mix(last: u64, second: u64, n: usize) -> u64 {
+    last ^ second.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n as u64
 }
 
 /// A mix's slot in [`KEY_SLOTS`] under `seed` (odd).
@@ -530,9 +537,12 @@ fn key_index(key: &str) -> Option<usize> {
     if !(8..MAX_KEY_LEN).contains(&n) {
         return None;
     }
-    let second = word_at(b, usize::from(SECOND_WORD[n]));
-    let mix = word_at(b, n - 8) ^ second.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ n as u64;
-    let i = usize::from(KEY_SLOTS[slot_of(mix, KEY_SEED)]);
+    let mixed = mix(
+        word_at(b, n - 8),
+        word_at(b, usize::from(SECOND_WORD[n])),
+        n,
+    );
+    let i = usize::from(KEY_SLOTS[slot_of(mixed, KEY_SEED)]);
     let (name, _) = READ_KEYS.get(i)?;
     eq_long(name.as_bytes(), b).then_some(i)
 }
