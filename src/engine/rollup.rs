@@ -275,12 +275,7 @@ impl Totals {
             .iter_mut()
             .find(|x| x.model == m.model && x.provider == m.provider && x.service == m.service)
         {
-            Some(x) => {
-                x.calls = x.calls.saturating_add(m.calls);
-                x.cost += m.cost;
-                x.tokens.add(&m.tokens);
-                x.kinds.add(&m.kinds);
-            }
+            Some(x) => x.merge(m),
             None => self.by_model.push(m.clone()),
         }
     }
@@ -353,12 +348,7 @@ impl Totals {
         let mut v: Vec<ModelShare> = Vec::with_capacity(self.by_model.len());
         for m in &self.by_model {
             match v.iter_mut().find(|x| x.model == m.model) {
-                Some(x) => {
-                    x.calls = x.calls.saturating_add(m.calls);
-                    x.cost += m.cost;
-                    x.tokens.add(&m.tokens);
-                    x.kinds.add(&m.kinds);
-                }
+                Some(x) => x.merge(m),
                 None => v.push(m.clone()),
             }
         }
@@ -380,6 +370,14 @@ impl Totals {
 }
 
 impl ModelShare {
+    /// Adds another row's calls, cost, tokens and cost by kind.
+    fn merge(&mut self, m: &ModelShare) {
+        self.calls = self.calls.saturating_add(m.calls);
+        self.cost += m.cost;
+        self.tokens.add(&m.tokens);
+        self.kinds.add(&m.kinds);
+    }
+
     /// Counts one more call of `cost` and `tokens` (its cost by kind is added apart).
     #[inline]
     fn count_call(&mut self, cost: Usd, tokens: &TokenCounts) {
@@ -514,10 +512,10 @@ impl<'e> Subtree<'e> {
     ) {
         self.flush_share();
         let t = &mut self.totals;
-        let total = cost.total();
+        let (input, output, total) = cost.sides();
         t.cost += total;
-        t.input_cost += cost.prompt();
-        t.output_cost += cost.completion();
+        t.input_cost += input;
+        t.output_cost += output;
         let kinds = CostByKind::of(cost);
         match t.by_model.iter_mut().find(|m| m.model == *model) {
             Some(m) => {
