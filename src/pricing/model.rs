@@ -849,7 +849,23 @@ impl Price {
     /// context's service tier, if this price has it; the time-of-day window the start falls
     /// in; the standard rates. A context value no variant names prices at the next of these
     /// (the standard price when nothing else applies): never an error.
+    #[inline]
     pub fn select(
+        &self,
+        ctx: &PriceContext,
+        at_unix_seconds: i64,
+    ) -> (&RateSet, Option<ServiceTier>, Option<Arc<str>>) {
+        // No context and no time-of-day window (almost every call): the standard rates, here
+        // inline; the rest out of line.
+        if ctx.is_empty() && self.windows.is_empty() {
+            return (&self.standard, None, None);
+        }
+        self.select_in(ctx, at_unix_seconds)
+    }
+
+    /// [`Price::select`] for a call with some context, or a price with time-of-day windows.
+    #[inline(never)]
+    fn select_in(
         &self,
         ctx: &PriceContext,
         at_unix_seconds: i64,
@@ -887,13 +903,7 @@ impl Price {
         ctx: &PriceContext,
         at_unix_seconds: i64,
     ) -> (CostBreakdown, AppliedTier) {
-        // No context and no time-of-day window (almost every call): the standard rates, what
-        // `select` would pick, without the call.
-        let (set, applied_service, variant) = if ctx.is_empty() && self.windows.is_empty() {
-            (&self.standard, None, None)
-        } else {
-            self.select(ctx, at_unix_seconds)
-        };
+        let (set, applied_service, variant) = self.select(ctx, at_unix_seconds);
         let (r, above) = set.select(usage.input_total);
         // A price with a per-request fee bills one request per call (genai-prices: supplied by
         // the pricer, never by usage) unless the usage says how many.
